@@ -1,0 +1,91 @@
+//! The command line: clap definitions turned into typed options.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::timefmt::{self, BadTime, Window};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "janus-audit",
+    version,
+    about = "Which GCP instance did what in AWS: CloudTrail forensics for Google-federated roles",
+    propagate_version = true,
+    after_help = "Exit status: 0 all input read; 1 error; 2 usage error; 3 report written but some input was skipped (named on stderr)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More detail on stderr (-v info, -vv debug). Secrets are never logged at any level.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors and skipped inputs on stderr, no summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Activity per GCP instance (role session name): keys, calls, source IPs, services.
+    ByInstance(ReportArgs),
+    /// One row per issued temporary key and what was done with it.
+    Sessions(ReportArgs),
+    /// Run any SQL (a file, a query in queries/, or inline) over the tables.
+    Query {
+        /// A .sql file, the name of a shipped query (by_instance), or inline SQL ('SELECT ...').
+        sql: String,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Print the tables and columns that queries can use.
+    Tables,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Provider {
+    /// Only sessions federated from accounts.google.com.
+    Google,
+    /// Every web identity provider (GitHub Actions, EKS, ...).
+    Any,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// CloudTrail log files or directories (walked recursively; S3 layout, org trails, .json/.json.gz/.jsonl).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Start of the window: RFC 3339, a date (UTC midnight) or a span back from now (24h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of the window (exclusive), same forms as --since.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::output::Format::Table)]
+    pub format: crate::output::Format,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Read queries from DIR first; NAME.sql there overrides the embedded query of that name.
+    #[arg(long, value_name = "DIR", env = "JANUS_AUDIT_QUERIES")]
+    pub queries: Option<PathBuf>,
+    /// Which web identity providers to report on.
+    #[arg(long, value_enum, default_value_t = Provider::Google)]
+    pub provider: Provider,
+}
+
+impl ReportArgs {
+    pub fn window(&self, now: DateTime<Utc>) -> Result<Window, BadTime> {
+        let bound = |s: &Option<String>| {
+            s.as_deref()
+                .map(|s| timefmt::parse_bound(s, now).map(|t| t.timestamp_millis()))
+                .transpose()
+        };
+        Ok(Window {
+            since: bound(&self.since)?,
+            until: bound(&self.until)?,
+        })
+    }
+}

@@ -1,0 +1,213 @@
+//! Files → tables, in parallel across files, with an account of every file.
+
+use std::path::PathBuf;
+
+use indicatif::ProgressBar;
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::model::{Needs, ProviderFilter, Sink, Tables};
+use crate::source::envelope::{self, BadRecord};
+use crate::source::files::{self, Found, Plan, WalkError};
+use crate::timefmt::Window;
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub paths: Vec<PathBuf>,
+    pub window: Window,
+    pub needs: Needs,
+    pub providers: ProviderFilter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    /// Every record was read.
+    Read,
+    /// Read, but some records in it were unusable (listed in `problems`).
+    Partial,
+    Digest,
+    OutsideWindow,
+    /// Nothing could be read from it (reason in `problems`).
+    Skipped,
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Read => "read",
+            FileStatus::Partial => "partial",
+            FileStatus::Digest => "digest",
+            FileStatus::OutsideWindow => "outside-window",
+            FileStatus::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    pub path: PathBuf,
+    /// Size on disk (compressed, for `.gz`).
+    pub bytes: u64,
+    pub records: u64,
+    pub status: FileStatus,
+    pub problems: Vec<String>,
+}
+
+/// Totals for the stderr summary and the report manifest.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub files_read: u64,
+    pub files_partial: u64,
+    pub files_skipped: u64,
+    pub digests: u64,
+    pub outside_window: u64,
+    pub paths_unreadable: u64,
+    pub records: u64,
+    pub bad_records: u64,
+    pub duplicates: u64,
+    pub without_event_id: u64,
+    pub without_time: u64,
+    pub incomplete_assumptions: u64,
+}
+
+impl Summary {
+    /// True when every input that should have been read was read in full.
+    pub fn complete(&self) -> bool {
+        self.files_skipped == 0
+            && self.files_partial == 0
+            && self.paths_unreadable == 0
+            && self.bad_records == 0
+    }
+}
+
+pub struct Ingested {
+    pub tables: Tables,
+    pub files: Vec<FileReport>,
+    pub walk_errors: Vec<WalkError>,
+    pub summary: Summary,
+}
+
+impl Ingested {
+    /// The `files` table: one row per input file, `file_id` matching the other tables.
+    pub fn files_frame(&self) -> PolarsResult<DataFrame> {
+        let n = self.files.len();
+        df!(
+            "file_id" => (0..n as u32).collect::<Vec<_>>(),
+            "path" => self.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+            "bytes" => self.files.iter().map(|f| f.bytes).collect::<Vec<_>>(),
+            "records" => self.files.iter().map(|f| f.records).collect::<Vec<_>>(),
+            "status" => self.files.iter().map(|f| f.status.as_str()).collect::<Vec<_>>(),
+            "problems" => self.files.iter().map(|f| (!f.problems.is_empty()).then(|| f.problems.join("; "))).collect::<Vec<_>>(),
+        )
+    }
+}
+
+fn read_one(found: &Found, file_id: u32, sink: &mut Sink) -> FileReport {
+    let mut report = FileReport {
+        path: found.path.clone(),
+        bytes: 0,
+        records: 0,
+        status: match found.plan {
+            Plan::Read => FileStatus::Read,
+            Plan::Digest => FileStatus::Digest,
+            Plan::OutsideWindow => FileStatus::OutsideWindow,
+        },
+        problems: Vec::new(),
+    };
+    if found.plan != Plan::Read {
+        report.bytes = std::fs::metadata(&found.path).map(|m| m.len()).unwrap_or(0);
+        return report;
+    }
+    let buf = match files::read_decoded(&found.path) {
+        Ok((buf, size)) => {
+            report.bytes = size;
+            buf
+        }
+        Err(e) => {
+            report.status = FileStatus::Skipped;
+            report.problems.push(e.to_string());
+            return report;
+        }
+    };
+    match envelope::split(&buf) {
+        Err(e) => {
+            report.status = FileStatus::Skipped;
+            report.problems.push(e.to_string());
+        }
+        Ok(split) if split.digest && split.records.is_empty() => report.status = FileStatus::Digest,
+        Ok(split) => {
+            for r in &split.records {
+                sink.push(r, file_id);
+            }
+            report.records = split.records.len() as u64;
+            if !split.bad.is_empty() {
+                report.status = FileStatus::Partial;
+                report.problems = split
+                    .bad
+                    .iter()
+                    .map(|BadRecord { at, reason }| format!("{at}: {reason}"))
+                    .collect();
+            }
+        }
+    }
+    report
+}
+
+/// Read every input and build the tables. Damaged files are reported, never fatal.
+pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsResult<Ingested> {
+    let (found, walk_errors) = files::discover(&opts.paths, &opts.window);
+    if let Some(pb) = progress {
+        pb.set_length(found.len() as u64);
+    }
+    let results: Vec<(crate::model::Part, Vec<FileReport>)> = found
+        .par_iter()
+        .enumerate()
+        .fold(
+            || (Sink::new(opts.needs, opts.window), Vec::new()),
+            |(mut sink, mut reports), (i, f)| {
+                reports.push(read_one(f, i as u32, &mut sink));
+                if let Some(pb) = progress {
+                    pb.inc(1);
+                }
+                (sink, reports)
+            },
+        )
+        .map(|(sink, reports)| (sink.finish(), reports))
+        .collect();
+
+    let mut parts = Vec::with_capacity(results.len());
+    let mut reports = Vec::with_capacity(found.len());
+    for (part, r) in results {
+        parts.push(part);
+        reports.extend(r);
+    }
+    let tables = Tables::from_parts(parts, &opts.providers)?;
+    let mut summary = Summary {
+        paths_unreadable: walk_errors.len() as u64,
+        records: tables.stats.records,
+        duplicates: tables.duplicates,
+        without_event_id: tables.stats.without_event_id,
+        without_time: tables.stats.without_time,
+        incomplete_assumptions: tables.stats.incomplete_assumptions,
+        ..Summary::default()
+    };
+    for r in &reports {
+        match r.status {
+            FileStatus::Read => summary.files_read += 1,
+            FileStatus::Partial => {
+                summary.files_read += 1;
+                summary.files_partial += 1;
+                summary.bad_records += r.problems.len() as u64;
+            }
+            FileStatus::Digest => summary.digests += 1,
+            FileStatus::OutsideWindow => summary.outside_window += 1,
+            FileStatus::Skipped => summary.files_skipped += 1,
+        }
+    }
+    Ok(Ingested {
+        tables,
+        files: reports,
+        walk_errors,
+        summary,
+    })
+}

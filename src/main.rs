@@ -1,0 +1,211 @@
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use janus_audit::cli::{Cli, Command, Provider, ReportArgs};
+use janus_audit::exit;
+use janus_audit::ingest::{FileStatus, IngestOptions, Summary};
+use janus_audit::model::{Needs, ProviderFilter};
+use janus_audit::output::{self, Format};
+use janus_audit::query::{Queries, Sql};
+use janus_audit::report;
+
+/// A usage problem found after clap: same status as clap's own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let code = match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "janus-audit: error: {e:#}");
+            if e.downcast_ref::<Usage>().is_some() {
+                exit::USAGE
+            } else {
+                exit::ERROR
+            }
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("JANUS_AUDIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("janus_audit={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn run(cli: &Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::ByInstance(args) => run_report(cli, args, |q| Ok(q.named("by_instance")?)),
+        Command::Sessions(args) => run_report(cli, args, |q| Ok(q.named("sessions")?)),
+        Command::Query { sql, report } => run_report(cli, report, |q| Ok(q.resolve(sql)?)),
+        Command::Tables => {
+            let mut out = std::io::stdout().lock();
+            for (name, schema) in janus_audit::model::schemas() {
+                writeln!(out, "{name}")?;
+                for (col, dtype) in schema.iter() {
+                    writeln!(out, "  {col:<24} {dtype}")?;
+                }
+            }
+            writeln!(
+                out,
+                "calls\n  role_calls joined to assumptions by queries/calls.sql (see README)\nfiles\n  file_id, path, bytes, records, status, problems"
+            )?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn run_report(
+    cli: &Cli,
+    args: &ReportArgs,
+    pick: impl FnOnce(&Queries) -> anyhow::Result<Sql>,
+) -> anyhow::Result<i32> {
+    let window = args
+        .window(chrono::Utc::now())
+        .map_err(|e| Usage(e.to_string()))?;
+    if args.format == Format::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(
+            Usage("refusing to write Parquet to a terminal; use --output FILE".into()).into(),
+        );
+    }
+    let queries = Queries {
+        dir: args.queries.clone(),
+    };
+    if let Some(dir) = &queries.dir {
+        if !dir.is_dir() {
+            bail!(Usage(format!(
+                "--queries {}: not a directory",
+                dir.display()
+            )));
+        }
+    }
+    let sql = pick(&queries)?;
+    let opts = IngestOptions {
+        paths: args.paths.clone(),
+        window,
+        needs: Needs::default(),
+        providers: match args.provider {
+            Provider::Google => ProviderFilter::Google,
+            Provider::Any => ProviderFilter::Any,
+        },
+    };
+    let progress = (!cli.quiet && std::io::stderr().is_terminal()).then(|| {
+        let pb = ProgressBar::new(0);
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} reading {pos}/{len} files {wide_bar} {eta}")
+                .expect("static template"),
+        );
+        pb
+    });
+    let outcome = report::run(&sql, &queries, opts, progress.as_ref());
+    if let Some(pb) = &progress {
+        pb.finish_and_clear();
+    }
+    let outcome = outcome?;
+    let ingested = &outcome.ingested;
+
+    let mut err = std::io::stderr().lock();
+    for w in &ingested.walk_errors {
+        writeln!(err, "janus-audit: skipped {w}")?;
+    }
+    for f in &ingested.files {
+        match f.status {
+            FileStatus::Skipped => writeln!(
+                err,
+                "janus-audit: skipped {}: {}",
+                f.path.display(),
+                f.problems.join("; ")
+            )?,
+            FileStatus::Partial => writeln!(
+                err,
+                "janus-audit: partly read {}: {} unusable record(s): {}",
+                f.path.display(),
+                f.problems.len(),
+                f.problems
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )?,
+            _ => {}
+        }
+    }
+    if !cli.quiet {
+        writeln!(err, "janus-audit: {}", summary_line(&ingested.summary))?;
+    }
+    drop(err);
+
+    match &args.output {
+        Some(path) => output::write_atomic(path, |w| output::write(&outcome.frame, args.format, w))
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            output::write(&outcome.frame, args.format, &mut out)?;
+        }
+    }
+    Ok(if ingested.summary.complete() {
+        exit::OK
+    } else {
+        exit::INCOMPLETE
+    })
+}
+
+fn summary_line(s: &Summary) -> String {
+    let mut parts = vec![format!(
+        "read {} file(s), {} record(s)",
+        s.files_read, s.records
+    )];
+    parts.push(format!("{} duplicate(s) dropped", s.duplicates));
+    parts.push(format!("{} digest file(s) skipped", s.digests));
+    parts.push(format!(
+        "{} file(s) skipped as damaged",
+        s.files_skipped + s.paths_unreadable
+    ));
+    if s.files_partial > 0 {
+        parts.push(format!(
+            "{} file(s) partly read ({} unusable record(s))",
+            s.files_partial, s.bad_records
+        ));
+    }
+    if s.outside_window > 0 {
+        parts.push(format!(
+            "{} file(s) outside the window not opened",
+            s.outside_window
+        ));
+    }
+    if s.without_time > 0 {
+        parts.push(format!("{} record(s) without eventTime", s.without_time));
+    }
+    if s.without_event_id > 0 {
+        parts.push(format!(
+            "{} record(s) without eventID kept",
+            s.without_event_id
+        ));
+    }
+    if s.incomplete_assumptions > 0 {
+        parts.push(format!(
+            "{} successful assumption(s) without a readable key or expiration",
+            s.incomplete_assumptions
+        ));
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,222 @@
+//! Report writers: a terminal table, CSV, JSON and Parquet, to stdout or atomically to a file.
+//!
+//! Multi-valued columns stay lists in Parquet and JSON and are `;`-joined in CSV and tables.
+//! Times are RFC 3339 UTC (`2026-10-05T12:00:00Z`) in text formats and UTC timestamps in Parquet.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use comfy_table::{ContentArrangement, Table, presets};
+use polars::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Table => "txt",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("cannot write {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the report: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot encode the report: {0}")]
+    Polars(#[from] PolarsError),
+}
+
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+/// Lists joined with ';' and times as RFC 3339 text: the shape of CSV and table output.
+pub fn flatten_for_text(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let exprs: Vec<Expr> = df
+        .columns()
+        .iter()
+        .map(|c| {
+            let name = c.name().as_str();
+            match c.dtype() {
+                DataType::List(_) => col(name).list().join(lit(";"), true),
+                DataType::Datetime(_, _) => col(name).dt().strftime(TIME_FORMAT),
+                _ => col(name),
+            }
+        })
+        .collect();
+    df.clone().lazy().select(exprs).collect()
+}
+
+/// Times as RFC 3339 text, lists kept: the shape of JSON output.
+fn times_as_text(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let exprs: Vec<Expr> = df
+        .columns()
+        .iter()
+        .map(|c| {
+            let name = c.name().as_str();
+            match c.dtype() {
+                DataType::Datetime(_, _) => col(name).dt().strftime(TIME_FORMAT),
+                _ => col(name),
+            }
+        })
+        .collect();
+    df.clone().lazy().select(exprs).collect()
+}
+
+fn table_text(df: &DataFrame) -> PolarsResult<String> {
+    let flat = flatten_for_text(df)?;
+    let text: Vec<StringChunked> = flat
+        .columns()
+        .iter()
+        .map(|c| Ok(c.cast(&DataType::String)?.str()?.clone()))
+        .collect::<PolarsResult<_>>()?;
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(flat.get_column_names().iter().map(|n| n.as_str()));
+    for row in 0..flat.height() {
+        table.add_row(text.iter().map(|c| c.get(row).unwrap_or("")));
+    }
+    Ok(format!("{table}\n"))
+}
+
+/// Write `df` in `format` to `w`.
+pub fn write(df: &DataFrame, format: Format, w: &mut dyn Write) -> Result<(), OutputError> {
+    match format {
+        Format::Table => w.write_all(table_text(df)?.as_bytes())?,
+        Format::Csv => {
+            let mut flat = flatten_for_text(df)?;
+            CsvWriter::new(&mut *w)
+                .include_header(true)
+                .finish(&mut flat)?;
+        }
+        Format::Json => {
+            let mut out = times_as_text(df)?;
+            JsonWriter::new(&mut *w)
+                .with_json_format(JsonFormat::Json)
+                .finish(&mut out)?;
+            w.write_all(b"\n")?;
+        }
+        Format::Parquet => {
+            let mut out = df.clone();
+            ParquetWriter::new(&mut *w)
+                .with_compression(ParquetCompression::Zstd(None))
+                .finish(&mut out)?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Create `path` so that readers only ever see no file or the whole file: write a temporary file
+/// in the same directory, fsync it, then rename it into place.
+pub fn write_atomic(
+    path: &Path,
+    body: impl FnOnce(&mut dyn Write) -> Result<(), OutputError>,
+) -> Result<(), OutputError> {
+    let file_err = |source| OutputError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".janus-audit-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(file_err)?;
+    {
+        let mut w = BufWriter::new(tmp.as_file_mut());
+        body(&mut w)?;
+        w.flush().map_err(file_err)?;
+    }
+    tmp.as_file().sync_all().map_err(file_err)?;
+    tmp.persist(path).map_err(|e| file_err(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> DataFrame {
+        let ips = Series::new(
+            "ips".into(),
+            [
+                Series::new("".into(), ["10.0.0.1", "10.0.0.2"]),
+                Series::new("".into(), ["10.0.0.3"]),
+            ],
+        );
+        let t = Int64Chunked::from_vec("t".into(), vec![1_700_000_000_000, 0])
+            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
+        DataFrame::new(
+            2,
+            vec![
+                Column::new("name".into(), ["a", "b"]),
+                ips.into(),
+                t.into_column(),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn csv_joins_lists_and_formats_times() {
+        let mut out = Vec::new();
+        write(&sample(), Format::Csv, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "name,ips,t\na,10.0.0.1;10.0.0.2,2023-11-14T22:13:20Z\nb,10.0.0.3,1970-01-01T00:00:00Z\n"
+        );
+    }
+
+    #[test]
+    fn json_keeps_lists() {
+        let mut out = Vec::new();
+        write(&sample(), Format::Json, &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v[0]["ips"], serde_json::json!(["10.0.0.1", "10.0.0.2"]));
+        assert_eq!(v[0]["t"], "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn parquet_round_trips() {
+        let mut out = Vec::new();
+        write(&sample(), Format::Parquet, &mut out).unwrap();
+        let back = ParquetReader::new(std::io::Cursor::new(out))
+            .finish()
+            .unwrap();
+        assert!(back.equals_missing(&sample()));
+    }
+
+    #[test]
+    fn atomic_write_leaves_nothing_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let err = write_atomic(&path, |w| {
+            w.write_all(b"half")?;
+            Err(OutputError::Io(std::io::Error::other("boom")))
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_atomic(&path, |w| Ok(w.write_all(b"whole")?)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"whole");
+    }
+}

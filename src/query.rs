@@ -1,0 +1,176 @@
+//! The SQL in `queries/`: embedded in the binary, overridable from a directory, run by polars SQL
+//! over the registered tables.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use polars::sql::SQLContext;
+
+/// Every query shipped in `queries/`, by name. `calls` is special: it defines the derived `calls`
+/// table that the others read.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("calls", include_str!("../queries/calls.sql")),
+    ("by_instance", include_str!("../queries/by_instance.sql")),
+    ("sessions", include_str!("../queries/sessions.sql")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("no query named '{name}' (known: {known}); pass a .sql file path to run your own")]
+    Unknown { name: String, known: String },
+    #[error("cannot read query {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("query '{name}' failed: {source}")]
+    Sql { name: String, source: PolarsError },
+}
+
+/// Where query text comes from: the override directory first, then the embedded copy.
+#[derive(Debug, Clone, Default)]
+pub struct Queries {
+    pub dir: Option<PathBuf>,
+}
+
+/// A query ready to run, with the name it is reported under.
+#[derive(Debug, Clone)]
+pub struct Sql {
+    pub name: String,
+    pub text: String,
+}
+
+impl Queries {
+    pub fn named(&self, name: &str) -> Result<Sql, QueryError> {
+        if let Some(dir) = &self.dir {
+            let path = dir.join(format!("{name}.sql"));
+            if path.is_file() {
+                return read(&path, name);
+            }
+        }
+        EMBEDDED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, text)| Sql {
+                name: n.to_string(),
+                text: text.to_string(),
+            })
+            .ok_or_else(|| QueryError::Unknown {
+                name: name.to_string(),
+                known: EMBEDDED
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// `query FILE.sql|NAME|'SELECT …'`: an existing file path wins, then inline SQL (anything with
+    /// white space in it), else a query name.
+    pub fn resolve(&self, file_or_name: &str) -> Result<Sql, QueryError> {
+        let path = Path::new(file_or_name);
+        if !path.is_file() && file_or_name.trim().contains(char::is_whitespace) {
+            return Ok(Sql {
+                name: "inline".into(),
+                text: file_or_name.to_string(),
+            });
+        }
+        if path.is_file() {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| file_or_name.to_string());
+            return read(path, &name);
+        }
+        self.named(file_or_name.trim_end_matches(".sql"))
+    }
+}
+
+fn read(path: &Path, name: &str) -> Result<Sql, QueryError> {
+    std::fs::read_to_string(path)
+        .map(|text| Sql {
+            name: name.to_string(),
+            text,
+        })
+        .map_err(|source| QueryError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// True when `sql` mentions `table` as a whole word, outside `--` comments.
+pub fn mentions(sql: &str, table: &str) -> bool {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    sql.lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .any(|line| {
+            line.match_indices(table).any(|(i, _)| {
+                let before = line[..i].chars().next_back();
+                let after = line[i + table.len()..].chars().next();
+                !before.is_some_and(is_word) && !after.is_some_and(is_word)
+            })
+        })
+}
+
+/// The tables a query runs over.
+pub struct Registered<'a> {
+    pub events: Option<&'a DataFrame>,
+    pub role_calls: &'a DataFrame,
+    pub assumptions: &'a DataFrame,
+    pub files: DataFrame,
+}
+
+/// Run `sql` with the base tables and the derived `calls` table registered.
+pub fn run(tables: Registered<'_>, calls: &Sql, sql: &Sql) -> Result<DataFrame, QueryError> {
+    let wrap = |name: &str| {
+        let name = name.to_string();
+        move |source| QueryError::Sql { name, source }
+    };
+    let mut ctx = SQLContext::new();
+    if let Some(ev) = tables.events {
+        ctx.register("events", ev.clone().lazy());
+    }
+    ctx.register("role_calls", tables.role_calls.clone().lazy());
+    ctx.register("assumptions", tables.assumptions.clone().lazy());
+    ctx.register("files", tables.files.lazy());
+    let derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
+    ctx.register("calls", derived);
+    ctx.execute(&sql.text)
+        .and_then(|lf| lf.collect())
+        .map_err(wrap(&sql.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_mentions() {
+        assert!(mentions("SELECT * FROM events", "events"));
+        assert!(mentions("select *\nfrom events e", "events"));
+        assert!(!mentions(
+            "SELECT * FROM role_calls -- not events",
+            "events"
+        ));
+        assert!(!mentions("SELECT my_events FROM x", "events"));
+        assert!(!mentions("SELECT events_x FROM x", "events"));
+    }
+
+    #[test]
+    fn embedded_and_unknown() {
+        let q = Queries::default();
+        assert!(q.named("by_instance").unwrap().text.contains("GROUP BY"));
+        assert!(matches!(q.named("nope"), Err(QueryError::Unknown { .. })));
+    }
+
+    #[test]
+    fn override_dir_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sessions.sql"), "SELECT 1 AS x").unwrap();
+        let q = Queries {
+            dir: Some(dir.path().to_path_buf()),
+        };
+        assert_eq!(q.named("sessions").unwrap().text, "SELECT 1 AS x");
+        assert!(q.named("by_instance").unwrap().text.contains("GROUP BY"));
+    }
+}

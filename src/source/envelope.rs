@@ -1,0 +1,243 @@
+//! Split one decoded log file into records, whatever envelope it came in:
+//! `{"Records":[...]}` (S3 delivery), a bare JSON array (console "Event history" download),
+//! NDJSON (one record per line), or a single pretty-printed record.
+
+use serde::Deserialize;
+use serde_json::error::Category;
+
+use crate::record::{Obj, Record};
+
+/// Why a buffer is not a CloudTrail log at all.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("invalid JSON: {0}")]
+    Json(serde_json::Error),
+    #[error("not a CloudTrail log: {0}")]
+    NotCloudTrail(String),
+}
+
+/// A record that could not be used, with where it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRecord {
+    /// "record 3" (0-based index in an array) or "line 17" (NDJSON, 1-based).
+    pub at: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Split<'a> {
+    pub records: Vec<Record<'a>>,
+    pub bad: Vec<BadRecord>,
+    /// The buffer is a CloudTrail digest file; it holds no events.
+    pub digest: bool,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<Obj<Record<'a>>>,
+}
+
+fn skip_ws(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    &b[start..]
+}
+
+/// S3 delivery always writes `{"Records":[` first; checking the first key avoids a trial parse.
+fn starts_with_records_key(b: &[u8]) -> bool {
+    let b = skip_ws(&b[1..]);
+    b.starts_with(b"\"Records\"")
+}
+
+fn looks_like_record(r: &Record<'_>) -> bool {
+    r.event_time.get().is_some()
+        || r.event_name.get().is_some()
+        || r.event_id.get().is_some()
+        || r.event_source.get().is_some()
+}
+
+fn json_error(e: serde_json::Error, what: &str) -> EnvelopeError {
+    match e.classify() {
+        Category::Data => EnvelopeError::NotCloudTrail(format!("{what}: {e}")),
+        _ => EnvelopeError::Json(e),
+    }
+}
+
+impl<'a> Split<'a> {
+    fn take(&mut self, items: Vec<Obj<Record<'a>>>, label: &str) {
+        for (i, item) in items.into_iter().enumerate() {
+            match item.0 {
+                Some(r) if r.digest_start_time.is_some() => self.digest = true,
+                Some(r) if looks_like_record(&r) => self.records.push(r),
+                Some(_) => self.bad.push(BadRecord {
+                    at: format!("{label} {i}"),
+                    reason: "object has no CloudTrail record fields".into(),
+                }),
+                None => self.bad.push(BadRecord {
+                    at: format!("{label} {i}"),
+                    reason: "not a JSON object".into(),
+                }),
+            }
+        }
+    }
+
+    /// One JSON value: an envelope, an array of records, or one record.
+    fn value(&mut self, v: &'a [u8]) -> Result<(), EnvelopeError> {
+        match v.first() {
+            Some(b'{') if starts_with_records_key(v) => {
+                let env: Envelope = serde_json::from_slice(v)
+                    .map_err(|e| json_error(e, "\"Records\" is not an array of records"))?;
+                self.take(env.records, "record");
+            }
+            Some(b'[') => {
+                let items: Vec<Obj<Record>> = serde_json::from_slice(v)
+                    .map_err(|e| json_error(e, "array of records expected"))?;
+                self.take(items, "record");
+            }
+            Some(b'{') => {
+                let r: Record = serde_json::from_slice(v).map_err(|e| json_error(e, "record"))?;
+                if r.digest_start_time.is_some() {
+                    self.digest = true;
+                } else if looks_like_record(&r) {
+                    self.records.push(r);
+                } else {
+                    return Err(EnvelopeError::NotCloudTrail(
+                        "a JSON object with neither a \"Records\" array nor CloudTrail record fields"
+                            .into(),
+                    ));
+                }
+            }
+            Some(_) => {
+                return Err(EnvelopeError::NotCloudTrail(
+                    "expected a JSON object or array".into(),
+                ));
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// Split a decoded file into records. A syntax error in a single-value file fails the file; in
+/// NDJSON each line stands alone, so a damaged line costs only that line.
+pub fn split(buf: &[u8]) -> Result<Split<'_>, EnvelopeError> {
+    let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
+    let body = skip_ws(buf);
+    let mut out = Split::default();
+    if body.is_empty() {
+        return Ok(out);
+    }
+    let first_line_end = memchr::memchr(b'\n', body).unwrap_or(body.len());
+    let first_line = body[..first_line_end].trim_ascii();
+    let more_after = !skip_ws(&body[first_line_end..]).is_empty();
+    let ndjson = more_after && first_line.starts_with(b"{") && first_line.ends_with(b"}");
+    if !ndjson {
+        out.value(body)?;
+    } else {
+        for (n, line) in body.split(|&c| c == b'\n').enumerate() {
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            let mut one = Split::default();
+            match one.value(line) {
+                Ok(()) => {
+                    out.records.append(&mut one.records);
+                    out.digest |= one.digest;
+                    out.bad.extend(one.bad.into_iter().map(|b| BadRecord {
+                        at: format!("line {} {}", n + 1, b.at),
+                        ..b
+                    }));
+                }
+                Err(e) => out.bad.push(BadRecord {
+                    at: format!("line {}", n + 1),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+    }
+    if out.records.is_empty() && !out.bad.is_empty() && !out.digest {
+        let first = &out.bad[0];
+        return Err(EnvelopeError::NotCloudTrail(format!(
+            "no usable record ({} bad; first at {}: {})",
+            out.bad.len(),
+            first.at,
+            first.reason
+        )));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REC: &str = r#"{"eventVersion":"1.08","eventID":"a","eventTime":"2025-01-01T00:00:00Z","eventName":"X"}"#;
+
+    #[test]
+    fn s3_envelope() {
+        let s = format!(r#"{{"Records":[{REC},{REC}]}}"#);
+        let out = split(s.as_bytes()).unwrap();
+        assert_eq!(out.records.len(), 2);
+        assert!(out.bad.is_empty());
+    }
+
+    #[test]
+    fn bare_array_and_pretty_single_record() {
+        let s = format!("[{REC}]");
+        assert_eq!(split(s.as_bytes()).unwrap().records.len(), 1);
+        let pretty = "{\n  \"eventID\": \"a\",\n  \"eventName\": \"X\"\n}\n";
+        assert_eq!(split(pretty.as_bytes()).unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn ndjson_keeps_good_lines() {
+        let s = format!("{REC}\n{{broken\n\n{REC}\n");
+        let out = split(s.as_bytes()).unwrap();
+        assert_eq!(out.records.len(), 2);
+        assert_eq!(out.bad.len(), 1);
+        assert_eq!(out.bad[0].at, "line 2");
+    }
+
+    #[test]
+    fn not_cloudtrail() {
+        for bad in [
+            r#"{"Records":"x"}"#,
+            r#"{"hello":"world"}"#,
+            r#"[1,2,3]"#,
+            r#""just a string""#,
+        ] {
+            match split(bad.as_bytes()) {
+                Err(EnvelopeError::NotCloudTrail(_)) => {}
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_json() {
+        match split(br#"{"Records":[{"eventID":"a""#) {
+            Err(EnvelopeError::Json(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn digest_by_content() {
+        let out = split(
+            br#"{"awsAccountId":"1","digestStartTime":"2020-09-11T18:36:49Z","logFiles":[]}"#,
+        )
+        .unwrap();
+        assert!(out.digest);
+        assert!(out.records.is_empty());
+    }
+
+    #[test]
+    fn empty_envelope_is_fine() {
+        assert!(split(br#"{"Records":[]}"#).unwrap().records.is_empty());
+        assert!(split(b"  \n").unwrap().records.is_empty());
+    }
+}

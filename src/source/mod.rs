@@ -1,0 +1,4 @@
+//! Where records come from.
+
+pub mod envelope;
+pub mod files;

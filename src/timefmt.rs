@@ -1,0 +1,171 @@
+//! Timestamps as CloudTrail writes them, and the `--since/--until` window.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+/// Milliseconds since the Unix epoch, UTC: the unit of every time column.
+pub type Millis = i64;
+
+/// `eventTime` and `creationDate`: ISO-8601 / RFC 3339, normally `2025-03-06T02:25:06Z`.
+pub fn parse_event_time(s: &str) -> Option<Millis> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// `responseElements.credentials.expiration` of STS calls is not ISO-8601 but Java's
+/// `DateFormat.MEDIUM` in UTC, in two real variants:
+///   `Mar 23, 2016 2:39:51 AM`  (older JDKs)
+///   `Apr 16, 2025, 3:46:56 AM` (JDK 9+ CLDR, often with U+202F before AM/PM)
+/// RFC 3339 is accepted as well, in case AWS ever fixes this.
+pub fn parse_expiration(s: &str) -> Option<Millis> {
+    if let Some(t) = parse_event_time(s) {
+        return Some(t);
+    }
+    // Normalise the CLDR variant to the old one: drop commas, fold exotic spaces into one ' '.
+    let mut norm = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            ',' => {}
+            '\u{202F}' | '\u{00A0}' | '\t' => norm.push(' '),
+            c => norm.push(c),
+        }
+    }
+    let norm = norm.split_whitespace().collect::<Vec<_>>().join(" ");
+    NaiveDateTime::parse_from_str(&norm, "%b %d %Y %I:%M:%S %p")
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// Why a `--since/--until` value was refused.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "'{0}' is not a time: use RFC 3339 (2026-10-01T00:00:00Z), a date (2026-10-01, midnight UTC) or a span back from now (90m, 24h, 7d, 2w)"
+)]
+pub struct BadTime(pub String);
+
+/// A window bound: RFC 3339, a bare date (midnight UTC), or a span back from `now` (`24h`, `7d`).
+pub fn parse_bound(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, BadTime> {
+    let bad = || BadTime(s.to_string());
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).ok_or_else(bad)?));
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let span = match unit {
+        "s" => Duration::try_seconds(n),
+        "m" => Duration::try_minutes(n),
+        "h" => Duration::try_hours(n),
+        "d" => Duration::try_days(n),
+        "w" => Duration::try_weeks(n),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    now.checked_sub_signed(span).ok_or_else(bad)
+}
+
+/// The half-open reporting window `[since, until)`; an open end counts every event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+}
+
+impl Window {
+    pub fn contains(&self, t: Option<Millis>) -> bool {
+        match t {
+            Some(t) => self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u),
+            // An event without a readable time can only be placed in an unbounded window.
+            None => self.since.is_none() && self.until.is_none(),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.since.is_none() && self.until.is_none()
+    }
+}
+
+/// Format milliseconds as RFC 3339 with `Z`, second precision.
+pub fn format_millis(t: Millis) -> String {
+    DateTime::<Utc>::from_timestamp_millis(t)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(s: &str) -> Millis {
+        parse_event_time(s).unwrap()
+    }
+
+    #[test]
+    fn both_java_expiration_forms() {
+        assert_eq!(
+            parse_expiration("Mar 23, 2016 2:39:51 AM"),
+            Some(ms("2016-03-23T02:39:51Z"))
+        );
+        assert_eq!(
+            parse_expiration("Apr 16, 2025, 3:46:56 AM"),
+            Some(ms("2025-04-16T03:46:56Z"))
+        );
+        assert_eq!(
+            parse_expiration("Nov 30, 2024, 8:43:17\u{202F}PM"),
+            Some(ms("2024-11-30T20:43:17Z"))
+        );
+        assert_eq!(
+            parse_expiration("Jul 31, 2024, 12:07:33 PM"),
+            Some(ms("2024-07-31T12:07:33Z"))
+        );
+        assert_eq!(
+            parse_expiration("Jul 31, 2024, 12:07:33 AM"),
+            Some(ms("2024-07-31T00:07:33Z"))
+        );
+        assert_eq!(
+            parse_expiration("2025-04-16T03:46:56Z"),
+            Some(ms("2025-04-16T03:46:56Z"))
+        );
+        assert_eq!(parse_expiration("tomorrow"), None);
+        assert_eq!(parse_expiration(""), None);
+    }
+
+    #[test]
+    fn bounds() {
+        let now = Utc.with_ymd_and_hms(2026, 10, 8, 12, 0, 0).unwrap();
+        assert_eq!(
+            parse_bound("24h", now).unwrap(),
+            Utc.with_ymd_and_hms(2026, 10, 7, 12, 0, 0).unwrap()
+        );
+        assert_eq!(
+            parse_bound("7d", now).unwrap(),
+            Utc.with_ymd_and_hms(2026, 10, 1, 12, 0, 0).unwrap()
+        );
+        assert_eq!(
+            parse_bound("2026-10-01", now).unwrap(),
+            Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            parse_bound("2026-10-01T05:00:00+02:00", now).unwrap(),
+            Utc.with_ymd_and_hms(2026, 10, 1, 3, 0, 0).unwrap()
+        );
+        for bad in ["", "h", "7y", "-3d", "yesterday", "99999999999999999999d"] {
+            assert!(parse_bound(bad, now).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn window_is_half_open() {
+        let w = Window {
+            since: Some(10),
+            until: Some(20),
+        };
+        assert!(w.contains(Some(10)));
+        assert!(!w.contains(Some(20)));
+        assert!(!w.contains(None));
+        assert!(Window::default().contains(None));
+    }
+}
