@@ -89,13 +89,11 @@ fn run_report(
     let queries = Queries {
         dir: args.queries.clone(),
     };
-    if let Some(dir) = &queries.dir {
-        if !dir.is_dir() {
-            bail!(Usage(format!(
-                "--queries {}: not a directory",
-                dir.display()
-            )));
-        }
+    if let Some(dir) = queries.dir.as_ref().filter(|d| !d.is_dir()) {
+        bail!(Usage(format!(
+            "--queries {}: not a directory",
+            dir.display()
+        )));
     }
     let sql = pick(&queries)?;
     let opts = IngestOptions {

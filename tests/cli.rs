@@ -1,0 +1,645 @@
+//! Drives the real `janus-audit` binary over the fixtures. Expected numbers are worked out by hand
+//! in fixtures/README.md from the scenario in fixtures/make_fixtures.py.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+
+const TRAIL: &str = "fixtures/cloudtrail";
+const DAMAGED: &str = "fixtures/damaged";
+const SAMPLES: &str = "fixtures/samples";
+const LEAKED_TOKEN: &str = "MUST-NOT-LEAK";
+
+const ETL: &str = "prod-data-1234.etl-1.us-central1-a.c.prod-data-1234.internal";
+const LONG: &str = "analytics-prod-77.etl-runner-0042.europe-west4-b.c.analytics-pro";
+const SHORT: &str = "ml-platform-prod.very-long-training-job-instance-name-t+8da59bdc";
+
+fn bin() -> Command {
+    let mut c = Command::cargo_bin("janus-audit").unwrap();
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.env_remove("JANUS_AUDIT_QUERIES");
+    c
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
+    let out = bin().args(args).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn json_rows(args: &[&str]) -> (Vec<Value>, Run) {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let r = run(&all);
+    let rows: Vec<Value> = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("{e}: stdout={} stderr={}", r.stdout, r.stderr));
+    (rows, r)
+}
+
+fn row<'a>(rows: &'a [Value], session: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["session_name"] == session)
+        .unwrap_or_else(|| panic!("no row for {session} in {rows:#?}"))
+}
+
+/// Keep only the listed columns of a row, for exact comparison.
+fn pick(row: &Value, cols: &[&str]) -> Value {
+    Value::Object(
+        cols.iter()
+            .map(|c| (c.to_string(), row[*c].clone()))
+            .collect(),
+    )
+}
+
+const BY_INSTANCE_COLUMNS: [&str; 16] = [
+    "project",
+    "instance",
+    "session_name",
+    "subs",
+    "role_arns",
+    "assumptions",
+    "failed_assumptions",
+    "access_keys",
+    "api_calls",
+    "api_errors",
+    "source_ips",
+    "foreign_ip_calls",
+    "services",
+    "first_seen",
+    "last_seen",
+    "instance_source",
+];
+
+#[test]
+fn by_instance_every_column_on_the_fixture_trail() {
+    let (rows, r) = json_rows(&["by-instance", TRAIL]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["session_name"].as_str().unwrap())
+        .collect();
+    // Sorted by project, instance (unknown last); GitHub's session is not Google's.
+    assert_eq!(
+        names,
+        [
+            LONG,
+            "batch-jobs-555.nightly-1",
+            SHORT,
+            ETL,
+            "web-frontend-01.web-3",
+            "333333333333333333333"
+        ]
+    );
+    let expected = [
+        json!({
+            "project": "prod-data-1234", "instance": "etl-1", "session_name": ETL,
+            "subs": ["111111111111111111111"],
+            "role_arns": ["arn:aws:iam::111122223333:role/gcp-etl-reader"],
+            "assumptions": 2, "failed_assumptions": 0,
+            "access_keys": ["ASIAETLWORKER1KEY001", "ASIAETLWORKER1KEY002"],
+            "api_calls": 8, "api_errors": 1, "source_ips": ["34.123.10.1"], "foreign_ip_calls": 1,
+            "services": ["kms.amazonaws.com", "s3.amazonaws.com", "sts.amazonaws.com"],
+            "first_seen": "2026-10-05T10:00:00Z", "last_seen": "2026-10-05T11:30:00Z",
+            "instance_source": "hostname",
+        }),
+        json!({
+            "project": "web-frontend-01", "instance": "web-3", "session_name": "web-frontend-01.web-3",
+            "subs": ["222222222222222222222", "999999999999999999999"],
+            "role_arns": ["arn:aws:iam::111122223333:role/gcp-web-writer"],
+            "assumptions": 1, "failed_assumptions": 1,
+            "access_keys": ["ASIAWEB3KEY000000001"],
+            "api_calls": 3, "api_errors": 0, "source_ips": ["35.200.1.3"], "foreign_ip_calls": 0,
+            "services": ["dynamodb.amazonaws.com"],
+            "first_seen": "2026-10-05T12:00:00Z", "last_seen": "2026-10-05T12:30:00Z",
+            "instance_source": "instance-name",
+        }),
+        json!({
+            "project": null, "instance": null, "session_name": "333333333333333333333",
+            "subs": ["333333333333333333333"],
+            "role_arns": ["arn:aws:iam::444455556666:role/gcp-blog-role"],
+            "assumptions": 1, "failed_assumptions": 0,
+            "access_keys": ["ASIABLOGSUBKEY000001"],
+            "api_calls": 3, "api_errors": 0, "source_ips": ["34.90.0.9"], "foreign_ip_calls": 1,
+            "services": ["sqs.amazonaws.com"],
+            "first_seen": "2026-10-06T08:00:00Z", "last_seen": "2026-10-06T08:07:00Z",
+            "instance_source": "numeric-sub",
+        }),
+        json!({
+            "project": "analytics-prod-77", "instance": "etl-runner-0042", "session_name": LONG,
+            "subs": ["444444444444444444444"],
+            "role_arns": ["arn:aws:iam::111122223333:role/gcp-analytics"],
+            "assumptions": 1, "failed_assumptions": 0,
+            "access_keys": ["ASIALONGHOSTKEY00001"],
+            "api_calls": 1, "api_errors": 0, "source_ips": ["34.141.0.4"], "foreign_ip_calls": 0,
+            "services": ["s3.amazonaws.com"],
+            "first_seen": "2026-10-06T09:00:00Z", "last_seen": "2026-10-06T09:01:00Z",
+            "instance_source": "hostname",
+        }),
+        json!({
+            "project": "batch-jobs-555", "instance": "nightly-1", "session_name": "batch-jobs-555.nightly-1",
+            "subs": ["555555555555555555555"],
+            "role_arns": ["arn:aws:iam::111122223333:role/gcp-batch"],
+            "assumptions": 1, "failed_assumptions": 0,
+            "access_keys": ["ASIANIGHTLYKEY000001"],
+            "api_calls": 1, "api_errors": 0, "source_ips": ["34.5.6.7"], "foreign_ip_calls": 0,
+            "services": ["s3.amazonaws.com"],
+            "first_seen": "2026-10-04T23:30:00Z", "last_seen": "2026-10-05T00:10:00Z",
+            "instance_source": "instance-name",
+        }),
+        json!({
+            "project": "ml-platform-prod", "instance": "very-long-training-job-instance-name-t",
+            "session_name": SHORT,
+            "subs": ["666666666666666666666"],
+            "role_arns": ["arn:aws:iam::111122223333:role/gcp-ml"],
+            "assumptions": 1, "failed_assumptions": 0,
+            "access_keys": ["ASIASHORTENEDKEY0001"],
+            "api_calls": 0, "api_errors": 0, "source_ips": ["34.1.2.3"], "foreign_ip_calls": 0,
+            "services": null,
+            "first_seen": "2026-10-07T01:00:00Z", "last_seen": "2026-10-07T01:00:00Z",
+            "instance_source": "shortened",
+        }),
+    ];
+    for want in expected {
+        let got = row(&rows, want["session_name"].as_str().unwrap());
+        assert_eq!(pick(got, &BY_INSTANCE_COLUMNS), want);
+    }
+}
+
+#[test]
+fn by_instance_csv_header_and_joined_lists() {
+    let r = run(&["by-instance", TRAIL, "--format", "csv"]);
+    assert_eq!(r.code, 0);
+    let mut lines = r.stdout.lines();
+    assert_eq!(lines.next().unwrap(), BY_INSTANCE_COLUMNS.join(","));
+    let etl = r.stdout.lines().find(|l| l.contains(ETL)).unwrap();
+    assert!(
+        etl.contains(",ASIAETLWORKER1KEY001;ASIAETLWORKER1KEY002,"),
+        "{etl}"
+    );
+    assert!(
+        etl.contains(",kms.amazonaws.com;s3.amazonaws.com;sts.amazonaws.com,"),
+        "{etl}"
+    );
+}
+
+#[test]
+fn sessions_one_row_per_issued_key() {
+    let (rows, r) = json_rows(&["sessions", TRAIL]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let keys: Vec<&str> = rows
+        .iter()
+        .map(|r| r["access_key_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "ASIANIGHTLYKEY000001",
+            "ASIAETLWORKER1KEY001",
+            "ASIAETLWORKER1KEY002",
+            "ASIAWEB3KEY000000001",
+            "ASIABLOGSUBKEY000001",
+            "ASIALONGHOSTKEY00001",
+            "ASIASHORTENEDKEY0001",
+        ]
+    );
+    let cols = [
+        "access_key_id",
+        "session_name",
+        "project",
+        "instance",
+        "sub",
+        "role_arn",
+        "issued_at",
+        "expires_at",
+        "issuing_ip",
+        "api_calls",
+        "api_errors",
+        "source_ips",
+        "foreign_ip_calls",
+        "first_call",
+        "last_call",
+    ];
+    let by_key = |k: &str| rows.iter().find(|r| r["access_key_id"] == k).unwrap();
+    assert_eq!(
+        pick(by_key("ASIAETLWORKER1KEY001"), &cols),
+        json!({
+            "access_key_id": "ASIAETLWORKER1KEY001", "session_name": ETL,
+            "project": "prod-data-1234", "instance": "etl-1", "sub": "111111111111111111111",
+            "role_arn": "arn:aws:iam::111122223333:role/gcp-etl-reader",
+            // "Oct 5, 2026 11:00:00 AM": the pre-JDK 9 form
+            "issued_at": "2026-10-05T10:00:00Z", "expires_at": "2026-10-05T11:00:00Z",
+            "issuing_ip": "34.123.10.1", "api_calls": 5, "api_errors": 1,
+            // the KMS call made by S3 for the session has no client IP
+            "source_ips": ["34.123.10.1"], "foreign_ip_calls": 0,
+            "first_call": "2026-10-05T10:05:00Z", "last_call": "2026-10-05T10:20:00Z",
+        })
+    );
+    assert_eq!(
+        pick(by_key("ASIAETLWORKER1KEY002"), &cols),
+        json!({
+            "access_key_id": "ASIAETLWORKER1KEY002", "session_name": ETL,
+            "project": "prod-data-1234", "instance": "etl-1", "sub": "111111111111111111111",
+            "role_arn": "arn:aws:iam::111122223333:role/gcp-etl-reader",
+            // "Oct 5, 2026, 12:00:00\u{202f}PM": the CLDR form with a narrow no-break space
+            "issued_at": "2026-10-05T11:00:00Z", "expires_at": "2026-10-05T12:00:00Z",
+            "issuing_ip": "34.123.10.1", "api_calls": 3, "api_errors": 0,
+            "source_ips": ["198.51.100.77", "34.123.10.1"], "foreign_ip_calls": 1,
+            "first_call": "2026-10-05T11:05:00Z", "last_call": "2026-10-05T11:30:00Z",
+        })
+    );
+    let web = by_key("ASIAWEB3KEY000000001");
+    assert_eq!(
+        web["api_calls"], 3,
+        "the keyless call joins by role+session+creationDate"
+    );
+    let short = by_key("ASIASHORTENEDKEY0001");
+    assert_eq!(short["api_calls"], 0);
+    assert_eq!(short["first_call"], Value::Null);
+}
+
+#[test]
+fn window_counts_calls_inside_and_keeps_earlier_keys() {
+    let (rows, r) = json_rows(&[
+        "by-instance",
+        TRAIL,
+        "--since",
+        "2026-10-05",
+        "--until",
+        "2026-10-06T00:00:00Z",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["session_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["batch-jobs-555.nightly-1", ETL, "web-frontend-01.web-3"]
+    );
+    // Issued at 23:30 the day before, used at 00:10: the call counts, the assumption does not.
+    let nightly = row(&rows, "batch-jobs-555.nightly-1");
+    assert_eq!(nightly["assumptions"], 0);
+    assert_eq!(nightly["api_calls"], 1);
+    assert_eq!(nightly["access_keys"], json!(["ASIANIGHTLYKEY000001"]));
+    assert_eq!(nightly["first_seen"], "2026-10-05T00:10:00Z");
+    assert_eq!(row(&rows, ETL)["api_calls"], 8);
+}
+
+#[test]
+fn window_prunes_day_folders_far_outside() {
+    let r = run(&["by-instance", TRAIL, "--since", "2026-10-07T00:00:00Z"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // 10-04 and 10-05 are more than a day before the window; 10-06 is kept as margin.
+    assert!(
+        r.stderr.contains("6 file(s) outside the window not opened"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains(SHORT));
+    assert!(!r.stdout.contains(ETL));
+}
+
+#[test]
+fn summary_counts_duplicates_and_digests() {
+    let r = run(&["by-instance", TRAIL]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stderr.contains(
+            "read 9 file(s), 37 record(s); 4 duplicate(s) dropped; 1 digest file(s) skipped; 0 file(s) skipped as damaged"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Each unique record once: 37 read - 4 duplicates.
+    let (rows, _) = json_rows(&[
+        "query",
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS u FROM events",
+        TRAIL,
+    ]);
+    assert_eq!(rows, vec![json!({"n": 33, "u": 33})]);
+}
+
+#[test]
+fn other_providers_only_on_request() {
+    let (rows, _) = json_rows(&["by-instance", TRAIL, "--provider", "any"]);
+    let gh = row(&rows, "GitHubActions");
+    assert_eq!(
+        gh["subs"],
+        json!(["repo:example-org/deploy:ref:refs/heads/main"])
+    );
+    assert_eq!(gh["api_calls"], 1);
+    assert_eq!(gh["instance_source"], "unrecognized");
+    let (rows, _) = json_rows(&[
+        "query",
+        "SELECT provider, aud, sub FROM assumptions WHERE session_name = 'GitHubActions'",
+        TRAIL,
+        "--provider",
+        "any",
+    ]);
+    assert_eq!(
+        rows,
+        vec![json!({
+            "provider": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com",
+            "aud": "sts.amazonaws.com",
+            "sub": "repo:example-org/deploy:ref:refs/heads/main",
+        })]
+    );
+}
+
+#[test]
+fn real_samples_parse() {
+    let (rows, r) = json_rows(&[
+        "query",
+        "SELECT session_name, provider, aud, sub, expires_at, access_key_id FROM assumptions ORDER BY event_time",
+        SAMPLES,
+        "--provider",
+        "any",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        rows,
+        vec![
+            json!({"session_name": "MyAssignedRoleSessionName", "provider": "accounts.google.com",
+                   "aud": "<id of application>.apps.googleusercontent.com", "sub": "<id of user>",
+                   "expires_at": "2016-03-23T02:39:51Z", "access_key_id": "ASIACQRSTUVWRAOEXAMPLE"}),
+            json!({"session_name": "GitHubActions",
+                   "provider": "arn:aws:iam::774305579662:oidc-provider/token.actions.githubusercontent.com",
+                   "aud": "sts.amazonaws.com", "sub": "repo:ccbrown/cloud-snitch:ref:refs/heads/main",
+                   "expires_at": "2025-04-16T03:46:56Z", "access_key_id": "ASIA3ISBVQKHJOCMRQJH"}),
+        ]
+    );
+    // The bare-array download and the org-trail file: 19 + 20 records, plus 3 single records.
+    let (rows, _) = json_rows(&["query", "SELECT COUNT(*) AS n FROM events", SAMPLES]);
+    assert_eq!(rows, vec![json!({"n": 42})]);
+    // The stratus AssumeRole chain: its key is reused by 15 DescribeInstanceAttribute calls.
+    let (rows, _) = json_rows(&[
+        "query",
+        "SELECT COUNT(*) AS n FROM role_calls WHERE access_key_id = 'ASIA4URVX2JM5MT0ZGK8'",
+        SAMPLES,
+    ]);
+    assert_eq!(rows, vec![json!({"n": 15})]);
+}
+
+#[test]
+fn damaged_files_are_named_and_the_rest_is_read() {
+    let r = run(&["by-instance", DAMAGED, "--format", "csv"]);
+    assert_eq!(
+        r.code, 3,
+        "exit 3: complete except for named files\n{}",
+        r.stderr
+    );
+    for (file, reason) in [
+        ("truncated.json.gz", "damaged gzip"),
+        ("invalid.json", "invalid JSON"),
+        (
+            "not-cloudtrail.json",
+            "not a CloudTrail log: \"Records\" is not an array",
+        ),
+        ("unknown-envelope.json", "not a CloudTrail log"),
+    ] {
+        let lines: Vec<&str> = r.stderr.lines().filter(|l| l.contains(file)).collect();
+        assert_eq!(lines.len(), 1, "one line for {file}: {}", r.stderr);
+        assert!(
+            lines[0].contains("skipped") && lines[0].contains(reason),
+            "{}",
+            lines[0]
+        );
+    }
+    let mixed: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("mixed.jsonl"))
+        .collect();
+    assert_eq!(mixed.len(), 1);
+    assert!(
+        mixed[0].contains("1 unusable record(s): line 2"),
+        "{}",
+        mixed[0]
+    );
+    assert!(
+        r.stderr.contains("read 2 file(s), 4 record(s)")
+            && r.stderr.contains("4 file(s) skipped as damaged")
+            && r.stderr
+                .contains("1 file(s) partly read (1 unusable record(s))"),
+        "{}",
+        r.stderr
+    );
+    // good.json.gz (assumption + 1 call) and the two good NDJSON lines are all there.
+    let spare = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("prod-data-1234.spare-1"))
+        .unwrap();
+    assert!(spare.contains(",1,0,ASIADAMAGEDSETKEY001,3,0,"), "{spare}");
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_path_is_named_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json.gz");
+    std::fs::copy(Path::new(DAMAGED).join("good.json.gz"), &good).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("dangling.json")).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let r = run(&["by-instance", d, "--format", "csv"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains("dangling.json") && l.contains("skipped")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("prod-data-1234.spare-1"));
+}
+
+#[test]
+fn exit_codes() {
+    assert_eq!(
+        run(&["by-instance", TRAIL, "--since", "last tuesday"]).code,
+        2
+    );
+    assert_eq!(run(&["by-instance"]).code, 2);
+    assert_eq!(run(&["no-such-command"]).code, 2);
+    assert_eq!(run(&["by-instance", TRAIL, "--format", "xml"]).code, 2);
+    let empty = tempfile::tempdir().unwrap();
+    let r = run(&["by-instance", empty.path().to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no CloudTrail log files"), "{}", r.stderr);
+    let r = run(&["query", "no_such_query", TRAIL]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("no query named 'no_such_query'"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["query", "SELECT nope FROM assumptions", TRAIL]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("query 'inline' failed"), "{}", r.stderr);
+}
+
+#[test]
+fn output_file_is_written_atomically_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/dir/out.csv");
+    let r = run(&[
+        "sessions",
+        TRAIL,
+        "--format",
+        "csv",
+        "-o",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("out.csv"), "{}", r.stderr);
+    let out = dir.path().join("sessions.csv");
+    let r = run(&[
+        "sessions",
+        TRAIL,
+        "--format",
+        "csv",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.is_empty());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 8);
+    let leftovers: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".janus-audit-")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn parquet_keeps_lists_and_types() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("by_instance.parquet");
+    let r = run(&[
+        "query",
+        "queries/by_instance.sql",
+        TRAIL,
+        "--format",
+        "parquet",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let df = ParquetReader::new(std::fs::File::open(&out).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(df.height(), 6);
+    assert_eq!(
+        df.get_column_names()
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>(),
+        BY_INSTANCE_COLUMNS
+    );
+    assert!(matches!(
+        df.column("access_keys").unwrap().dtype(),
+        DataType::List(_)
+    ));
+    assert!(matches!(
+        df.column("first_seen").unwrap().dtype(),
+        DataType::Datetime(_, _)
+    ));
+    assert_eq!(
+        df.column("api_calls")
+            .unwrap()
+            .as_materialized_series()
+            .sum::<i64>()
+            .unwrap(),
+        16
+    );
+}
+
+#[test]
+fn queries_dir_overrides_embedded_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sessions.sql"),
+        "SELECT access_key_id FROM assumptions WHERE error_code IS NULL ORDER BY access_key_id LIMIT 2",
+    )
+    .unwrap();
+    let (rows, r) = json_rows(&["sessions", TRAIL, "--queries", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        rows,
+        vec![
+            json!({"access_key_id": "ASIABLOGSUBKEY000001"}),
+            json!({"access_key_id": "ASIAETLWORKER1KEY001"})
+        ]
+    );
+    // by_instance is not overridden there, so the embedded one runs.
+    let (rows, _) = json_rows(&[
+        "by-instance",
+        TRAIL,
+        "--queries",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(rows.len(), 6);
+    // query by name runs the same embedded SQL as the report.
+    let (by_name, _) = json_rows(&["query", "by_instance", TRAIL]);
+    assert_eq!(by_name, rows);
+}
+
+#[test]
+fn no_secret_in_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["table", "csv", "json", "parquet"] {
+        for args in [
+            vec!["by-instance", TRAIL],
+            vec!["sessions", TRAIL],
+            vec!["query", "SELECT * FROM events", TRAIL],
+            vec![
+                "query",
+                "SELECT * FROM assumptions",
+                TRAIL,
+                "--provider",
+                "any",
+            ],
+            vec!["query", "SELECT * FROM calls", TRAIL, "-vv"],
+        ] {
+            let out = dir.path().join(format!("out.{format}"));
+            let mut a = args.clone();
+            a.extend(["--format", format, "-o", out.to_str().unwrap()]);
+            let r = run(&a);
+            assert_eq!(r.code, 0, "{a:?}: {}", r.stderr);
+            let bytes = std::fs::read(&out).unwrap();
+            let hay = String::from_utf8_lossy(&bytes);
+            assert!(!hay.contains(LEAKED_TOKEN), "{a:?}");
+            assert!(!r.stderr.contains(LEAKED_TOKEN), "{a:?}");
+            assert!(!hay.contains("sessionToken") && !hay.contains("session_token"));
+        }
+    }
+}
+
+#[test]
+fn tables_lists_schemas() {
+    let r = run(&["tables"]);
+    assert_eq!(r.code, 0);
+    for t in ["events", "role_calls", "assumptions", "calls", "files"] {
+        assert!(r.stdout.lines().any(|l| l == t), "{t}: {}", r.stdout);
+    }
+    assert!(r.stdout.contains("expires_at"));
+}
