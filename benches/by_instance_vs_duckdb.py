@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Benchmark: `janus-audit by-instance` on N events against DuckDB doing the same correlation
+(read_json + unnest(Records)) on the same files.
+
+    python3 benches/by_instance_vs_duckdb.py                 # 1,000,000 events
+    python3 benches/by_instance_vs_duckdb.py --events 200000 --runs 3
+
+It builds the release binary and examples/gen-trail.rs, writes the trail once (reused while it
+exists), installs duckdb into a venv (~/.cache/janus-audit-bench-venv), reads every file once to
+warm the page cache, then times each side (best of --runs, wall clock) and records peak RSS with
+wait4(). Both sides must agree on the number of instances and of correlated calls, or the
+benchmark fails: a fast wrong answer is not a result.
+"""
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/janus-audit-target"))
+VENV = os.environ.get("BENCH_VENV", os.path.expanduser("~/.cache/janus-audit-bench-venv"))
+
+DUCKDB_SQL = r"""
+SET threads TO 2;
+COPY (
+WITH raw AS (
+    SELECT unnest(Records) AS r
+    FROM read_json('{glob}', columns = {{'Records': 'JSON[]'}}, maximum_object_size = 134217728)
+),
+ev AS (
+    SELECT
+        r->>'eventID' AS event_id,
+        r->>'eventName' AS event_name,
+        CAST(r->>'eventTime' AS TIMESTAMP) AS t,
+        r->>'sourceIPAddress' AS ip,
+        r->>'errorCode' AS err,
+        r->>'eventSource' AS src,
+        r->'userIdentity'->>'accessKeyId' AS key,
+        r->'userIdentity'->>'identityProvider' AS provider,
+        r->'userIdentity'->>'userName' AS sub,
+        r->'userIdentity'->>'invokedBy' AS invoked_by,
+        r->'requestParameters'->>'roleSessionName' AS session_name,
+        r->'requestParameters'->>'roleArn' AS role_arn,
+        r->'responseElements'->'credentials'->>'accessKeyId' AS issued_key
+    FROM raw
+),
+u AS (SELECT * FROM ev QUALIFY row_number() OVER (PARTITION BY event_id) = 1),
+a AS (SELECT * FROM u WHERE event_name = 'AssumeRoleWithWebIdentity' AND provider = 'accounts.google.com'),
+c AS (
+    SELECT c.*, a.session_name AS sn, a.ip AS issuing_ip
+    FROM u c JOIN a ON c.key = a.issued_key
+    WHERE a.err IS NULL AND c.event_name <> 'AssumeRoleWithWebIdentity'
+),
+ag AS (
+    SELECT session_name,
+        list(DISTINCT sub) AS subs, list(DISTINCT role_arn) AS role_arns,
+        count(*) FILTER (WHERE err IS NULL) AS assumptions,
+        count(*) FILTER (WHERE err IS NOT NULL) AS failed_assumptions,
+        list(DISTINCT issued_key) FILTER (WHERE err IS NULL) AS access_keys,
+        list(DISTINCT ip) FILTER (WHERE err IS NULL) AS source_ips,
+        min(t) AS first_assumed, max(t) AS last_assumed
+    FROM a GROUP BY session_name
+),
+cg AS (
+    SELECT sn, count(*) AS api_calls, count(*) FILTER (WHERE err IS NOT NULL) AS api_errors,
+        count(*) FILTER (WHERE ip <> issuing_ip AND invoked_by IS NULL
+                         AND ip NOT LIKE '%amazonaws.com' AND ip <> 'AWS Internal') AS foreign_ip_calls,
+        list(DISTINCT src) AS services, min(t) AS first_call, max(t) AS last_call
+    FROM c GROUP BY sn
+)
+SELECT ag.session_name, ag.assumptions, ag.failed_assumptions, coalesce(cg.api_calls, 0) AS api_calls,
+    coalesce(cg.api_errors, 0) AS api_errors, coalesce(cg.foreign_ip_calls, 0) AS foreign_ip_calls,
+    len(ag.access_keys) AS keys, least(ag.first_assumed, cg.first_call) AS first_seen,
+    greatest(ag.last_assumed, cg.last_call) AS last_seen
+FROM ag LEFT JOIN cg ON ag.session_name = cg.sn
+ORDER BY 1
+) TO '{out}' (HEADER);
+"""
+
+
+def sh(cmd, **kw):
+    print("+", " ".join(cmd), file=sys.stderr)
+    subprocess.run(cmd, check=True, **kw)
+
+
+def timed(cmd):
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    elapsed = time.perf_counter() - start
+    err = p.stderr.read().decode()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        sys.exit(f"{cmd[0]} failed ({p.returncode}): {err}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def best(cmd, runs):
+    results = [timed(cmd) for _ in range(runs)]
+    return min(r[0] for r in results), max(r[1] for r in results)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--dir", default=None)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--skip-duckdb", action="store_true")
+    args = ap.parse_args()
+    trail = args.dir or f"/tmp/janus-bench-trail-{args.events}"
+
+    env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
+    sh(["cargo", "build", "--release", "--bin", "janus-audit", "--example", "gen-trail"], cwd=ROOT, env=env)
+    janus = os.path.join(TARGET, "release", "janus-audit")
+    if not os.path.isdir(trail):
+        sh([os.path.join(TARGET, "release", "examples", "gen-trail"), "--events", str(args.events), trail])
+    files = [os.path.join(d, f) for d, _, fs in os.walk(trail) for f in fs]
+    size = sum(os.path.getsize(f) for f in files)
+    for f in files:  # warm the page cache for both sides alike
+        with open(f, "rb") as fh:
+            fh.read()
+
+    out = "/tmp/janus-bench-by-instance.csv"
+    secs, rss = best([janus, "by-instance", trail, "--format", "csv", "--output", out, "--quiet"], args.runs)
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    calls = sum(int(r["api_calls"]) for r in rows)
+    print(f"janus-audit by-instance: {args.events} events, {len(files)} files, {size / 1e6:.0f} MB gz")
+    print(f"  {secs:.2f} s  {args.events / secs:,.0f} events/s  peak RSS {rss:.0f} MiB  "
+          f"({len(rows)} instances, {calls} correlated calls)")
+
+    if args.skip_duckdb:
+        return
+    py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        sh([sys.executable, "-m", "venv", VENV])
+        sh([os.path.join(VENV, "bin", "pip"), "install", "--quiet", "duckdb"])
+    dout = "/tmp/janus-bench-duckdb.csv"
+    sql = DUCKDB_SQL.format(glob=os.path.join(trail, "**", "*.json.gz"), out=dout)
+    script = f"import duckdb; duckdb.connect().execute({sql!r})"
+    dsecs, drss = best([py, "-c", script], max(1, min(args.runs, 2)))
+    with open(dout) as f:
+        drows = list(csv.DictReader(f))
+    dcalls = sum(int(r["api_calls"]) for r in drows)
+    print(f"duckdb read_json + unnest(Records): {dsecs:.2f} s  {args.events / dsecs:,.0f} events/s  "
+          f"peak RSS {drss:.0f} MiB  ({len(drows)} instances, {dcalls} correlated calls)")
+    if (len(drows), dcalls) != (len(rows), calls):
+        sys.exit("the two sides disagree: the comparison is void")
+    print(f"ratio: janus-audit is {dsecs / secs:.1f}x faster than DuckDB")
+
+
+if __name__ == "__main__":
+    main()
