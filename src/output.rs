@@ -43,31 +43,16 @@ pub enum OutputError {
 
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
-/// Lists joined with ';' and times as RFC 3339 text: the shape of CSV and table output.
-pub fn flatten_for_text(df: &DataFrame) -> PolarsResult<DataFrame> {
+/// Times as RFC 3339 text, and lists `;`-joined when `join_lists`: CSV and tables join lists,
+/// JSON keeps them.
+pub fn as_text(df: &DataFrame, join_lists: bool) -> PolarsResult<DataFrame> {
     let exprs: Vec<Expr> = df
         .columns()
         .iter()
         .map(|c| {
             let name = c.name().as_str();
             match c.dtype() {
-                DataType::List(_) => col(name).list().join(lit(";"), true),
-                DataType::Datetime(_, _) => col(name).dt().strftime(TIME_FORMAT),
-                _ => col(name),
-            }
-        })
-        .collect();
-    df.clone().lazy().select(exprs).collect()
-}
-
-/// Times as RFC 3339 text, lists kept: the shape of JSON output.
-fn times_as_text(df: &DataFrame) -> PolarsResult<DataFrame> {
-    let exprs: Vec<Expr> = df
-        .columns()
-        .iter()
-        .map(|c| {
-            let name = c.name().as_str();
-            match c.dtype() {
+                DataType::List(_) if join_lists => col(name).list().join(lit(";"), true),
                 DataType::Datetime(_, _) => col(name).dt().strftime(TIME_FORMAT),
                 _ => col(name),
             }
@@ -77,7 +62,7 @@ fn times_as_text(df: &DataFrame) -> PolarsResult<DataFrame> {
 }
 
 fn table_text(df: &DataFrame) -> PolarsResult<String> {
-    let flat = flatten_for_text(df)?;
+    let flat = as_text(df, true)?;
     let text: Vec<StringChunked> = flat
         .columns()
         .iter()
@@ -99,13 +84,13 @@ pub fn write(df: &DataFrame, format: Format, w: &mut dyn Write) -> Result<(), Ou
     match format {
         Format::Table => w.write_all(table_text(df)?.as_bytes())?,
         Format::Csv => {
-            let mut flat = flatten_for_text(df)?;
+            let mut flat = as_text(df, true)?;
             CsvWriter::new(&mut *w)
                 .include_header(true)
                 .finish(&mut flat)?;
         }
         Format::Json => {
-            let mut out = times_as_text(df)?;
+            let mut out = as_text(df, false)?;
             JsonWriter::new(&mut *w)
                 .with_json_format(JsonFormat::Json)
                 .finish(&mut out)?;
