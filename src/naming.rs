@@ -188,6 +188,60 @@ pub fn is_valid_session_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
 }
 
+/// The default `--session-name` template: the analyzer's `by-instance` report depends on it.
+pub const DEFAULT_TEMPLATE: &str = "{project_id}.{instance}";
+
+/// A `--session-name` template that names a placeholder it does not know, or is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unknown placeholder {{{0}}} in the session-name template (known: {1})")]
+    Unknown(String, String),
+    #[error("unclosed '{{' in the session-name template")]
+    Unclosed,
+    #[error("placeholder {{{0}}} has no value here")]
+    Missing(String),
+}
+
+/// Placeholders a template may use, and their values where known.
+pub const PLACEHOLDERS: [&str; 5] = ["project_id", "instance", "zone", "sub", "email"];
+
+/// Fill a template such as `{project_id}.{instance}` and make the result a valid session name.
+/// `{{` and `}}` stand for literal braces.
+pub fn render_template(
+    template: &str,
+    value: impl Fn(&str) -> Option<String>,
+) -> Result<String, TemplateError> {
+    let mut out = String::with_capacity(64);
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(t) = tail.strip_prefix("{{") {
+            out.push('{');
+            rest = t;
+        } else if let Some(t) = tail.strip_prefix("}}") {
+            out.push('}');
+            rest = t;
+        } else if let Some(t) = tail.strip_prefix('{') {
+            let end = t.find('}').ok_or(TemplateError::Unclosed)?;
+            let name = &t[..end];
+            if !PLACEHOLDERS.contains(&name) {
+                return Err(TemplateError::Unknown(
+                    name.to_string(),
+                    PLACEHOLDERS.join(", "),
+                ));
+            }
+            out.push_str(&value(name).ok_or_else(|| TemplateError::Missing(name.to_string()))?);
+            rest = &t[end + 1..];
+        } else {
+            out.push('}');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(to_session_name(&out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,7 +330,62 @@ mod tests {
         assert_eq!(to_session_name("ü"), "--");
     }
 
+    #[test]
+    fn templates() {
+        let v = |k: &str| match k {
+            "project_id" => Some("prod-data-1234".to_string()),
+            "instance" => Some("etl-1".to_string()),
+            "email" => Some("etl@prod-data-1234.iam.gserviceaccount.com".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            render_template(DEFAULT_TEMPLATE, v).unwrap(),
+            "prod-data-1234.etl-1"
+        );
+        assert_eq!(
+            render_template("{email}", v).unwrap(),
+            "etl@prod-data-1234.iam.gserviceaccount.com"
+        );
+        assert_eq!(render_template("x{{y}}", v).unwrap(), "x-y-");
+        assert!(matches!(
+            render_template("{nope}", v),
+            Err(TemplateError::Unknown(..))
+        ));
+        assert_eq!(
+            render_template("{zone}", v),
+            Err(TemplateError::Missing("zone".into()))
+        );
+        assert_eq!(
+            render_template("{project_id", v),
+            Err(TemplateError::Unclosed)
+        );
+        let name = render_template(DEFAULT_TEMPLATE, v).unwrap();
+        let p = parse_session_name(&name);
+        assert_eq!(
+            (p.project, p.instance),
+            (Some("prod-data-1234"), Some("etl-1"))
+        );
+    }
+
+    #[test]
+    fn matches_the_fixture_generator() {
+        // fixtures/make_fixtures.py computes the same shortened name independently in Python.
+        assert_eq!(
+            to_session_name(
+                "ml-platform-prod.very-long-training-job-instance-name-that-goes-on-and-on-forever"
+            ),
+            "ml-platform-prod.very-long-training-job-instance-name-t+8da59bdc"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn templates_always_give_valid_names(t in "[a-z{}._ -]{0,80}", val in "\\PC{0,90}") {
+            if let Ok(n) = render_template(&t, |_| Some(val.clone())) {
+                prop_assert!(is_valid_session_name(&n), "{n:?}");
+            }
+        }
+
         #[test]
         fn any_input_gives_a_valid_name(s in "\\PC{0,200}") {
             let n = to_session_name(&s);
