@@ -1,6 +1,7 @@
 //! Files → tables, in parallel across files, with an account of every file.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use indicatif::ProgressBar;
 use polars::prelude::*;
@@ -102,7 +103,7 @@ impl Ingested {
     }
 }
 
-fn read_one(found: &Found, file_id: u32, sink: &mut Sink) -> FileReport {
+fn read_one(found: &Found, file_id: u32, sink: &mut Sink, bufs: &mut files::Buffers) -> FileReport {
     let mut report = FileReport {
         path: found.path.clone(),
         bytes: 0,
@@ -118,18 +119,15 @@ fn read_one(found: &Found, file_id: u32, sink: &mut Sink) -> FileReport {
         report.bytes = std::fs::metadata(&found.path).map(|m| m.len()).unwrap_or(0);
         return report;
     }
-    let buf = match files::read_decoded(&found.path) {
-        Ok((buf, size)) => {
-            report.bytes = size;
-            buf
-        }
+    match files::read_decoded(&found.path, bufs) {
+        Ok(size) => report.bytes = size,
         Err(e) => {
             report.status = FileStatus::Skipped;
             report.problems.push(e.to_string());
             return report;
         }
-    };
-    match envelope::split(&buf) {
+    }
+    match envelope::split(&bufs.decoded) {
         Err(e) => {
             report.status = FileStatus::Skipped;
             report.problems.push(e.to_string());
@@ -159,21 +157,30 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
     if let Some(pb) = progress {
         pb.set_length(found.len() as u64);
     }
+    let started = Instant::now();
     let results: Vec<(crate::model::Part, Vec<FileReport>)> = found
         .par_iter()
         .enumerate()
         .fold(
-            || (Sink::new(opts.needs, opts.window), Vec::new()),
-            |(mut sink, mut reports), (i, f)| {
-                reports.push(read_one(f, i as u32, &mut sink));
+            || {
+                (
+                    Sink::new(opts.needs, opts.window),
+                    Vec::new(),
+                    files::Buffers::default(),
+                )
+            },
+            |(mut sink, mut reports, mut bufs), (i, f)| {
+                reports.push(read_one(f, i as u32, &mut sink, &mut bufs));
                 if let Some(pb) = progress {
                     pb.inc(1);
                 }
-                (sink, reports)
+                (sink, reports, bufs)
             },
         )
-        .map(|(sink, reports)| (sink.finish(), reports))
+        .map(|(sink, reports, _)| (sink.finish(), reports))
         .collect();
+    tracing::info!("parsed {} files in {:.2?}", found.len(), started.elapsed());
+    let started = Instant::now();
 
     let mut parts = Vec::with_capacity(results.len());
     let mut reports = Vec::with_capacity(found.len());
@@ -182,6 +189,7 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
         reports.extend(r);
     }
     let tables = Tables::from_parts(parts, &opts.providers)?;
+    tracing::info!("built tables in {:.2?}", started.elapsed());
     let mut summary = Summary {
         paths_unreadable: walk_errors.len() as u64,
         records: tables.stats.records,

@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: sources → records → model (tables) → queries/*.sql → reports → outputs.
 
+pub mod arn;
 pub mod cli;
 pub mod exit;
 pub mod naming;

@@ -171,15 +171,51 @@ pub struct Sink {
     events: Option<EventCols>,
     calls: RoleCallCols,
     assumptions: AssumptionCols,
-    ids: StringChunkedBuilder,
+    ids: EventIds,
     pub stats: RecordStats,
+}
+
+/// Every `eventID` read, only to count duplicates. CloudTrail IDs are lowercase UUIDs, kept as
+/// 128-bit integers: sorting a million of those is far cheaper than hashing a million strings.
+#[derive(Default)]
+pub struct EventIds {
+    uuids: Vec<u128>,
+    other: Vec<String>,
+}
+
+impl EventIds {
+    fn push(&mut self, id: &str) {
+        let lower = !id.bytes().any(|b| b.is_ascii_uppercase());
+        match uuid::Uuid::try_parse(id) {
+            Ok(u) if lower => self.uuids.push(u.as_u128()),
+            _ => self.other.push(id.to_string()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.uuids.len() + self.other.len()
+    }
+
+    fn append(&mut self, mut o: EventIds) {
+        self.uuids.append(&mut o.uuids);
+        self.other.append(&mut o.other);
+    }
+
+    fn unique(mut self) -> usize {
+        use rayon::slice::ParallelSliceMut;
+        self.uuids.par_sort_unstable();
+        self.uuids.dedup();
+        self.other.sort_unstable();
+        self.other.dedup();
+        self.uuids.len() + self.other.len()
+    }
 }
 
 pub struct Part {
     events: Option<DataFrame>,
     calls: DataFrame,
     assumptions: DataFrame,
-    ids: Series,
+    ids: EventIds,
     stats: RecordStats,
 }
 
@@ -194,7 +230,7 @@ impl Sink {
             events: needs.events.then(|| EventCols::new(1024)),
             calls: RoleCallCols::new(1024),
             assumptions: AssumptionCols::new(16),
-            ids: StringChunkedBuilder::new("event_id".into(), 1024),
+            ids: EventIds::default(),
             stats: RecordStats::default(),
         }
     }
@@ -206,7 +242,9 @@ impl Sink {
         if event_id.is_none() {
             self.stats.without_event_id += 1;
         }
-        self.ids.append_option(event_id);
+        if let Some(id) = event_id {
+            self.ids.push(id);
+        }
         let time = r.event_time.get().and_then(parse_event_time);
         if time.is_none() {
             self.stats.without_time += 1;
@@ -388,7 +426,7 @@ impl Sink {
             events: self.events.map(EventCols::finish),
             calls: self.calls.finish(),
             assumptions: self.assumptions.finish(),
-            ids: self.ids.finish().into_series(),
+            ids: self.ids,
             stats: self.stats,
         }
     }
@@ -421,9 +459,6 @@ fn stack(frames: impl Iterator<Item = DataFrame>) -> PolarsResult<Option<DataFra
             }
         }
     }
-    if let Some(df) = out.as_mut() {
-        df.rechunk_mut_par();
-    }
     Ok(out)
 }
 
@@ -447,23 +482,21 @@ impl Tables {
         let mut events = Vec::new();
         let mut calls = Vec::new();
         let mut assumptions = Vec::new();
-        let mut ids = Vec::new();
+        let mut ids = EventIds::default();
         for p in parts {
             stats.add(&p.stats);
             events.extend(p.events);
             calls.push(p.calls);
             assumptions.push(p.assumptions);
-            ids.push(p.ids);
+            ids.append(p.ids);
         }
-        let ids = {
-            let mut all = Series::new_empty("event_id".into(), &DataType::String);
-            for s in ids {
-                all.append_owned(s)?;
-            }
-            all
+        let with_id = ids.len() as u64;
+        let unique_ids = ids.unique() as u64;
+        let duplicates = with_id - unique_ids;
+        // Most inputs hold no duplicate at all; then de-duplication is pure cost.
+        let dedupe = |df: DataFrame| {
+            if duplicates == 0 { Ok(df) } else { dedupe(df) }
         };
-        let with_id = (ids.len() - ids.null_count()) as u64;
-        let unique_ids = ids.drop_nulls().n_unique()? as u64;
         let empty_calls = || RoleCallCols::new(0).finish();
         let empty_assumptions = || AssumptionCols::new(0).finish();
         let events = stack(events.into_iter())?.map(dedupe).transpose()?;
@@ -481,7 +514,7 @@ impl Tables {
             role_calls,
             assumptions,
             stats,
-            duplicates: with_id - unique_ids,
+            duplicates,
         })
     }
 }

@@ -298,18 +298,7 @@ pub fn web_identity<'a>(
     WebIdentity { provider, aud, sub }
 }
 
-/// The session name at the end of `arn:aws:sts::<acct>:assumed-role/<role>/<session>`.
-pub fn session_name_from_arn(arn: &str) -> Option<&str> {
-    let rest = arn.split_once(":assumed-role/")?.1;
-    let (_, name) = rest.rsplit_once('/')?;
-    (!name.is_empty()).then_some(name)
-}
-
-/// The account ID in any ARN (`arn:partition:service:region:account:resource`).
-pub fn account_from_arn(arn: &str) -> Option<&str> {
-    let acct = arn.split(':').nth(4)?;
-    (acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit())).then_some(acct)
-}
+pub use crate::arn::{account_from_arn, session_name_from_arn};
 
 /// Calls made by an AWS service on a principal's behalf carry a service name or `AWS Internal`
 /// where a client IP would be. Such calls never make a key "foreign".
@@ -394,16 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn arns_and_sources() {
-        assert_eq!(
-            session_name_from_arn("arn:aws:sts::111122223333:assumed-role/r/proj-123456.vm-1"),
-            Some("proj-123456.vm-1")
-        );
-        assert_eq!(session_name_from_arn("arn:aws:iam::1:user/bob"), None);
-        assert_eq!(
-            account_from_arn("arn:aws:iam::111122223333:role/x"),
-            Some("111122223333")
-        );
+    fn service_sources() {
         assert!(is_service_source("AWS Internal"));
         assert!(is_service_source("s3.amazonaws.com"));
         assert!(!is_service_source("203.0.113.9"));
