@@ -1,10 +1,15 @@
 //! The command line: clap definitions turned into typed options.
 
+#[cfg(feature = "analyzer")]
 use std::path::PathBuf;
 
+#[cfg(feature = "analyzer")]
 use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+#[cfg(feature = "analyzer")]
+use clap::{Args, ValueEnum};
+use clap::{Parser, Subcommand};
 
+#[cfg(feature = "analyzer")]
 use crate::timefmt::{self, BadTime, Window};
 
 #[derive(Debug, Parser)]
@@ -13,7 +18,7 @@ use crate::timefmt::{self, BadTime, Window};
     version,
     about = "Which GCP instance did what in AWS: CloudTrail forensics for Google-federated roles",
     propagate_version = true,
-    after_help = "Exit status: 0 all input read; 1 error; 2 usage error; 3 report written but some input was skipped (named on stderr)."
+    after_help = "Exit status: 0 success; 1 error; 2 usage error; 3 report written but some input was skipped (named on stderr); 5 no ID token; 6 STS refused; 7 STS unavailable. See the README."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -28,11 +33,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print temporary AWS credentials for a Google workload (an AWS credential_process).
+    #[cfg(feature = "credentials")]
+    Credentials(Box<crate::credentials_cli::CredentialsArgs>),
     /// Activity per GCP instance (role session name): keys, calls, source IPs, services.
+    #[cfg(feature = "analyzer")]
     ByInstance(ReportArgs),
     /// One row per issued temporary key and what was done with it.
+    #[cfg(feature = "analyzer")]
     Sessions(ReportArgs),
     /// Run any SQL (a file, a query in queries/, or inline) over the tables.
+    #[cfg(feature = "analyzer")]
     Query {
         /// A .sql file, the name of a shipped query (by_instance), or inline SQL ('SELECT ...').
         sql: String,
@@ -40,9 +51,11 @@ pub enum Command {
         report: ReportArgs,
     },
     /// Print the tables and columns that queries can use.
+    #[cfg(feature = "analyzer")]
     Tables,
 }
 
+#[cfg(feature = "analyzer")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Provider {
     /// Only sessions federated from accounts.google.com.
@@ -51,6 +64,7 @@ pub enum Provider {
     Any,
 }
 
+#[cfg(feature = "analyzer")]
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// CloudTrail log files or directories (walked recursively; S3 layout, org trails, .json/.json.gz/.jsonl).
@@ -76,6 +90,7 @@ pub struct ReportArgs {
     pub provider: Provider,
 }
 
+#[cfg(feature = "analyzer")]
 impl ReportArgs {
     pub fn window(&self, now: DateTime<Utc>) -> Result<Window, BadTime> {
         let bound = |s: &Option<String>| {

@@ -8,3 +8,12 @@ pub const ERROR: i32 = 1;
 pub const USAGE: i32 = 2;
 /// The report was written, but some input could not be read; each such file was named on stderr.
 pub const INCOMPLETE: i32 = 3;
+/// Reserved: `findings --fail-on` found findings at or above the given severity.
+pub const FINDINGS: i32 = 4;
+/// `credentials`: no Google ID token could be had (metadata server down or slow, gcloud missing,
+/// unreadable token file, malformed token). Each source's reason is on stderr.
+pub const NO_TOKEN: i32 = 5;
+/// `credentials`: STS refused (AccessDenied, InvalidIdentityToken, …). Not worth retrying as is.
+pub const STS_REFUSED: i32 = 6;
+/// `credentials`: STS unreachable, throttling or failing after bounded retries. Retry later.
+pub const STS_UNAVAILABLE: i32 = 7;

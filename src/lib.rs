@@ -5,6 +5,10 @@
 
 pub mod arn;
 pub mod cli;
+#[cfg(feature = "credentials")]
+pub mod credentials;
+#[cfg(feature = "credentials")]
+pub mod credentials_cli;
 pub mod exit;
 pub mod naming;
 pub mod timefmt;

@@ -1,18 +1,30 @@
-use std::io::{IsTerminal, Write};
+#[cfg(feature = "analyzer")]
+use std::io::IsTerminal;
+use std::io::Write;
 use std::process::ExitCode;
 
+#[cfg(feature = "analyzer")]
 use anyhow::{Context, bail};
 use clap::Parser;
+#[cfg(feature = "analyzer")]
 use indicatif::{ProgressBar, ProgressStyle};
-use janus_audit::cli::{Cli, Command, Provider, ReportArgs};
+use janus_audit::cli::{Cli, Command};
+#[cfg(feature = "analyzer")]
+use janus_audit::cli::{Provider, ReportArgs};
 use janus_audit::exit;
+#[cfg(feature = "analyzer")]
 use janus_audit::ingest::{FileStatus, IngestOptions, Summary};
+#[cfg(feature = "analyzer")]
 use janus_audit::model::{Needs, ProviderFilter};
+#[cfg(feature = "analyzer")]
 use janus_audit::output::{self, Format};
+#[cfg(feature = "analyzer")]
 use janus_audit::query::{Queries, Sql};
+#[cfg(feature = "analyzer")]
 use janus_audit::report;
 
 /// A usage problem found after clap: same status as clap's own.
+#[cfg_attr(not(feature = "analyzer"), allow(dead_code))]
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct Usage(String);
@@ -53,9 +65,15 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 fn run(cli: &Cli) -> anyhow::Result<i32> {
     match &cli.command {
+        #[cfg(feature = "credentials")]
+        Command::Credentials(args) => run_credentials(args),
+        #[cfg(feature = "analyzer")]
         Command::ByInstance(args) => run_report(cli, args, |q| Ok(q.named("by_instance")?)),
+        #[cfg(feature = "analyzer")]
         Command::Sessions(args) => run_report(cli, args, |q| Ok(q.named("sessions")?)),
+        #[cfg(feature = "analyzer")]
         Command::Query { sql, report } => run_report(cli, report, |q| Ok(q.resolve(sql)?)),
+        #[cfg(feature = "analyzer")]
         Command::Tables => {
             let mut out = std::io::stdout().lock();
             for (name, schema) in janus_audit::model::schemas() {
@@ -73,6 +91,61 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// stdout carries the credential_process JSON and nothing else; every message goes to stderr.
+#[cfg(feature = "credentials")]
+fn run_credentials(args: &janus_audit::credentials_cli::CredentialsArgs) -> anyhow::Result<i32> {
+    use janus_audit::credentials;
+    let opts = args.options();
+    let print = |value: &dyn erased::Json| -> anyhow::Result<i32> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(value.json()?.as_bytes())?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        Ok(exit::OK)
+    };
+    if !args.explain
+        && let Some(hit) = credentials::cached(&opts)
+    {
+        return print(&hit);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = if args.explain {
+        rt.block_on(credentials::explain(&opts, args.pin_session_name))
+            .map(|x| Box::new(x) as Box<dyn erased::Json>)
+    } else {
+        rt.block_on(credentials::fetch(&opts))
+            .map(|c| Box::new(c) as Box<dyn erased::Json>)
+    };
+    match result {
+        Ok(value) => print(value.as_ref()),
+        Err(e) => {
+            writeln!(std::io::stderr(), "janus-audit: error: {e}")?;
+            Ok(e.exit_code())
+        }
+    }
+}
+
+#[cfg(feature = "credentials")]
+mod erased {
+    /// Credentials print compact (one line, as the AWS CLI reads them); explanations pretty.
+    pub trait Json {
+        fn json(&self) -> serde_json::Result<String>;
+    }
+    impl Json for janus_audit::credentials::ProcessCredentials {
+        fn json(&self) -> serde_json::Result<String> {
+            serde_json::to_string(self)
+        }
+    }
+    impl Json for janus_audit::credentials::Explanation {
+        fn json(&self) -> serde_json::Result<String> {
+            serde_json::to_string_pretty(self)
+        }
+    }
+}
+
+#[cfg(feature = "analyzer")]
 fn run_report(
     cli: &Cli,
     args: &ReportArgs,
@@ -167,6 +240,7 @@ fn run_report(
     })
 }
 
+#[cfg(feature = "analyzer")]
 fn summary_line(s: &Summary) -> String {
     let mut parts = vec![format!(
         "read {} file(s), {} record(s)",

@@ -127,20 +127,35 @@ impl Metadata {
 
     /// A quick "is there a metadata server at all" check, for `--token-source auto` on a laptop.
     pub async fn probe(&self, deadline: &Deadline) -> Result<(), MetadataError> {
-        self.get("project/project-id", &[], 1, deadline).await.map(|_| ())
+        self.get("project/project-id", &[], 1, deadline)
+            .await
+            .map(|_| ())
     }
 
     /// A Google-signed ID token for the instance's default service account.
-    pub async fn identity(&self, audience: &str, deadline: &Deadline) -> Result<Secret, MetadataError> {
-        let query = [("audience", audience), ("format", "full"), ("licenses", "FALSE")];
-        self.get("instance/service-accounts/default/identity", &query, ATTEMPTS, deadline)
-            .await?
-            .map(|t| Secret::new(t.trim()))
-            .ok_or_else(|| MetadataError::Status {
-                host: self.host.clone(),
-                path: "instance/service-accounts/default/identity".into(),
-                status: 404,
-            })
+    pub async fn identity(
+        &self,
+        audience: &str,
+        deadline: &Deadline,
+    ) -> Result<Secret, MetadataError> {
+        let query = [
+            ("audience", audience),
+            ("format", "full"),
+            ("licenses", "FALSE"),
+        ];
+        self.get(
+            "instance/service-accounts/default/identity",
+            &query,
+            ATTEMPTS,
+            deadline,
+        )
+        .await?
+        .map(|t| Secret::new(t.trim()))
+        .ok_or_else(|| MetadataError::Status {
+            host: self.host.clone(),
+            path: "instance/service-accounts/default/identity".into(),
+            status: 404,
+        })
     }
 
     /// An OAuth access token for the default service account (for `--token-source impersonate`).
@@ -150,7 +165,10 @@ impl Metadata {
             access_token: Secret,
         }
         let path = "instance/service-accounts/default/token";
-        let body = self.get(path, &[], ATTEMPTS, deadline).await?.unwrap_or_default();
+        let body = self
+            .get(path, &[], ATTEMPTS, deadline)
+            .await?
+            .unwrap_or_default();
         serde_json::from_str::<Token>(&body)
             .map(|t| t.access_token)
             .map_err(|_| MetadataError::BadBody {
@@ -160,7 +178,11 @@ impl Metadata {
     }
 
     /// A plain attribute (`project/project-id`, `instance/name`, …); `None` where it does not exist.
-    pub async fn attribute(&self, path: &str, deadline: &Deadline) -> Result<Option<String>, MetadataError> {
+    pub async fn attribute(
+        &self,
+        path: &str,
+        deadline: &Deadline,
+    ) -> Result<Option<String>, MetadataError> {
         Ok(self
             .get(path, &[], 2, deadline)
             .await?

@@ -49,7 +49,10 @@ mod tests {
     #[test]
     fn never_formatted() {
         let s = Secret::new("AKIA-very-secret");
-        assert_eq!(format!("{s:?} {s}"), "<redacted 16 bytes> <redacted 16 bytes>");
+        assert_eq!(
+            format!("{s:?} {s}"),
+            "<redacted 16 bytes> <redacted 16 bytes>"
+        );
         assert_eq!(s.expose(), "AKIA-very-secret");
     }
 }

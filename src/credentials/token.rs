@@ -86,7 +86,11 @@ fn with_claims(raw: Secret, source: TokenSource) -> Result<IdToken, TokenError> 
         source_name: source.as_str(),
         err,
     })?;
-    Ok(IdToken { raw, claims, source })
+    Ok(IdToken {
+        raw,
+        claims,
+        source,
+    })
 }
 
 /// Run gcloud with a deadline; its stdout is the value, its stderr the reason when it fails.
@@ -104,7 +108,11 @@ pub async fn gcloud(args: &[String], deadline: &Deadline) -> Result<String, Toke
         })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
         return Err(TokenError::Gcloud(format!(
             "exited with {}: {}",
             out.status,
@@ -145,18 +153,21 @@ async fn from_impersonation(
     meta: &Metadata,
     deadline: &Deadline,
 ) -> Result<IdToken, TokenError> {
-    let account = opts.service_account.clone().ok_or_else(|| TokenError::Usage {
-        what: "--token-source impersonate needs --service-account EMAIL".into(),
-    })?;
+    let account = opts
+        .service_account
+        .clone()
+        .ok_or_else(|| TokenError::Usage {
+            what: "--token-source impersonate needs --service-account EMAIL".into(),
+        })?;
     let fail = |reason: String| TokenError::Impersonate {
         account: account.clone(),
         reason,
     };
     let access = match meta.probe(deadline).await {
         Ok(()) => meta.access_token(deadline).await?,
-        Err(_) => Secret::new(
-            gcloud(&["auth".into(), "print-access-token".into()], deadline).await?,
-        ),
+        Err(_) => {
+            Secret::new(gcloud(&["auth".into(), "print-access-token".into()], deadline).await?)
+        }
     };
     let url = format!(
         "{}/v1/projects/-/serviceAccounts/{account}:generateIdToken",
@@ -187,7 +198,9 @@ async fn from_impersonation(
         let msg = serde_json::from_str::<GErr>(&body)
             .map(|e| e.error.message)
             .unwrap_or_default();
-        return Err(fail(format!("IAM Credentials answered HTTP {status}: {msg}")));
+        return Err(fail(format!(
+            "IAM Credentials answered HTTP {status}: {msg}"
+        )));
     }
     #[derive(serde::Deserialize)]
     struct Answer {
@@ -208,9 +221,10 @@ pub async fn fetch(
     deadline: &Deadline,
 ) -> Result<IdToken, TokenError> {
     match opts.source {
-        TokenSource::Metadata => {
-            with_claims(meta.identity(&opts.audience, deadline).await?, TokenSource::Metadata)
-        }
+        TokenSource::Metadata => with_claims(
+            meta.identity(&opts.audience, deadline).await?,
+            TokenSource::Metadata,
+        ),
         TokenSource::Gcloud => from_gcloud(opts, deadline).await,
         TokenSource::File => from_file(opts).await,
         TokenSource::Impersonate => from_impersonation(opts, meta, deadline).await,
