@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Benchmark: the whole `janus-audit credentials` process, as the AWS CLI runs it.
+
+    python3 benches/credentials.py [--runs 50]
+
+Builds the fetcher-only release binary (`--no-default-features --features credentials`, the one
+that ships to VMs and pods) and the loopback fakes (examples/fake-peers.rs), then times, per run,
+a fresh process from spawn to exit:
+  - cold: --no-cache, so metadata token + STS call every time (targets: <= 50 ms median)
+  - cached: a warm cache (target: <= 10 ms median)
+and prints the medians and p90s.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/janus-audit-target"))
+AUD = "https://aws.example.com/janus"
+
+
+def build():
+    env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
+    subprocess.run(["cargo", "build", "--release", "--example", "fake-peers"], cwd=ROOT, env=env, check=True)
+    subprocess.run(["cargo", "build", "--release", "--no-default-features", "--features", "credentials",
+                    "--bin", "janus-audit"], cwd=ROOT, env=env, check=True)
+    binary = os.path.join(tempfile.mkdtemp(), "janus-audit-credentials")
+    shutil.copy(os.path.join(TARGET, "release", "janus-audit"), binary)
+    return binary, os.path.join(TARGET, "release", "examples", "fake-peers")
+
+
+def timed(cmd, env):
+    start = time.perf_counter()
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    elapsed = (time.perf_counter() - start) * 1000
+    if p.returncode != 0 or not p.stdout.startswith(b'{"Version":1'):
+        sys.exit(f"run failed ({p.returncode}): {p.stderr.decode()}")
+    return elapsed
+
+
+def report(name, samples, target):
+    samples.sort()
+    med = statistics.median(samples)
+    p90 = samples[int(len(samples) * 0.9) - 1]
+    verdict = "ok" if med <= target else "OVER TARGET"
+    print(f"{name:>7}: median {med:6.1f} ms  p90 {p90:6.1f} ms  (target <= {target} ms: {verdict})")
+    return med <= target
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=50)
+    args = ap.parse_args()
+    binary, peers_bin = build()
+    size = os.path.getsize(binary)
+    peers = subprocess.Popen([peers_bin, AUD], stdout=subprocess.PIPE, text=True)
+    try:
+        addrs = dict(peers.stdout.readline().strip().split("=", 1) for _ in range(2))
+        cache = tempfile.mkdtemp()
+        env = {"PATH": "/usr/bin:/bin", "HOME": cache, "GCE_METADATA_HOST": addrs["metadata"]}
+        cmd = [binary, "credentials", "--role-arn", "arn:aws:iam::123456789012:role/bench",
+               "--audience", AUD, "--token-source", "metadata", "--sts-endpoint", addrs["sts"],
+               "--cache-dir", os.path.join(cache, "c")]
+        print(f"fetcher-only binary: {size / 1e6:.1f} MB")
+        timed(cmd + ["--no-cache"], env)  # warm the page cache for the binary
+        cold = [timed(cmd + ["--no-cache"], env) for _ in range(args.runs)]
+        timed(cmd, env)  # fill the credential cache
+        warm = [timed(cmd, env) for _ in range(args.runs)]
+        ok = report("cold", cold, 50) & report("cached", warm, 10)
+    finally:
+        peers.kill()
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
