@@ -4,13 +4,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rsa::RsaPrivateKey;
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
-use sha2::Sha256;
 use tiny_http::{Header, Response, Server};
 
 pub const KEY_PEM: &str = include_str!("test-signing-key.pem");
@@ -20,8 +17,18 @@ pub const PROJECT: &str = "prod-data-1234";
 pub const INSTANCE: &str = "etl-1";
 pub const ZONE: &str = "us-central1-a";
 
-pub fn signing_key() -> RsaPrivateKey {
-    RsaPrivateKey::from_pkcs8_pem(KEY_PEM).expect("test key parses")
+pub type RsaPrivateKey = RsaKeyPair;
+
+/// The PKCS#8 test key, from its PEM armour.
+pub fn signing_key() -> RsaKeyPair {
+    let b64: String = KEY_PEM
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("test key is base64");
+    RsaKeyPair::from_pkcs8(&der).expect("test key parses")
 }
 
 fn now() -> u64 {
@@ -47,8 +54,15 @@ pub fn mint(key: &RsaPrivateKey, audience: &str, full: bool) -> String {
     }
     let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
     let input = format!("{}.{}", b64(&header), b64(&claims));
-    let sig = SigningKey::<Sha256>::new(key.clone()).sign(input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+    let mut sig = vec![0; key.public_modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .expect("signing works");
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
 }
 
 /// Switches a test can flip while the server runs.
