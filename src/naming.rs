@@ -89,6 +89,14 @@ fn is_hash_suffix(s: &str) -> bool {
 
 /// Recover project and instance from a role session name. Never fails: names it cannot read are
 /// `Unrecognized` and keep their session name as the key.
+///
+/// ```
+/// use janus_audit::naming::{parse_session_name, InstanceSource};
+/// let p = parse_session_name("prod-data-1234.etl-1.us-central1-a.c.prod-data-1234.internal");
+/// assert_eq!((p.project, p.instance, p.zone), (Some("prod-data-1234"), Some("etl-1"), Some("us-central1-a")));
+/// assert_eq!(p.source, InstanceSource::Hostname);
+/// assert_eq!(parse_session_name("GitHubActions").source, InstanceSource::Unrecognized);
+/// ```
 pub fn parse_session_name(name: &str) -> ParsedName<'_> {
     let unrecognized = ParsedName {
         project: None,
@@ -160,6 +168,13 @@ pub fn short_hash(s: &str) -> String {
 }
 
 /// Make any string a valid AWS role session name.
+///
+/// ```
+/// use janus_audit::naming::{to_session_name, is_valid_session_name};
+/// assert_eq!(to_session_name("my-project-1.vm 1"), "my-project-1.vm-1");
+/// let long = to_session_name(&format!("my-project-1.{}", "x".repeat(100)));
+/// assert!(is_valid_session_name(&long) && long.len() == 64);
+/// ```
 ///
 /// Invalid characters become '-'. A name over 64 characters keeps its start (project first, then
 /// the instance, which is what an investigator reads) and ends in `+` and a hash of the *full* name,

@@ -524,6 +524,32 @@ fn explain_prints_claims_name_and_policy_without_sts() {
 }
 
 #[test]
+fn sdk_endpoint_environment_is_honoured() {
+    let e = env();
+    for var in ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"] {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_janus-audit"));
+        let o = c
+            .args([
+                "credentials",
+                "--role-arn",
+                ROLE,
+                "--audience",
+                AUD,
+                "--no-cache",
+            ])
+            .env_clear()
+            .env("PATH", e.bin.path())
+            .env("HOME", e.cache.path())
+            .env("GCE_METADATA_HOST", &e.meta.host)
+            .env(var, &e.sts.url)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{var}: {}", stderr(&o));
+    }
+    assert_eq!(e.sts.count(), 2);
+}
+
+#[test]
 fn usage_errors() {
     let e = env();
     assert_eq!(e.run(&["--duration", "60"]).status.code(), Some(2));
