@@ -64,6 +64,14 @@ impl Env {
     }
 }
 
+/// A token file holding a freshly minted token (`full`: with `google.compute_engine` claims).
+fn token_file(full: bool) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, metadata::mint(&metadata::signing_key(), AUD, full)).unwrap();
+    (dir, path)
+}
+
 fn stdout_json(o: &Output) -> serde_json::Value {
     let text = String::from_utf8(o.stdout.clone()).unwrap();
     assert_eq!(
@@ -355,9 +363,7 @@ fn auto_falls_back_to_gcloud_on_a_laptop() {
 #[test]
 fn token_file_is_read_each_run() {
     let e = env();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("token");
-    std::fs::write(&path, metadata::mint(&metadata::signing_key(), AUD, true)).unwrap();
+    let (_dir, path) = token_file(true);
     let p = path.to_str().unwrap();
     let o = e.run(&["--token-source", "file", "--token-file", p, "--no-cache"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -428,9 +434,7 @@ fn session_name_falls_back_when_claims_lack_the_instance() {
     let e = env();
     // Token without google.compute_engine (file source), metadata without instance/name: the
     // GKE pod name is next.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("token");
-    std::fs::write(&path, metadata::mint(&metadata::signing_key(), AUD, false)).unwrap();
+    let (_dir, path) = token_file(false);
     e.meta.knobs.hide_instance.store(true, Ordering::SeqCst);
     let o = e
         .cmd(&[
