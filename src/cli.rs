@@ -50,9 +50,36 @@ pub enum Command {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// Every event of one instance, session, key or sub in time order, foreign IPs marked.
+    #[cfg(feature = "analyzer")]
+    Timeline {
+        #[command(flatten)]
+        entity: Entity,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
     /// Print the tables and columns that queries can use.
     #[cfg(feature = "analyzer")]
     Tables,
+}
+
+/// Exactly one entity to follow.
+#[cfg(feature = "analyzer")]
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Entity {
+    /// A GCP instance name (as parsed from session names).
+    #[arg(long)]
+    pub instance: Option<String>,
+    /// A role session name.
+    #[arg(long)]
+    pub session_name: Option<String>,
+    /// A temporary access key (ASIA…).
+    #[arg(long)]
+    pub access_key: Option<String>,
+    /// A web identity subject (the Google service account's unique ID).
+    #[arg(long)]
+    pub sub: Option<String>,
 }
 
 #[cfg(feature = "analyzer")]

@@ -68,11 +68,23 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         #[cfg(feature = "credentials")]
         Command::Credentials(args) => run_credentials(args),
         #[cfg(feature = "analyzer")]
-        Command::ByInstance(args) => run_report(cli, args, |q| Ok(q.named("by_instance")?)),
+        Command::ByInstance(args) => run_report(cli, args, vec![], |q| Ok(q.named("by_instance")?)),
         #[cfg(feature = "analyzer")]
-        Command::Sessions(args) => run_report(cli, args, |q| Ok(q.named("sessions")?)),
+        Command::Sessions(args) => run_report(cli, args, vec![], |q| Ok(q.named("sessions")?)),
         #[cfg(feature = "analyzer")]
-        Command::Query { sql, report } => run_report(cli, report, |q| Ok(q.resolve(sql)?)),
+        Command::Query { sql, report } => run_report(cli, report, vec![], |q| Ok(q.resolve(sql)?)),
+        #[cfg(feature = "analyzer")]
+        Command::Timeline { entity, report } => {
+            let filter = report::timeline_filter(
+                entity.instance.as_deref(),
+                entity.session_name.as_deref(),
+                entity.access_key.as_deref(),
+                entity.sub.as_deref(),
+            )?;
+            run_report(cli, report, vec![("timeline_filter".into(), filter)], |q| {
+                Ok(q.named("timeline")?)
+            })
+        }
         #[cfg(feature = "analyzer")]
         Command::Tables => {
             let mut out = std::io::stdout().lock();
@@ -84,7 +96,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             }
             writeln!(
                 out,
-                "calls\n  role_calls joined to assumptions by queries/calls.sql (see README)\nfiles\n  file_id, path, bytes, records, status, problems"
+                "calls\n  role_calls joined to assumptions by queries/calls.sql (see README)\nfiles\n  file_id, path, bytes, records, status, problems\ntimeline_filter (timeline only)\n  instance, session_name, access_key_id, sub"
             )?;
             Ok(exit::OK)
         }
@@ -149,6 +161,7 @@ mod erased {
 fn run_report(
     cli: &Cli,
     args: &ReportArgs,
+    params: Vec<(String, polars::prelude::DataFrame)>,
     pick: impl FnOnce(&Queries) -> anyhow::Result<Sql>,
 ) -> anyhow::Result<i32> {
     let window = args
@@ -186,7 +199,7 @@ fn run_report(
         );
         pb
     });
-    let outcome = report::run(&sql, &queries, opts, progress.as_ref());
+    let outcome = report::run(&sql, &queries, opts, params, progress.as_ref());
     if let Some(pb) = &progress {
         pb.finish_and_clear();
     }

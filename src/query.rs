@@ -12,6 +12,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("calls", include_str!("../queries/calls.sql")),
     ("by_instance", include_str!("../queries/by_instance.sql")),
     ("sessions", include_str!("../queries/sessions.sql")),
+    ("timeline", include_str!("../queries/timeline.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +24,19 @@ pub enum QueryError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("query '{name}' failed: {source}")]
-    Sql { name: String, source: PolarsError },
+    // Not `source`: anyhow would print the polars error again, query plan and all.
+    #[error("query '{name}' failed: {}", first_paragraph(error))]
+    Sql { name: String, error: PolarsError },
+}
+
+/// Polars appends the whole query plan to SQL errors; the first paragraph is the message.
+fn first_paragraph(e: &PolarsError) -> String {
+    let text = e.to_string();
+    text.split("\n\nResolved plan")
+        .next()
+        .unwrap_or(&text)
+        .trim()
+        .to_string()
 }
 
 /// Where query text comes from: the override directory first, then the embedded copy.
@@ -118,13 +130,15 @@ pub struct Registered<'a> {
     pub role_calls: &'a DataFrame,
     pub assumptions: &'a DataFrame,
     pub files: DataFrame,
+    /// Parameter tables a query reads (e.g. `timeline_filter`), registered under their names.
+    pub params: Vec<(String, DataFrame)>,
 }
 
 /// Run `sql` with the base tables and the derived `calls` table registered.
 pub fn run(tables: Registered<'_>, calls: &Sql, sql: &Sql) -> Result<DataFrame, QueryError> {
     let wrap = |name: &str| {
         let name = name.to_string();
-        move |source| QueryError::Sql { name, source }
+        move |error| QueryError::Sql { name, error }
     };
     let mut ctx = SQLContext::new();
     if let Some(ev) = tables.events {
@@ -133,6 +147,9 @@ pub fn run(tables: Registered<'_>, calls: &Sql, sql: &Sql) -> Result<DataFrame, 
     ctx.register("role_calls", tables.role_calls.clone().lazy());
     ctx.register("assumptions", tables.assumptions.clone().lazy());
     ctx.register("files", tables.files.lazy());
+    for (name, df) in tables.params {
+        ctx.register(&name, df.lazy());
+    }
     let derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
     ctx.register("calls", derived);
     ctx.execute(&sql.text)

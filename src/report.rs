@@ -27,6 +27,21 @@ fn list(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
+/// The one-row `timeline_filter` table: which entity a timeline follows (unset columns are null).
+pub fn timeline_filter(
+    instance: Option<&str>,
+    session_name: Option<&str>,
+    access_key_id: Option<&str>,
+    sub: Option<&str>,
+) -> PolarsResult<DataFrame> {
+    df!(
+        "instance" => [instance],
+        "session_name" => [session_name],
+        "access_key_id" => [access_key_id],
+        "sub" => [sub],
+    )
+}
+
 pub struct Outcome {
     pub frame: DataFrame,
     pub ingested: Ingested,
@@ -37,6 +52,7 @@ pub fn run(
     sql: &Sql,
     queries: &Queries,
     mut opts: IngestOptions,
+    params: Vec<(String, DataFrame)>,
     progress: Option<&ProgressBar>,
 ) -> Result<Outcome, ReportError> {
     let calls = queries.named("calls")?;
@@ -56,6 +72,7 @@ pub fn run(
             role_calls: &tables.role_calls,
             assumptions: &tables.assumptions,
             files: ingested.files_frame()?,
+            params,
         },
         &calls,
         sql,

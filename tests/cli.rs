@@ -643,3 +643,122 @@ fn tables_lists_schemas() {
     }
     assert!(r.stdout.contains("expires_at"));
 }
+
+fn timeline(entity: &[&str]) -> Vec<(String, String, String, Value)> {
+    let mut args = vec!["timeline", TRAIL];
+    args.extend(entity);
+    let (rows, r) = json_rows(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    rows.iter()
+        .map(|r| {
+            (
+                r["time"].as_str().unwrap().to_string(),
+                r["kind"].as_str().unwrap().to_string(),
+                r["event_name"].as_str().unwrap().to_string(),
+                r["detail"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn row4(t: &str, k: &str, e: &str, d: Value) -> (String, String, String, Value) {
+    (t.into(), k.into(), e.into(), d)
+}
+
+#[test]
+fn timeline_of_an_instance_shows_refresh_and_foreign_ip() {
+    let t = timeline(&["--instance", "etl-1"]);
+    let arwwi = "AssumeRoleWithWebIdentity";
+    assert_eq!(
+        t,
+        vec![
+            row4(
+                "2026-10-05T10:00:00Z",
+                "assumption",
+                arwwi,
+                json!("new key ASIAETLWORKER1KEY001")
+            ),
+            row4("2026-10-05T10:05:00Z", "call", "GetObject", Value::Null),
+            row4(
+                "2026-10-05T10:05:01Z",
+                "call",
+                "Decrypt",
+                json!("by s3.amazonaws.com on the session's behalf")
+            ),
+            row4("2026-10-05T10:10:00Z", "call", "GetObject", Value::Null),
+            row4("2026-10-05T10:15:00Z", "call", "GetObject", Value::Null),
+            row4("2026-10-05T10:20:00Z", "call", "ListBuckets", Value::Null),
+            row4(
+                "2026-10-05T11:00:00Z",
+                "assumption",
+                arwwi,
+                json!("key change: ASIAETLWORKER1KEY001 -> ASIAETLWORKER1KEY002")
+            ),
+            row4("2026-10-05T11:05:00Z", "call", "GetObject", Value::Null),
+            row4("2026-10-05T11:06:00Z", "call", "GetObject", Value::Null),
+            row4(
+                "2026-10-05T11:30:00Z",
+                "call",
+                "GetCallerIdentity",
+                json!("FOREIGN IP: key obtained from 34.123.10.1")
+            ),
+        ]
+    );
+    // Issuing IP and expiry ride along on the assumption rows.
+    let (rows, _) = json_rows(&["timeline", TRAIL, "--instance", "etl-1"]);
+    assert_eq!(rows[0]["issuing_ip"], "34.123.10.1");
+    assert_eq!(rows[0]["expires_at"], "2026-10-05T11:00:00Z");
+    assert_eq!(rows[9]["foreign_ip"], true);
+    assert_eq!(rows[9]["source_ip"], "198.51.100.77");
+    assert_eq!(rows[5]["error_code"], "AccessDenied");
+}
+
+#[test]
+fn timeline_of_a_session_name_includes_failed_assumptions() {
+    let t = timeline(&["--session-name", "web-frontend-01.web-3"]);
+    let kinds: Vec<&str> = t.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["assumption", "call", "call", "call", "failed_assumption"]
+    );
+    assert_eq!(
+        t[3].2, "DescribeTable",
+        "the keyless call joined by session"
+    );
+    assert_eq!(t[4].3, json!("refused: AccessDenied"));
+}
+
+#[test]
+fn timeline_of_an_access_key_reaches_before_the_window_and_outside_the_input() {
+    let t = timeline(&[
+        "--access-key",
+        "ASIANIGHTLYKEY000001",
+        "--since",
+        "2026-10-05",
+    ]);
+    assert_eq!(
+        t.iter()
+            .map(|r| (r.0.as_str(), r.1.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("2026-10-04T23:30:00Z", "assumption"),
+            ("2026-10-05T00:10:00Z", "call")
+        ]
+    );
+    let t = timeline(&["--access-key", "ASIAEC2INSTANCEROLE1"]);
+    assert_eq!(t.len(), 2);
+    assert!(t.iter().all(|r| r.1 == "unattributed_call"));
+}
+
+#[test]
+fn timeline_of_a_sub() {
+    let t = timeline(&["--sub", "333333333333333333333"]);
+    assert_eq!(t.len(), 4);
+    assert_eq!(t[3].3, json!("FOREIGN IP: key obtained from 34.90.0.9"));
+    // Exactly one entity is required.
+    assert_eq!(run(&["timeline", TRAIL]).code, 2);
+    assert_eq!(
+        run(&["timeline", TRAIL, "--sub", "1", "--instance", "x"]).code,
+        2
+    );
+}

@@ -1,0 +1,68 @@
+-- timeline: every event of one entity in time order. The entity comes from the one-row table
+-- timeline_filter(instance, session_name, access_key_id, sub); exactly one column is set.
+--
+-- Rows: each AssumeRoleWithWebIdentity (with issuing IP and expiry; a refresh shows which key
+-- replaced which), each follow-on call (service, name, region, source IP, error), marked when it
+-- came from an IP other than the one that obtained its key. With --access-key, calls made with a
+-- key whose issuing event is not in the input are shown too, as unattributed.
+WITH f AS (SELECT * FROM timeline_filter),
+a AS (
+    SELECT a.*
+    FROM assumptions a CROSS JOIN f
+    WHERE (f.instance IS NULL OR a.instance = f.instance)
+        AND (f.session_name IS NULL OR a.session_name = f.session_name)
+        AND (f.access_key_id IS NULL OR a.access_key_id = f.access_key_id)
+        AND (f.sub IS NULL OR a.sub = f.sub)
+),
+shown AS (
+    SELECT * FROM a
+    WHERE in_window OR event_id IN (SELECT assumption_event_id FROM calls)
+),
+ok AS (
+    SELECT
+        *,
+        LAG(access_key_id) OVER (PARTITION BY session_name ORDER BY event_time) AS previous_key
+    FROM shown
+    WHERE error_code IS NULL
+),
+rows AS (
+    SELECT event_time AS time, 'assumption' AS kind, 'AssumeRoleWithWebIdentity' AS event_name,
+        'sts.amazonaws.com' AS event_source, aws_region, issuing_ip AS source_ip,
+        FALSE AS foreign_ip, error_code, access_key_id, session_name, instance, sub, issuing_ip,
+        expires_at,
+        CASE
+            WHEN previous_key IS NOT NULL AND previous_key <> access_key_id
+                THEN 'key change: ' || previous_key || ' -> ' || access_key_id
+            ELSE 'new key ' || access_key_id
+        END AS detail
+    FROM ok
+    UNION ALL
+    SELECT event_time AS time, 'failed_assumption' AS kind,
+        'AssumeRoleWithWebIdentity' AS event_name, 'sts.amazonaws.com' AS event_source,
+        aws_region, issuing_ip AS source_ip, FALSE AS foreign_ip, error_code, access_key_id,
+        session_name, instance, sub, issuing_ip, expires_at, 'refused: ' || error_code AS detail
+    FROM shown
+    WHERE error_code IS NOT NULL
+    UNION ALL
+    SELECT c.event_time AS time, 'call' AS kind, c.event_name, c.event_source, c.aws_region,
+        c.source_ip, c.foreign_ip, c.error_code, c.issued_key AS access_key_id,
+        c.issued_session_name AS session_name, c.instance, c.sub, c.issuing_ip, c.expires_at,
+        CASE
+            WHEN c.foreign_ip THEN 'FOREIGN IP: key obtained from ' || c.issuing_ip
+            WHEN c.is_service THEN 'by ' || COALESCE(c.invoked_by, c.source_ip) || ' on the session''s behalf'
+        END AS detail
+    FROM calls c
+    WHERE c.assumption_event_id IN (SELECT event_id FROM a)
+    UNION ALL
+    SELECT r.event_time AS time, 'unattributed_call' AS kind, r.event_name, r.event_source,
+        r.aws_region, r.source_ip, FALSE AS foreign_ip, r.error_code, r.access_key_id,
+        r.session_name, CAST(NULL AS VARCHAR) AS instance, r.web_id_sub AS sub,
+        CAST(NULL AS VARCHAR) AS issuing_ip, CASE WHEN FALSE THEN r.event_time END AS expires_at,
+        'issuing AssumeRoleWithWebIdentity not in the input' AS detail
+    FROM role_calls r CROSS JOIN f
+    WHERE f.access_key_id IS NOT NULL
+        AND r.access_key_id = f.access_key_id
+        AND r.event_id NOT IN (SELECT event_id FROM calls)
+)
+SELECT * FROM rows
+ORDER BY time, kind, event_name
