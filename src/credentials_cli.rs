@@ -122,7 +122,7 @@ impl CredentialsArgs {
             no_cache: self.no_cache,
             min_remaining: self.refresh_before,
             // Under the Rust SDK's 5 s limit for a credential_process, with room to print.
-            budget: Duration::from_millis(4500),
+            budget: Duration::from_millis(4000),
         }
     }
 }
