@@ -376,9 +376,7 @@ fn token_file_is_read_each_run() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
-#[test]
-fn impersonation_calls_iam_credentials() {
-    let e = env();
+fn impersonation(e: &Env, metadata_host: &str, expected_bearer: &str) {
     let iam = tiny_http::Server::http("127.0.0.2:0").unwrap();
     let iam_url = format!("http://{}", iam.server_addr().to_ip().unwrap());
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -407,26 +405,46 @@ fn impersonation_calls_iam_credentials() {
             )));
         }
     });
-    let o = e.run(&[
-        "--token-source",
-        "impersonate",
-        "--service-account",
-        "deployer@other-proj.iam.gserviceaccount.com",
-        "--iam-endpoint",
-        &iam_url,
-        "--session-name",
-        "{email}",
-        "--no-cache",
-    ]);
+    let o = e
+        .cmd(&[
+            "--token-source",
+            "impersonate",
+            "--service-account",
+            "deployer@other-proj.iam.gserviceaccount.com",
+            "--iam-endpoint",
+            &iam_url,
+            "--session-name",
+            "{email}",
+            "--no-cache",
+        ])
+        .env("GCE_METADATA_HOST", metadata_host)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
         seen[0].0,
         "/v1/projects/-/serviceAccounts/deployer@other-proj.iam.gserviceaccount.com:generateIdToken"
     );
-    assert_eq!(seen[0].1, "Bearer ya29.fake-access-token");
+    assert_eq!(seen[0].1, expected_bearer);
     assert!(seen[0].2.contains(AUD) && seen[0].2.contains("\"includeEmail\":true"));
     assert_no_leak(&stderr(&o));
+}
+
+#[test]
+fn impersonation_calls_iam_credentials() {
+    let e = env();
+    let host = e.meta.host.clone();
+    impersonation(&e, &host, "Bearer ya29.fake-access-token");
+}
+
+#[test]
+fn impersonation_off_gcp_takes_gcloud_access_token() {
+    let e = env();
+    e.fake_gcloud(
+        "case \"$*\" in\n  'auth print-access-token') echo ya29.from-gcloud;;\n  *) exit 2;;\nesac",
+    );
+    impersonation(&e, "127.0.0.1:9", "Bearer ya29.from-gcloud");
 }
 
 #[test]
