@@ -454,14 +454,11 @@ fn session_name_falls_back_when_claims_lack_the_instance() {
     // GKE pod name is next.
     let (_dir, path) = token_file(false);
     e.meta.knobs.hide_instance.store(true, Ordering::SeqCst);
-    let o = e
-        .cmd(&[
-            "--token-source",
-            "file",
-            "--token-file",
-            path.to_str().unwrap(),
-            "--no-cache",
-        ])
+    let from_file = || {
+        let p = path.to_str().unwrap();
+        e.cmd(&["--token-source", "file", "--token-file", p, "--no-cache"])
+    };
+    let o = from_file()
         .env("KUBERNETES_SERVICE_HOST", "10.0.0.1")
         .env("HOSTNAME", "api-7d9f8-x2x4q")
         .output()
@@ -472,14 +469,7 @@ fn session_name_falls_back_when_claims_lack_the_instance() {
         "prod-data-1234.api-7d9f8-x2x4q"
     );
     // Cloud Run: K_SERVICE plus a short hash of the instance id.
-    let o = e
-        .cmd(&[
-            "--token-source",
-            "file",
-            "--token-file",
-            path.to_str().unwrap(),
-            "--no-cache",
-        ])
+    let o = from_file()
         .env("K_SERVICE", "billing-api")
         .output()
         .unwrap();
