@@ -50,6 +50,18 @@ pub enum Command {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// Suspicious activity, one row per finding; each detection is a SQL file in queries/findings/.
+    #[cfg(feature = "analyzer")]
+    Findings {
+        #[command(flatten)]
+        report: ReportArgs,
+        /// Exit with status 4 when a finding at or above this severity exists (for cron and CI).
+        #[arg(long, value_enum, value_name = "SEVERITY")]
+        fail_on: Option<crate::findings::Severity>,
+        /// Source IPs in these ranges (one CIDR or address per line, # comments) are never foreign.
+        #[arg(long, value_name = "FILE")]
+        trusted_cidrs: Option<PathBuf>,
+    },
     /// Every event of one instance, session, key or sub in time order, foreign IPs marked.
     #[cfg(feature = "analyzer")]
     Timeline {

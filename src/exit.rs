@@ -8,7 +8,7 @@ pub const ERROR: i32 = 1;
 pub const USAGE: i32 = 2;
 /// The report was written, but some input could not be read; each such file was named on stderr.
 pub const INCOMPLETE: i32 = 3;
-/// Reserved: `findings --fail-on` found findings at or above the given severity.
+/// `findings --fail-on`: findings at or above the given severity exist.
 pub const FINDINGS: i32 = 4;
 /// `credentials`: no Google ID token could be had (metadata server down or slow, gcloud missing,
 /// unreadable token file, malformed token). Each source's reason is on stderr.

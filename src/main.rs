@@ -68,11 +68,29 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         #[cfg(feature = "credentials")]
         Command::Credentials(args) => run_credentials(args),
         #[cfg(feature = "analyzer")]
-        Command::ByInstance(args) => run_report(cli, args, vec![], |q| Ok(q.named("by_instance")?)),
+        Command::ByInstance(args) => run_report(cli, args, vec![], None, |q| {
+            Ok(vec![q.named("by_instance")?])
+        }),
         #[cfg(feature = "analyzer")]
-        Command::Sessions(args) => run_report(cli, args, vec![], |q| Ok(q.named("sessions")?)),
+        Command::Sessions(args) => {
+            run_report(cli, args, vec![], None, |q| Ok(vec![q.named("sessions")?]))
+        }
         #[cfg(feature = "analyzer")]
-        Command::Query { sql, report } => run_report(cli, report, vec![], |q| Ok(q.resolve(sql)?)),
+        Command::Query { sql, report } => {
+            run_report(cli, report, vec![], None, |q| Ok(vec![q.resolve(sql)?]))
+        }
+        #[cfg(feature = "analyzer")]
+        Command::Findings {
+            report,
+            fail_on,
+            trusted_cidrs,
+        } => {
+            let finish = Finish {
+                trusted_cidrs: trusted_cidrs.clone(),
+                fail_on: *fail_on,
+            };
+            run_report(cli, report, vec![], Some(finish), |q| Ok(q.findings()?))
+        }
         #[cfg(feature = "analyzer")]
         Command::Timeline { entity, report } => {
             let filter = report::timeline_filter(
@@ -81,9 +99,13 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 entity.access_key.as_deref(),
                 entity.sub.as_deref(),
             )?;
-            run_report(cli, report, vec![("timeline_filter".into(), filter)], |q| {
-                Ok(q.named("timeline")?)
-            })
+            run_report(
+                cli,
+                report,
+                vec![("timeline_filter".into(), filter)],
+                None,
+                |q| Ok(vec![q.named("timeline")?]),
+            )
         }
         #[cfg(feature = "analyzer")]
         Command::Tables => {
@@ -157,12 +179,20 @@ mod erased {
     }
 }
 
+/// What `findings` adds around a report: trusted ranges in, a severity gate out.
+#[cfg(feature = "analyzer")]
+struct Finish {
+    trusted_cidrs: Option<std::path::PathBuf>,
+    fail_on: Option<janus_audit::findings::Severity>,
+}
+
 #[cfg(feature = "analyzer")]
 fn run_report(
     cli: &Cli,
     args: &ReportArgs,
     params: Vec<(String, polars::prelude::DataFrame)>,
-    pick: impl FnOnce(&Queries) -> anyhow::Result<Sql>,
+    findings: Option<Finish>,
+    pick: impl FnOnce(&Queries) -> anyhow::Result<Vec<Sql>>,
 ) -> anyhow::Result<i32> {
     let window = args
         .window(chrono::Utc::now())
@@ -181,7 +211,11 @@ fn run_report(
             dir.display()
         )));
     }
-    let sql = pick(&queries)?;
+    let sqls = pick(&queries)?;
+    let trusted = match findings.as_ref().and_then(|f| f.trusted_cidrs.as_deref()) {
+        Some(path) => report::read_trusted_cidrs(path).map_err(|e| Usage(e.to_string()))?,
+        None => Vec::new(),
+    };
     let opts = IngestOptions {
         paths: args.paths.clone(),
         window,
@@ -199,7 +233,7 @@ fn run_report(
         );
         pb
     });
-    let outcome = report::run(&sql, &queries, opts, params, progress.as_ref());
+    let outcome = report::run(&sqls, &queries, opts, params, &trusted, progress.as_ref());
     if let Some(pb) = &progress {
         pb.finish_and_clear();
     }
@@ -238,13 +272,23 @@ fn run_report(
     }
     drop(err);
 
+    let frame = match &findings {
+        Some(_) => janus_audit::findings::combine(outcome.frames)
+            .map_err(|e| anyhow::anyhow!(janus_audit::query::first_paragraph(&e)))?,
+        None => outcome.frames.into_iter().next().unwrap_or_default(),
+    };
     match &args.output {
-        Some(path) => output::write_atomic(path, |w| output::write(&outcome.frame, args.format, w))
+        Some(path) => output::write_atomic(path, |w| output::write(&frame, args.format, w))
             .with_context(|| format!("writing {}", path.display()))?,
         None => {
             let mut out = std::io::stdout().lock();
-            output::write(&outcome.frame, args.format, &mut out)?;
+            output::write(&frame, args.format, &mut out)?;
         }
+    }
+    if let Some(gate) = findings.and_then(|f| f.fail_on)
+        && janus_audit::findings::any_at_or_above(&frame, gate)?
+    {
+        return Ok(exit::FINDINGS);
     }
     Ok(if ingested.summary.complete() {
         exit::OK

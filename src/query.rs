@@ -13,6 +13,18 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("by_instance", include_str!("../queries/by_instance.sql")),
     ("sessions", include_str!("../queries/sessions.sql")),
     ("timeline", include_str!("../queries/timeline.sql")),
+    (
+        "findings/key_used_from_foreign_ip",
+        include_str!("../queries/findings/key_used_from_foreign_ip.sql"),
+    ),
+    (
+        "findings/use_after_expiry",
+        include_str!("../queries/findings/use_after_expiry.sql"),
+    ),
+    (
+        "findings/orphan_federated_key",
+        include_str!("../queries/findings/orphan_federated_key.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +42,7 @@ pub enum QueryError {
 }
 
 /// Polars appends the whole query plan to SQL errors; the first paragraph is the message.
-fn first_paragraph(e: &PolarsError) -> String {
+pub fn first_paragraph(e: &PolarsError) -> String {
     let text = e.to_string();
     text.split("\n\nResolved plan")
         .next()
@@ -75,6 +87,31 @@ impl Queries {
                     .collect::<Vec<_>>()
                     .join(", "),
             })
+    }
+
+    /// Every detection: the embedded `findings/*`, each overridable, plus any other
+    /// `DIR/findings/*.sql` a user added.
+    pub fn findings(&self) -> Result<Vec<Sql>, QueryError> {
+        let mut names: Vec<String> = EMBEDDED
+            .iter()
+            .filter(|(n, _)| n.starts_with("findings/"))
+            .map(|(n, _)| n.to_string())
+            .collect();
+        if let Some(dir) = &self.dir
+            && let Ok(entries) = std::fs::read_dir(dir.join("findings"))
+        {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "sql")
+                    && let Some(stem) = p.file_stem().and_then(|s| s.to_str())
+                {
+                    names.push(format!("findings/{stem}"));
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names.iter().map(|n| self.named(n)).collect()
     }
 
     /// `query FILE.sql|NAME|'SELECT …'`: an existing file path wins, then inline SQL (anything with
@@ -134,8 +171,12 @@ pub struct Registered<'a> {
     pub params: Vec<(String, DataFrame)>,
 }
 
-/// Run `sql` with the base tables and the derived `calls` table registered.
-pub fn run(tables: Registered<'_>, calls: &Sql, sql: &Sql) -> Result<DataFrame, QueryError> {
+/// Run each of `sqls` with the base tables and the derived `calls` table registered once.
+pub fn run(
+    tables: Registered<'_>,
+    calls: &Sql,
+    sqls: &[Sql],
+) -> Result<Vec<DataFrame>, QueryError> {
     let wrap = |name: &str| {
         let name = name.to_string();
         move |error| QueryError::Sql { name, error }
@@ -152,9 +193,13 @@ pub fn run(tables: Registered<'_>, calls: &Sql, sql: &Sql) -> Result<DataFrame, 
     }
     let derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
     ctx.register("calls", derived);
-    ctx.execute(&sql.text)
-        .and_then(|lf| lf.collect())
-        .map_err(wrap(&sql.name))
+    sqls.iter()
+        .map(|sql| {
+            ctx.execute(&sql.text)
+                .and_then(|lf| lf.collect())
+                .map_err(wrap(&sql.name))
+        })
+        .collect()
 }
 
 #[cfg(test)]

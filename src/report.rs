@@ -11,6 +11,8 @@ use crate::query::{self, Queries, QueryError, Registered, Sql};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    #[error("--trusted-cidrs {}: {reason}", path.display())]
+    TrustedCidrs { path: PathBuf, reason: String },
     #[error(transparent)]
     Query(#[from] QueryError),
     #[error("cannot build the tables: {0}")]
@@ -43,22 +45,68 @@ pub fn timeline_filter(
 }
 
 pub struct Outcome {
-    pub frame: DataFrame,
+    /// One frame per query, in the order given.
+    pub frames: Vec<DataFrame>,
     pub ingested: Ingested,
+}
+
+/// `--trusted-cidrs FILE`: one CIDR or address per line; `#` starts a comment.
+pub fn read_trusted_cidrs(path: &std::path::Path) -> Result<Vec<ipnet::IpNet>, ReportError> {
+    let bad = |reason: String| ReportError::TrustedCidrs {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let mut nets = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let net = line
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| line.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                bad(format!(
+                    "line {}: '{line}' is not a CIDR or IP address",
+                    n + 1
+                ))
+            })?;
+        nets.push(net);
+    }
+    Ok(nets)
+}
+
+/// `trusted_source`: the call came from one of the trusted ranges (the project's own egress).
+fn mark_trusted(role_calls: &DataFrame, trusted: &[ipnet::IpNet]) -> PolarsResult<DataFrame> {
+    let ips = role_calls.column("source_ip")?.str()?;
+    let flags: BooleanChunked = ips
+        .iter()
+        .map(|ip| {
+            Some(
+                ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+                    .is_some_and(|ip| trusted.iter().any(|n| n.contains(&ip))),
+            )
+        })
+        .collect();
+    let mut out = role_calls.clone();
+    out.with_column(flags.with_name("trusted_source".into()).into_column())?;
+    Ok(out)
 }
 
 /// Ingest `opts.paths` and run `sql` over the result. `opts.needs` is widened to what the SQL reads.
 pub fn run(
-    sql: &Sql,
+    sqls: &[Sql],
     queries: &Queries,
     mut opts: IngestOptions,
     params: Vec<(String, DataFrame)>,
+    trusted: &[ipnet::IpNet],
     progress: Option<&ProgressBar>,
 ) -> Result<Outcome, ReportError> {
     let calls = queries.named("calls")?;
     opts.needs = Needs {
         events: opts.needs.events
-            || query::mentions(&sql.text, "events")
+            || sqls.iter().any(|s| query::mentions(&s.text, "events"))
             || query::mentions(&calls.text, "events"),
     };
     let ingested = ingest::ingest(&opts, progress)?;
@@ -66,16 +114,17 @@ pub fn run(
         return Err(ReportError::NoInput(opts.paths.clone()));
     }
     let tables = &ingested.tables;
-    let frame = query::run(
+    let role_calls = mark_trusted(&tables.role_calls, trusted)?;
+    let frames = query::run(
         Registered {
             events: tables.events.as_ref(),
-            role_calls: &tables.role_calls,
+            role_calls: &role_calls,
             assumptions: &tables.assumptions,
             files: ingested.files_frame()?,
             params,
         },
         &calls,
-        sql,
+        sqls,
     )?;
-    Ok(Outcome { frame, ingested })
+    Ok(Outcome { frames, ingested })
 }

@@ -762,3 +762,117 @@ fn timeline_of_a_sub() {
         2
     );
 }
+
+fn findings(args: &[&str]) -> (Vec<Value>, Run) {
+    let mut all = vec!["findings"];
+    all.extend(args);
+    json_rows(&all)
+}
+
+fn kinds_and_keys(rows: &[Value]) -> Vec<(String, String)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_string(),
+                r["access_key_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn findings_on_the_fixture_trail_are_exactly_the_planted_ones() {
+    let (rows, r) = findings(&[TRAIL]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The hourly refresh of etl-1 and KMS called by S3 for it stay silent.
+    assert_eq!(
+        kinds_and_keys(&rows),
+        [
+            (
+                "key_used_from_foreign_ip".into(),
+                "ASIAETLWORKER1KEY002".into()
+            ),
+            (
+                "key_used_from_foreign_ip".into(),
+                "ASIABLOGSUBKEY000001".into()
+            ),
+        ]
+    );
+    assert_eq!(
+        rows[0],
+        json!({
+            "kind": "key_used_from_foreign_ip", "severity": "high",
+            "access_key_id": "ASIAETLWORKER1KEY002", "session_name": ETL,
+            "project": "prod-data-1234", "instance": "etl-1", "sub": "111111111111111111111",
+            "source_ip": "198.51.100.77",
+            "first_seen": "2026-10-05T11:30:00Z", "last_seen": "2026-10-05T11:30:00Z", "events": 1,
+            "detail": "key obtained from 34.123.10.1, used from 198.51.100.77: GetCallerIdentity",
+        })
+    );
+}
+
+#[test]
+fn findings_fail_on_and_trusted_cidrs() {
+    assert_eq!(run(&["findings", TRAIL, "--fail-on", "high", "-q"]).code, 4);
+    assert_eq!(run(&["findings", TRAIL, "--fail-on", "info", "-q"]).code, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let cidrs = dir.path().join("egress.txt");
+    std::fs::write(&cidrs, "# our egress\n198.51.100.0/24\n34.90.0.10  # NAT\n").unwrap();
+    let c = cidrs.to_str().unwrap();
+    let (rows, r) = findings(&[TRAIL, "--trusted-cidrs", c]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(rows.is_empty(), "{rows:#?}");
+    assert_eq!(
+        run(&["findings", TRAIL, "--trusted-cidrs", c, "--fail-on", "info"]).code,
+        0
+    );
+    std::fs::write(&cidrs, "10.0.0.0/8\nnot-a-range\n").unwrap();
+    let r = run(&["findings", TRAIL, "--trusted-cidrs", c]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("line 2: 'not-a-range'"), "{}", r.stderr);
+}
+
+#[test]
+fn findings_orphan_key_is_a_coverage_gap() {
+    // Only the 10-05 folder: the nightly key's issuing event (10-04) is not in the input.
+    let day =
+        "fixtures/cloudtrail/AWSLogs/o-exampleorg1/111122223333/CloudTrail/us-east-1/2026/10/05";
+    let (rows, _) = findings(&[day]);
+    let orphan: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["kind"] == "orphan_federated_key")
+        .collect();
+    assert_eq!(orphan.len(), 1);
+    assert_eq!(orphan[0]["access_key_id"], "ASIANIGHTLYKEY000001");
+    assert_eq!(orphan[0]["severity"], "info");
+    // With the whole trail the key is attributed and the gap disappears.
+    let (rows, _) = findings(&[TRAIL]);
+    assert!(rows.iter().all(|r| r["kind"] != "orphan_federated_key"));
+}
+
+#[test]
+fn findings_use_after_expiry() {
+    // good.json.gz issues ASIADAMAGEDSETKEY001 at 08:00, expiring 09:00; replay one of its calls
+    // at 09:30.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(DAMAGED).join("good.json.gz"),
+        dir.path().join("good.json.gz"),
+    )
+    .unwrap();
+    let first = std::fs::read_to_string(Path::new(DAMAGED).join("mixed.jsonl")).unwrap();
+    let mut late: Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    late["eventTime"] = json!("2026-10-05T09:30:00Z");
+    late["eventID"] = json!("0b4e7a55-1111-4222-8333-944455556666");
+    std::fs::write(dir.path().join("late.jsonl"), late.to_string() + "\n").unwrap();
+    let (rows, r) = findings(&[dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        kinds_and_keys(&rows),
+        [("use_after_expiry".into(), "ASIADAMAGEDSETKEY001".into())]
+    );
+    assert_eq!(
+        rows[0]["detail"],
+        "key expired at 2026-10-05T09:00:00Z, still used: HeadObject"
+    );
+}

@@ -1,0 +1,32 @@
+-- orphan_federated_key (info): an ASIA key whose events carry Google webIdFederationData but
+-- whose issuing AssumeRoleWithWebIdentity is not in the input. A coverage gap, not an attack:
+-- widen the input (earlier days, other regions or accounts) to attribute it.
+WITH g AS (
+    SELECT
+        access_key_id,
+        FIRST(session_name) AS session_name,
+        FIRST(web_id_sub) AS sub,
+        FIRST(source_ip) AS source_ip,
+        MIN(event_time) AS first_seen,
+        MAX(event_time) AS last_seen,
+        COUNT(*) AS events
+    FROM role_calls
+    WHERE web_id_provider = 'accounts.google.com'
+        AND access_key_id LIKE 'ASIA%'
+        AND access_key_id NOT IN (SELECT issued_key FROM calls)
+    GROUP BY access_key_id
+)
+SELECT
+    'orphan_federated_key' AS kind,
+    'info' AS severity,
+    access_key_id,
+    session_name,
+    CAST(NULL AS VARCHAR) AS project,
+    CAST(NULL AS VARCHAR) AS instance,
+    sub,
+    source_ip,
+    first_seen,
+    last_seen,
+    events,
+    'coverage gap: the AssumeRoleWithWebIdentity that issued this key is not in the input' AS detail
+FROM g

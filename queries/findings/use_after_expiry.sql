@@ -1,0 +1,32 @@
+-- use_after_expiry (high): an event made with a key after that key's expiration.
+WITH g AS (
+    SELECT
+        issued_key,
+        issued_session_name,
+        FIRST(project) AS project,
+        FIRST(instance) AS instance,
+        FIRST(sub) AS sub,
+        FIRST(source_ip) AS source_ip,
+        FIRST(expires_at) AS expires_at,
+        MIN(event_time) AS first_seen,
+        MAX(event_time) AS last_seen,
+        COUNT(*) AS events,
+        ARRAY_TO_STRING(ARRAY_AGG(DISTINCT event_name ORDER BY event_name), ', ') AS names
+    FROM calls
+    WHERE expires_at IS NOT NULL AND event_time > expires_at
+    GROUP BY issued_key, issued_session_name
+)
+SELECT
+    'use_after_expiry' AS kind,
+    'high' AS severity,
+    issued_key AS access_key_id,
+    issued_session_name AS session_name,
+    project,
+    instance,
+    sub,
+    source_ip,
+    first_seen,
+    last_seen,
+    events,
+    'key expired at ' || STRFTIME(expires_at, '%Y-%m-%dT%H:%M:%SZ') || ', still used: ' || names AS detail
+FROM g
