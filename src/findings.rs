@@ -11,17 +11,6 @@ pub enum Severity {
     High,
 }
 
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-        }
-    }
-}
-
 /// The columns every detection returns, in this order.
 pub const COLUMNS: [&str; 12] = [
     "kind",
@@ -82,13 +71,8 @@ pub fn any_at_or_above(df: &DataFrame, gate: Severity) -> PolarsResult<bool> {
         return Ok(false);
     }
     let sev = df.column("severity")?.str()?;
+    // The same spelling as --fail-on; a label a user's query invents counts as info.
     Ok(sev.iter().flatten().any(|s| {
-        let level = match s {
-            "high" => Severity::High,
-            "medium" => Severity::Medium,
-            "low" => Severity::Low,
-            _ => Severity::Info,
-        };
-        level >= gate
+        <Severity as clap::ValueEnum>::from_str(s, true).unwrap_or(Severity::Info) >= gate
     }))
 }
