@@ -185,9 +185,12 @@ pub struct EventIds {
 
 impl EventIds {
     fn push(&mut self, id: &str) {
-        let lower = !id.bytes().any(|b| b.is_ascii_uppercase());
+        // Only the canonical spelling (36 chars, lowercase): try_parse also reads braced, URN
+        // and bare-hex forms, and two spellings of one UUID must count as two IDs here, as they
+        // do in the string-keyed de-duplication of the tables.
+        let canonical = id.len() == 36 && !id.bytes().any(|b| b.is_ascii_uppercase());
         match uuid::Uuid::try_parse(id) {
-            Ok(u) if lower => self.uuids.push(u.as_u128()),
+            Ok(u) if canonical => self.uuids.push(u.as_u128()),
             _ => self.other.push(id.to_string()),
         }
     }
@@ -494,15 +497,15 @@ impl Tables {
         let unique_ids = ids.unique() as u64;
         let duplicates = with_id - unique_ids;
         // Most inputs hold no duplicate at all; then de-duplication is pure cost.
-        let dedupe = |df: DataFrame| {
+        let dedupe_if_any = |df: DataFrame| {
             if duplicates == 0 { Ok(df) } else { dedupe(df) }
         };
         let empty_calls = || RoleCallCols::new(0).finish();
         let empty_assumptions = || AssumptionCols::new(0).finish();
-        let events = stack(events.into_iter())?.map(dedupe).transpose()?;
-        let role_calls = dedupe(stack(calls.into_iter())?.unwrap_or_else(empty_calls))?;
+        let events = stack(events.into_iter())?.map(dedupe_if_any).transpose()?;
+        let role_calls = dedupe_if_any(stack(calls.into_iter())?.unwrap_or_else(empty_calls))?;
         let mut assumptions =
-            dedupe(stack(assumptions.into_iter())?.unwrap_or_else(empty_assumptions))?;
+            dedupe_if_any(stack(assumptions.into_iter())?.unwrap_or_else(empty_assumptions))?;
         if *providers == ProviderFilter::Google {
             assumptions = assumptions
                 .lazy()
@@ -527,4 +530,26 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("role_calls", s(RoleCallCols::new(0).finish())),
         ("assumptions", s(AssumptionCols::new(0).finish())),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventIds;
+
+    #[test]
+    fn duplicate_count_follows_exact_strings() {
+        let mut ids = EventIds::default();
+        for id in [
+            "be170ced-ba43-4a02-9b70-f18127034945",
+            "be170ced-ba43-4a02-9b70-f18127034945", // a real duplicate
+            "be170cedba434a029b70f18127034945",     // same UUID, another spelling: distinct
+            "BE170CED-BA43-4A02-9B70-F18127034945", // upper case: distinct
+            "bEXAMPLE-0b30-4246-b28c-e3da3EXAMPLE", // not a UUID at all
+            "bEXAMPLE-0b30-4246-b28c-e3da3EXAMPLE",
+        ] {
+            ids.push(id);
+        }
+        assert_eq!(ids.len(), 6);
+        assert_eq!(ids.unique(), 4);
+    }
 }
