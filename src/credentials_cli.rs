@@ -97,11 +97,7 @@ impl CredentialsArgs {
         let region = self
             .region
             .clone()
-            .or_else(|| {
-                ["AWS_REGION", "AWS_DEFAULT_REGION"]
-                    .iter()
-                    .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-            })
+            .or_else(|| crate::credentials::first_env(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
             .unwrap_or_else(|| "us-east-1".to_string());
         Options {
             token: TokenOptions {

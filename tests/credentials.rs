@@ -361,6 +361,23 @@ fn auto_falls_back_to_gcloud_on_a_laptop() {
 }
 
 #[test]
+fn auto_asks_the_metadata_probe_once_per_run() {
+    let e = env();
+    // The probe meets a 500 (one try, by design): auto falls back to gcloud, and naming must
+    // not ask again and get a different answer.
+    e.meta.knobs.fail_next.store(1, Ordering::SeqCst);
+    let token = metadata::mint(&metadata::signing_key(), AUD, false);
+    e.fake_gcloud(&format!(
+        "case \"$*\" in\n  *print-identity-token*) echo '{token}';;\n  'config get-value project') echo laptop-proj-1;;\n  *) exit 2;;\nesac"
+    ));
+    let o = e.run(&["--no-cache"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(e.meta.count("project/project-id"), 1);
+    let name = e.sts.calls.lock().unwrap()[0].session_name.clone();
+    assert!(name.starts_with("laptop-proj-1."), "{name}");
+}
+
+#[test]
 fn token_file_is_read_each_run() {
     let e = env();
     let (_dir, path) = token_file(true);

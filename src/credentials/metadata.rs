@@ -1,7 +1,10 @@
 //! The GCE metadata server (also GKE's and Cloud Run's): ID tokens and the facts that name a
 //! session. `GCE_METADATA_HOST` points it elsewhere (tests use 127.0.0.1). Never through a proxy.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::OnceCell;
 
 use super::deadline::Deadline;
 use super::secret::Secret;
@@ -35,21 +38,26 @@ pub enum MetadataError {
 pub struct Metadata {
     host: String,
     client: reqwest::Client,
+    /// The probe's answer, asked once per run: `auto` and the session naming both want it, and
+    /// on a laptop asking twice means waiting for a dead host twice.
+    probed: Arc<OnceCell<Result<(), Arc<MetadataError>>>>,
 }
 
 impl Metadata {
     pub fn from_env() -> Result<Self, MetadataError> {
-        let host = std::env::var("GCE_METADATA_HOST")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| DEFAULT_HOST.to_string());
+        let host =
+            super::first_env(&["GCE_METADATA_HOST"]).unwrap_or_else(|| DEFAULT_HOST.to_string());
         let client = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|e| MetadataError::Client(e.to_string()))?;
-        Ok(Metadata { host, client })
+        Ok(Metadata {
+            host,
+            client,
+            probed: Arc::default(),
+        })
     }
 
     pub fn host(&self) -> &str {
@@ -126,10 +134,16 @@ impl Metadata {
     }
 
     /// A quick "is there a metadata server at all" check, for `--token-source auto` on a laptop.
-    pub async fn probe(&self, deadline: &Deadline) -> Result<(), MetadataError> {
-        self.get("project/project-id", &[], 1, deadline)
+    pub async fn probe(&self, deadline: &Deadline) -> Result<(), Arc<MetadataError>> {
+        self.probed
+            .get_or_init(|| async {
+                self.get("project/project-id", &[], 1, deadline)
+                    .await
+                    .map(|_| ())
+                    .map_err(Arc::new)
+            })
             .await
-            .map(|_| ())
+            .clone()
     }
 
     /// A Google-signed ID token for the instance's default service account.

@@ -110,11 +110,10 @@ impl CredentialsError {
 
 impl Options {
     fn endpoint(&self) -> Option<String> {
-        self.sts.endpoint.clone().or_else(|| {
-            ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
-                .iter()
-                .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        })
+        self.sts
+            .endpoint
+            .clone()
+            .or_else(|| first_env(&["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]))
     }
 
     fn token_identity(&self) -> String {
@@ -164,6 +163,13 @@ impl Options {
             }
         }
     }
+}
+
+/// The first of `names` that is set to something non-empty.
+pub fn first_env(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
 }
 
 /// The warm path: credentials from the cache, with no network and no async runtime.
@@ -265,9 +271,7 @@ pub async fn facts(template: &str, token: &IdToken, meta: &Metadata, deadline: &
         .filter(|p| !p.is_empty() && p != "(unset)");
     }
     if f.project_id.is_none() {
-        f.project_id = ["GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()));
+        f.project_id = first_env(&["GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"]);
     }
     f
 }
