@@ -20,15 +20,12 @@ impl Deadline {
         d.min(self.remaining())
     }
 
-    pub fn expired(&self) -> bool {
-        self.remaining().is_zero()
-    }
-
     /// Sleep for a jittered backoff of `base * 2^attempt`, unless that would overrun the budget.
     /// Returns false when there is no time left to try again.
     pub async fn backoff(&self, base: Duration, attempt: u32) -> bool {
         let exp = base.saturating_mul(1 << attempt.min(6));
-        // Full jitter: concurrent fetchers at pod start must not retry in lockstep.
+        // Equal jitter (half to all of the backoff): fetchers started together at pod start
+        // must not retry in lockstep.
         let wait = exp.mul_f64(0.5 + fastrand::f64() * 0.5);
         if wait + Duration::from_millis(50) >= self.remaining() {
             return false;

@@ -54,7 +54,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RecordsInto<'_, 'a> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0;
         while let Some(item) = seq.next_element::<Obj<Record<'de>>>()? {
-            self.0.take(item, "record", i);
+            self.0.take(item, i);
             i += 1;
         }
         Ok(())
@@ -141,16 +141,16 @@ fn json_error(e: serde_json::Error, what: &str) -> EnvelopeError {
 }
 
 impl<'a> Split<'a> {
-    fn take(&mut self, item: Obj<Record<'a>>, label: &str, i: usize) {
+    fn take(&mut self, item: Obj<Record<'a>>, i: usize) {
         match item.0 {
             Some(r) if r.digest_start_time.is_some() => self.digest = true,
             Some(r) if looks_like_record(&r) => self.records.push(r),
             Some(_) => self.bad.push(BadRecord {
-                at: format!("{label} {i}"),
+                at: format!("record {i}"),
                 reason: "object has no CloudTrail record fields".into(),
             }),
             None => self.bad.push(BadRecord {
-                at: format!("{label} {i}"),
+                at: format!("record {i}"),
                 reason: "not a JSON object".into(),
             }),
         }
