@@ -49,6 +49,8 @@ pub enum Command {
         sql: String,
         #[command(flatten)]
         report: ReportArgs,
+        #[command(flatten)]
+        thresholds: Thresholds,
     },
     /// Suspicious activity, one row per finding; each detection is a SQL file in queries/findings/.
     #[cfg(feature = "analyzer")]
@@ -61,6 +63,8 @@ pub enum Command {
         /// Source IPs in these ranges (one CIDR or address per line, # comments) are never foreign.
         #[arg(long, value_name = "FILE")]
         trusted_cidrs: Option<PathBuf>,
+        #[command(flatten)]
+        thresholds: Thresholds,
     },
     /// Every event of one instance, session, key or sub in time order, foreign IPs marked.
     #[cfg(feature = "analyzer")]
@@ -73,6 +77,16 @@ pub enum Command {
     /// Print the tables and columns that queries can use.
     #[cfg(feature = "analyzer")]
     Tables,
+}
+
+/// Detection thresholds, the `findings_params` table the findings SQL reads.
+#[cfg(feature = "analyzer")]
+#[derive(Debug, Args)]
+pub struct Thresholds {
+    /// Override a detection threshold, e.g. --set recon_min_distinct=12 --set recon_window_s=10m
+    /// (names and defaults: README, "Findings").
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// Exactly one entity to follow.

@@ -76,20 +76,31 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             run_report(cli, args, vec![], None, |q| Ok(vec![q.named("sessions")?]))
         }
         #[cfg(feature = "analyzer")]
-        Command::Query { sql, report } => {
-            run_report(cli, report, vec![], None, |q| Ok(vec![q.resolve(sql)?]))
-        }
+        Command::Query {
+            sql,
+            report,
+            thresholds,
+        } => run_report(cli, report, thresholds_table(thresholds)?, None, |q| {
+            Ok(vec![q.resolve(sql)?])
+        }),
         #[cfg(feature = "analyzer")]
         Command::Findings {
             report,
             fail_on,
             trusted_cidrs,
+            thresholds,
         } => {
             let finish = Finish {
                 trusted_cidrs: trusted_cidrs.clone(),
                 fail_on: *fail_on,
             };
-            run_report(cli, report, vec![], Some(finish), |q| Ok(q.findings()?))
+            run_report(
+                cli,
+                report,
+                thresholds_table(thresholds)?,
+                Some(finish),
+                |q| Ok(q.findings()?),
+            )
         }
         #[cfg(feature = "analyzer")]
         Command::Timeline { entity, report } => {
@@ -118,8 +129,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             }
             writeln!(
                 out,
-                "calls\n  role_calls joined to assumptions by queries/calls.sql (see README)\nfiles\n  file_id, path, bytes, records, status, problems\ntimeline_filter (timeline only)\n  instance, session_name, access_key_id, sub"
+                "calls\n  role_calls joined to assumptions by queries/calls.sql (see README)\nfiles\n  file_id, path, bytes, records, status, problems\ntimeline_filter (timeline only)\n  instance, session_name, access_key_id, sub\nfindings_params (findings, query, report; --set NAME=VALUE)"
             )?;
+            for p in janus_audit::findings::PARAMS {
+                writeln!(out, "  {:<28} {:>6}  {}", p.name, p.default, p.doc)?;
+            }
             Ok(exit::OK)
         }
     }
@@ -177,6 +191,15 @@ mod erased {
             serde_json::to_string_pretty(self)
         }
     }
+}
+
+/// The `findings_params` table, as a parameter table for the query context.
+#[cfg(feature = "analyzer")]
+fn thresholds_table(
+    t: &janus_audit::cli::Thresholds,
+) -> anyhow::Result<Vec<(String, polars::prelude::DataFrame)>> {
+    let df = janus_audit::findings::params(&t.set).map_err(|e| Usage(e.to_string()))?;
+    Ok(vec![("findings_params".into(), df)])
 }
 
 /// What `findings` adds around a report: trusted ranges in, a severity gate out.

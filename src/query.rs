@@ -25,6 +25,18 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "findings/orphan_federated_key",
         include_str!("../queries/findings/orphan_federated_key.sql"),
     ),
+    (
+        "findings/session_name_sub_mismatch",
+        include_str!("../queries/findings/session_name_sub_mismatch.sql"),
+    ),
+    (
+        "findings/failed_assumption_burst",
+        include_str!("../queries/findings/failed_assumption_burst.sql"),
+    ),
+    (
+        "findings/recon_burst",
+        include_str!("../queries/findings/recon_burst.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

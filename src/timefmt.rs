@@ -52,19 +52,27 @@ pub fn parse_bound(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, BadTime
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).ok_or_else(bad)?));
     }
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    // A bare number could be a year as easily as seconds: a bound needs its unit.
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let span = parse_span(s).ok_or_else(bad)?;
+    now.checked_sub_signed(span).ok_or_else(bad)
+}
+
+/// A span: a whole number with a unit (`90s`, `10m`, `24h`, `7d`, `2w`); a bare number is seconds.
+pub fn parse_span(s: &str) -> Option<Duration> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let span = match unit {
-        "s" => Duration::try_seconds(n),
+    let n: i64 = num.parse().ok()?;
+    match unit {
+        "" | "s" => Duration::try_seconds(n),
         "m" => Duration::try_minutes(n),
         "h" => Duration::try_hours(n),
         "d" => Duration::try_days(n),
         "w" => Duration::try_weeks(n),
         _ => None,
     }
-    .ok_or_else(bad)?;
-    now.checked_sub_signed(span).ok_or_else(bad)
 }
 
 /// The half-open reporting window `[since, until)`; an open end counts every event.
@@ -152,8 +160,26 @@ mod tests {
             parse_bound("2026-10-01T05:00:00+02:00", now).unwrap(),
             Utc.with_ymd_and_hms(2026, 10, 1, 3, 0, 0).unwrap()
         );
-        for bad in ["", "h", "7y", "-3d", "yesterday", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "h",
+            "2026",
+            "7y",
+            "-3d",
+            "yesterday",
+            "99999999999999999999d",
+        ] {
             assert!(parse_bound(bad, now).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn spans() {
+        assert_eq!(parse_span("90"), Some(Duration::seconds(90)));
+        assert_eq!(parse_span("10m"), Some(Duration::minutes(10)));
+        assert_eq!(parse_span("24h"), Some(Duration::hours(24)));
+        for bad in ["", "m", "1.5h", "-3m", "10 m"] {
+            assert_eq!(parse_span(bad), None, "{bad}");
         }
     }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 const TRAIL: &str = "fixtures/cloudtrail";
 const DAMAGED: &str = "fixtures/damaged";
 const SAMPLES: &str = "fixtures/samples";
+const FINDINGS: &str = "fixtures/findings";
 const LEAKED_TOKEN: &str = "MUST-NOT-LEAK";
 
 const ETL: &str = "prod-data-1234.etl-1.us-central1-a.c.prod-data-1234.internal";
@@ -774,7 +775,7 @@ fn kinds_and_keys(rows: &[Value]) -> Vec<(String, String)> {
         .map(|r| {
             (
                 r["kind"].as_str().unwrap().to_string(),
-                r["access_key_id"].as_str().unwrap().to_string(),
+                r["access_key_id"].as_str().unwrap_or("").to_string(),
             )
         })
         .collect()
@@ -875,4 +876,329 @@ fn findings_use_after_expiry() {
         rows[0]["detail"],
         "key expired at 2026-10-05T09:00:00Z, still used: HeadObject"
     );
+}
+
+#[test]
+fn findings_every_kind_planted_once_and_nothing_else() {
+    let (rows, r) = findings(&[FINDINGS]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let api = |inst: &str| format!("shop-prod-1.{inst}");
+    let expected = [
+        json!({
+            "kind": "session_name_sub_mismatch", "severity": "high",
+            "access_key_id": "ASIASHOPINTRUDERKEY1", "session_name": api("api-1"),
+            "project": "shop-prod-1", "instance": "api-1", "sub": "171717171717171717171",
+            "source_ip": "203.0.113.66",
+            "first_seen": "2026-10-08T10:30:00Z", "last_seen": "2026-10-08T10:45:00Z", "events": 2,
+            "detail": "session name shop-prod-1.api-1 belongs to sub 121212121212121212121 but was assumed by sub 171717171717171717171 (2 time(s), from 203.0.113.66)",
+        }),
+        json!({
+            "kind": "use_after_expiry", "severity": "high",
+            "access_key_id": "ASIASHOPBATCHKEY0001", "session_name": api("batch-2"),
+            "project": "shop-prod-1", "instance": "batch-2", "sub": "141414141414141414141",
+            "source_ip": "34.10.0.9",
+            "first_seen": "2026-10-08T12:20:00Z", "last_seen": "2026-10-08T12:20:00Z", "events": 1,
+            "detail": "key expired at 2026-10-08T12:00:00Z, still used: PutObject",
+        }),
+        json!({
+            "kind": "key_used_from_foreign_ip", "severity": "high",
+            "access_key_id": "ASIASHOPWEBKEY000001", "session_name": api("web-4"),
+            "project": "shop-prod-1", "instance": "web-4", "sub": "151515151515151515151",
+            "source_ip": "198.51.100.23",
+            "first_seen": "2026-10-08T13:30:00Z", "last_seen": "2026-10-08T13:31:00Z", "events": 2,
+            "detail": "key obtained from 34.10.0.4, used from 198.51.100.23: GetObject",
+        }),
+        json!({
+            "kind": "recon_burst", "severity": "medium",
+            "access_key_id": "ASIASHOPWORKERKEY001", "session_name": api("worker-7"),
+            "project": "shop-prod-1", "instance": "worker-7", "sub": "131313131313131313131",
+            "source_ip": "34.10.0.7",
+            "first_seen": "2026-10-08T09:20:00Z", "last_seen": "2026-10-08T09:22:00Z", "events": 9,
+            "detail": "9 distinct recon calls and 5 access denials within 300s: DescribeInstances, DescribeRegions, DescribeSecurityGroups, GetAccountAuthorizationDetails, GetCallerIdentity, ListAttachedRolePolicies, ListBuckets, ListRoles, ListUsers",
+        }),
+        json!({
+            "kind": "failed_assumption_burst", "severity": "medium",
+            "access_key_id": null, "session_name": api("worker-7"),
+            "project": "shop-prod-1", "instance": "worker-7", "sub": null,
+            "source_ip": "192.0.2.44",
+            "first_seen": "2026-10-08T14:00:00Z", "last_seen": "2026-10-08T14:06:00Z", "events": 6,
+            "detail": "6 failed AssumeRoleWithWebIdentity from ip 192.0.2.44, up to 6 within 600s (AccessDenied x3, ExpiredTokenException x1, IDPRejectedClaim x1, InvalidIdentityToken x1); session names: shop-prod-1.worker-7",
+        }),
+        json!({
+            "kind": "orphan_federated_key", "severity": "info",
+            "access_key_id": "ASIASHOPORPHANKEY001", "session_name": api("old-9"),
+            "project": null, "instance": null, "sub": null, "source_ip": "34.10.0.20",
+            "first_seen": "2026-10-08T16:00:00Z", "last_seen": "2026-10-08T16:05:00Z", "events": 2,
+            "detail": "coverage gap: the AssumeRoleWithWebIdentity that issued this key is not in the input",
+        }),
+    ];
+    assert_eq!(rows, expected);
+}
+
+/// (kind, key, source_ip, events) of the burst findings under some `--set` overrides.
+fn bursts(set: &[&str]) -> Vec<(String, String, String, u64)> {
+    let mut args = vec![FINDINGS];
+    for s in set {
+        args.extend(["--set", s]);
+    }
+    let (rows, r) = findings(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    rows.iter()
+        .filter(|r| r["kind"].as_str().unwrap().ends_with("_burst"))
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_string(),
+                r["access_key_id"].as_str().unwrap_or("").to_string(),
+                r["source_ip"].as_str().unwrap_or("").to_string(),
+                r["events"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn b(kind: &str, key: &str, ip: &str, events: u64) -> (String, String, String, u64) {
+    (kind.into(), key.into(), ip.into(), events)
+}
+
+#[test]
+fn burst_thresholds_are_parameters_and_the_near_misses_are_near() {
+    let worker = b("recon_burst", "ASIASHOPWORKERKEY001", "34.10.0.7", 9);
+    let ip_burst = b("failed_assumption_burst", "", "192.0.2.44", 6);
+    // 7 distinct recon calls by api-1's second key: one short of the default 8.
+    assert_eq!(
+        bursts(&["recon_min_distinct=7"]),
+        [
+            b("recon_burst", "ASIASHOPAPIKEY000002", "34.10.0.1", 7),
+            worker.clone(),
+            ip_burst.clone()
+        ]
+    );
+    // 4 denied writes by the third key: one short of the default 5.
+    assert_eq!(
+        bursts(&["recon_min_denied=4"]),
+        [
+            worker.clone(),
+            b("recon_burst", "ASIASHOPAPIKEY000003", "34.10.0.1", 4),
+            ip_burst.clone()
+        ]
+    );
+    // The denials alone still make worker-7 a burst: 5 events, not 9.
+    assert_eq!(
+        bursts(&["recon_min_distinct=100"]),
+        [
+            b("recon_burst", "ASIASHOPWORKERKEY001", "34.10.0.7", 5),
+            ip_burst.clone()
+        ]
+    );
+    // 9 distinct calls exactly 5 minutes apart: never two in one [t, t+5m) window, all in 1h.
+    assert_eq!(
+        bursts(&["recon_window_s=1h"])[0],
+        b("recon_burst", "ASIASHOPAPIKEY000001", "34.10.0.1", 9)
+    );
+    // Four failures of one sub from 192.0.2.99: reported once, by sub, not again by IP.
+    let (rows, _) = findings(&[FINDINGS, "--set", "failed_assumption_min=4"]);
+    let failed: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["kind"] == "failed_assumption_burst")
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    assert_eq!(failed[1]["sub"], "232323232323232323232");
+    assert_eq!(failed[1]["source_ip"], "192.0.2.99");
+    assert!(
+        failed[1]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("4 failed AssumeRoleWithWebIdentity from sub 232323232323232323232"),
+        "{}",
+        failed[1]["detail"]
+    );
+    // Five failures of one sub 15 minutes apart: [15:00, 16:00) holds only four of them.
+    assert_eq!(
+        bursts(&["failed_assumption_window_s=3600"]),
+        [worker, ip_burst]
+    );
+    assert_eq!(
+        bursts(&["failed_assumption_window_s=3601"])[2],
+        b("failed_assumption_burst", "", "", 5)
+    );
+}
+
+#[test]
+fn bad_threshold_settings_are_usage_errors() {
+    for (set, says) in [
+        ("recon_min_distinct", "expected NAME=VALUE"),
+        ("nope=3", "no such parameter"),
+        ("recon_min_denied=-1", "positive whole number"),
+        ("recon_window_s=5x", "span like 10m"),
+    ] {
+        let r = run(&["findings", FINDINGS, "--set", set]);
+        assert_eq!(r.code, 2, "{set}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{set}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn a_single_detection_runs_through_query_with_its_parameters() {
+    let (rows, r) = json_rows(&[
+        "query",
+        "findings/recon_burst",
+        FINDINGS,
+        "--set",
+        "recon_min_denied=4",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+}
+
+/// The bucketed sliding window in recon_burst.sql against a brute-force count over every window,
+/// on random call times for a few keys (a fixed seed: the same trail on every run).
+#[test]
+fn recon_burst_windows_match_brute_force() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let names = [
+        "ListBuckets",
+        "ListUsers",
+        "ListRoles",
+        "DescribeInstances",
+        "DescribeRegions",
+        "GetCallerIdentity",
+        "GetAccountSummary",
+        "PutObject",
+    ];
+    let base = 1_791_446_400i64; // 2026-10-08T00:00:00Z
+    let iso = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let mut lines = Vec::new();
+    // (key, time, name, denied)
+    let mut calls: Vec<(String, i64, &str, bool)> = Vec::new();
+    for k in 0..6 {
+        let key = format!("ASIARANDOMKEY{k:07}");
+        let session = format!("rand-proj.inst-{k}");
+        let created = iso(base);
+        lines.push(json!({
+            "eventTime": created, "eventName": "AssumeRoleWithWebIdentity",
+            "eventSource": "sts.amazonaws.com", "sourceIPAddress": "34.1.1.1",
+            "eventID": format!("00000000-0000-4000-8000-{k:012}"),
+            "userIdentity": {"type": "WebIdentityUser", "identityProvider": "accounts.google.com",
+                "principalId": format!("accounts.google.com:aud:{k}"), "userName": format!("{k}")},
+            "requestParameters": {"roleArn": "arn:aws:iam::111122223333:role/r",
+                "roleSessionName": session},
+            "responseElements": {"credentials": {"accessKeyId": key,
+                "expiration": "Oct 9, 2026, 12:00:00\u{202f}AM"}},
+        }));
+        // Dense keys and sparse keys: spans from 10 minutes to 4 hours.
+        let span = [600, 3600, 7200, 14400, 28800, 1800][k];
+        for i in 0..(20 + next(40)) {
+            let t = base + 60 + next(span) as i64;
+            let name = names[next(names.len() as u64) as usize];
+            let denied = next(3) == 0;
+            lines.push(json!({
+                "eventTime": iso(t), "eventName": name, "eventSource": "x.amazonaws.com",
+                "sourceIPAddress": "34.1.1.1",
+                "eventID": format!("00000000-0000-4000-9000-{:06}{i:06}", k),
+                "errorCode": if denied { json!("AccessDenied") } else { Value::Null },
+                "userIdentity": {"type": "AssumedRole", "accessKeyId": key,
+                    "arn": format!("arn:aws:sts::111122223333:assumed-role/r/{session}")},
+            }));
+            calls.push((key.clone(), t, name, denied));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("random.jsonl");
+    std::fs::write(
+        &trail,
+        lines
+            .iter()
+            .map(|l| l.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+
+    let is_recon = |n: &str| {
+        n.starts_with("List")
+            || n.starts_with("Describe")
+            || (n.starts_with("Get") && n.contains("Account"))
+            || n == "GetCallerIdentity"
+    };
+    for (n_distinct, n_denied, w) in [(4i64, 4i64, 300i64), (5, 3, 120), (6, 5, 900)] {
+        let mut expected: Vec<(String, u64)> = Vec::new();
+        let mut keys: Vec<&String> = calls.iter().map(|c| &c.0).collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let mine: Vec<_> = calls.iter().filter(|c| &c.0 == key).collect();
+            let mut behind = std::collections::BTreeSet::new();
+            for a in &mine {
+                let inside: Vec<_> = mine
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.1 >= a.1 && c.1 < a.1 + w)
+                    .collect();
+                if is_recon(a.2) {
+                    let distinct: std::collections::BTreeSet<_> = inside
+                        .iter()
+                        .filter(|(_, c)| is_recon(c.2))
+                        .map(|(_, c)| c.2)
+                        .collect();
+                    if distinct.len() as i64 >= n_distinct {
+                        behind.extend(
+                            inside
+                                .iter()
+                                .filter(|(_, c)| is_recon(c.2))
+                                .map(|(i, _)| *i),
+                        );
+                    }
+                }
+                if a.3 {
+                    let denied: Vec<_> = inside.iter().filter(|(_, c)| c.3).collect();
+                    if denied.len() as i64 >= n_denied {
+                        behind.extend(denied.iter().map(|(i, _)| *i));
+                    }
+                }
+            }
+            if !behind.is_empty() {
+                expected.push((key.clone(), behind.len() as u64));
+            }
+        }
+        let (rows, r) = json_rows(&[
+            "query",
+            "findings/recon_burst",
+            trail.to_str().unwrap(),
+            "--set",
+            &format!("recon_min_distinct={n_distinct}"),
+            "--set",
+            &format!("recon_min_denied={n_denied}"),
+            "--set",
+            &format!("recon_window_s={w}"),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let mut got: Vec<(String, u64)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["access_key_id"].as_str().unwrap().to_string(),
+                    r["events"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        got.sort();
+        assert!(
+            !expected.is_empty() && expected.len() < 6,
+            "a weak seed: {expected:?}"
+        );
+        assert_eq!(
+            got, expected,
+            "distinct {n_distinct}, denied {n_denied}, W {w}"
+        );
+    }
 }
