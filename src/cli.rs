@@ -18,7 +18,7 @@ use crate::timefmt::{self, BadTime, Window};
     version,
     about = "Which GCP instance did what in AWS: CloudTrail forensics for Google-federated roles",
     propagate_version = true,
-    after_help = "Exit status: 0 success; 1 error; 2 usage error; 3 report written but some input was skipped (named on stderr); 5 no ID token; 6 STS refused; 7 STS unavailable. See the README."
+    after_help = "Exit status: 0 success; 1 error; 2 usage error; 3 report written but some input was skipped (named on stderr); 4 --fail-on: findings at or above that severity; 5 no ID token; 6 STS refused; 7 STS unavailable. See the README."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -74,9 +74,61 @@ pub enum Command {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// The scheduled report: by-instance, sessions and findings for each owed window, in CSV and
+    /// Parquet, with a manifest, each window directory written atomically (for cron/systemd).
+    #[cfg(feature = "analyzer")]
+    Report(Box<ScheduledArgs>),
     /// Print the tables and columns that queries can use.
     #[cfg(feature = "analyzer")]
     Tables,
+}
+
+#[cfg(feature = "analyzer")]
+#[derive(Debug, Args)]
+pub struct ScheduledArgs {
+    /// Where window directories (DIR/2026-10-05T00-00Z_2026-10-06T00-00Z/) are written.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// CloudTrail log files or directories, as for the other reports.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Window length: windows are aligned to multiples of it since the epoch (24h = midnight to
+    /// midnight UTC); the latest whole one is reported, or every one owed since --state.
+    #[arg(long, default_value = "24h", conflicts_with_all = ["since", "until"])]
+    pub window: String,
+    /// One explicit window instead: start (RFC 3339 or a date). Needs --until.
+    #[arg(long, requires = "until")]
+    pub since: Option<String>,
+    /// One explicit window instead: end, exclusive. Needs --since.
+    #[arg(long, requires = "since")]
+    pub until: Option<String>,
+    /// Remember the last completed window here, so a missed night is caught up next run.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["since", "until"])]
+    pub state: Option<PathBuf>,
+    /// A window is owed only once this long has passed since its end (CloudTrail delivers log
+    /// files within about 15 minutes).
+    #[arg(long, default_value = "1h", value_name = "SPAN")]
+    pub settle: String,
+    /// Plan windows as if it were this time (RFC 3339); for backfills.
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Formats to write, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "csv,parquet")]
+    pub formats: Vec<crate::output::Format>,
+    /// Read queries from DIR first, as for the other reports.
+    #[arg(long, value_name = "DIR", env = "JANUS_AUDIT_QUERIES")]
+    pub queries: Option<PathBuf>,
+    /// Which web identity providers to report on.
+    #[arg(long, value_enum, default_value_t = Provider::Google)]
+    pub provider: Provider,
+    /// Source IPs in these ranges are never foreign (see `findings`).
+    #[arg(long, value_name = "FILE")]
+    pub trusted_cidrs: Option<PathBuf>,
+    /// Exit with status 4 when a finding at or above this severity was reported.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<crate::findings::Severity>,
+    #[command(flatten)]
+    pub thresholds: Thresholds,
 }
 
 /// Detection thresholds, the `findings_params` table the findings SQL reads.

@@ -18,6 +18,8 @@ pub struct IngestOptions {
     pub window: Window,
     pub needs: Needs,
     pub providers: ProviderFilter,
+    /// SHA-256 every file opened (digests included), for a report manifest.
+    pub hash_inputs: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub struct FileReport {
     pub records: u64,
     pub status: FileStatus,
     pub problems: Vec<String>,
+    /// Hex SHA-256 of the bytes on disk, when hashing was asked for and the file could be read.
+    pub sha256: Option<String>,
 }
 
 /// Totals for the stderr summary and the report manifest.
@@ -114,18 +118,25 @@ fn read_one(found: &Found, file_id: u32, sink: &mut Sink, bufs: &mut files::Buff
             Plan::OutsideWindow => FileStatus::OutsideWindow,
         },
         problems: Vec::new(),
+        sha256: None,
     };
-    if found.plan != Plan::Read {
+    let custody = bufs.hash && found.plan == Plan::Digest;
+    if found.plan != Plan::Read && !custody {
         report.bytes = std::fs::metadata(&found.path).map(|m| m.len()).unwrap_or(0);
         return report;
     }
-    match files::read_decoded(&found.path, bufs) {
+    let read = files::read_decoded(&found.path, bufs);
+    report.sha256 = bufs.sha256.map(hex::encode);
+    match read {
         Ok(size) => report.bytes = size,
         Err(e) => {
             report.status = FileStatus::Skipped;
             report.problems.push(e.to_string());
             return report;
         }
+    }
+    if custody {
+        return report;
     }
     match envelope::split(&bufs.decoded) {
         Err(e) => {
@@ -166,7 +177,7 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
                 (
                     Sink::new(opts.needs, opts.window),
                     Vec::new(),
-                    files::Buffers::default(),
+                    files::Buffers::hashing(opts.hash_inputs),
                 )
             },
             |(mut sink, mut reports, mut bufs), (i, f)| {

@@ -28,4 +28,6 @@ pub mod record;
 #[cfg(feature = "analyzer")]
 pub mod report;
 #[cfg(feature = "analyzer")]
+pub mod scheduled;
+#[cfg(feature = "analyzer")]
 pub mod source;

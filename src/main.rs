@@ -119,6 +119,8 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             )
         }
         #[cfg(feature = "analyzer")]
+        Command::Report(args) => run_scheduled(cli, args),
+        #[cfg(feature = "analyzer")]
         Command::Tables => {
             let mut out = std::io::stdout().lock();
             for (name, schema) in janus_audit::model::schemas() {
@@ -247,22 +249,21 @@ fn run_report(
             Provider::Google => ProviderFilter::Google,
             Provider::Any => ProviderFilter::Any,
         },
+        hash_inputs: false,
     };
-    let progress = (!cli.quiet && std::io::stderr().is_terminal()).then(|| {
-        let pb = ProgressBar::new(0);
-        pb.set_style(
-            ProgressStyle::with_template("{spinner} reading {pos}/{len} files {wide_bar} {eta}")
-                .expect("static template"),
-        );
-        pb
-    });
+    let progress = progress_bar(cli, "{spinner} reading {pos}/{len} files {wide_bar} {eta}");
     let outcome = report::run(&sqls, &queries, opts, params, &trusted, progress.as_ref());
     if let Some(pb) = &progress {
         pb.finish_and_clear();
     }
     let outcome = outcome?;
-    let ingested = &outcome.ingested;
+    tell_inputs(cli, &outcome.ingested)?;
+    run_report_finish(args, findings, outcome)
+}
 
+/// Each skipped or partly read input on stderr, then the summary line.
+#[cfg(feature = "analyzer")]
+fn tell_inputs(cli: &Cli, ingested: &janus_audit::ingest::Ingested) -> anyhow::Result<()> {
     let mut err = std::io::stderr().lock();
     for w in &ingested.walk_errors {
         writeln!(err, "janus-audit: skipped {w}")?;
@@ -293,8 +294,197 @@ fn run_report(
     if !cli.quiet {
         writeln!(err, "janus-audit: {}", summary_line(&ingested.summary))?;
     }
-    drop(err);
+    Ok(())
+}
 
+#[cfg(feature = "analyzer")]
+fn progress_bar(cli: &Cli, template: &str) -> Option<ProgressBar> {
+    (!cli.quiet && std::io::stderr().is_terminal()).then(|| {
+        let pb = ProgressBar::new(0);
+        pb.set_style(ProgressStyle::with_template(template).expect("static template"));
+        pb
+    })
+}
+
+/// `report`: every owed window, oldest first; the state advances after each completed one.
+#[cfg(feature = "analyzer")]
+fn run_scheduled(cli: &Cli, args: &janus_audit::cli::ScheduledArgs) -> anyhow::Result<i32> {
+    use janus_audit::scheduled::{self, Span, State, WindowJob};
+    use janus_audit::timefmt;
+    let usage = |e: String| anyhow::Error::new(Usage(e));
+    let now = match &args.as_of {
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map_err(|e| usage(format!("--as-of {t}: {e}")))?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+    let span_ms = |flag: &str, v: &str| -> anyhow::Result<i64> {
+        timefmt::parse_span(v)
+            .map(|d| d.num_milliseconds())
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| usage(format!("{flag} {v}: expected a span like 1h, 24h or 7d")))
+    };
+    let width = span_ms("--window", &args.window)?;
+    let settle = timefmt::parse_span(&args.settle)
+        .map(|d| d.num_milliseconds())
+        .ok_or_else(|| {
+            usage(format!(
+                "--settle {}: expected a span like 30m",
+                args.settle
+            ))
+        })?;
+    let state = match &args.state {
+        Some(p) => scheduled::read_state(p)?,
+        None => None,
+    };
+    let spans = match (&args.since, &args.until) {
+        (Some(since), Some(until)) => {
+            let bound = |s: &str| {
+                timefmt::parse_bound(s, now)
+                    .map(|t| t.timestamp_millis())
+                    .map_err(|e| usage(e.to_string()))
+            };
+            let span = Span {
+                since: bound(since)?,
+                until: bound(until)?,
+            };
+            if span.until <= span.since {
+                return Err(usage(format!(
+                    "--until {until} is not after --since {since}"
+                )));
+            }
+            vec![span]
+        }
+        _ => scheduled::owed(width, settle, now.timestamp_millis(), state.as_ref()),
+    };
+    if args.formats.contains(&Format::Table) {
+        return Err(usage(
+            "--formats: table is for terminals; use csv, json or parquet".into(),
+        ));
+    }
+    let mut formats = args.formats.clone();
+    formats.dedup();
+    let queries = Queries {
+        dir: args.queries.clone(),
+    };
+    if let Some(dir) = queries.dir.as_ref().filter(|d| !d.is_dir()) {
+        bail!(Usage(format!(
+            "--queries {}: not a directory",
+            dir.display()
+        )));
+    }
+    let trusted = match &args.trusted_cidrs {
+        Some(path) => report::read_trusted_cidrs(path).map_err(|e| usage(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let params = thresholds_table(&args.thresholds)?;
+    let thresholds: serde_json::Map<String, serde_json::Value> = params[0]
+        .1
+        .columns()
+        .iter()
+        .map(|c| {
+            let v = c.i64().ok().and_then(|v| v.get(0));
+            (c.name().to_string(), v.into())
+        })
+        .collect();
+    if spans.is_empty() {
+        if !cli.quiet {
+            writeln!(
+                std::io::stderr(),
+                "janus-audit: nothing owed: the last completed window ends {}",
+                state
+                    .as_ref()
+                    .map(|s| s.last_completed_until.as_str())
+                    .unwrap_or("(no state)")
+            )?;
+        }
+        return Ok(exit::OK);
+    }
+    let mut code = exit::OK;
+    for (i, span) in spans.iter().enumerate() {
+        let parameters = serde_json::json!({
+            "command": std::env::args().collect::<Vec<_>>(),
+            "paths": args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "window": {"since": scheduled::rfc3339(span.since), "until": scheduled::rfc3339(span.until)},
+            "formats": formats.iter().map(|f| f.extension()).collect::<Vec<_>>(),
+            "provider": format!("{:?}", args.provider).to_lowercase(),
+            "queries_dir": args.queries.as_ref().map(|d| d.display().to_string()),
+            "trusted_cidrs": args.trusted_cidrs.as_ref().map(|p| serde_json::json!({
+                "path": p.display().to_string(),
+                "sha256": std::fs::read(p).ok().map(|b| scheduled::sha256_hex(&b)),
+            })),
+            "thresholds": thresholds,
+        });
+        let job = WindowJob {
+            span: *span,
+            output_dir: &args.output_dir,
+            formats: &formats,
+            queries: &queries,
+            opts: IngestOptions {
+                paths: args.paths.clone(),
+                window: Default::default(),
+                needs: Needs::default(),
+                providers: match args.provider {
+                    Provider::Google => ProviderFilter::Google,
+                    Provider::Any => ProviderFilter::Any,
+                },
+                hash_inputs: true,
+            },
+            params: params.clone(),
+            trusted: &trusted,
+            parameters,
+        };
+        let progress = progress_bar(
+            cli,
+            &format!(
+                "{{spinner}} window {}/{} {}: reading {{pos}}/{{len}} files {{wide_bar}} {{eta}}",
+                i + 1,
+                spans.len(),
+                span.dir_name()
+            ),
+        );
+        let done = scheduled::run_window(job, progress.as_ref());
+        if let Some(pb) = &progress {
+            pb.finish_and_clear();
+        }
+        let done = done.map_err(|e| anyhow::anyhow!("window {}: {e}", span.dir_name()))?;
+        tell_inputs(cli, &done.ingested)?;
+        if !cli.quiet {
+            writeln!(
+                std::io::stderr(),
+                "janus-audit: wrote {} ({} finding(s))",
+                done.dir.display(),
+                done.findings.height()
+            )?;
+        }
+        if let Some(path) = &args.state {
+            scheduled::write_state(
+                path,
+                &State {
+                    last_completed_until: scheduled::rfc3339(span.until),
+                    window_seconds: (span.until - span.since) / 1000,
+                },
+            )?;
+        }
+        if !done.ingested.summary.complete() && code == exit::OK {
+            code = exit::INCOMPLETE;
+        }
+        if let Some(gate) = args.fail_on
+            && janus_audit::findings::any_at_or_above(&done.findings, gate)?
+        {
+            code = exit::FINDINGS;
+        }
+    }
+    Ok(code)
+}
+
+#[cfg(feature = "analyzer")]
+fn run_report_finish(
+    args: &ReportArgs,
+    findings: Option<Finish>,
+    outcome: report::Outcome,
+) -> anyhow::Result<i32> {
+    let ingested = &outcome.ingested;
     let frame = match &findings {
         Some(_) => janus_audit::findings::combine(outcome.frames)
             .map_err(|e| anyhow::anyhow!(janus_audit::query::first_paragraph(&e)))?,

@@ -159,14 +159,32 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
 pub struct Buffers {
     raw: Vec<u8>,
     pub decoded: Vec<u8>,
+    /// Hash each file's bytes as read (for a report manifest); `sha256` is then the last file's.
+    pub hash: bool,
+    pub sha256: Option<[u8; 32]>,
+}
+
+impl Buffers {
+    pub fn hashing(hash: bool) -> Self {
+        Buffers {
+            hash,
+            ..Buffers::default()
+        }
+    }
 }
 
 /// Read a file into `bufs.decoded`, gunzipping it if it is gzip (by its magic bytes, not its
 /// name). Returns the size on disk.
 pub fn read_decoded(path: &Path, bufs: &mut Buffers) -> Result<u64, ReadError> {
     bufs.raw.clear();
+    bufs.sha256 = None;
     std::fs::File::open(path)?.read_to_end(&mut bufs.raw)?;
     let size = bufs.raw.len() as u64;
+    if bufs.hash {
+        // The bytes on disk, before gunzip: what `sha256sum FILE` says, damaged or not.
+        use sha2::Digest;
+        bufs.sha256 = Some(sha2::Sha256::digest(&bufs.raw).into());
+    }
     bufs.decoded.clear();
     if !bufs.raw.starts_with(&[0x1f, 0x8b]) {
         std::mem::swap(&mut bufs.raw, &mut bufs.decoded);
