@@ -58,7 +58,17 @@ pub fn combine(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
     concat(parts, UnionArgs::default())?
         .with_column(rank)
         .sort(
-            ["__rank", "first_seen", "kind", "access_key_id", "source_ip"],
+            // Down to `detail`, so that no two rows tie and reruns give identical bytes.
+            [
+                "__rank",
+                "first_seen",
+                "kind",
+                "access_key_id",
+                "source_ip",
+                "sub",
+                "session_name",
+                "detail",
+            ],
             SortMultipleOptions::default().with_nulls_last(true),
         )
         .drop(cols(["__rank"]))
