@@ -90,8 +90,10 @@ pub struct ScheduledArgs {
     #[arg(long, value_name = "DIR")]
     pub output_dir: PathBuf,
     /// CloudTrail log files or directories, as for the other reports.
-    #[arg(required = true)]
+    #[arg(required_unless_present_any = ["from_api", "store"])]
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
     /// Window length: windows are aligned to multiples of it since the epoch (24h = midnight to
     /// midnight UTC); the latest whole one is reported, or every one owed since --state.
     #[arg(long, default_value = "24h", conflicts_with_all = ["since", "until"])]
@@ -169,12 +171,45 @@ pub enum Provider {
     Any,
 }
 
+/// The LookupEvents API as a source, and the local store it fills.
+#[cfg(feature = "analyzer")]
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Fetch events from the CloudTrail LookupEvents API into the store, then report from it
+    /// (management events only, last 90 days).
+    #[arg(long)]
+    pub from_api: bool,
+    /// Regions to fetch, comma-separated, or `all` (every region enabled by default).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "from_api",
+        default_value = "us-east-1"
+    )]
+    pub regions: Vec<String>,
+    /// AWS profile for the API calls (else the standard chain: env, SSO, instance role…).
+    #[arg(long, requires = "from_api")]
+    pub profile: Option<String>,
+    /// CloudTrail endpoint (AWS_ENDPOINT_URL_CLOUDTRAIL is honoured too).
+    #[arg(long, value_name = "URL", requires = "from_api")]
+    pub endpoint_url: Option<String>,
+    /// Fetch every event in the window, not just assumptions and the issued keys' calls.
+    #[arg(long, requires = "from_api")]
+    pub full: bool,
+    /// The local store of fetched events (default: the cache dir). Without --from-api, report
+    /// from the store alone.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
 #[cfg(feature = "analyzer")]
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// CloudTrail log files or directories (walked recursively; S3 layout, org trails, .json/.json.gz/.jsonl).
-    #[arg(required = true)]
+    #[arg(required_unless_present_any = ["from_api", "store"])]
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
     /// Start of the window: RFC 3339, a date (UTC midnight) or a span back from now (24h, 7d).
     #[arg(long)]
     pub since: Option<String>,

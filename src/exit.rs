@@ -17,3 +17,6 @@ pub const NO_TOKEN: i32 = 5;
 pub const STS_REFUSED: i32 = 6;
 /// `credentials`: STS unreachable, throttling or failing after bounded retries. Retry later.
 pub const STS_UNAVAILABLE: i32 = 7;
+/// A fetch from the LookupEvents API was interrupted (Ctrl-C); what was fetched is kept in the
+/// store and the next run resumes from it. 128 + SIGINT, as shells report it.
+pub const INTERRUPTED: i32 = 130;

@@ -20,6 +20,8 @@ pub struct IngestOptions {
     pub providers: ProviderFilter,
     /// SHA-256 every file opened (digests included), for a report manifest.
     pub hash_inputs: bool,
+    /// No file at all is a valid, empty input (a store the API found nothing for), not an error.
+    pub empty_ok: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,8 @@ pub mod naming;
 pub mod timefmt;
 
 #[cfg(feature = "analyzer")]
+pub mod acquire;
+#[cfg(feature = "analyzer")]
 pub mod findings;
 #[cfg(feature = "analyzer")]
 pub mod ingest;

@@ -241,8 +241,12 @@ fn run_report(
         Some(path) => report::read_trusted_cidrs(path).map_err(|e| Usage(e.to_string()))?,
         None => Vec::new(),
     };
+    let input = match acquire_input(cli, &args.paths, &args.api, window)? {
+        Input::Ready(i) => i,
+        Input::Interrupted => return Ok(exit::INTERRUPTED),
+    };
     let opts = IngestOptions {
-        paths: args.paths.clone(),
+        paths: input.paths,
         window,
         needs: Needs::default(),
         providers: match args.provider {
@@ -250,6 +254,7 @@ fn run_report(
             Provider::Any => ProviderFilter::Any,
         },
         hash_inputs: false,
+        empty_ok: input.from_store,
     };
     let progress = progress_bar(cli, "{spinner} reading {pos}/{len} files {wide_bar} {eta}");
     let outcome = report::run(&sqls, &queries, opts, params, &trusted, progress.as_ref());
@@ -258,7 +263,129 @@ fn run_report(
     }
     let outcome = outcome?;
     tell_inputs(cli, &outcome.ingested)?;
-    run_report_finish(args, findings, outcome)
+    let code = run_report_finish(args, findings, outcome)?;
+    Ok(if code == exit::OK && !input.complete {
+        exit::INCOMPLETE
+    } else {
+        code
+    })
+}
+
+#[cfg(feature = "analyzer")]
+struct ReadyInput {
+    paths: Vec<std::path::PathBuf>,
+    /// Every planned API lookup succeeded (always true for files).
+    complete: bool,
+    /// The API coverage statement, for a manifest.
+    source: serde_json::Value,
+    /// Reading the store: finding nothing there is an empty report, not a missing input.
+    from_store: bool,
+}
+
+#[cfg(feature = "analyzer")]
+enum Input {
+    Ready(ReadyInput),
+    Interrupted,
+}
+
+/// Fetch from the API into the store when asked (a spinner with pages, events, region and time
+/// left on a terminal), then say on stderr what the report cannot see.
+#[cfg(feature = "analyzer")]
+fn acquire_input(
+    cli: &Cli,
+    paths: &[std::path::PathBuf],
+    api: &janus_audit::cli::ApiArgs,
+    window: janus_audit::timefmt::Window,
+) -> anyhow::Result<Input> {
+    use janus_audit::source::api::Progress;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let progress = Arc::new(Progress::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let ticker = (api.from_api && !cli.quiet && std::io::stderr().is_terminal()).then(|| {
+        let (progress, done) = (progress.clone(), done.clone());
+        std::thread::spawn(move || {
+            let pb = ProgressBar::new_spinner();
+            let started = std::time::Instant::now();
+            while !done.load(Ordering::SeqCst) {
+                let lookups = progress.lookups_done.load(Ordering::Relaxed);
+                let planned = progress.lookups_planned.load(Ordering::Relaxed);
+                let left = (lookups > 0 && planned > lookups)
+                    .then(|| started.elapsed().as_secs() * (planned - lookups) / lookups);
+                pb.set_message(format!(
+                    "LookupEvents {}: {} page(s), {} event(s), lookup {lookups}/{planned}{}",
+                    progress
+                        .region
+                        .lock()
+                        .map(|r| r.clone())
+                        .unwrap_or_default(),
+                    progress.pages.load(Ordering::Relaxed),
+                    progress.events.load(Ordering::Relaxed),
+                    left.map(|s| format!(", ~{s}s left")).unwrap_or_default(),
+                ));
+                pb.tick();
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            pb.finish_and_clear();
+        })
+    });
+    let now = chrono::Utc::now().timestamp_millis();
+    let acquired = janus_audit::acquire::acquire(paths, api, window, now, progress.clone(), stop);
+    done.store(true, Ordering::SeqCst);
+    if let Some(t) = ticker {
+        let _ = t.join();
+    }
+    let acquired = acquired?;
+    let Some(f) = &acquired.fetched else {
+        return Ok(Input::Ready(ReadyInput {
+            paths: acquired.paths,
+            complete: true,
+            source: serde_json::json!({"kind": if api.store.is_some() { "store" } else { "files" }}),
+            from_store: api.store.is_some(),
+        }));
+    };
+    let mut err = std::io::stderr().lock();
+    for failure in &f.failures {
+        writeln!(
+            err,
+            "janus-audit: not fetched: {failure} (what came before is kept; run again to resume)"
+        )?;
+    }
+    if f.interrupted {
+        writeln!(
+            err,
+            "janus-audit: interrupted: what was fetched is in the store; run the same command again to resume"
+        )?;
+        return Ok(Input::Interrupted);
+    }
+    let spots = janus_audit::acquire::blind_spots(f);
+    if !cli.quiet {
+        writeln!(
+            err,
+            "janus-audit: LookupEvents: {} request(s), {} page(s), {} event(s), {} throttled and retried, {} other retries",
+            progress.requests.load(Ordering::Relaxed),
+            progress.pages.load(Ordering::Relaxed),
+            progress.events.load(Ordering::Relaxed),
+            progress.throttled.load(Ordering::Relaxed),
+            progress.retried.load(Ordering::Relaxed),
+        )?;
+        for s in &spots {
+            writeln!(err, "janus-audit: {s}")?;
+        }
+    }
+    Ok(Input::Ready(ReadyInput {
+        complete: f.failures.is_empty(),
+        source: serde_json::json!({
+            "kind": "cloudtrail-lookup-events",
+            "account": f.account,
+            "regions": f.regions,
+            "failed_lookups": f.failures.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            "coverage": spots,
+        }),
+        paths: acquired.paths,
+        from_store: true,
+    }))
 }
 
 /// Each skipped or partly read input on stderr, then the summary line.
@@ -402,7 +529,16 @@ fn run_scheduled(cli: &Cli, args: &janus_audit::cli::ScheduledArgs) -> anyhow::R
     }
     let mut code = exit::OK;
     for (i, span) in spans.iter().enumerate() {
+        let window = janus_audit::timefmt::Window {
+            since: Some(span.since),
+            until: Some(span.until),
+        };
+        let input = match acquire_input(cli, &args.paths, &args.api, window)? {
+            Input::Ready(i) => i,
+            Input::Interrupted => return Ok(exit::INTERRUPTED),
+        };
         let parameters = serde_json::json!({
+            "source": input.source,
             "command": std::env::args().collect::<Vec<_>>(),
             "paths": args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "window": {"since": scheduled::rfc3339(span.since), "until": scheduled::rfc3339(span.until)},
@@ -421,7 +557,7 @@ fn run_scheduled(cli: &Cli, args: &janus_audit::cli::ScheduledArgs) -> anyhow::R
             formats: &formats,
             queries: &queries,
             opts: IngestOptions {
-                paths: args.paths.clone(),
+                paths: input.paths,
                 window: Default::default(),
                 needs: Needs::default(),
                 providers: match args.provider {
@@ -429,6 +565,7 @@ fn run_scheduled(cli: &Cli, args: &janus_audit::cli::ScheduledArgs) -> anyhow::R
                     Provider::Any => ProviderFilter::Any,
                 },
                 hash_inputs: true,
+                empty_ok: input.from_store,
             },
             params: params.clone(),
             trusted: &trusted,
@@ -466,7 +603,7 @@ fn run_scheduled(cli: &Cli, args: &janus_audit::cli::ScheduledArgs) -> anyhow::R
                 },
             )?;
         }
-        if !done.ingested.summary.complete() && code == exit::OK {
+        if (!done.ingested.summary.complete() || !input.complete) && code == exit::OK {
             code = exit::INCOMPLETE;
         }
         if let Some(gate) = args.fail_on

@@ -116,7 +116,7 @@ pub fn run(
             || query::mentions(&calls.text, "events"),
     };
     let ingested = ingest::ingest(&opts, progress)?;
-    if ingested.files.is_empty() {
+    if ingested.files.is_empty() && !opts.empty_ok {
         return Err(ReportError::NoInput(opts.paths.clone()));
     }
     let tables = &ingested.tables;

@@ -1,5 +1,6 @@
 //! Loopback fakes that speak the real wire protocols. See README.md here.
 #![allow(dead_code)]
 
+pub mod cloudtrail;
 pub mod metadata;
 pub mod sts;

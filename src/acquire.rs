@@ -1,0 +1,129 @@
+//! Where a report's input comes from: the paths given, the local store, and what the
+//! LookupEvents API adds to the store first.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use crate::cli::ApiArgs;
+use crate::source::api::{self, ApiError, ApiOptions, Fetched, Progress};
+use crate::source::store::{Store, StoreError};
+use crate::timefmt::{Millis, Window};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcquireError {
+    #[error("no store directory: pass --store DIR (no cache directory is known here)")]
+    NoStore,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+pub struct Acquired {
+    /// What to ingest: the given paths, then the store (or the fetched account's part of it).
+    pub paths: Vec<PathBuf>,
+    pub fetched: Option<Fetched>,
+}
+
+/// CloudTrail delivers to LookupEvents within about 15 minutes: younger ranges are fetched but
+/// not marked fetched, so the next run asks again.
+const SETTLE: Millis = 15 * 60 * 1000;
+
+pub fn acquire(
+    paths: &[PathBuf],
+    api: &ApiArgs,
+    window: Window,
+    now: Millis,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+) -> Result<Acquired, AcquireError> {
+    let mut out = Acquired {
+        paths: paths.to_vec(),
+        fetched: None,
+    };
+    if !api.from_api && api.store.is_none() {
+        return Ok(out);
+    }
+    let root = match &api.store {
+        Some(d) => d.clone(),
+        None => Store::default_root().ok_or(AcquireError::NoStore)?,
+    };
+    let store = Store::open(root)?;
+    if !api.from_api {
+        let dir = store.root.join("AWSLogs");
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError {
+            path: dir.clone(),
+            source,
+        })?;
+        out.paths.push(dir);
+        return Ok(out);
+    }
+    let regions: Vec<String> = if api.regions.iter().any(|r| r == "all") {
+        api::DEFAULT_REGIONS.iter().map(|r| r.to_string()).collect()
+    } else {
+        api.regions.clone()
+    };
+    let opts = ApiOptions {
+        regions,
+        profile: api.profile.clone(),
+        endpoint_url: api.endpoint_url.clone(),
+        full: api.full,
+        since: window
+            .since
+            .unwrap_or(now - api::RETENTION.as_millis() as Millis),
+        until: window.until.unwrap_or(now),
+        now,
+        settle: SETTLE,
+        min_interval: Duration::from_millis(520),
+        retry_base: Duration::from_millis(100),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(AcquireError::Runtime)?;
+    let fetched = rt.block_on(async {
+        let on_ctrl_c = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_ctrl_c.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        api::fetch(&opts, &store, progress, stop).await
+    })?;
+    let dir = store.account_dir(&fetched.account);
+    std::fs::create_dir_all(&dir).map_err(|source| StoreError {
+        path: dir.clone(),
+        source,
+    })?;
+    out.paths.push(dir);
+    out.fetched = Some(fetched);
+    Ok(out)
+}
+
+/// What a report made from the API cannot see, for stderr and the manifest.
+pub fn blind_spots(f: &Fetched) -> Vec<String> {
+    let mut v = vec![
+        format!(
+            "source: CloudTrail LookupEvents, account {}, regions fetched: {}",
+            f.account,
+            f.regions.join(", ")
+        ),
+        "blind spot: LookupEvents holds management events only; S3 object reads and writes, Lambda invokes and other data events are not in this report".into(),
+        "blind spot: LookupEvents keeps the last 90 days only".into(),
+        "blind spot: regions not fetched are not covered (calls to the global STS endpoint are logged in us-east-1)".into(),
+    ];
+    if !f.full {
+        v.push("blind spot: calls are fetched by access key; a call whose record carries no accessKeyId is only fetched with --full".into());
+    }
+    if f.before_retention {
+        v.push(
+            "blind spot: the window starts more than 90 days ago; the part before that is not available from the API".into(),
+        );
+    }
+    v
+}

@@ -1,0 +1,631 @@
+//! The CloudTrail LookupEvents API as a source: fetch into the local store, within AWS limits,
+//! resumably, and only what the store does not already hold.
+//!
+//! Plan (the cheap one): AssumeRoleWithWebIdentity events in each region, then each issued key's
+//! events (`AccessKeyId=`) in every region; `--full` takes every event instead. One lookup
+//! attribute per call, 50 events per page, at most 2 calls per second per region: each region
+//! has its own limiter and runs concurrently with the others.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_cloudtrail::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use aws_smithy_types::DateTime as SmithyTime;
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::store::{Checkpoints, Store, StoreError};
+use crate::timefmt::{Millis, parse_event_time, parse_expiration};
+
+/// Regions enabled in every AWS account; opt-in regions must be named in `--regions`.
+pub const DEFAULT_REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+];
+
+/// LookupEvents keeps 90 days of management events.
+pub const RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+/// A key is valid at most 12 hours; assumptions this long before the window can still matter.
+const KEY_LIFETIME: Millis = 12 * 3600 * 1000;
+/// Keys are followed this long past their expiration, so a use after expiry is still seen.
+const AFTER_EXPIRY: Millis = 12 * 3600 * 1000;
+const ARWWI: &str = "EventName=AssumeRoleWithWebIdentity";
+const PAGES_PER_FLUSH: u32 = 10;
+
+pub struct ApiOptions {
+    pub regions: Vec<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub full: bool,
+    pub since: Millis,
+    pub until: Millis,
+    pub now: Millis,
+    /// Events younger than this may not be in LookupEvents yet: never marked as fetched.
+    pub settle: Millis,
+    /// Spacing of calls per region: 500 ms is the 2-per-second limit; a little more for margin.
+    pub min_interval: Duration,
+    pub retry_base: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("cannot tell which AWS account the credentials belong to (sts:GetCallerIdentity): {0}")]
+    Account(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("region {region}: {attribute}: {reason}")]
+    Lookup {
+        region: String,
+        attribute: String,
+        reason: String,
+    },
+}
+
+/// Live counters for a progress line.
+#[derive(Default)]
+pub struct Progress {
+    pub requests: AtomicU64,
+    pub pages: AtomicU64,
+    pub events: AtomicU64,
+    pub throttled: AtomicU64,
+    pub retried: AtomicU64,
+    pub lookups_done: AtomicU64,
+    pub lookups_planned: AtomicU64,
+    pub region: std::sync::Mutex<String>,
+}
+
+pub struct Fetched {
+    pub account: String,
+    pub full: bool,
+    pub regions: Vec<String>,
+    /// Lookups that failed after their retries; what they fetched before failing is kept.
+    pub failures: Vec<ApiError>,
+    pub interrupted: bool,
+    /// The window reached further back than LookupEvents keeps.
+    pub before_retention: bool,
+}
+
+/// Spaces calls at `interval`: a token bucket of one token, so no second holds more than
+/// 1 s / interval calls.
+struct Limiter {
+    next: Mutex<Instant>,
+    interval: Duration,
+}
+
+impl Limiter {
+    fn new(interval: Duration) -> Self {
+        Limiter {
+            next: Mutex::new(Instant::now()),
+            interval,
+        }
+    }
+
+    async fn wait(&self) {
+        let mut next = self.next.lock().await;
+        tokio::time::sleep_until(*next).await;
+        *next = Instant::now() + self.interval;
+    }
+}
+
+struct Region {
+    name: String,
+    client: aws_sdk_cloudtrail::Client,
+    limiter: Limiter,
+}
+
+/// The fields of an AssumeRoleWithWebIdentity record that say which key it issued, until when.
+#[derive(Deserialize)]
+struct Issued<'a> {
+    #[serde(rename = "eventTime", borrow)]
+    event_time: Option<&'a str>,
+    #[serde(rename = "responseElements")]
+    response: Option<IssuedResponse<'a>>,
+}
+#[derive(Deserialize)]
+struct IssuedResponse<'a> {
+    #[serde(borrow)]
+    credentials: Option<IssuedCredentials<'a>>,
+}
+#[derive(Deserialize)]
+struct IssuedCredentials<'a> {
+    #[serde(rename = "accessKeyId", borrow)]
+    access_key_id: Option<&'a str>,
+    #[serde(borrow)]
+    expiration: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// One region's lookups: (attribute, start, end).
+type Plan = (Arc<Region>, Vec<(String, Millis, Millis)>);
+
+/// Keys seen issued (from this run or earlier ones): `key -> (issued, expires)`.
+type Keys = BTreeMap<String, (Millis, Millis)>;
+
+fn issued_key(json: &str) -> Option<(String, Millis, Millis)> {
+    let r: Issued = serde_json::from_str(json).ok()?;
+    let creds = r.response?.credentials?;
+    let issued = parse_event_time(r.event_time?)?;
+    let expires = creds
+        .expiration
+        .as_deref()
+        .and_then(parse_expiration)
+        .unwrap_or(issued + KEY_LIFETIME);
+    Some((creds.access_key_id?.to_string(), issued, expires))
+}
+
+pub async fn fetch(
+    opts: &ApiOptions,
+    store: &Store,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+) -> Result<Fetched, ApiError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Retries are ours: each attempt must pass the limiter, and throttling is never fatal.
+        .retry_config(RetryConfig::disabled());
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    let shared = loader
+        .region(aws_config::Region::new(opts.regions[0].clone()))
+        .load()
+        .await;
+    let account = aws_sdk_sts::Client::new(&shared)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| ApiError::Account(describe(&e)))?
+        .account
+        .ok_or_else(|| ApiError::Account("no account in the answer".into()))?;
+
+    let regions: Vec<Arc<Region>> = opts
+        .regions
+        .iter()
+        .map(|r| {
+            let mut b = aws_sdk_cloudtrail::config::Builder::from(&shared)
+                .region(aws_config::Region::new(r.clone()));
+            if let Some(url) = &opts.endpoint_url {
+                b = b.endpoint_url(url);
+            }
+            Arc::new(Region {
+                name: r.clone(),
+                client: aws_sdk_cloudtrail::Client::from_conf(b.build()),
+                limiter: Limiter::new(opts.min_interval),
+            })
+        })
+        .collect();
+    let checkpoints = Arc::new(Mutex::new(store.checkpoints(&account)?));
+    let ctx = Arc::new(Ctx {
+        store: store.clone(),
+        account: account.clone(),
+        checkpoints,
+        progress,
+        stop,
+        settled_until: opts.now - opts.settle,
+        retry_base: opts.retry_base,
+    });
+    let mut failures = Vec::new();
+
+    if opts.full {
+        let plans = regions
+            .iter()
+            .map(|r| (r.clone(), vec![("*".to_string(), opts.since, opts.until)]))
+            .collect();
+        failures.extend(run_plans(&ctx, plans).await);
+    } else {
+        // Step 1: the assumptions, from up to a key's lifetime before the window.
+        let start = opts.since - KEY_LIFETIME;
+        let plans = regions
+            .iter()
+            .map(|r| (r.clone(), vec![(ARWWI.to_string(), start, opts.until)]))
+            .collect();
+        failures.extend(run_plans(&ctx, plans).await);
+        // Step 2: every key issued (now or in an earlier run) that could be used in the window.
+        let keys = known_keys(store, &account, start, opts.until)?;
+        let plans = regions
+            .iter()
+            .map(|r| {
+                let lookups = keys
+                    .iter()
+                    .filter_map(|(key, (issued, expires))| {
+                        let s = (*issued).max(opts.since);
+                        let e = (expires + AFTER_EXPIRY).min(opts.until);
+                        (s < e).then(|| (format!("AccessKeyId={key}"), s, e))
+                    })
+                    .collect();
+                (r.clone(), lookups)
+            })
+            .collect();
+        failures.extend(run_plans(&ctx, plans).await);
+    }
+    let retention_start = opts.now - RETENTION.as_millis() as Millis;
+    Ok(Fetched {
+        account,
+        full: opts.full,
+        regions: opts.regions.clone(),
+        failures,
+        interrupted: ctx.stop.load(Ordering::SeqCst),
+        before_retention: opts.since < retention_start,
+    })
+}
+
+/// Keys issued in `[start, until)` according to the AssumeRoleWithWebIdentity records in the
+/// store: this run's and earlier runs'.
+fn known_keys(
+    store: &Store,
+    account: &str,
+    start: Millis,
+    until: Millis,
+) -> Result<Keys, ApiError> {
+    let mut keys = Keys::new();
+    let root = store.account_dir(account);
+    if !root.exists() {
+        return Ok(keys);
+    }
+    let slug = ARWWI.replace('=', "-");
+    for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
+        let entry = entry.map_err(|e| StoreError {
+            path: root.clone(),
+            source: e.into(),
+        })?;
+        let name = entry.file_name().to_string_lossy();
+        if !(name.contains(&slug) && name.ends_with(".jsonl.gz")) {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path()).map_err(|e| StoreError {
+            path: entry.path().to_path_buf(),
+            source: e,
+        })?;
+        let mut text = String::new();
+        use std::io::Read;
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .map_err(|e| StoreError {
+                path: entry.path().to_path_buf(),
+                source: e,
+            })?;
+        for line in text.lines() {
+            if let Some((key, issued, expires)) = issued_key(line)
+                && issued >= start
+                && issued < until
+            {
+                keys.insert(key, (issued, expires));
+            }
+        }
+    }
+    Ok(keys)
+}
+
+struct Ctx {
+    store: Store,
+    account: String,
+    checkpoints: Arc<Mutex<Checkpoints>>,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+    settled_until: Millis,
+    retry_base: Duration,
+}
+
+/// Run each region's lookups in order, regions concurrently; the gaps of each lookup only.
+async fn run_plans(ctx: &Arc<Ctx>, plans: Vec<Plan>) -> Vec<ApiError> {
+    let mut tasks = Vec::new();
+    for (region, lookups) in plans {
+        let mut todo = Vec::new();
+        {
+            let c = ctx.checkpoints.lock().await;
+            for (attr, s, e) in lookups {
+                let covered = c
+                    .covered
+                    .get(&Checkpoints::key(&region.name, &attr))
+                    .cloned()
+                    .unwrap_or_default();
+                for (gs, ge) in covered.gaps(s, e) {
+                    todo.push((attr.clone(), gs, ge));
+                }
+            }
+        }
+        ctx.progress
+            .lookups_planned
+            .fetch_add(todo.len() as u64, Ordering::Relaxed);
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut errors = Vec::new();
+            for (attr, s, e) in todo {
+                if ctx.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                *ctx.progress.region.lock().expect("not poisoned") = region.name.clone();
+                if let Err(err) = lookup(&ctx, &region, &attr, s, e).await {
+                    errors.push(err);
+                }
+                ctx.progress.lookups_done.fetch_add(1, Ordering::Relaxed);
+            }
+            errors
+        }));
+    }
+    let mut errors = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(e) => errors.extend(e),
+            Err(e) => errors.push(ApiError::Lookup {
+                region: "?".into(),
+                attribute: "?".into(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    errors
+}
+
+/// One lookup over `[start, end)`, newest events first (as LookupEvents returns them). Every few
+/// pages what was fetched is written to the store and `[oldest + 1 s, end)` marked as fetched:
+/// every event newer than the oldest one seen has been returned already, while more events in
+/// the oldest one's second may still follow. An interruption therefore resumes from there.
+async fn lookup(
+    ctx: &Ctx,
+    region: &Region,
+    attr: &str,
+    start: Millis,
+    end: Millis,
+) -> Result<(), ApiError> {
+    let fail = |reason: String| ApiError::Lookup {
+        region: region.name.clone(),
+        attribute: attr.to_string(),
+        reason,
+    };
+    let attribute = match attr.split_once('=') {
+        Some((k, v)) => Some(
+            LookupAttribute::builder()
+                .attribute_key(LookupAttributeKey::from(k))
+                .attribute_value(v)
+                .build()
+                .map_err(|e| fail(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let mut buffer: Vec<(Millis, String)> = Vec::new();
+    let mut oldest: Option<Millis> = None;
+    let mut token: Option<String> = None;
+    let mut pages = 0u32;
+    loop {
+        if ctx.stop.load(Ordering::SeqCst) {
+            flush(
+                ctx,
+                region,
+                attr,
+                &mut buffer,
+                oldest.map(|o| o + 1000),
+                end,
+            )
+            .await?;
+            return Ok(());
+        }
+        let page = match page(
+            ctx,
+            region,
+            attribute.as_ref(),
+            start,
+            end,
+            token.as_deref(),
+        )
+        .await
+        {
+            Ok(p) => p,
+            Err(reason) => {
+                // Keep what was fetched: the next run resumes from it.
+                flush(
+                    ctx,
+                    region,
+                    attr,
+                    &mut buffer,
+                    oldest.map(|o| o + 1000),
+                    end,
+                )
+                .await?;
+                return Err(fail(reason));
+            }
+        };
+        pages += 1;
+        ctx.progress.pages.fetch_add(1, Ordering::Relaxed);
+        for ev in page.events.unwrap_or_default() {
+            let Some(json) = ev.cloud_trail_event else {
+                continue;
+            };
+            let t = ev
+                .event_time
+                .and_then(|t| t.to_millis().ok())
+                .or_else(|| issued_time(&json))
+                .unwrap_or(start);
+            oldest = Some(oldest.map_or(t, |o| o.min(t)));
+            buffer.push((t, json));
+            ctx.progress.events.fetch_add(1, Ordering::Relaxed);
+        }
+        token = page.next_token.filter(|t| !t.is_empty());
+        if token.is_none() {
+            flush(ctx, region, attr, &mut buffer, Some(start), end).await?;
+            return Ok(());
+        }
+        if pages.is_multiple_of(PAGES_PER_FLUSH) {
+            flush(
+                ctx,
+                region,
+                attr,
+                &mut buffer,
+                oldest.map(|o| o + 1000),
+                end,
+            )
+            .await?;
+        }
+    }
+}
+
+fn issued_time(json: &str) -> Option<Millis> {
+    #[derive(Deserialize)]
+    struct T<'a> {
+        #[serde(rename = "eventTime", borrow)]
+        event_time: Option<&'a str>,
+    }
+    serde_json::from_str::<T>(json)
+        .ok()?
+        .event_time
+        .and_then(parse_event_time)
+}
+
+/// Persist the buffer, then mark `[from, end)` fetched (never past what has settled).
+async fn flush(
+    ctx: &Ctx,
+    region: &Region,
+    attr: &str,
+    buffer: &mut Vec<(Millis, String)>,
+    from: Option<Millis>,
+    end: Millis,
+) -> Result<(), ApiError> {
+    if !buffer.is_empty() {
+        ctx.store
+            .write_chunk(&ctx.account, &region.name, attr, buffer)?;
+        buffer.clear();
+    }
+    if let Some(from) = from {
+        let mut c = ctx.checkpoints.lock().await;
+        c.covered
+            .entry(Checkpoints::key(&region.name, attr))
+            .or_default()
+            .add(from, end.min(ctx.settled_until));
+        ctx.store.save_checkpoints(&c)?;
+    }
+    Ok(())
+}
+
+/// One page, retried: throttling with backoff until it passes (bounded, then an error, never a
+/// silent gap), connection failures and 5xx a few times.
+async fn page(
+    ctx: &Ctx,
+    region: &Region,
+    attribute: Option<&LookupAttribute>,
+    start: Millis,
+    end: Millis,
+    token: Option<&str>,
+) -> Result<aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput, String> {
+    let mut throttles = 0u32;
+    let mut failures = 0u32;
+    loop {
+        region.limiter.wait().await;
+        ctx.progress.requests.fetch_add(1, Ordering::Relaxed);
+        let mut req = region
+            .client
+            .lookup_events()
+            .start_time(SmithyTime::from_millis(start))
+            .end_time(SmithyTime::from_millis(end))
+            .max_results(50)
+            .set_next_token(token.map(str::to_string));
+        if let Some(a) = attribute {
+            req = req.lookup_attributes(a.clone());
+        }
+        let err = match req.send().await {
+            Ok(out) => return Ok(out),
+            Err(e) => e,
+        };
+        let throttled = matches!(&err, SdkError::ServiceError(s)
+            if matches!(s.err().code(), Some("ThrottlingException" | "Throttling" | "TooManyRequestsException")));
+        let transient = match &err {
+            SdkError::DispatchFailure(_)
+            | SdkError::TimeoutError(_)
+            | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(s) => s.raw().status().as_u16() >= 500,
+            _ => false,
+        };
+        let wait = if throttled && throttles < 12 {
+            throttles += 1;
+            ctx.progress.throttled.fetch_add(1, Ordering::Relaxed);
+            backoff(ctx.retry_base * 4, throttles)
+        } else if transient && failures < 5 {
+            failures += 1;
+            ctx.progress.retried.fetch_add(1, Ordering::Relaxed);
+            backoff(ctx.retry_base, failures)
+        } else {
+            return Err(describe(&err));
+        };
+        tracing::info!("{}: retrying in {wait:?}: {}", region.name, describe(&err));
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Exponential, capped at 20 s, with jitter so that regions throttled together spread out.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base
+        .saturating_mul(1 << attempt.min(8))
+        .min(Duration::from_secs(20));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    exp / 2 + exp / 2 * (nanos % 1000) / 1000
+}
+
+fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    e: &SdkError<E, R>,
+) -> String {
+    match e {
+        SdkError::ServiceError(s) => format!(
+            "{}: {}",
+            s.err().code().unwrap_or("error"),
+            s.err().message().unwrap_or("(no message)")
+        ),
+        other => {
+            // The source chain says why (connection refused, timeout...); Display alone does not.
+            let mut text = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(s) = src {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                src = s.source();
+            }
+            text
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_keys_from_assumption_records() {
+        let rec = r#"{"eventTime":"2026-10-05T10:00:00Z","responseElements":{"credentials":
+            {"accessKeyId":"ASIAX","sessionToken":"secret","expiration":"Oct 5, 2026, 11:00:00\u202fAM"}}}"#;
+        let (key, issued, expires) = issued_key(rec).unwrap();
+        assert_eq!(key, "ASIAX");
+        assert_eq!(expires - issued, 3_600_000);
+        assert!(
+            issued_key(r#"{"eventTime":"2026-10-05T10:00:00Z","errorCode":"AccessDenied"}"#)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let b = Duration::from_millis(100);
+        assert!(backoff(b, 1) >= Duration::from_millis(100));
+        assert!(backoff(b, 3) >= Duration::from_millis(400));
+        assert!(backoff(b, 30) <= Duration::from_secs(20));
+    }
+}
