@@ -18,7 +18,7 @@ use crate::timefmt::{self, BadTime, Window};
     version,
     about = "Which GCP instance did what in AWS: CloudTrail forensics for Google-federated roles",
     propagate_version = true,
-    after_help = "Exit status: 0 success; 1 error; 2 usage error; 3 report written but some input was skipped (named on stderr); 4 --fail-on: findings at or above that severity; 5 no ID token; 6 STS refused; 7 STS unavailable. See the README."
+    after_help = "Exit status: 0 success; 1 error; 2 usage error; 3 report written but some input was skipped (named on stderr); 4 --fail-on: findings at or above that severity; 5 no ID token; 6 STS refused; 7 STS unavailable; 130 --from-api interrupted (resumable). See the README."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -456,3 +456,59 @@ fn a_refused_api_is_a_clear_error() {
     );
     assert!(!stderr(&o).contains("fake-secret"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_report_from_the_api_records_its_blind_spots_in_the_manifest() {
+    let fake = fake();
+    let store = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = command(&fake)
+        .args([
+            "report",
+            "--output-dir",
+            out.path().to_str().unwrap(),
+            "--from-api",
+            "--regions",
+            REGIONS,
+            "--endpoint-url",
+            &fake.url,
+            "--store",
+            store.path().to_str().unwrap(),
+            "--since",
+            "2026-10-05",
+            "--until",
+            "2026-10-06",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = out.path().join("2026-10-05T00-00Z_2026-10-06T00-00Z");
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let source = &m["parameters"]["source"];
+    assert_eq!(source["kind"], "cloudtrail-lookup-events");
+    assert_eq!(source["account"], ACCOUNT);
+    assert_eq!(
+        source["regions"],
+        serde_json::json!(["us-east-1", "eu-west-1"])
+    );
+    let coverage = source["coverage"].to_string();
+    assert!(coverage.contains("management events only"), "{coverage}");
+    assert!(coverage.contains("last 90 days"), "{coverage}");
+    // The inputs are the store's files, hashed like any other input.
+    assert!(
+        m["inputs"].as_array().unwrap().iter().all(|i| i["path"]
+            .as_str()
+            .unwrap()
+            .contains("_LookupEvents_")
+            && i["sha256"].as_str().unwrap().len() == 64),
+        "{:#}",
+        m["inputs"]
+    );
+    // And the findings are those of the same events read from files.
+    let findings = std::fs::read_to_string(dir.join("findings.csv")).unwrap();
+    assert!(
+        findings.contains("key_used_from_foreign_ip,high,ASIAETLWORKER1KEY002"),
+        "{findings}"
+    );
+}
