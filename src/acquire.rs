@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::cli::ApiArgs;
@@ -32,6 +33,35 @@ pub struct Acquired {
 /// CloudTrail delivers to LookupEvents within about 15 minutes: younger ranges are fetched but
 /// not marked fetched, so the next run asks again.
 const SETTLE: Millis = 15 * 60 * 1000;
+
+static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+/// The stop flag of the fetch under way, if any.
+static FETCH_STOP: Mutex<Option<Arc<AtomicBool>>> = Mutex::new(None);
+
+/// One runtime for the process. Once a Ctrl-C handler is installed it stays installed, so the
+/// runtime serving it must stay too: the first Ctrl-C during a fetch stops it cleanly (what was
+/// fetched is kept); any other ends the process, as Ctrl-C always does.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, AcquireError> {
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(AcquireError::Runtime)?;
+    let rt = RUNTIME.get_or_init(|| rt);
+    rt.spawn(async {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            let stop = FETCH_STOP.lock().expect("not poisoned").clone();
+            if stop.is_some_and(|s| !s.swap(true, Ordering::SeqCst)) {
+                continue;
+            }
+            std::process::exit(crate::exit::INTERRUPTED);
+        }
+    });
+    Ok(rt)
+}
 
 pub fn acquire(
     paths: &[PathBuf],
@@ -81,20 +111,11 @@ pub fn acquire(
         min_interval: Duration::from_millis(520),
         retry_base: Duration::from_millis(100),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(AcquireError::Runtime)?;
-    let fetched = rt.block_on(async {
-        let on_ctrl_c = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_ctrl_c.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-        });
-        api::fetch(&opts, &store, progress, stop).await
-    })?;
+    let rt = runtime()?;
+    *FETCH_STOP.lock().expect("not poisoned") = Some(stop.clone());
+    let fetched = rt.block_on(api::fetch(&opts, &store, progress, stop));
+    *FETCH_STOP.lock().expect("not poisoned") = None;
+    let fetched = fetched?;
     let dir = store.account_dir(&fetched.account);
     std::fs::create_dir_all(&dir).map_err(|source| StoreError {
         path: dir.clone(),

@@ -269,6 +269,33 @@ fn api_and_files_give_identical_reports_within_the_rate_limit() {
         assert!(log.iter().any(|l| l.region == region
             && l.attribute == Some(("AccessKeyId".into(), "ASIAETLWORKER1KEY001".into()))));
     }
+    // The store keeps no session token (the fixture logs one for etl-1) and is the owner's only.
+    let mut stored = String::new();
+    let mut stack = vec![store.path().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else if p.to_string_lossy().ends_with(".jsonl.gz") {
+            use std::io::Read;
+            flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).unwrap())
+                .read_to_string(&mut stored)
+                .unwrap();
+        }
+    }
+    assert!(stored.contains("ASIAETLWORKER1KEY001"));
+    assert!(
+        !stored.contains("MUST-NOT-LEAK"),
+        "a session token was stored"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
     // Never an unfiltered lookup: only assumptions and the issued keys are asked for.
     assert!(log.iter().all(|l| l.attribute.is_some()), "{log:#?}");
     // The coverage statement.

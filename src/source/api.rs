@@ -291,6 +291,17 @@ fn known_keys(
         if !(name.contains(&slug) && name.ends_with(".jsonl.gz")) {
             continue;
         }
+        // Day folders hold events of that day: skip those that cannot hold [start, until).
+        let day_ms = |d: chrono::NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_millis())
+                .unwrap_or(0)
+        };
+        if let Some(day) = super::files::s3_day(entry.path())
+            && (day_ms(day) >= until || day_ms(day) + 86_400_000 <= start)
+        {
+            continue;
+        }
         let bytes = std::fs::read(entry.path()).map_err(|e| StoreError {
             path: entry.path().to_path_buf(),
             source: e,
@@ -450,6 +461,7 @@ async fn lookup(
             let Some(json) = ev.cloud_trail_event else {
                 continue;
             };
+            let json = redact_session_token(json);
             let t = ev
                 .event_time
                 .and_then(|t| t.to_millis().ok())
@@ -476,6 +488,25 @@ async fn lookup(
             .await?;
         }
     }
+}
+
+/// CloudTrail logs the session token an assumption returned. The store never keeps it: no report
+/// reads it, and a cache of live credentials is a liability.
+fn redact_session_token(json: String) -> String {
+    if !json.contains("\"sessionToken\"") {
+        return json;
+    }
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&json) else {
+        return json;
+    };
+    if let Some(t) = v
+        .pointer_mut("/responseElements/credentials/sessionToken")
+        .filter(|t| t.is_string())
+    {
+        *t = serde_json::Value::from("(redacted by janus-audit)");
+        return v.to_string();
+    }
+    json
 }
 
 fn issued_time(json: &str) -> Option<Millis> {

@@ -101,8 +101,16 @@ impl Store {
         dirs::cache_dir().map(|d| d.join("janus-audit").join("store"))
     }
 
+    /// Open (creating it owner-only) the store at `root`.
     pub fn open(root: PathBuf) -> Result<Store, StoreError> {
         std::fs::create_dir_all(&root).map_err(at(&root))?;
+        // The events say who did what from where: for the owner's eyes, like the trail bucket.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
+                .map_err(at(&root))?;
+        }
         Ok(Store { root })
     }
 
