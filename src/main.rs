@@ -227,15 +227,7 @@ fn run_report(
             Usage("refusing to write Parquet to a terminal; use --output FILE".into()).into(),
         );
     }
-    let queries = Queries {
-        dir: args.queries.clone(),
-    };
-    if let Some(dir) = queries.dir.as_ref().filter(|d| !d.is_dir()) {
-        bail!(Usage(format!(
-            "--queries {}: not a directory",
-            dir.display()
-        )));
-    }
+    let queries = queries_from(&args.queries)?;
     let sqls = pick(&queries)?;
     let trusted = match findings.as_ref().and_then(|f| f.trusted_cidrs.as_deref()) {
         Some(path) => report::read_trusted_cidrs(path).map_err(|e| Usage(e.to_string()))?,
@@ -388,6 +380,18 @@ fn acquire_input(
     }))
 }
 
+/// `--queries DIR`, checked: a typo must not silently fall back to the embedded SQL.
+#[cfg(feature = "analyzer")]
+fn queries_from(dir: &Option<std::path::PathBuf>) -> anyhow::Result<Queries> {
+    if let Some(dir) = dir.as_ref().filter(|d| !d.is_dir()) {
+        bail!(Usage(format!(
+            "--queries {}: not a directory",
+            dir.display()
+        )));
+    }
+    Ok(Queries { dir: dir.clone() })
+}
+
 /// Each skipped or partly read input on stderr, then the summary line.
 #[cfg(feature = "analyzer")]
 fn tell_inputs(cli: &Cli, ingested: &janus_audit::ingest::Ingested) -> anyhow::Result<()> {
@@ -491,15 +495,7 @@ fn run_scheduled(cli: &Cli, args: &janus_audit::cli::ScheduledArgs) -> anyhow::R
     }
     let mut formats = args.formats.clone();
     formats.dedup();
-    let queries = Queries {
-        dir: args.queries.clone(),
-    };
-    if let Some(dir) = queries.dir.as_ref().filter(|d| !d.is_dir()) {
-        bail!(Usage(format!(
-            "--queries {}: not a directory",
-            dir.display()
-        )));
-    }
+    let queries = queries_from(&args.queries)?;
     let trusted = match &args.trusted_cidrs {
         Some(path) => report::read_trusted_cidrs(path).map_err(|e| usage(e.to_string()))?,
         None => Vec::new(),

@@ -418,41 +418,27 @@ async fn lookup(
     let mut token: Option<String> = None;
     let mut pages = 0u32;
     loop {
-        if ctx.stop.load(Ordering::SeqCst) {
-            flush(
+        let next = if ctx.stop.load(Ordering::SeqCst) {
+            Err(None)
+        } else {
+            page(
                 ctx,
                 region,
-                attr,
-                &mut buffer,
-                oldest.map(|o| o + 1000),
+                attribute.as_ref(),
+                start,
                 end,
+                token.as_deref(),
             )
-            .await?;
-            return Ok(());
-        }
-        let page = match page(
-            ctx,
-            region,
-            attribute.as_ref(),
-            start,
-            end,
-            token.as_deref(),
-        )
-        .await
-        {
+            .await
+            .map_err(Some)
+        };
+        let page = match next {
             Ok(p) => p,
-            Err(reason) => {
-                // Keep what was fetched: the next run resumes from it.
-                flush(
-                    ctx,
-                    region,
-                    attr,
-                    &mut buffer,
-                    oldest.map(|o| o + 1000),
-                    end,
-                )
-                .await?;
-                return Err(fail(reason));
+            Err(why) => {
+                // Interrupted or failed: keep what was fetched; the next run resumes from it.
+                let resume = oldest.map(|o| o + 1000);
+                flush(ctx, region, attr, &mut buffer, resume, end).await?;
+                return why.map_or(Ok(()), |reason| Err(fail(reason)));
             }
         };
         pages += 1;
