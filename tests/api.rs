@@ -379,7 +379,8 @@ fn an_interrupted_fetch_resumes_to_the_same_result() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    while fake.log().len() < before + 2 {
+    let started = Instant::now();
+    while fake.log().len() < before + 2 && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(10));
     }
     fake.knobs
