@@ -108,7 +108,9 @@ pub fn acquire(
         until: window.until.unwrap_or(now),
         now,
         settle: SETTLE,
-        min_interval: Duration::from_millis(520),
+        // 2 calls per second is the limit; 600 ms apart keeps any three starts 1.2 s apart, so
+        // up to 200 ms of network jitter cannot put three into one second at AWS's end.
+        min_interval: Duration::from_millis(600),
         retry_base: Duration::from_millis(100),
     };
     let rt = runtime()?;

@@ -63,7 +63,7 @@ pub struct ApiOptions {
     pub now: Millis,
     /// Events younger than this may not be in LookupEvents yet: never marked as fetched.
     pub settle: Millis,
-    /// Spacing of calls per region: 500 ms is the 2-per-second limit; a little more for margin.
+    /// Spacing of calls per region: 500 ms would be exactly the 2-per-second limit.
     pub min_interval: Duration,
     pub retry_base: Duration,
 }
