@@ -84,12 +84,7 @@ pub fn acquire(
     };
     let store = Store::open(root)?;
     if !api.from_api {
-        let dir = store.root.join("AWSLogs");
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError {
-            path: dir.clone(),
-            source,
-        })?;
-        out.paths.push(dir);
+        out.paths.push(store.trail_dir(None)?);
         return Ok(out);
     }
     let regions: Vec<String> = if api.regions.iter().any(|r| r == "all") {
@@ -118,12 +113,7 @@ pub fn acquire(
     let fetched = rt.block_on(api::fetch(&opts, &store, progress, stop));
     *FETCH_STOP.lock().expect("not poisoned") = None;
     let fetched = fetched?;
-    let dir = store.account_dir(&fetched.account);
-    std::fs::create_dir_all(&dir).map_err(|source| StoreError {
-        path: dir.clone(),
-        source,
-    })?;
-    out.paths.push(dir);
+    out.paths.push(store.trail_dir(Some(&fetched.account))?);
     out.fetched = Some(fetched);
     Ok(out)
 }

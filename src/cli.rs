@@ -163,6 +163,16 @@ pub struct Entity {
 }
 
 #[cfg(feature = "analyzer")]
+impl From<Provider> for crate::model::ProviderFilter {
+    fn from(p: Provider) -> Self {
+        match p {
+            Provider::Google => crate::model::ProviderFilter::Google,
+            Provider::Any => crate::model::ProviderFilter::Any,
+        }
+    }
+}
+
+#[cfg(feature = "analyzer")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Provider {
     /// Only sessions federated from accounts.google.com.

@@ -8,14 +8,14 @@ use anyhow::{Context, bail};
 use clap::Parser;
 #[cfg(feature = "analyzer")]
 use indicatif::{ProgressBar, ProgressStyle};
-use janus_audit::cli::{Cli, Command};
 #[cfg(feature = "analyzer")]
-use janus_audit::cli::{Provider, ReportArgs};
+use janus_audit::cli::ReportArgs;
+use janus_audit::cli::{Cli, Command};
 use janus_audit::exit;
 #[cfg(feature = "analyzer")]
 use janus_audit::ingest::{FileStatus, IngestOptions, Summary};
 #[cfg(feature = "analyzer")]
-use janus_audit::model::{Needs, ProviderFilter};
+use janus_audit::model::Needs;
 #[cfg(feature = "analyzer")]
 use janus_audit::output::{self, Format};
 #[cfg(feature = "analyzer")]
@@ -229,10 +229,7 @@ fn run_report(
     }
     let queries = queries_from(&args.queries)?;
     let sqls = pick(&queries)?;
-    let trusted = match findings.as_ref().and_then(|f| f.trusted_cidrs.as_deref()) {
-        Some(path) => report::read_trusted_cidrs(path).map_err(|e| Usage(e.to_string()))?,
-        None => Vec::new(),
-    };
+    let trusted = trusted_from(findings.as_ref().and_then(|f| f.trusted_cidrs.as_deref()))?;
     let input = match acquire_input(cli, &args.paths, &args.api, window)? {
         Input::Ready(i) => i,
         Input::Interrupted => return Ok(exit::INTERRUPTED),
@@ -241,10 +238,7 @@ fn run_report(
         paths: input.paths,
         window,
         needs: Needs::default(),
-        providers: match args.provider {
-            Provider::Google => ProviderFilter::Google,
-            Provider::Any => ProviderFilter::Any,
-        },
+        providers: args.provider.into(),
         hash_inputs: false,
         empty_ok: input.from_store,
     };
@@ -380,6 +374,15 @@ fn acquire_input(
     }))
 }
 
+/// `--trusted-cidrs FILE`: a bad line is a usage error that names it.
+#[cfg(feature = "analyzer")]
+fn trusted_from(path: Option<&std::path::Path>) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    match path {
+        Some(path) => Ok(report::read_trusted_cidrs(path).map_err(|e| Usage(e.to_string()))?),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// `--queries DIR`, checked: a typo must not silently fall back to the embedded SQL.
 #[cfg(feature = "analyzer")]
 fn queries_from(dir: &Option<std::path::PathBuf>) -> anyhow::Result<Queries> {
@@ -496,10 +499,7 @@ fn run_scheduled(cli: &Cli, args: &janus_audit::cli::ScheduledArgs) -> anyhow::R
     let mut formats = args.formats.clone();
     formats.dedup();
     let queries = queries_from(&args.queries)?;
-    let trusted = match &args.trusted_cidrs {
-        Some(path) => report::read_trusted_cidrs(path).map_err(|e| usage(e.to_string()))?,
-        None => Vec::new(),
-    };
+    let trusted = trusted_from(args.trusted_cidrs.as_deref())?;
     let params = thresholds_table(&args.thresholds)?;
     let thresholds: serde_json::Map<String, serde_json::Value> = params[0]
         .1
@@ -523,6 +523,19 @@ fn run_scheduled(cli: &Cli, args: &janus_audit::cli::ScheduledArgs) -> anyhow::R
         }
         return Ok(exit::OK);
     }
+    // The same for every window; each adds its own window and source.
+    let base_parameters = serde_json::json!({
+        "command": std::env::args().collect::<Vec<_>>(),
+        "paths": args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "formats": formats.iter().map(|f| f.extension()).collect::<Vec<_>>(),
+        "provider": format!("{:?}", args.provider).to_lowercase(),
+        "queries_dir": args.queries.as_ref().map(|d| d.display().to_string()),
+        "trusted_cidrs": args.trusted_cidrs.as_ref().map(|p| serde_json::json!({
+            "path": p.display().to_string(),
+            "sha256": std::fs::read(p).ok().map(|b| scheduled::sha256_hex(&b)),
+        })),
+        "thresholds": thresholds,
+    });
     let mut code = exit::OK;
     for (i, span) in spans.iter().enumerate() {
         let window = janus_audit::timefmt::Window {
@@ -533,36 +546,20 @@ fn run_scheduled(cli: &Cli, args: &janus_audit::cli::ScheduledArgs) -> anyhow::R
             Input::Ready(i) => i,
             Input::Interrupted => return Ok(exit::INTERRUPTED),
         };
-        let parameters = serde_json::json!({
-            "source": input.source,
-            "command": std::env::args().collect::<Vec<_>>(),
-            "paths": args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-            "window": {"since": scheduled::rfc3339(span.since), "until": scheduled::rfc3339(span.until)},
-            "formats": formats.iter().map(|f| f.extension()).collect::<Vec<_>>(),
-            "provider": format!("{:?}", args.provider).to_lowercase(),
-            "queries_dir": args.queries.as_ref().map(|d| d.display().to_string()),
-            "trusted_cidrs": args.trusted_cidrs.as_ref().map(|p| serde_json::json!({
-                "path": p.display().to_string(),
-                "sha256": std::fs::read(p).ok().map(|b| scheduled::sha256_hex(&b)),
-            })),
-            "thresholds": thresholds,
+        let mut parameters = base_parameters.clone();
+        parameters["source"] = input.source;
+        parameters["window"] = serde_json::json!({
+            "since": scheduled::rfc3339(span.since),
+            "until": scheduled::rfc3339(span.until),
         });
         let job = WindowJob {
             span: *span,
             output_dir: &args.output_dir,
             formats: &formats,
             queries: &queries,
-            opts: IngestOptions {
-                paths: input.paths,
-                window: Default::default(),
-                needs: Needs::default(),
-                providers: match args.provider {
-                    Provider::Google => ProviderFilter::Google,
-                    Provider::Any => ProviderFilter::Any,
-                },
-                hash_inputs: true,
-                empty_ok: input.from_store,
-            },
+            paths: input.paths,
+            providers: args.provider.into(),
+            empty_ok: input.from_store,
             params: params.clone(),
             trusted: &trusted,
             parameters,
@@ -595,7 +592,6 @@ fn run_scheduled(cli: &Cli, args: &janus_audit::cli::ScheduledArgs) -> anyhow::R
                 path,
                 &State {
                     last_completed_until: scheduled::rfc3339(span.until),
-                    window_seconds: (span.until - span.since) / 1000,
                 },
             )?;
         }

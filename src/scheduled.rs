@@ -13,6 +13,7 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 
 use crate::ingest::{FileStatus, IngestOptions, Ingested};
+use crate::model::{Needs, ProviderFilter};
 use crate::output::{self, Format, OutputError};
 use crate::query::{Queries, QueryError};
 use crate::report::{self, ReportError};
@@ -51,6 +52,8 @@ pub enum ScheduleError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 /// What `--state FILE` remembers between runs.
@@ -58,7 +61,6 @@ pub enum ScheduleError {
 pub struct State {
     /// End of the last window whose directory was completed (RFC 3339).
     pub last_completed_until: String,
-    pub window_seconds: i64,
 }
 
 pub fn read_state(path: &Path) -> Result<Option<State>, ScheduleError> {
@@ -81,12 +83,9 @@ pub fn read_state(path: &Path) -> Result<Option<State>, ScheduleError> {
 
 pub fn write_state(path: &Path, state: &State) -> Result<(), ScheduleError> {
     let text = serde_json::to_string_pretty(state).expect("plain struct") + "\n";
-    crate::output::write_atomic(path, |w| Ok(w.write_all(text.as_bytes())?)).map_err(|e| {
-        ScheduleError::Write {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        }
-    })
+    Ok(crate::output::write_atomic(path, |w| {
+        Ok(w.write_all(text.as_bytes())?)
+    })?)
 }
 
 /// The windows a run owes: every whole window of `width` (aligned to multiples of it since the
@@ -211,7 +210,11 @@ pub struct WindowJob<'a> {
     pub output_dir: &'a Path,
     pub formats: &'a [Format],
     pub queries: &'a Queries,
-    pub opts: IngestOptions,
+    /// What to read (the window, and hashing for the manifest, are this module's to set).
+    pub paths: Vec<PathBuf>,
+    pub providers: ProviderFilter,
+    /// No input file at all is an empty window (the store had nothing), not an error.
+    pub empty_ok: bool,
     pub params: Vec<(String, DataFrame)>,
     pub trusted: &'a [ipnet::IpNet],
     /// The exact parameters, recorded verbatim in the manifest.
@@ -247,12 +250,17 @@ pub fn run_window(
     ];
     let detections = job.queries.findings()?;
     sqls.extend(detections.iter().cloned());
-    let mut opts = job.opts;
-    opts.window = Window {
-        since: Some(job.span.since),
-        until: Some(job.span.until),
+    let opts = IngestOptions {
+        paths: job.paths,
+        window: Window {
+            since: Some(job.span.since),
+            until: Some(job.span.until),
+        },
+        needs: Needs::default(),
+        providers: job.providers,
+        hash_inputs: true,
+        empty_ok: job.empty_ok,
     };
-    opts.hash_inputs = true;
     let calls = job.queries.named("calls")?;
     let outcome = report::run(&sqls, job.queries, opts, job.params, job.trusted, progress)?;
     let mut frames = outcome.frames.into_iter();
@@ -412,7 +420,6 @@ mod tests {
         // Two missed nights are caught up, oldest first.
         let state = State {
             last_completed_until: "2026-10-05T00:00:00Z".into(),
-            window_seconds: 86_400,
         };
         let owed_now = owed(D, H, at("2026-10-08T01:00:00Z"), Some(&state));
         assert_eq!(
@@ -426,7 +433,6 @@ mod tests {
         // Up to date: nothing owed.
         let done = State {
             last_completed_until: "2026-10-08T00:00:00Z".into(),
-            window_seconds: 86_400,
         };
         assert!(owed(D, H, at("2026-10-08T23:00:00Z"), Some(&done)).is_empty());
     }

@@ -20,8 +20,9 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::store::{Checkpoints, Store, StoreError};
-use crate::timefmt::{Millis, parse_event_time, parse_expiration};
+use super::files;
+use super::store::{self, Checkpoints, Store, StoreError};
+use crate::timefmt::{Millis, Window, parse_event_time, parse_expiration};
 
 /// Regions enabled in every AWS account; opt-in regions must be named in `--regions`.
 pub const DEFAULT_REGIONS: &[&str] = &[
@@ -269,7 +270,7 @@ pub async fn fetch(
 }
 
 /// Keys issued in `[start, until)` according to the AssumeRoleWithWebIdentity records in the
-/// store: this run's and earlier runs'.
+/// store: this run's and earlier runs'. Read like any trail: the same walk, day pruning and gunzip.
 fn known_keys(
     store: &Store,
     account: &str,
@@ -281,39 +282,30 @@ fn known_keys(
     if !root.exists() {
         return Ok(keys);
     }
+    let window = Window {
+        since: Some(start),
+        until: Some(until),
+    };
+    let (found, walk_errors) = files::discover(std::slice::from_ref(&root), &window);
+    if let Some(e) = walk_errors.into_iter().next() {
+        return Err(store::at(&e.path)(std::io::Error::other(e.reason)).into());
+    }
     let slug = ARWWI.replace('=', "-");
-    for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
-        let entry = entry.map_err(|e| StoreError {
-            path: root.clone(),
-            source: e.into(),
-        })?;
-        let name = entry.file_name().to_string_lossy();
-        if !(name.contains(&slug) && name.ends_with(".jsonl.gz")) {
+    let mut bufs = files::Buffers::default();
+    for f in found {
+        let is_arwwi = f
+            .path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(&slug));
+        if f.plan != files::Plan::Read || !is_arwwi {
             continue;
         }
-        // Day folders hold events of that day: skip those that cannot hold [start, until).
-        let day_ms = |d: chrono::NaiveDate| {
-            d.and_hms_opt(0, 0, 0)
-                .map(|t| t.and_utc().timestamp_millis())
-                .unwrap_or(0)
-        };
-        if let Some(day) = super::files::s3_day(entry.path())
-            && (day_ms(day) >= until || day_ms(day) + 86_400_000 <= start)
-        {
-            continue;
-        }
-        let bytes = std::fs::read(entry.path()).map_err(|e| StoreError {
-            path: entry.path().to_path_buf(),
-            source: e,
+        files::read_decoded(&f.path, &mut bufs).map_err(|e| {
+            store::at(&f.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
         })?;
-        let mut text = String::new();
-        use std::io::Read;
-        flate2::read::MultiGzDecoder::new(&bytes[..])
-            .read_to_string(&mut text)
-            .map_err(|e| StoreError {
-                path: entry.path().to_path_buf(),
-                source: e,
-            })?;
+        let text = std::str::from_utf8(&bufs.decoded).map_err(|e| {
+            store::at(&f.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })?;
         for line in text.lines() {
             if let Some((key, issued, expires)) = issued_key(line)
                 && issued >= start

@@ -13,17 +13,22 @@ use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::output::{self, OutputError};
 use crate::timefmt::Millis;
 
 #[derive(Debug, thiserror::Error)]
-#[error("store {}: {source}", path.display())]
-pub struct StoreError {
-    pub path: PathBuf,
-    pub source: std::io::Error,
+pub enum StoreError {
+    #[error("store {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Write(#[from] OutputError),
 }
 
-fn at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError {
+pub(crate) fn at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
         path: path.to_path_buf(),
         source,
     }
@@ -119,6 +124,17 @@ impl Store {
         self.root.join("AWSLogs").join(account)
     }
 
+    /// The trail directory a report reads (one account's, or every account's), created if the
+    /// store holds nothing yet: an empty store is an empty report, not an unreadable path.
+    pub fn trail_dir(&self, account: Option<&str>) -> Result<PathBuf, StoreError> {
+        let dir = match account {
+            Some(a) => self.account_dir(a),
+            None => self.root.join("AWSLogs"),
+        };
+        std::fs::create_dir_all(&dir).map_err(at(&dir))?;
+        Ok(dir)
+    }
+
     fn checkpoint_path(&self, account: &str) -> PathBuf {
         self.root
             .join("checkpoints")
@@ -206,15 +222,7 @@ impl Store {
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(at(dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".janus-audit-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(at(dir))?;
-    tmp.write_all(bytes).map_err(at(path))?;
-    tmp.as_file().sync_all().map_err(at(path))?;
-    tmp.persist(path).map_err(|e| at(path)(e.error))?;
-    Ok(())
+    Ok(output::write_atomic(path, |w| Ok(w.write_all(bytes)?))?)
 }
 
 #[cfg(test)]
