@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cloudtrail::FakeCloudTrail;
+use support::cloudtrail::{FakeCloudTrail, gunzip_text, walk};
 
 const ACCOUNT: &str = "111122223333";
 const REGIONS: &str = "us-east-1,eu-west-1";
@@ -91,23 +91,13 @@ fn stderr(o: &Output) -> String {
 
 /// The same account's log files, minus the data events LookupEvents never has.
 fn management_only_files(dir: &Path) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     for (n, d) in account_dirs().iter().enumerate() {
-        let mut stack = vec![d.clone()];
-        while let Some(p) = stack.pop() {
-            if p.is_dir() {
-                stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        for p in walk(d, ".json.gz") {
+            if p.to_string_lossy().contains("Digest") {
                 continue;
             }
-            if !p.to_string_lossy().ends_with(".json.gz") || p.to_string_lossy().contains("Digest")
-            {
-                continue;
-            }
-            let mut text = String::new();
-            flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).unwrap())
-                .read_to_string(&mut text)
-                .unwrap();
-            let mut v: Value = serde_json::from_str(&text).unwrap();
+            let mut v: Value = serde_json::from_str(&gunzip_text(&p)).unwrap();
             v["Records"]
                 .as_array_mut()
                 .unwrap()
@@ -270,18 +260,10 @@ fn api_and_files_give_identical_reports_within_the_rate_limit() {
             && l.attribute == Some(("AccessKeyId".into(), "ASIAETLWORKER1KEY001".into()))));
     }
     // The store keeps no session token (the fixture logs one for etl-1) and is the owner's only.
-    let mut stored = String::new();
-    let mut stack = vec![store.path().to_path_buf()];
-    while let Some(p) = stack.pop() {
-        if p.is_dir() {
-            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
-        } else if p.to_string_lossy().ends_with(".jsonl.gz") {
-            use std::io::Read;
-            flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).unwrap())
-                .read_to_string(&mut stored)
-                .unwrap();
-        }
-    }
+    let stored: String = walk(store.path(), ".jsonl.gz")
+        .iter()
+        .map(|p| gunzip_text(p))
+        .collect();
     assert!(stored.contains("ASIAETLWORKER1KEY001"));
     assert!(
         !stored.contains("MUST-NOT-LEAK"),

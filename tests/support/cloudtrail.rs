@@ -62,13 +62,8 @@ impl FakeCloudTrail {
     pub fn start(account: &str, dirs: &[&Path]) -> FakeCloudTrail {
         let mut events = Vec::new();
         for d in dirs {
-            for path in walk(d) {
-                let bytes = std::fs::read(&path).unwrap();
-                let mut text = String::new();
-                flate2::read::MultiGzDecoder::new(&bytes[..])
-                    .read_to_string(&mut text)
-                    .unwrap();
-                let v: Value = serde_json::from_str(&text).unwrap();
+            for path in walk(d, ".json.gz") {
+                let v: Value = serde_json::from_str(&gunzip_text(&path)).unwrap();
                 let Some(records) = v["Records"].as_array() else {
                     continue; // a digest
                 };
@@ -133,7 +128,8 @@ impl FakeCloudTrail {
     }
 }
 
-fn walk(d: &Path) -> Vec<std::path::PathBuf> {
+/// Every file under `d` whose name ends with `suffix`, in path order.
+pub fn walk(d: &Path, suffix: &str) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![d.to_path_buf()];
     while let Some(p) = stack.pop() {
@@ -141,12 +137,21 @@ fn walk(d: &Path) -> Vec<std::path::PathBuf> {
             for e in std::fs::read_dir(&p).unwrap() {
                 stack.push(e.unwrap().path());
             }
-        } else if p.to_string_lossy().ends_with(".json.gz") {
+        } else if p.to_string_lossy().ends_with(suffix) {
             out.push(p);
         }
     }
     out.sort();
     out
+}
+
+/// A gzipped file's text (every member).
+pub fn gunzip_text(path: &Path) -> String {
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    text
 }
 
 struct Request {
