@@ -48,6 +48,8 @@ pub struct Outcome {
     /// One frame per query, in the order given.
     pub frames: Vec<DataFrame>,
     pub ingested: Ingested,
+    /// The `calls` query that ran (embedded or overridden), for a manifest to hash.
+    pub calls: Sql,
 }
 
 /// `--trusted-cidrs FILE`: one CIDR or address per line; `#` starts a comment.
@@ -132,5 +134,9 @@ pub fn run(
         &calls,
         sqls,
     )?;
-    Ok(Outcome { frames, ingested })
+    Ok(Outcome {
+        frames,
+        ingested,
+        calls,
+    })
 }

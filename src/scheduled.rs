@@ -248,8 +248,7 @@ pub fn run_window(
         job.queries.named("by_instance")?,
         job.queries.named("sessions")?,
     ];
-    let detections = job.queries.findings()?;
-    sqls.extend(detections.iter().cloned());
+    sqls.extend(job.queries.findings()?);
     let opts = IngestOptions {
         paths: job.paths,
         window: Window {
@@ -261,7 +260,6 @@ pub fn run_window(
         hash_inputs: true,
         empty_ok: job.empty_ok,
     };
-    let calls = job.queries.named("calls")?;
     let outcome = report::run(&sqls, job.queries, opts, job.params, job.trusted, progress)?;
     let mut frames = outcome.frames.into_iter();
     let by_instance = frames.next().unwrap_or_default();
@@ -294,7 +292,7 @@ pub fn run_window(
         .iter()
         .map(|(n, df)| (n.to_string(), df.height().into()))
         .collect();
-    let queries: serde_json::Map<String, serde_json::Value> = std::iter::once(&calls)
+    let queries: serde_json::Map<String, serde_json::Value> = std::iter::once(&outcome.calls)
         .chain(sqls.iter())
         .map(|q| (q.name.clone(), sha256_hex(q.text.as_bytes()).into()))
         .collect();
