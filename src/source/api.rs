@@ -428,8 +428,7 @@ async fn lookup(
             Ok(p) => p,
             Err(why) => {
                 // Interrupted or failed: keep what was fetched; the next run resumes from it.
-                let resume = oldest.map(|o| o + 1000);
-                flush(ctx, region, attr, &mut buffer, resume, end).await?;
+                flush(ctx, region, attr, &mut buffer, resume_from(oldest), end).await?;
                 return why.map_or(Ok(()), |reason| Err(fail(reason)));
             }
         };
@@ -443,7 +442,7 @@ async fn lookup(
             let t = ev
                 .event_time
                 .and_then(|t| t.to_millis().ok())
-                .or_else(|| issued_time(&json))
+                .or_else(|| record_time(&json))
                 .unwrap_or(start);
             oldest = Some(oldest.map_or(t, |o| o.min(t)));
             buffer.push((t, json));
@@ -455,17 +454,15 @@ async fn lookup(
             return Ok(());
         }
         if pages.is_multiple_of(PAGES_PER_FLUSH) {
-            flush(
-                ctx,
-                region,
-                attr,
-                &mut buffer,
-                oldest.map(|o| o + 1000),
-                end,
-            )
-            .await?;
+            flush(ctx, region, attr, &mut buffer, resume_from(oldest), end).await?;
         }
     }
+}
+
+/// Where a partly read lookup is complete from: events come newest first, so everything after the
+/// oldest event's second has been seen; that second itself may continue on the next page.
+fn resume_from(oldest: Option<Millis>) -> Option<Millis> {
+    oldest.map(|o| o + 1000)
 }
 
 /// CloudTrail logs the session token an assumption returned. The store never keeps it: no report
@@ -487,7 +484,7 @@ fn redact_session_token(json: String) -> String {
     json
 }
 
-fn issued_time(json: &str) -> Option<Millis> {
+fn record_time(json: &str) -> Option<Millis> {
     #[derive(Deserialize)]
     struct T<'a> {
         #[serde(rename = "eventTime", borrow)]
