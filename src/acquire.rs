@@ -4,13 +4,27 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::cli::ApiArgs;
+use crate::notice::Notice;
 use crate::source::api::{self, ApiError, ApiOptions, Fetched, Progress};
 use crate::source::store::{Store, StoreError};
 use crate::timefmt::{Millis, Window};
+
+/// The LookupEvents API as a source, and the local store it fills.
+#[derive(Debug, Clone, Default)]
+pub struct ApiSource {
+    /// Fetch into the store first (else, with `store`, report from the store alone).
+    pub from_api: bool,
+    /// Regions, or `all` for every region enabled by default.
+    pub regions: Vec<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// Every event in the window, not just assumptions and the issued keys' calls.
+    pub full: bool,
+    /// `None`: the default store under the cache directory.
+    pub store: Option<PathBuf>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcquireError {
@@ -24,59 +38,59 @@ pub enum AcquireError {
     Runtime(std::io::Error),
 }
 
-pub struct Acquired {
+/// Ctrl-C during a fetch. The process's signal handler (the binary's) asks [`Interrupt::request`]
+/// whether a fetch took the request; if none is under way, the handler ends the process itself.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    armed: AtomicBool,
+    stop: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// True when a fetch under way will stop cleanly (what it fetched is kept); false when no
+    /// fetch is listening, or one was already asked to stop.
+    pub fn request(&self) -> bool {
+        self.armed.load(Ordering::SeqCst) && !self.stop.swap(true, Ordering::SeqCst)
+    }
+}
+
+/// A report's input, ready to ingest.
+pub struct Input {
     /// What to ingest: the given paths, then the store (or the fetched account's part of it).
     pub paths: Vec<PathBuf>,
-    pub fetched: Option<Fetched>,
+    /// Every planned API lookup succeeded (always true for files).
+    pub complete: bool,
+    /// Where the input came from and, for the API, what it cannot see: for a manifest.
+    pub source: serde_json::Value,
+    /// Reading the store: finding nothing there is an empty report, not a missing input.
+    pub from_store: bool,
+    /// A fetch was interrupted: nothing should be reported from a partial store.
+    pub interrupted: bool,
 }
 
 /// CloudTrail delivers to LookupEvents within about 15 minutes: younger ranges are fetched but
 /// not marked fetched, so the next run asks again.
 const SETTLE: Millis = 15 * 60 * 1000;
 
-static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-/// The stop flag of the fetch under way, if any.
-static FETCH_STOP: Mutex<Option<Arc<AtomicBool>>> = Mutex::new(None);
-
-/// One runtime for the process. Once a Ctrl-C handler is installed it stays installed, so the
-/// runtime serving it must stay too: the first Ctrl-C during a fetch stops it cleanly (what was
-/// fetched is kept); any other ends the process, as Ctrl-C always does.
-fn runtime() -> Result<&'static tokio::runtime::Runtime, AcquireError> {
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(AcquireError::Runtime)?;
-    let rt = RUNTIME.get_or_init(|| rt);
-    rt.spawn(async {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            let stop = FETCH_STOP.lock().expect("not poisoned").clone();
-            if stop.is_some_and(|s| !s.swap(true, Ordering::SeqCst)) {
-                continue;
-            }
-            std::process::exit(crate::exit::INTERRUPTED);
-        }
-    });
-    Ok(rt)
-}
-
+/// The paths, and the store when asked for, after fetching into it from the API (with `progress`
+/// counting as it goes). What the fetch could not do, and what the API cannot see, is told.
 pub fn acquire(
     paths: &[PathBuf],
-    api: &ApiArgs,
+    api: &ApiSource,
     window: Window,
-    now: Millis,
     progress: Arc<Progress>,
-    stop: Arc<AtomicBool>,
-) -> Result<Acquired, AcquireError> {
-    let mut out = Acquired {
+    interrupt: &Interrupt,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<Input, AcquireError> {
+    let mut input = Input {
         paths: paths.to_vec(),
-        fetched: None,
+        complete: true,
+        source: serde_json::json!({"kind": if api.store.is_some() { "store" } else { "files" }}),
+        from_store: api.store.is_some(),
+        interrupted: false,
     };
     if !api.from_api && api.store.is_none() {
-        return Ok(out);
+        return Ok(input);
     }
     let root = match &api.store {
         Some(d) => d.clone(),
@@ -84,9 +98,49 @@ pub fn acquire(
     };
     let store = Store::open(root)?;
     if !api.from_api {
-        out.paths.push(store.trail_dir(None)?);
-        return Ok(out);
+        input.paths.push(store.trail_dir(None)?);
+        return Ok(input);
     }
+    let fetched = fetch(api, &store, window, progress.clone(), interrupt)?;
+    input.paths.push(store.trail_dir(Some(&fetched.account))?);
+    input.from_store = true;
+    input.complete = fetched.failures.is_empty();
+    for failure in &fetched.failures {
+        tell(Notice::Problem(format!(
+            "not fetched: {failure} (what came before is kept; run again to resume)"
+        )));
+    }
+    if fetched.interrupted {
+        tell(Notice::Problem(
+            "interrupted: what was fetched is in the store; run the same command again to resume"
+                .into(),
+        ));
+        input.interrupted = true;
+        return Ok(input);
+    }
+    let spots = blind_spots(&fetched);
+    tell(Notice::Info(progress.summary()));
+    for s in &spots {
+        tell(Notice::Info(s.clone()));
+    }
+    input.source = serde_json::json!({
+        "kind": "cloudtrail-lookup-events",
+        "account": fetched.account,
+        "regions": fetched.regions,
+        "failed_lookups": fetched.failures.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        "coverage": spots,
+    });
+    Ok(input)
+}
+
+fn fetch(
+    api: &ApiSource,
+    store: &Store,
+    window: Window,
+    progress: Arc<Progress>,
+    interrupt: &Interrupt,
+) -> Result<Fetched, AcquireError> {
+    let now = chrono::Utc::now().timestamp_millis();
     let regions: Vec<String> = if api.regions.iter().any(|r| r == "all") {
         api::DEFAULT_REGIONS.iter().map(|r| r.to_string()).collect()
     } else {
@@ -108,14 +162,15 @@ pub fn acquire(
         min_interval: Duration::from_millis(600),
         retry_base: Duration::from_millis(100),
     };
-    let rt = runtime()?;
-    *FETCH_STOP.lock().expect("not poisoned") = Some(stop.clone());
-    let fetched = rt.block_on(api::fetch(&opts, &store, progress, stop));
-    *FETCH_STOP.lock().expect("not poisoned") = None;
-    let fetched = fetched?;
-    out.paths.push(store.trail_dir(Some(&fetched.account))?);
-    out.fetched = Some(fetched);
-    Ok(out)
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(AcquireError::Runtime)?;
+    interrupt.armed.store(true, Ordering::SeqCst);
+    let fetched = rt.block_on(api::fetch(&opts, store, progress, interrupt.stop.clone()));
+    interrupt.armed.store(false, Ordering::SeqCst);
+    Ok(fetched?)
 }
 
 /// What a report made from the API cannot see, for stderr and the manifest.

@@ -1,16 +1,27 @@
-//! The command line: clap definitions turned into typed options.
+//! The command line: clap definitions, and their conversion into the library's plain option
+//! types. Nothing else in the crate knows clap.
 
 #[cfg(feature = "analyzer")]
 use std::path::PathBuf;
+#[cfg(feature = "credentials")]
+use std::time::Duration;
 
 #[cfg(feature = "analyzer")]
-use chrono::{DateTime, Utc};
-#[cfg(feature = "analyzer")]
-use clap::{Args, ValueEnum};
+use clap::Args;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
 #[cfg(feature = "analyzer")]
-use crate::timefmt::{self, BadTime, Window};
+use crate::{
+    acquire::ApiSource,
+    analyze::{self, Source},
+    findings::{Severity, Thresholds},
+    model::ProviderFilter,
+    output::Format,
+    report,
+    timefmt::{self, Bound, Millis, Window},
+    timeline::Entity,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,7 +29,7 @@ use crate::timefmt::{self, BadTime, Window};
     version,
     about = "Which GCP instance did what in AWS: CloudTrail forensics for Google-federated roles",
     propagate_version = true,
-    after_help = "Exit status: 0 success; 1 error; 2 usage error; 3 report written but some input was skipped (named on stderr); 4 --fail-on: findings at or above that severity; 5 no ID token; 6 STS refused; 7 STS unavailable; 130 --from-api interrupted (resumable). See the README."
+    after_help = crate::exit::help()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -35,7 +46,7 @@ pub struct Cli {
 pub enum Command {
     /// Print temporary AWS credentials for a Google workload (an AWS credential_process).
     #[cfg(feature = "credentials")]
-    Credentials(Box<crate::credentials_cli::CredentialsArgs>),
+    Credentials(Box<CredentialsArgs>),
     /// Activity per GCP instance (role session name): keys, calls, source IPs, services.
     #[cfg(feature = "analyzer")]
     ByInstance(ReportArgs),
@@ -50,7 +61,7 @@ pub enum Command {
         #[command(flatten)]
         report: ReportArgs,
         #[command(flatten)]
-        thresholds: Thresholds,
+        thresholds: ThresholdArgs,
     },
     /// Suspicious activity, one row per finding; each detection is a SQL file in queries/findings/.
     #[cfg(feature = "analyzer")]
@@ -58,19 +69,19 @@ pub enum Command {
         #[command(flatten)]
         report: ReportArgs,
         /// Exit with status 4 when a finding at or above this severity exists (for cron and CI).
-        #[arg(long, value_enum, value_name = "SEVERITY")]
-        fail_on: Option<crate::findings::Severity>,
+        #[arg(long, value_name = "SEVERITY", value_parser = severities())]
+        fail_on: Option<Severity>,
         /// Source IPs in these ranges (one CIDR or address per line, # comments) are never foreign.
         #[arg(long, value_name = "FILE")]
         trusted_cidrs: Option<PathBuf>,
         #[command(flatten)]
-        thresholds: Thresholds,
+        thresholds: ThresholdArgs,
     },
     /// Every event of one instance, session, key or sub in time order, foreign IPs marked.
     #[cfg(feature = "analyzer")]
     Timeline {
         #[command(flatten)]
-        entity: Entity,
+        entity: EntityArgs,
         #[command(flatten)]
         report: ReportArgs,
     },
@@ -80,7 +91,71 @@ pub enum Command {
     Report(Box<ScheduledArgs>),
     /// Print the tables and columns that queries can use.
     #[cfg(feature = "analyzer")]
-    Tables,
+    Tables {
+        /// Describe `calls` as the override in DIR/calls.sql derives it.
+        #[arg(long, value_name = "DIR", env = "JANUS_AUDIT_QUERIES")]
+        queries: Option<PathBuf>,
+    },
+}
+
+/// A value parser over a library enum's named values (each with its help, if any).
+fn choice<T: Copy + Send + Sync + 'static>(
+    items: Vec<(T, &'static str, &'static str)>,
+) -> impl TypedValueParser<Value = T> {
+    let values = items.iter().map(|(_, name, help)| match *help {
+        "" => PossibleValue::new(*name),
+        help => PossibleValue::new(*name).help(help),
+    });
+    PossibleValuesParser::new(values).map(move |s| {
+        items
+            .iter()
+            .find(|(_, name, _)| *name == s)
+            .expect("clap checked the value")
+            .0
+    })
+}
+
+#[cfg(feature = "analyzer")]
+fn severities() -> impl TypedValueParser<Value = Severity> {
+    choice(Severity::ALL.iter().map(|(s, n)| (*s, *n, "")).collect())
+}
+
+#[cfg(feature = "analyzer")]
+fn formats() -> impl TypedValueParser<Value = Format> {
+    choice(Format::ALL.iter().map(|(f, n)| (*f, *n, "")).collect())
+}
+
+#[cfg(feature = "analyzer")]
+fn providers() -> impl TypedValueParser<Value = ProviderFilter> {
+    choice(ProviderFilter::ALL.to_vec())
+}
+
+#[cfg(feature = "analyzer")]
+fn bound(s: &str) -> Result<Bound, timefmt::BadTime> {
+    Bound::parse(s)
+}
+
+/// A positive span (`90s`, `10m`, `24h`, `7d`), in milliseconds.
+#[cfg(feature = "analyzer")]
+fn positive_span(s: &str) -> Result<Millis, String> {
+    timefmt::parse_span(s)
+        .map(|d| d.num_milliseconds())
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| format!("'{s}': expected a span like 1h, 24h or 7d"))
+}
+
+#[cfg(feature = "analyzer")]
+fn span_ms(s: &str) -> Result<Millis, String> {
+    timefmt::parse_span(s)
+        .map(|d| d.num_milliseconds())
+        .ok_or_else(|| format!("'{s}': expected a span like 30m"))
+}
+
+#[cfg(feature = "analyzer")]
+fn rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("'{s}': {e}"))
 }
 
 #[cfg(feature = "analyzer")]
@@ -89,54 +164,45 @@ pub struct ScheduledArgs {
     /// Where window directories (DIR/2026-10-05T00-00Z_2026-10-06T00-00Z/) are written.
     #[arg(long, value_name = "DIR")]
     pub output_dir: PathBuf,
-    /// CloudTrail log files or directories, as for the other reports.
-    #[arg(required_unless_present_any = ["from_api", "store"])]
-    pub paths: Vec<PathBuf>,
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub input: InputArgs,
     /// Window length: windows are aligned to multiples of it since the epoch (24h = midnight to
     /// midnight UTC); the latest whole one is reported, or every one owed since --state.
-    #[arg(long, default_value = "24h", conflicts_with_all = ["since", "until"])]
-    pub window: String,
+    #[arg(long, default_value = "24h", value_parser = positive_span, conflicts_with_all = ["since", "until"])]
+    pub window: Millis,
     /// One explicit window instead: start (RFC 3339 or a date). Needs --until.
-    #[arg(long, requires = "until")]
-    pub since: Option<String>,
+    #[arg(long, requires = "until", value_parser = bound)]
+    pub since: Option<Bound>,
     /// One explicit window instead: end, exclusive. Needs --since.
-    #[arg(long, requires = "since")]
-    pub until: Option<String>,
+    #[arg(long, requires = "since", value_parser = bound)]
+    pub until: Option<Bound>,
     /// Remember the last completed window here, so a missed night is caught up next run.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["since", "until"])]
     pub state: Option<PathBuf>,
     /// A window is owed only once this long has passed since its end (CloudTrail delivers log
     /// files within about 15 minutes).
-    #[arg(long, default_value = "1h", value_name = "SPAN")]
-    pub settle: String,
+    #[arg(long, default_value = "1h", value_name = "SPAN", value_parser = span_ms)]
+    pub settle: Millis,
     /// Plan windows as if it were this time (RFC 3339); for backfills.
-    #[arg(long, value_name = "TIME")]
-    pub as_of: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = rfc3339)]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Formats to write, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "csv,parquet")]
-    pub formats: Vec<crate::output::Format>,
-    /// Read queries from DIR first, as for the other reports.
-    #[arg(long, value_name = "DIR", env = "JANUS_AUDIT_QUERIES")]
-    pub queries: Option<PathBuf>,
-    /// Which web identity providers to report on.
-    #[arg(long, value_enum, default_value_t = Provider::Google)]
-    pub provider: Provider,
+    #[arg(long, value_delimiter = ',', default_value = "csv,parquet", value_parser = formats())]
+    pub formats: Vec<Format>,
     /// Source IPs in these ranges are never foreign (see `findings`).
     #[arg(long, value_name = "FILE")]
     pub trusted_cidrs: Option<PathBuf>,
     /// Exit with status 4 when a finding at or above this severity was reported.
-    #[arg(long, value_enum, value_name = "SEVERITY")]
-    pub fail_on: Option<crate::findings::Severity>,
+    #[arg(long, value_name = "SEVERITY", value_parser = severities())]
+    pub fail_on: Option<Severity>,
     #[command(flatten)]
-    pub thresholds: Thresholds,
+    pub thresholds: ThresholdArgs,
 }
 
 /// Detection thresholds, the `findings_params` table the findings SQL reads.
 #[cfg(feature = "analyzer")]
 #[derive(Debug, Args)]
-pub struct Thresholds {
+pub struct ThresholdArgs {
     /// Override a detection threshold, e.g. --set recon_min_distinct=12 --set recon_window_s=10m
     /// (names and defaults: README, "Findings").
     #[arg(long = "set", value_name = "NAME=VALUE")]
@@ -147,7 +213,7 @@ pub struct Thresholds {
 #[cfg(feature = "analyzer")]
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
-pub struct Entity {
+pub struct EntityArgs {
     /// A GCP instance name (as parsed from session names).
     #[arg(long)]
     pub instance: Option<String>,
@@ -160,25 +226,6 @@ pub struct Entity {
     /// A web identity subject (the Google service account's unique ID).
     #[arg(long)]
     pub sub: Option<String>,
-}
-
-#[cfg(feature = "analyzer")]
-impl From<Provider> for crate::model::ProviderFilter {
-    fn from(p: Provider) -> Self {
-        match p {
-            Provider::Google => crate::model::ProviderFilter::Google,
-            Provider::Any => crate::model::ProviderFilter::Any,
-        }
-    }
-}
-
-#[cfg(feature = "analyzer")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Provider {
-    /// Only sessions federated from accounts.google.com.
-    Google,
-    /// Every web identity provider (GitHub Actions, EKS, ...).
-    Any,
 }
 
 /// The LookupEvents API as a source, and the local store it fills.
@@ -212,45 +259,262 @@ pub struct ApiArgs {
     pub store: Option<PathBuf>,
 }
 
+/// What every report reads, and which SQL it runs.
 #[cfg(feature = "analyzer")]
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub struct InputArgs {
     /// CloudTrail log files or directories (walked recursively; S3 layout, org trails, .json/.json.gz/.jsonl).
     #[arg(required_unless_present_any = ["from_api", "store"])]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub api: ApiArgs,
-    /// Start of the window: RFC 3339, a date (UTC midnight) or a span back from now (24h, 7d).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// End of the window (exclusive), same forms as --since.
-    #[arg(long)]
-    pub until: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = crate::output::Format::Table)]
-    pub format: crate::output::Format,
-    /// Write to FILE (atomically) instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
     /// Read queries from DIR first; NAME.sql there overrides the embedded query of that name.
     #[arg(long, value_name = "DIR", env = "JANUS_AUDIT_QUERIES")]
     pub queries: Option<PathBuf>,
     /// Which web identity providers to report on.
-    #[arg(long, value_enum, default_value_t = Provider::Google)]
-    pub provider: Provider,
+    #[arg(long, default_value = "google", value_parser = providers())]
+    pub provider: ProviderFilter,
+}
+
+#[cfg(feature = "analyzer")]
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Start of the window: RFC 3339, a date (UTC midnight) or a span back from now (24h, 7d).
+    #[arg(long, value_parser = bound)]
+    pub since: Option<Bound>,
+    /// End of the window (exclusive), same forms as --since.
+    #[arg(long, value_parser = bound)]
+    pub until: Option<Bound>,
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = formats())]
+    pub format: Format,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// A value the command line gave that the library cannot use: a usage error (exit 2).
+#[cfg(feature = "analyzer")]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+#[cfg(feature = "analyzer")]
+fn resolve(
+    b: &Option<Bound>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Millis>, UsageError> {
+    b.as_ref()
+        .map(|b| b.resolve(now).map(|t| t.timestamp_millis()))
+        .transpose()
+        .map_err(|e| UsageError(e.to_string()))
+}
+
+#[cfg(feature = "analyzer")]
+impl ThresholdArgs {
+    pub fn thresholds(&self) -> Result<Thresholds, UsageError> {
+        Thresholds::with_overrides(&self.set).map_err(|e| UsageError(e.to_string()))
+    }
+}
+
+#[cfg(feature = "analyzer")]
+impl InputArgs {
+    pub fn source(&self) -> Source {
+        let a = &self.api;
+        Source {
+            paths: self.paths.clone(),
+            api: ApiSource {
+                from_api: a.from_api,
+                regions: a.regions.clone(),
+                profile: a.profile.clone(),
+                endpoint_url: a.endpoint_url.clone(),
+                full: a.full,
+                store: a.store.clone(),
+            },
+            providers: self.provider,
+            queries: self.queries.clone(),
+        }
+    }
 }
 
 #[cfg(feature = "analyzer")]
 impl ReportArgs {
-    pub fn window(&self, now: DateTime<Utc>) -> Result<Window, BadTime> {
-        let bound = |s: &Option<String>| {
-            s.as_deref()
-                .map(|s| timefmt::parse_bound(s, now).map(|t| t.timestamp_millis()))
-                .transpose()
-        };
-        Ok(Window {
-            since: bound(&self.since)?,
-            until: bound(&self.until)?,
+    pub fn request(&self, command: analyze::Command) -> Result<analyze::Request, UsageError> {
+        let now = chrono::Utc::now();
+        Ok(analyze::Request {
+            command,
+            source: self.input.source(),
+            window: Window {
+                since: resolve(&self.since, now)?,
+                until: resolve(&self.until, now)?,
+            },
+            format: self.format,
+            output: self.output.clone(),
         })
+    }
+}
+
+#[cfg(feature = "analyzer")]
+impl EntityArgs {
+    pub fn entity(&self) -> Entity {
+        Entity {
+            instance: self.instance.clone(),
+            session_name: self.session_name.clone(),
+            access_key_id: self.access_key.clone(),
+            sub: self.sub.clone(),
+        }
+    }
+}
+
+#[cfg(feature = "analyzer")]
+impl ScheduledArgs {
+    pub fn request(&self) -> Result<report::Request, UsageError> {
+        let now = self.as_of.unwrap_or_else(chrono::Utc::now);
+        let plan = match (resolve(&self.since, now)?, resolve(&self.until, now)?) {
+            (Some(since), Some(until)) => report::Plan::Explicit { since, until },
+            _ => report::Plan::Owed {
+                width: self.window,
+                settle: self.settle,
+                now: now.timestamp_millis(),
+            },
+        };
+        Ok(report::Request {
+            source: self.input.source(),
+            output_dir: self.output_dir.clone(),
+            plan,
+            state: self.state.clone(),
+            formats: self.formats.clone(),
+            trusted_cidrs: self.trusted_cidrs.clone(),
+            fail_on: self.fail_on,
+            thresholds: self.thresholds.thresholds()?,
+            command_line: std::env::args().collect(),
+        })
+    }
+}
+
+#[cfg(feature = "credentials")]
+pub use credentials::CredentialsArgs;
+
+#[cfg(feature = "credentials")]
+mod credentials {
+    use std::path::PathBuf;
+
+    use clap::Args;
+
+    use super::{Duration, choice};
+    use crate::credentials::Options;
+    use crate::credentials::sts::StsTarget;
+    use crate::credentials::token::{TokenOptions, TokenSource};
+    use crate::naming::DEFAULT_TEMPLATE;
+
+    /// The audience when none is given. It must match the role's trust policy
+    /// (`accounts.google.com:oaud`); see the README.
+    pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
+
+    fn duration_range(s: &str) -> Result<i32, String> {
+        let n: i32 = s
+            .parse()
+            .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+        if (900..=43200).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("{n} is outside 900..=43200 seconds (STS's limits)"))
+        }
+    }
+
+    fn span(s: &str) -> Result<Duration, String> {
+        crate::timefmt::parse_span(s)
+            .and_then(|d| d.to_std().ok())
+            .ok_or_else(|| format!("'{s}' is not a duration like 15m"))
+    }
+
+    fn token_sources() -> impl clap::builder::TypedValueParser<Value = TokenSource> {
+        choice(TokenSource::ALL.to_vec())
+    }
+
+    #[derive(Debug, Args)]
+    pub struct CredentialsArgs {
+        /// The IAM role to assume.
+        #[arg(long, env = "JANUS_ROLE_ARN")]
+        pub role_arn: String,
+        /// The ID token's audience; the trust policy's accounts.google.com:oaud.
+        #[arg(long, env = "JANUS_AUDIENCE", default_value = DEFAULT_AUDIENCE)]
+        pub audience: String,
+        /// Where the Google ID token comes from.
+        #[arg(long, default_value = "auto", value_parser = token_sources())]
+        pub token_source: TokenSource,
+        /// For --token-source file: the token file (re-read on every run).
+        #[arg(long, value_name = "PATH")]
+        pub token_file: Option<PathBuf>,
+        /// For impersonate (and gcloud --impersonate-service-account): the service account email.
+        #[arg(long, value_name = "EMAIL")]
+        pub service_account: Option<String>,
+        /// IAM Credentials API base URL (tests point it at 127.0.0.1).
+        #[arg(
+            long,
+            env = "JANUS_IAM_ENDPOINT",
+            default_value = "https://iamcredentials.googleapis.com"
+        )]
+        pub iam_endpoint: String,
+        /// Session name template; placeholders {project_id} {instance} {zone} {sub} {email}.
+        #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_TEMPLATE)]
+        pub session_name: String,
+        /// Credential lifetime in seconds (900-43200; the role's maximum applies).
+        #[arg(long, default_value = "3600", value_parser = duration_range)]
+        pub duration: i32,
+        /// STS region (regional endpoint); else AWS_REGION, AWS_DEFAULT_REGION, then us-east-1.
+        #[arg(long)]
+        pub region: Option<String>,
+        /// STS endpoint URL; else AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL as the SDK reads them.
+        #[arg(long, value_name = "URL")]
+        pub sts_endpoint: Option<String>,
+        /// Cache directory (default: the user's cache dir, janus-audit/credentials).
+        #[arg(long, value_name = "DIR", env = "JANUS_CACHE_DIR")]
+        pub cache_dir: Option<PathBuf>,
+        /// Always call STS; never read or write the cache.
+        #[arg(long)]
+        pub no_cache: bool,
+        /// Serve cached credentials only while at least this much validity remains.
+        #[arg(long, default_value = "15m", value_parser = span, value_name = "SPAN")]
+        pub refresh_before: Duration,
+        /// Print the token's claims, the session name and a ready trust policy; no STS call.
+        #[arg(long)]
+        pub explain: bool,
+        /// With --explain: also pin sts:RoleSessionName in the policy.
+        #[arg(long, requires = "explain")]
+        pub pin_session_name: bool,
+    }
+
+    impl CredentialsArgs {
+        pub fn options(&self) -> Options {
+            let region = self
+                .region
+                .clone()
+                .or_else(|| crate::credentials::first_env(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
+                .unwrap_or_else(|| "us-east-1".to_string());
+            Options {
+                token: TokenOptions {
+                    source: self.token_source,
+                    audience: self.audience.clone(),
+                    token_file: self.token_file.clone(),
+                    service_account: self.service_account.clone(),
+                    iam_endpoint: self.iam_endpoint.clone(),
+                },
+                role_arn: self.role_arn.clone(),
+                session_template: self.session_name.clone(),
+                duration_seconds: self.duration,
+                sts: StsTarget {
+                    region,
+                    endpoint: self.sts_endpoint.clone(),
+                },
+                cache_dir: self.cache_dir.clone(),
+                no_cache: self.no_cache,
+                min_remaining: self.refresh_before,
+                // Under the Rust SDK's 5 s limit for a credential_process, with room to print.
+                budget: Duration::from_millis(4000),
+            }
+        }
     }
 }

@@ -1,10 +1,11 @@
-//! Process exit statuses. Documented in the README; scripts depend on them, so never renumber.
+//! Process exit statuses. Documented in the README and in `--help` (generated from [`TABLE`]);
+//! scripts depend on them, so never renumber.
 
 /// Everything was read and the command did what was asked.
 pub const OK: i32 = 0;
 /// Nothing useful could be done: no input, unwritable output, a failed query, a refused STS call.
 pub const ERROR: i32 = 1;
-/// The command line was wrong (clap's own status for usage errors).
+/// The command line was wrong (the argument parser's own status for usage errors).
 pub const USAGE: i32 = 2;
 /// The report was written, but some input could not be read; each such file was named on stderr.
 pub const INCOMPLETE: i32 = 3;
@@ -20,3 +21,25 @@ pub const STS_UNAVAILABLE: i32 = 7;
 /// A fetch from the LookupEvents API was interrupted (Ctrl-C); what was fetched is kept in the
 /// store and the next run resumes from it. 128 + SIGINT, as shells report it.
 pub const INTERRUPTED: i32 = 130;
+
+/// Every status with the short meaning `--help` shows.
+pub const TABLE: &[(i32, &str)] = &[
+    (OK, "success"),
+    (ERROR, "error"),
+    (USAGE, "usage error"),
+    (
+        INCOMPLETE,
+        "report written but some input was skipped (named on stderr)",
+    ),
+    (FINDINGS, "--fail-on: findings at or above that severity"),
+    (NO_TOKEN, "no ID token"),
+    (STS_REFUSED, "STS refused"),
+    (STS_UNAVAILABLE, "STS unavailable"),
+    (INTERRUPTED, "--from-api interrupted (resumable)"),
+];
+
+/// The `Exit status:` paragraph of `--help`.
+pub fn help() -> String {
+    let items: Vec<String> = TABLE.iter().map(|(c, m)| format!("{c} {m}")).collect();
+    format!("Exit status: {}. See the README.", items.join("; "))
+}

@@ -3,12 +3,30 @@
 
 use polars::prelude::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Info,
     Low,
     Medium,
     High,
+}
+
+impl Severity {
+    /// Least severe first, with the label the SQL writes and `--fail-on` takes.
+    pub const ALL: [(Severity, &'static str); 4] = [
+        (Severity::Info, "info"),
+        (Severity::Low, "low"),
+        (Severity::Medium, "medium"),
+        (Severity::High, "high"),
+    ];
+
+    /// A label, in any case; `None` for a label no shipped detection uses.
+    pub fn parse(label: &str) -> Option<Severity> {
+        Self::ALL
+            .iter()
+            .find(|(_, name)| name.eq_ignore_ascii_case(label))
+            .map(|(s, _)| *s)
+    }
 }
 
 /// The columns every detection returns, in this order.
@@ -82,48 +100,69 @@ pub fn any_at_or_above(df: &DataFrame, gate: Severity) -> PolarsResult<bool> {
     }
     let sev = df.column("severity")?.str()?;
     // The same spelling as --fail-on; a label a user's query invents counts as info.
-    Ok(sev.iter().flatten().any(|s| {
-        <Severity as clap::ValueEnum>::from_str(s, true).unwrap_or(Severity::Info) >= gate
-    }))
+    Ok(sev
+        .iter()
+        .flatten()
+        .any(|s| Severity::parse(s).unwrap_or(Severity::Info) >= gate))
 }
 
-/// A detection threshold: registered as a column of the one-row `findings_params` table, so the
-/// SQL in `queries/findings/` reads it and `--set NAME=VALUE` tunes it without editing SQL.
+/// A detection threshold's name, default and meaning, for `janus-audit tables` and the README.
 pub struct Param {
     pub name: &'static str,
     pub default: i64,
     pub doc: &'static str,
 }
 
-/// Every threshold the shipped detections read, with its default. Durations are in seconds;
-/// `--set` also takes them as `90s`, `10m`, `1h`.
-pub const PARAMS: &[Param] = &[
-    Param {
-        name: "failed_assumption_min",
-        default: 5,
-        doc: "failed AssumeRoleWithWebIdentity calls from one sub or one IP that make a burst",
-    },
-    Param {
-        name: "failed_assumption_window_s",
-        default: 600,
-        doc: "...within this many seconds",
-    },
-    Param {
-        name: "recon_min_distinct",
-        default: 8,
-        doc: "distinct List*/Describe*/Get*Account*/GetCallerIdentity calls by one key that make a burst",
-    },
-    Param {
-        name: "recon_min_denied",
-        default: 5,
-        doc: "...or this many access-denied errors by one key",
-    },
-    Param {
-        name: "recon_window_s",
-        default: 300,
-        doc: "...within this many seconds",
-    },
-];
+/// Declares the thresholds once: the typed struct, its defaults, and the [`PARAMS`] listing.
+macro_rules! thresholds {
+    ($($name:ident = $default:expr, $doc:expr;)*) => {
+        /// The thresholds the shipped detections read. Registered as the one-row
+        /// `findings_params` table (so the SQL in `queries/findings/` reads them and `--set
+        /// NAME=VALUE` tunes them without editing SQL) and recorded as JSON in a manifest.
+        /// Durations are in seconds.
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+        pub struct Thresholds {
+            $(pub $name: i64,)*
+        }
+
+        impl Default for Thresholds {
+            fn default() -> Self {
+                Thresholds { $($name: $default,)* }
+            }
+        }
+
+        pub const PARAMS: &[Param] = &[$(Param {
+            name: stringify!($name),
+            default: $default,
+            doc: $doc,
+        },)*];
+
+        impl Thresholds {
+            fn slot(&mut self, name: &str) -> Option<&mut i64> {
+                match name {
+                    $(stringify!($name) => Some(&mut self.$name),)*
+                    _ => None,
+                }
+            }
+
+            /// The `findings_params` table.
+            pub fn frame(&self) -> DataFrame {
+                let columns = vec![$(Column::new(stringify!($name).into(), [self.$name]),)*];
+                DataFrame::new(1, columns).expect("one row per column")
+            }
+        }
+    };
+}
+
+thresholds! {
+    failed_assumption_min = 5,
+        "failed AssumeRoleWithWebIdentity calls from one sub or one IP that make a burst";
+    failed_assumption_window_s = 600, "...within this many seconds";
+    recon_min_distinct = 8,
+        "distinct List*/Describe*/Get*Account*/GetCallerIdentity calls by one key that make a burst";
+    recon_min_denied = 5, "...or this many access-denied errors by one key";
+    recon_window_s = 300, "...within this many seconds";
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParamError {
@@ -139,28 +178,24 @@ pub enum ParamError {
     },
 }
 
-/// The `findings_params` table: the defaults with each `NAME=VALUE` override applied.
-pub fn params(overrides: &[String]) -> Result<DataFrame, ParamError> {
-    let mut values: Vec<i64> = PARAMS.iter().map(|p| p.default).collect();
-    for o in overrides {
-        let (name, value) = o
+impl Thresholds {
+    /// Apply one `NAME=VALUE` override. Durations (`*_s`) also take `90s`, `10m`, `1h`.
+    pub fn set(&mut self, assignment: &str) -> Result<(), ParamError> {
+        let (name, value) = assignment
             .split_once('=')
-            .ok_or_else(|| ParamError::Shape(o.clone()))?;
+            .ok_or_else(|| ParamError::Shape(assignment.to_string()))?;
         let (name, value) = (name.trim(), value.trim());
-        let i = PARAMS
-            .iter()
-            .position(|p| p.name == name)
-            .ok_or_else(|| ParamError::Unknown {
-                name: name.to_string(),
-                known: PARAMS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
-            })?;
         let seconds = name.ends_with("_s");
+        let slot = self.slot(name).ok_or_else(|| ParamError::Unknown {
+            name: name.to_string(),
+            known: PARAMS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
+        })?;
         let parsed = if seconds {
             crate::timefmt::parse_span(value).map(|d| d.num_seconds())
         } else {
             value.parse::<i64>().ok()
         };
-        values[i] = parsed.filter(|v| *v > 0).ok_or_else(|| ParamError::Value {
+        *slot = parsed.filter(|v| *v > 0).ok_or_else(|| ParamError::Value {
             name: name.to_string(),
             value: value.to_string(),
             unit: if seconds {
@@ -169,11 +204,39 @@ pub fn params(overrides: &[String]) -> Result<DataFrame, ParamError> {
                 ""
             },
         })?;
+        Ok(())
     }
-    let columns = PARAMS
-        .iter()
-        .zip(values)
-        .map(|(p, v)| Column::new(p.name.into(), [v]))
-        .collect();
-    Ok(DataFrame::new(1, columns).expect("one row per column"))
+
+    /// The defaults with each `NAME=VALUE` override applied in order.
+    pub fn with_overrides(overrides: &[String]) -> Result<Thresholds, ParamError> {
+        let mut t = Thresholds::default();
+        for o in overrides {
+            t.set(o)?;
+        }
+        Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_views_agree() {
+        let t = Thresholds::with_overrides(&["recon_window_s=10m".into()]).unwrap();
+        assert_eq!(t.recon_window_s, 600);
+        let df = t.frame();
+        let json = serde_json::to_value(&t).unwrap();
+        for p in PARAMS {
+            let v = df.column(p.name).unwrap().i64().unwrap().get(0).unwrap();
+            assert_eq!(json[p.name], v, "{}", p.name);
+        }
+        assert_eq!(df.width(), PARAMS.len());
+    }
+
+    #[test]
+    fn severity_labels() {
+        assert_eq!(Severity::parse("HIGH"), Some(Severity::High));
+        assert_eq!(Severity::parse("critical"), None);
+    }
 }

@@ -8,6 +8,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::model::{Needs, ProviderFilter, Sink, Tables};
+use crate::notice::Notice;
 use crate::source::envelope::{self, BadRecord};
 use crate::source::files::{self, Found, Plan, WalkError};
 use crate::timefmt::Window;
@@ -94,18 +95,95 @@ pub struct Ingested {
     pub summary: Summary,
 }
 
+/// The `files` table: one row per input file, `file_id` matching the other tables.
+pub fn files_frame(files: &[FileReport]) -> PolarsResult<DataFrame> {
+    df!(
+        "file_id" => (0..files.len() as u32).collect::<Vec<_>>(),
+        "path" => files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+        "bytes" => files.iter().map(|f| f.bytes).collect::<Vec<_>>(),
+        "records" => files.iter().map(|f| f.records).collect::<Vec<_>>(),
+        "status" => files.iter().map(|f| f.status.as_str()).collect::<Vec<_>>(),
+        "problems" => files.iter().map(|f| (!f.problems.is_empty()).then(|| f.problems.join("; "))).collect::<Vec<_>>(),
+    )
+}
+
 impl Ingested {
-    /// The `files` table: one row per input file, `file_id` matching the other tables.
     pub fn files_frame(&self) -> PolarsResult<DataFrame> {
-        let n = self.files.len();
-        df!(
-            "file_id" => (0..n as u32).collect::<Vec<_>>(),
-            "path" => self.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
-            "bytes" => self.files.iter().map(|f| f.bytes).collect::<Vec<_>>(),
-            "records" => self.files.iter().map(|f| f.records).collect::<Vec<_>>(),
-            "status" => self.files.iter().map(|f| f.status.as_str()).collect::<Vec<_>>(),
-            "problems" => self.files.iter().map(|f| (!f.problems.is_empty()).then(|| f.problems.join("; "))).collect::<Vec<_>>(),
-        )
+        files_frame(&self.files)
+    }
+
+    /// Each skipped or partly read input, then the summary line.
+    pub fn tell(&self, tell: &mut dyn FnMut(Notice)) {
+        for w in &self.walk_errors {
+            tell(Notice::Problem(format!("skipped {w}")));
+        }
+        for f in &self.files {
+            match f.status {
+                FileStatus::Skipped => tell(Notice::Problem(format!(
+                    "skipped {}: {}",
+                    f.path.display(),
+                    f.problems.join("; ")
+                ))),
+                FileStatus::Partial => tell(Notice::Problem(format!(
+                    "partly read {}: {} unusable record(s): {}",
+                    f.path.display(),
+                    f.problems.len(),
+                    f.problems
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))),
+                _ => {}
+            }
+        }
+        tell(Notice::Info(self.summary.line()));
+    }
+}
+
+impl Summary {
+    /// The one-line account of a run's input, for stderr.
+    pub fn line(&self) -> String {
+        let s = self;
+        let mut parts = vec![format!(
+            "read {} file(s), {} record(s)",
+            s.files_read, s.records
+        )];
+        parts.push(format!("{} duplicate(s) dropped", s.duplicates));
+        parts.push(format!("{} digest file(s) skipped", s.digests));
+        parts.push(format!(
+            "{} file(s) skipped as damaged",
+            s.files_skipped + s.paths_unreadable
+        ));
+        if s.files_partial > 0 {
+            parts.push(format!(
+                "{} file(s) partly read ({} unusable record(s))",
+                s.files_partial, s.bad_records
+            ));
+        }
+        if s.outside_window > 0 {
+            parts.push(format!(
+                "{} file(s) outside the window not opened",
+                s.outside_window
+            ));
+        }
+        if s.without_time > 0 {
+            parts.push(format!("{} record(s) without eventTime", s.without_time));
+        }
+        if s.without_event_id > 0 {
+            parts.push(format!(
+                "{} record(s) without eventID kept",
+                s.without_event_id
+            ));
+        }
+        if s.incomplete_assumptions > 0 {
+            parts.push(format!(
+                "{} successful assumption(s) without a readable key or expiration",
+                s.incomplete_assumptions
+            ));
+        }
+        parts.join("; ")
     }
 }
 

@@ -13,8 +13,8 @@ use polars::prelude::*;
 
 use crate::naming::{self, InstanceSource};
 use crate::record::{
-    self, Record, WebIdentityRequest, WebIdentityResponse, account_from_arn, is_service_source,
-    session_name_from_arn,
+    self, Record, SessionContext, UserIdentity, WebIdentityRequest, WebIdentityResponse,
+    account_from_arn, is_service_source, session_name_from_arn,
 };
 use crate::timefmt::{Millis, Window, parse_event_time, parse_expiration};
 
@@ -113,6 +113,9 @@ table!(RoleCallCols {
     web_id_provider: str,
     web_id_sub: str,
     file_id: u32,
+    // From `--trusted-cidrs`: the call came from one of the project's own ranges. Filled with
+    // false here; the engine sets it when ranges are given.
+    trusted_source: bool,
 });
 
 table!(AssumptionCols {
@@ -241,111 +244,28 @@ impl Sink {
     /// Add one record. Never fails: what a record lacks is counted, not fatal.
     pub fn push(&mut self, r: &Record<'_>, file_id: u32) {
         self.stats.records += 1;
-        let event_id = r.event_id.get();
-        if event_id.is_none() {
-            self.stats.without_event_id += 1;
+        let f = Fields::of(r);
+        match f.event_id {
+            Some(id) => self.ids.push(id),
+            None => self.stats.without_event_id += 1,
         }
-        if let Some(id) = event_id {
-            self.ids.push(id);
-        }
-        let time = r.event_time.get().and_then(parse_event_time);
-        if time.is_none() {
+        if f.time.is_none() {
             self.stats.without_time += 1;
         }
-        let ui = r.user_identity.get();
-        let ctx = ui.and_then(|u| u.session_context.get());
-        let issuer_arn = ctx
-            .and_then(|c| c.session_issuer.get())
-            .and_then(|i| i.arn.get());
-        let webfed = ctx.and_then(|c| c.web_id_federation_data.get());
-        let identity_arn = ui.and_then(|u| u.arn.get());
-        let identity_type = ui.and_then(|u| u.kind.get());
-        let access_key = ui.and_then(|u| u.access_key_id.get());
-        let event_name = r.event_name.get();
-        let is_arwwi = event_name == Some(ARWWI);
-        let web_sub = webfed.and_then(|w| {
-            w.attributes
-                .get()?
-                .iter()
-                .find(|(k, _)| k.ends_with(":sub"))
-                .and_then(|(_, v)| v.get())
-        });
-        let web_provider = webfed
-            .and_then(|w| w.federated_provider.get())
-            .or_else(|| is_arwwi.then(|| ui.and_then(|u| u.identity_provider.get()))?);
-        let in_window = self.window.contains(time);
-
-        if is_arwwi {
-            self.push_assumption(r, time, in_window, file_id);
+        let in_window = self.window.contains(f.time);
+        if f.is_arwwi {
+            self.push_assumption(r, f.time, in_window, file_id);
         }
-
-        let session_name = identity_arn.and_then(session_name_from_arn);
-        if in_window {
-            if let Some(ev) = self.events.as_mut() {
-                ev.len += 1;
-                push_str(&mut ev.event_id, event_id);
-                ev.event_time.push(time);
-                push_str(&mut ev.event_source, r.event_source.get());
-                push_str(&mut ev.event_name, event_name);
-                push_str(&mut ev.event_type, r.event_type.get());
-                push_str(&mut ev.aws_region, r.aws_region.get());
-                push_str(&mut ev.source_ip, r.source_ip.get());
-                push_str(&mut ev.user_agent, r.user_agent.get());
-                push_str(&mut ev.error_code, r.error_code.get());
-                push_str(&mut ev.error_message, r.error_message.get());
-                push_str(&mut ev.identity_type, identity_type);
-                push_str(&mut ev.principal_id, ui.and_then(|u| u.principal_id.get()));
-                push_str(&mut ev.identity_arn, identity_arn);
-                push_str(&mut ev.account_id, ui.and_then(|u| u.account_id.get()));
-                push_str(&mut ev.recipient_account_id, r.recipient_account_id.get());
-                push_str(&mut ev.access_key_id, access_key);
-                push_str(&mut ev.user_name, ui.and_then(|u| u.user_name.get()));
-                push_str(&mut ev.invoked_by, ui.and_then(|u| u.invoked_by.get()));
-                push_str(&mut ev.session_issuer_arn, issuer_arn);
-                push_str(&mut ev.session_name, session_name);
-                push_str(&mut ev.web_id_provider, web_provider);
-                push_str(
-                    &mut ev.web_id_sub,
-                    web_sub.or_else(|| is_arwwi.then(|| ui.and_then(|u| u.user_name.get()))?),
-                );
-                ev.file_id.push(file_id);
-            }
-            let in_session = identity_type == Some("AssumedRole")
-                || access_key.is_some_and(|k| k.starts_with("ASIA"));
-            if in_session && !is_arwwi {
-                let c = &mut self.calls;
-                c.len += 1;
-                let source_ip = r.source_ip.get();
-                let invoked_by = ui.and_then(|u| u.invoked_by.get());
-                push_str(&mut c.event_id, event_id);
-                c.event_time.push(time);
-                push_str(&mut c.event_source, r.event_source.get());
-                push_str(&mut c.event_name, event_name);
-                push_str(&mut c.aws_region, r.aws_region.get());
-                push_str(&mut c.source_ip, source_ip);
-                push_str(&mut c.user_agent, r.user_agent.get());
-                push_str(&mut c.error_code, r.error_code.get());
-                push_str(&mut c.access_key_id, access_key);
-                push_str(&mut c.identity_arn, identity_arn);
-                push_str(
-                    &mut c.account_id,
-                    ui.and_then(|u| u.account_id.get())
-                        .or_else(|| r.recipient_account_id.get()),
-                );
-                push_str(&mut c.session_issuer_arn, issuer_arn);
-                push_str(&mut c.session_name, session_name);
-                c.session_created_at.push(
-                    ctx.and_then(|c| c.attributes.get())
-                        .and_then(|a| a.creation_date.get())
-                        .and_then(parse_event_time),
-                );
-                push_str(&mut c.invoked_by, invoked_by);
-                c.is_service
-                    .push(invoked_by.is_some() || source_ip.is_some_and(is_service_source));
-                push_str(&mut c.web_id_provider, web_provider);
-                push_str(&mut c.web_id_sub, web_sub);
-                c.file_id.push(file_id);
-            }
+        if !in_window {
+            return;
+        }
+        if let Some(ev) = self.events.as_mut() {
+            push_event(ev, r, &f, file_id);
+        }
+        let in_session = f.identity_type == Some("AssumedRole")
+            || f.access_key.is_some_and(|k| k.starts_with("ASIA"));
+        if in_session && !f.is_arwwi {
+            push_call(&mut self.calls, r, &f, file_id);
         }
     }
 
@@ -435,6 +355,128 @@ impl Sink {
     }
 }
 
+/// The fields of a record that more than one table reads, looked up once.
+struct Fields<'r> {
+    event_id: Option<&'r str>,
+    time: Option<Millis>,
+    ui: Option<&'r UserIdentity<'r>>,
+    ctx: Option<&'r SessionContext<'r>>,
+    issuer_arn: Option<&'r str>,
+    identity_arn: Option<&'r str>,
+    identity_type: Option<&'r str>,
+    access_key: Option<&'r str>,
+    event_name: Option<&'r str>,
+    is_arwwi: bool,
+    web_sub: Option<&'r str>,
+    web_provider: Option<&'r str>,
+    session_name: Option<&'r str>,
+}
+
+impl<'r> Fields<'r> {
+    fn of(r: &'r Record<'r>) -> Self {
+        let ui = r.user_identity.get();
+        let ctx = ui.and_then(|u| u.session_context.get());
+        let webfed = ctx.and_then(|c| c.web_id_federation_data.get());
+        let identity_arn = ui.and_then(|u| u.arn.get());
+        let event_name = r.event_name.get();
+        let is_arwwi = event_name == Some(ARWWI);
+        Fields {
+            event_id: r.event_id.get(),
+            time: r.event_time.get().and_then(parse_event_time),
+            ui,
+            ctx,
+            issuer_arn: ctx
+                .and_then(|c| c.session_issuer.get())
+                .and_then(|i| i.arn.get()),
+            identity_arn,
+            identity_type: ui.and_then(|u| u.kind.get()),
+            access_key: ui.and_then(|u| u.access_key_id.get()),
+            event_name,
+            is_arwwi,
+            web_sub: webfed.and_then(|w| {
+                w.attributes
+                    .get()?
+                    .iter()
+                    .find(|(k, _)| k.ends_with(":sub"))
+                    .and_then(|(_, v)| v.get())
+            }),
+            web_provider: webfed
+                .and_then(|w| w.federated_provider.get())
+                .or_else(|| is_arwwi.then(|| ui.and_then(|u| u.identity_provider.get()))?),
+            session_name: identity_arn.and_then(session_name_from_arn),
+        }
+    }
+}
+
+fn push_event(ev: &mut EventCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32) {
+    let ui = f.ui;
+    ev.len += 1;
+    push_str(&mut ev.event_id, f.event_id);
+    ev.event_time.push(f.time);
+    push_str(&mut ev.event_source, r.event_source.get());
+    push_str(&mut ev.event_name, f.event_name);
+    push_str(&mut ev.event_type, r.event_type.get());
+    push_str(&mut ev.aws_region, r.aws_region.get());
+    push_str(&mut ev.source_ip, r.source_ip.get());
+    push_str(&mut ev.user_agent, r.user_agent.get());
+    push_str(&mut ev.error_code, r.error_code.get());
+    push_str(&mut ev.error_message, r.error_message.get());
+    push_str(&mut ev.identity_type, f.identity_type);
+    push_str(&mut ev.principal_id, ui.and_then(|u| u.principal_id.get()));
+    push_str(&mut ev.identity_arn, f.identity_arn);
+    push_str(&mut ev.account_id, ui.and_then(|u| u.account_id.get()));
+    push_str(&mut ev.recipient_account_id, r.recipient_account_id.get());
+    push_str(&mut ev.access_key_id, f.access_key);
+    push_str(&mut ev.user_name, ui.and_then(|u| u.user_name.get()));
+    push_str(&mut ev.invoked_by, ui.and_then(|u| u.invoked_by.get()));
+    push_str(&mut ev.session_issuer_arn, f.issuer_arn);
+    push_str(&mut ev.session_name, f.session_name);
+    push_str(&mut ev.web_id_provider, f.web_provider);
+    push_str(
+        &mut ev.web_id_sub,
+        f.web_sub
+            .or_else(|| f.is_arwwi.then(|| ui.and_then(|u| u.user_name.get()))?),
+    );
+    ev.file_id.push(file_id);
+}
+
+fn push_call(c: &mut RoleCallCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32) {
+    let ui = f.ui;
+    c.len += 1;
+    let source_ip = r.source_ip.get();
+    let invoked_by = ui.and_then(|u| u.invoked_by.get());
+    push_str(&mut c.event_id, f.event_id);
+    c.event_time.push(f.time);
+    push_str(&mut c.event_source, r.event_source.get());
+    push_str(&mut c.event_name, f.event_name);
+    push_str(&mut c.aws_region, r.aws_region.get());
+    push_str(&mut c.source_ip, source_ip);
+    push_str(&mut c.user_agent, r.user_agent.get());
+    push_str(&mut c.error_code, r.error_code.get());
+    push_str(&mut c.access_key_id, f.access_key);
+    push_str(&mut c.identity_arn, f.identity_arn);
+    push_str(
+        &mut c.account_id,
+        ui.and_then(|u| u.account_id.get())
+            .or_else(|| r.recipient_account_id.get()),
+    );
+    push_str(&mut c.session_issuer_arn, f.issuer_arn);
+    push_str(&mut c.session_name, f.session_name);
+    c.session_created_at.push(
+        f.ctx
+            .and_then(|c| c.attributes.get())
+            .and_then(|a| a.creation_date.get())
+            .and_then(parse_event_time),
+    );
+    push_str(&mut c.invoked_by, invoked_by);
+    c.is_service
+        .push(invoked_by.is_some() || source_ip.is_some_and(is_service_source));
+    push_str(&mut c.web_id_provider, f.web_provider);
+    push_str(&mut c.web_id_sub, f.web_sub);
+    c.file_id.push(file_id);
+    c.trusted_source.push(false);
+}
+
 /// The tables after every file is read and duplicates are gone.
 pub struct Tables {
     pub events: Option<DataFrame>,
@@ -446,10 +488,33 @@ pub struct Tables {
 }
 
 /// Which web-identity providers the reports cover.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderFilter {
     Google,
     Any,
+}
+
+impl ProviderFilter {
+    /// Every choice, with the name `--provider` takes and what it covers.
+    pub const ALL: [(ProviderFilter, &'static str, &'static str); 2] = [
+        (
+            ProviderFilter::Google,
+            "google",
+            "Only sessions federated from accounts.google.com",
+        ),
+        (
+            ProviderFilter::Any,
+            "any",
+            "Every web identity provider (GitHub Actions, EKS, ...)",
+        ),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderFilter::Google => "google",
+            ProviderFilter::Any => "any",
+        }
+    }
 }
 
 fn stack(frames: impl Iterator<Item = DataFrame>) -> PolarsResult<Option<DataFrame>> {
@@ -522,13 +587,25 @@ impl Tables {
     }
 }
 
-/// Every table's schema, for `--help`-style listings and the README check.
-pub fn schemas() -> Vec<(&'static str, Schema)> {
+/// Every table built here: name, what it holds, and its schema, for `janus-audit tables`.
+pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
     let s = |df: DataFrame| df.schema().as_ref().clone();
     vec![
-        ("events", s(EventCols::new(0).finish())),
-        ("role_calls", s(RoleCallCols::new(0).finish())),
-        ("assumptions", s(AssumptionCols::new(0).finish())),
+        (
+            "events",
+            "every unique record in the window (built only when a query names it)",
+            s(EventCols::new(0).finish()),
+        ),
+        (
+            "role_calls",
+            "records made in an assumed-role session, in the window",
+            s(RoleCallCols::new(0).finish()),
+        ),
+        (
+            "assumptions",
+            "every AssumeRoleWithWebIdentity of the selected providers, whatever its time",
+            s(AssumptionCols::new(0).finish()),
+        ),
     ]
 }
 

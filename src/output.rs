@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use comfy_table::{ContentArrangement, Table, presets};
 use polars::prelude::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Table,
     Csv,
@@ -18,6 +18,14 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, by the name `--format` takes.
+    pub const ALL: [(Format, &'static str); 4] = [
+        (Format::Table, "table"),
+        (Format::Csv, "csv"),
+        (Format::Json, "json"),
+        (Format::Parquet, "parquet"),
+    ];
+
     pub fn extension(self) -> &'static str {
         match self {
             Format::Table => "txt",
@@ -41,8 +49,6 @@ pub enum OutputError {
     Polars(#[from] PolarsError),
 }
 
-const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
-
 /// Times as RFC 3339 text, and lists `;`-joined when `join_lists`: CSV and tables join lists,
 /// JSON keeps them.
 pub fn as_text(df: &DataFrame, join_lists: bool) -> PolarsResult<DataFrame> {
@@ -53,7 +59,7 @@ pub fn as_text(df: &DataFrame, join_lists: bool) -> PolarsResult<DataFrame> {
             let name = c.name().as_str();
             match c.dtype() {
                 DataType::List(_) if join_lists => col(name).list().join(lit(";"), true),
-                DataType::Datetime(_, _) => col(name).dt().strftime(TIME_FORMAT),
+                DataType::Datetime(_, _) => col(name).dt().strftime(crate::timefmt::RFC3339),
                 _ => col(name),
             }
         })

@@ -41,6 +41,8 @@ pub const EMBEDDED: &[(&str, &str)] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    #[error("--queries {}: not a directory", .0.display())]
+    NotADirectory(PathBuf),
     #[error("no query named '{name}' (known: {known}); pass a .sql file path to run your own")]
     Unknown { name: String, known: String },
     #[error("cannot read query {}: {source}", path.display())]
@@ -48,7 +50,7 @@ pub enum QueryError {
         path: PathBuf,
         source: std::io::Error,
     },
-    // Not `source`: anyhow would print the polars error again, query plan and all.
+    // Only the first paragraph: polars appends the whole query plan to the message.
     #[error("query '{name}' failed: {}", first_paragraph(error))]
     Sql { name: String, error: PolarsError },
 }
@@ -77,6 +79,14 @@ pub struct Sql {
 }
 
 impl Queries {
+    /// `--queries DIR`, checked: a typo must not silently fall back to the embedded SQL.
+    pub fn from_dir(dir: Option<PathBuf>) -> Result<Queries, QueryError> {
+        match dir {
+            Some(d) if !d.is_dir() => Err(QueryError::NotADirectory(d)),
+            dir => Ok(Queries { dir }),
+        }
+    }
+
     pub fn named(&self, name: &str) -> Result<Sql, QueryError> {
         if let Some(dir) = &self.dir {
             let path = dir.join(format!("{name}.sql"));
@@ -183,17 +193,21 @@ pub struct Registered<'a> {
     pub params: Vec<(String, DataFrame)>,
 }
 
-/// Run each of `sqls` with the base tables and the derived `calls` table registered once.
-pub fn run(
-    tables: Registered<'_>,
-    calls: &Sql,
-    sqls: &[Sql],
-) -> Result<Vec<DataFrame>, QueryError> {
-    let wrap = |name: &str| {
-        let name = name.to_string();
-        move |error| QueryError::Sql { name, error }
-    };
-    let mut ctx = SQLContext::new();
+fn wrap(name: &str) -> impl FnOnce(PolarsError) -> QueryError + use<> {
+    let name = name.to_string();
+    move |error| QueryError::Sql { name, error }
+}
+
+/// The columns `calls` has over `tables`, as the `calls` query derives them.
+pub fn calls_schema(tables: Registered<'_>, calls: &Sql) -> Result<Schema, QueryError> {
+    let mut ctx = context(tables);
+    let mut derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
+    let schema = derived.collect_schema().map_err(wrap(&calls.name))?;
+    Ok(schema.as_ref().clone())
+}
+
+fn context(tables: Registered<'_>) -> SQLContext {
+    let ctx = SQLContext::new();
     if let Some(ev) = tables.events {
         ctx.register("events", ev.clone().lazy());
     }
@@ -203,6 +217,16 @@ pub fn run(
     for (name, df) in tables.params {
         ctx.register(&name, df.lazy());
     }
+    ctx
+}
+
+/// Run each of `sqls` with the base tables and the derived `calls` table registered once.
+pub fn run(
+    tables: Registered<'_>,
+    calls: &Sql,
+    sqls: &[Sql],
+) -> Result<Vec<DataFrame>, QueryError> {
+    let mut ctx = context(tables);
     let derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
     ctx.register("calls", derived);
     sqls.iter()

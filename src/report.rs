@@ -1,142 +1,335 @@
-//! A report is a query over freshly ingested tables: ingest, register, run.
+//! `report`: the scheduled report. Which windows a run owes (`--state` catches up missed ones),
+//! and for each, in order: input, the three reports with a manifest in an atomically published
+//! directory, then the state advanced past it.
 
-use std::path::PathBuf;
+mod publish;
+mod window;
 
-use indicatif::ProgressBar;
-use polars::prelude::*;
+use std::path::{Path, PathBuf};
 
-use crate::ingest::{self, IngestOptions, Ingested};
-use crate::model::Needs;
-use crate::query::{self, Queries, QueryError, Registered, Sql};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::analyze::{self, Source};
+use crate::engine::TrustedCidrs;
+use crate::error::AnalyzerError;
+use crate::exit;
+use crate::findings::{self, Severity, Thresholds};
+use crate::notice::{Notice, Ui};
+use crate::output::{Format, OutputError};
+use crate::progress;
+use crate::query::Queries;
+use crate::timefmt::{Millis, Window};
+
+pub use window::{WindowDone, WindowError, WindowJob, run_window};
+
+/// Which windows to report.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// `--since/--until`: exactly this one.
+    Explicit { since: Millis, until: Millis },
+    /// Every whole window of `width` owed at `now` (after `settle`), since the state's last one.
+    Owed {
+        width: Millis,
+        settle: Millis,
+        now: Millis,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub source: Source,
+    pub output_dir: PathBuf,
+    pub plan: Plan,
+    pub state: Option<PathBuf>,
+    pub formats: Vec<Format>,
+    pub trusted_cidrs: Option<PathBuf>,
+    pub fail_on: Option<Severity>,
+    pub thresholds: Thresholds,
+    /// The command line as typed, for the manifest.
+    pub command_line: Vec<String>,
+}
+
+/// `2026-10-05T00-00Z_2026-10-06T00-00Z`: sortable, and free of `:` for every file system.
+pub fn dir_name(w: &Window) -> String {
+    let stamp = |t: Option<Millis>| {
+        t.and_then(DateTime::<Utc>::from_timestamp_millis)
+            .map(|d| d.format("%Y-%m-%dT%H-%MZ").to_string())
+            .unwrap_or_else(|| "open".into())
+    };
+    format!("{}_{}", stamp(w.since), stamp(w.until))
+}
+
+pub fn rfc3339(t: Millis) -> String {
+    crate::timefmt::format_millis(t)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
 
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("--trusted-cidrs {}: {reason}", path.display())]
-    TrustedCidrs { path: PathBuf, reason: String },
+pub enum ScheduleError {
+    #[error("--state {}: {reason}", path.display())]
+    State { path: PathBuf, reason: String },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
-    Query(#[from] QueryError),
-    #[error("cannot build the tables: {0}")]
-    Model(#[from] PolarsError),
-    #[error("no CloudTrail log files (.json, .json.gz, .jsonl) found in {}", list(.0))]
-    NoInput(Vec<PathBuf>),
+    Output(#[from] OutputError),
 }
 
-fn list(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+/// What `--state FILE` remembers between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// End of the last window whose directory was completed (RFC 3339).
+    pub last_completed_until: String,
 }
 
-/// The one-row `timeline_filter` table: which entity a timeline follows (unset columns are null).
-pub fn timeline_filter(
-    instance: Option<&str>,
-    session_name: Option<&str>,
-    access_key_id: Option<&str>,
-    sub: Option<&str>,
-) -> PolarsResult<DataFrame> {
-    df!(
-        "instance" => [instance],
-        "session_name" => [session_name],
-        "access_key_id" => [access_key_id],
-        "sub" => [sub],
-    )
-}
-
-pub struct Outcome {
-    /// One frame per query, in the order given.
-    pub frames: Vec<DataFrame>,
-    pub ingested: Ingested,
-    /// The `calls` query that ran (embedded or overridden), for a manifest to hash.
-    pub calls: Sql,
-}
-
-/// `--trusted-cidrs FILE`: one CIDR or address per line; `#` starts a comment.
-pub fn read_trusted_cidrs(path: &std::path::Path) -> Result<Vec<ipnet::IpNet>, ReportError> {
-    let bad = |reason: String| ReportError::TrustedCidrs {
+pub fn read_state(path: &Path) -> Result<Option<State>, ScheduleError> {
+    let bad = |reason: String| ScheduleError::State {
         path: path.to_path_buf(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let mut nets = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
+    match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(bad(e.to_string())),
+        Ok(bytes) => {
+            let state: State = serde_json::from_slice(&bytes)
+                .map_err(|e| bad(format!("not a janus-audit state file: {e}")))?;
+            DateTime::parse_from_rfc3339(&state.last_completed_until)
+                .map_err(|e| bad(format!("last_completed_until: {e}")))?;
+            Ok(Some(state))
         }
-        let net = line
-            .parse::<ipnet::IpNet>()
-            .or_else(|_| line.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            .map_err(|_| {
-                bad(format!(
-                    "line {}: '{line}' is not a CIDR or IP address",
-                    n + 1
-                ))
-            })?;
-        nets.push(net);
     }
-    Ok(nets)
 }
 
-/// `trusted_source`: the call came from one of the trusted ranges (the project's own egress).
-fn mark_trusted(role_calls: &DataFrame, trusted: &[ipnet::IpNet]) -> PolarsResult<DataFrame> {
-    let mut out = role_calls.clone();
-    if trusted.is_empty() {
-        // Every report runs this; without --trusted-cidrs, parsing each source IP is waste.
-        let none = BooleanChunked::full("trusted_source".into(), false, out.height());
-        out.with_column(none.into_column())?;
-        return Ok(out);
-    }
-    let ips = role_calls.column("source_ip")?.str()?;
-    let flags: BooleanChunked = ips
-        .iter()
-        .map(|ip| {
-            Some(
-                ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-                    .is_some_and(|ip| trusted.iter().any(|n| n.contains(&ip))),
-            )
-        })
-        .collect();
-    out.with_column(flags.with_name("trusted_source".into()).into_column())?;
-    Ok(out)
+pub fn write_state(path: &Path, state: &State) -> Result<(), ScheduleError> {
+    let text = serde_json::to_string_pretty(state).expect("plain struct") + "\n";
+    Ok(crate::output::write_atomic(path, |w| {
+        Ok(std::io::Write::write_all(w, text.as_bytes())?)
+    })?)
 }
 
-/// Ingest `opts.paths` and run `sql` over the result. `opts.needs` is widened to what the SQL reads.
-pub fn run(
-    sqls: &[Sql],
-    queries: &Queries,
-    mut opts: IngestOptions,
-    params: Vec<(String, DataFrame)>,
-    trusted: &[ipnet::IpNet],
-    progress: Option<&ProgressBar>,
-) -> Result<Outcome, ReportError> {
-    let calls = queries.named("calls")?;
-    opts.needs = Needs {
-        events: opts.needs.events
-            || sqls.iter().any(|s| query::mentions(&s.text, "events"))
-            || query::mentions(&calls.text, "events"),
+/// The windows a run owes: every whole window of `width` (aligned to multiples of it since the
+/// epoch, so `24h` is midnight to midnight UTC) that ended at least `settle` ago, starting after
+/// the state's last completed window, or just the latest one when there is no state yet.
+pub fn owed(width: Millis, settle: Millis, now: Millis, state: Option<&State>) -> Vec<Window> {
+    let last_until = (now - settle).div_euclid(width) * width;
+    let first_since = match state {
+        Some(s) => DateTime::parse_from_rfc3339(&s.last_completed_until)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(last_until - width),
+        None => last_until - width,
     };
-    let ingested = ingest::ingest(&opts, progress)?;
-    if ingested.files.is_empty() && !opts.empty_ok {
-        return Err(ReportError::NoInput(opts.paths.clone()));
+    let mut out = Vec::new();
+    let mut since = first_since;
+    while since + width <= last_until {
+        out.push(Window::between(since, since + width));
+        since += width;
     }
-    let tables = &ingested.tables;
-    let role_calls = mark_trusted(&tables.role_calls, trusted)?;
-    let frames = query::run(
-        Registered {
-            events: tables.events.as_ref(),
-            role_calls: &role_calls,
-            assumptions: &tables.assumptions,
-            files: ingested.files_frame()?,
-            params,
-        },
-        &calls,
-        sqls,
-    )?;
-    Ok(Outcome {
-        frames,
-        ingested,
-        calls,
-    })
+    out
+}
+
+impl Request {
+    fn windows(&self, state: Option<&State>) -> Result<Vec<Window>, AnalyzerError> {
+        match self.plan {
+            Plan::Explicit { since, until } if until <= since => {
+                Err(AnalyzerError::Usage(format!(
+                    "--until {} is not after --since {}",
+                    rfc3339(until),
+                    rfc3339(since)
+                )))
+            }
+            Plan::Explicit { since, until } => Ok(vec![Window::between(since, until)]),
+            Plan::Owed { width, settle, now } => Ok(owed(width, settle, now, state)),
+        }
+    }
+
+    /// The manifest parameters every window shares; each adds its own window and source.
+    fn parameters(&self, trusted: &TrustedCidrs) -> serde_json::Value {
+        serde_json::json!({
+            "command": self.command_line,
+            "paths": self.source.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "formats": self.formats.iter().map(|f| f.extension()).collect::<Vec<_>>(),
+            "provider": self.source.providers.as_str(),
+            "queries_dir": self.source.queries.as_ref().map(|d| d.display().to_string()),
+            "trusted_cidrs": trusted.describe(),
+            "thresholds": self.thresholds,
+        })
+    }
+}
+
+/// Run every owed window, oldest first; the state advances after each completed one.
+pub fn run(mut req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
+    if req.formats.contains(&Format::Table) {
+        return Err(AnalyzerError::Usage(
+            "--formats: table is for terminals; use csv, json or parquet".into(),
+        ));
+    }
+    req.formats.dedup();
+    let state = req.state.as_deref().map(read_state).transpose()?.flatten();
+    let windows = req.windows(state.as_ref())?;
+    let queries = Queries::from_dir(req.source.queries.clone())?;
+    let trusted = analyze::read_trusted(req.trusted_cidrs.as_deref())?;
+    let Ui {
+        progress,
+        interrupt,
+        tell,
+    } = ui;
+    if windows.is_empty() {
+        let last = state.as_ref().map(|s| s.last_completed_until.as_str());
+        tell(Notice::Info(format!(
+            "nothing owed: the last completed window ends {}",
+            last.unwrap_or("(no state)")
+        )));
+        return Ok(exit::OK);
+    }
+    let shared = Shared {
+        base: req.parameters(&trusted),
+        req: &req,
+        queries: &queries,
+        trusted: &trusted,
+        progress,
+    };
+    let mut code = exit::OK;
+    for (i, w) in windows.iter().enumerate() {
+        let input = analyze::fetch_input(&req.source, *w, progress, interrupt, tell)?;
+        if input.interrupted {
+            return Ok(exit::INTERRUPTED);
+        }
+        let label = format!("window {}/{} {}: ", i + 1, windows.len(), dir_name(w));
+        let done = shared.window(*w, input, &label)?;
+        done.ingested.tell(tell);
+        tell(Notice::Info(format!(
+            "wrote {} ({} finding(s))",
+            done.dir.display(),
+            done.findings.height()
+        )));
+        if let Some(path) = &req.state {
+            let until = w.until.map(rfc3339).unwrap_or_default();
+            write_state(
+                path,
+                &State {
+                    last_completed_until: until,
+                },
+            )?;
+        }
+        if !done.complete && code == exit::OK {
+            code = exit::INCOMPLETE;
+        }
+        if let Some(gate) = req.fail_on
+            && findings::any_at_or_above(&done.findings, gate)?
+        {
+            code = exit::FINDINGS;
+        }
+    }
+    Ok(code)
+}
+
+/// What every window of a run shares.
+struct Shared<'a> {
+    req: &'a Request,
+    queries: &'a Queries,
+    trusted: &'a TrustedCidrs,
+    /// The manifest parameters; each window adds its own window and source.
+    base: serde_json::Value,
+    progress: bool,
+}
+
+impl Shared<'_> {
+    /// One window's directory, from its input.
+    fn window(
+        &self,
+        w: Window,
+        input: crate::acquire::Input,
+        label: &str,
+    ) -> Result<WindowDone, AnalyzerError> {
+        let (req, queries, trusted) = (self.req, self.queries, self.trusted);
+        let mut parameters = self.base.clone();
+        parameters["source"] = input.source;
+        parameters["window"] = serde_json::json!({
+            "since": w.since.map(rfc3339),
+            "until": w.until.map(rfc3339),
+        });
+        let job = WindowJob {
+            window: w,
+            output_dir: &req.output_dir,
+            formats: &req.formats,
+            queries,
+            paths: input.paths,
+            providers: req.source.providers,
+            empty_ok: input.from_store,
+            params: vec![("findings_params".into(), req.thresholds.frame())],
+            trusted: &trusted.nets,
+            parameters,
+        };
+        let bar = progress::files_bar(self.progress, label);
+        let done = run_window(job, bar.as_ref());
+        if let Some(pb) = &bar {
+            pb.finish_and_clear();
+        }
+        let mut done = done.map_err(|source| AnalyzerError::Window {
+            window: dir_name(&w),
+            source,
+        })?;
+        done.complete &= input.complete;
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: Millis = 3_600_000;
+    const D: Millis = 24 * H;
+
+    fn at(s: &str) -> Millis {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn dir_names() {
+        let s = Window::between(at("2026-10-05T00:00:00Z"), at("2026-10-06T00:00:00Z"));
+        assert_eq!(dir_name(&s), "2026-10-05T00-00Z_2026-10-06T00-00Z");
+    }
+
+    #[test]
+    fn owed_windows() {
+        let now = at("2026-10-08T00:30:00Z");
+        // No state: the latest whole day is 10-06; 10-07 ended only 30 minutes ago, less than
+        // the hour it is given to settle.
+        let latest = owed(D, H, now, None);
+        assert_eq!(
+            latest,
+            [Window::between(
+                at("2026-10-06T00:00:00Z"),
+                at("2026-10-07T00:00:00Z")
+            )]
+        );
+        let later = owed(D, H, at("2026-10-08T01:00:00Z"), None);
+        assert_eq!(later[0].since, Some(at("2026-10-07T00:00:00Z")));
+        // Two missed nights are caught up, oldest first.
+        let state = State {
+            last_completed_until: "2026-10-05T00:00:00Z".into(),
+        };
+        let owed_now = owed(D, H, at("2026-10-08T01:00:00Z"), Some(&state));
+        assert_eq!(
+            owed_now.iter().map(dir_name).collect::<Vec<_>>(),
+            [
+                "2026-10-05T00-00Z_2026-10-06T00-00Z",
+                "2026-10-06T00-00Z_2026-10-07T00-00Z",
+                "2026-10-07T00-00Z_2026-10-08T00-00Z"
+            ]
+        );
+        // Up to date: nothing owed.
+        let done = State {
+            last_completed_until: "2026-10-08T00:00:00Z".into(),
+        };
+        assert!(owed(D, H, at("2026-10-08T23:00:00Z"), Some(&done)).is_empty());
+    }
 }

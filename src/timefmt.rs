@@ -5,6 +5,9 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 /// Milliseconds since the Unix epoch, UTC: the unit of every time column.
 pub type Millis = i64;
 
+/// The one text form of a time this tool writes: RFC 3339, UTC, whole seconds, `Z`.
+pub const RFC3339: &str = "%Y-%m-%dT%H:%M:%SZ";
+
 /// `eventTime` and `creationDate`: ISO-8601 / RFC 3339, normally `2025-03-06T02:25:06Z`.
 pub fn parse_event_time(s: &str) -> Option<Millis> {
     DateTime::parse_from_rfc3339(s)
@@ -43,21 +46,48 @@ pub fn parse_expiration(s: &str) -> Option<Millis> {
 )]
 pub struct BadTime(pub String);
 
+/// A window bound as written: a time, or a span back from whenever "now" turns out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    At(DateTime<Utc>),
+    Ago { text: String, span: Duration },
+}
+
+impl Bound {
+    /// RFC 3339, a bare date (midnight UTC), or a span back from now (`24h`, `7d`).
+    pub fn parse(s: &str) -> Result<Bound, BadTime> {
+        let bad = || BadTime(s.to_string());
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Ok(Bound::At(t.with_timezone(&Utc)));
+        }
+        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            let midnight = d.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
+            return Ok(Bound::At(Utc.from_utc_datetime(&midnight)));
+        }
+        // A bare number could be a year as easily as seconds: a bound needs its unit.
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let span = parse_span(s).ok_or_else(bad)?;
+        Ok(Bound::Ago {
+            text: s.to_string(),
+            span,
+        })
+    }
+
+    pub fn resolve(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, BadTime> {
+        match self {
+            Bound::At(t) => Ok(*t),
+            Bound::Ago { text, span } => now
+                .checked_sub_signed(*span)
+                .ok_or_else(|| BadTime(text.clone())),
+        }
+    }
+}
+
 /// A window bound: RFC 3339, a bare date (midnight UTC), or a span back from `now` (`24h`, `7d`).
 pub fn parse_bound(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, BadTime> {
-    let bad = || BadTime(s.to_string());
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).ok_or_else(bad)?));
-    }
-    // A bare number could be a year as easily as seconds: a bound needs its unit.
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let span = parse_span(s).ok_or_else(bad)?;
-    now.checked_sub_signed(span).ok_or_else(bad)
+    Bound::parse(s)?.resolve(now)
 }
 
 /// A span: a whole number with a unit (`90s`, `10m`, `24h`, `7d`, `2w`); a bare number is seconds.
@@ -94,13 +124,26 @@ impl Window {
     pub fn is_open(&self) -> bool {
         self.since.is_none() && self.until.is_none()
     }
+
+    /// `[since, until)` with both ends given.
+    pub fn between(since: Millis, until: Millis) -> Self {
+        Window {
+            since: Some(since),
+            until: Some(until),
+        }
+    }
 }
 
 /// Format milliseconds as RFC 3339 with `Z`, second precision.
 pub fn format_millis(t: Millis) -> String {
     DateTime::<Utc>::from_timestamp_millis(t)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .map(format_utc)
         .unwrap_or_else(|| t.to_string())
+}
+
+/// Format a time as [`RFC3339`].
+pub fn format_utc(t: DateTime<Utc>) -> String {
+    t.format(RFC3339).to_string()
 }
 
 #[cfg(test)]

@@ -645,6 +645,43 @@ fn tables_lists_schemas() {
     assert!(r.stdout.contains("expires_at"));
 }
 
+/// The columns listed under `table` in `janus-audit tables` output.
+fn listed_columns(listing: &str, table: &str) -> Vec<String> {
+    listing
+        .lines()
+        .skip_while(|l| *l != table)
+        .skip(2)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn tables_come_from_the_code_that_builds_them() {
+    let r = run(&["tables"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // trusted_source is a role_calls column like any other, so calls (SELECT c.*) has it too.
+    assert!(listed_columns(&r.stdout, "role_calls").contains(&"trusted_source".into()));
+    let calls = listed_columns(&r.stdout, "calls");
+    for c in ["trusted_source", "issued_key", "foreign_ip", "matched_by"] {
+        assert!(calls.iter().any(|x| x == c), "{c}: {calls:?}");
+    }
+    let params = listed_columns(&r.stdout, "findings_params");
+    assert!(params.contains(&"recon_window_s".into()), "{params:?}");
+    let filter = listed_columns(&r.stdout, "timeline_filter");
+    assert_eq!(filter, ["instance", "session_name", "access_key_id", "sub"]);
+    // `calls` is described as the SQL that would run derives it: an override changes the listing.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("calls.sql"),
+        "SELECT event_id, 1 AS my_extra FROM role_calls",
+    )
+    .unwrap();
+    let r = run(&["tables", "--queries", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(listed_columns(&r.stdout, "calls"), ["event_id", "my_extra"]);
+}
+
 fn timeline(entity: &[&str]) -> Vec<(String, String, String, Value)> {
     let mut args = vec!["timeline", TRAIL];
     args.extend(entity);

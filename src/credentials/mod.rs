@@ -52,7 +52,7 @@ impl From<Issued> for ProcessCredentials {
             access_key_id: i.access_key_id,
             secret_access_key: i.secret_access_key,
             session_token: i.session_token,
-            expiration: i.expiration.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            expiration: crate::timefmt::format_utc(i.expiration),
         }
     }
 }
@@ -361,7 +361,7 @@ pub async fn fetch(opts: &Options) -> Result<ProcessCredentials, CredentialsErro
         return Ok(hit);
     }
     let meta = Metadata::from_env()?;
-    let mut token = token::fetch(&opts.token, &meta, &deadline).await?;
+    let token = token::fetch(&opts.token, &meta, &deadline).await?;
     tracing::debug!("token source used: {}", token.source.as_str());
     let facts = facts(&opts.session_template, &token, &meta, &deadline).await;
     let session_name = render(&opts.session_template, &facts)?;
@@ -370,23 +370,43 @@ pub async fn fetch(opts: &Options) -> Result<ProcessCredentials, CredentialsErro
         facts.instance_from.unwrap_or("-")
     );
     let sts = Sts::new(&opts.sts, &deadline).await;
+    let issued = assume(opts, &sts, &session_name, token, &meta, &deadline).await?;
+    let creds = ProcessCredentials::from(issued);
+    if let Some(c) = &cache
+        && let Err(e) = c.write(&creds)
+    {
+        tracing::warn!("{e}; the credentials were not cached");
+    }
+    Ok(creds)
+}
+
+/// STS with retries: a fresh token once if STS calls it bad, and jittered backoff on transient
+/// failures while the budget lasts.
+async fn assume(
+    opts: &Options,
+    sts: &Sts,
+    session_name: &str,
+    mut token: IdToken,
+    meta: &Metadata,
+    deadline: &Deadline,
+) -> Result<Issued, CredentialsError> {
     let mut refreshed = false;
     let mut attempt = 0;
-    let issued = loop {
+    loop {
         match sts
             .assume(
                 &opts.role_arn,
-                &session_name,
+                session_name,
                 &token.raw,
                 opts.duration_seconds,
             )
             .await
         {
-            Ok(issued) => break issued,
+            Ok(issued) => return Ok(issued),
             Err(Failure::BadToken { code, message }) if !refreshed => {
                 tracing::info!("STS rejected the token ({code}: {message}); fetching a fresh one");
                 refreshed = true;
-                token = token::fetch(&opts.token, &meta, &deadline).await?;
+                token = token::fetch(&opts.token, meta, deadline).await?;
             }
             Err(Failure::BadToken { code, message }) => {
                 return Err(CredentialsError::Refused {
@@ -420,14 +440,7 @@ pub async fn fetch(opts: &Options) -> Result<ProcessCredentials, CredentialsErro
                 }
             }
         }
-    };
-    let creds = ProcessCredentials::from(issued);
-    if let Some(c) = &cache
-        && let Err(e) = c.write(&creds)
-    {
-        tracing::warn!("{e}; the credentials were not cached");
     }
-    Ok(creds)
 }
 
 /// `--explain`: the decoded (unverified) claims, the session name that would be used, and a

@@ -8,7 +8,7 @@ use super::deadline::Deadline;
 use super::metadata::{Metadata, MetadataError};
 use super::secret::Secret;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenSource {
     /// The metadata server if it answers quickly, else gcloud.
     Auto,
@@ -23,6 +23,35 @@ pub enum TokenSource {
 }
 
 impl TokenSource {
+    /// Every source, with the name `--token-source` takes and what it means.
+    pub const ALL: [(TokenSource, &'static str, &'static str); 5] = [
+        (
+            TokenSource::Auto,
+            "auto",
+            "The metadata server if it answers quickly, else gcloud",
+        ),
+        (
+            TokenSource::Metadata,
+            "metadata",
+            "The GCE/GKE/Cloud Run metadata server (GCE_METADATA_HOST overrides the host)",
+        ),
+        (
+            TokenSource::Gcloud,
+            "gcloud",
+            "`gcloud auth print-identity-token`",
+        ),
+        (
+            TokenSource::File,
+            "file",
+            "A file holding the token, re-read on every run (--token-file)",
+        ),
+        (
+            TokenSource::Impersonate,
+            "impersonate",
+            "IAM Credentials generateIdToken for --service-account",
+        ),
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TokenSource::Auto => "auto",

@@ -16,12 +16,12 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_cloudtrail::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_smithy_types::DateTime as SmithyTime;
-use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::files;
 use super::store::{self, Checkpoints, Store, StoreError};
+use crate::record::{self, Record, WebIdentityResponse};
 use crate::timefmt::{Millis, Window, parse_event_time, parse_expiration};
 
 /// Regions enabled in every AWS account; opt-in regions must be named in `--regions`.
@@ -96,6 +96,35 @@ pub struct Progress {
     pub region: std::sync::Mutex<String>,
 }
 
+impl Progress {
+    /// The closing line of a fetch: what it cost.
+    pub fn summary(&self) -> String {
+        format!(
+            "LookupEvents: {} request(s), {} page(s), {} event(s), {} throttled and retried, {} other retries",
+            self.requests.load(Ordering::Relaxed),
+            self.pages.load(Ordering::Relaxed),
+            self.events.load(Ordering::Relaxed),
+            self.throttled.load(Ordering::Relaxed),
+            self.retried.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The live line of a fetch: region, pages, events, lookups and a rough time left.
+    pub fn status(&self, elapsed: Duration) -> String {
+        let lookups = self.lookups_done.load(Ordering::Relaxed);
+        let planned = self.lookups_planned.load(Ordering::Relaxed);
+        let left = (lookups > 0 && planned > lookups)
+            .then(|| elapsed.as_secs() * (planned - lookups) / lookups);
+        format!(
+            "LookupEvents {}: {} page(s), {} event(s), lookup {lookups}/{planned}{}",
+            self.region.lock().map(|r| r.clone()).unwrap_or_default(),
+            self.pages.load(Ordering::Relaxed),
+            self.events.load(Ordering::Relaxed),
+            left.map(|s| format!(", ~{s}s left")).unwrap_or_default(),
+        )
+    }
+}
+
 pub struct Fetched {
     pub account: String,
     pub full: bool,
@@ -135,51 +164,29 @@ struct Region {
     limiter: Limiter,
 }
 
-/// The fields of an AssumeRoleWithWebIdentity record that say which key it issued, until when.
-#[derive(Deserialize)]
-struct Issued<'a> {
-    #[serde(rename = "eventTime", borrow)]
-    event_time: Option<&'a str>,
-    #[serde(rename = "responseElements")]
-    response: Option<IssuedResponse<'a>>,
-}
-#[derive(Deserialize)]
-struct IssuedResponse<'a> {
-    #[serde(borrow)]
-    credentials: Option<IssuedCredentials<'a>>,
-}
-#[derive(Deserialize)]
-struct IssuedCredentials<'a> {
-    #[serde(rename = "accessKeyId", borrow)]
-    access_key_id: Option<&'a str>,
-    #[serde(borrow)]
-    expiration: Option<std::borrow::Cow<'a, str>>,
-}
-
 /// One region's lookups: (attribute, start, end).
 type Plan = (Arc<Region>, Vec<(String, Millis, Millis)>);
 
 /// Keys seen issued (from this run or earlier ones): `key -> (issued, expires)`.
 type Keys = BTreeMap<String, (Millis, Millis)>;
 
+/// The key an AssumeRoleWithWebIdentity record issued, when, and until when: read by the same
+/// parser as every record a report reads.
 fn issued_key(json: &str) -> Option<(String, Millis, Millis)> {
-    let r: Issued = serde_json::from_str(json).ok()?;
-    let creds = r.response?.credentials?;
-    let issued = parse_event_time(r.event_time?)?;
+    let r: Record = serde_json::from_str(json).ok()?;
+    let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
+    let creds = resp.credentials.get()?;
+    let issued = r.event_time.get().and_then(parse_event_time)?;
     let expires = creds
         .expiration
-        .as_deref()
+        .get()
         .and_then(parse_expiration)
         .unwrap_or(issued + KEY_LIFETIME);
-    Some((creds.access_key_id?.to_string(), issued, expires))
+    Some((creds.access_key_id.get()?.to_string(), issued, expires))
 }
 
-pub async fn fetch(
-    opts: &ApiOptions,
-    store: &Store,
-    progress: Arc<Progress>,
-    stop: Arc<AtomicBool>,
-) -> Result<Fetched, ApiError> {
+/// The account the credentials belong to, and one client and limiter per region.
+async fn connect(opts: &ApiOptions) -> Result<(String, Vec<Arc<Region>>), ApiError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Retries are ours: each attempt must pass the limiter, and throttling is never fatal.
         .retry_config(RetryConfig::disabled());
@@ -197,8 +204,7 @@ pub async fn fetch(
         .map_err(|e| ApiError::Account(describe(&e)))?
         .account
         .ok_or_else(|| ApiError::Account("no account in the answer".into()))?;
-
-    let regions: Vec<Arc<Region>> = opts
+    let regions = opts
         .regions
         .iter()
         .map(|r| {
@@ -214,6 +220,16 @@ pub async fn fetch(
             })
         })
         .collect();
+    Ok((account, regions))
+}
+
+pub async fn fetch(
+    opts: &ApiOptions,
+    store: &Store,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+) -> Result<Fetched, ApiError> {
+    let (account, regions) = connect(opts).await?;
     let checkpoints = Arc::new(Mutex::new(store.checkpoints(&account)?));
     let ctx = Arc::new(Ctx {
         store: store.clone(),
@@ -485,15 +501,8 @@ fn redact_session_token(json: String) -> String {
 }
 
 fn record_time(json: &str) -> Option<Millis> {
-    #[derive(Deserialize)]
-    struct T<'a> {
-        #[serde(rename = "eventTime", borrow)]
-        event_time: Option<&'a str>,
-    }
-    serde_json::from_str::<T>(json)
-        .ok()?
-        .event_time
-        .and_then(parse_event_time)
+    let r: Record = serde_json::from_str(json).ok()?;
+    r.event_time.get().and_then(parse_event_time)
 }
 
 /// Persist the buffer, then mark `[from, end)` fetched (never past what has settled).

@@ -1,0 +1,189 @@
+//! The report commands that answer on stdout or in one file: `by-instance`, `sessions`, `query`,
+//! `findings` and `timeline`. Input (files, store, API) → engine → one frame → output → status.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use polars::prelude::DataFrame;
+
+use crate::acquire::{self, ApiSource, Input};
+use crate::engine::{self, TrustedCidrs};
+use crate::error::AnalyzerError;
+use crate::exit;
+use crate::findings::{self, Severity, Thresholds};
+use crate::ingest::IngestOptions;
+use crate::model::{Needs, ProviderFilter};
+use crate::notice::Ui;
+use crate::output::{self, Format};
+use crate::progress::{self, FetchSpinner};
+use crate::query::{Queries, Sql};
+use crate::source::api::Progress;
+use crate::timefmt::Window;
+use crate::timeline::Entity;
+
+/// What a command reports.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// A shipped query by name: `by_instance`, `sessions`.
+    Named(&'static str),
+    /// `query FILE|NAME|'SQL'`, with the thresholds registered for it.
+    Query {
+        sql: String,
+        thresholds: Thresholds,
+    },
+    /// Every detection, stacked; `--fail-on` gates the exit status.
+    Findings {
+        thresholds: Thresholds,
+        trusted_cidrs: Option<PathBuf>,
+        fail_on: Option<Severity>,
+    },
+    Timeline(Entity),
+}
+
+/// Where a report reads from and how it is written, common to every report command.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub paths: Vec<PathBuf>,
+    pub api: ApiSource,
+    pub providers: ProviderFilter,
+    pub queries: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub command: Command,
+    pub source: Source,
+    pub window: Window,
+    pub format: Format,
+    /// Write here (atomically) instead of stdout.
+    pub output: Option<PathBuf>,
+}
+
+impl Command {
+    fn sqls(&self, queries: &Queries) -> Result<Vec<Sql>, AnalyzerError> {
+        Ok(match self {
+            Command::Named(name) => vec![queries.named(name)?],
+            Command::Query { sql, .. } => vec![queries.resolve(sql)?],
+            Command::Findings { .. } => queries.findings()?,
+            Command::Timeline(_) => vec![queries.named("timeline")?],
+        })
+    }
+
+    /// The parameter tables the command's SQL reads.
+    fn params(&self) -> Vec<(String, DataFrame)> {
+        match self {
+            Command::Named(_) => vec![],
+            Command::Query { thresholds, .. } | Command::Findings { thresholds, .. } => {
+                vec![("findings_params".into(), thresholds.frame())]
+            }
+            Command::Timeline(entity) => vec![("timeline_filter".into(), entity.frame())],
+        }
+    }
+}
+
+/// Run one report command; its frame goes to `--output` or to `stdout`. Returns the exit status.
+pub fn run(
+    req: Request,
+    ui: Ui<'_>,
+    stdout: &mut dyn Write,
+    stdout_is_terminal: bool,
+) -> Result<i32, AnalyzerError> {
+    if req.format == Format::Parquet && req.output.is_none() && stdout_is_terminal {
+        return Err(AnalyzerError::Usage(
+            "refusing to write Parquet to a terminal; use --output FILE".into(),
+        ));
+    }
+    let queries = Queries::from_dir(req.source.queries.clone())?;
+    let sqls = req.command.sqls(&queries)?;
+    let (trusted, fail_on) = match &req.command {
+        Command::Findings {
+            trusted_cidrs,
+            fail_on,
+            ..
+        } => (read_trusted(trusted_cidrs.as_deref())?, *fail_on),
+        _ => (TrustedCidrs::default(), None),
+    };
+    let Ui {
+        progress,
+        interrupt,
+        tell,
+    } = ui;
+    let input = fetch_input(&req.source, req.window, progress, interrupt, tell)?;
+    if input.interrupted {
+        return Ok(exit::INTERRUPTED);
+    }
+    let opts = IngestOptions {
+        paths: input.paths,
+        window: req.window,
+        needs: Needs::default(),
+        providers: req.source.providers,
+        hash_inputs: false,
+        empty_ok: input.from_store,
+    };
+    let bar = progress::files_bar(progress, "");
+    let outcome = engine::run(
+        &sqls,
+        &queries,
+        opts,
+        req.command.params(),
+        &trusted.nets,
+        bar.as_ref(),
+    );
+    if let Some(pb) = &bar {
+        pb.finish_and_clear();
+    }
+    let outcome = outcome?;
+    outcome.ingested.tell(tell);
+    let frame = match &req.command {
+        Command::Findings { .. } => findings::combine(outcome.frames)?,
+        _ => outcome.frames.into_iter().next().unwrap_or_default(),
+    };
+    match &req.output {
+        Some(path) => output::write_atomic(path, |w| output::write(&frame, req.format, w))?,
+        None => output::write(&frame, req.format, stdout)?,
+    }
+    if let Some(gate) = fail_on
+        && findings::any_at_or_above(&frame, gate)?
+    {
+        return Ok(exit::FINDINGS);
+    }
+    Ok(if outcome.ingested.summary.complete() && input.complete {
+        exit::OK
+    } else {
+        exit::INCOMPLETE
+    })
+}
+
+/// `--trusted-cidrs FILE`, read once (an absent option is no ranges).
+pub(crate) fn read_trusted(path: Option<&std::path::Path>) -> Result<TrustedCidrs, AnalyzerError> {
+    Ok(path
+        .map(TrustedCidrs::read)
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// The input for `window`: fetched from the API first when asked, with a spinner on a terminal.
+pub(crate) fn fetch_input(
+    source: &Source,
+    window: Window,
+    progress: bool,
+    interrupt: &acquire::Interrupt,
+    tell: &mut dyn FnMut(crate::notice::Notice),
+) -> Result<Input, AnalyzerError> {
+    let counters = Arc::new(Progress::default());
+    let spinner = FetchSpinner::start(progress && source.api.from_api, counters.clone());
+    // Held until the spinner is gone, so that no line is drawn through it.
+    let mut told = Vec::new();
+    let input = acquire::acquire(
+        &source.paths,
+        &source.api,
+        window,
+        counters,
+        interrupt,
+        &mut |n| told.push(n),
+    );
+    drop(spinner);
+    told.into_iter().for_each(&mut *tell);
+    Ok(input?)
+}

@@ -1,0 +1,50 @@
+//! The analyzer's one error type: every way a report command can fail, and the exit status each
+//! one means (the fetcher has its own, `CredentialsError`).
+
+use crate::acquire::AcquireError;
+use crate::engine::ReportError;
+use crate::exit;
+use crate::output::OutputError;
+use crate::query::QueryError;
+use crate::report::{ScheduleError, WindowError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzerError {
+    /// The command line asked for something impossible (found after the argument parser's checks).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Acquire(#[from] AcquireError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error("window {window}: {source}")]
+    Window { window: String, source: WindowError },
+    #[error("{0}")]
+    Polars(String),
+    #[error("cannot write to the terminal: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl AnalyzerError {
+    /// The documented exit status (see `crate::exit`).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AnalyzerError::Usage(_)
+            | AnalyzerError::Report(ReportError::TrustedCidrs { .. })
+            | AnalyzerError::Query(QueryError::NotADirectory(_)) => exit::USAGE,
+            _ => exit::ERROR,
+        }
+    }
+}
+
+impl From<polars::prelude::PolarsError> for AnalyzerError {
+    fn from(e: polars::prelude::PolarsError) -> Self {
+        AnalyzerError::Polars(crate::query::first_paragraph(&e))
+    }
+}

@@ -1,0 +1,193 @@
+//! One window of `report`: the three reports in each format, and the manifest that says what
+//! went in and what came out.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use indicatif::ProgressBar;
+use polars::prelude::DataFrame;
+
+use super::publish::{Output, write_window};
+use super::{ScheduleError, rfc3339, sha256_hex};
+use crate::engine::{self, ReportError};
+use crate::ingest::{FileStatus, IngestOptions, Ingested};
+use crate::model::{Needs, ProviderFilter};
+use crate::output::{self, Format, OutputError};
+use crate::query::{Queries, QueryError};
+use crate::timefmt::Window;
+
+/// Everything a window's report is made from, for `run_window`.
+pub struct WindowJob<'a> {
+    pub window: Window,
+    pub output_dir: &'a Path,
+    pub formats: &'a [Format],
+    pub queries: &'a Queries,
+    /// What to read (the window, and hashing for the manifest, are this module's to set).
+    pub paths: Vec<PathBuf>,
+    pub providers: ProviderFilter,
+    /// No input file at all is an empty window (the store had nothing), not an error.
+    pub empty_ok: bool,
+    pub params: Vec<(String, DataFrame)>,
+    pub trusted: &'a [ipnet::IpNet],
+    /// The exact parameters, recorded verbatim in the manifest.
+    pub parameters: serde_json::Value,
+}
+
+pub struct WindowDone {
+    pub dir: PathBuf,
+    /// Every input was read in full (the caller adds whether every API lookup succeeded).
+    pub complete: bool,
+    pub ingested: Ingested,
+    pub findings: DataFrame,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error(transparent)]
+    Write(#[from] ScheduleError),
+    #[error("cannot encode {name}: {source}")]
+    Encode { name: String, source: OutputError },
+}
+
+/// The three reports of one window, in each format, with a manifest, in `DIR/<span>/`.
+pub fn run_window(
+    job: WindowJob<'_>,
+    progress: Option<&ProgressBar>,
+) -> Result<WindowDone, WindowError> {
+    let mut sqls = vec![
+        job.queries.named("by_instance")?,
+        job.queries.named("sessions")?,
+    ];
+    sqls.extend(job.queries.findings()?);
+    let opts = IngestOptions {
+        paths: job.paths,
+        window: job.window,
+        needs: Needs::default(),
+        providers: job.providers,
+        hash_inputs: true,
+        empty_ok: job.empty_ok,
+    };
+    let outcome = engine::run(&sqls, job.queries, opts, job.params, job.trusted, progress)?;
+    let mut frames = outcome.frames.into_iter();
+    let by_instance = frames.next().unwrap_or_default();
+    let sessions = frames.next().unwrap_or_default();
+    let findings = crate::findings::combine(frames.collect()).map_err(|e| {
+        ReportError::Query(QueryError::Sql {
+            name: "findings".into(),
+            error: e,
+        })
+    })?;
+    let reports = [
+        ("by_instance", &by_instance),
+        ("sessions", &sessions),
+        ("findings", &findings),
+    ];
+    let mut outputs = Vec::new();
+    for (name, df) in reports {
+        for f in job.formats {
+            let file = format!("{name}.{}", f.extension());
+            let mut bytes = Vec::new();
+            output::write(df, *f, &mut bytes).map_err(|source| WindowError::Encode {
+                name: file.clone(),
+                source,
+            })?;
+            outputs.push(Output { name: file, bytes });
+        }
+    }
+    let ingested = outcome.ingested;
+    let rows: serde_json::Map<String, serde_json::Value> = reports
+        .iter()
+        .map(|(n, df)| (n.to_string(), df.height().into()))
+        .collect();
+    let queries: serde_json::Map<String, serde_json::Value> = std::iter::once(&outcome.calls)
+        .chain(sqls.iter())
+        .map(|q| (q.name.clone(), sha256_hex(q.text.as_bytes()).into()))
+        .collect();
+    let window = job.window;
+    let parameters = job.parameters;
+    let dir = write_window(job.output_dir, &window, &outputs, |listed| {
+        manifest(&window, &ingested, parameters, queries, rows, listed)
+    })?;
+    Ok(WindowDone {
+        complete: ingested.summary.complete(),
+        dir,
+        ingested,
+        findings,
+    })
+}
+
+/// The chain-of-custody record: what went in (with hashes), what was skipped and why, the
+/// counts, the tool and its exact parameters, and the hash of every file that came out.
+fn manifest(
+    window: &Window,
+    ingested: &Ingested,
+    parameters: serde_json::Value,
+    queries: serde_json::Map<String, serde_json::Value>,
+    rows: serde_json::Map<String, serde_json::Value>,
+    listed: &[(String, u64, String)],
+) -> Vec<u8> {
+    use serde_json::json;
+    let inputs: Vec<_> = ingested
+        .files
+        .iter()
+        .map(|f| {
+            json!({
+                "path": f.path.display().to_string(),
+                "bytes": f.bytes,
+                "sha256": f.sha256,
+                "status": f.status.as_str(),
+                "records": f.records,
+            })
+        })
+        .collect();
+    let mut skipped: Vec<_> = ingested
+        .files
+        .iter()
+        .filter(|f| matches!(f.status, FileStatus::Skipped | FileStatus::Partial))
+        .map(|f| {
+            json!({
+                "path": f.path.display().to_string(),
+                "status": f.status.as_str(),
+                "reasons": f.problems,
+            })
+        })
+        .collect();
+    skipped.extend(ingested.walk_errors.iter().map(|w| {
+        json!({"path": w.path.display().to_string(), "status": "unreadable", "reasons": [w.reason.clone()]})
+    }));
+    let s = &ingested.summary;
+    let m = json!({
+        "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
+        "window": {"since": window.since.map(rfc3339), "until": window.until.map(rfc3339)},
+        "generated_at": crate::timefmt::format_utc(Utc::now()),
+        "complete": s.complete(),
+        "parameters": parameters,
+        "queries_sha256": queries,
+        "inputs": inputs,
+        "skipped": skipped,
+        "counts": {
+            "files_read": s.files_read,
+            "files_partial": s.files_partial,
+            "files_skipped": s.files_skipped,
+            "paths_unreadable": s.paths_unreadable,
+            "digests": s.digests,
+            "outside_window_not_opened": s.outside_window,
+            "records": s.records,
+            "unusable_records": s.bad_records,
+            "duplicates_dropped": s.duplicates,
+            "records_without_event_id": s.without_event_id,
+            "records_without_time": s.without_time,
+            "rows": rows,
+        },
+        "outputs": listed.iter().map(|(name, bytes, sha)| json!({
+            "file": name, "bytes": bytes, "sha256": sha,
+        })).collect::<Vec<_>>(),
+    });
+    let mut out = serde_json::to_vec_pretty(&m).expect("json values");
+    out.push(b'\n');
+    out
+}
