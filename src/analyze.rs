@@ -19,6 +19,7 @@ use crate::output::{self, Format};
 use crate::progress::{self, FetchSpinner};
 use crate::query::{Queries, Sql};
 use crate::source::api::Progress;
+use crate::source::files::Limits;
 use crate::timefmt::Window;
 use crate::timeline::Entity;
 
@@ -48,6 +49,7 @@ pub struct Source {
     pub api: ApiSource,
     pub providers: ProviderFilter,
     pub queries: Option<PathBuf>,
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +122,7 @@ pub fn run(
         providers: req.source.providers,
         hash_inputs: false,
         empty_ok: input.from_store,
+        limits: req.source.limits,
     };
     let bar = progress::files_bar(progress, "");
     let outcome = engine::run(

@@ -274,6 +274,32 @@ pub struct InputArgs {
     /// Which web identity providers to report on.
     #[arg(long, default_value = "google", value_parser = providers())]
     pub provider: ProviderFilter,
+    /// Skip (and name) a file larger than this, on disk or decompressed: 1G, 512M, 100K or bytes.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size)]
+    pub max_file_size: u64,
+    /// Skip (and name) a file holding more records than this.
+    #[arg(long, value_name = "N", default_value = "2000000")]
+    pub max_records_per_file: u64,
+}
+
+/// A size: a whole number with an optional K, M, G or T (powers of 1024).
+#[cfg(feature = "analyzer")]
+fn size(s: &str) -> Result<u64, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("'{s}': expected a size like 512M or 2G")),
+    };
+    n.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{s}': expected a size like 512M or 2G"))
 }
 
 #[cfg(feature = "analyzer")]
@@ -335,6 +361,10 @@ impl InputArgs {
             },
             providers: self.provider,
             queries: self.queries.clone(),
+            limits: crate::source::files::Limits {
+                max_file_bytes: self.max_file_size,
+                max_records: self.max_records_per_file,
+            },
         }
     }
 }

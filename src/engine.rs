@@ -11,20 +11,34 @@ use crate::query::{self, Queries, QueryError, Registered, Sql};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("--trusted-cidrs {}: {reason}", path.display())]
+    #[error("--trusted-cidrs {}: {reason}", crate::text::quoted(path))]
     TrustedCidrs { path: PathBuf, reason: String },
     #[error(transparent)]
     Query(#[from] QueryError),
     #[error("cannot build the tables: {0}")]
     Model(#[from] PolarsError),
-    #[error("no CloudTrail log files (.json, .json.gz, .jsonl) found in {}", list(.0))]
-    NoInput(Vec<PathBuf>),
+    #[error(
+        "no CloudTrail log files (.json, .json.gz, .jsonl) found in {}{}",
+        list(paths),
+        unread(walk_errors)
+    )]
+    NoInput {
+        paths: Vec<PathBuf>,
+        walk_errors: Vec<String>,
+    },
+}
+
+fn unread(errors: &[String]) -> String {
+    match errors {
+        [] => String::new(),
+        e => format!(" (not read: {})", e.join("; ")),
+    }
 }
 
 fn list(paths: &[PathBuf]) -> String {
     paths
         .iter()
-        .map(|p| p.display().to_string())
+        .map(|p| crate::text::quoted(p))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -66,8 +80,9 @@ impl TrustedCidrs {
                 .or_else(|_| line.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
                 .map_err(|_| {
                     bad(format!(
-                        "line {}: '{line}' is not a CIDR or IP address",
-                        n + 1
+                        "line {}: '{}' is not a CIDR or IP address",
+                        n + 1,
+                        crate::text::excerpt(line)
                     ))
                 })?;
             nets.push(net);
@@ -122,7 +137,10 @@ pub fn run(
     };
     let ingested = ingest::ingest(&opts, progress)?;
     if ingested.files.is_empty() && !opts.empty_ok {
-        return Err(ReportError::NoInput(opts.paths.clone()));
+        return Err(ReportError::NoInput {
+            paths: opts.paths.clone(),
+            walk_errors: ingested.walk_errors.iter().map(|e| e.to_string()).collect(),
+        });
     }
     let tables = &ingested.tables;
     // Ingest fills `trusted_source` with false; parsing every source IP is only worth it here.

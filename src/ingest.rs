@@ -9,8 +9,8 @@ use rayon::prelude::*;
 
 use crate::model::{Needs, ProviderFilter, Sink, Tables};
 use crate::notice::Notice;
-use crate::source::envelope::{self, BadRecord};
-use crate::source::files::{self, Found, Plan, WalkError};
+use crate::source::envelope::{self, BadRecord, EnvelopeError};
+use crate::source::files::{self, Found, Limits, Plan, ReadError, WalkError};
 use crate::timefmt::Window;
 
 #[derive(Debug, Clone)]
@@ -23,6 +23,7 @@ pub struct IngestOptions {
     pub hash_inputs: bool,
     /// No file at all is a valid, empty input (a store the API found nothing for), not an error.
     pub empty_ok: bool,
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,27 @@ impl FileStatus {
     }
 }
 
+/// Why a file was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Broken gzip or JSON, unreadable, or empty.
+    Damaged,
+    /// Readable, but not CloudTrail (a CSV, a zip, JSON of another shape).
+    NotCloudTrail,
+    /// Over `--max-file-size` or `--max-records-per-file`.
+    OverLimit,
+}
+
+impl Skip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::Damaged => "damaged",
+            Skip::NotCloudTrail => "not-cloudtrail",
+            Skip::OverLimit => "over-limit",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FileReport {
     pub path: PathBuf,
@@ -56,7 +78,12 @@ pub struct FileReport {
     pub bytes: u64,
     pub records: u64,
     pub status: FileStatus,
+    /// Why, when `status` is `Skipped`.
+    pub skip: Option<Skip>,
+    /// What went wrong, each capped and escaped; unusable records are listed up to a bound.
     pub problems: Vec<String>,
+    /// Records that could not be used (`Partial` files).
+    pub unusable: u64,
     /// Hex SHA-256 of the bytes on disk, when hashing was asked for and the file could be read.
     pub sha256: Option<String>,
 }
@@ -67,6 +94,10 @@ pub struct Summary {
     pub files_read: u64,
     pub files_partial: u64,
     pub files_skipped: u64,
+    /// Of `files_skipped`: readable, but not CloudTrail.
+    pub not_cloudtrail: u64,
+    /// Of `files_skipped`: over a size or record limit.
+    pub over_limit: u64,
     pub digests: u64,
     pub outside_window: u64,
     pub paths_unreadable: u64,
@@ -121,13 +152,13 @@ impl Ingested {
             match f.status {
                 FileStatus::Skipped => tell(Notice::Problem(format!(
                     "skipped {}: {}",
-                    f.path.display(),
+                    crate::text::quoted(&f.path),
                     f.problems.join("; ")
                 ))),
                 FileStatus::Partial => tell(Notice::Problem(format!(
                     "partly read {}: {} unusable record(s): {}",
-                    f.path.display(),
-                    f.problems.len(),
+                    crate::text::quoted(&f.path),
+                    f.unusable,
                     f.problems
                         .iter()
                         .take(3)
@@ -154,8 +185,20 @@ impl Summary {
         parts.push(format!("{} digest file(s) skipped", s.digests));
         parts.push(format!(
             "{} file(s) skipped as damaged",
-            s.files_skipped + s.paths_unreadable
+            s.files_skipped + s.paths_unreadable - s.not_cloudtrail - s.over_limit
         ));
+        if s.not_cloudtrail > 0 {
+            parts.push(format!(
+                "{} file(s) skipped as not CloudTrail",
+                s.not_cloudtrail
+            ));
+        }
+        if s.over_limit > 0 {
+            parts.push(format!(
+                "{} file(s) skipped over a size or record limit",
+                s.over_limit
+            ));
+        }
         if s.files_partial > 0 {
             parts.push(format!(
                 "{} file(s) partly read ({} unusable record(s))",
@@ -187,7 +230,19 @@ impl Summary {
     }
 }
 
-fn read_one(found: &Found, file_id: u32, sink: &mut Sink, bufs: &mut files::Buffers) -> FileReport {
+fn skip(report: &mut FileReport, kind: Skip, reason: String) {
+    report.status = FileStatus::Skipped;
+    report.skip = Some(kind);
+    report.problems.push(crate::text::excerpt(&reason));
+}
+
+fn read_one(
+    found: &Found,
+    file_id: u32,
+    sink: &mut Sink,
+    bufs: &mut files::Buffers,
+    limits: &Limits,
+) -> FileReport {
     let mut report = FileReport {
         path: found.path.clone(),
         bytes: 0,
@@ -197,7 +252,9 @@ fn read_one(found: &Found, file_id: u32, sink: &mut Sink, bufs: &mut files::Buff
             Plan::Digest => FileStatus::Digest,
             Plan::OutsideWindow => FileStatus::OutsideWindow,
         },
+        skip: None,
         problems: Vec::new(),
+        unusable: 0,
         sha256: None,
     };
     let custody = bufs.hash && found.plan == Plan::Digest;
@@ -205,23 +262,30 @@ fn read_one(found: &Found, file_id: u32, sink: &mut Sink, bufs: &mut files::Buff
         report.bytes = std::fs::metadata(&found.path).map(|m| m.len()).unwrap_or(0);
         return report;
     }
-    let read = files::read_decoded(&found.path, bufs);
+    let read = files::read_decoded(&found.path, bufs, limits.max_file_bytes);
     report.sha256 = bufs.sha256.map(hex::encode);
     match read {
         Ok(size) => report.bytes = size,
         Err(e) => {
-            report.status = FileStatus::Skipped;
-            report.problems.push(e.to_string());
+            let kind = match e {
+                ReadError::TooLarge { .. } => Skip::OverLimit,
+                _ => Skip::Damaged,
+            };
+            skip(&mut report, kind, e.to_string());
             return report;
         }
     }
     if custody {
         return report;
     }
-    match envelope::split(&bufs.decoded) {
+    match envelope::split(&bufs.decoded, limits.max_records) {
         Err(e) => {
-            report.status = FileStatus::Skipped;
-            report.problems.push(e.to_string());
+            let kind = match e {
+                EnvelopeError::Json(_) => Skip::Damaged,
+                EnvelopeError::NotCloudTrail(_) => Skip::NotCloudTrail,
+                EnvelopeError::TooManyRecords(_) => Skip::OverLimit,
+            };
+            skip(&mut report, kind, e.to_string());
         }
         Ok(split) if split.digest && split.records.is_empty() => report.status = FileStatus::Digest,
         Ok(split) => {
@@ -229,13 +293,20 @@ fn read_one(found: &Found, file_id: u32, sink: &mut Sink, bufs: &mut files::Buff
                 sink.push(r, file_id);
             }
             report.records = split.records.len() as u64;
-            if !split.bad.is_empty() {
+            if split.bad_count > 0 {
                 report.status = FileStatus::Partial;
+                report.unusable = split.bad_count;
                 report.problems = split
                     .bad
                     .iter()
-                    .map(|BadRecord { at, reason }| format!("{at}: {reason}"))
+                    .map(|BadRecord { at, reason }| {
+                        crate::text::excerpt(&format!("{at}: {reason}"))
+                    })
                     .collect();
+                let unlisted = split.bad_count - split.bad.len() as u64;
+                if unlisted > 0 {
+                    report.problems.push(format!("and {unlisted} more"));
+                }
             }
         }
     }
@@ -261,7 +332,7 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
                 )
             },
             |(mut sink, mut reports, mut bufs), (i, f)| {
-                reports.push(read_one(f, i as u32, &mut sink, &mut bufs));
+                reports.push(read_one(f, i as u32, &mut sink, &mut bufs, &opts.limits));
                 if let Some(pb) = progress {
                     pb.inc(1);
                 }
@@ -296,11 +367,18 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
             FileStatus::Partial => {
                 summary.files_read += 1;
                 summary.files_partial += 1;
-                summary.bad_records += r.problems.len() as u64;
+                summary.bad_records += r.unusable;
             }
             FileStatus::Digest => summary.digests += 1,
             FileStatus::OutsideWindow => summary.outside_window += 1,
-            FileStatus::Skipped => summary.files_skipped += 1,
+            FileStatus::Skipped => {
+                summary.files_skipped += 1;
+                match r.skip {
+                    Some(Skip::NotCloudTrail) => summary.not_cloudtrail += 1,
+                    Some(Skip::OverLimit) => summary.over_limit += 1,
+                    _ => {}
+                }
+            }
         }
     }
     Ok(Ingested {

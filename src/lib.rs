@@ -9,6 +9,7 @@ pub mod cli;
 pub mod credentials;
 pub mod exit;
 pub mod naming;
+pub mod text;
 pub mod timefmt;
 
 #[cfg(feature = "analyzer")]

@@ -38,7 +38,7 @@ impl Format {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {source}", crate::text::quoted(path))]
     File {
         path: PathBuf,
         source: std::io::Error,

@@ -41,11 +41,11 @@ pub const EMBEDDED: &[(&str, &str)] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("--queries {}: not a directory", .0.display())]
+    #[error("--queries {}: not a directory", crate::text::quoted(.0))]
     NotADirectory(PathBuf),
     #[error("no query named '{name}' (known: {known}); pass a .sql file path to run your own")]
     Unknown { name: String, known: String },
-    #[error("cannot read query {}: {source}", path.display())]
+    #[error("cannot read query {}: {source}", crate::text::quoted(path))]
     Read {
         path: PathBuf,
         source: std::io::Error,

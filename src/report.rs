@@ -71,9 +71,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
-    #[error("--state {}: {reason}", path.display())]
+    #[error("--state {}: {reason}", crate::text::quoted(path))]
     State { path: PathBuf, reason: String },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {source}", crate::text::quoted(path))]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -206,7 +206,7 @@ pub fn run(mut req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         done.ingested.tell(tell);
         tell(Notice::Info(format!(
             "wrote {} ({} finding(s))",
-            done.dir.display(),
+            crate::text::quoted(&done.dir),
             done.findings.height()
         )));
         if let Some(path) = &req.state {
@@ -263,6 +263,7 @@ impl Shared<'_> {
             paths: input.paths,
             providers: req.source.providers,
             empty_ok: input.from_store,
+            limits: req.source.limits,
             params: vec![("findings_params".into(), req.thresholds.frame())],
             trusted: &trusted.nets,
             parameters,

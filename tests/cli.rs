@@ -430,7 +430,8 @@ fn damaged_files_are_named_and_the_rest_is_read() {
     );
     assert!(
         r.stderr.contains("read 2 file(s), 4 record(s)")
-            && r.stderr.contains("4 file(s) skipped as damaged")
+            && r.stderr.contains("2 file(s) skipped as damaged")
+            && r.stderr.contains("2 file(s) skipped as not CloudTrail")
             && r.stderr
                 .contains("1 file(s) partly read (1 unusable record(s))"),
         "{}",

@@ -22,12 +22,15 @@ const FORMAT: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("credential cache {}: {source}", path.display())]
+    #[error("credential cache {}: {source}", crate::text::quoted(path))]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("credential cache {}: timed out waiting for another janus-audit to finish", path.display())]
+    #[error(
+        "credential cache {}: timed out waiting for another janus-audit to finish",
+        crate::text::quoted(path)
+    )]
     LockTimeout { path: PathBuf },
 }
 
@@ -107,7 +110,7 @@ impl Cache {
         if meta.permissions().mode() & 0o077 != 0 {
             tracing::warn!(
                 "ignoring {}: readable by others; it will be replaced",
-                path.display()
+                crate::text::quoted(&path)
             );
             return None;
         }
@@ -117,7 +120,7 @@ impl Cache {
             Err(_) => {
                 tracing::warn!(
                     "ignoring damaged cache file {}; it will be replaced",
-                    path.display()
+                    crate::text::quoted(&path)
                 );
                 return None;
             }
@@ -125,7 +128,7 @@ impl Cache {
         if entry.format != FORMAT || entry.key != self.key {
             tracing::warn!(
                 "ignoring foreign cache file {}; it will be replaced",
-                path.display()
+                crate::text::quoted(&path)
             );
             return None;
         }
@@ -136,7 +139,7 @@ impl Cache {
             tracing::debug!("cached credentials expire at {expires}: refreshing");
             return None;
         }
-        tracing::debug!("serving credentials from {}", path.display());
+        tracing::debug!("serving credentials from {}", crate::text::quoted(&path));
         Some(entry.credentials)
     }
 

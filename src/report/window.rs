@@ -27,6 +27,7 @@ pub struct WindowJob<'a> {
     pub providers: ProviderFilter,
     /// No input file at all is an empty window (the store had nothing), not an error.
     pub empty_ok: bool,
+    pub limits: crate::source::files::Limits,
     pub params: Vec<(String, DataFrame)>,
     pub trusted: &'a [ipnet::IpNet],
     /// The exact parameters, recorded verbatim in the manifest.
@@ -70,6 +71,7 @@ pub fn run_window(
         providers: job.providers,
         hash_inputs: true,
         empty_ok: job.empty_ok,
+        limits: job.limits,
     };
     let outcome = engine::run(&sqls, job.queries, opts, job.params, job.trusted, progress)?;
     let mut frames = outcome.frames.into_iter();
@@ -152,6 +154,7 @@ fn manifest(
             json!({
                 "path": f.path.display().to_string(),
                 "status": f.status.as_str(),
+                "kind": f.skip.map(|k| k.as_str()),
                 "reasons": f.problems,
             })
         })
@@ -173,6 +176,8 @@ fn manifest(
             "files_read": s.files_read,
             "files_partial": s.files_partial,
             "files_skipped": s.files_skipped,
+            "files_not_cloudtrail": s.not_cloudtrail,
+            "files_over_limit": s.over_limit,
             "paths_unreadable": s.paths_unreadable,
             "digests": s.digests,
             "outside_window_not_opened": s.outside_window,

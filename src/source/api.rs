@@ -316,9 +316,9 @@ fn known_keys(
         if f.plan != files::Plan::Read || !is_arwwi {
             continue;
         }
-        files::read_decoded(&f.path, &mut bufs).map_err(|e| {
-            store::at(&f.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-        })?;
+        files::read_decoded(&f.path, &mut bufs, files::Limits::default().max_file_bytes).map_err(
+            |e| store::at(&f.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        )?;
         let text = std::str::from_utf8(&bufs.decoded).map_err(|e| {
             store::at(&f.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
         })?;

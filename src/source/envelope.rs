@@ -15,9 +15,14 @@ use crate::record::{Obj, Record};
 pub enum EnvelopeError {
     #[error("invalid JSON: {0}")]
     Json(serde_json::Error),
-    #[error("not a CloudTrail log: {0}")]
+    #[error("not a CloudTrail log: {}", crate::text::excerpt(.0))]
     NotCloudTrail(String),
+    #[error("more than {0} records; raise --max-records-per-file to read this file")]
+    TooManyRecords(u64),
 }
+
+/// How many unusable records a file lists by position; the rest are only counted.
+pub const BAD_LISTED: usize = 20;
 
 /// A record that could not be used, with where it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,9 +35,15 @@ pub struct BadRecord {
 #[derive(Debug, Default)]
 pub struct Split<'a> {
     pub records: Vec<Record<'a>>,
+    /// The first [`BAD_LISTED`] unusable records.
     pub bad: Vec<BadRecord>,
+    /// Every unusable record, listed or not.
+    pub bad_count: u64,
     /// The buffer is a CloudTrail digest file; it holds no events.
     pub digest: bool,
+    /// Records (usable or not) this split may hold.
+    max_records: u64,
+    over_limit: bool,
 }
 
 /// Deserialises a JSON array of records straight into a [`Split`], with no intermediate `Vec`:
@@ -54,7 +65,9 @@ impl<'de: 'a, 'a> Visitor<'de> for RecordsInto<'_, 'a> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0;
         while let Some(item) = seq.next_element::<Obj<Record<'de>>>()? {
-            self.0.take(item, i);
+            if !self.0.take(item, i) {
+                return Err(serde::de::Error::custom("record limit"));
+            }
             i += 1;
         }
         Ok(())
@@ -141,18 +154,51 @@ fn json_error(e: serde_json::Error, what: &str) -> EnvelopeError {
 }
 
 impl<'a> Split<'a> {
-    fn take(&mut self, item: Obj<Record<'a>>, i: usize) {
+    fn new(max_records: u64) -> Self {
+        Split {
+            max_records,
+            ..Split::default()
+        }
+    }
+
+    fn held(&self) -> u64 {
+        self.records.len() as u64 + self.bad_count
+    }
+
+    fn add_bad(&mut self, bad: BadRecord) {
+        self.bad_count += 1;
+        if self.bad.len() < BAD_LISTED {
+            self.bad.push(bad);
+        }
+    }
+
+    /// Keep one item of a records array; false once the file holds more than it may.
+    fn take(&mut self, item: Obj<Record<'a>>, i: usize) -> bool {
+        if self.held() >= self.max_records {
+            self.over_limit = true;
+            return false;
+        }
         match item.0 {
             Some(r) if r.digest_start_time.is_some() => self.digest = true,
             Some(r) if looks_like_record(&r) => self.records.push(r),
-            Some(_) => self.bad.push(BadRecord {
+            Some(_) => self.add_bad(BadRecord {
                 at: format!("record {i}"),
                 reason: "object has no CloudTrail record fields".into(),
             }),
-            None => self.bad.push(BadRecord {
+            None => self.add_bad(BadRecord {
                 at: format!("record {i}"),
                 reason: "not a JSON object".into(),
             }),
+        }
+        true
+    }
+
+    /// A parse error, unless it was the record limit that stopped the parse.
+    fn limit_or(&self, e: EnvelopeError) -> EnvelopeError {
+        if self.over_limit {
+            EnvelopeError::TooManyRecords(self.max_records)
+        } else {
+            e
         }
     }
 
@@ -162,15 +208,13 @@ impl<'a> Split<'a> {
             Some(b'{') if starts_with_records_key(v) => {
                 // ~1 KB per record: reserve once instead of regrowing.
                 self.records.reserve(v.len() / 1024);
-                parse_with(
-                    v,
-                    EnvelopeSeed(self),
-                    "\"Records\" is not an array of records",
-                )?;
+                let what = "\"Records\" is not an array of records";
+                parse_with(v, EnvelopeSeed(self), what).map_err(|e| self.limit_or(e))?;
             }
             Some(b'[') => {
                 self.records.reserve(v.len() / 1024);
-                parse_with(v, RecordsInto(self), "array of records expected")?;
+                let what = "array of records expected";
+                parse_with(v, RecordsInto(self), what).map_err(|e| self.limit_or(e))?;
             }
             Some(b'{') => {
                 let r: Record = parse_with(v, std::marker::PhantomData, "record")?;
@@ -196,12 +240,13 @@ impl<'a> Split<'a> {
     }
 }
 
-/// Split a decoded file into records. A syntax error in a single-value file fails the file; in
-/// NDJSON each line stands alone, so a damaged line costs only that line.
-pub fn split(buf: &[u8]) -> Result<Split<'_>, EnvelopeError> {
+/// Split a decoded file into records, at most `max_records` of them. A syntax error in a
+/// single-value file fails the file; in NDJSON each line stands alone, so a damaged line costs
+/// only that line.
+pub fn split(buf: &[u8], max_records: u64) -> Result<Split<'_>, EnvelopeError> {
     let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
     let body = skip_ws(buf);
-    let mut out = Split::default();
+    let mut out = Split::new(max_records);
     if body.is_empty() {
         return Ok(out);
     }
@@ -217,17 +262,24 @@ pub fn split(buf: &[u8]) -> Result<Split<'_>, EnvelopeError> {
             if line.is_empty() {
                 continue;
             }
-            let mut one = Split::default();
+            if out.held() >= max_records {
+                return Err(EnvelopeError::TooManyRecords(max_records));
+            }
+            let mut one = Split::new(max_records - out.held());
             match one.value(line) {
                 Ok(()) => {
                     out.records.append(&mut one.records);
                     out.digest |= one.digest;
-                    out.bad.extend(one.bad.into_iter().map(|b| BadRecord {
-                        at: format!("line {} {}", n + 1, b.at),
-                        ..b
-                    }));
+                    for b in one.bad {
+                        out.add_bad(BadRecord {
+                            at: format!("line {} {}", n + 1, b.at),
+                            ..b
+                        });
+                    }
+                    out.bad_count += one.bad_count - one.bad_count.min(BAD_LISTED as u64);
                 }
-                Err(e) => out.bad.push(BadRecord {
+                Err(e @ EnvelopeError::TooManyRecords(_)) => return Err(e),
+                Err(e) => out.add_bad(BadRecord {
                     at: format!("line {}", n + 1),
                     reason: e.to_string(),
                 }),
@@ -238,9 +290,7 @@ pub fn split(buf: &[u8]) -> Result<Split<'_>, EnvelopeError> {
         let first = &out.bad[0];
         return Err(EnvelopeError::NotCloudTrail(format!(
             "no usable record ({} bad; first at {}: {})",
-            out.bad.len(),
-            first.at,
-            first.reason
+            out.bad_count, first.at, first.reason
         )));
     }
     Ok(out)
@@ -255,7 +305,7 @@ mod tests {
     #[test]
     fn s3_envelope() {
         let s = format!(r#"{{"Records":[{REC},{REC}]}}"#);
-        let out = split(s.as_bytes()).unwrap();
+        let out = split(s.as_bytes(), u64::MAX).unwrap();
         assert_eq!(out.records.len(), 2);
         assert!(out.bad.is_empty());
     }
@@ -263,15 +313,15 @@ mod tests {
     #[test]
     fn bare_array_and_pretty_single_record() {
         let s = format!("[{REC}]");
-        assert_eq!(split(s.as_bytes()).unwrap().records.len(), 1);
+        assert_eq!(split(s.as_bytes(), u64::MAX).unwrap().records.len(), 1);
         let pretty = "{\n  \"eventID\": \"a\",\n  \"eventName\": \"X\"\n}\n";
-        assert_eq!(split(pretty.as_bytes()).unwrap().records.len(), 1);
+        assert_eq!(split(pretty.as_bytes(), u64::MAX).unwrap().records.len(), 1);
     }
 
     #[test]
     fn ndjson_keeps_good_lines() {
         let s = format!("{REC}\n{{broken\n\n{REC}\n");
-        let out = split(s.as_bytes()).unwrap();
+        let out = split(s.as_bytes(), u64::MAX).unwrap();
         assert_eq!(out.records.len(), 2);
         assert_eq!(out.bad.len(), 1);
         assert_eq!(out.bad[0].at, "line 2");
@@ -285,7 +335,7 @@ mod tests {
             r#"[1,2,3]"#,
             r#""just a string""#,
         ] {
-            match split(bad.as_bytes()) {
+            match split(bad.as_bytes(), u64::MAX) {
                 Err(EnvelopeError::NotCloudTrail(_)) => {}
                 other => panic!("{bad}: {other:?}"),
             }
@@ -294,7 +344,7 @@ mod tests {
 
     #[test]
     fn invalid_json() {
-        match split(br#"{"Records":[{"eventID":"a""#) {
+        match split(br#"{"Records":[{"eventID":"a""#, u64::MAX) {
             Err(EnvelopeError::Json(_)) => {}
             other => panic!("{other:?}"),
         }
@@ -304,6 +354,7 @@ mod tests {
     fn digest_by_content() {
         let out = split(
             br#"{"awsAccountId":"1","digestStartTime":"2020-09-11T18:36:49Z","logFiles":[]}"#,
+            u64::MAX,
         )
         .unwrap();
         assert!(out.digest);
@@ -312,7 +363,36 @@ mod tests {
 
     #[test]
     fn empty_envelope_is_fine() {
-        assert!(split(br#"{"Records":[]}"#).unwrap().records.is_empty());
-        assert!(split(b"  \n").unwrap().records.is_empty());
+        assert!(
+            split(br#"{"Records":[]}"#, u64::MAX)
+                .unwrap()
+                .records
+                .is_empty()
+        );
+        assert!(split(b"  \n", u64::MAX).unwrap().records.is_empty());
+    }
+
+    #[test]
+    fn record_limit_and_listed_bad_records() {
+        let s = format!(r#"{{"Records":[{REC},{REC},{REC}]}}"#);
+        assert_eq!(split(s.as_bytes(), 3).unwrap().records.len(), 3);
+        assert!(matches!(
+            split(s.as_bytes(), 2),
+            Err(EnvelopeError::TooManyRecords(2))
+        ));
+        let nd = format!("{REC}\n{REC}\n{REC}\n");
+        assert!(matches!(
+            split(nd.as_bytes(), 2),
+            Err(EnvelopeError::TooManyRecords(2))
+        ));
+        // 1000 unusable records: all counted, the first few listed.
+        let mut many = format!(r#"{{"Records":[{REC}"#);
+        for _ in 0..1000 {
+            many.push_str(",{}");
+        }
+        many.push_str("]}");
+        let out = split(many.as_bytes(), u64::MAX).unwrap();
+        assert_eq!(out.bad_count, 1000);
+        assert_eq!(out.bad.len(), BAD_LISTED);
     }
 }

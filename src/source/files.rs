@@ -18,6 +18,29 @@ pub enum ReadError {
     Io(#[from] std::io::Error),
     #[error("damaged gzip (truncated or corrupt): {0}")]
     Gzip(std::io::Error),
+    #[error("empty file (0 bytes)")]
+    Empty,
+    #[error("{what} exceeds --max-file-size ({limit} bytes); raise it to read this file")]
+    TooLarge { what: &'static str, limit: u64 },
+}
+
+/// Bounds on what one file may cost, so that a single hostile file cannot exhaust memory. The
+/// defaults are far above real CloudTrail delivery files (a few hundred MB decompressed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Decompressed bytes per file (and bytes on disk).
+    pub max_file_bytes: u64,
+    /// Records (usable or not) per file.
+    pub max_records: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: 1 << 30,
+            max_records: 2_000_000,
+        }
+    }
 }
 
 /// What discovery decided about one path.
@@ -38,7 +61,7 @@ pub struct Found {
 
 /// A positional path that could not be walked.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {reason}", path.display())]
+#[error("{}: {reason}", crate::text::quoted(path))]
 pub struct WalkError {
     pub path: PathBuf,
     pub reason: String,
@@ -125,6 +148,7 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
                 plan: plan_for(root, window),
                 path: root.clone(),
             }),
+            Ok(m) if !m.is_dir() => errors.push(not_regular(root, m.file_type())),
             Ok(_) => {
                 for entry in walkdir::WalkDir::new(root)
                     .follow_links(true)
@@ -144,13 +168,32 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
                                 });
                             }
                         }
-                        Ok(_) => {}
+                        Ok(e) if e.file_type().is_dir() => {}
+                        // A FIFO would hang a read, a device could be endless: named, never opened.
+                        Ok(e) => errors.push(not_regular(e.path(), e.file_type())),
                     }
                 }
             }
         }
     }
     (found, errors)
+}
+
+fn not_regular(path: &Path, t: std::fs::FileType) -> WalkError {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    WalkError {
+        path: path.to_path_buf(),
+        reason: format!("{kind}: not read"),
+    }
 }
 
 /// Per-worker buffers, reused from file to file: a fresh megabyte-sized buffer per file is a
@@ -174,12 +217,24 @@ impl Buffers {
 }
 
 /// Read a file into `bufs.decoded`, gunzipping it if it is gzip (by its magic bytes, not its
-/// name). Returns the size on disk.
-pub fn read_decoded(path: &Path, bufs: &mut Buffers) -> Result<u64, ReadError> {
+/// name), never past `limit` bytes either way. Returns the size on disk.
+pub fn read_decoded(path: &Path, bufs: &mut Buffers, limit: u64) -> Result<u64, ReadError> {
     bufs.raw.clear();
     bufs.sha256 = None;
-    std::fs::File::open(path)?.read_to_end(&mut bufs.raw)?;
+    let file = std::fs::File::open(path)?;
+    // One byte past the limit is enough to know it is over.
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bufs.raw)?;
     let size = bufs.raw.len() as u64;
+    if size > limit {
+        return Err(ReadError::TooLarge {
+            what: "the file",
+            limit,
+        });
+    }
+    if size == 0 {
+        return Err(ReadError::Empty);
+    }
     if bufs.hash {
         // The bytes on disk, before gunzip: what `sha256sum FILE` says, damaged or not.
         use sha2::Digest;
@@ -197,17 +252,28 @@ pub fn read_decoded(path: &Path, bufs: &mut Buffers) -> Result<u64, ReadError> {
         .checked_sub(4)
         .map(|i| u32::from_le_bytes(bufs.raw[i..].try_into().expect("4 bytes")) as usize)
         .unwrap_or(0)
-        .min(1 << 30);
+        .min(limit as usize);
     // (libdeflate inflates faster, but stops silently after the first gzip member and cannot say
     // whether more follow: a concatenated file would lose events. zlib streams every member.)
-    bufs.decoded.reserve(hint.max(bufs.raw.len() * 4) + 1);
-    gunzip(&bufs.raw, &mut bufs.decoded).map_err(ReadError::Gzip)?;
+    bufs.decoded
+        .reserve(hint.max(bufs.raw.len() * 4).min(limit as usize) + 1);
+    gunzip(&bufs.raw, &mut bufs.decoded, limit as usize).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            ReadError::TooLarge {
+                what: "its decompressed content",
+                limit,
+            }
+        } else {
+            ReadError::Gzip(e)
+        }
+    })?;
     Ok(size)
 }
 
-/// Inflate every gzip member of `raw` into the spare capacity of `out`. Unlike `read_to_end` on a
-/// decoder, this never zero-fills the output first, and zlib writes straight into it.
-fn gunzip(raw: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+/// Inflate every gzip member of `raw` into the spare capacity of `out`, but never more than
+/// `limit` bytes (a gzip bomb stops there). Unlike `read_to_end` on a decoder, this never
+/// zero-fills the output first, and zlib writes straight into it.
+fn gunzip(raw: &[u8], out: &mut Vec<u8>, limit: usize) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
     let mut pos = 0;
     while pos < raw.len() {
@@ -222,8 +288,17 @@ fn gunzip(raw: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
         }
         let mut z = Decompress::new_gzip(15);
         loop {
+            if out.len() > limit {
+                return Err(Error::new(ErrorKind::FileTooLarge, "over the limit"));
+            }
             if out.len() == out.capacity() {
-                out.reserve(out.len().max(64 << 10));
+                // Never reserve far past the limit: the limit is there to bound memory.
+                out.reserve_exact(
+                    out.len()
+                        .max(64 << 10)
+                        .min((limit - out.len()).saturating_add(1))
+                        .max(1),
+                );
             }
             let (was_in, was_out) = (z.total_in(), z.total_out());
             let status = z
@@ -262,18 +337,28 @@ mod tests {
         let mut two = gz(body.as_bytes());
         two.extend(gz(b"tail"));
         let mut out = Vec::new();
-        gunzip(&two, &mut out).unwrap();
+        gunzip(&two, &mut out, usize::MAX).unwrap();
         assert_eq!(out.len(), 300_004);
         let one = gz(body.as_bytes());
         let mut out = Vec::new();
-        let err = gunzip(&one[..one.len() / 2], &mut out).unwrap_err();
+        let err = gunzip(&one[..one.len() / 2], &mut out, usize::MAX).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
         let mut junk = one.clone();
         junk.extend(b"junk");
-        assert!(gunzip(&junk, &mut Vec::new()).is_err());
+        assert!(gunzip(&junk, &mut Vec::new(), usize::MAX).is_err());
         let mut corrupt = one.clone();
         corrupt[20] ^= 0xff;
-        assert!(gunzip(&corrupt, &mut Vec::new()).is_err());
+        assert!(gunzip(&corrupt, &mut Vec::new(), usize::MAX).is_err());
+        // A bomb stops at the limit, with memory to match.
+        let bomb = gz(&vec![0u8; 8 << 20]);
+        let mut out = Vec::new();
+        let err = gunzip(&bomb, &mut out, 1 << 20).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+        assert!(
+            out.capacity() <= (1 << 20) + (64 << 10) + 1,
+            "{}",
+            out.capacity()
+        );
     }
 
     #[test]
@@ -287,7 +372,7 @@ mod tests {
         let path = dir.path().join("two.json.gz");
         std::fs::write(&path, [member.clone(), member].concat()).unwrap();
         let mut bufs = Buffers::default();
-        read_decoded(&path, &mut bufs).unwrap();
+        read_decoded(&path, &mut bufs, u64::MAX - 1).unwrap();
         assert_eq!(bufs.decoded, b"{\"Records\":[]}\n{\"Records\":[]}\n");
     }
 

@@ -18,7 +18,7 @@ use crate::timefmt::Millis;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store {}: {source}", path.display())]
+    #[error("store {}: {source}", crate::text::quoted(path))]
     Io {
         path: PathBuf,
         source: std::io::Error,

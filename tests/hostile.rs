@@ -1,0 +1,317 @@
+//! Hostile and faulty input: every bound holds, every bad file is named (quoted, never echoed)
+//! and counted, and the rest of the run is unaffected. Inputs are small and crafted here.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const GOOD: &str = "fixtures/damaged/good.json.gz";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run the binary; a run that outlives `limit` is killed and fails the test.
+fn run_within(args: &[&str], limit: Duration) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_janus-audit"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("JANUS_AUDIT_QUERIES")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("{args:?} hung for more than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn run(args: &[&str]) -> Run {
+    run_within(args, Duration::from_secs(60))
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// A trail directory holding the good fixture file and `extra` files.
+fn trail(extra: &[(&str, Vec<u8>)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("trail");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::copy(GOOD, root.join("a-good.json.gz")).unwrap();
+    for (name, bytes) in extra {
+        std::fs::write(root.join(name), bytes).unwrap();
+    }
+    (dir, root)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The good file's instance, with its calls: the rest of the run is unaffected.
+fn assert_good_file_read(r: &Run) {
+    let spare = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("prod-data-1234.spare-1"))
+        .unwrap_or_else(|| panic!("good file's instance missing:\n{}\n{}", r.stdout, r.stderr));
+    assert!(spare.contains(",1,0,ASIADAMAGEDSETKEY001,1,0,"), "{spare}");
+}
+
+#[test]
+fn a_gzip_bomb_is_skipped_at_the_size_limit() {
+    // 64 MiB of zeros in about 64 KiB of gzip.
+    let bomb = gz(&vec![0u8; 64 << 20]);
+    let (_d, root) = trail(&[("bomb.json.gz", bomb)]);
+    let r = run(&[
+        "by-instance",
+        s(&root),
+        "--format",
+        "csv",
+        "--max-file-size",
+        "8M",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("bomb.json.gz"))
+        .unwrap();
+    assert!(
+        line.contains("skipped") && line.contains("--max-file-size"),
+        "{line}"
+    );
+    assert!(
+        r.stderr
+            .contains("1 file(s) skipped over a size or record limit"),
+        "{}",
+        r.stderr
+    );
+    assert_good_file_read(&r);
+    // Under the default limit it is read, and zeros are no CloudTrail log.
+    let r = run(&["by-instance", s(&root), "--format", "csv"]);
+    assert!(
+        r.stderr.contains("1 file(s) skipped as not CloudTrail"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn too_many_records_is_skipped_and_unusable_records_are_counted_not_listed() {
+    let mut many = String::from(r#"{"Records":["#);
+    for i in 0..50_000 {
+        if i > 0 {
+            many.push(',');
+        }
+        many.push_str("{}");
+    }
+    many.push_str("]}");
+    let (_d, root) = trail(&[("many.json.gz", gz(many.as_bytes()))]);
+    let r = run(&[
+        "by-instance",
+        s(&root),
+        "--format",
+        "csv",
+        "--max-records-per-file",
+        "10000",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("many.json.gz"))
+        .unwrap();
+    assert!(line.contains("more than 10000 records"), "{line}");
+    assert_good_file_read(&r);
+    // Under the limit: a file of 50,000 unusable records is not CloudTrail, and its reason is one
+    // short line, not 50,000 reasons.
+    let r = run(&["by-instance", s(&root), "--format", "csv"]);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("many.json.gz"))
+        .unwrap();
+    assert!(line.len() < 400, "{line}");
+    assert!(line.contains("no usable record (50000 bad"), "{line}");
+}
+
+#[test]
+fn a_partly_read_file_lists_a_bounded_number_of_bad_records() {
+    let good = r#"{"eventVersion":"1.08","eventID":"e1","eventTime":"2026-10-05T08:00:00Z","eventName":"X"}"#;
+    let mut body = format!(r#"{{"Records":[{good}"#);
+    for _ in 0..5000 {
+        body.push_str(",7");
+    }
+    body.push_str("]}");
+    let (d, root) = trail(&[("partial.json", body.into_bytes())]);
+    let out = d.path().join("reports");
+    let r = run(&[
+        "report",
+        s(&root),
+        "--output-dir",
+        s(&out),
+        "--since",
+        "2026-10-05",
+        "--until",
+        "2026-10-06",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("partial.json"))
+        .unwrap();
+    assert!(line.contains("5000 unusable record(s)"), "{line}");
+    let manifest =
+        std::fs::read(out.join("2026-10-05T00-00Z_2026-10-06T00-00Z/manifest.json")).unwrap();
+    assert!(
+        manifest.len() < 20_000,
+        "manifest is {} bytes",
+        manifest.len()
+    );
+    let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(m["counts"]["unusable_records"], 5000);
+    let reasons = m["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"].as_str().unwrap().ends_with("partial.json"))
+        .unwrap()["reasons"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(reasons.len() <= 21, "{}", reasons.len());
+    assert_eq!(reasons.last().unwrap(), "and 4980 more");
+}
+
+#[test]
+fn file_content_is_never_echoed_in_full_and_names_cannot_forge_lines() {
+    let secret = "AKIASECRET".repeat(100_000);
+    let body = format!(r#"{{"Records":"{secret}"}}"#);
+    let forged = "x\njanus-audit: read 99 file(s), 99 record(s).json";
+    let (d, root) = trail(&[
+        ("secret.json", body.into_bytes()),
+        (forged, b"{broken".to_vec()),
+    ]);
+    let out = d.path().join("reports");
+    let r = run(&[
+        "report",
+        s(&root),
+        "--output-dir",
+        s(&out),
+        "--since",
+        "2026-10-05",
+        "--until",
+        "2026-10-06",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.len() < 4_000, "stderr is {} bytes", r.stderr.len());
+    assert!(!r.stderr.contains(&"AKIASECRET".repeat(20)), "{}", r.stderr);
+    assert!(
+        !r.stderr
+            .lines()
+            .any(|l| l.starts_with("janus-audit: read 99")),
+        "a file name forged a line:\n{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(r#"x\njanus-audit"#), "{}", r.stderr);
+    let manifest =
+        std::fs::read_to_string(out.join("2026-10-05T00-00Z_2026-10-06T00-00Z/manifest.json"))
+            .unwrap();
+    assert!(
+        manifest.len() < 20_000,
+        "manifest is {} bytes",
+        manifest.len()
+    );
+    assert!(!manifest.contains(&"AKIASECRET".repeat(20)));
+    // The files table, as a user's query sees it.
+    let r = run(&[
+        "query",
+        "SELECT problems FROM files WHERE problems IS NOT NULL",
+        s(&root),
+        "--format",
+        "csv",
+    ]);
+    assert!(!r.stdout.contains(&"AKIASECRET".repeat(20)));
+    assert!(r.stdout.len() < 2_000, "{}", r.stdout.len());
+}
+
+#[test]
+fn empty_files_and_fifos_are_named_and_counted() {
+    let (_d, root) = trail(&[("empty.json.gz", Vec::new())]);
+    let fifo = root.join("pipe.json.gz");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let r = run_within(
+        &["by-instance", s(&root), "--format", "csv"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let empty = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("empty.json.gz"))
+        .unwrap();
+    assert!(empty.contains("empty file"), "{empty}");
+    let pipe = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("pipe.json.gz"))
+        .unwrap();
+    assert!(pipe.contains("a FIFO"), "{pipe}");
+    assert!(
+        r.stderr.contains("2 file(s) skipped as damaged"),
+        "{}",
+        r.stderr
+    );
+    assert_good_file_read(&r);
+    // A FIFO named on the command line is refused too, not read.
+    let r = run_within(&["by-instance", s(&fifo)], Duration::from_secs(30));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("a FIFO"), "{}", r.stderr);
+}
+
+#[test]
+fn files_that_are_not_cloudtrail_say_so() {
+    let (_d, root) = trail(&[
+        ("export.json", b"account,region\n1,us-east-1\n".to_vec()),
+        ("config.json", b"key: value\nother: 2\n".to_vec()),
+        ("archive.json", b"PK\x03\x04\x14\x00\x00\x00".to_vec()),
+    ]);
+    let r = run(&["by-instance", s(&root), "--format", "csv"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    for f in ["export.json", "config.json", "archive.json"] {
+        let line = r.stderr.lines().find(|l| l.contains(f)).unwrap();
+        assert!(line.contains("not a CloudTrail log"), "{line}");
+    }
+    assert!(
+        r.stderr.contains("3 file(s) skipped as not CloudTrail"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("0 file(s) skipped as damaged"),
+        "{}",
+        r.stderr
+    );
+}
