@@ -11,6 +11,7 @@ use crate::model::{Needs, ProviderFilter, Sink, Tables};
 use crate::notice::Notice;
 use crate::source::envelope::{self, BadRecord, EnvelopeError};
 use crate::source::files::{self, Found, Limits, Plan, ReadError, WalkError};
+use crate::source::repair;
 use crate::timefmt::Window;
 
 #[derive(Debug, Clone)]
@@ -84,6 +85,8 @@ pub struct FileReport {
     pub problems: Vec<String>,
     /// Records that could not be used (`Partial` files).
     pub unusable: u64,
+    /// Values that could not be read and became null, their records kept (`Partial` files).
+    pub values_nulled: u64,
     /// Hex SHA-256 of the bytes on disk, when hashing was asked for and the file could be read.
     pub sha256: Option<String>,
 }
@@ -103,9 +106,19 @@ pub struct Summary {
     pub paths_unreadable: u64,
     pub records: u64,
     pub bad_records: u64,
+    /// Values that could not be read and became null (their records kept).
+    pub values_nulled: u64,
     pub duplicates: u64,
+    /// Of `duplicates`: copies whose content differed from the kept one (an ID collision).
+    pub duplicates_differing: u64,
+    /// The first few IDs with such copies.
+    pub differing_ids: Vec<String>,
+    /// Assumptions from other web identity providers that `--provider google` left out.
+    pub other_providers: u64,
     pub without_event_id: u64,
     pub without_time: u64,
+    pub unreadable_time: u64,
+    pub unreadable_time_example: Option<String>,
     pub incomplete_assumptions: u64,
 }
 
@@ -182,6 +195,17 @@ impl Summary {
             s.files_read, s.records
         )];
         parts.push(format!("{} duplicate(s) dropped", s.duplicates));
+        if s.duplicates_differing > 0 {
+            parts.push(format!(
+                "{} of them differ from the copy kept (eventID collision; events may be lost: {})",
+                s.duplicates_differing,
+                s.differing_ids
+                    .iter()
+                    .map(|id| crate::text::excerpt(id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         parts.push(format!("{} digest file(s) skipped", s.digests));
         parts.push(format!(
             "{} file(s) skipped as damaged",
@@ -205,6 +229,12 @@ impl Summary {
                 s.files_partial, s.bad_records
             ));
         }
+        if s.values_nulled > 0 {
+            parts.push(format!(
+                "{} unreadable value(s) read as null (records kept)",
+                s.values_nulled
+            ));
+        }
         if s.outside_window > 0 {
             parts.push(format!(
                 "{} file(s) outside the window not opened",
@@ -214,10 +244,23 @@ impl Summary {
         if s.without_time > 0 {
             parts.push(format!("{} record(s) without eventTime", s.without_time));
         }
+        if s.unreadable_time > 0 {
+            parts.push(format!(
+                "{} record(s) with an eventTime that is not a time (e.g. '{}')",
+                s.unreadable_time,
+                s.unreadable_time_example.as_deref().unwrap_or("")
+            ));
+        }
         if s.without_event_id > 0 {
             parts.push(format!(
                 "{} record(s) without eventID kept",
                 s.without_event_id
+            ));
+        }
+        if s.other_providers > 0 {
+            parts.push(format!(
+                "{} assumption(s) from other web identity providers (GitHub Actions, EKS, ...) not reported; --provider any includes them",
+                s.other_providers
             ));
         }
         if s.incomplete_assumptions > 0 {
@@ -255,6 +298,7 @@ fn read_one(
         skip: None,
         problems: Vec::new(),
         unusable: 0,
+        values_nulled: 0,
         sha256: None,
     };
     let custody = bufs.hash && found.plan == Plan::Digest;
@@ -278,7 +322,21 @@ fn read_one(
     if custody {
         return report;
     }
-    match envelope::split(&bufs.decoded, limits.max_records) {
+    let first = envelope::split(&bufs.decoded, limits.max_records);
+    let retry = match &first {
+        Err(e) => envelope::repairable(&e.to_string()),
+        Ok(split) => split.bad.iter().any(|b| envelope::repairable(&b.reason)),
+    };
+    let mut nulled = 0;
+    let parsed = if retry {
+        drop(first);
+        nulled = repair::null_unreadable(&mut bufs.decoded);
+        envelope::split(&bufs.decoded, limits.max_records)
+    } else {
+        first
+    };
+    let before = sink.stats.values_nulled;
+    match parsed {
         Err(e) => {
             let kind = match e {
                 EnvelopeError::Json(_) => Skip::Damaged,
@@ -289,8 +347,8 @@ fn read_one(
         }
         Ok(split) if split.digest && split.records.is_empty() => report.status = FileStatus::Digest,
         Ok(split) => {
-            for r in &split.records {
-                sink.push(r, file_id);
+            for (i, r) in split.records.iter().enumerate() {
+                sink.push(r, file_id, i as u32);
             }
             report.records = split.records.len() as u64;
             if split.bad_count > 0 {
@@ -307,6 +365,14 @@ fn read_one(
                 if unlisted > 0 {
                     report.problems.push(format!("and {unlisted} more"));
                 }
+            }
+            report.values_nulled = nulled + sink.stats.values_nulled - before;
+            if report.values_nulled > 0 {
+                report.status = FileStatus::Partial;
+                report.problems.push(format!(
+                    "{} unreadable value(s) (a lone UTF-16 surrogate escape, a number out of range) read as null; their records are kept",
+                    report.values_nulled
+                ));
             }
         }
     }
@@ -355,9 +421,14 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
     let mut summary = Summary {
         paths_unreadable: walk_errors.len() as u64,
         records: tables.stats.records,
-        duplicates: tables.duplicates,
+        duplicates: tables.duplicates.dropped,
+        duplicates_differing: tables.duplicates.differing,
+        differing_ids: tables.duplicates.differing_ids.clone(),
+        other_providers: tables.other_providers,
         without_event_id: tables.stats.without_event_id,
         without_time: tables.stats.without_time,
+        unreadable_time: tables.stats.unreadable_time,
+        unreadable_time_example: tables.stats.unreadable_time_example.clone(),
         incomplete_assumptions: tables.stats.incomplete_assumptions,
         ..Summary::default()
     };
@@ -368,6 +439,7 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
                 summary.files_read += 1;
                 summary.files_partial += 1;
                 summary.bad_records += r.unusable;
+                summary.values_nulled += r.values_nulled;
             }
             FileStatus::Digest => summary.digests += 1,
             FileStatus::OutsideWindow => summary.outside_window += 1,

@@ -11,6 +11,7 @@
 
 use polars::prelude::*;
 
+use crate::dedupe::{self, Duplicates, EventIds};
 use crate::naming::{self, InstanceSource};
 use crate::record::{
     self, Record, SessionContext, UserIdentity, WebIdentityRequest, WebIdentityResponse,
@@ -20,6 +21,8 @@ use crate::timefmt::{Millis, Window, parse_event_time, parse_expiration};
 
 pub const ARWWI: &str = "AssumeRoleWithWebIdentity";
 pub const GOOGLE: &str = "accounts.google.com";
+/// The provider of an assumption whose record names none and whose evidence is not Google's.
+pub const UNKNOWN: &str = "unknown";
 
 /// Which tables ingest must build. `events` is by far the largest, so it is opt-in.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,6 +52,7 @@ macro_rules! table {
     (@ty time) => { Vec<Option<Millis>> };
     (@ty i64) => { Vec<Option<i64>> };
     (@ty u32) => { Vec<u32> };
+    (@ty u64) => { Vec<u64> };
     (@ty bool) => { Vec<bool> };
     (@new str, $n:expr, $cap:expr) => { StringChunkedBuilder::new($n.into(), $cap) };
     (@new $other:ident, $n:expr, $cap:expr) => { Vec::with_capacity($cap) };
@@ -62,6 +66,7 @@ macro_rules! table {
         Int64Chunked::from_iter_options($n.into(), $v.into_iter()).into_column()
     };
     (@finish u32, $n:expr, $v:expr) => { UInt32Chunked::from_vec($n.into(), $v).into_column() };
+    (@finish u64, $n:expr, $v:expr) => { UInt64Chunked::from_vec($n.into(), $v).into_column() };
     (@finish bool, $n:expr, $v:expr) => {
         BooleanChunked::from_iter_values($n.into(), $v.into_iter()).into_column()
     };
@@ -91,6 +96,9 @@ table!(EventCols {
     web_id_provider: str,
     web_id_sub: str,
     file_id: u32,
+    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
+    // once it has.
+    __seq: u64,
 });
 
 table!(RoleCallCols {
@@ -116,6 +124,9 @@ table!(RoleCallCols {
     // From `--trusted-cidrs`: the call came from one of the project's own ranges. Filled with
     // false here; the engine sets it when ranges are given.
     trusted_source: bool,
+    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
+    // once it has.
+    __seq: u64,
 });
 
 table!(AssumptionCols {
@@ -143,19 +154,28 @@ table!(AssumptionCols {
     instance_source: str,
     in_window: bool,
     file_id: u32,
+    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
+    // once it has.
+    __seq: u64,
 });
 
 /// What ingest noticed about records beyond their count.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecordStats {
     /// Records read (before de-duplication).
     pub records: u64,
     /// Records without an `eventID` (cannot be de-duplicated; all kept).
     pub without_event_id: u64,
-    /// Records without a readable `eventTime` (kept; they fall outside any bounded window).
+    /// Records without an `eventTime` (kept; they fall outside any bounded window).
     pub without_time: u64,
+    /// Records whose `eventTime` is there but not a time (kept, like those without one).
+    pub unreadable_time: u64,
     /// AssumeRoleWithWebIdentity records that issued no readable key or expiration.
     pub incomplete_assumptions: u64,
+    /// Values inside a record that could not be read and were taken as null.
+    pub values_nulled: u64,
+    /// The first unreadable `eventTime`, as an example for the summary (escaped and capped).
+    pub unreadable_time_example: Option<String>,
 }
 
 impl RecordStats {
@@ -163,7 +183,12 @@ impl RecordStats {
         self.records += o.records;
         self.without_event_id += o.without_event_id;
         self.without_time += o.without_time;
+        self.unreadable_time += o.unreadable_time;
         self.incomplete_assumptions += o.incomplete_assumptions;
+        self.values_nulled += o.values_nulled;
+        if self.unreadable_time_example.is_none() {
+            self.unreadable_time_example = o.unreadable_time_example.clone();
+        }
     }
 }
 
@@ -176,45 +201,6 @@ pub struct Sink {
     assumptions: AssumptionCols,
     ids: EventIds,
     pub stats: RecordStats,
-}
-
-/// Every `eventID` read, only to count duplicates. CloudTrail IDs are lowercase UUIDs, kept as
-/// 128-bit integers: sorting a million of those is far cheaper than hashing a million strings.
-#[derive(Default)]
-pub struct EventIds {
-    uuids: Vec<u128>,
-    other: Vec<String>,
-}
-
-impl EventIds {
-    fn push(&mut self, id: &str) {
-        // Only the canonical spelling (36 chars, lowercase): try_parse also reads braced, URN
-        // and bare-hex forms, and two spellings of one UUID must count as two IDs here, as they
-        // do in the string-keyed de-duplication of the tables.
-        let canonical = id.len() == 36 && !id.bytes().any(|b| b.is_ascii_uppercase());
-        match uuid::Uuid::try_parse(id) {
-            Ok(u) if canonical => self.uuids.push(u.as_u128()),
-            _ => self.other.push(id.to_string()),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.uuids.len() + self.other.len()
-    }
-
-    fn append(&mut self, mut o: EventIds) {
-        self.uuids.append(&mut o.uuids);
-        self.other.append(&mut o.other);
-    }
-
-    fn unique(mut self) -> usize {
-        use rayon::slice::ParallelSliceMut;
-        self.uuids.par_sort_unstable();
-        self.uuids.dedup();
-        self.other.sort_unstable();
-        self.other.dedup();
-        self.uuids.len() + self.other.len()
-    }
 }
 
 pub struct Part {
@@ -241,20 +227,28 @@ impl Sink {
         }
     }
 
-    /// Add one record. Never fails: what a record lacks is counted, not fatal.
-    pub fn push(&mut self, r: &Record<'_>, file_id: u32) {
+    /// Add record number `index` of file `file_id`. Never fails: what a record lacks is
+    /// counted, not fatal.
+    pub fn push(&mut self, r: &Record<'_>, file_id: u32, index: u32) {
         self.stats.records += 1;
-        let f = Fields::of(r);
+        let f = Fields::of(r, dedupe::seq(file_id, index));
         match f.event_id {
-            Some(id) => self.ids.push(id),
+            Some(id) => self.ids.push(id, f.seq, dedupe::content_hash(r)),
             None => self.stats.without_event_id += 1,
         }
-        if f.time.is_none() {
-            self.stats.without_time += 1;
+        match (r.event_time.get(), f.time) {
+            (None, _) => self.stats.without_time += 1,
+            (Some(raw), None) => {
+                self.stats.unreadable_time += 1;
+                if self.stats.unreadable_time_example.is_none() {
+                    self.stats.unreadable_time_example = Some(crate::text::excerpt(raw));
+                }
+            }
+            _ => {}
         }
         let in_window = self.window.contains(f.time);
         if f.is_arwwi {
-            self.push_assumption(r, f.time, in_window, file_id);
+            self.push_assumption(r, &f, in_window, file_id);
         }
         if !in_window {
             return;
@@ -269,15 +263,23 @@ impl Sink {
         }
     }
 
-    fn push_assumption(
-        &mut self,
-        r: &Record<'_>,
-        time: Option<Millis>,
-        in_window: bool,
-        file_id: u32,
-    ) {
+    fn push_assumption(&mut self, r: &Record<'_>, f: &Fields<'_>, in_window: bool, file_id: u32) {
+        let time = f.time;
         let ui = r.user_identity.get();
-        let req: WebIdentityRequest = record::parse_raw(r.request_parameters);
+        // A value serde_json cannot read (`"durationSeconds": 1e999`) must cost that value, not
+        // the role ARN beside it: read a repaired copy, and count what was nulled.
+        let repaired;
+        let req: WebIdentityRequest = match record::try_parse_raw(r.request_parameters) {
+            Some(req) => req,
+            None => {
+                let (text, nulled) = crate::source::repair::nulled_copy(
+                    r.request_parameters.map_or("", |raw| raw.get()),
+                );
+                self.stats.values_nulled += nulled;
+                repaired = text;
+                record::try_parse_raw_str(&repaired).unwrap_or_default()
+            }
+        };
         let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
         let who = record::web_identity(
             ui.and_then(|u| u.principal_id.get()),
@@ -320,7 +322,7 @@ impl Sink {
         a.expires_at.push(expires_at);
         push_str(&mut a.expiration_raw, expiration_raw);
         a.duration_seconds
-            .push(req.duration_seconds.as_ref().and_then(|n| n.as_i64()));
+            .push(req.duration_seconds.get().and_then(|n| n.parse().ok()));
         push_str(&mut a.role_arn, role_arn);
         push_str(
             &mut a.account_id,
@@ -342,6 +344,7 @@ impl Sink {
         push_str(&mut a.instance_source, Some(source.as_str()));
         a.in_window.push(in_window);
         a.file_id.push(file_id);
+        a.__seq.push(f.seq);
     }
 
     pub fn finish(self) -> Part {
@@ -357,6 +360,7 @@ impl Sink {
 
 /// The fields of a record that more than one table reads, looked up once.
 struct Fields<'r> {
+    seq: u64,
     event_id: Option<&'r str>,
     time: Option<Millis>,
     ui: Option<&'r UserIdentity<'r>>,
@@ -373,7 +377,7 @@ struct Fields<'r> {
 }
 
 impl<'r> Fields<'r> {
-    fn of(r: &'r Record<'r>) -> Self {
+    fn of(r: &'r Record<'r>, seq: u64) -> Self {
         let ui = r.user_identity.get();
         let ctx = ui.and_then(|u| u.session_context.get());
         let webfed = ctx.and_then(|c| c.web_id_federation_data.get());
@@ -381,6 +385,7 @@ impl<'r> Fields<'r> {
         let event_name = r.event_name.get();
         let is_arwwi = event_name == Some(ARWWI);
         Fields {
+            seq,
             event_id: r.event_id.get(),
             time: r.event_time.get().and_then(parse_event_time),
             ui,
@@ -438,6 +443,7 @@ fn push_event(ev: &mut EventCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32) 
             .or_else(|| f.is_arwwi.then(|| ui.and_then(|u| u.user_name.get()))?),
     );
     ev.file_id.push(file_id);
+    ev.__seq.push(f.seq);
 }
 
 fn push_call(c: &mut RoleCallCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32) {
@@ -475,6 +481,7 @@ fn push_call(c: &mut RoleCallCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32)
     push_str(&mut c.web_id_sub, f.web_sub);
     c.file_id.push(file_id);
     c.trusted_source.push(false);
+    c.__seq.push(f.seq);
 }
 
 /// The tables after every file is read and duplicates are gone.
@@ -483,8 +490,10 @@ pub struct Tables {
     pub role_calls: DataFrame,
     pub assumptions: DataFrame,
     pub stats: RecordStats,
-    /// Records dropped because their `eventID` was already seen (org trail + account trail).
-    pub duplicates: u64,
+    /// Repeated `eventID`s: copies dropped, and those whose content differed.
+    pub duplicates: Duplicates,
+    /// Assumptions from other web identity providers left out by the Google filter.
+    pub other_providers: u64,
 }
 
 /// Which web-identity providers the reports cover.
@@ -530,20 +539,6 @@ fn stack(frames: impl Iterator<Item = DataFrame>) -> PolarsResult<Option<DataFra
     Ok(out)
 }
 
-/// Keep the first row of each `event_id`, in input order; rows without one are all kept.
-fn dedupe(df: DataFrame) -> PolarsResult<DataFrame> {
-    let lf = df.lazy().with_row_index("__row", None);
-    let with_id = lf
-        .clone()
-        .filter(col("event_id").is_not_null())
-        .unique_stable(Some(cols(["event_id"])), UniqueKeepStrategy::First);
-    let without_id = lf.filter(col("event_id").is_null());
-    concat([with_id, without_id], UnionArgs::default())?
-        .sort(["__row"], SortMultipleOptions::default())
-        .drop(cols(["__row"]))
-        .collect()
-}
-
 impl Tables {
     pub fn from_parts(parts: Vec<Part>, providers: &ProviderFilter) -> PolarsResult<Tables> {
         let mut stats = RecordStats::default();
@@ -558,38 +553,81 @@ impl Tables {
             assumptions.push(p.assumptions);
             ids.append(p.ids);
         }
-        let with_id = ids.len() as u64;
-        let unique_ids = ids.unique() as u64;
-        let duplicates = with_id - unique_ids;
-        // Most inputs hold no duplicate at all; then de-duplication is pure cost.
-        let dedupe_if_any = |df: DataFrame| {
-            if duplicates == 0 { Ok(df) } else { dedupe(df) }
-        };
+        let dups = ids.resolve()?;
         let empty_calls = || RoleCallCols::new(0).finish();
         let empty_assumptions = || AssumptionCols::new(0).finish();
-        let events = stack(events.into_iter())?.map(dedupe_if_any).transpose()?;
-        let role_calls = dedupe_if_any(stack(calls.into_iter())?.unwrap_or_else(empty_calls))?;
-        let mut assumptions =
-            dedupe_if_any(stack(assumptions.into_iter())?.unwrap_or_else(empty_assumptions))?;
-        if *providers == ProviderFilter::Google {
-            assumptions = assumptions
+        let events = stack(events.into_iter())?
+            .map(|df| dups.apply(df))
+            .transpose()?;
+        let role_calls = dups.apply(stack(calls.into_iter())?.unwrap_or_else(empty_calls))?;
+        let assumptions =
+            dups.apply(stack(assumptions.into_iter())?.unwrap_or_else(empty_assumptions))?;
+        let assumptions = attribute_providers(assumptions)?;
+        let other_providers = assumptions
+            .column("provider")?
+            .str()?
+            .iter()
+            .filter(|p| !matches!(*p, Some(GOOGLE) | Some(UNKNOWN)))
+            .count() as u64;
+        let assumptions = match providers {
+            ProviderFilter::Any => assumptions,
+            // A failure whose provider is unknown stays: it may be a forged or stolen token
+            // against a Google role, and an investigator would rather see a burst than miss one.
+            ProviderFilter::Google => assumptions
                 .lazy()
-                .filter(col("provider").eq(lit(GOOGLE)))
-                .collect()?;
-        }
+                .filter(
+                    col("provider").eq(lit(GOOGLE)).or(col("provider")
+                        .eq(lit(UNKNOWN))
+                        .and(col("error_code").is_not_null())),
+                )
+                .collect()?,
+        };
         Ok(Tables {
             events,
             role_calls,
             assumptions,
             stats,
-            duplicates,
+            duplicates: dups,
+            other_providers: match providers {
+                ProviderFilter::Google => other_providers,
+                ProviderFilter::Any => 0,
+            },
         })
     }
 }
 
+/// The provider of an assumption whose record names none (CloudTrail often writes only `type`
+/// and `userName` for a failure): Google when the evidence says so, that is, its `sub` has the
+/// form of a Google subject (21 digits) or its role has had Google assumptions in the input;
+/// `unknown` otherwise.
+fn attribute_providers(assumptions: DataFrame) -> PolarsResult<DataFrame> {
+    let google_roles = col("role_arn").is_in(
+        col("role_arn")
+            .filter(col("provider").eq(lit(GOOGLE)))
+            .implode(false),
+        false,
+    );
+    let google_sub = col("sub").str().contains(lit(r"^[0-9]{21}$"), true);
+    assumptions
+        .lazy()
+        .with_column(
+            when(col("provider").is_not_null())
+                .then(col("provider"))
+                .when(google_sub.or(google_roles).fill_null(lit(false)))
+                .then(lit(GOOGLE))
+                .otherwise(lit(UNKNOWN))
+                .alias("provider"),
+        )
+        .collect()
+}
+
 /// Every table built here: name, what it holds, and its schema, for `janus-audit tables`.
 pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
-    let s = |df: DataFrame| df.schema().as_ref().clone();
+    let s = |df: DataFrame| {
+        let mut schema = df.schema().as_ref().clone();
+        schema.shift_remove(dedupe::SEQ);
+        schema
+    };
     vec![
         (
             "events",
@@ -607,26 +645,4 @@ pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
             s(AssumptionCols::new(0).finish()),
         ),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::EventIds;
-
-    #[test]
-    fn duplicate_count_follows_exact_strings() {
-        let mut ids = EventIds::default();
-        for id in [
-            "be170ced-ba43-4a02-9b70-f18127034945",
-            "be170ced-ba43-4a02-9b70-f18127034945", // a real duplicate
-            "be170cedba434a029b70f18127034945",     // same UUID, another spelling: distinct
-            "BE170CED-BA43-4A02-9B70-F18127034945", // upper case: distinct
-            "bEXAMPLE-0b30-4246-b28c-e3da3EXAMPLE", // not a UUID at all
-            "bEXAMPLE-0b30-4246-b28c-e3da3EXAMPLE",
-        ] {
-            ids.push(id);
-        }
-        assert_eq!(ids.len(), 6);
-        assert_eq!(ids.unique(), 4);
-    }
 }

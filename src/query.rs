@@ -233,9 +233,22 @@ pub fn run(
         .map(|sql| {
             ctx.execute(&sql.text)
                 .and_then(|lf| lf.collect())
+                .and_then(|df| count_as_count(df, &sql.text))
                 .map_err(wrap(&sql.name))
         })
         .collect()
+}
+
+/// polars names an unaliased `COUNT(*)` `len`; a SQL user expects `count`. A query that says
+/// `len` itself keeps it.
+fn count_as_count(mut df: DataFrame, sql: &str) -> PolarsResult<DataFrame> {
+    if df.get_column_index("len").is_some()
+        && df.get_column_index("count").is_none()
+        && !mentions(&sql.to_ascii_lowercase(), "len")
+    {
+        df.rename("len", "count".into())?;
+    }
+    Ok(df)
 }
 
 #[cfg(test)]
@@ -252,6 +265,23 @@ mod tests {
         ));
         assert!(!mentions("SELECT my_events FROM x", "events"));
         assert!(!mentions("SELECT events_x FROM x", "events"));
+    }
+
+    #[test]
+    fn unaliased_count_is_count() {
+        let df = df!("x" => [1, 2, 3]).unwrap();
+        let mut ctx = SQLContext::new();
+        ctx.register("t", df.lazy());
+        let mut run = |sql: &str| {
+            let out = ctx.execute(sql).unwrap().collect().unwrap();
+            count_as_count(out, sql).unwrap()
+        };
+        assert_eq!(run("SELECT COUNT(*) FROM t").get_column_names(), ["count"]);
+        assert_eq!(
+            run("SELECT COUNT(*) AS len FROM t").get_column_names(),
+            ["len"]
+        );
+        assert_eq!(run("SELECT COUNT(*) AS n FROM t").get_column_names(), ["n"]);
     }
 
     #[test]

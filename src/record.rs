@@ -229,8 +229,8 @@ pub struct WebIdentityRequest<'a> {
     pub role_arn: Text<'a>,
     #[serde(borrow, default)]
     pub role_session_name: Text<'a>,
-    #[serde(default)]
-    pub duration_seconds: Option<serde_json::Number>,
+    #[serde(borrow, default)]
+    pub duration_seconds: Text<'a>,
 }
 
 /// The parts of `responseElements` an AssumeRoleWithWebIdentity uses. `sessionToken` is never read.
@@ -266,9 +266,24 @@ pub struct AssumedRoleUser<'a> {
 
 /// Parse a raw JSON object leniently: absent, null, or the wrong shape gives the default.
 pub fn parse_raw<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> T {
-    raw.filter(|r| r.get().starts_with('{'))
-        .and_then(|r| serde_json::from_str(r.get()).ok())
-        .unwrap_or_default()
+    try_parse_raw(raw).unwrap_or_default()
+}
+
+/// As [`parse_raw`], but `None` when an object is there and serde_json cannot read it (so the
+/// caller can repair it rather than lose every field in it).
+pub fn try_parse_raw<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> Option<T> {
+    match raw {
+        Some(r) => try_parse_raw_str(r.get()),
+        None => Some(T::default()),
+    }
+}
+
+/// As [`try_parse_raw`], over text.
+pub fn try_parse_raw_str<'a, T: Deserialize<'a> + Default>(text: &'a str) -> Option<T> {
+    if !text.starts_with('{') {
+        return Some(T::default());
+    }
+    serde_json::from_str(text).ok()
 }
 
 /// Provider, audience and subject of a web identity, derived without splitting on ':'.

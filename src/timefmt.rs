@@ -8,11 +8,22 @@ pub type Millis = i64;
 /// The one text form of a time this tool writes: RFC 3339, UTC, whole seconds, `Z`.
 pub const RFC3339: &str = "%Y-%m-%dT%H:%M:%SZ";
 
-/// `eventTime` and `creationDate`: ISO-8601 / RFC 3339, normally `2025-03-06T02:25:06Z`.
+/// `eventTime` and `creationDate`: ISO-8601 / RFC 3339, normally `2025-03-06T02:25:06Z`. The
+/// forms exports write are read too where their meaning is plain: a space for the `T`, any
+/// number of fractional digits, and no zone at all (Athena, Spark and spreadsheet exports drop
+/// the `Z`; CloudTrail writes every time in UTC, so a time without a zone is UTC).
 pub fn parse_event_time(s: &str) -> Option<Millis> {
-    DateTime::parse_from_rfc3339(s)
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis());
+    }
+    let s = s.trim();
+    let t = s.replacen(' ', "T", 1);
+    if let Ok(t) = DateTime::parse_from_rfc3339(&t) {
+        return Some(t.timestamp_millis());
+    }
+    NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f")
         .ok()
-        .map(|t| t.timestamp_millis())
+        .map(|t| t.and_utc().timestamp_millis())
 }
 
 /// `responseElements.credentials.expiration` of STS calls is not ISO-8601 but Java's
@@ -182,6 +193,28 @@ mod tests {
         );
         assert_eq!(parse_expiration("tomorrow"), None);
         assert_eq!(parse_expiration(""), None);
+    }
+
+    #[test]
+    fn export_forms_of_event_time() {
+        let z = ms("2023-01-01T12:00:00Z");
+        for s in [
+            "2023-01-01 12:00:00.000000000",
+            "2023-01-01 12:00:00Z",
+            "2023-01-01T12:00:00.000+00:00",
+            "2023-01-01T12:00:00",
+            "2023-01-01 12:00:00+00:00",
+        ] {
+            assert_eq!(parse_event_time(s), Some(z), "{s}");
+        }
+        assert_eq!(
+            parse_event_time("2023-01-01 14:00:00+02:00"),
+            Some(z),
+            "a zone is honoured"
+        );
+        for bad in ["yesterday", "2023-01-01", "12:00:00", "2023-13-01 12:00:00"] {
+            assert_eq!(parse_event_time(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -315,3 +315,215 @@ fn files_that_are_not_cloudtrail_say_so() {
         r.stderr
     );
 }
+
+// --- fixtures/edge: shapes from real exports and incident datasets (see fixtures/README.md) ---
+
+const EDGE: &str = "fixtures/edge";
+
+/// Rows of an inline query over fixtures/edge, as CSV lines after the header.
+fn edge_query(sql: &str, extra: &[&str]) -> (Vec<String>, Run) {
+    let mut args = vec!["query", sql, EDGE, "--format", "csv"];
+    args.extend(extra);
+    let r = run(&args);
+    assert!(r.code == 0 || r.code == 3, "{}", r.stderr);
+    let rows = r.stdout.lines().skip(1).map(str::to_string).collect();
+    (rows, r)
+}
+
+#[test]
+fn one_unreadable_value_costs_that_value_not_its_file() {
+    // A lone surrogate escape in one userAgent: all 18 calls of the file count, one UA is null.
+    let (rows, r) = edge_query(
+        "SELECT COUNT(*) AS n, COUNT(user_agent) AS with_ua FROM role_calls WHERE access_key_id = 'ASIAEDGEVM1KEY000001'",
+        &[],
+    );
+    assert_eq!(rows, ["18,17"]);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("surrogate.json"))
+        .unwrap();
+    assert!(
+        line.contains("partly read") && line.contains("1 unreadable value(s)"),
+        "{line}"
+    );
+    assert_eq!(r.code, 3, "a partly read file makes the report incomplete");
+    // 1e999 in awsRegion nulls the region only; in durationSeconds, the duration only.
+    let (rows, _) = edge_query(
+        "SELECT COUNT(*) AS n, COUNT(aws_region) AS with_region FROM role_calls WHERE access_key_id = 'ASIAEDGEVM1KEY000002'",
+        &[],
+    );
+    assert_eq!(rows, ["3,2"]);
+    let (rows, _) = edge_query(
+        "SELECT role_arn, duration_seconds FROM assumptions WHERE access_key_id = 'ASIAEDGEVM1KEY000002'",
+        &[],
+    );
+    assert_eq!(rows, ["arn:aws:iam::111122223333:role/gcp-edge,"]);
+    assert!(
+        r.stderr
+            .contains("3 unreadable value(s) read as null (records kept)"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn concatenated_delivery_files_are_read_whole() {
+    let (rows, r) = edge_query(
+        "SELECT event_name, COUNT(*) AS n FROM role_calls WHERE event_name IN ('DescribeSubnets', 'DescribeVpcs') GROUP BY 1 ORDER BY 1",
+        &[],
+    );
+    assert_eq!(rows, ["DescribeSubnets,1", "DescribeVpcs,2"]);
+    assert!(!r.stderr.contains("concatenated"), "{}", r.stderr);
+}
+
+#[test]
+fn event_times_from_exports_are_read_and_the_rest_say_why() {
+    let (rows, r) = edge_query(
+        "SELECT event_time FROM events WHERE event_name = 'GetConsoleOutput' AND event_time IS NOT NULL ORDER BY event_time",
+        &[],
+    );
+    assert_eq!(rows, ["2026-10-06T10:10:00Z", "2026-10-06T10:11:00Z"]);
+    assert!(
+        r.stderr.contains("1 record(s) without eventTime"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            "1 record(s) with an eventTime that is not a time (e.g. 'last Tuesday at noon')"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn every_table_keeps_the_same_copy_of_a_repeated_event_id_and_collisions_are_named() {
+    // The first copy of the colliding ID is an IAM user's StopActivityStream (dups/1.json); the
+    // assumed role's DescribeDBClusterSnapshots under the same ID (dups/2.json) is in no table.
+    let (rows, r) = edge_query(
+        "SELECT event_name FROM events WHERE event_id = '8dd088cc-8414-5d9c-b2aa-509b17802b98'",
+        &[],
+    );
+    assert_eq!(rows, ["StopActivityStream"]);
+    let (rows, _) = edge_query(
+        "SELECT COUNT(*) AS n FROM role_calls WHERE event_name = 'DescribeDBClusterSnapshots'",
+        &[],
+    );
+    assert_eq!(rows, ["0"]);
+    let (rows, _) = edge_query(
+        "SELECT COUNT(event_id) AS n FROM calls WHERE event_id = 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'",
+        &[],
+    );
+    assert_eq!(rows, ["1"]);
+    assert!(
+        r.stderr.contains("4 duplicate(s) dropped; 3 of them differ from the copy kept (eventID collision; events may be lost: 8dd088cc-8414-5d9c-b2aa-509b17802b98, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"),
+        "{}",
+        r.stderr
+    );
+    // by-instance counts from the same surviving copies: 18 + 3 + 3 + 4 + 1 + 1.
+    let r = run(&["by-instance", EDGE, "--format", "csv"]);
+    let vm = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("edge-proj,vm-1,"))
+        .unwrap();
+    assert!(
+        vm.contains(",3,0,ASIAEDGEVM1KEY000001;ASIAEDGEVM1KEY000002;ASIAEDGEVM1KEY000003,30,0,"),
+        "{vm}"
+    );
+}
+
+#[test]
+fn the_report_manifest_names_colliding_ids() {
+    let d = tempfile::tempdir().unwrap();
+    let r = run(&[
+        "report",
+        EDGE,
+        "--output-dir",
+        s(d.path()),
+        "--since",
+        "2026-10-06",
+        "--until",
+        "2026-10-07",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            d.path()
+                .join("2026-10-06T00-00Z_2026-10-07T00-00Z/manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let c = &m["counts"];
+    assert_eq!(
+        (
+            c["duplicates_dropped"].as_u64(),
+            c["duplicates_differing"].as_u64()
+        ),
+        (Some(4), Some(3))
+    );
+    assert_eq!(c["duplicate_ids_differing"].as_array().unwrap().len(), 2);
+    assert_eq!(c["other_provider_assumptions"], 2);
+    assert_eq!(c["values_read_as_null"], 3);
+}
+
+#[test]
+fn other_providers_left_out_are_counted_with_the_hint() {
+    let (rows, r) = edge_query(
+        "SELECT COUNT(*) FROM assumptions WHERE error_code IS NULL",
+        &[],
+    );
+    assert_eq!(
+        rows,
+        ["3"],
+        "an unaliased COUNT(*) reads as count: {}",
+        r.stdout
+    );
+    assert!(r.stdout.starts_with("count\n"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("2 assumption(s) from other web identity providers (GitHub Actions, EKS, ...) not reported; --provider any includes them"),
+        "{}",
+        r.stderr
+    );
+    let (rows, r) = edge_query(
+        "SELECT COUNT(*) FROM assumptions WHERE error_code IS NULL",
+        &["--provider", "any"],
+    );
+    assert_eq!(rows, ["5"]);
+    assert!(
+        !r.stderr.contains("other web identity providers"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn failures_without_a_provider_are_attributed_and_bursts_found_by_default() {
+    let (rows, _) = edge_query(
+        "SELECT provider, COUNT(*) AS n FROM assumptions WHERE error_code IS NOT NULL GROUP BY 1 ORDER BY 1",
+        &[],
+    );
+    // A 21-digit userName is a Google sub; an EKS service account against a role with no
+    // Google assumption stays unknown, and is kept because it failed.
+    assert_eq!(rows, ["accounts.google.com,5", "unknown,5"]);
+    let r = run(&["findings", EDGE, "--format", "csv"]);
+    let bursts: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("failed_assumption_burst,"))
+        .collect();
+    assert_eq!(bursts.len(), 2, "{}", r.stdout);
+    assert!(
+        bursts[0].contains(",104857600000000000042,198.51.100.20,"),
+        "{}",
+        bursts[0]
+    );
+    assert!(
+        bursts[1].contains(",system:serviceaccount:serverless:aws-sdk,198.51.100.21,"),
+        "{}",
+        bursts[1]
+    );
+}

@@ -184,8 +184,13 @@ fn manifest(
             "records": s.records,
             "unusable_records": s.bad_records,
             "duplicates_dropped": s.duplicates,
+            "duplicates_differing": s.duplicates_differing,
+            "duplicate_ids_differing": s.differing_ids,
+            "other_provider_assumptions": s.other_providers,
             "records_without_event_id": s.without_event_id,
             "records_without_time": s.without_time,
+            "records_with_unreadable_time": s.unreadable_time,
+            "values_read_as_null": s.values_nulled,
             "rows": rows,
         },
         "outputs": listed.iter().map(|(name, bytes, sha)| json!({

@@ -240,6 +240,18 @@ impl<'a> Split<'a> {
     }
 }
 
+/// True when a parse error names a value `repair::null_unreadable` can turn into null.
+pub fn repairable(message: &str) -> bool {
+    [
+        "surrogate",
+        "hex escape",
+        "unicode code point",
+        "number out of range",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
 /// Split a decoded file into records, at most `max_records` of them. A syntax error in a
 /// single-value file fails the file; in NDJSON each line stands alone, so a damaged line costs
 /// only that line.
@@ -255,7 +267,19 @@ pub fn split(buf: &[u8], max_records: u64) -> Result<Split<'_>, EnvelopeError> {
     let more_after = !skip_ws(&body[first_line_end..]).is_empty();
     let ndjson = more_after && first_line.starts_with(b"{") && first_line.ends_with(b"}");
     if !ndjson {
-        out.value(body)?;
+        match out.value(body) {
+            // Concatenated documents (`cat a.json.gz b.json.gz` is a valid gzip of two members,
+            // each a whole `{"Records":[…]}`): read each one.
+            Err(EnvelopeError::Json(e)) if e.to_string().starts_with("trailing characters") => {
+                out = Split::new(max_records);
+                let docs = serde_json::Deserializer::from_slice(body)
+                    .into_iter::<&serde_json::value::RawValue>();
+                for doc in docs {
+                    out.value(doc.map_err(EnvelopeError::Json)?.get().as_bytes())?;
+                }
+            }
+            other => other?,
+        }
     } else {
         for (n, line) in body.split(|&c| c == b'\n').enumerate() {
             let line = line.trim_ascii();
@@ -370,6 +394,34 @@ mod tests {
                 .is_empty()
         );
         assert!(split(b"  \n", u64::MAX).unwrap().records.is_empty());
+    }
+
+    #[test]
+    fn concatenated_documents_are_all_read() {
+        let s = format!(r#"{{"Records":[{REC}]}}{{"Records":[{REC},{REC}]}}"#);
+        assert_eq!(split(s.as_bytes(), u64::MAX).unwrap().records.len(), 3);
+        let bad = format!(r#"{{"Records":[{REC}]}} junk"#);
+        assert!(matches!(
+            split(bad.as_bytes(), u64::MAX),
+            Err(EnvelopeError::Json(_))
+        ));
+    }
+
+    /// True when the error (or a bad record's reason) is one `repair::null_unreadable` fixes.
+    #[test]
+    fn repairable_errors_are_recognised() {
+        let e = split(
+            br#"{"Records":[{"eventID":"a","userAgent":"\ud83d"}]}"#,
+            u64::MAX,
+        )
+        .unwrap_err();
+        assert!(repairable(&e.to_string()), "{e}");
+        let e = split(
+            br#"{"Records":[{"eventID":"a","awsRegion":1e999}]}"#,
+            u64::MAX,
+        )
+        .unwrap_err();
+        assert!(repairable(&e.to_string()), "{e}");
     }
 
     #[test]

@@ -3,4 +3,5 @@
 pub mod api;
 pub mod envelope;
 pub mod files;
+pub mod repair;
 pub mod store;

@@ -1,0 +1,219 @@
+//! Repeated `eventID`s. An organization trail and an account trail deliver the same event twice;
+//! exports and redacted datasets also reuse IDs for different events (`"1"`, a redaction
+//! placeholder). The surviving copy is decided once, for every table: the first copy in input
+//! order (files in path order, records in file order). Repeats whose content differs from the
+//! kept copy are counted apart and named, because they may be events lost to an ID collision.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use polars::prelude::*;
+
+use crate::record::Record;
+
+/// The hidden column that places a row in input order: file id, then position in the file.
+pub const SEQ: &str = "__seq";
+const FIRST: &str = "__first";
+/// How many colliding IDs are named; the rest are counted.
+const NAMED: usize = 20;
+
+pub fn seq(file_id: u32, index: u32) -> u64 {
+    (u64::from(file_id) << 32) | u64::from(index)
+}
+
+/// A hash of everything janus-audit reads from a record, to tell a re-delivery (the same bytes)
+/// from a different event under the same ID.
+pub fn content_hash(r: &Record<'_>) -> u64 {
+    let mut h = foldhash::quality::FixedState::with_seed(0x006a_616e_7573).build_hasher();
+    for t in [
+        &r.event_time,
+        &r.event_source,
+        &r.event_name,
+        &r.event_type,
+        &r.aws_region,
+        &r.source_ip,
+        &r.user_agent,
+        &r.error_code,
+        &r.error_message,
+        &r.recipient_account_id,
+    ] {
+        t.get().hash(&mut h);
+    }
+    if let Some(u) = r.user_identity.get() {
+        for t in [
+            &u.kind,
+            &u.principal_id,
+            &u.arn,
+            &u.account_id,
+            &u.access_key_id,
+            &u.user_name,
+            &u.identity_provider,
+            &u.invoked_by,
+        ] {
+            t.get().hash(&mut h);
+        }
+    }
+    r.request_parameters.map(|v| v.get()).hash(&mut h);
+    r.response_elements.map(|v| v.get()).hash(&mut h);
+    h.finish()
+}
+
+/// Every `eventID` read, with where and what. CloudTrail IDs are lowercase UUIDs, kept as
+/// 128-bit integers: sorting a million of those is far cheaper than sorting a million strings.
+#[derive(Default)]
+pub struct EventIds {
+    uuids: Vec<(u128, u64, u64)>,
+    other: Vec<(String, u64, u64)>,
+}
+
+/// What the repeats were, and which copies survive.
+#[derive(Debug, Default)]
+pub struct Duplicates {
+    /// Copies dropped (every copy after the first).
+    pub dropped: u64,
+    /// Of those, copies whose content differs from the kept one.
+    pub differing: u64,
+    /// The first few IDs with differing copies.
+    pub differing_ids: Vec<String>,
+    /// `event_id` → the surviving copy's `__seq`, for repeated IDs only.
+    survivors: Option<DataFrame>,
+}
+
+impl EventIds {
+    pub fn push(&mut self, id: &str, seq: u64, hash: u64) {
+        // Only the canonical spelling (36 chars, lowercase): try_parse also reads braced, URN
+        // and bare-hex forms, and two spellings of one UUID are two IDs, as they are in the
+        // string-keyed join that applies the result.
+        let canonical = id.len() == 36 && !id.bytes().any(|b| b.is_ascii_uppercase());
+        match uuid::Uuid::try_parse(id) {
+            Ok(u) if canonical => self.uuids.push((u.as_u128(), seq, hash)),
+            _ => self.other.push((id.to_string(), seq, hash)),
+        }
+    }
+
+    pub fn append(&mut self, mut o: EventIds) {
+        self.uuids.append(&mut o.uuids);
+        self.other.append(&mut o.other);
+    }
+
+    pub fn resolve(mut self) -> PolarsResult<Duplicates> {
+        use rayon::slice::ParallelSliceMut;
+        self.uuids.par_sort_unstable();
+        self.other.sort_unstable();
+        let mut d = Duplicates::default();
+        let mut ids: Vec<String> = Vec::new();
+        let mut firsts: Vec<u64> = Vec::new();
+        let uuid_text = |u: &u128| uuid::Uuid::from_u128(*u).hyphenated().to_string();
+        groups(&self.uuids, &mut d, &mut ids, &mut firsts, uuid_text);
+        groups(&self.other, &mut d, &mut ids, &mut firsts, |s: &String| {
+            s.clone()
+        });
+        if !ids.is_empty() {
+            d.survivors = Some(df!("event_id" => ids, FIRST => firsts)?);
+        }
+        Ok(d)
+    }
+}
+
+/// Walk sorted `(id, seq, hash)` runs: count repeats, note colliding IDs, keep each first seq.
+fn groups<K: PartialEq>(
+    sorted: &[(K, u64, u64)],
+    d: &mut Duplicates,
+    ids: &mut Vec<String>,
+    firsts: &mut Vec<u64>,
+    text: impl Fn(&K) -> String,
+) {
+    for run in sorted.chunk_by(|a, b| a.0 == b.0) {
+        let Some(((id, first, hash), rest)) = run.split_first() else {
+            continue;
+        };
+        if rest.is_empty() {
+            continue;
+        }
+        d.dropped += rest.len() as u64;
+        let differing = rest.iter().filter(|(_, _, h)| h != hash).count() as u64;
+        d.differing += differing;
+        let name = text(id);
+        if differing > 0 && d.differing_ids.len() < NAMED {
+            d.differing_ids.push(name.clone());
+        }
+        ids.push(name);
+        firsts.push(*first);
+    }
+}
+
+impl Duplicates {
+    /// `df` with only the surviving copy of each repeated ID (rows without an ID all stay), in
+    /// input order, and without the hidden `__seq` column.
+    pub fn apply(&self, df: DataFrame) -> PolarsResult<DataFrame> {
+        let Some(survivors) = &self.survivors else {
+            return df.drop(SEQ);
+        };
+        let mut how = JoinArgs::new(JoinType::Left);
+        how.maintain_order = MaintainOrderJoin::Left;
+        df.lazy()
+            .join(
+                survivors.clone().lazy(),
+                [col("event_id")],
+                [col("event_id")],
+                how,
+            )
+            .filter(col(FIRST).is_null().or(col(SEQ).eq(col(FIRST))))
+            .drop(cols([SEQ, FIRST]))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_count_follows_exact_strings() {
+        let mut ids = EventIds::default();
+        for (i, id) in [
+            "be170ced-ba43-4a02-9b70-f18127034945",
+            "be170ced-ba43-4a02-9b70-f18127034945", // a real duplicate
+            "be170cedba434a029b70f18127034945",     // same UUID, another spelling: distinct
+            "BE170CED-BA43-4A02-9B70-F18127034945", // upper case: distinct
+            "bEXAMPLE-0b30-4246-b28c-e3da3EXAMPLE", // not a UUID at all
+            "bEXAMPLE-0b30-4246-b28c-e3da3EXAMPLE",
+        ]
+        .iter()
+        .enumerate()
+        {
+            ids.push(id, i as u64, 7);
+        }
+        let d = ids.resolve().unwrap();
+        assert_eq!(d.dropped, 2);
+        assert_eq!(d.differing, 0);
+    }
+
+    #[test]
+    fn the_first_copy_survives_in_every_table_and_collisions_are_named() {
+        let mut ids = EventIds::default();
+        ids.push("1", seq(0, 0), 10);
+        ids.push("1", seq(1, 5), 11); // same ID, other content: a collision
+        ids.push("2", seq(0, 1), 20);
+        ids.push("2", seq(2, 0), 20); // a re-delivery
+        let d = ids.resolve().unwrap();
+        assert_eq!((d.dropped, d.differing), (2, 1));
+        assert_eq!(d.differing_ids, ["1"]);
+        // A table that only holds the second copy of "1" (the first was not its kind of row)
+        // must not keep it: the surviving copy is decided for all tables at once.
+        let table = df!(
+            "event_id" => [Some("1"), Some("2"), None, Some("3")],
+            SEQ => [seq(1, 5), seq(0, 1), seq(3, 0), seq(3, 1)],
+        )
+        .unwrap();
+        let kept = d.apply(table).unwrap();
+        let ids: Vec<_> = kept
+            .column("event_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(ids, [Some("2"), None, Some("3")]);
+        assert!(kept.column(SEQ).is_err());
+    }
+}
