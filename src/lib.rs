@@ -41,6 +41,8 @@ pub mod record;
 #[cfg(feature = "analyzer")]
 pub mod report;
 #[cfg(feature = "analyzer")]
+pub mod sandbox;
+#[cfg(feature = "analyzer")]
 pub mod source;
 #[cfg(feature = "analyzer")]
 pub mod tables;

@@ -50,6 +50,11 @@ pub enum QueryError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("query '{name}' refused: {reason}")]
+    Refused {
+        name: String,
+        reason: crate::sandbox::Refused,
+    },
     // Only the first paragraph: polars appends the whole query plan to the message.
     #[error("query '{name}' failed: {}", first_paragraph(error))]
     Sql { name: String, error: PolarsError },
@@ -198,8 +203,17 @@ fn wrap(name: &str) -> impl FnOnce(PolarsError) -> QueryError + use<> {
     move |error| QueryError::Sql { name, error }
 }
 
+/// Refuse a query that reads anything but the registered tables (see `sandbox`).
+fn allowed(sql: &Sql) -> Result<(), QueryError> {
+    crate::sandbox::check(&sql.text).map_err(|reason| QueryError::Refused {
+        name: sql.name.clone(),
+        reason,
+    })
+}
+
 /// The columns `calls` has over `tables`, as the `calls` query derives them.
 pub fn calls_schema(tables: Registered<'_>, calls: &Sql) -> Result<Schema, QueryError> {
+    allowed(calls)?;
     let mut ctx = context(tables);
     let mut derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
     let schema = derived.collect_schema().map_err(wrap(&calls.name))?;
@@ -226,6 +240,10 @@ pub fn run(
     calls: &Sql,
     sqls: &[Sql],
 ) -> Result<Vec<DataFrame>, QueryError> {
+    allowed(calls)?;
+    for sql in sqls {
+        allowed(sql)?;
+    }
     let mut ctx = context(tables);
     let derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
     ctx.register("calls", derived);

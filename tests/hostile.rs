@@ -527,3 +527,45 @@ fn failures_without_a_provider_are_attributed_and_bursts_found_by_default() {
         bursts[1]
     );
 }
+
+#[test]
+fn queries_cannot_read_files() {
+    let d = tempfile::tempdir().unwrap();
+    let secret = d.path().join("cache.json");
+    std::fs::write(
+        &secret,
+        "{\"SecretAccessKey\":\"wJalrXUtnFEMI-SANDBOX-MUST-NOT-LEAK\"}\n",
+    )
+    .unwrap();
+    let csv = d.path().join("secret.csv");
+    std::fs::write(&csv, "k\nSANDBOX-MUST-NOT-LEAK\n").unwrap();
+    for sql in [
+        format!("SELECT * FROM read_json('{}')", s(&secret)),
+        format!("SELECT * FROM read_csv('{}')", s(&csv)),
+        format!(
+            "SELECT event_id FROM calls WHERE event_id IN (SELECT k FROM read_csv('{}'))",
+            s(&csv)
+        ),
+    ] {
+        let r = run(&["query", &sql, EDGE, "--format", "csv"]);
+        assert_eq!(r.code, 1, "{sql}: {}", r.stderr);
+        assert!(r.stderr.contains("is not allowed"), "{}", r.stderr);
+        assert!(!r.stdout.contains("MUST-NOT-LEAK") && !r.stderr.contains("MUST-NOT-LEAK"));
+    }
+    // A detection from a shared --queries directory is held to the same rule.
+    let q = d.path().join("queries");
+    std::fs::create_dir_all(q.join("findings")).unwrap();
+    std::fs::write(
+        q.join("findings/evil.sql"),
+        format!("SELECT * FROM read_csv('{}')", s(&csv)),
+    )
+    .unwrap();
+    let r = run(&["findings", EDGE, "--queries", s(&q), "--format", "csv"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("query 'findings/evil' refused"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("MUST-NOT-LEAK"));
+}
