@@ -40,6 +40,11 @@ pub struct Cli {
     /// Only errors and skipped inputs on stderr, no summary.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Reports: end the run (exit 1, one line) rather than let it use more heap than this
+    /// (512M, 8G, ...). Default: 3/4 of the machine's (or cgroup's) memory.
+    #[cfg(feature = "analyzer")]
+    #[arg(long, global = true, value_name = "SIZE", value_parser = size)]
+    pub max_memory: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

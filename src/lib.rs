@@ -27,6 +27,8 @@ pub mod findings;
 #[cfg(feature = "analyzer")]
 pub mod ingest;
 #[cfg(feature = "analyzer")]
+pub mod memory;
+#[cfg(feature = "analyzer")]
 pub mod model;
 #[cfg(feature = "analyzer")]
 pub mod notice;

@@ -8,9 +8,18 @@ use clap::Parser;
 use janus_audit::cli::{Cli, Command};
 use janus_audit::exit;
 
+/// Counted, so that a runaway query ends with a message instead of an abort (see `memory`).
+#[cfg(feature = "analyzer")]
+#[global_allocator]
+static ALLOCATOR: janus_audit::memory::Capped = janus_audit::memory::Capped::new();
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    #[cfg(feature = "analyzer")]
+    if let Some(limit) = cli.max_memory.or_else(janus_audit::memory::default_limit) {
+        ALLOCATOR.set_limit(limit);
+    }
     let code = match &cli.command {
         #[cfg(feature = "credentials")]
         Command::Credentials(args) => credentials(args),

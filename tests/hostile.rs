@@ -569,3 +569,42 @@ fn queries_cannot_read_files() {
     );
     assert!(!r.stdout.contains("MUST-NOT-LEAK"));
 }
+
+#[test]
+fn a_query_that_needs_too_much_memory_ends_cleanly() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out.csv");
+    let r = run(&[
+        "query",
+        "SELECT * FROM events a CROSS JOIN events b CROSS JOIN events c CROSS JOIN events d",
+        EDGE,
+        "--max-memory",
+        "200M",
+        "--format",
+        "csv",
+        "-o",
+        s(&out),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("out of memory: this run needed more than --max-memory (200.0 MiB)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists(), "no half-written output");
+    assert!(
+        std::fs::read_dir(d.path()).unwrap().count() == 0,
+        "no temp file left"
+    );
+    // The same limit is plenty for the report itself.
+    let r = run(&[
+        "by-instance",
+        EDGE,
+        "--max-memory",
+        "200M",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+}

@@ -1,0 +1,151 @@
+//! A memory ceiling for the whole process. polars has no memory limit of its own, and a query
+//! such as a large cross join would otherwise run until the allocator fails and Rust aborts the
+//! process (exit 134) without a word. The binary installs [`Capped`] as its global allocator:
+//! it counts live heap bytes, and an allocation that would pass the ceiling ends the run at once
+//! with one clear line and exit status 1. Outputs are written atomically, so nothing half-written
+//! is left behind, and a scheduled run's state does not advance.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// The system allocator, counted and capped.
+pub struct Capped {
+    used: AtomicUsize,
+    /// 0: no ceiling (the default until [`Capped::set_limit`]).
+    limit: AtomicUsize,
+    /// Once the ceiling is hit, everything is allowed: the exit path may allocate.
+    dying: AtomicBool,
+}
+
+/// The line printed when the ceiling is hit, made before it can be needed (printing it then
+/// must not allocate).
+static MESSAGE: OnceLock<String> = OnceLock::new();
+
+impl Capped {
+    pub const fn new() -> Capped {
+        Capped {
+            used: AtomicUsize::new(0),
+            limit: AtomicUsize::new(0),
+            dying: AtomicBool::new(false),
+        }
+    }
+
+    /// Cap live heap bytes at `bytes`.
+    pub fn set_limit(&self, bytes: u64) {
+        let _ = MESSAGE.set(format!(
+            "janus-audit: error: out of memory: this run needed more than --max-memory ({}); \
+             narrow --since/--until or the query, or raise --max-memory\n",
+            human(bytes)
+        ));
+        self.limit.store(
+            usize::try_from(bytes).unwrap_or(usize::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Live heap bytes now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn admit(&self, more: usize) {
+        let limit = self.limit.load(Ordering::Relaxed);
+        if limit != 0
+            && self.used.load(Ordering::Relaxed).saturating_add(more) > limit
+            && !self.dying.swap(true, Ordering::SeqCst)
+        {
+            let message = MESSAGE
+                .get()
+                .map_or("janus-audit: error: out of memory\n", |m| m);
+            let _ = std::io::stderr().write_all(message.as_bytes());
+            std::process::exit(crate::exit::ERROR);
+        }
+    }
+}
+
+impl Default for Capped {
+    fn default() -> Self {
+        Capped::new()
+    }
+}
+
+// SAFETY: every call is passed to `System` with the same arguments; the counter and the
+// ceiling only decide whether to end the process first.
+unsafe impl GlobalAlloc for Capped {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.admit(layout.size());
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            self.used.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        self.admit(layout.size());
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            self.used.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        self.used.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        self.admit(new_size.saturating_sub(layout.size()));
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            self.used.fetch_add(new_size, Ordering::Relaxed);
+            self.used.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+/// The default ceiling: three quarters of the memory this process may use (the machine's, or
+/// its cgroup's limit when lower), leaving room for the page cache and the rest of the system.
+pub fn default_limit() -> Option<u64> {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let least = match (total, cgroup) {
+        (Some(t), Some(c)) => t.min(c),
+        (t, c) => t.or(c)?,
+    };
+    Some(least / 4 * 3)
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human(512 << 20), "512.0 MiB");
+        assert_eq!(human(3 << 30), "3.0 GiB");
+        assert!(default_limit().is_some_and(|l| l > 64 << 20));
+    }
+}
