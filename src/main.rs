@@ -91,7 +91,11 @@ fn credentials(args: &janus_audit::cli::CredentialsArgs) -> i32 {
     };
     match result {
         Ok(json) => print(json),
-        Err(e) => fail(&e, e.exit_code()),
+        // Whatever a server sent back (an echo of the request, say) is scrubbed of secrets.
+        Err(e) => fail(
+            janus_audit::credentials::secret::scrub(&e.to_string()),
+            e.exit_code(),
+        ),
     }
 }
 

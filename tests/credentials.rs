@@ -591,3 +591,126 @@ fn usage_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(Path::new(env!("CARGO_BIN_EXE_janus-audit")).exists());
 }
+
+/// A server that echoes the request puts the ID token in its error text: it must never reach
+/// stderr, whichever path reports it.
+#[test]
+fn server_error_text_is_scrubbed_of_tokens() {
+    let e = env();
+    e.sts.knobs.echo.store(true, Ordering::SeqCst);
+    e.sts.knobs.access_denied.store(true, Ordering::SeqCst);
+    let o = e.run(&["--no-cache"]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("request was"),
+        "the echo is shown: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("<redacted"), "{}", stderr(&o));
+    assert_no_leak(&stderr(&o));
+    e.sts.knobs.access_denied.store(false, Ordering::SeqCst);
+    e.sts.knobs.fail_500.store(true, Ordering::SeqCst);
+    let o = e.run(&["--no-cache"]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(stderr(&o).contains("<redacted"), "{}", stderr(&o));
+    assert_no_leak(&stderr(&o));
+}
+
+/// A 200 that is not STS's answer (a captive portal, a misrouted proxy) is a failure to retry
+/// later (7), not a refusal (6).
+#[test]
+fn a_garbage_answer_is_unavailable_not_refused() {
+    let e = env();
+    e.sts.knobs.garbage.store(true, Ordering::SeqCst);
+    let o = e.run(&["--no-cache"]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert_no_leak(&stderr(&o));
+}
+
+/// Every STS attempt fits in what is left of the 4 s budget: a hanging STS ends the run by then
+/// (and one that takes 3.5 s is waited for: see the test below).
+#[test]
+fn a_slow_sts_cannot_overrun_the_budget() {
+    let e = env();
+    e.sts.knobs.lag_ms.store(6000, Ordering::SeqCst);
+    let start = Instant::now();
+    let o = e.run(&["--no-cache"]);
+    let took = start.elapsed();
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(took < Duration::from_millis(4500), "took {took:?}");
+    assert!(stderr(&o).contains("STS"), "{}", stderr(&o));
+}
+
+/// 30 runs against an STS that takes 3.5 s: one STS call; every run either gets the winner's
+/// credentials or says it gave up waiting for the lock, never blames the metadata server.
+#[test]
+fn waiters_get_the_winners_result_or_say_what_they_waited_for() {
+    let e = env();
+    e.sts.knobs.lag_ms.store(3500, Ordering::SeqCst);
+    let children: Vec<_> = (0..30)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(if i == 0 { 0 } else { 10 }));
+            e.cmd(&[])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    assert_eq!(e.sts.count(), 1, "one STS call in all");
+    let mut served = 0;
+    for o in &outs {
+        let err = stderr(o);
+        assert_no_leak(&err);
+        let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
+        assert!(errors.iter().all(|l| !l.contains("metadata")), "{err}");
+        match o.status.code() {
+            Some(0) => {
+                served += 1;
+                assert_eq!(stdout_json(o)["AccessKeyId"], "ASIAFAKE000000000001");
+            }
+            Some(7) => assert!(err.contains("waiting for another janus-audit"), "{err}"),
+            other => panic!("{other:?}: {err}"),
+        }
+    }
+    assert!(served >= 1, "at least the winner is served");
+}
+
+/// A FIFO (or anything but a regular file) at the cache path is ignored, never read.
+#[test]
+fn a_fifo_in_the_cache_cannot_hang_the_run() {
+    let e = env();
+    assert!(e.run(&[]).status.success());
+    let entry = std::fs::read_dir(e.cache.path())
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    std::fs::remove_file(&entry).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&entry)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = e
+        .cmd(&[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(6) {
+            child.kill().unwrap();
+            panic!("the run hung on a FIFO in the cache");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+}

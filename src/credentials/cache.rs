@@ -28,10 +28,11 @@ pub enum CacheError {
         source: std::io::Error,
     },
     #[error(
-        "credential cache {}: timed out waiting for another janus-audit to finish",
+        "gave up after {:.1} s waiting for another janus-audit fetching the same credentials (it holds {})",
+        waited.as_secs_f64(),
         crate::text::quoted(path)
     )]
-    LockTimeout { path: PathBuf },
+    LockTimeout { path: PathBuf, waited: Duration },
 }
 
 /// Everything that makes two requests interchangeable. Hashing it names the file.
@@ -107,6 +108,14 @@ impl Cache {
     pub fn read(&self, min_remaining: Duration, now: DateTime<Utc>) -> Option<ProcessCredentials> {
         let path = self.path();
         let meta = fs::metadata(&path).ok()?;
+        // A FIFO would block the read forever, a device could be endless.
+        if !meta.is_file() {
+            tracing::warn!(
+                "ignoring {}: not a regular file; it will be replaced",
+                crate::text::quoted(&path)
+            );
+            return None;
+        }
         if meta.permissions().mode() & 0o077 != 0 {
             tracing::warn!(
                 "ignoring {}: readable by others; it will be replaced",
@@ -168,6 +177,11 @@ impl Cache {
     /// deadline. Released when the returned file is dropped.
     pub async fn lock(&self, deadline: &Deadline) -> Result<File, CacheError> {
         let path = self.dir.join(format!("{}.lock", self.key));
+        if fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+            // Opening a FIFO for writing blocks until a reader comes.
+            return Err(io(&path)(std::io::Error::other("not a regular file")));
+        }
+        let started = std::time::Instant::now();
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -180,7 +194,10 @@ impl Cache {
                 Ok(()) => return Ok(file),
                 Err(fs::TryLockError::WouldBlock) => {
                     if deadline.remaining() < Duration::from_millis(20) {
-                        return Err(CacheError::LockTimeout { path });
+                        return Err(CacheError::LockTimeout {
+                            path,
+                            waited: started.elapsed(),
+                        });
                     }
                     tokio::time::sleep(Duration::from_millis(5 + fastrand::u64(0..10))).await;
                 }

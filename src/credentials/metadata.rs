@@ -79,12 +79,13 @@ impl Metadata {
     ) -> Result<Option<String>, MetadataError> {
         let mut attempt = 0;
         loop {
+            let cap = deadline.cap(REQUEST_TIMEOUT);
             let result = self
                 .client
                 .get(self.url(path))
                 .query(query)
                 .header("Metadata-Flavor", "Google")
-                .timeout(deadline.cap(REQUEST_TIMEOUT))
+                .timeout(cap)
                 .send()
                 .await;
             let retry_err = match result {
@@ -120,6 +121,14 @@ impl Metadata {
                     }
                     err
                 }
+                // Say so when it was the run's budget, not the server, that ran out.
+                Err(e) if e.is_timeout() && cap < REQUEST_TIMEOUT => MetadataError::Unreachable {
+                    host: self.host.clone(),
+                    reason: format!(
+                        "no answer in the {:.2} s left of the run's budget",
+                        cap.as_secs_f64()
+                    ),
+                },
                 Err(e) => MetadataError::Unreachable {
                     host: self.host.clone(),
                     reason: describe(&e),

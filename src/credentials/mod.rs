@@ -91,6 +91,9 @@ pub enum CredentialsError {
     },
     #[error("STS did not give credentials after {attempts} attempt(s): {last}")]
     Unavailable { attempts: u32, last: String },
+    /// Waited the whole budget for another run fetching the same credentials.
+    #[error("{0}; try again")]
+    Busy(String),
 }
 
 impl CredentialsError {
@@ -103,7 +106,9 @@ impl CredentialsError {
             }
             CredentialsError::Token(_) | CredentialsError::Metadata(_) => exit::NO_TOKEN,
             CredentialsError::Denied(_) | CredentialsError::Refused { .. } => exit::STS_REFUSED,
-            CredentialsError::Unavailable { .. } => exit::STS_UNAVAILABLE,
+            CredentialsError::Unavailable { .. } | CredentialsError::Busy(_) => {
+                exit::STS_UNAVAILABLE
+            }
         }
     }
 }
@@ -347,6 +352,11 @@ pub async fn fetch(opts: &Options) -> Result<ProcessCredentials, CredentialsErro
     let _lock = match &cache {
         Some(c) => match c.lock(&deadline).await {
             Ok(l) => Some(l),
+            // Another run holds the lock and is fetching the same credentials: a second STS call
+            // with what little budget is left would only add load to a struggling STS.
+            Err(e @ cache::CacheError::LockTimeout { .. }) => {
+                return Err(CredentialsError::Busy(e.to_string()));
+            }
             Err(e) => {
                 tracing::warn!("{e}; fetching without the lock");
                 None
@@ -393,15 +403,23 @@ async fn assume(
     let mut refreshed = false;
     let mut attempt = 0;
     loop {
-        match sts
-            .assume(
-                &opts.role_arn,
-                session_name,
-                &token.raw,
-                opts.duration_seconds,
-            )
+        // The client's own attempt timeout was fixed when it was built; no attempt may run past
+        // what is left of the budget.
+        let call = sts.assume(
+            &opts.role_arn,
+            session_name,
+            &token.raw,
+            opts.duration_seconds,
+        );
+        let answer = tokio::time::timeout(deadline.remaining(), call)
             .await
-        {
+            .unwrap_or_else(|_| {
+                Err(Failure::Transient(format!(
+                    "no answer within the {:.1} s budget",
+                    opts.budget.as_secs_f64()
+                )))
+            });
+        match answer {
             Ok(issued) => return Ok(issued),
             Err(Failure::BadToken { code, message }) if !refreshed => {
                 tracing::info!("STS rejected the token ({code}: {message}); fetching a fresh one");

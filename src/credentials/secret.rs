@@ -42,9 +42,66 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+/// `text` with every secret-shaped run replaced, for any message that leaves the process:
+/// JWTs (a Google ID token: `eyJ…` in three base64url parts) and long base64 runs that mix
+/// upper case, lower case and digits (secret keys, session tokens, access tokens). Names,
+/// ARNs, host names and prose have none of that shape and pass through.
+pub fn scrub(text: &str) -> String {
+    let is_token_char =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-' | '.');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(is_token_char) {
+        out.push_str(&rest[..start]);
+        let run = &rest[start..];
+        let end = run.find(|c: char| !is_token_char(c)).unwrap_or(run.len());
+        let word = &run[..end];
+        if secret_shaped(word) {
+            out.push_str(&format!("<redacted {} chars>", word.len()));
+        } else {
+            out.push_str(word);
+        }
+        rest = &run[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn secret_shaped(word: &str) -> bool {
+    if word.starts_with("eyJ") && word.matches('.').count() >= 2 {
+        return true;
+    }
+    // Each dot-separated part on its own: a long mixed-case-and-digit run is key material.
+    word.split('.').any(|part| {
+        part.len() >= 32
+            && part.bytes().any(|b| b.is_ascii_uppercase())
+            && part.bytes().any(|b| b.is_ascii_lowercase())
+            && part.bytes().any(|b| b.is_ascii_digit())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrub_removes_tokens_and_keys_and_keeps_names() {
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl";
+        let text = format!(
+            "AccessDenied: Not authorized; request was: Action=AssumeRoleWithWebIdentity&WebIdentityToken={jwt}&RoleArn=arn:aws:iam::123456789012:role/s3-ro-from-gcp&RoleSessionName=ml-platform-prod.very-long-training-job-instance-name-t+8da59bdc secret=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY token=FwoGZXIvYXdzEFAKE9sessionTokenABCdef123456"
+        );
+        let out = scrub(&text);
+        for secret in [jwt, "wJalrXUtnFEMI", "FwoGZXIvYXdzEFAKE"] {
+            assert!(!out.contains(secret), "{out}");
+        }
+        for kept in [
+            "arn:aws:iam::123456789012:role/s3-ro-from-gcp",
+            "ml-platform-prod.very-long-training-job-instance-name-t+8da59bdc",
+            "AssumeRoleWithWebIdentity",
+        ] {
+            assert!(out.contains(kept), "{kept}: {out}");
+        }
+    }
 
     #[test]
     fn never_formatted() {

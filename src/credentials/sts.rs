@@ -58,7 +58,10 @@ impl Sts {
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_millis(1000))
-                    .operation_attempt_timeout(deadline.cap(Duration::from_secs(3)))
+                    // The whole budget: an STS that takes 3.5 s must be waited for, since a retry
+                    // after a timeout would have no time left anyway. The caller also caps each
+                    // attempt at what is left when it starts.
+                    .operation_attempt_timeout(deadline.remaining())
                     .build(),
             );
         if let Some(url) = &target.endpoint {
@@ -103,11 +106,20 @@ impl Sts {
 }
 
 fn classify(err: SdkError<E, aws_sdk_sts::config::http::HttpResponse>) -> Failure {
+    use super::secret::scrub;
     match &err {
+        // A 2xx that is not STS's answer (a captive portal, a proxy page): not a refusal.
+        SdkError::ServiceError(se) if se.raw().status().is_success() => {
+            Failure::Transient(format!(
+                "STS answered HTTP {} with a body that is not an STS response",
+                se.raw().status().as_u16()
+            ))
+        }
         SdkError::ServiceError(se) => {
             let e = se.err();
-            let code = e.code().unwrap_or("Unknown").to_string();
-            let message = e.message().unwrap_or("").to_string();
+            let code = scrub(e.code().unwrap_or("Unknown"));
+            // Servers (and proxies in front of them) may echo the request, token and all.
+            let message = scrub(e.message().unwrap_or(""));
             match e {
                 E::IdpCommunicationErrorException(_) => {
                     Failure::Transient(format!("{code}: {message}"))
@@ -126,12 +138,12 @@ fn classify(err: SdkError<E, aws_sdk_sts::config::http::HttpResponse>) -> Failur
             }
         }
         SdkError::TimeoutError(_) => Failure::Transient("timed out".into()),
-        SdkError::DispatchFailure(d) => Failure::Transient(format!(
+        SdkError::DispatchFailure(d) => Failure::Transient(scrub(&format!(
             "cannot connect{}",
             d.as_connector_error()
                 .map(|c| format!(": {c}"))
                 .unwrap_or_default()
-        )),
-        other => Failure::Transient(other.to_string()),
+        ))),
+        other => Failure::Transient(scrub(&other.to_string())),
     }
 }

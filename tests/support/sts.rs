@@ -25,6 +25,12 @@ pub struct Knobs {
     pub throttles: AtomicU32,
     pub invalid_token: AtomicU32,
     pub lag_ms: std::sync::atomic::AtomicU64,
+    /// Errors echo the request body back, token and all (a proxy or endpoint that does this).
+    pub echo: std::sync::atomic::AtomicBool,
+    /// Every answer is a 500 (with `echo`, echoing the request).
+    pub fail_500: std::sync::atomic::AtomicBool,
+    /// 200 with a body that is not STS XML.
+    pub garbage: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +157,23 @@ fn handle(
         duration: get("DurationSeconds"),
         token_ok,
     });
+    let echoed = |what: &str| {
+        if k.echo.load(Ordering::SeqCst) {
+            let escaped = body.replace('&', "&amp;").replace('<', "&lt;");
+            format!("{what}; request was: {escaped}")
+        } else {
+            what.to_string()
+        }
+    };
+    if k.garbage.load(Ordering::SeqCst) {
+        return reply(200, "<html>proxy login page</html>".into());
+    }
+    if k.fail_500.load(Ordering::SeqCst) {
+        return reply(
+            500,
+            error_xml("Receiver", "InternalFailure", &echoed("internal error")),
+        );
+    }
     if take(&k.throttles) {
         return reply(400, error_xml("Sender", "Throttling", "Rate exceeded"));
     }
@@ -176,7 +199,7 @@ fn handle(
             error_xml(
                 "Sender",
                 "AccessDenied",
-                "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+                &echoed("Not authorized to perform sts:AssumeRoleWithWebIdentity"),
             ),
         );
     }
