@@ -276,7 +276,7 @@ impl Summary {
 fn skip(report: &mut FileReport, kind: Skip, reason: String) {
     report.status = FileStatus::Skipped;
     report.skip = Some(kind);
-    report.problems.push(crate::text::excerpt(&reason));
+    report.problems.push(crate::text::reason(&reason));
 }
 
 fn read_one(
@@ -357,9 +357,7 @@ fn read_one(
                 report.problems = split
                     .bad
                     .iter()
-                    .map(|BadRecord { at, reason }| {
-                        crate::text::excerpt(&format!("{at}: {reason}"))
-                    })
+                    .map(|BadRecord { at, reason }| crate::text::reason(&format!("{at}: {reason}")))
                     .collect();
                 let unlisted = split.bad_count - split.bad.len() as u64;
                 if unlisted > 0 {

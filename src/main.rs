@@ -38,8 +38,13 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("JANUS_AUDIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("janus_audit={level}")));
+    // Colour only for a person at a terminal who has not asked for none (no-color.org); logs
+    // under cron get plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()

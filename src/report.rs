@@ -61,6 +61,31 @@ pub fn dir_name(w: &Window) -> String {
     format!("{}_{}", stamp(w.since), stamp(w.until))
 }
 
+/// Lock the output directory (flock on the directory itself, so it leaves no file behind: two
+/// runs writing one directory would race), then recover what an interrupted run left behind.
+fn take_output_dir(
+    dir: &Path,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<std::fs::File, ScheduleError> {
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ScheduleError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    let lock = std::fs::File::open(dir).map_err(err(dir))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(ScheduleError::Busy(dir.to_path_buf()));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(err(dir)(e)),
+    }
+    for line in publish::recover(dir).map_err(err(dir))? {
+        tell(Notice::Problem(line));
+    }
+    Ok(lock)
+}
+
 pub fn rfc3339(t: Millis) -> String {
     crate::timefmt::format_millis(t)
 }
@@ -80,6 +105,8 @@ pub enum ScheduleError {
     },
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error("another janus-audit report is writing to {}; not starting a second", crate::text::quoted(.0))]
+    Busy(PathBuf),
 }
 
 /// What `--state FILE` remembers between runs.
@@ -171,15 +198,17 @@ pub fn run(mut req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         ));
     }
     req.formats.dedup();
-    let state = req.state.as_deref().map(read_state).transpose()?.flatten();
-    let windows = req.windows(state.as_ref())?;
-    let queries = Queries::from_dir(req.source.queries.clone())?;
-    let trusted = analyze::read_trusted(req.trusted_cidrs.as_deref())?;
     let Ui {
         progress,
         interrupt,
         tell,
     } = ui;
+    // Before anything else: what an interrupted run left is put right.
+    let _lock = take_output_dir(&req.output_dir, tell)?;
+    let state = req.state.as_deref().map(read_state).transpose()?.flatten();
+    let windows = req.windows(state.as_ref())?;
+    let queries = Queries::from_dir(req.source.queries.clone())?;
+    let trusted = analyze::read_trusted(req.trusted_cidrs.as_deref())?;
     if windows.is_empty() {
         let last = state.as_ref().map(|s| s.last_completed_until.as_str());
         tell(Notice::Info(format!(

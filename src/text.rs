@@ -13,12 +13,24 @@ pub fn quoted(path: &Path) -> String {
     format!("{path:?}")
 }
 
+/// The most characters a reason (which may quote input inside a parser's message) keeps.
+pub const REASON_CHARS: usize = 300;
+
 /// Text for a message: control characters escaped, at most [`EXCERPT_CHARS`] characters kept,
 /// with how much was cut.
 pub fn excerpt(s: &str) -> String {
+    capped(s, EXCERPT_CHARS)
+}
+
+/// A reason for a message: as [`excerpt`], up to [`REASON_CHARS`].
+pub fn reason(s: &str) -> String {
+    capped(s, REASON_CHARS)
+}
+
+fn capped(s: &str, max: usize) -> String {
     let mut out = String::new();
     for (kept, (i, c)) in s.char_indices().enumerate() {
-        if kept == EXCERPT_CHARS {
+        if kept == max {
             out.push_str(&format!("…({} more bytes)", s.len() - i));
             break;
         }

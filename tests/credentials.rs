@@ -616,6 +616,16 @@ fn server_error_text_is_scrubbed_of_tokens() {
     assert_no_leak(&stderr(&o));
 }
 
+/// Logs carry no colour codes when stderr is not a terminal (cron, CI, a pipe).
+#[test]
+fn no_colour_codes_off_a_terminal() {
+    let e = env();
+    let o = e.run(&["--no-cache", "-vv"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("DEBUG"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains('\x1b'), "{:?}", stderr(&o));
+}
+
 /// A 200 that is not STS's answer (a captive portal, a misrouted proxy) is a failure to retry
 /// later (7), not a refusal (6).
 #[test]

@@ -333,3 +333,57 @@ fn report_usage_errors() {
         r.stderr
     );
 }
+
+/// A kill between the two renames of a replacement (the fallback where the file system cannot
+/// exchange directories) leaves the old window aside; the next run restores it before anything
+/// else, even when that run fails, and clears what killed runs left half-written.
+#[test]
+fn a_killed_rerun_loses_no_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(one_day(tmp.path()).code, 0);
+    let before = std::fs::read(tmp.path().join(DAY).join("manifest.json")).unwrap();
+    let r = report(
+        tmp.path(),
+        &["--since", "2026-10-08", "--until", "2026-10-09"],
+        &[
+            ("JANUS_AUDIT_NO_EXCHANGE", "1"),
+            ("JANUS_AUDIT_FAILPOINT", "kill:publish"),
+        ],
+    );
+    assert_eq!(r.code, 137, "{}", r.stderr);
+    // The kill came between the renames: no window under its name, the old copy aside, and the
+    // new one in its temporary directory.
+    assert!(!tmp.path().join(DAY).exists());
+    assert_eq!(names(tmp.path()).len(), 2, "{:?}", names(tmp.path()));
+    // A half-written directory from another killed run, for good measure.
+    std::fs::create_dir(tmp.path().join(format!(".janus-audit-{DAY}-zz9zz9"))).unwrap();
+    let r = report(
+        tmp.path(),
+        &["--since", "2026-10-08", "--until", "2026-10-09"],
+        &[("JANUS_AUDIT_FAILPOINT", "write:sessions.csv")],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("restored window"), "{}", r.stderr);
+    assert_eq!(names(tmp.path()), [DAY]);
+    assert_eq!(
+        std::fs::read(tmp.path().join(DAY).join("manifest.json")).unwrap(),
+        before
+    );
+    // And a clean rerun replaces it in one exchange, leaving nothing else.
+    assert_eq!(one_day(tmp.path()).code, 0);
+    assert_eq!(names(tmp.path()), [DAY]);
+}
+
+/// Every file a report writes is the owner's only, like --output files.
+#[test]
+fn window_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(one_day(tmp.path()).code, 0);
+    let win = tmp.path().join(DAY);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&win), 0o700);
+    for f in names(&win) {
+        assert_eq!(mode(&win.join(&f)), 0o600, "{f}");
+    }
+}

@@ -15,7 +15,7 @@ use crate::record::{Obj, Record};
 pub enum EnvelopeError {
     #[error("invalid JSON: {0}")]
     Json(serde_json::Error),
-    #[error("not a CloudTrail log: {}", crate::text::excerpt(.0))]
+    #[error("not a CloudTrail log: {}", crate::text::reason(.0))]
     NotCloudTrail(String),
     #[error("more than {0} records; raise --max-records-per-file to read this file")]
     TooManyRecords(u64),
