@@ -50,6 +50,8 @@ pub struct Source {
     pub providers: ProviderFilter,
     pub queries: Option<PathBuf>,
     pub limits: Limits,
+    /// `--dataset DIR`: read this Parquet dataset instead of paths.
+    pub dataset: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,8 +123,9 @@ pub fn run(
         needs: Needs::default(),
         providers: req.source.providers,
         hash_inputs: false,
-        empty_ok: input.from_store,
+        empty_ok: input.from_store || req.source.dataset.is_some(),
         limits: req.source.limits,
+        dataset: req.source.dataset.clone(),
     };
     let bar = progress::files_bar(progress, "");
     let outcome = engine::run(

@@ -94,6 +94,10 @@ pub enum Command {
     /// Parquet, with a manifest, each window directory written atomically (for cron/systemd).
     #[cfg(feature = "analyzer")]
     Report(Box<ScheduledArgs>),
+    /// Parse log files (or the API) once into a Parquet dataset, partitioned by event date, that
+    /// every report reads with --dataset DIR (and Spark, Athena or DuckDB can read too).
+    #[cfg(feature = "analyzer")]
+    Ingest(Box<IngestArgs>),
     /// Print the tables and columns that queries can use.
     #[cfg(feature = "analyzer")]
     Tables {
@@ -269,7 +273,7 @@ pub struct ApiArgs {
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// CloudTrail log files or directories (walked recursively; S3 layout, org trails, .json/.json.gz/.jsonl).
-    #[arg(required_unless_present_any = ["from_api", "store"])]
+    #[arg(required_unless_present_any = ["from_api", "store", "dataset"])]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub api: ApiArgs,
@@ -279,12 +283,57 @@ pub struct InputArgs {
     /// Which web identity providers to report on.
     #[arg(long, default_value = "google", value_parser = providers())]
     pub provider: ProviderFilter,
+    /// Read a Parquet dataset made by `janus-audit ingest` instead of log files: only the date
+    /// partitions the window needs.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["paths", "from_api", "store"])]
+    pub dataset: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// What one input file may cost.
+#[cfg(feature = "analyzer")]
+#[derive(Debug, Args)]
+pub struct LimitArgs {
     /// Skip (and name) a file larger than this, on disk or decompressed: 1G, 512M, 100K or bytes.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size)]
     pub max_file_size: u64,
     /// Skip (and name) a file holding more records than this.
     #[arg(long, value_name = "N", default_value = "2000000")]
     pub max_records_per_file: u64,
+}
+
+#[cfg(feature = "analyzer")]
+impl LimitArgs {
+    pub fn limits(&self) -> crate::source::files::Limits {
+        crate::source::files::Limits {
+            max_file_bytes: self.max_file_size,
+            max_records: self.max_records_per_file,
+        }
+    }
+}
+
+/// `ingest`: log files (or the API) into a Parquet dataset.
+#[cfg(feature = "analyzer")]
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// CloudTrail log files or directories, as for the reports.
+    #[arg(required_unless_present_any = ["from_api", "store"])]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The dataset to create or add to.
+    #[arg(long, value_name = "DIR")]
+    pub dataset: PathBuf,
+    /// Also write the `events` table (every record: by far the largest; needed only by queries
+    /// that read `events`).
+    #[arg(long)]
+    pub events: bool,
+    /// Source files per batch: what one batch holds in memory.
+    #[arg(long, value_name = "N", default_value = "256")]
+    pub batch_files: usize,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// A size: a whole number with an optional K, M, G or T (powers of 1024).
@@ -351,25 +400,48 @@ impl ThresholdArgs {
 }
 
 #[cfg(feature = "analyzer")]
+impl ApiArgs {
+    pub fn source(&self) -> ApiSource {
+        ApiSource {
+            from_api: self.from_api,
+            regions: self.regions.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            full: self.full,
+            store: self.store.clone(),
+        }
+    }
+}
+
+#[cfg(feature = "analyzer")]
 impl InputArgs {
     pub fn source(&self) -> Source {
-        let a = &self.api;
         Source {
             paths: self.paths.clone(),
-            api: ApiSource {
-                from_api: a.from_api,
-                regions: a.regions.clone(),
-                profile: a.profile.clone(),
-                endpoint_url: a.endpoint_url.clone(),
-                full: a.full,
-                store: a.store.clone(),
-            },
+            api: self.api.source(),
             providers: self.provider,
             queries: self.queries.clone(),
-            limits: crate::source::files::Limits {
-                max_file_bytes: self.max_file_size,
-                max_records: self.max_records_per_file,
+            limits: self.limits.limits(),
+            dataset: self.dataset.clone(),
+        }
+    }
+}
+
+#[cfg(feature = "analyzer")]
+impl IngestArgs {
+    pub fn request(&self) -> crate::dataset::write::Request {
+        crate::dataset::write::Request {
+            source: Source {
+                paths: self.paths.clone(),
+                api: self.api.source(),
+                providers: ProviderFilter::Any,
+                queries: None,
+                limits: self.limits.limits(),
+                dataset: None,
             },
+            dataset: self.dataset.clone(),
+            events: self.events,
+            batch_files: self.batch_files,
         }
     }
 }

@@ -12,6 +12,8 @@ use crate::record::Record;
 
 /// The hidden column that places a row in input order: file id, then position in the file.
 pub const SEQ: &str = "__seq";
+/// The content hash column of a dataset's `ids` table.
+pub const HASH: &str = "__hash";
 const FIRST: &str = "__first";
 /// How many colliding IDs are named; the rest are counted.
 const NAMED: usize = 20;
@@ -57,12 +59,15 @@ pub fn content_hash(r: &Record<'_>) -> u64 {
     h.finish()
 }
 
-/// Every `eventID` read, with where and what. CloudTrail IDs are lowercase UUIDs, kept as
+/// Every `eventID` read, with where (input order), what (a content hash) and when (its event
+/// time, which places it in a dataset's date partition). CloudTrail IDs are lowercase UUIDs, kept as
 /// 128-bit integers: sorting a million of those is far cheaper than sorting a million strings.
 #[derive(Default)]
 pub struct EventIds {
     uuids: Vec<(u128, u64, u64)>,
     other: Vec<(String, u64, u64)>,
+    /// Event time by `__seq`, kept only when a dataset is written.
+    times: Option<Vec<(u64, Option<i64>)>>,
 }
 
 /// What the repeats were, and which copies survive.
@@ -79,6 +84,21 @@ pub struct Duplicates {
 }
 
 impl EventIds {
+    /// Keep each ID's event time too (for a dataset's `ids` table).
+    pub fn with_times() -> EventIds {
+        EventIds {
+            times: Some(Vec::new()),
+            ..EventIds::default()
+        }
+    }
+
+    pub fn push_timed(&mut self, id: &str, seq: u64, hash: u64, time: Option<i64>) {
+        if let Some(t) = self.times.as_mut() {
+            t.push((seq, time));
+        }
+        self.push(id, seq, hash);
+    }
+
     pub fn push(&mut self, id: &str, seq: u64, hash: u64) {
         // Only the canonical spelling (36 chars, lowercase): try_parse also reads braced, URN
         // and bare-hex forms, and two spellings of one UUID are two IDs, as they are in the
@@ -93,6 +113,61 @@ impl EventIds {
     pub fn append(&mut self, mut o: EventIds) {
         self.uuids.append(&mut o.uuids);
         self.other.append(&mut o.other);
+        match (self.times.as_mut(), o.times) {
+            (Some(t), Some(mut more)) => t.append(&mut more),
+            (None, Some(more)) => self.times = Some(more),
+            _ => {}
+        }
+    }
+
+    /// The `ids` table of a dataset: `event_id`, `__seq`, `__hash`, `event_time`.
+    pub fn to_frame(&self) -> PolarsResult<DataFrame> {
+        let n = self.uuids.len() + self.other.len();
+        let mut ids: Vec<String> = Vec::with_capacity(n);
+        let mut seqs = Vec::with_capacity(n);
+        let mut hashes = Vec::with_capacity(n);
+        for (u, seq, h) in &self.uuids {
+            ids.push(uuid::Uuid::from_u128(*u).hyphenated().to_string());
+            seqs.push(*seq);
+            hashes.push(*h);
+        }
+        for (id, seq, h) in &self.other {
+            ids.push(id.clone());
+            seqs.push(*seq);
+            hashes.push(*h);
+        }
+        let times: std::collections::HashMap<u64, Option<i64>> =
+            self.times.iter().flatten().copied().collect();
+        let time: Vec<Option<i64>> = seqs
+            .iter()
+            .map(|s| times.get(s).copied().flatten())
+            .collect();
+        let time = Int64Chunked::from_iter_options("event_time".into(), time.into_iter())
+            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+            .into_column();
+        DataFrame::new(
+            n,
+            vec![
+                Column::new("event_id".into(), ids),
+                Column::new(SEQ.into(), seqs),
+                Column::new(HASH.into(), hashes),
+                time,
+            ],
+        )
+    }
+
+    /// Read back an `ids` table (see [`EventIds::to_frame`]).
+    pub fn from_frame(df: &DataFrame) -> PolarsResult<EventIds> {
+        let mut out = EventIds::default();
+        let ids = df.column("event_id")?.str()?;
+        let seqs = df.column(SEQ)?.u64()?;
+        let hashes = df.column(HASH)?.u64()?;
+        for ((id, seq), h) in ids.iter().zip(seqs.iter()).zip(hashes.iter()) {
+            if let (Some(id), Some(seq), Some(h)) = (id, seq, h) {
+                out.push(id, seq, h);
+            }
+        }
+        Ok(out)
     }
 
     pub fn resolve(mut self) -> PolarsResult<Duplicates> {

@@ -17,6 +17,8 @@ pub enum ReportError {
     Query(#[from] QueryError),
     #[error("cannot build the tables: {0}")]
     Model(#[from] PolarsError),
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
     #[error(
         "no CloudTrail log files (.json, .json.gz, .jsonl) found in {}{}",
         list(paths),
@@ -134,8 +136,12 @@ pub fn run(
         events: opts.needs.events
             || sqls.iter().any(|s| query::mentions(&s.text, "events"))
             || query::mentions(&calls.text, "events"),
+        id_times: opts.needs.id_times,
     };
-    let ingested = ingest::ingest(&opts, progress)?;
+    let ingested = match &opts.dataset {
+        Some(dir) => crate::dataset::read::read(dir, &opts)?,
+        None => ingest::ingest(&opts, progress)?,
+    };
     if ingested.files.is_empty() && !opts.empty_ok {
         return Err(ReportError::NoInput {
             paths: opts.paths.clone(),

@@ -27,6 +27,8 @@ pub enum AnalyzerError {
     Window { window: String, source: WindowError },
     #[error("{0}")]
     Polars(String),
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
     #[error("cannot write to the terminal: {0}")]
     Io(#[from] std::io::Error),
 }

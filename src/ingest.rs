@@ -7,7 +7,7 @@ use indicatif::ProgressBar;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::model::{Needs, ProviderFilter, Sink, Tables};
+use crate::model::{Needs, Part, ProviderFilter, Sink, Tables};
 use crate::notice::Notice;
 use crate::source::envelope::{self, BadRecord, EnvelopeError};
 use crate::source::files::{self, Found, Limits, Plan, ReadError, WalkError};
@@ -25,6 +25,8 @@ pub struct IngestOptions {
     /// No file at all is a valid, empty input (a store the API found nothing for), not an error.
     pub empty_ok: bool,
     pub limits: Limits,
+    /// Read this Parquet dataset instead of `paths`.
+    pub dataset: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +76,8 @@ impl Skip {
 
 #[derive(Debug, Clone)]
 pub struct FileReport {
+    /// The id rows of the other tables carry (`file_id`); global across a dataset's runs.
+    pub file_id: u32,
     pub path: PathBuf,
     /// Size on disk (compressed, for `.gz`).
     pub bytes: u64,
@@ -142,7 +146,7 @@ pub struct Ingested {
 /// The `files` table: one row per input file, `file_id` matching the other tables.
 pub fn files_frame(files: &[FileReport]) -> PolarsResult<DataFrame> {
     df!(
-        "file_id" => (0..files.len() as u32).collect::<Vec<_>>(),
+        "file_id" => files.iter().map(|f| f.file_id).collect::<Vec<_>>(),
         "path" => files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
         "bytes" => files.iter().map(|f| f.bytes).collect::<Vec<_>>(),
         "records" => files.iter().map(|f| f.records).collect::<Vec<_>>(),
@@ -287,6 +291,7 @@ fn read_one(
     limits: &Limits,
 ) -> FileReport {
     let mut report = FileReport {
+        file_id,
         path: found.path.clone(),
         bytes: 0,
         records: 0,
@@ -383,8 +388,29 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
     if let Some(pb) = progress {
         pb.set_length(found.len() as u64);
     }
+    let (parts, reports) = read_files(&found, 0, opts, progress);
     let started = Instant::now();
-    let results: Vec<(crate::model::Part, Vec<FileReport>)> = found
+    let tables = Tables::from_parts(parts, &opts.providers)?;
+    tracing::info!("built tables in {:.2?}", started.elapsed());
+    let summary = summarize(&reports, &walk_errors, &tables);
+    Ok(Ingested {
+        tables,
+        files: reports,
+        walk_errors,
+        summary,
+    })
+}
+
+/// Parse `found` in parallel, numbering files from `first_id`: one [`Part`] per worker, in
+/// input order, and a report per file.
+pub fn read_files(
+    found: &[Found],
+    first_id: u32,
+    opts: &IngestOptions,
+    progress: Option<&ProgressBar>,
+) -> (Vec<Part>, Vec<FileReport>) {
+    let started = Instant::now();
+    let results: Vec<(Part, Vec<FileReport>)> = found
         .par_iter()
         .enumerate()
         .fold(
@@ -396,7 +422,8 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
                 )
             },
             |(mut sink, mut reports, mut bufs), (i, f)| {
-                reports.push(read_one(f, i as u32, &mut sink, &mut bufs, &opts.limits));
+                let id = first_id + i as u32;
+                reports.push(read_one(f, id, &mut sink, &mut bufs, &opts.limits));
                 if let Some(pb) = progress {
                     pb.inc(1);
                 }
@@ -406,16 +433,17 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
         .map(|(sink, reports, _)| (sink.finish(), reports))
         .collect();
     tracing::info!("parsed {} files in {:.2?}", found.len(), started.elapsed());
-    let started = Instant::now();
-
     let mut parts = Vec::with_capacity(results.len());
     let mut reports = Vec::with_capacity(found.len());
     for (part, r) in results {
         parts.push(part);
         reports.extend(r);
     }
-    let tables = Tables::from_parts(parts, &opts.providers)?;
-    tracing::info!("built tables in {:.2?}", started.elapsed());
+    (parts, reports)
+}
+
+/// The totals of a run over `reports`, with the counts the tables carry.
+pub fn summarize(reports: &[FileReport], walk_errors: &[WalkError], tables: &Tables) -> Summary {
     let mut summary = Summary {
         paths_unreadable: walk_errors.len() as u64,
         records: tables.stats.records,
@@ -430,7 +458,7 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
         incomplete_assumptions: tables.stats.incomplete_assumptions,
         ..Summary::default()
     };
-    for r in &reports {
+    for r in reports {
         match r.status {
             FileStatus::Read => summary.files_read += 1,
             FileStatus::Partial => {
@@ -451,10 +479,5 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
             }
         }
     }
-    Ok(Ingested {
-        tables,
-        files: reports,
-        walk_errors,
-        summary,
-    })
+    summary
 }

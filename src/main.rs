@@ -161,6 +161,13 @@ mod analyzer {
                 }
                 Err(e) => Err(usage(e)),
             },
+            Command::Ingest(args) => {
+                let req = args.request();
+                let from_api = req.source.api.from_api;
+                with_ui(cli, from_api, |ui| {
+                    janus_audit::dataset::write::run(req, ui)
+                })
+            }
             Command::Tables { queries } => list_tables(queries.clone()),
             #[cfg(feature = "credentials")]
             Command::Credentials(_) => unreachable!("dispatched by main"),

@@ -28,6 +28,8 @@ pub const UNKNOWN: &str = "unknown";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Needs {
     pub events: bool,
+    /// Keep each eventID's time (a dataset partitions its `ids` table by date).
+    pub id_times: bool,
 }
 
 /// Declares a table: a struct of builders, a `new`, and a `finish` into a DataFrame whose column
@@ -222,7 +224,11 @@ impl Sink {
             events: needs.events.then(|| EventCols::new(1024)),
             calls: RoleCallCols::new(1024),
             assumptions: AssumptionCols::new(16),
-            ids: EventIds::default(),
+            ids: if needs.id_times {
+                EventIds::with_times()
+            } else {
+                EventIds::default()
+            },
             stats: RecordStats::default(),
         }
     }
@@ -233,7 +239,9 @@ impl Sink {
         self.stats.records += 1;
         let f = Fields::of(r, dedupe::seq(file_id, index));
         match f.event_id {
-            Some(id) => self.ids.push(id, f.seq, dedupe::content_hash(r)),
+            Some(id) => self
+                .ids
+                .push_timed(id, f.seq, dedupe::content_hash(r), f.time),
             None => self.stats.without_event_id += 1,
         }
         match (r.event_time.get(), f.time) {
@@ -539,8 +547,19 @@ fn stack(frames: impl Iterator<Item = DataFrame>) -> PolarsResult<Option<DataFra
     Ok(out)
 }
 
-impl Tables {
-    pub fn from_parts(parts: Vec<Part>, providers: &ProviderFilter) -> PolarsResult<Tables> {
+/// The tables as read, before anything is decided across records: every copy of a repeated
+/// eventID (each row keeps its `__seq`), every provider. This is what a dataset stores; the
+/// decisions are made when the tables are built, over whatever was read.
+pub struct Raw {
+    pub events: Option<DataFrame>,
+    pub role_calls: DataFrame,
+    pub assumptions: DataFrame,
+    pub ids: EventIds,
+    pub stats: RecordStats,
+}
+
+impl Raw {
+    pub fn from_parts(parts: Vec<Part>) -> PolarsResult<Raw> {
         let mut stats = RecordStats::default();
         let mut events = Vec::new();
         let mut calls = Vec::new();
@@ -553,16 +572,45 @@ impl Tables {
             assumptions.push(p.assumptions);
             ids.append(p.ids);
         }
+        Ok(Raw {
+            events: stack(events.into_iter())?,
+            role_calls: stack(calls.into_iter())?.unwrap_or_else(|| RoleCallCols::new(0).finish()),
+            assumptions: stack(assumptions.into_iter())?
+                .unwrap_or_else(|| AssumptionCols::new(0).finish()),
+            ids,
+            stats,
+        })
+    }
+}
+
+/// Empty raw tables, for a dataset partition that holds no rows of one of them.
+pub fn empty_raw(table: &str) -> Option<DataFrame> {
+    match table {
+        "events" => Some(EventCols::new(0).finish()),
+        "role_calls" => Some(RoleCallCols::new(0).finish()),
+        "assumptions" => Some(AssumptionCols::new(0).finish()),
+        _ => None,
+    }
+}
+
+impl Tables {
+    pub fn from_parts(parts: Vec<Part>, providers: &ProviderFilter) -> PolarsResult<Tables> {
+        Tables::from_raw(Raw::from_parts(parts)?, providers)
+    }
+
+    /// Keep one copy of each repeated eventID, attribute and filter providers.
+    pub fn from_raw(raw: Raw, providers: &ProviderFilter) -> PolarsResult<Tables> {
+        let Raw {
+            events,
+            role_calls,
+            assumptions,
+            ids,
+            stats,
+        } = raw;
         let dups = ids.resolve()?;
-        let empty_calls = || RoleCallCols::new(0).finish();
-        let empty_assumptions = || AssumptionCols::new(0).finish();
-        let events = stack(events.into_iter())?
-            .map(|df| dups.apply(df))
-            .transpose()?;
-        let role_calls = dups.apply(stack(calls.into_iter())?.unwrap_or_else(empty_calls))?;
-        let assumptions =
-            dups.apply(stack(assumptions.into_iter())?.unwrap_or_else(empty_assumptions))?;
-        let assumptions = attribute_providers(assumptions)?;
+        let events = events.map(|df| dups.apply(df)).transpose()?;
+        let role_calls = dups.apply(role_calls)?;
+        let assumptions = attribute_providers(dups.apply(assumptions)?)?;
         let other_providers = assumptions
             .column("provider")?
             .str()?

@@ -28,6 +28,7 @@ pub struct WindowJob<'a> {
     /// No input file at all is an empty window (the store had nothing), not an error.
     pub empty_ok: bool,
     pub limits: crate::source::files::Limits,
+    pub dataset: Option<PathBuf>,
     pub params: Vec<(String, DataFrame)>,
     pub trusted: &'a [ipnet::IpNet],
     /// The exact parameters, recorded verbatim in the manifest.
@@ -72,6 +73,7 @@ pub fn run_window(
         hash_inputs: true,
         empty_ok: job.empty_ok,
         limits: job.limits,
+        dataset: job.dataset,
     };
     let outcome = engine::run(&sqls, job.queries, opts, job.params, job.trusted, progress)?;
     let mut frames = outcome.frames.into_iter();

@@ -1,0 +1,262 @@
+//! The Parquet dataset: CloudTrail parsed once, by `janus-audit ingest`, and read by every
+//! report with `--dataset DIR` in memory that follows the window, not the dataset.
+//!
+//! Layout (hive-style, so Spark, Athena, DuckDB and polars read it as partitioned tables):
+//!
+//! ```text
+//! DIR/_janus/schema.json                       format, version, every table's columns
+//! DIR/files/part-<batch>.parquet               one row per source file; a batch's commit
+//! DIR/<table>/date=YYYY-MM-DD/part-<batch>.parquet   role_calls, assumptions, ids, events
+//! DIR/<table>/date=__HIVE_DEFAULT_PARTITION__/…      records without a readable eventTime
+//! ```
+//!
+//! `date` is the event's date (UTC). Every file is written beside its final name and renamed
+//! into place; a batch counts only once its `files` part exists, which is written last, so a
+//! crash leaves parts of an uncommitted batch that readers ignore and the next `ingest`
+//! removes. Tables keep every copy of a repeated eventID with its input position (`__seq`) and
+//! the `ids` table records every eventID read; which copy survives is decided when a report
+//! reads the dataset, by the same rule as for JSON input (see `dedupe`).
+
+pub mod read;
+pub mod write;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+/// The dataset format's version; a reader refuses another.
+pub const VERSION: u32 = 1;
+/// The partition of records without a readable eventTime (Hive's and Spark's name for null).
+pub const NO_DATE: &str = "__HIVE_DEFAULT_PARTITION__";
+/// The date-partitioned tables.
+pub const TABLES: [&str; 4] = ["role_calls", "assumptions", "events", "ids"];
+const META: &str = "_janus";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("dataset {}: {source}", crate::text::quoted(path))]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "dataset {}: not a janus-audit dataset ({reason})",
+        crate::text::quoted(path)
+    )]
+    NotADataset { path: PathBuf, reason: String },
+    #[error("dataset {}: another janus-audit ingest is writing to it", crate::text::quoted(.0))]
+    Busy(PathBuf),
+    #[error("dataset: {0}")]
+    Polars(#[from] PolarsError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
+    move |source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub struct Dataset {
+    pub dir: PathBuf,
+}
+
+/// A partition directory: its date (None for [`NO_DATE`]) and path.
+pub struct Partition {
+    pub date: Option<NaiveDate>,
+    pub path: PathBuf,
+}
+
+impl Dataset {
+    /// Open an existing dataset for reading.
+    pub fn open(dir: &Path) -> Result<Dataset, DatasetError> {
+        let schema = dir.join(META).join("schema.json");
+        let bad = |reason: String| DatasetError::NotADataset {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read(&schema).map_err(|e| bad(format!("{}: {e}", META)))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| bad(format!("schema.json: {e}")))?;
+        if v["format"] != "janus-audit-dataset" {
+            return Err(bad("schema.json names another format".into()));
+        }
+        if v["version"] != VERSION {
+            return Err(bad(format!(
+                "format version {} where this janus-audit reads {VERSION}; re-ingest",
+                v["version"]
+            )));
+        }
+        Ok(Dataset {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Open a dataset for writing, creating it (with its schema) if it does not exist.
+    pub fn create(dir: &Path) -> Result<Dataset, DatasetError> {
+        let meta = dir.join(META);
+        std::fs::create_dir_all(&meta).map_err(io(&meta))?;
+        let schema = meta.join("schema.json");
+        if !schema.exists() {
+            let text = serde_json::to_vec_pretty(&schema_json())
+                .expect("json values")
+                .into_iter()
+                .chain(*b"\n")
+                .collect::<Vec<u8>>();
+            write_aside(&schema, &text)?;
+        }
+        Dataset::open(dir)
+    }
+
+    /// Hold the dataset's write lock (flock on `_janus`) until the returned file is dropped.
+    pub fn lock(&self) -> Result<std::fs::File, DatasetError> {
+        let meta = self.dir.join(META);
+        let f = std::fs::File::open(&meta).map_err(io(&meta))?;
+        match f.try_lock() {
+            Ok(()) => Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => Err(DatasetError::Busy(self.dir.clone())),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(&meta)(e)),
+        }
+    }
+
+    fn files_dir(&self) -> PathBuf {
+        self.dir.join("files")
+    }
+
+    /// Batches whose `files` part exists: only their parts count.
+    pub fn committed(&self) -> Result<BTreeSet<u32>, DatasetError> {
+        let dir = self.files_dir();
+        let mut out = BTreeSet::new();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(out);
+        };
+        for e in entries {
+            let e = e.map_err(io(&dir))?;
+            if let Some(b) = batch_of(&e.file_name().to_string_lossy()) {
+                out.insert(b);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `files` table: every committed source file.
+    pub fn files(&self) -> Result<DataFrame, DatasetError> {
+        let mut frames = Vec::new();
+        for b in self.committed()? {
+            frames.push(read_parquet(&self.files_dir().join(part_name(b)))?);
+        }
+        match frames.into_iter().reduce(|mut a, b| {
+            a.vstack_mut_owned(b).expect("one schema");
+            a
+        }) {
+            Some(df) => Ok(df),
+            None => Ok(write::files_frame(&[])?),
+        }
+    }
+
+    /// The date partitions of `table`, in date order (the null-date one last).
+    pub fn partitions(&self, table: &str) -> Result<Vec<Partition>, DatasetError> {
+        let dir = self.dir.join(table);
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(out);
+        };
+        for e in entries {
+            let e = e.map_err(io(&dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(value) = name.strip_prefix("date=") else {
+                continue;
+            };
+            let date = match value {
+                NO_DATE => None,
+                v => match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+                    Ok(d) => Some(d),
+                    Err(_) => continue,
+                },
+            };
+            out.push(Partition {
+                date,
+                path: e.path(),
+            });
+        }
+        out.sort_by_key(|p| (p.date.is_none(), p.date));
+        Ok(out)
+    }
+
+    /// The committed part files of one partition directory, in batch order.
+    pub fn parts(
+        &self,
+        partition: &Path,
+        committed: &BTreeSet<u32>,
+    ) -> Result<Vec<PathBuf>, DatasetError> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(partition).map_err(io(partition))? {
+            let e = e.map_err(io(partition))?;
+            if batch_of(&e.file_name().to_string_lossy()).is_some_and(|b| committed.contains(&b)) {
+                out.push(e.path());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// `part-00000007.parquet`
+pub fn part_name(batch: u32) -> String {
+    format!("part-{batch:08}.parquet")
+}
+
+fn batch_of(name: &str) -> Option<u32> {
+    name.strip_prefix("part-")?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()
+}
+
+pub fn read_parquet(path: &Path) -> Result<DataFrame, DatasetError> {
+    let f = std::fs::File::open(path).map_err(io(path))?;
+    Ok(ParquetReader::new(f).finish()?)
+}
+
+/// Write `bytes` beside `path`, fsync, and rename into place: readers see all or nothing.
+fn write_aside(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
+    crate::output::write_atomic(path, |w| Ok(std::io::Write::write_all(w, bytes)?)).map_err(|e| {
+        match e {
+            crate::output::OutputError::File { path, source } => DatasetError::Io { path, source },
+            other => io(path)(std::io::Error::other(other.to_string())),
+        }
+    })
+}
+
+/// `_janus/schema.json`: the format, its version, the partitioning, and every table's columns
+/// as the code that writes them declares them.
+fn schema_json() -> serde_json::Value {
+    let mut tables = serde_json::Map::new();
+    let cols = |df: &DataFrame| -> serde_json::Value {
+        df.schema()
+            .iter()
+            .map(|(n, t)| serde_json::json!([n.as_str(), t.to_string()]))
+            .collect()
+    };
+    for t in ["events", "role_calls", "assumptions"] {
+        let df = crate::model::empty_raw(t).expect("a model table");
+        tables.insert(t.into(), cols(&df));
+    }
+    let ids = crate::dedupe::EventIds::default()
+        .to_frame()
+        .expect("static columns");
+    tables.insert("ids".into(), cols(&ids));
+    tables.insert(
+        "files".into(),
+        cols(&write::files_frame(&[]).expect("static columns")),
+    );
+    serde_json::json!({
+        "format": "janus-audit-dataset",
+        "version": VERSION,
+        "partitioning": "role_calls, assumptions, events and ids: date=YYYY-MM-DD, the event's UTC date (date=__HIVE_DEFAULT_PARTITION__ without one); files: unpartitioned",
+        "commit": "a batch's parts count once files/part-<batch>.parquet exists",
+        "tables": tables,
+    })
+}

@@ -1,0 +1,206 @@
+//! Reading the dataset for a report: only the date partitions the window needs (plus a day of
+//! margin for the assumptions that issued keys used in it, as the JSON reader's day pruning
+//! keeps), then the same decisions as for JSON input, so a report answers the same.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use chrono::{Duration, NaiveDate};
+use polars::prelude::*;
+
+use super::{Dataset, DatasetError, read_parquet};
+use crate::dedupe::{EventIds, SEQ};
+use crate::ingest::{self, FileReport, FileStatus, IngestOptions, Ingested, Skip};
+use crate::model::{Raw, RecordStats, Tables, empty_raw};
+use crate::timefmt::{Millis, Window};
+
+/// Inclusive date bounds; `None` is unbounded.
+#[derive(Debug, Clone, Copy)]
+struct Dates {
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    /// The partition of records without a time.
+    undated: bool,
+}
+
+impl Dates {
+    fn holds(&self, d: Option<NaiveDate>) -> bool {
+        match d {
+            None => self.undated,
+            Some(d) => self.from.is_none_or(|f| d >= f) && self.to.is_none_or(|t| d <= t),
+        }
+    }
+}
+
+fn day(ms: Millis) -> Option<NaiveDate> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.date_naive())
+}
+
+/// The dates a window's events fall on, and the wider range its assumptions are read from.
+fn ranges(w: &Window) -> (Dates, Dates) {
+    let calls = Dates {
+        from: w.since.and_then(day),
+        to: w.until.map(|u| u - 1).and_then(day),
+        undated: w.is_open(),
+    };
+    // The JSON reader's day pruning (files::outside): a day of margin on both sides of the
+    // window's first and last dates.
+    let margin = Duration::days(1);
+    let wide = Dates {
+        from: calls.from.map(|d| d - margin),
+        to: w.until.and_then(day).map(|d| d + margin),
+        undated: true,
+    };
+    (calls, wide)
+}
+
+fn load(
+    ds: &Dataset,
+    table: &str,
+    dates: Dates,
+    committed: &BTreeSet<u32>,
+) -> Result<Option<DataFrame>, DatasetError> {
+    let mut out: Option<DataFrame> = None;
+    for p in ds.partitions(table)? {
+        if !dates.holds(p.date) {
+            continue;
+        }
+        for part in ds.parts(&p.path, committed)? {
+            let df = read_parquet(&part)?;
+            match out.as_mut() {
+                None => out = Some(df),
+                Some(acc) => {
+                    acc.vstack_mut_owned(df)?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Which rows of `df` fall in the window, by `event_time`.
+fn in_window(df: &DataFrame, w: &Window) -> Result<BooleanChunked, DatasetError> {
+    let t = df.column("event_time")?.datetime()?;
+    Ok(t.phys.iter().map(|t| Some(w.contains(t))).collect())
+}
+
+/// Input order, as the JSON reader builds its tables in.
+fn in_order(df: DataFrame) -> Result<DataFrame, DatasetError> {
+    Ok(df.sort([SEQ], SortMultipleOptions::default())?)
+}
+
+/// The tables a report over `opts.window` reads, from the dataset at `dir`.
+pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> {
+    let ds = Dataset::open(dir)?;
+    let committed = ds.committed()?;
+    let w = opts.window;
+    let (calls_dates, wide) = ranges(&w);
+    let table = |name: &str, dates: Dates| -> Result<DataFrame, DatasetError> {
+        let df = load(&ds, name, dates, &committed)?
+            .unwrap_or_else(|| empty_raw(name).expect("a model table"));
+        in_order(df)
+    };
+    let role_calls = table("role_calls", calls_dates)?;
+    let role_calls = role_calls.filter(&in_window(&role_calls, &w)?)?;
+    let events = if opts.needs.events {
+        let ev = table("events", calls_dates)?;
+        Some(ev.filter(&in_window(&ev, &w)?)?)
+    } else {
+        None
+    };
+    let mut assumptions = table("assumptions", wide)?;
+    let flags = in_window(&assumptions, &w)?.with_name("in_window".into());
+    assumptions.with_column(flags.into_column())?;
+    let ids = match load(&ds, "ids", wide, &committed)? {
+        Some(df) => EventIds::from_frame(&df)?,
+        None => EventIds::default(),
+    };
+    let (files, stats) = source_files(&ds, &wide)?;
+    let raw = Raw {
+        events,
+        role_calls,
+        assumptions,
+        ids,
+        stats,
+    };
+    let tables = Tables::from_raw(raw, &opts.providers)?;
+    let summary = ingest::summarize(&files, &[], &tables);
+    Ok(Ingested {
+        tables,
+        files,
+        walk_errors: Vec::new(),
+        summary,
+    })
+}
+
+/// The source files whose events can fall in `dates`, and every file that gave no event (a
+/// damaged one could have held some): what the report says it read.
+fn source_files(
+    ds: &Dataset,
+    dates: &Dates,
+) -> Result<(Vec<FileReport>, RecordStats), DatasetError> {
+    let df = ds.files()?;
+    let col_str =
+        |n: &str| -> Result<StringChunked, DatasetError> { Ok(df.column(n)?.str()?.clone()) };
+    let (paths, statuses, kinds, problems, shas) = (
+        col_str("path")?,
+        col_str("status")?,
+        col_str("kind")?,
+        col_str("problems")?,
+        col_str("sha256")?,
+    );
+    let u64s =
+        |n: &str| -> Result<UInt64Chunked, DatasetError> { Ok(df.column(n)?.u64()?.clone()) };
+    let (bytes, records, unusable, nulled) = (
+        u64s("bytes")?,
+        u64s("records")?,
+        u64s("unusable")?,
+        u64s("values_nulled")?,
+    );
+    let ids = df.column("file_id")?.u32()?.clone();
+    let first = df.column("first_event")?.datetime()?.phys.clone();
+    let last = df.column("last_event")?.datetime()?.phys.clone();
+    let mut out = Vec::new();
+    let mut stats = RecordStats::default();
+    for i in 0..df.height() {
+        let overlaps = match (first.get(i).and_then(day), last.get(i).and_then(day)) {
+            (Some(f), Some(l)) => {
+                dates.from.is_none_or(|from| l >= from) && dates.to.is_none_or(|to| f <= to)
+            }
+            _ => true,
+        };
+        if !overlaps {
+            continue;
+        }
+        let status = match statuses.get(i).unwrap_or("read") {
+            "partial" => FileStatus::Partial,
+            "skipped" => FileStatus::Skipped,
+            "digest" => FileStatus::Digest,
+            "outside-window" => FileStatus::OutsideWindow,
+            _ => FileStatus::Read,
+        };
+        let report = FileReport {
+            file_id: ids.get(i).unwrap_or(0),
+            path: paths.get(i).unwrap_or("").into(),
+            bytes: bytes.get(i).unwrap_or(0),
+            records: records.get(i).unwrap_or(0),
+            status,
+            skip: match kinds.get(i) {
+                Some("not-cloudtrail") => Some(Skip::NotCloudTrail),
+                Some("over-limit") => Some(Skip::OverLimit),
+                Some(_) => Some(Skip::Damaged),
+                None => None,
+            },
+            problems: problems
+                .get(i)
+                .map(|p| p.split("; ").map(str::to_string).collect())
+                .unwrap_or_default(),
+            unusable: unusable.get(i).unwrap_or(0),
+            values_nulled: nulled.get(i).unwrap_or(0),
+            sha256: shas.get(i).map(str::to_string),
+        };
+        stats.records += report.records;
+        out.push(report);
+    }
+    Ok((out, stats))
+}

@@ -1,0 +1,363 @@
+//! `janus-audit ingest`: CloudTrail into the dataset, a batch of files at a time, so memory
+//! follows the batch and not the input. A rerun reads only files it has not recorded (same
+//! path, size and modification time); each batch's parts are written beside their final names,
+//! renamed into place, and committed by its `files` part, written last.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use super::{Dataset, DatasetError, NO_DATE, TABLES, io, part_name, write_aside};
+use crate::analyze::{self, Source};
+use crate::dedupe::SEQ;
+use crate::error::AnalyzerError;
+use crate::exit;
+use crate::ingest::{self, FileReport, FileStatus, IngestOptions};
+use crate::model::{Needs, ProviderFilter, Raw};
+use crate::notice::{Notice, Ui};
+use crate::source::files::{self, Found};
+use crate::timefmt::{Millis, Window};
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub source: Source,
+    pub dataset: PathBuf,
+    /// Also write the `events` table (every record; by far the largest).
+    pub events: bool,
+    /// Files per batch: what one batch holds in memory.
+    pub batch_files: usize,
+}
+
+/// What the dataset records of a source file beside its report.
+#[derive(Debug, Clone, Default)]
+pub struct FileMeta {
+    pub mtime: Option<Millis>,
+    pub batch: u32,
+    pub first_event: Option<Millis>,
+    pub last_event: Option<Millis>,
+}
+
+fn times(name: &str, v: Vec<Option<Millis>>) -> Column {
+    Int64Chunked::from_iter_options(name.into(), v.into_iter())
+        .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+        .into_column()
+}
+
+/// The dataset's `files` table: the report's `files` columns, then what incremental runs and
+/// readers need.
+pub fn files_frame(rows: &[(FileReport, FileMeta)]) -> PolarsResult<DataFrame> {
+    let reports: Vec<FileReport> = rows.iter().map(|(r, _)| r.clone()).collect();
+    let mut df = ingest::files_frame(&reports)?;
+    let meta = |f: fn(&FileMeta) -> Option<Millis>| rows.iter().map(|(_, m)| f(m)).collect();
+    let extra = vec![
+        Column::new(
+            "kind".into(),
+            rows.iter()
+                .map(|(r, _)| r.skip.map(|k| k.as_str()))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "unusable".into(),
+            rows.iter().map(|(r, _)| r.unusable).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "values_nulled".into(),
+            rows.iter()
+                .map(|(r, _)| r.values_nulled)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "sha256".into(),
+            rows.iter()
+                .map(|(r, _)| r.sha256.clone())
+                .collect::<Vec<_>>(),
+        ),
+        times("mtime", meta(|m| m.mtime)),
+        Column::new(
+            "batch".into(),
+            rows.iter().map(|(_, m)| m.batch).collect::<Vec<_>>(),
+        ),
+        times("first_event", meta(|m| m.first_event)),
+        times("last_event", meta(|m| m.last_event)),
+    ];
+    for c in extra {
+        df.with_column(c)?;
+    }
+    Ok(df)
+}
+
+/// Run `ingest`: returns the exit status (3 when a file of this run was skipped or partly read).
+pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
+    let Ui {
+        progress,
+        interrupt,
+        tell,
+    } = ui;
+    let input = analyze::fetch_input(&req.source, Window::default(), progress, interrupt, tell)?;
+    if input.interrupted {
+        return Ok(exit::INTERRUPTED);
+    }
+    let ds = Dataset::create(&req.dataset)?;
+    let _lock = ds.lock()?;
+    let removed = clean_uncommitted(&ds)?;
+    if removed > 0 {
+        tell(Notice::Problem(format!(
+            "removed {removed} part file(s) of a batch an interrupted ingest never committed"
+        )));
+    }
+    let known = ds.files()?;
+    let (found, walk_errors) = files::discover(&input.paths, &Window::default());
+    let (todo, already) = new_files(found, &known)?;
+    // Parts of uncommitted batches are gone by now, so the next number is free everywhere.
+    let first_batch = ds.committed()?.last().map_or(0, |b| b + 1);
+    let bar = crate::progress::files_bar(progress, "ingest: ");
+    if let Some(pb) = &bar {
+        pb.set_length(todo.len() as u64);
+    }
+    let done = write_batches(
+        &ds,
+        &req,
+        &todo,
+        next_file_id(&known)?,
+        first_batch,
+        bar.as_ref(),
+        tell,
+    )?;
+    if let Some(pb) = &bar {
+        pb.finish_and_clear();
+    }
+    let (files_done, records, incomplete) = (
+        done.files,
+        done.records,
+        done.incomplete || !walk_errors.is_empty(),
+    );
+    for w in &walk_errors {
+        tell(Notice::Problem(format!("skipped {w}")));
+    }
+    tell(Notice::Info(format!(
+        "ingested {files_done} new file(s), {records} record(s), into {}; {already} file(s) already in the dataset",
+        crate::text::quoted(&ds.dir)
+    )));
+    Ok(if incomplete || !input.complete {
+        exit::INCOMPLETE
+    } else {
+        exit::OK
+    })
+}
+
+/// What a run's batches added.
+struct Done {
+    files: u64,
+    records: u64,
+    /// A file was skipped or partly read.
+    incomplete: bool,
+}
+
+/// Read and write `todo` a batch at a time, numbering files from `first_id` and batches from
+/// `first_batch`.
+fn write_batches(
+    ds: &Dataset,
+    req: &Request,
+    todo: &[Found],
+    first_id: u32,
+    first_batch: u32,
+    bar: Option<&indicatif::ProgressBar>,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<Done, DatasetError> {
+    let opts = IngestOptions {
+        paths: Vec::new(),
+        window: Window::default(),
+        needs: Needs {
+            events: req.events,
+            id_times: true,
+        },
+        providers: ProviderFilter::Any,
+        hash_inputs: true,
+        empty_ok: true,
+        limits: req.source.limits,
+        dataset: None,
+    };
+    let mut done = Done {
+        files: 0,
+        records: 0,
+        incomplete: false,
+    };
+    let mut next_id = first_id;
+    for (batch, chunk) in (first_batch..).zip(todo.chunks(req.batch_files.max(1))) {
+        let (parts, reports) = ingest::read_files(chunk, next_id, &opts, bar);
+        let raw = Raw::from_parts(parts)?;
+        done.records += raw.stats.records;
+        for r in &reports {
+            let what = match r.status {
+                FileStatus::Skipped => "skipped",
+                FileStatus::Partial => "partly read",
+                _ => continue,
+            };
+            done.incomplete = true;
+            tell(Notice::Problem(format!(
+                "{what} {}: {}",
+                crate::text::quoted(&r.path),
+                r.problems.join("; ")
+            )));
+        }
+        write_batch(ds, batch, raw, reports, chunk)?;
+        done.files += chunk.len() as u64;
+        next_id += chunk.len() as u32;
+    }
+    Ok(done)
+}
+
+/// Found files the dataset has not recorded with the same size and modification time.
+fn new_files(found: Vec<Found>, known: &DataFrame) -> Result<(Vec<Found>, u64), DatasetError> {
+    let paths = known.column("path")?.str()?;
+    let bytes = known.column("bytes")?.u64()?;
+    let mtimes = known.column("mtime")?.datetime()?;
+    let mut seen: HashMap<&str, (Option<u64>, Option<i64>)> = HashMap::new();
+    for i in 0..known.height() {
+        if let Some(p) = paths.get(i) {
+            seen.insert(p, (bytes.get(i), mtimes.phys.get(i)));
+        }
+    }
+    let mut todo = Vec::new();
+    let mut already = 0;
+    for f in found {
+        let key = f.path.display().to_string();
+        let meta = std::fs::metadata(&f.path).ok();
+        let now = (
+            meta.as_ref().map(|m| m.len()),
+            meta.as_ref().and_then(mtime),
+        );
+        if seen.get(key.as_str()) == Some(&now) {
+            already += 1;
+        } else {
+            todo.push(f);
+        }
+    }
+    Ok((todo, already))
+}
+
+fn mtime(m: &std::fs::Metadata) -> Option<Millis> {
+    let t = m.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(d.as_millis() as Millis)
+}
+
+fn next_file_id(known: &DataFrame) -> Result<u32, DatasetError> {
+    Ok(known.column("file_id")?.u32()?.max().map_or(0, |m| m + 1))
+}
+
+/// Remove the parts of batches that were never committed (a crash between a batch's parts and
+/// its `files` part), and files left half-written beside their final names. Returns how many.
+fn clean_uncommitted(ds: &Dataset) -> Result<u64, DatasetError> {
+    let committed = ds.committed()?;
+    let mut removed = 0;
+    for table in TABLES {
+        for p in ds.partitions(table)? {
+            for e in std::fs::read_dir(&p.path).map_err(io(&p.path))? {
+                let e = e.map_err(io(&p.path))?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                let stray = name.starts_with(".janus-audit-")
+                    || super::batch_of(&name).is_some_and(|b| !committed.contains(&b));
+                if stray {
+                    std::fs::remove_file(e.path()).map_err(io(&e.path()))?;
+                    removed += 1;
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Split `df` by the UTC date of `event_time`: `(partition value, rows)`.
+fn by_date(df: &DataFrame) -> Result<BTreeMap<String, DataFrame>, DatasetError> {
+    let times = df.column("event_time")?.datetime()?;
+    let mut rows: BTreeMap<String, Vec<IdxSize>> = BTreeMap::new();
+    for (i, t) in times.phys.iter().enumerate() {
+        let key = t
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| NO_DATE.to_string());
+        rows.entry(key).or_default().push(i as IdxSize);
+    }
+    let mut out = BTreeMap::new();
+    for (date, idx) in rows {
+        out.insert(date, df.take(&IdxCa::from_vec("".into(), idx))?);
+    }
+    Ok(out)
+}
+
+fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), DatasetError> {
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(df)?;
+    let dir = path.parent().expect("a partition directory");
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    write_aside(path, &bytes)
+}
+
+/// Each table's rows into their date partitions, then the batch's `files` part (the commit).
+fn write_batch(
+    ds: &Dataset,
+    batch: u32,
+    raw: Raw,
+    reports: Vec<FileReport>,
+    chunk: &[Found],
+) -> Result<(), DatasetError> {
+    let ids = raw.ids.to_frame()?;
+    let ranges = event_ranges(&ids)?;
+    let mut tables: Vec<(&str, DataFrame)> = vec![
+        ("role_calls", raw.role_calls),
+        ("assumptions", raw.assumptions),
+        ("ids", ids),
+    ];
+    if let Some(events) = raw.events {
+        tables.push(("events", events));
+    }
+    for (table, df) in tables {
+        for (date, mut part) in by_date(&df)? {
+            let path = ds
+                .dir
+                .join(table)
+                .join(format!("date={date}"))
+                .join(part_name(batch));
+            write_parquet(&path, &mut part)?;
+        }
+    }
+    let rows: Vec<(FileReport, FileMeta)> = reports
+        .into_iter()
+        .zip(chunk)
+        .map(|(r, f)| {
+            let (first_event, last_event) = ranges.get(&r.file_id).copied().unwrap_or_default();
+            let meta = FileMeta {
+                mtime: std::fs::metadata(&f.path).ok().as_ref().and_then(mtime),
+                batch,
+                first_event,
+                last_event,
+            };
+            (r, meta)
+        })
+        .collect();
+    let mut files = files_frame(&rows)?;
+    write_parquet(&ds.dir.join("files").join(part_name(batch)), &mut files)
+}
+
+/// Earliest and latest event time.
+type Range = (Option<Millis>, Option<Millis>);
+
+/// Each file's earliest and latest event time, from the ids its records carry.
+fn event_ranges(ids: &DataFrame) -> Result<HashMap<u32, Range>, DatasetError> {
+    let seqs = ids.column(SEQ)?.u64()?;
+    let times = ids.column("event_time")?.datetime()?;
+    let mut out: HashMap<u32, Range> = HashMap::new();
+    for (seq, t) in seqs.iter().zip(times.phys.iter()) {
+        let (Some(seq), Some(t)) = (seq, t) else {
+            continue;
+        };
+        let e = out.entry((seq >> 32) as u32).or_default();
+        e.0 = Some(e.0.map_or(t, |v| v.min(t)));
+        e.1 = Some(e.1.map_or(t, |v| v.max(t)));
+    }
+    Ok(out)
+}
