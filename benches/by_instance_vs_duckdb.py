@@ -4,6 +4,7 @@
 
     python3 benches/by_instance_vs_duckdb.py                 # 1,000,000 events
     python3 benches/by_instance_vs_duckdb.py --events 200000 --runs 3
+    python3 benches/by_instance_vs_duckdb.py --dataset --skip-duckdb   # also ingest + --dataset
 
 It builds the release binary and examples/gen-trail.rs, writes the trail once (reused while it
 exists), installs duckdb into a venv (~/.cache/janus-audit-bench-venv), reads every file once to
@@ -103,12 +104,39 @@ def best(cmd, runs):
     return min(r[0] for r in results), max(r[1] for r in results)
 
 
+def bench_dataset(janus, trail, args, gz_size, rows, calls):
+    """`ingest` (from scratch, each run) and `by-instance --dataset`, which must agree with the
+    JSON run on instances and correlated calls."""
+    import shutil
+    ds = f"/tmp/janus-bench-dataset-{args.events}"
+    results = []
+    for _ in range(args.runs):
+        shutil.rmtree(ds, ignore_errors=True)
+        results.append(timed([janus, "ingest", trail, "--dataset", ds, "--quiet"]))
+    isecs, irss = min(r[0] for r in results), max(r[1] for r in results)
+    ds_size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(ds) for f in fs)
+    print(f"janus-audit ingest: {isecs:.2f} s  {args.events / isecs:,.0f} events/s  peak RSS {irss:.0f} MiB  "
+          f"dataset {ds_size / 1e6:.0f} MB ({ds_size / gz_size:.2f}x the gzipped JSON)")
+    out = "/tmp/janus-bench-by-instance-dataset.csv"
+    secs, rss = best([janus, "by-instance", "--dataset", ds, "--format", "csv", "--output", out,
+                      "--quiet"], args.runs)
+    with open(out) as f:
+        drows = list(csv.DictReader(f))
+    dcalls = sum(int(r["api_calls"]) for r in drows)
+    print(f"janus-audit by-instance --dataset: {secs:.2f} s  peak RSS {rss:.0f} MiB  "
+          f"({len(drows)} instances, {dcalls} correlated calls)")
+    if (len(drows), dcalls) != (len(rows), calls):
+        sys.exit("the dataset and the JSON disagree: the comparison is void")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--dir", default=None)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--dataset", action="store_true",
+                    help="also time `ingest` into a Parquet dataset and `by-instance --dataset`")
     args = ap.parse_args()
     trail = args.dir or f"/tmp/janus-bench-trail-{args.events}"
 
@@ -132,6 +160,8 @@ def main():
     print(f"  {secs:.2f} s  {args.events / secs:,.0f} events/s  peak RSS {rss:.0f} MiB  "
           f"({len(rows)} instances, {calls} correlated calls)")
 
+    if args.dataset:
+        bench_dataset(janus, trail, args, size, rows, calls)
     if args.skip_duckdb:
         return
     py = os.path.join(VENV, "bin", "python")
