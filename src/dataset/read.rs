@@ -91,6 +91,7 @@ fn in_order(df: DataFrame) -> Result<DataFrame, DatasetError> {
 
 /// The tables a report over `opts.window` reads, from the dataset at `dir`.
 pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> {
+    let started = std::time::Instant::now();
     let ds = Dataset::open(dir)?;
     let committed = ds.committed()?;
     let w = opts.window;
@@ -111,10 +112,12 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
     let mut assumptions = table("assumptions", wide)?;
     let flags = in_window(&assumptions, &w)?.with_name("in_window".into());
     assumptions.with_column(flags.into_column())?;
+    tracing::info!("dataset: tables read in {:.2?}", started.elapsed());
     let ids = match load(&ds, "ids", wide, &committed)? {
         Some(df) => EventIds::from_frame(&df)?,
         None => EventIds::default(),
     };
+    tracing::info!("dataset: ids read and indexed in {:.2?}", started.elapsed());
     let (files, stats) = source_files(&ds, &wide)?;
     let raw = Raw {
         events,
@@ -124,6 +127,7 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
         stats,
     };
     let tables = Tables::from_raw(raw, &opts.providers)?;
+    tracing::info!("dataset: tables built in {:.2?}", started.elapsed());
     let summary = ingest::summarize(&files, &[], &tables);
     Ok(Ingested {
         tables,
