@@ -215,64 +215,67 @@ impl Summary {
             "{} file(s) skipped as damaged",
             s.files_skipped + s.paths_unreadable - s.not_cloudtrail - s.over_limit
         ));
-        if s.not_cloudtrail > 0 {
-            parts.push(format!(
-                "{} file(s) skipped as not CloudTrail",
-                s.not_cloudtrail
-            ));
-        }
-        if s.over_limit > 0 {
-            parts.push(format!(
-                "{} file(s) skipped over a size or record limit",
-                s.over_limit
-            ));
-        }
-        if s.files_partial > 0 {
-            parts.push(format!(
-                "{} file(s) partly read ({} unusable record(s))",
-                s.files_partial, s.bad_records
-            ));
-        }
-        if s.values_nulled > 0 {
-            parts.push(format!(
-                "{} unreadable value(s) read as null (records kept)",
-                s.values_nulled
-            ));
-        }
-        if s.outside_window > 0 {
-            parts.push(format!(
-                "{} file(s) outside the window not opened",
-                s.outside_window
-            ));
-        }
-        if s.without_time > 0 {
-            parts.push(format!("{} record(s) without eventTime", s.without_time));
-        }
-        if s.unreadable_time > 0 {
-            parts.push(format!(
-                "{} record(s) with an eventTime that is not a time (e.g. '{}')",
-                s.unreadable_time,
-                s.unreadable_time_example.as_deref().unwrap_or("")
-            ));
-        }
-        if s.without_event_id > 0 {
-            parts.push(format!(
-                "{} record(s) without eventID kept",
-                s.without_event_id
-            ));
-        }
-        if s.other_providers > 0 {
-            parts.push(format!(
-                "{} assumption(s) from other web identity providers (GitHub Actions, EKS, ...) not reported; --provider any includes them",
-                s.other_providers
-            ));
-        }
-        if s.incomplete_assumptions > 0 {
-            parts.push(format!(
-                "{} successful assumption(s) without a readable key or expiration",
-                s.incomplete_assumptions
-            ));
-        }
+        let unread_time = format!(
+            "{} record(s) with an eventTime that is not a time (e.g. '{}')",
+            s.unreadable_time,
+            s.unreadable_time_example.as_deref().unwrap_or("")
+        );
+        // Each said only when it happened.
+        let optional = [
+            (
+                s.not_cloudtrail,
+                format!("{} file(s) skipped as not CloudTrail", s.not_cloudtrail),
+            ),
+            (
+                s.over_limit,
+                format!(
+                    "{} file(s) skipped over a size or record limit",
+                    s.over_limit
+                ),
+            ),
+            (
+                s.files_partial,
+                format!(
+                    "{} file(s) partly read ({} unusable record(s))",
+                    s.files_partial, s.bad_records
+                ),
+            ),
+            (
+                s.values_nulled,
+                format!(
+                    "{} unreadable value(s) read as null (records kept)",
+                    s.values_nulled
+                ),
+            ),
+            (
+                s.outside_window,
+                format!("{} file(s) outside the window not opened", s.outside_window),
+            ),
+            (
+                s.without_time,
+                format!("{} record(s) without eventTime", s.without_time),
+            ),
+            (s.unreadable_time, unread_time),
+            (
+                s.without_event_id,
+                format!("{} record(s) without eventID kept", s.without_event_id),
+            ),
+            (
+                s.other_providers,
+                format!(
+                    "{} assumption(s) from other web identity providers (GitHub Actions, EKS, ...) not reported; --provider any includes them",
+                    s.other_providers
+                ),
+            ),
+            (
+                s.incomplete_assumptions,
+                format!(
+                    "{} successful assumption(s) without a readable key or expiration",
+                    s.incomplete_assumptions
+                ),
+            ),
+        ];
+        parts.extend(optional.into_iter().filter(|(n, _)| *n > 0).map(|(_, t)| t));
         parts.join("; ")
     }
 }

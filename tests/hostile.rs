@@ -41,6 +41,14 @@ fn run_within(args: &[&str], limit: Duration) -> Run {
     }
 }
 
+/// The one stderr line that names `file`.
+fn line_about<'a>(r: &'a Run, file: &str) -> &'a str {
+    r.stderr
+        .lines()
+        .find(|l| l.contains(file))
+        .unwrap_or_else(|| panic!("no line names {file}: {}", r.stderr))
+}
+
 fn run(args: &[&str]) -> Run {
     run_within(args, Duration::from_secs(60))
 }
@@ -91,11 +99,7 @@ fn a_gzip_bomb_is_skipped_at_the_size_limit() {
         "8M",
     ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("bomb.json.gz"))
-        .unwrap();
+    let line = line_about(&r, "bomb.json.gz");
     assert!(
         line.contains("skipped") && line.contains("--max-file-size"),
         "{line}"
@@ -136,21 +140,13 @@ fn too_many_records_is_skipped_and_unusable_records_are_counted_not_listed() {
         "10000",
     ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("many.json.gz"))
-        .unwrap();
+    let line = line_about(&r, "many.json.gz");
     assert!(line.contains("more than 10000 records"), "{line}");
     assert_good_file_read(&r);
     // Under the limit: a file of 50,000 unusable records is not CloudTrail, and its reason is one
     // short line, not 50,000 reasons.
     let r = run(&["by-instance", s(&root), "--format", "csv"]);
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("many.json.gz"))
-        .unwrap();
+    let line = line_about(&r, "many.json.gz");
     assert!(line.len() < 400, "{line}");
     assert!(line.contains("no usable record (50000 bad"), "{line}");
 }
@@ -176,11 +172,7 @@ fn a_partly_read_file_lists_a_bounded_number_of_bad_records() {
         "2026-10-06",
     ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("partial.json"))
-        .unwrap();
+    let line = line_about(&r, "partial.json");
     assert!(line.contains("5000 unusable record(s)"), "{line}");
     let manifest =
         std::fs::read(out.join("2026-10-05T00-00Z_2026-10-06T00-00Z/manifest.json")).unwrap();
@@ -267,17 +259,9 @@ fn empty_files_and_fifos_are_named_and_counted() {
         Duration::from_secs(30),
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
-    let empty = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("empty.json.gz"))
-        .unwrap();
+    let empty = line_about(&r, "empty.json.gz");
     assert!(empty.contains("empty file"), "{empty}");
-    let pipe = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("pipe.json.gz"))
-        .unwrap();
+    let pipe = line_about(&r, "pipe.json.gz");
     assert!(pipe.contains("a FIFO"), "{pipe}");
     assert!(
         r.stderr.contains("2 file(s) skipped as damaged"),
@@ -301,7 +285,7 @@ fn files_that_are_not_cloudtrail_say_so() {
     let r = run(&["by-instance", s(&root), "--format", "csv"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     for f in ["export.json", "config.json", "archive.json"] {
-        let line = r.stderr.lines().find(|l| l.contains(f)).unwrap();
+        let line = line_about(&r, f);
         assert!(line.contains("not a CloudTrail log"), "{line}");
     }
     assert!(
@@ -338,11 +322,7 @@ fn one_unreadable_value_costs_that_value_not_its_file() {
         &[],
     );
     assert_eq!(rows, ["18,17"]);
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("surrogate.json"))
-        .unwrap();
+    let line = line_about(&r, "surrogate.json");
     assert!(
         line.contains("partly read") && line.contains("1 unreadable value(s)"),
         "{line}"
