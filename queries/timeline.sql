@@ -56,8 +56,8 @@ rows AS (
     UNION ALL
     SELECT r.event_time AS time, 'unattributed_call' AS kind, r.event_name, r.event_source,
         r.aws_region, r.source_ip, FALSE AS foreign_ip, r.error_code, r.access_key_id,
-        r.session_name, CAST(NULL AS VARCHAR) AS instance, r.web_id_sub AS sub,
-        CAST(NULL AS VARCHAR) AS issuing_ip, CASE WHEN FALSE THEN r.event_time END AS expires_at,
+        r.session_name, CAST(NULL AS STRING) AS instance, r.web_id_sub AS sub,
+        CAST(NULL AS STRING) AS issuing_ip, CASE WHEN FALSE THEN r.event_time END AS expires_at,
         'issuing AssumeRoleWithWebIdentity not in the input' AS detail
     FROM role_calls r CROSS JOIN f
     WHERE f.access_key_id IS NOT NULL

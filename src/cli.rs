@@ -98,6 +98,10 @@ pub enum Command {
     /// every report reads with --dataset DIR (and Spark, Athena or DuckDB can read too).
     #[cfg(feature = "analyzer")]
     Ingest(Box<IngestArgs>),
+    /// Work with a dataset made by `ingest`.
+    #[cfg(feature = "analyzer")]
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
     /// Print the tables and columns that queries can use.
     #[cfg(feature = "analyzer")]
     Tables {
@@ -289,6 +293,28 @@ pub struct InputArgs {
     pub dataset: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+#[cfg(feature = "analyzer")]
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Print the CREATE TABLE statements (and the views the reports read) that make the dataset
+    /// queryable by Spark SQL or Athena.
+    Ddl {
+        /// The dataset (its _janus/schema.json names the columns).
+        #[arg(long, value_name = "DIR")]
+        dataset: PathBuf,
+        #[arg(long, value_parser = engines())]
+        engine: crate::dataset::ddl::Engine,
+        /// Where the engine finds the dataset (an s3:// URI for Athena); default: DIR, absolute.
+        #[arg(long, value_name = "URI")]
+        location: Option<String>,
+    },
+}
+
+#[cfg(feature = "analyzer")]
+fn engines() -> impl TypedValueParser<Value = crate::dataset::ddl::Engine> {
+    choice(crate::dataset::ddl::Engine::ALL.to_vec())
 }
 
 /// What one input file may cost.

@@ -168,6 +168,11 @@ mod analyzer {
                     janus_audit::dataset::write::run(req, ui)
                 })
             }
+            Command::Dataset(janus_audit::cli::DatasetCommand::Ddl {
+                dataset,
+                engine,
+                location,
+            }) => ddl(dataset, *engine, location.as_deref()),
             Command::Tables { queries } => list_tables(queries.clone()),
             #[cfg(feature = "credentials")]
             Command::Credentials(_) => unreachable!("dispatched by main"),
@@ -224,6 +229,19 @@ mod analyzer {
             interrupt: &interrupt,
             tell: &mut tell,
         })
+    }
+
+    fn ddl(
+        dir: &std::path::Path,
+        engine: janus_audit::dataset::ddl::Engine,
+        location: Option<&str>,
+    ) -> Result<i32, AnalyzerError> {
+        let ds = janus_audit::dataset::Dataset::open(dir)?;
+        let absolute = std::path::absolute(dir)?;
+        let location = location.map_or_else(|| absolute.display().to_string(), str::to_string);
+        let text = janus_audit::dataset::ddl::ddl(&ds, engine, &location)?;
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        Ok(exit::OK)
     }
 
     fn list_tables(queries: Option<std::path::PathBuf>) -> Result<i32, AnalyzerError> {

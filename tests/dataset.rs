@@ -210,3 +210,88 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn ddl_names_every_stored_table_for_spark_and_athena() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = d.path().join("ds");
+    assert_eq!(ingest(&["fixtures/findings"], &ds).code, 0);
+
+    let spark = run(&["dataset", "ddl", "--dataset", s(&ds), "--engine", "spark"]);
+    assert_eq!(spark.code, 0, "{}", spark.stderr);
+    let root = std::path::absolute(&ds).unwrap();
+    for table in ["role_calls", "assumptions", "ids", "events"] {
+        assert!(
+            spark
+                .stdout
+                .contains(&format!("CREATE TABLE IF NOT EXISTS janus_{table} ("))
+                && spark.stdout.contains(&format!(
+                    "PARTITIONED BY (date)\nLOCATION '{}/{table}'",
+                    root.display()
+                ))
+                && spark
+                    .stdout
+                    .contains(&format!("MSCK REPAIR TABLE janus_{table};")),
+            "{table}:\n{}",
+            spark.stdout
+        );
+    }
+    // The views the shipped SQL reads, calls made from queries/calls.sql itself.
+    for view in [
+        "role_calls",
+        "events",
+        "assumptions",
+        "files",
+        "findings_params",
+        "calls",
+    ] {
+        assert!(
+            spark
+                .stdout
+                .contains(&format!("CREATE OR REPLACE VIEW {view} AS\n")),
+            "{view}"
+        );
+    }
+    assert!(spark.stdout.contains("'session' AS matched_by"));
+
+    let athena = run(&[
+        "dataset",
+        "ddl",
+        "--dataset",
+        s(&ds),
+        "--engine",
+        "athena",
+        "--location",
+        "s3://bucket/janus/",
+    ]);
+    assert_eq!(athena.code, 0, "{}", athena.stderr);
+    assert!(athena.stdout.contains(
+        "CREATE EXTERNAL TABLE IF NOT EXISTS janus_role_calls (\n    `event_id` STRING,"
+    ));
+    assert!(
+        athena.stdout.contains(
+            "'storage.location.template' = 's3://bucket/janus/assumptions/date=${date}/'"
+        )
+    );
+    assert!(athena.stdout.contains("'projection.date.type' = 'date'"));
+    assert!(athena.stdout.contains("regexp_like(a.sub, '^[0-9]{21}$')"));
+    assert!(
+        !athena.stdout.contains("MSCK"),
+        "projection needs no repair"
+    );
+
+    let none = run(&[
+        "dataset",
+        "ddl",
+        "--dataset",
+        "fixtures",
+        "--engine",
+        "spark",
+    ]);
+    assert_eq!(none.code, 1);
+    assert!(
+        none.stderr.contains("not a janus-audit dataset"),
+        "{}",
+        none.stderr
+    );
+}

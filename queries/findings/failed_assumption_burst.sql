@@ -79,7 +79,7 @@ code_counts AS (
     GROUP BY by_what, who, error_code
 ),
 codes AS (
-    SELECT by_what, who, error_code || ' x' || CAST(times AS VARCHAR) AS code FROM code_counts
+    SELECT by_what, who, error_code || ' x' || CAST(times AS STRING) AS code FROM code_counts
 ),
 code_list AS (
     SELECT by_what, who, ARRAY_TO_STRING(ARRAY_AGG(code ORDER BY code), ', ') AS codes
@@ -126,9 +126,9 @@ SELECT
     r.first_seen,
     r.last_seen,
     r.events,
-    CAST(r.events AS VARCHAR) || ' failed AssumeRoleWithWebIdentity from ' || r.by_what || ' '
-        || r.who || ', up to ' || CAST(k.peak AS VARCHAR) || ' within '
-        || CAST(p.w AS VARCHAR) || 's (' || c.codes || '); session names: '
+    CAST(r.events AS STRING) || ' failed AssumeRoleWithWebIdentity from ' || r.by_what || ' '
+        || r.who || ', up to ' || CAST(k.peak AS STRING) || ' within '
+        || CAST(p.w AS STRING) || 's (' || c.codes || '); session names: '
         || COALESCE(r.name_list, '(none)') AS detail
 FROM reported r
 JOIN peak k ON r.by_what = k.by_what AND r.who = k.who

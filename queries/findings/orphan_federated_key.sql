@@ -4,9 +4,10 @@
 WITH g AS (
     SELECT
         access_key_id,
-        FIRST(session_name) AS session_name,
-        FIRST(web_id_sub) AS sub,
-        FIRST(source_ip) AS source_ip,
+        MIN(session_name) AS session_name,
+        MIN(web_id_sub) AS sub,
+        -- One IP, or none when the key was used from several.
+        CASE WHEN COUNT(DISTINCT source_ip) = 1 THEN MIN(source_ip) END AS source_ip,
         MIN(event_time) AS first_seen,
         MAX(event_time) AS last_seen,
         COUNT(*) AS events
@@ -21,8 +22,8 @@ SELECT
     'info' AS severity,
     access_key_id,
     session_name,
-    CAST(NULL AS VARCHAR) AS project,
-    CAST(NULL AS VARCHAR) AS instance,
+    CAST(NULL AS STRING) AS project,
+    CAST(NULL AS STRING) AS instance,
     sub,
     source_ip,
     first_seen,

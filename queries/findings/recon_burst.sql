@@ -153,11 +153,11 @@ SELECT
     g.last_seen,
     g.events,
     CASE WHEN x.peak_names IS NOT NULL
-        THEN CAST(x.peak_names AS VARCHAR) || ' distinct recon calls' ELSE '' END
+        THEN CAST(x.peak_names AS STRING) || ' distinct recon calls' ELSE '' END
     || CASE WHEN x.peak_names IS NOT NULL AND x.peak_denied IS NOT NULL THEN ' and ' ELSE '' END
     || CASE WHEN x.peak_denied IS NOT NULL
-        THEN CAST(x.peak_denied AS VARCHAR) || ' access denials' ELSE '' END
-    || ' within ' || CAST(p.w AS VARCHAR) || 's: ' || g.names AS detail
+        THEN CAST(x.peak_denied AS STRING) || ' access denials' ELSE '' END
+    || ' within ' || CAST(p.w AS STRING) || 's: ' || g.names AS detail
 FROM g
 JOIN peaks x ON g.k = x.k
 CROSS JOIN p

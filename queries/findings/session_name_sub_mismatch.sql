@@ -61,6 +61,6 @@ SELECT
     i.last_seen,
     i.events,
     'session name ' || i.session_name || ' belongs to sub ' || i.owner_sub || ' but was assumed by sub '
-        || i.sub || ' (' || CAST(i.events AS VARCHAR) || ' time(s), from ' || i.ips || ')' AS detail
+        || i.sub || ' (' || CAST(i.events AS STRING) || ' time(s), from ' || i.ips || ')' AS detail
 FROM intruders i
 JOIN first_key k ON i.session_name = k.session_name AND i.sub = k.sub

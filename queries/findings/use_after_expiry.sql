@@ -6,7 +6,8 @@ WITH g AS (
         FIRST(project) AS project,
         FIRST(instance) AS instance,
         FIRST(sub) AS sub,
-        FIRST(source_ip) AS source_ip,
+        -- One IP, or none when the expired key was used from several.
+        CASE WHEN COUNT(DISTINCT source_ip) = 1 THEN MIN(source_ip) END AS source_ip,
         FIRST(expires_at) AS expires_at,
         MIN(event_time) AS first_seen,
         MAX(event_time) AS last_seen,

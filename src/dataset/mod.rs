@@ -17,6 +17,7 @@
 //! the `ids` table records every eventID read; which copy survives is decided when a report
 //! reads the dataset, by the same rule as for JSON input (see `dedupe`).
 
+pub mod ddl;
 pub mod read;
 pub mod write;
 
@@ -91,6 +92,16 @@ impl Dataset {
         }
         Ok(Dataset {
             dir: dir.to_path_buf(),
+        })
+    }
+
+    /// `_janus/schema.json`, as the dataset was written.
+    pub fn schema(&self) -> Result<serde_json::Value, DatasetError> {
+        let path = self.dir.join(META).join("schema.json");
+        let text = std::fs::read(&path).map_err(io(&path))?;
+        serde_json::from_slice(&text).map_err(|e| DatasetError::NotADataset {
+            path: self.dir.clone(),
+            reason: format!("schema.json: {e}"),
         })
     }
 

@@ -1,0 +1,199 @@
+//! `janus-audit dataset ddl`: the statements that make a dataset queryable by another engine:
+//! one table per stored table (over the same Parquet, partitioned by `date`), and views that
+//! make the decisions a janus-audit report makes when it reads (the first copy of a repeated
+//! eventID, the provider of an assumption that names none, `--provider google`), so that the
+//! files in `queries/` read what they read in janus-audit. Views are for a whole dataset (no
+//! window): every assumption is `in_window`.
+
+use super::{Dataset, DatasetError};
+
+/// The engine the statements are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Spark,
+    Athena,
+}
+
+impl Engine {
+    pub const ALL: [(Engine, &'static str, &'static str); 2] = [
+        (
+            Engine::Spark,
+            "spark",
+            "Spark SQL (spark-sql -f, or spark.sql in PySpark)",
+        ),
+        (
+            Engine::Athena,
+            "athena",
+            "Amazon Athena (Trino) over the dataset in S3, with partition projection on date",
+        ),
+    ];
+}
+
+/// A column type as the engine spells it, from the polars type `schema.json` records.
+fn sql_type(polars: &str) -> &'static str {
+    match polars {
+        "str" => "STRING",
+        "bool" => "BOOLEAN",
+        "i64" | "u32" => "BIGINT",
+        "u64" => "DECIMAL(20,0)",
+        t if t.starts_with("datetime") => "TIMESTAMP",
+        _ => "STRING",
+    }
+}
+
+/// The statements, separated by `;` and a blank line.
+pub fn ddl(ds: &Dataset, engine: Engine, location: &str) -> Result<String, DatasetError> {
+    let schema = ds.schema()?;
+    let location = location.trim_end_matches('/');
+    let header = format!(
+        "-- janus-audit dataset (format version {}) at {location}\n",
+        schema["version"]
+    );
+    // `events` exists only when some ingest ran with --events.
+    let has_events = ds.dir.join("events").is_dir();
+    let mut out = Vec::new();
+    for table in ["role_calls", "assumptions", "ids", "events", "files"] {
+        let Some(cols) = schema["tables"][table].as_array() else {
+            continue;
+        };
+        if table == "events" && !has_events {
+            continue;
+        }
+        let cols: Vec<(String, &'static str)> = cols
+            .iter()
+            .filter_map(|c| Some((c[0].as_str()?.to_string(), sql_type(c[1].as_str()?))))
+            .collect();
+        out.push(create(engine, table, &cols, location));
+        if engine == Engine::Spark && table != "files" {
+            out.push(format!("MSCK REPAIR TABLE janus_{table}"));
+        }
+    }
+    out.extend(views(&schema, has_events, engine));
+    Ok(header + &out.join(";\n\n") + ";\n")
+}
+
+fn create(engine: Engine, table: &str, cols: &[(String, &str)], location: &str) -> String {
+    let partitioned = table != "files";
+    // Both engines take Hive DDL here, which quotes with backticks (`date` is a keyword).
+    let name = |c: &str| format!("`{c}`");
+    let mut defs: Vec<String> = cols
+        .iter()
+        .map(|(c, t)| format!("    {} {t}", name(c)))
+        .collect();
+    let path = format!("{location}/{table}");
+    match engine {
+        Engine::Spark => {
+            if partitioned {
+                defs.push(format!("    {} DATE", name("date")));
+            }
+            format!(
+                "CREATE TABLE IF NOT EXISTS janus_{table} (\n{}\n) USING parquet{}\nLOCATION '{path}'",
+                defs.join(",\n"),
+                if partitioned {
+                    " PARTITIONED BY (date)"
+                } else {
+                    ""
+                }
+            )
+        }
+        Engine::Athena => {
+            let projection = if partitioned {
+                format!(
+                    "\nPARTITIONED BY (`date` string)\nSTORED AS PARQUET\nLOCATION '{path}/'\nTBLPROPERTIES (\n    'projection.enabled' = 'true',\n    'projection.date.type' = 'date',\n    'projection.date.format' = 'yyyy-MM-dd',\n    'projection.date.range' = '2013-01-01,NOW',\n    'projection.date.interval' = '1',\n    'projection.date.interval.unit' = 'DAYS',\n    'storage.location.template' = '{path}/date=${{date}}/'\n)"
+                )
+            } else {
+                format!("\nSTORED AS PARQUET\nLOCATION '{path}/'")
+            };
+            format!(
+                "CREATE EXTERNAL TABLE IF NOT EXISTS janus_{table} (\n{}\n){projection}",
+                defs.join(",\n")
+            )
+        }
+    }
+}
+
+/// The tables `queries/` read, as janus-audit builds them from what it stored.
+fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<String> {
+    // In queries Trino quotes with double quotes, and wants them on a name that starts with '_'.
+    let seq = match engine {
+        Engine::Spark => format!("`{}`", crate::dedupe::SEQ),
+        Engine::Athena => format!("\"{}\"", crate::dedupe::SEQ),
+    };
+    let google_sub = match engine {
+        Engine::Spark => "a.sub RLIKE '^[0-9]{21}$'",
+        Engine::Athena => "regexp_like(a.sub, '^[0-9]{21}$')",
+    };
+    let cols = |table: &str| -> Vec<String> {
+        schema["tables"][table]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c[0].as_str())
+            .filter(|c| *c != crate::dedupe::SEQ)
+            .map(str::to_string)
+            .collect()
+    };
+    let first_copy = |table: &str, select: &str| {
+        format!(
+            "SELECT {select}\nFROM janus_{table} t\nLEFT JOIN (SELECT event_id, MIN({seq}) AS first_seq FROM janus_ids GROUP BY event_id) f\n    ON t.event_id = f.event_id\nWHERE t.event_id IS NULL OR t.{seq} = f.first_seq"
+        )
+    };
+    let list = |table: &str, alias: &str| {
+        cols(table)
+            .iter()
+            .map(|c| format!("{alias}.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = vec![format!(
+        "CREATE OR REPLACE VIEW role_calls AS\n{}",
+        first_copy("role_calls", &list("role_calls", "t"))
+    )];
+    if has_events {
+        out.push(format!(
+            "CREATE OR REPLACE VIEW events AS\n{}",
+            first_copy("events", &list("events", "t"))
+        ));
+    }
+    // Provider attribution and --provider google, as model::attribute_providers does them.
+    let assumption_cols: Vec<String> = cols("assumptions")
+        .into_iter()
+        .map(|c| match c.as_str() {
+            "provider" => format!("CASE WHEN a.provider IS NOT NULL THEN a.provider WHEN {google_sub} OR a.role_arn IN (SELECT role_arn FROM janus_assumptions WHERE provider = 'accounts.google.com') THEN 'accounts.google.com' ELSE 'unknown' END AS provider"),
+            "in_window" => "TRUE AS in_window".to_string(),
+            other => format!("a.{other}"),
+        })
+        .collect();
+    out.push(format!(
+        "CREATE OR REPLACE VIEW assumptions_all_providers AS\nSELECT {}\nFROM ({}) a",
+        assumption_cols.join(", "),
+        first_copy("assumptions", &list("assumptions", "t"))
+    ));
+    out.push(
+        "CREATE OR REPLACE VIEW assumptions AS\nSELECT * FROM assumptions_all_providers\nWHERE provider = 'accounts.google.com' OR (provider = 'unknown' AND error_code IS NOT NULL)"
+            .into(),
+    );
+    let files = cols("files")
+        .into_iter()
+        .take(6)
+        .collect::<Vec<_>>()
+        .join(", ");
+    out.push(format!(
+        "CREATE OR REPLACE VIEW files AS\nSELECT {files} FROM janus_files"
+    ));
+    out.push(format!(
+        "CREATE OR REPLACE VIEW findings_params AS\nSELECT {}",
+        crate::findings::PARAMS
+            .iter()
+            .map(|p| format!("{} AS {}", p.default, p.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let calls = crate::query::EMBEDDED
+        .iter()
+        .find(|(n, _)| *n == "calls")
+        .map(|(_, sql)| sql.trim().trim_end_matches(';'))
+        .unwrap_or_default();
+    out.push(format!("CREATE OR REPLACE VIEW calls AS\n{calls}"));
+    out
+}
