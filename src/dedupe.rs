@@ -216,7 +216,52 @@ fn groups<K: PartialEq>(
     }
 }
 
+/// [`Duplicates`] as plain data, kept beside a dataset so that a report does not read its whole
+/// `ids` table again while nothing was ingested (see `dataset::read`).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct SavedDuplicates {
+    dropped: u64,
+    differing: u64,
+    differing_ids: Vec<String>,
+    /// Repeated IDs and the `__seq` of each one's surviving copy.
+    survivors: Vec<(String, u64)>,
+}
+
 impl Duplicates {
+    pub fn save(&self) -> PolarsResult<SavedDuplicates> {
+        let mut survivors = Vec::new();
+        if let Some(df) = &self.survivors {
+            let ids = df.column("event_id")?.str()?;
+            let firsts = df.column(FIRST)?.u64()?;
+            for (id, first) in ids.iter().zip(firsts.iter()) {
+                if let (Some(id), Some(first)) = (id, first) {
+                    survivors.push((id.to_string(), first));
+                }
+            }
+        }
+        Ok(SavedDuplicates {
+            dropped: self.dropped,
+            differing: self.differing,
+            differing_ids: self.differing_ids.clone(),
+            survivors,
+        })
+    }
+
+    pub fn restore(saved: SavedDuplicates) -> PolarsResult<Duplicates> {
+        let survivors = if saved.survivors.is_empty() {
+            None
+        } else {
+            let (ids, firsts): (Vec<String>, Vec<u64>) = saved.survivors.into_iter().unzip();
+            Some(df!("event_id" => ids, FIRST => firsts)?)
+        };
+        Ok(Duplicates {
+            dropped: saved.dropped,
+            differing: saved.differing,
+            differing_ids: saved.differing_ids,
+            survivors,
+        })
+    }
+
     /// `df` with only the surviving copy of each repeated ID (rows without an ID all stay), in
     /// input order, and without the hidden `__seq` column.
     pub fn apply(&self, df: DataFrame) -> PolarsResult<DataFrame> {

@@ -555,6 +555,8 @@ pub struct Raw {
     pub role_calls: DataFrame,
     pub assumptions: DataFrame,
     pub ids: EventIds,
+    /// What `ids` resolves to, when that is already known (a dataset's cached answer).
+    pub resolved: Option<Duplicates>,
     pub stats: RecordStats,
 }
 
@@ -578,6 +580,7 @@ impl Raw {
             assumptions: stack(assumptions.into_iter())?
                 .unwrap_or_else(|| AssumptionCols::new(0).finish()),
             ids,
+            resolved: None,
             stats,
         })
     }
@@ -605,9 +608,13 @@ impl Tables {
             role_calls,
             assumptions,
             ids,
+            resolved,
             stats,
         } = raw;
-        let dups = ids.resolve()?;
+        let dups = match resolved {
+            Some(d) => d,
+            None => ids.resolve()?,
+        };
         let events = events.map(|df| dups.apply(df)).transpose()?;
         let role_calls = dups.apply(role_calls)?;
         let assumptions = attribute_providers(dups.apply(assumptions)?)?;

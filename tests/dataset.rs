@@ -295,3 +295,47 @@ fn ddl_names_every_stored_table_for_spark_and_athena() {
         none.stderr
     );
 }
+
+#[test]
+fn a_report_after_a_new_ingest_never_uses_an_old_answer_about_duplicates() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = d.path().join("ds");
+    assert_eq!(ingest(&["fixtures/cloudtrail"], &ds).code, 0);
+    let before = run(&["by-instance", "--dataset", s(&ds), "--format", "csv"]);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    // The answer about repeated eventIDs is kept beside the dataset, named by the batches read.
+    let cache = ds.join("_janus/cache");
+    let cached = std::fs::read_dir(&cache).unwrap().count();
+    assert_eq!(cached, 1);
+    let again = run(&["by-instance", "--dataset", s(&ds), "--format", "csv"]);
+    assert_eq!(again.stdout, before.stdout);
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        1,
+        "reused, not rewritten"
+    );
+
+    // Every event again under another path: a new batch, so a new answer, and no event twice.
+    let copy = d.path().join("copy");
+    copy_dir(Path::new("fixtures/cloudtrail"), &copy);
+    assert_eq!(ingest(&[s(&copy)], &ds).code, 0);
+    let after = run(&["by-instance", "--dataset", s(&ds), "--format", "csv"]);
+    assert_eq!(after.stdout, before.stdout, "{}", after.stderr);
+    let dropped = |stderr: &str| -> u64 {
+        let at = stderr.find(" duplicate(s) dropped").expect("summary line");
+        stderr[..at].rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(
+        dropped(&after.stderr) > dropped(&before.stderr),
+        "{}",
+        after.stderr
+    );
+
+    // A damaged answer is not trusted: it is worked out again.
+    for e in std::fs::read_dir(&cache).unwrap() {
+        std::fs::write(e.unwrap().path(), b"{").unwrap();
+    }
+    let damaged = run(&["by-instance", "--dataset", s(&ds), "--format", "csv"]);
+    assert_eq!(damaged.stdout, before.stdout);
+    assert_eq!(dropped(&damaged.stderr), dropped(&after.stderr));
+}

@@ -9,7 +9,7 @@ use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
 use super::{Dataset, DatasetError, read_parquet};
-use crate::dedupe::{EventIds, SEQ};
+use crate::dedupe::{Duplicates, EventIds, SEQ, SavedDuplicates};
 use crate::ingest::{self, FileReport, FileStatus, IngestOptions, Ingested, Skip};
 use crate::model::{Raw, RecordStats, Tables, empty_raw};
 use crate::timefmt::{Millis, Window};
@@ -60,22 +60,84 @@ fn load(
     dates: Dates,
     committed: &BTreeSet<u32>,
 ) -> Result<Option<DataFrame>, DatasetError> {
-    let mut out: Option<DataFrame> = None;
+    use rayon::prelude::*;
+    let mut parts = Vec::new();
     for p in ds.partitions(table)? {
-        if !dates.holds(p.date) {
-            continue;
+        if dates.holds(p.date) {
+            parts.extend(ds.parts(&p.path, committed)?);
         }
-        for part in ds.parts(&p.path, committed)? {
-            let df = read_parquet(&part)?;
-            match out.as_mut() {
-                None => out = Some(df),
-                Some(acc) => {
-                    acc.vstack_mut_owned(df)?;
-                }
+    }
+    // Parts are small and many (one per batch and day): decoding them on every core is most of
+    // what a report over a dataset costs.
+    let frames = parts
+        .par_iter()
+        .map(|p| read_parquet(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out: Option<DataFrame> = None;
+    for df in frames {
+        match out.as_mut() {
+            None => out = Some(df),
+            Some(acc) => {
+                acc.vstack_mut_owned(df)?;
             }
         }
     }
     Ok(out)
+}
+
+/// Which copy of each repeated eventID survives, over the `ids` of `dates`. Reading `ids` (every
+/// eventID, most of a report's reading) is done once per set of committed batches and dates: the
+/// answer is kept in `_janus/cache/`, named by both, and is valid until the next `ingest` commits
+/// a batch. A cache that cannot be written (a read-only dataset) costs only the time.
+fn duplicates(
+    ds: &Dataset,
+    dates: Dates,
+    committed: &BTreeSet<u32>,
+) -> Result<Duplicates, DatasetError> {
+    use std::hash::BuildHasher;
+    let key = foldhash::quality::FixedState::with_seed(0x6475_7073).hash_one((
+        super::VERSION,
+        committed,
+        dates.from,
+        dates.to,
+        dates.undated,
+    ));
+    let dir = ds.dir.join(super::META).join("cache");
+    let path = dir.join(format!("duplicates-{key:016x}.json"));
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(saved) = serde_json::from_slice::<SavedDuplicates>(&bytes)
+    {
+        return Ok(Duplicates::restore(saved)?);
+    }
+    let dups = match load(ds, "ids", dates, committed)? {
+        Some(df) => EventIds::from_frame(&df)?,
+        None => EventIds::default(),
+    }
+    .resolve()?;
+    let saved = serde_json::to_vec(&dups.save()?).expect("plain data");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        match super::write_aside(&path, &saved) {
+            Ok(()) => prune_cache(&dir),
+            Err(e) => tracing::debug!("dataset: duplicates not cached: {e}"),
+        }
+    }
+    Ok(dups)
+}
+
+/// Keep the few newest answers: older ones are for batch sets that no longer exist.
+fn prune_cache(dir: &Path) {
+    const KEEP: usize = 8;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    for (_, p) in files.into_iter().skip(KEEP) {
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 /// Which rows of `df` fall in the window, by `event_time`.
@@ -113,17 +175,15 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
     let flags = in_window(&assumptions, &w)?.with_name("in_window".into());
     assumptions.with_column(flags.into_column())?;
     tracing::info!("dataset: tables read in {:.2?}", started.elapsed());
-    let ids = match load(&ds, "ids", wide, &committed)? {
-        Some(df) => EventIds::from_frame(&df)?,
-        None => EventIds::default(),
-    };
-    tracing::info!("dataset: ids read and indexed in {:.2?}", started.elapsed());
+    let resolved = duplicates(&ds, wide, &committed)?;
+    tracing::info!("dataset: duplicates resolved in {:.2?}", started.elapsed());
     let (files, stats) = source_files(&ds, &wide)?;
     let raw = Raw {
         events,
         role_calls,
         assumptions,
-        ids,
+        ids: EventIds::default(),
+        resolved: Some(resolved),
         stats,
     };
     let tables = Tables::from_raw(raw, &opts.providers)?;
