@@ -5,6 +5,8 @@
     python3 benches/by_instance_vs_duckdb.py                 # 1,000,000 events
     python3 benches/by_instance_vs_duckdb.py --events 200000 --runs 3
     python3 benches/by_instance_vs_duckdb.py --dataset --skip-duckdb   # also ingest + --dataset
+                                                  # (and DuckDB over the same Parquet)
+    python3 benches/by_instance_vs_duckdb.py --events 3000000 --dataset --skip-duckdb
 
 It builds the release binary and examples/gen-trail.rs, writes the trail once (reused while it
 exists), installs duckdb into a venv (~/.cache/janus-audit-bench-venv), reads every file once to
@@ -81,6 +83,66 @@ ORDER BY 1
 """
 
 
+# The same correlation over janus-audit's Parquet dataset: the second peer, so that the comparison
+# is fair on both inputs. Repeated eventIDs are resolved from `ids` as janus-audit does (the copy
+# with the lowest __seq survives).
+DUCKDB_PARQUET_SQL = r"""
+SET threads TO 2;
+COPY (
+WITH rep AS (
+    SELECT event_id, min(__seq) AS first_seq
+    FROM read_parquet('{ds}/ids/*/*.parquet')
+    GROUP BY event_id HAVING count(*) > 1
+),
+rc AS (
+    SELECT r.* FROM read_parquet('{ds}/role_calls/*/*.parquet', hive_partitioning = true) r
+    LEFT JOIN rep USING (event_id)
+    WHERE rep.first_seq IS NULL OR r.__seq = rep.first_seq
+),
+a AS (
+    SELECT x.* FROM read_parquet('{ds}/assumptions/*/*.parquet', hive_partitioning = true) x
+    LEFT JOIN rep USING (event_id)
+    WHERE (rep.first_seq IS NULL OR x.__seq = rep.first_seq) AND x.provider = 'accounts.google.com'
+),
+c AS (
+    SELECT c.*, a.session_name AS sn, a.issuing_ip
+    FROM rc c JOIN a ON c.access_key_id = a.access_key_id
+    WHERE a.error_code IS NULL
+),
+ag AS (
+    SELECT session_name,
+        list(DISTINCT sub) AS subs, list(DISTINCT role_arn) AS role_arns,
+        count(*) FILTER (WHERE error_code IS NULL) AS assumptions,
+        count(*) FILTER (WHERE error_code IS NOT NULL) AS failed_assumptions,
+        list(DISTINCT access_key_id) FILTER (WHERE error_code IS NULL) AS access_keys,
+        list(DISTINCT issuing_ip) FILTER (WHERE error_code IS NULL) AS source_ips,
+        min(event_time) AS first_assumed, max(event_time) AS last_assumed
+    FROM a GROUP BY session_name
+),
+cg AS (
+    SELECT sn, count(*) AS api_calls, count(*) FILTER (WHERE error_code IS NOT NULL) AS api_errors,
+        count(*) FILTER (WHERE source_ip <> issuing_ip AND NOT is_service) AS foreign_ip_calls,
+        list(DISTINCT event_source) AS services, min(event_time) AS first_call, max(event_time) AS last_call
+    FROM c GROUP BY sn
+)
+SELECT ag.session_name, ag.assumptions, ag.failed_assumptions, coalesce(cg.api_calls, 0) AS api_calls,
+    coalesce(cg.api_errors, 0) AS api_errors, coalesce(cg.foreign_ip_calls, 0) AS foreign_ip_calls,
+    len(ag.access_keys) AS keys, least(ag.first_assumed, cg.first_call) AS first_seen,
+    greatest(ag.last_assumed, cg.last_call) AS last_seen
+FROM ag LEFT JOIN cg ON ag.session_name = cg.sn
+ORDER BY 1
+) TO '{out}' (HEADER);
+"""
+
+
+def duckdb_python():
+    py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        sh([sys.executable, "-m", "venv", VENV])
+        sh([os.path.join(VENV, "bin", "pip"), "install", "--quiet", "duckdb"])
+    return py
+
+
 def sh(cmd, **kw):
     print("+", " ".join(cmd), file=sys.stderr)
     subprocess.run(cmd, check=True, **kw)
@@ -118,15 +180,30 @@ def bench_dataset(janus, trail, args, gz_size, rows, calls):
     print(f"janus-audit ingest: {isecs:.2f} s  {args.events / isecs:,.0f} events/s  peak RSS {irss:.0f} MiB  "
           f"dataset {ds_size / 1e6:.0f} MB ({ds_size / gz_size:.2f}x the gzipped JSON)")
     out = "/tmp/janus-bench-by-instance-dataset.csv"
-    secs, rss = best([janus, "by-instance", "--dataset", ds, "--format", "csv", "--output", out,
-                      "--quiet"], args.runs)
+    cmd = [janus, "by-instance", "--dataset", ds, "--format", "csv", "--output", out, "--quiet"]
+    # The first report after an ingest also resolves repeated eventIDs from `ids` and keeps the
+    # answer (_janus/cache); the later ones, an analyst's follow-up questions, reuse it.
+    csecs, crss = timed(cmd)
+    secs, rss = best(cmd, args.runs)
     with open(out) as f:
         drows = list(csv.DictReader(f))
     dcalls = sum(int(r["api_calls"]) for r in drows)
-    print(f"janus-audit by-instance --dataset: {secs:.2f} s  peak RSS {rss:.0f} MiB  "
-          f"({len(drows)} instances, {dcalls} correlated calls)")
+    print(f"janus-audit by-instance --dataset: first after ingest {csecs:.2f} s (peak RSS {crss:.0f} MiB), "
+          f"then {secs:.2f} s  peak RSS {rss:.0f} MiB  ({len(drows)} instances, {dcalls} correlated calls)")
     if (len(drows), dcalls) != (len(rows), calls):
         sys.exit("the dataset and the JSON disagree: the comparison is void")
+    if args.skip_duckdb_parquet:
+        return
+    dout = "/tmp/janus-bench-duckdb-parquet.csv"
+    sql = DUCKDB_PARQUET_SQL.format(ds=ds, out=dout)
+    dsecs, drss = best([duckdb_python(), "-c", f"import duckdb; duckdb.connect().execute({sql!r})"], args.runs)
+    with open(dout) as f:
+        prow = list(csv.DictReader(f))
+    pcalls = sum(int(r["api_calls"]) for r in prow)
+    print(f"duckdb over the same Parquet: {dsecs:.2f} s  peak RSS {drss:.0f} MiB  "
+          f"({len(prow)} instances, {pcalls} correlated calls)")
+    if (len(prow), pcalls) != (len(rows), calls):
+        sys.exit("DuckDB over the dataset disagrees: the comparison is void")
 
 
 def main():
@@ -135,6 +212,7 @@ def main():
     ap.add_argument("--dir", default=None)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--skip-duckdb-parquet", action="store_true")
     ap.add_argument("--dataset", action="store_true",
                     help="also time `ingest` into a Parquet dataset and `by-instance --dataset`")
     args = ap.parse_args()
@@ -164,10 +242,7 @@ def main():
         bench_dataset(janus, trail, args, size, rows, calls)
     if args.skip_duckdb:
         return
-    py = os.path.join(VENV, "bin", "python")
-    if not os.path.exists(py):
-        sh([sys.executable, "-m", "venv", VENV])
-        sh([os.path.join(VENV, "bin", "pip"), "install", "--quiet", "duckdb"])
+    py = duckdb_python()
     dout = "/tmp/janus-bench-duckdb.csv"
     sql = DUCKDB_SQL.format(glob=os.path.join(trail, "**", "*.json.gz"), out=dout)
     script = f"import duckdb; duckdb.connect().execute({sql!r})"

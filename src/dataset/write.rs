@@ -271,18 +271,22 @@ fn clean_uncommitted(ds: &Dataset) -> Result<u64, DatasetError> {
 
 /// Split `df` by the UTC date of `event_time`: `(partition value, rows)`.
 fn by_date(df: &DataFrame) -> Result<BTreeMap<String, DataFrame>, DatasetError> {
+    const DAY_MS: i64 = 86_400_000;
     let times = df.column("event_time")?.datetime()?;
-    let mut rows: BTreeMap<String, Vec<IdxSize>> = BTreeMap::new();
+    // Keyed by day number, named once per day: formatting a date per row was a visible share of
+    // ingest.
+    let mut rows: BTreeMap<Option<i64>, Vec<IdxSize>> = BTreeMap::new();
     for (i, t) in times.phys.iter().enumerate() {
-        let key = t
-            .and_then(chrono::DateTime::from_timestamp_millis)
-            .map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_else(|| NO_DATE.to_string());
-        rows.entry(key).or_default().push(i as IdxSize);
+        rows.entry(t.map(|t| t.div_euclid(DAY_MS)))
+            .or_default()
+            .push(i as IdxSize);
     }
     let mut out = BTreeMap::new();
-    for (date, idx) in rows {
-        out.insert(date, df.take(&IdxCa::from_vec("".into(), idx))?);
+    for (day, idx) in rows {
+        let name = day
+            .and_then(|d| chrono::DateTime::from_timestamp_millis(d * DAY_MS))
+            .map_or_else(|| NO_DATE.to_string(), |t| t.format("%Y-%m-%d").to_string());
+        out.insert(name, df.take(&IdxCa::from_vec("".into(), idx))?);
     }
     Ok(out)
 }
@@ -290,7 +294,10 @@ fn by_date(df: &DataFrame) -> Result<BTreeMap<String, DataFrame>, DatasetError> 
 fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), DatasetError> {
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes)
-        .with_compression(ParquetCompression::Zstd(None))
+        // Snappy, as Spark, Athena and DuckDB write by default: on 1M events, a quarter faster
+        // to ingest and a tenth faster to read than zstd, at 0.85x instead of 0.54x the gzipped
+        // JSON (measured; see the README's Benchmarks).
+        .with_compression(ParquetCompression::Snappy)
         .finish(df)?;
     let dir = path.parent().expect("a partition directory");
     std::fs::create_dir_all(dir).map_err(io(dir))?;
