@@ -139,7 +139,10 @@ pub fn run(
         id_times: opts.needs.id_times,
     };
     let ingested = match &opts.dataset {
-        Some(dir) => crate::dataset::read::read(dir, &opts)?,
+        Some(dir) => {
+            let words = query::words_read(&calls, sqls);
+            crate::dataset::read::read(dir, &opts, words.as_ref())?
+        }
         None => ingest::ingest(&opts, progress)?,
     };
     if ingested.files.is_empty() && !opts.empty_ok {

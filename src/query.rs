@@ -188,6 +188,29 @@ pub fn mentions(sql: &str, table: &str) -> bool {
         })
 }
 
+/// The words of `calls` and `sqls` that can name a column of `role_calls`: what a report over a
+/// dataset has to read of that table (the rest is never decoded). `None`, read everything, when
+/// a query selects `*` from `calls` or `role_calls` (the calls query's own `c.*` only passes the
+/// columns on), or when one does not parse (polars will say why).
+pub fn words_read(calls: &Sql, sqls: &[Sql]) -> Option<std::collections::BTreeSet<String>> {
+    use sqlparser::dialect::GenericDialect;
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let mut words = std::collections::BTreeSet::new();
+    for sql in std::iter::once(calls).chain(sqls) {
+        let tokens = Tokenizer::new(&GenericDialect, &sql.text).tokenize().ok()?;
+        words.extend(tokens.into_iter().filter_map(|t| match t {
+            Token::Word(w) => Some(w.value.to_ascii_lowercase()),
+            _ => None,
+        }));
+        if !std::ptr::eq(sql, calls)
+            && crate::sandbox::selects_all_of(&sql.text, &["calls", "role_calls"])?
+        {
+            return None;
+        }
+    }
+    Some(words)
+}
+
 /// The tables a query runs over.
 pub struct Registered<'a> {
     pub events: Option<&'a DataFrame>,
@@ -272,6 +295,27 @@ fn count_as_count(mut df: DataFrame, sql: &str) -> PolarsResult<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_words_a_report_reads() {
+        let sql = |name: &str, text: &str| Sql {
+            name: name.into(),
+            text: text.into(),
+        };
+        let calls = sql(
+            "calls",
+            "SELECT c.*, i.x FROM role_calls c JOIN i USING (k) -- user_agent",
+        );
+        let words = words_read(
+            &calls,
+            &[sql("r", "SELECT event_name, COUNT(*) FROM calls")],
+        )
+        .unwrap();
+        assert!(words.contains("event_name") && words.contains("k") && words.contains("x"));
+        assert!(!words.contains("user_agent"), "comments name nothing");
+        assert_eq!(words_read(&calls, &[sql("r", "SELECT * FROM calls")]), None);
+        assert_eq!(words_read(&calls, &[sql("r", "SELECT 'unclosed")]), None);
+    }
 
     #[test]
     fn word_mentions() {

@@ -69,9 +69,107 @@ pub fn check(sql: &str) -> Result<(), Refused> {
     }
 }
 
+/// Whether `sql` selects `*` (or `alias.*`) in a SELECT that reads one of `tables` directly;
+/// `None` when it does not parse.
+pub fn selects_all_of(sql: &str, tables: &[&str]) -> Option<bool> {
+    use sqlparser::ast::{Query, SelectItem, SetExpr};
+
+    struct Stars<'a> {
+        tables: &'a [&'a str],
+        found: bool,
+    }
+
+    impl Stars<'_> {
+        fn body(&mut self, e: &SetExpr) {
+            match e {
+                SetExpr::Select(s) => {
+                    let star = s.projection.iter().any(|p| {
+                        matches!(
+                            p,
+                            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                        )
+                    });
+                    let reads = s.from.iter().any(|t| {
+                        std::iter::once(&t.relation)
+                            .chain(t.joins.iter().map(|j| &j.relation))
+                            .any(|r| match r {
+                                TableFactor::Table { name, .. } => {
+                                    name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                                        self.tables.iter().any(|t| i.value.eq_ignore_ascii_case(t))
+                                    })
+                                }
+                                _ => false,
+                            })
+                    });
+                    self.found |= star && reads;
+                }
+                SetExpr::SetOperation { left, right, .. } => {
+                    self.body(left);
+                    self.body(right);
+                }
+                // Nested queries are visited on their own.
+                _ => {}
+            }
+        }
+    }
+
+    impl Visitor for Stars<'_> {
+        type Break = ();
+
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            self.body(&q.body);
+            ControlFlow::Continue(())
+        }
+    }
+
+    let statements = Parser::new(&GenericDialect)
+        .with_options(ParserOptions {
+            trailing_commas: true,
+            ..Default::default()
+        })
+        .try_with_sql(sql)
+        .ok()?
+        .parse_statements()
+        .ok()?;
+    let mut v = Stars {
+        tables,
+        found: false,
+    };
+    let _ = statements.visit(&mut v);
+    Some(v.found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_star_counts_only_where_it_reads_the_named_table() {
+        let all = |sql: &str| selects_all_of(sql, &["calls", "role_calls"]);
+        assert_eq!(all("SELECT * FROM calls"), Some(true));
+        assert_eq!(
+            all("SELECT c.* FROM role_calls c JOIN x ON 1 = 1"),
+            Some(true)
+        );
+        assert_eq!(
+            all("SELECT a FROM x UNION ALL SELECT * FROM x JOIN calls ON 1 = 1"),
+            Some(true)
+        );
+        assert_eq!(
+            all("WITH c AS (SELECT * FROM calls) SELECT a FROM c"),
+            Some(true)
+        );
+        assert_eq!(
+            all("WITH c AS (SELECT a, b FROM calls) SELECT * FROM c"),
+            Some(false)
+        );
+        assert_eq!(
+            all("SELECT * FROM assumptions WHERE x IN (SELECT y FROM calls)"),
+            Some(false)
+        );
+        assert_eq!(all("SELECT COUNT(*) FROM calls"), Some(false));
+        assert_eq!(all("SELECT (("), None);
+    }
 
     #[test]
     fn file_reading_table_functions_are_refused_wherever_they_hide() {

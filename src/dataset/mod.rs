@@ -156,7 +156,7 @@ impl Dataset {
     pub fn files(&self) -> Result<DataFrame, DatasetError> {
         let mut frames = Vec::new();
         for b in self.committed()? {
-            frames.push(read_parquet(&self.files_dir().join(part_name(b)))?);
+            frames.push(read_parquet(&self.files_dir().join(part_name(b)), None)?);
         }
         match frames.into_iter().reduce(|mut a, b| {
             a.vstack_mut_owned(b).expect("one schema");
@@ -226,9 +226,12 @@ fn batch_of(name: &str) -> Option<u32> {
         .ok()
 }
 
-pub fn read_parquet(path: &Path) -> Result<DataFrame, DatasetError> {
+/// One part, whole or only `columns`.
+pub fn read_parquet(path: &Path, columns: Option<&[String]>) -> Result<DataFrame, DatasetError> {
     let f = std::fs::File::open(path).map_err(io(path))?;
-    Ok(ParquetReader::new(f).finish()?)
+    Ok(ParquetReader::new(f)
+        .with_columns(columns.map(<[String]>::to_vec))
+        .finish()?)
 }
 
 /// Write `bytes` beside `path`, fsync, and rename into place: readers see all or nothing.

@@ -59,6 +59,7 @@ fn load(
     table: &str,
     dates: Dates,
     committed: &BTreeSet<u32>,
+    columns: Option<&[String]>,
 ) -> Result<Option<DataFrame>, DatasetError> {
     use rayon::prelude::*;
     let mut parts = Vec::new();
@@ -71,7 +72,7 @@ fn load(
     // what a report over a dataset costs.
     let frames = parts
         .par_iter()
-        .map(|p| read_parquet(p))
+        .map(|p| read_parquet(p, columns))
         .collect::<Result<Vec<_>, _>>()?;
     let mut out: Option<DataFrame> = None;
     for df in frames {
@@ -109,7 +110,7 @@ fn duplicates(
     {
         return Ok(Duplicates::restore(saved)?);
     }
-    let dups = match load(ds, "ids", dates, committed)? {
+    let dups = match load(ds, "ids", dates, committed, None)? {
         Some(df) => EventIds::from_frame(&df)?,
         None => EventIds::default(),
     }
@@ -151,27 +152,57 @@ fn in_order(df: DataFrame) -> Result<DataFrame, DatasetError> {
     Ok(df.sort([SEQ], SortMultipleOptions::default())?)
 }
 
-/// The tables a report over `opts.window` reads, from the dataset at `dir`.
-pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> {
+/// The columns of `role_calls` to decode: those the queries name (`words`, see
+/// `query::words_read`), and those janus-audit itself reads (de-duplication, the window,
+/// `--trusted-cidrs`). `None`: all of them.
+fn role_call_columns(words: Option<&BTreeSet<String>>) -> Option<Vec<String>> {
+    const OWN: [&str; 5] = ["event_id", "event_time", SEQ, "source_ip", "trusted_source"];
+    let words = words?;
+    let all = empty_raw("role_calls").expect("a model table");
+    Some(
+        all.get_column_names()
+            .into_iter()
+            .filter(|c| OWN.contains(&c.as_str()) || words.contains(c.as_str()))
+            .map(|c| c.to_string())
+            .collect(),
+    )
+}
+
+/// The tables a report over `opts.window` reads, from the dataset at `dir`. `words`: what the
+/// report's queries can name (see `query::words_read`); `None` reads every column.
+pub fn read(
+    dir: &Path,
+    opts: &IngestOptions,
+    words: Option<&BTreeSet<String>>,
+) -> Result<Ingested, DatasetError> {
     let started = std::time::Instant::now();
     let ds = Dataset::open(dir)?;
     let committed = ds.committed()?;
     let w = opts.window;
     let (calls_dates, wide) = ranges(&w);
-    let table = |name: &str, dates: Dates| -> Result<DataFrame, DatasetError> {
-        let df = load(&ds, name, dates, &committed)?
-            .unwrap_or_else(|| empty_raw(name).expect("a model table"));
+    let table = |name: &str, dates: Dates, columns: Option<&[String]>| {
+        let df = match load(&ds, name, dates, &committed, columns)? {
+            Some(df) => df,
+            None => {
+                let all = empty_raw(name).expect("a model table");
+                match columns {
+                    Some(c) => all.select(c.iter().map(String::as_str))?,
+                    None => all,
+                }
+            }
+        };
         in_order(df)
     };
-    let role_calls = table("role_calls", calls_dates)?;
+    let projection = role_call_columns(words);
+    let role_calls = table("role_calls", calls_dates, projection.as_deref())?;
     let role_calls = role_calls.filter(&in_window(&role_calls, &w)?)?;
     let events = if opts.needs.events {
-        let ev = table("events", calls_dates)?;
+        let ev = table("events", calls_dates, None)?;
         Some(ev.filter(&in_window(&ev, &w)?)?)
     } else {
         None
     };
-    let mut assumptions = table("assumptions", wide)?;
+    let mut assumptions = table("assumptions", wide, None)?;
     let flags = in_window(&assumptions, &w)?.with_name("in_window".into());
     assumptions.with_column(flags.into_column())?;
     tracing::info!("dataset: tables read in {:.2?}", started.elapsed());
