@@ -25,6 +25,33 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/janus-audit-target"))
 VENV = os.environ.get("BENCH_VENV", os.path.expanduser("~/.cache/janus-audit-bench-venv"))
 
+# The aggregation both DuckDB runs end with, over `a` (assumptions) and `c` (correlated calls).
+TAIL = r"""ag AS (
+    SELECT session_name,
+        list(DISTINCT sub) AS subs, list(DISTINCT role_arn) AS role_arns,
+        count(*) FILTER (WHERE err IS NULL) AS assumptions,
+        count(*) FILTER (WHERE err IS NOT NULL) AS failed_assumptions,
+        list(DISTINCT issued_key) FILTER (WHERE err IS NULL) AS access_keys,
+        list(DISTINCT ip) FILTER (WHERE err IS NULL) AS source_ips,
+        min(t) AS first_assumed, max(t) AS last_assumed
+    FROM a GROUP BY session_name
+),
+cg AS (
+    SELECT sn, count(*) AS api_calls, count(*) FILTER (WHERE err IS NOT NULL) AS api_errors,
+        count(*) FILTER (WHERE ip <> issuing_ip AND invoked_by IS NULL
+                         AND ip NOT LIKE '%amazonaws.com' AND ip <> 'AWS Internal') AS foreign_ip_calls,
+        list(DISTINCT src) AS services, min(t) AS first_call, max(t) AS last_call
+    FROM c GROUP BY sn
+)
+SELECT ag.session_name, ag.assumptions, ag.failed_assumptions, coalesce(cg.api_calls, 0) AS api_calls,
+    coalesce(cg.api_errors, 0) AS api_errors, coalesce(cg.foreign_ip_calls, 0) AS foreign_ip_calls,
+    len(ag.access_keys) AS keys, least(ag.first_assumed, cg.first_call) AS first_seen,
+    greatest(ag.last_assumed, cg.last_call) AS last_seen
+FROM ag LEFT JOIN cg ON ag.session_name = cg.sn
+ORDER BY 1
+) TO '{out}' (HEADER);
+"""
+
 DUCKDB_SQL = r"""
 SET threads TO 2;
 COPY (
@@ -56,31 +83,7 @@ c AS (
     FROM u c JOIN a ON c.key = a.issued_key
     WHERE a.err IS NULL AND c.event_name <> 'AssumeRoleWithWebIdentity'
 ),
-ag AS (
-    SELECT session_name,
-        list(DISTINCT sub) AS subs, list(DISTINCT role_arn) AS role_arns,
-        count(*) FILTER (WHERE err IS NULL) AS assumptions,
-        count(*) FILTER (WHERE err IS NOT NULL) AS failed_assumptions,
-        list(DISTINCT issued_key) FILTER (WHERE err IS NULL) AS access_keys,
-        list(DISTINCT ip) FILTER (WHERE err IS NULL) AS source_ips,
-        min(t) AS first_assumed, max(t) AS last_assumed
-    FROM a GROUP BY session_name
-),
-cg AS (
-    SELECT sn, count(*) AS api_calls, count(*) FILTER (WHERE err IS NOT NULL) AS api_errors,
-        count(*) FILTER (WHERE ip <> issuing_ip AND invoked_by IS NULL
-                         AND ip NOT LIKE '%amazonaws.com' AND ip <> 'AWS Internal') AS foreign_ip_calls,
-        list(DISTINCT src) AS services, min(t) AS first_call, max(t) AS last_call
-    FROM c GROUP BY sn
-)
-SELECT ag.session_name, ag.assumptions, ag.failed_assumptions, coalesce(cg.api_calls, 0) AS api_calls,
-    coalesce(cg.api_errors, 0) AS api_errors, coalesce(cg.foreign_ip_calls, 0) AS foreign_ip_calls,
-    len(ag.access_keys) AS keys, least(ag.first_assumed, cg.first_call) AS first_seen,
-    greatest(ag.last_assumed, cg.last_call) AS last_seen
-FROM ag LEFT JOIN cg ON ag.session_name = cg.sn
-ORDER BY 1
-) TO '{out}' (HEADER);
-"""
+{tail}"""
 
 
 # The same correlation over janus-audit's Parquet dataset: the second peer, so that the comparison
@@ -100,39 +103,24 @@ rc AS (
     WHERE rep.first_seq IS NULL OR r.__seq = rep.first_seq
 ),
 a AS (
-    SELECT x.* FROM read_parquet('{ds}/assumptions/*/*.parquet', hive_partitioning = true) x
+    SELECT x.session_name, x.sub, x.role_arn, x.error_code AS err, x.access_key_id AS issued_key,
+        x.issuing_ip AS ip, x.event_time AS t
+    FROM read_parquet('{ds}/assumptions/*/*.parquet', hive_partitioning = true) x
     LEFT JOIN rep USING (event_id)
     WHERE (rep.first_seq IS NULL OR x.__seq = rep.first_seq) AND x.provider = 'accounts.google.com'
 ),
 c AS (
-    SELECT c.*, a.session_name AS sn, a.issuing_ip
-    FROM rc c JOIN a ON c.access_key_id = a.access_key_id
-    WHERE a.error_code IS NULL
+    SELECT c.source_ip AS ip, c.error_code AS err, c.event_source AS src, c.event_time AS t,
+        CASE WHEN c.is_service THEN 'an AWS service' END AS invoked_by,
+        a.session_name AS sn, a.ip AS issuing_ip
+    FROM rc c JOIN a ON c.access_key_id = a.issued_key
+    WHERE a.err IS NULL
 ),
-ag AS (
-    SELECT session_name,
-        list(DISTINCT sub) AS subs, list(DISTINCT role_arn) AS role_arns,
-        count(*) FILTER (WHERE error_code IS NULL) AS assumptions,
-        count(*) FILTER (WHERE error_code IS NOT NULL) AS failed_assumptions,
-        list(DISTINCT access_key_id) FILTER (WHERE error_code IS NULL) AS access_keys,
-        list(DISTINCT issuing_ip) FILTER (WHERE error_code IS NULL) AS source_ips,
-        min(event_time) AS first_assumed, max(event_time) AS last_assumed
-    FROM a GROUP BY session_name
-),
-cg AS (
-    SELECT sn, count(*) AS api_calls, count(*) FILTER (WHERE error_code IS NOT NULL) AS api_errors,
-        count(*) FILTER (WHERE source_ip <> issuing_ip AND NOT is_service) AS foreign_ip_calls,
-        list(DISTINCT event_source) AS services, min(event_time) AS first_call, max(event_time) AS last_call
-    FROM c GROUP BY sn
-)
-SELECT ag.session_name, ag.assumptions, ag.failed_assumptions, coalesce(cg.api_calls, 0) AS api_calls,
-    coalesce(cg.api_errors, 0) AS api_errors, coalesce(cg.foreign_ip_calls, 0) AS foreign_ip_calls,
-    len(ag.access_keys) AS keys, least(ag.first_assumed, cg.first_call) AS first_seen,
-    greatest(ag.last_assumed, cg.last_call) AS last_seen
-FROM ag LEFT JOIN cg ON ag.session_name = cg.sn
-ORDER BY 1
-) TO '{out}' (HEADER);
-"""
+{tail}"""
+
+
+DUCKDB_SQL = DUCKDB_SQL.replace("{tail}", TAIL)
+DUCKDB_PARQUET_SQL = DUCKDB_PARQUET_SQL.replace("{tail}", TAIL)
 
 
 def duckdb_python():

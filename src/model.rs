@@ -590,7 +590,8 @@ impl ProviderFilter {
     }
 }
 
-fn stack(frames: impl Iterator<Item = DataFrame>) -> PolarsResult<Option<DataFrame>> {
+/// Frames of one schema, one after the other (their chunks are kept, not copied).
+pub fn stack(frames: impl Iterator<Item = DataFrame>) -> PolarsResult<Option<DataFrame>> {
     let mut out: Option<DataFrame> = None;
     for df in frames {
         match out.as_mut() {

@@ -74,16 +74,7 @@ fn load(
         .par_iter()
         .map(|p| read_parquet(p, columns))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut out: Option<DataFrame> = None;
-    for df in frames {
-        match out.as_mut() {
-            None => out = Some(df),
-            Some(acc) => {
-                acc.vstack_mut_owned(df)?;
-            }
-        }
-    }
-    Ok(out)
+    Ok(crate::model::stack(frames.into_iter())?)
 }
 
 /// Which copy of each repeated eventID survives, over the `ids` of `dates`. Reading `ids` (every
