@@ -54,13 +54,14 @@ fn ranges(w: &Window) -> (Dates, Dates) {
     (calls, wide)
 }
 
+/// Every committed part of `table` in `dates`, decoded.
 fn load(
     ds: &Dataset,
     table: &str,
     dates: Dates,
     committed: &BTreeSet<u32>,
     columns: Option<&[String]>,
-) -> Result<Option<DataFrame>, DatasetError> {
+) -> Result<Vec<DataFrame>, DatasetError> {
     use rayon::prelude::*;
     let mut parts = Vec::new();
     for p in ds.partitions(table)? {
@@ -70,11 +71,56 @@ fn load(
     }
     // Parts are small and many (one per batch and day): decoding them on every core is most of
     // what a report over a dataset costs.
-    let frames = parts
-        .par_iter()
-        .map(|p| read_parquet(p, columns))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(crate::model::stack(frames.into_iter())?)
+    parts.par_iter().map(|p| read_parquet(p, columns)).collect()
+}
+
+/// Parts in input order, as the JSON reader builds its tables. Each part is already in `__seq`
+/// order (a batch is written in input order) and parts of one batch split it by day, so the
+/// order is a merge of sorted runs: the output is assembled from zero-copy slices of the parts,
+/// one per stretch that no other part interleaves. Sorting the stacked rows instead moved every
+/// value and was as slow as decoding them. Parts that interleave row by row (a file whose
+/// records alternate between days) fall back to the sort.
+fn in_input_order(parts: Vec<DataFrame>) -> Result<Option<DataFrame>, DatasetError> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    const MAX_SLICES: usize = 4096;
+    let seqs: Vec<UInt64Chunked> = parts
+        .iter()
+        .map(|p| Ok(p.column(SEQ)?.u64()?.rechunk().into_owned()))
+        .collect::<Result<_, DatasetError>>()?;
+    let slices: Vec<&[u64]> = seqs.iter().filter_map(|s| s.cont_slice().ok()).collect();
+    let sorted = slices.len() == parts.len() && slices.iter().all(|s| s.is_sorted());
+    let mut pieces = Vec::new();
+    if sorted {
+        let mut at = vec![0usize; parts.len()];
+        let mut heads: BinaryHeap<Reverse<(u64, usize)>> = slices
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some(Reverse((*s.first()?, i))))
+            .collect();
+        while let Some(Reverse((_, i))) = heads.pop() {
+            let rest = &slices[i][at[i]..];
+            let len = match heads.peek() {
+                Some(Reverse((next, _))) => rest.partition_point(|s| s < next).max(1),
+                None => rest.len(),
+            };
+            pieces.push(parts[i].slice(at[i] as i64, len));
+            at[i] += len;
+            if let Some(&s) = slices[i].get(at[i]) {
+                heads.push(Reverse((s, i)));
+            }
+            if pieces.len() > MAX_SLICES {
+                break;
+            }
+        }
+    }
+    if !sorted || pieces.len() > MAX_SLICES {
+        return crate::model::stack(parts.into_iter())?
+            .map(|df| Ok(df.sort([SEQ], SortMultipleOptions::default())?))
+            .transpose();
+    }
+    // Left in slices: rechunking here copied every value again, for nothing the queries need.
+    Ok(crate::model::stack(pieces.into_iter())?)
 }
 
 /// Which copy of each repeated eventID survives, over the `ids` of `dates`. Reading `ids` (every
@@ -101,7 +147,7 @@ fn duplicates(
     {
         return Ok(Duplicates::restore(saved)?);
     }
-    let dups = match load(ds, "ids", dates, committed, None)? {
+    let dups = match crate::model::stack(load(ds, "ids", dates, committed, None)?.into_iter())? {
         Some(df) => EventIds::from_frame(&df)?,
         None => EventIds::default(),
     }
@@ -138,11 +184,6 @@ fn in_window(df: &DataFrame, w: &Window) -> Result<BooleanChunked, DatasetError>
     Ok(t.phys.iter().map(|t| Some(w.contains(t))).collect())
 }
 
-/// Input order, as the JSON reader builds its tables in.
-fn in_order(df: DataFrame) -> Result<DataFrame, DatasetError> {
-    Ok(df.sort([SEQ], SortMultipleOptions::default())?)
-}
-
 /// The columns of `role_calls` to decode: those the queries name (`words`, see
 /// `query::words_read`), and those janus-audit itself reads (de-duplication, the window,
 /// `--trusted-cidrs`). `None`: all of them.
@@ -172,17 +213,18 @@ pub fn read(
     let w = opts.window;
     let (calls_dates, wide) = ranges(&w);
     let table = |name: &str, dates: Dates, columns: Option<&[String]>| {
-        let df = match load(&ds, name, dates, &committed, columns)? {
-            Some(df) => df,
-            None => {
-                let all = empty_raw(name).expect("a model table");
-                match columns {
-                    Some(c) => all.select(c.iter().map(String::as_str))?,
-                    None => all,
+        Ok::<_, DatasetError>(
+            match in_input_order(load(&ds, name, dates, &committed, columns)?)? {
+                Some(df) => df,
+                None => {
+                    let all = empty_raw(name).expect("a model table");
+                    match columns {
+                        Some(c) => all.select(c.iter().map(String::as_str))?,
+                        None => all,
+                    }
                 }
-            }
-        };
-        in_order(df)
+            },
+        )
     };
     let projection = role_call_columns(words);
     let role_calls = table("role_calls", calls_dates, projection.as_deref())?;
@@ -289,4 +331,64 @@ fn source_files(
         out.push(report);
     }
     Ok((out, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(seqs: &[u64]) -> DataFrame {
+        let vals: Vec<String> = seqs.iter().map(|s| format!("v{s}")).collect();
+        df!(SEQ => seqs, "v" => vals).unwrap()
+    }
+
+    fn order(parts: Vec<DataFrame>) -> Vec<u64> {
+        let df = in_input_order(parts).unwrap().unwrap();
+        let seq: Vec<u64> = df
+            .column(SEQ)
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        let vals: Vec<String> = df
+            .column("v")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap().to_string())
+            .collect();
+        // Every row keeps its own values.
+        assert_eq!(
+            vals,
+            seq.iter().map(|s| format!("v{s}")).collect::<Vec<_>>()
+        );
+        seq
+    }
+
+    #[test]
+    fn parts_come_back_in_input_order() {
+        // Two days of one batch (files 1-3 on day 1, a file spanning both, files 5-6 on day 2)
+        // and a second batch: sorted runs that interleave.
+        let day1 = part(&[10, 11, 20, 21, 40]);
+        let day2 = part(&[41, 42, 50, 60]);
+        let batch2 = part(&[30, 31, 70]);
+        let want = vec![10, 11, 20, 21, 30, 31, 40, 41, 42, 50, 60, 70];
+        assert_eq!(
+            order(vec![day1.clone(), day2.clone(), batch2.clone()]),
+            want
+        );
+        assert_eq!(order(vec![batch2, day2, day1]), want);
+        // A part out of order (not something ingest writes) is sorted instead.
+        assert_eq!(order(vec![part(&[5, 3]), part(&[4])]), vec![3, 4, 5]);
+        // Parts that interleave row by row give the same order, through the sort.
+        let odd: Vec<u64> = (0..10_000).map(|i| 2 * i + 1).collect();
+        let even: Vec<u64> = (0..10_000).map(|i| 2 * i).collect();
+        assert_eq!(
+            order(vec![part(&odd), part(&even)]),
+            (0..20_000).collect::<Vec<_>>()
+        );
+        assert!(in_input_order(Vec::new()).unwrap().is_none());
+    }
 }
