@@ -126,6 +126,7 @@ pub fn run(
         empty_ok: input.from_store || req.source.dataset.is_some(),
         limits: req.source.limits,
         dataset: req.source.dataset.clone(),
+        role_call_columns: None,
     };
     let bar = progress::files_bar(progress, "");
     let outcome = engine::run(

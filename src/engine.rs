@@ -138,11 +138,11 @@ pub fn run(
             || query::mentions(&calls.text, "events"),
         id_times: opts.needs.id_times,
     };
+    // Of role_calls, only what the queries can name is kept (or decoded, from a dataset).
+    opts.role_call_columns =
+        crate::model::role_call_columns(query::words_read(&calls, sqls).as_ref());
     let ingested = match &opts.dataset {
-        Some(dir) => {
-            let words = query::words_read(&calls, sqls);
-            crate::dataset::read::read(dir, &opts, words.as_ref())?
-        }
+        Some(dir) => crate::dataset::read::read(dir, &opts)?,
         None => ingest::ingest(&opts, progress)?,
     };
     if ingested.files.is_empty() && !opts.empty_ok {

@@ -27,6 +27,8 @@ pub struct IngestOptions {
     pub limits: Limits,
     /// Read this Parquet dataset instead of `paths`.
     pub dataset: Option<PathBuf>,
+    /// Keep only these columns of `role_calls` (see `model::role_call_columns`); `None`: all.
+    pub role_call_columns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,7 +435,7 @@ pub fn read_files(
                 (sink, reports, bufs)
             },
         )
-        .map(|(sink, reports, _)| (sink.finish(), reports))
+        .map(|(sink, reports, _)| (sink.finish(opts.role_call_columns.as_deref()), reports))
         .collect();
     tracing::info!("parsed {} files in {:.2?}", found.len(), started.elapsed());
     let mut parts = Vec::with_capacity(results.len());

@@ -411,10 +411,19 @@ impl Sink {
         a.__seq.push(f.seq);
     }
 
-    pub fn finish(self) -> Part {
+    /// The tables, `role_calls` cut to `columns` when given: a worker's share is held until
+    /// every file is read, and the columns no query names need not be.
+    pub fn finish(self, columns: Option<&[String]>) -> Part {
+        let calls = self.calls.finish();
+        let calls = match columns {
+            Some(c) => calls
+                .select(c.iter().map(String::as_str))
+                .expect("columns of role_calls"),
+            None => calls,
+        };
         Part {
             events: self.events.map(EventCols::finish),
-            calls: self.calls.finish(),
+            calls,
             assumptions: self.assumptions.finish(),
             ids: self.ids,
             stats: self.stats,
@@ -588,6 +597,31 @@ impl ProviderFilter {
             ProviderFilter::Any => "any",
         }
     }
+}
+
+/// The columns of `role_calls` a report keeps: those its queries can name (`words`, see
+/// `query::words_read`) and those janus-audit reads itself (de-duplication, the window,
+/// `--trusted-cidrs`). `None` (keep all) when `words` is.
+pub fn role_call_columns(
+    words: Option<&std::collections::BTreeSet<String>>,
+) -> Option<Vec<String>> {
+    const OWN: [&str; 5] = [
+        "event_id",
+        "event_time",
+        dedupe::SEQ,
+        "source_ip",
+        "trusted_source",
+    ];
+    let words = words?;
+    Some(
+        RoleCallCols::new(0)
+            .finish()
+            .get_column_names()
+            .into_iter()
+            .filter(|c| OWN.contains(&c.as_str()) || words.contains(c.as_str()))
+            .map(|c| c.to_string())
+            .collect(),
+    )
 }
 
 /// Frames of one schema, one after the other (their chunks are kept, not copied).

@@ -1240,3 +1240,37 @@ fn recon_burst_windows_match_brute_force() {
         );
     }
 }
+
+#[test]
+fn a_query_sees_every_call_column_it_names_or_stars() {
+    // Reports keep only the call columns their SQL names; a query that names one, or selects
+    // `*`, must still get it, from the JSON and from a dataset alike.
+    let d = tempfile::tempdir().unwrap();
+    let ds = d.path().join("ds");
+    let ds = ds.to_str().unwrap();
+    assert_eq!(run(&["ingest", TRAIL, "--dataset", ds]).code, 0);
+    for source in [&[TRAIL][..], &["--dataset", ds][..]] {
+        let mut args = vec![
+            "query",
+            "SELECT DISTINCT user_agent FROM calls WHERE user_agent LIKE 'aws-cli%'",
+        ];
+        args.extend(source);
+        let (rows, r) = json_rows(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(!rows.is_empty(), "{source:?}");
+        let mut args = vec!["query", "SELECT * FROM role_calls LIMIT 1"];
+        args.extend(source);
+        let (rows, r) = json_rows(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let row = rows[0].as_object().unwrap();
+        for c in [
+            "user_agent",
+            "identity_arn",
+            "account_id",
+            "web_id_provider",
+            "invoked_by",
+        ] {
+            assert!(row.contains_key(c), "{c} missing over {source:?}: {row:?}");
+        }
+    }
+}

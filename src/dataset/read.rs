@@ -184,29 +184,9 @@ fn in_window(df: &DataFrame, w: &Window) -> Result<BooleanChunked, DatasetError>
     Ok(t.phys.iter().map(|t| Some(w.contains(t))).collect())
 }
 
-/// The columns of `role_calls` to decode: those the queries name (`words`, see
-/// `query::words_read`), and those janus-audit itself reads (de-duplication, the window,
-/// `--trusted-cidrs`). `None`: all of them.
-fn role_call_columns(words: Option<&BTreeSet<String>>) -> Option<Vec<String>> {
-    const OWN: [&str; 5] = ["event_id", "event_time", SEQ, "source_ip", "trusted_source"];
-    let words = words?;
-    let all = empty_raw("role_calls").expect("a model table");
-    Some(
-        all.get_column_names()
-            .into_iter()
-            .filter(|c| OWN.contains(&c.as_str()) || words.contains(c.as_str()))
-            .map(|c| c.to_string())
-            .collect(),
-    )
-}
-
-/// The tables a report over `opts.window` reads, from the dataset at `dir`. `words`: what the
-/// report's queries can name (see `query::words_read`); `None` reads every column.
-pub fn read(
-    dir: &Path,
-    opts: &IngestOptions,
-    words: Option<&BTreeSet<String>>,
-) -> Result<Ingested, DatasetError> {
+/// The tables a report over `opts.window` reads, from the dataset at `dir`; of `role_calls`,
+/// only `opts.role_call_columns` are decoded.
+pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> {
     let started = std::time::Instant::now();
     let ds = Dataset::open(dir)?;
     let committed = ds.committed()?;
@@ -226,8 +206,7 @@ pub fn read(
             },
         )
     };
-    let projection = role_call_columns(words);
-    let role_calls = table("role_calls", calls_dates, projection.as_deref())?;
+    let role_calls = table("role_calls", calls_dates, opts.role_call_columns.as_deref())?;
     let role_calls = role_calls.filter(&in_window(&role_calls, &w)?)?;
     let events = if opts.needs.events {
         let ev = table("events", calls_dates, None)?;

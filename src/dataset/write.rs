@@ -177,6 +177,7 @@ fn write_batches(
         empty_ok: true,
         limits: req.source.limits,
         dataset: None,
+        role_call_columns: None,
     };
     let mut done = Done {
         files: 0,

@@ -74,6 +74,7 @@ pub fn run_window(
         empty_ok: job.empty_ok,
         limits: job.limits,
         dataset: job.dataset,
+        role_call_columns: None,
     };
     let outcome = engine::run(&sqls, job.queries, opts, job.params, job.trusted, progress)?;
     let mut frames = outcome.frames.into_iter();
