@@ -149,6 +149,13 @@ def timed(cmd):
     return elapsed, usage.ru_maxrss / 1024
 
 
+def counted(path):
+    """A by-instance CSV's rows and its total of correlated calls: what every side must agree on."""
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return rows, sum(int(r["api_calls"]) for r in rows)
+
+
 def best(cmd, runs):
     results = [timed(cmd) for _ in range(runs)]
     return min(r[0] for r in results), max(r[1] for r in results)
@@ -173,9 +180,7 @@ def bench_dataset(janus, trail, args, gz_size, rows, calls):
     # answer (_janus/cache); the later ones, an analyst's follow-up questions, reuse it.
     csecs, crss = timed(cmd)
     secs, rss = best(cmd, args.runs)
-    with open(out) as f:
-        drows = list(csv.DictReader(f))
-    dcalls = sum(int(r["api_calls"]) for r in drows)
+    drows, dcalls = counted(out)
     print(f"janus-audit by-instance --dataset: first after ingest {csecs:.2f} s (peak RSS {crss:.0f} MiB), "
           f"then {secs:.2f} s  peak RSS {rss:.0f} MiB  ({len(drows)} instances, {dcalls} correlated calls)")
     if (len(drows), dcalls) != (len(rows), calls):
@@ -185,9 +190,7 @@ def bench_dataset(janus, trail, args, gz_size, rows, calls):
     dout = "/tmp/janus-bench-duckdb-parquet.csv"
     sql = DUCKDB_PARQUET_SQL.format(ds=ds, out=dout)
     dsecs, drss = best([duckdb_python(), "-c", f"import duckdb; duckdb.connect().execute({sql!r})"], args.runs)
-    with open(dout) as f:
-        prow = list(csv.DictReader(f))
-    pcalls = sum(int(r["api_calls"]) for r in prow)
+    prow, pcalls = counted(dout)
     print(f"duckdb over the same Parquet: {dsecs:.2f} s  peak RSS {drss:.0f} MiB  "
           f"({len(prow)} instances, {pcalls} correlated calls)")
     if (len(prow), pcalls) != (len(rows), calls):
@@ -219,9 +222,7 @@ def main():
 
     out = "/tmp/janus-bench-by-instance.csv"
     secs, rss = best([janus, "by-instance", trail, "--format", "csv", "--output", out, "--quiet"], args.runs)
-    with open(out) as f:
-        rows = list(csv.DictReader(f))
-    calls = sum(int(r["api_calls"]) for r in rows)
+    rows, calls = counted(out)
     print(f"janus-audit by-instance: {args.events} events, {len(files)} files, {size / 1e6:.0f} MB gz")
     print(f"  {secs:.2f} s  {args.events / secs:,.0f} events/s  peak RSS {rss:.0f} MiB  "
           f"({len(rows)} instances, {calls} correlated calls)")
@@ -235,9 +236,7 @@ def main():
     sql = DUCKDB_SQL.format(glob=os.path.join(trail, "**", "*.json.gz"), out=dout)
     script = f"import duckdb; duckdb.connect().execute({sql!r})"
     dsecs, drss = best([py, "-c", script], max(1, min(args.runs, 2)))
-    with open(dout) as f:
-        drows = list(csv.DictReader(f))
-    dcalls = sum(int(r["api_calls"]) for r in drows)
+    drows, dcalls = counted(dout)
     print(f"duckdb read_json + unnest(Records): {dsecs:.2f} s  {args.events / dsecs:,.0f} events/s  "
           f"peak RSS {drss:.0f} MiB  ({len(drows)} instances, {dcalls} correlated calls)")
     if (len(drows), dcalls) != (len(rows), calls):
