@@ -198,7 +198,18 @@ pub fn words_read(calls: &Sql, sqls: &[Sql]) -> Option<std::collections::BTreeSe
     let mut words = std::collections::BTreeSet::new();
     for sql in std::iter::once(calls).chain(sqls) {
         let tokens = Tokenizer::new(&GenericDialect, &sql.text).tokenize().ok()?;
-        words.extend(tokens.into_iter().filter_map(|t| match t {
+        let code: Vec<&Token> = tokens
+            .iter()
+            .filter(|t| !matches!(t, Token::Whitespace(_)))
+            .collect();
+        // polars' COLUMNS('regex') names columns by pattern, not by word.
+        let by_pattern = code.windows(2).any(|w| {
+            matches!(w, [Token::Word(f), Token::LParen] if f.value.eq_ignore_ascii_case("columns"))
+        });
+        if by_pattern {
+            return None;
+        }
+        words.extend(code.into_iter().filter_map(|t| match t {
             Token::Word(w) => Some(w.value.to_ascii_lowercase()),
             _ => None,
         }));
@@ -315,6 +326,8 @@ mod tests {
         assert!(!words.contains("user_agent"), "comments name nothing");
         assert_eq!(words_read(&calls, &[sql("r", "SELECT * FROM calls")]), None);
         assert_eq!(words_read(&calls, &[sql("r", "SELECT 'unclosed")]), None);
+        let pattern = sql("r", "SELECT COLUMNS ('^user.*') FROM calls");
+        assert_eq!(words_read(&calls, &[pattern]), None);
     }
 
     #[test]

@@ -1258,6 +1258,14 @@ fn a_query_sees_every_call_column_it_names_or_stars() {
         let (rows, r) = json_rows(&args);
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert!(!rows.is_empty(), "{source:?}");
+        let mut args = vec!["query", "SELECT COLUMNS('^user_.*') FROM calls LIMIT 1"];
+        args.extend(source);
+        let (rows, r) = json_rows(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            rows[0].get("user_agent").is_some(),
+            "{rows:?} over {source:?}"
+        );
         let mut args = vec!["query", "SELECT * FROM role_calls LIMIT 1"];
         args.extend(source);
         let (rows, r) = json_rows(&args);
