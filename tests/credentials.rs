@@ -33,6 +33,26 @@ fn env() -> Env {
 }
 
 impl Env {
+    /// `n` runs at once, each started `stagger` after the one before; their outputs.
+    fn run_together(&self, n: usize, stagger: Duration) -> Vec<Output> {
+        let children: Vec<_> = (0..n)
+            .map(|i| {
+                if i > 0 {
+                    std::thread::sleep(stagger);
+                }
+                self.cmd(&[])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect()
+    }
+
     fn cmd(&self, extra: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_janus-audit"));
         c.args(["credentials", "--role-arn", ROLE, "--audience", AUD])
@@ -160,19 +180,7 @@ fn cache_serves_repeats_and_is_private() {
 fn twenty_concurrent_invocations_make_one_sts_call() {
     let e = env();
     e.sts.knobs.lag_ms.store(200, Ordering::SeqCst);
-    let children: Vec<_> = (0..20)
-        .map(|_| {
-            e.cmd(&[])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outs: Vec<Output> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    let outs = e.run_together(20, Duration::ZERO);
     for o in &outs {
         assert!(o.status.success(), "{}", stderr(o));
         assert_eq!(stdout_json(o)["AccessKeyId"], "ASIAFAKE000000000001");
@@ -657,20 +665,7 @@ fn a_slow_sts_cannot_overrun_the_budget() {
 fn waiters_get_the_winners_result_or_say_what_they_waited_for() {
     let e = env();
     e.sts.knobs.lag_ms.store(3500, Ordering::SeqCst);
-    let children: Vec<_> = (0..30)
-        .map(|i| {
-            std::thread::sleep(Duration::from_millis(if i == 0 { 0 } else { 10 }));
-            e.cmd(&[])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outs: Vec<Output> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    let outs = e.run_together(30, Duration::from_millis(10));
     assert_eq!(e.sts.count(), 1, "one STS call in all");
     let mut served = 0;
     for o in &outs {

@@ -71,6 +71,24 @@ fn trail(extra: &[(&str, Vec<u8>)]) -> (tempfile::TempDir, PathBuf) {
     (dir, root)
 }
 
+/// `report` over `input` for the one day `since`..`until` into `out`, and that window's manifest.
+fn report_of_day(input: &str, out: &Path, since: &str, until: &str) -> (Run, Vec<u8>) {
+    let r = run(&[
+        "report",
+        input,
+        "--output-dir",
+        s(out),
+        "--since",
+        since,
+        "--until",
+        until,
+    ]);
+    let window = format!("{since}T00-00Z_{until}T00-00Z");
+    let manifest = std::fs::read(out.join(&window).join("manifest.json"))
+        .unwrap_or_else(|e| panic!("no manifest for {window}: {e}\n{}", r.stderr));
+    (r, manifest)
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -161,21 +179,10 @@ fn a_partly_read_file_lists_a_bounded_number_of_bad_records() {
     body.push_str("]}");
     let (d, root) = trail(&[("partial.json", body.into_bytes())]);
     let out = d.path().join("reports");
-    let r = run(&[
-        "report",
-        s(&root),
-        "--output-dir",
-        s(&out),
-        "--since",
-        "2026-10-05",
-        "--until",
-        "2026-10-06",
-    ]);
+    let (r, manifest) = report_of_day(s(&root), &out, "2026-10-05", "2026-10-06");
     assert_eq!(r.code, 3, "{}", r.stderr);
     let line = line_about(&r, "partial.json");
     assert!(line.contains("5000 unusable record(s)"), "{line}");
-    let manifest =
-        std::fs::read(out.join("2026-10-05T00-00Z_2026-10-06T00-00Z/manifest.json")).unwrap();
     assert!(
         manifest.len() < 20_000,
         "manifest is {} bytes",
@@ -206,16 +213,7 @@ fn file_content_is_never_echoed_in_full_and_names_cannot_forge_lines() {
         (forged, b"{broken".to_vec()),
     ]);
     let out = d.path().join("reports");
-    let r = run(&[
-        "report",
-        s(&root),
-        "--output-dir",
-        s(&out),
-        "--since",
-        "2026-10-05",
-        "--until",
-        "2026-10-06",
-    ]);
+    let (r, manifest) = report_of_day(s(&root), &out, "2026-10-05", "2026-10-06");
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.len() < 4_000, "stderr is {} bytes", r.stderr.len());
     assert!(!r.stderr.contains(&"AKIASECRET".repeat(35)), "{}", r.stderr);
@@ -227,9 +225,7 @@ fn file_content_is_never_echoed_in_full_and_names_cannot_forge_lines() {
         r.stderr
     );
     assert!(r.stderr.contains(r#"x\njanus-audit"#), "{}", r.stderr);
-    let manifest =
-        std::fs::read_to_string(out.join("2026-10-05T00-00Z_2026-10-06T00-00Z/manifest.json"))
-            .unwrap();
+    let manifest = String::from_utf8(manifest).unwrap();
     assert!(
         manifest.len() < 20_000,
         "manifest is {} bytes",
@@ -418,25 +414,9 @@ fn every_table_keeps_the_same_copy_of_a_repeated_event_id_and_collisions_are_nam
 #[test]
 fn the_report_manifest_names_colliding_ids() {
     let d = tempfile::tempdir().unwrap();
-    let r = run(&[
-        "report",
-        EDGE,
-        "--output-dir",
-        s(d.path()),
-        "--since",
-        "2026-10-06",
-        "--until",
-        "2026-10-07",
-    ]);
+    let (r, manifest) = report_of_day(EDGE, d.path(), "2026-10-06", "2026-10-07");
     assert_eq!(r.code, 3, "{}", r.stderr);
-    let m: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            d.path()
-                .join("2026-10-06T00-00Z_2026-10-07T00-00Z/manifest.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     let c = &m["counts"];
     assert_eq!(
         (
