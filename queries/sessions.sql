@@ -1,8 +1,11 @@
--- sessions: one row per key issued by AssumeRoleWithWebIdentity that was issued or used in the
--- window, with what was done with it.
+-- sessions: one row per key that was issued or used in the window: each key an
+-- AssumeRoleWithWebIdentity issued (depth 0) and each key chained from one by AssumeRole
+-- (key_lineage), with what was done with it. session_name, project, instance and sub are the
+-- root's (the instance the chain started from); role_arn, issued_at, expires_at and issuing_ip
+-- are the key's own.
 WITH c AS (
     SELECT
-        assumption_event_id,
+        key_event_id,
         COUNT(*) AS api_calls,
         SUM(CASE WHEN error_code IS NOT NULL THEN 1 ELSE 0 END) AS api_errors,
         -- Calls made by AWS services on the session's behalf have no client IP to list.
@@ -12,27 +15,29 @@ WITH c AS (
         MIN(event_time) AS first_call,
         MAX(event_time) AS last_call
     FROM calls
-    GROUP BY assumption_event_id
+    GROUP BY key_event_id
 )
 SELECT
-    a.access_key_id,
+    l.access_key_id,
     a.session_name,
     a.project,
     a.instance,
     a.sub,
-    a.role_arn,
-    a.event_time AS issued_at,
-    a.expires_at,
-    a.issuing_ip,
+    l.role_arn,
+    l.issued_at,
+    l.expires_at,
+    l.issuing_ip,
     COALESCE(c.api_calls, 0) AS api_calls,
     COALESCE(c.api_errors, 0) AS api_errors,
     c.source_ips,
     COALESCE(c.foreign_ip_calls, 0) AS foreign_ip_calls,
     c.first_call,
-    c.last_call
-FROM assumptions a
-LEFT JOIN c ON a.event_id = c.assumption_event_id
-WHERE a.error_code IS NULL
-    AND a.access_key_id IS NOT NULL
-    AND (a.in_window OR c.api_calls IS NOT NULL)
-ORDER BY issued_at, a.access_key_id
+    c.last_call,
+    l.parent_key,
+    l.root_key,
+    l.depth
+FROM key_lineage l
+JOIN assumptions a ON l.root_event_id = a.event_id
+LEFT JOIN c ON l.event_id = c.key_event_id
+WHERE l.in_window OR c.api_calls IS NOT NULL
+ORDER BY issued_at, access_key_id

@@ -3,9 +3,21 @@
 --
 -- Rows: each AssumeRoleWithWebIdentity (with issuing IP and expiry; a refresh shows which key
 -- replaced which), each follow-on call (service, name, region, source IP, error), marked when it
--- came from an IP other than the one that obtained its key. With --access-key, calls made with a
--- key whose issuing event is not in the input are shown too, as unattributed.
-WITH f AS (SELECT * FROM timeline_filter),
+-- came from an IP other than the one that obtained its key. Calls made with a key chained from the
+-- session's (key_lineage) are part of its story, marked `via ROLE`; the AssumeRole that chained
+-- it shows `chain: PARENT -> CHILD (ROLE)`. --access-key with a chained key follows its root's
+-- session. With --access-key, calls made with a key whose issuing event is not in the input are
+-- shown too, as unattributed.
+WITH f AS (
+    SELECT
+        t.instance,
+        t.session_name,
+        t.sub,
+        COALESCE(l.root_key, t.access_key_id) AS access_key_id,
+        t.access_key_id AS asked_key
+    FROM timeline_filter t
+    LEFT JOIN key_lineage l ON l.access_key_id = t.access_key_id
+),
 a AS (
     SELECT a.*
     FROM assumptions a CROSS JOIN f
@@ -45,13 +57,26 @@ rows AS (
     WHERE error_code IS NOT NULL
     UNION ALL
     SELECT c.event_time AS time, 'call' AS kind, c.event_name, c.event_source, c.aws_region,
-        c.source_ip, c.foreign_ip, c.error_code, c.issued_key AS access_key_id,
-        c.issued_session_name AS session_name, c.instance, c.sub, c.issuing_ip, c.expires_at,
-        CASE
-            WHEN c.foreign_ip THEN 'FOREIGN IP: key obtained from ' || c.issuing_ip
-            WHEN c.is_service THEN 'by ' || COALESCE(c.invoked_by, c.source_ip) || ' on the session''s behalf'
-        END AS detail
+        c.source_ip, c.foreign_ip, c.error_code, c.key_id AS access_key_id,
+        c.issued_session_name AS session_name, c.instance, c.sub, c.issuing_ip,
+        c.key_expires_at AS expires_at,
+        NULLIF(CONCAT_WS('; ',
+            CASE WHEN h.hop_key IS NOT NULL
+                THEN 'chain: ' || h.hop_parent || ' -> ' || h.hop_key || ' (' || COALESCE(h.hop_role, '?') || ')'
+            END,
+            CASE WHEN c.depth > 0 THEN 'via ' || COALESCE(c.key_role_arn, '?') END,
+            CASE
+                WHEN c.foreign_ip THEN 'FOREIGN IP: key obtained from ' || c.issuing_ip
+                WHEN c.is_service THEN 'by ' || COALESCE(c.invoked_by, c.source_ip) || ' on the session''s behalf'
+            END
+        ), '') AS detail
     FROM calls c
+    LEFT JOIN (
+        SELECT event_id AS hop_event_id, parent_key AS hop_parent, access_key_id AS hop_key,
+            role_arn AS hop_role
+        FROM key_lineage
+        WHERE depth > 0
+    ) h ON h.hop_event_id = c.event_id
     WHERE c.assumption_event_id IN (SELECT event_id FROM a)
     UNION ALL
     SELECT r.event_time AS time, 'unattributed_call' AS kind, r.event_name, r.event_source,
@@ -60,8 +85,8 @@ rows AS (
         CAST(NULL AS STRING) AS issuing_ip, CASE WHEN FALSE THEN r.event_time END AS expires_at,
         'issuing AssumeRoleWithWebIdentity not in the input' AS detail
     FROM role_calls r CROSS JOIN f
-    WHERE f.access_key_id IS NOT NULL
-        AND r.access_key_id = f.access_key_id
+    WHERE f.asked_key IS NOT NULL
+        AND r.access_key_id = f.asked_key
         AND r.event_id NOT IN (SELECT event_id FROM calls)
 )
 SELECT * FROM rows

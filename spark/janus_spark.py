@@ -23,11 +23,17 @@ def statements(ddl_text):
             yield stmt.strip().rstrip(";")
 
 
-def open_dataset(spark, ddl_text, database="janus"):
+def open_dataset(spark, ddl_text, database="janus", queries=None):
     spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     spark.sql(f"USE `{database}`")
     for stmt in statements(ddl_text):
         spark.sql(stmt)
+    # key_lineage is a walk of one join per level: computed once here, and `calls` over it, so
+    # that each report does not expand the walk again (the findings together would not fit a
+    # small driver). Temporary views come first in name resolution.
+    spark.table("key_lineage").localCheckpoint().createOrReplaceTempView("key_lineage")
+    calls = query_text(queries or pathlib.Path(__file__).resolve().parent.parent / "queries", "calls")
+    spark.sql(calls.strip().rstrip(";")).createOrReplaceTempView("calls")
 
 
 def query_text(queries, name):
@@ -84,7 +90,7 @@ def main():
 
     spark = (SparkSession.builder.appName("janus-audit")
              .config("spark.sql.session.timeZone", "UTC").getOrCreate())
-    open_dataset(spark, pathlib.Path(args.ddl).read_text(), args.database)
+    open_dataset(spark, pathlib.Path(args.ddl).read_text(), args.database, args.queries)
     out = csv.writer(sys.stdout, lineterminator="\n")
     for name in args.reports:
         df = report(spark, args.queries, name)

@@ -162,6 +162,8 @@ pub fn run(
             events: tables.events.as_ref(),
             role_calls: marked.as_ref().unwrap_or(&tables.role_calls),
             assumptions: &tables.assumptions,
+            hops: &tables.hops,
+            key_lineage: &tables.key_lineage,
             files: ingested.files_frame()?,
             params,
         },

@@ -29,6 +29,8 @@ pub mod findings;
 #[cfg(feature = "analyzer")]
 pub mod ingest;
 #[cfg(feature = "analyzer")]
+pub mod lineage;
+#[cfg(feature = "analyzer")]
 pub mod memory;
 #[cfg(feature = "analyzer")]
 pub mod model;

@@ -14,12 +14,13 @@ use polars::prelude::*;
 use crate::dedupe::{self, Duplicates, EventIds};
 use crate::naming::{self, InstanceSource};
 use crate::record::{
-    self, Record, SessionContext, UserIdentity, WebIdentityRequest, WebIdentityResponse,
-    account_from_arn, is_service_source, session_name_from_arn,
+    self, Record, RoleRequest, SessionContext, UserIdentity, WebIdentityResponse, account_from_arn,
+    is_service_source, session_name_from_arn,
 };
 use crate::timefmt::{Millis, Window, parse_event_time, parse_expiration};
 
 pub const ARWWI: &str = "AssumeRoleWithWebIdentity";
+pub const ASSUME_ROLE: &str = "AssumeRole";
 pub const GOOGLE: &str = "accounts.google.com";
 /// The provider of an assumption whose record names none and whose evidence is not Google's.
 pub const UNKNOWN: &str = "unknown";
@@ -150,6 +151,7 @@ table!(AssumptionCols {
     account_id: str,
     session_name: str,
     assumed_role_arn: str,
+    source_identity: str,
     provider: str,
     aud: str,
     sub: str,
@@ -157,6 +159,31 @@ table!(AssumptionCols {
     instance: str,
     zone: str,
     instance_source: str,
+    in_window: bool,
+    file_id: u32,
+    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
+    // once it has.
+    __seq: u64,
+});
+
+table!(HopCols {
+    event_id: str,
+    event_time: time,
+    aws_region: str,
+    source_ip: str,
+    user_agent: str,
+    error_code: str,
+    identity_type: str,
+    parent_key: str,
+    parent_arn: str,
+    access_key_id: str,
+    expires_at: time,
+    role_arn: str,
+    account_id: str,
+    session_name: str,
+    source_identity: str,
+    shared_event_id: str,
+    recipient_account_id: str,
     in_window: bool,
     file_id: u32,
     // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
@@ -204,6 +231,7 @@ pub struct Sink {
     events: Option<EventCols>,
     calls: RoleCallCols,
     assumptions: AssumptionCols,
+    hops: HopCols,
     ids: EventIds,
     pub stats: RecordStats,
 }
@@ -212,6 +240,7 @@ pub struct Part {
     events: Option<DataFrame>,
     calls: DataFrame,
     assumptions: DataFrame,
+    hops: DataFrame,
     ids: EventIds,
     stats: RecordStats,
 }
@@ -280,6 +309,7 @@ impl Sink {
             events: needs.events.then(|| EventCols::new(1024)),
             calls: RoleCallCols::new(1024),
             assumptions: AssumptionCols::new(16),
+            hops: HopCols::new(0),
             ids: if needs.id_times {
                 EventIds::with_times()
             } else {
@@ -313,6 +343,8 @@ impl Sink {
         let in_window = self.window.contains(f.time);
         if f.is_arwwi {
             self.push_assumption(r, &f, in_window, file_id);
+        } else if is_hop(&f) {
+            self.push_hop(r, &f, in_window, file_id);
         }
         if !in_window {
             return;
@@ -330,20 +362,8 @@ impl Sink {
     fn push_assumption(&mut self, r: &Record<'_>, f: &Fields<'_>, in_window: bool, file_id: u32) {
         let time = f.time;
         let ui = r.user_identity.get();
-        // A value serde_json cannot read (`"durationSeconds": 1e999`) must cost that value, not
-        // the role ARN beside it: read a repaired copy, and count what was nulled.
-        let repaired;
-        let req: WebIdentityRequest = match record::try_parse_raw(r.request_parameters) {
-            Some(req) => req,
-            None => {
-                let (text, nulled) = crate::source::repair::nulled_copy(
-                    r.request_parameters.map_or("", |raw| raw.get()),
-                );
-                self.stats.values_nulled += nulled;
-                repaired = text;
-                record::try_parse_raw_str(&repaired).unwrap_or_default()
-            }
-        };
+        let mut repaired = String::new();
+        let req = role_request(r, &mut repaired, &mut self.stats);
         let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
         let who = record::web_identity(
             ui.and_then(|u| u.principal_id.get()),
@@ -399,6 +419,7 @@ impl Sink {
             &mut a.assumed_role_arn,
             resp.assumed_role_user.get().and_then(|u| u.arn.get()),
         );
+        push_str(&mut a.source_identity, req.source_identity.get());
         push_str(&mut a.provider, who.provider);
         push_str(&mut a.aud, who.aud);
         push_str(&mut a.sub, who.sub);
@@ -409,6 +430,56 @@ impl Sink {
         a.in_window.push(in_window);
         a.file_id.push(file_id);
         a.__seq.push(f.seq);
+    }
+
+    fn push_hop(&mut self, r: &Record<'_>, f: &Fields<'_>, in_window: bool, file_id: u32) {
+        let mut repaired = String::new();
+        let req = role_request(r, &mut repaired, &mut self.stats);
+        let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
+        let creds = resp.credentials.get();
+        let role_arn = req.role_arn.get();
+        let h = &mut self.hops;
+        h.len += 1;
+        push_str(&mut h.event_id, f.event_id);
+        h.event_time.push(f.time);
+        push_str(&mut h.aws_region, r.aws_region.get());
+        push_str(&mut h.source_ip, r.source_ip.get());
+        push_str(&mut h.user_agent, r.user_agent.get());
+        push_str(&mut h.error_code, r.error_code.get());
+        push_str(&mut h.identity_type, f.identity_type);
+        push_str(&mut h.parent_key, f.access_key);
+        push_str(&mut h.parent_arn, f.identity_arn);
+        push_str(
+            &mut h.access_key_id,
+            creds.and_then(|c| c.access_key_id.get()),
+        );
+        h.expires_at.push(
+            creds
+                .and_then(|c| c.expiration.get())
+                .and_then(parse_expiration),
+        );
+        push_str(&mut h.role_arn, role_arn);
+        push_str(
+            &mut h.account_id,
+            role_arn
+                .and_then(account_from_arn)
+                .or_else(|| r.recipient_account_id.get()),
+        );
+        push_str(
+            &mut h.session_name,
+            req.role_session_name.get().or_else(|| {
+                resp.assumed_role_user
+                    .get()
+                    .and_then(|u| u.arn.get())
+                    .and_then(session_name_from_arn)
+            }),
+        );
+        push_str(&mut h.source_identity, req.source_identity.get());
+        push_str(&mut h.shared_event_id, r.shared_event_id.get());
+        push_str(&mut h.recipient_account_id, r.recipient_account_id.get());
+        h.in_window.push(in_window);
+        h.file_id.push(file_id);
+        h.__seq.push(f.seq);
     }
 
     /// The tables, `role_calls` cut to `columns` when given: a worker's share is held until
@@ -425,10 +496,38 @@ impl Sink {
             events: self.events.map(EventCols::finish),
             calls,
             assumptions: self.assumptions.finish(),
+            hops: self.hops.finish(),
             ids: self.ids,
             stats: self.stats,
         }
     }
+}
+
+/// The request of an AssumeRole*. A value serde_json cannot read (`"durationSeconds": 1e999`)
+/// must cost that value, not the role ARN beside it: a repaired copy (kept in `repaired`) is
+/// read instead, and what was nulled is counted.
+fn role_request<'t>(
+    r: &Record<'t>,
+    repaired: &'t mut String,
+    stats: &mut RecordStats,
+) -> RoleRequest<'t> {
+    if let Some(req) = record::try_parse_raw(r.request_parameters) {
+        return req;
+    }
+    let (text, nulled) =
+        crate::source::repair::nulled_copy(r.request_parameters.map_or("", |raw| raw.get()));
+    stats.values_nulled += nulled;
+    *repaired = text;
+    record::try_parse_raw_str(repaired).unwrap_or_default()
+}
+
+/// A chained `AssumeRole`: made with a session's key (the parent), or the copy logged in the
+/// target account (`AWSAccount`, no key of its own, the parent's `sharedEventID`). Other
+/// AssumeRoles (an IAM user's long-term key) cannot extend a federated chain.
+fn is_hop(f: &Fields<'_>) -> bool {
+    f.event_name == Some(ASSUME_ROLE)
+        && (matches!(f.identity_type, Some("AssumedRole") | Some("AWSAccount"))
+            || f.access_key.is_some_and(|k| k.starts_with("ASIA")))
 }
 
 /// The fields of a record that more than one table reads, looked up once.
@@ -562,6 +661,10 @@ pub struct Tables {
     pub events: Option<DataFrame>,
     pub role_calls: DataFrame,
     pub assumptions: DataFrame,
+    /// Every chained AssumeRole (and target-account copy), one copy each.
+    pub hops: DataFrame,
+    /// Every key that descends from a selected provider's assumption (see `lineage`).
+    pub key_lineage: DataFrame,
     pub stats: RecordStats,
     /// Repeated `eventID`s: copies dropped, and those whose content differed.
     pub duplicates: Duplicates,
@@ -645,6 +748,7 @@ pub struct Raw {
     pub events: Option<DataFrame>,
     pub role_calls: DataFrame,
     pub assumptions: DataFrame,
+    pub hops: DataFrame,
     pub ids: EventIds,
     /// What `ids` resolves to, when that is already known (a dataset's cached answer).
     pub resolved: Option<Duplicates>,
@@ -657,12 +761,14 @@ impl Raw {
         let mut events = Vec::new();
         let mut calls = Vec::new();
         let mut assumptions = Vec::new();
+        let mut hops = Vec::new();
         let mut ids = EventIds::default();
         for p in parts {
             stats.add(&p.stats);
             events.extend(p.events);
             calls.push(p.calls);
             assumptions.push(p.assumptions);
+            hops.push(p.hops);
             ids.append(p.ids);
         }
         Ok(Raw {
@@ -670,6 +776,7 @@ impl Raw {
             role_calls: stack(calls.into_iter())?.unwrap_or_else(|| RoleCallCols::new(0).finish()),
             assumptions: stack(assumptions.into_iter())?
                 .unwrap_or_else(|| AssumptionCols::new(0).finish()),
+            hops: stack(hops.into_iter())?.unwrap_or_else(|| HopCols::new(0).finish()),
             ids,
             resolved: None,
             stats,
@@ -683,6 +790,7 @@ pub fn empty_raw(table: &str) -> Option<DataFrame> {
         "events" => Some(EventCols::new(0).finish()),
         "role_calls" => Some(RoleCallCols::new(0).finish()),
         "assumptions" => Some(AssumptionCols::new(0).finish()),
+        "hops" => Some(HopCols::new(0).finish()),
         _ => None,
     }
 }
@@ -698,6 +806,7 @@ impl Tables {
             events,
             role_calls,
             assumptions,
+            hops,
             ids,
             resolved,
             stats,
@@ -708,6 +817,7 @@ impl Tables {
         };
         let events = events.map(|df| dups.apply(df)).transpose()?;
         let role_calls = dups.apply(role_calls)?;
+        let hops = dups.apply(hops)?;
         let assumptions = attribute_providers(dups.apply(assumptions)?)?;
         let other_providers = assumptions
             .column("provider")?
@@ -728,10 +838,13 @@ impl Tables {
                 )
                 .collect()?,
         };
+        let key_lineage = crate::lineage::build(&assumptions, &hops)?;
         Ok(Tables {
             events,
             role_calls,
             assumptions,
+            hops,
+            key_lineage,
             stats,
             duplicates: dups,
             other_providers: match providers {
@@ -789,6 +902,16 @@ pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
             "assumptions",
             "every AssumeRoleWithWebIdentity of the selected providers, whatever its time",
             s(AssumptionCols::new(0).finish()),
+        ),
+        (
+            "hops",
+            "every AssumeRole made with a session's key, and the target account's copy of one, whatever its time",
+            s(HopCols::new(0).finish()),
+        ),
+        (
+            "key_lineage",
+            "every key that descends from an assumption of the selected providers: the root (depth 0) and the keys chained from it",
+            crate::lineage::empty().schema().as_ref().clone(),
         ),
     ]
 }

@@ -37,6 +37,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "findings/recon_burst",
         include_str!("../queries/findings/recon_burst.sql"),
     ),
+    (
+        "findings/role_chain_to_new_role",
+        include_str!("../queries/findings/role_chain_to_new_role.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +231,8 @@ pub struct Registered<'a> {
     pub events: Option<&'a DataFrame>,
     pub role_calls: &'a DataFrame,
     pub assumptions: &'a DataFrame,
+    pub hops: &'a DataFrame,
+    pub key_lineage: &'a DataFrame,
     pub files: DataFrame,
     /// Parameter tables a query reads (e.g. `timeline_filter`), registered under their names.
     pub params: Vec<(String, DataFrame)>,
@@ -261,6 +267,8 @@ fn context(tables: Registered<'_>) -> SQLContext {
     }
     ctx.register("role_calls", tables.role_calls.clone().lazy());
     ctx.register("assumptions", tables.assumptions.clone().lazy());
+    ctx.register("hops", tables.hops.clone().lazy());
+    ctx.register("key_lineage", tables.key_lineage.clone().lazy());
     ctx.register("files", tables.files.lazy());
     for (name, df) in tables.params {
         ctx.register(&name, df.lazy());

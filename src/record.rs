@@ -152,9 +152,12 @@ pub struct Record<'a> {
     pub error_message: Text<'a>,
     #[serde(borrow, default)]
     pub recipient_account_id: Text<'a>,
+    /// One action logged in two accounts (a cross-account AssumeRole) has one sharedEventID.
+    #[serde(rename = "sharedEventID", borrow, default)]
+    pub shared_event_id: Text<'a>,
     #[serde(borrow, default)]
     pub user_identity: Obj<UserIdentity<'a>>,
-    /// Kept raw: only AssumeRoleWithWebIdentity records have their parameters read.
+    /// Kept raw: only AssumeRoleWithWebIdentity and AssumeRole records have their parameters read.
     #[serde(borrow, default)]
     pub request_parameters: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -221,19 +224,22 @@ pub struct WebIdFederationData<'a> {
     pub attributes: Obj<BTreeMap<Cow<'a, str>, Text<'a>>>,
 }
 
-/// The parts of `requestParameters` an AssumeRoleWithWebIdentity uses.
+/// The parts of `requestParameters` an AssumeRoleWithWebIdentity or a chained AssumeRole uses.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WebIdentityRequest<'a> {
+pub struct RoleRequest<'a> {
     #[serde(borrow, default)]
     pub role_arn: Text<'a>,
     #[serde(borrow, default)]
     pub role_session_name: Text<'a>,
     #[serde(borrow, default)]
     pub duration_seconds: Text<'a>,
+    #[serde(borrow, default)]
+    pub source_identity: Text<'a>,
 }
 
-/// The parts of `responseElements` an AssumeRoleWithWebIdentity uses. `sessionToken` is never read.
+/// The parts of `responseElements` an AssumeRoleWithWebIdentity (or AssumeRole) uses.
+/// `sessionToken` is never read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebIdentityResponse<'a> {

@@ -32,13 +32,20 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Table>, QueryError> {
             .map(|t| DataFrame::empty_with_schema(&t.schema))
             .expect("a base table")
     };
-    let (events, role_calls, assumptions) =
-        (empty("events"), empty("role_calls"), empty("assumptions"));
+    let (events, role_calls, assumptions, hops, key_lineage) = (
+        empty("events"),
+        empty("role_calls"),
+        empty("assumptions"),
+        empty("hops"),
+        empty("key_lineage"),
+    );
     let calls = query::calls_schema(
         Registered {
             events: Some(&events),
             role_calls: &role_calls,
             assumptions: &assumptions,
+            hops: &hops,
+            key_lineage: &key_lineage,
             files: files.clone(),
             params: vec![],
         },
@@ -46,7 +53,7 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Table>, QueryError> {
     )?;
     out.push(Table {
         name: "calls",
-        about: "role_calls joined to the assumption that issued each key (queries/calls.sql)",
+        about: "role_calls joined, through key_lineage, to the assumption at the root of each key (queries/calls.sql)",
         schema: calls,
     });
     let params = [

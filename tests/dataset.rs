@@ -48,6 +48,8 @@ const REPORTS: &[&[&str]] = &[
         "query",
         "SELECT * FROM assumptions WHERE in_window ORDER BY event_id",
     ],
+    &["query", "SELECT * FROM key_lineage WHERE in_window"],
+    &["timeline", "--instance", "app-1"],
     &["timeline", "--instance", "etl-1"],
     &["timeline", "--session-name", "edge-proj.vm-1"],
     &["timeline", "--sub", "104857600000000000042"],
@@ -63,6 +65,7 @@ const WINDOWS: &[&[&str]] = &[
         "--until",
         "2026-10-08T15:00:00Z",
     ],
+    &["--since", "2026-10-09T08:20:00Z"],
 ];
 
 /// Every report, over `paths` and over the dataset, gives the same rows. `raw` adds queries of
@@ -70,7 +73,7 @@ const WINDOWS: &[&[&str]] = &[
 /// only when the dataset was ingested from the same paths in one run.
 fn assert_same_answers(paths: &[&str], ds: &Path, raw: bool) {
     let reports = if raw { REPORTS } else { &REPORTS[..3] };
-    let timelines = &REPORTS[REPORTS.len() - 3..];
+    let timelines = &REPORTS[REPORTS.len() - 4..];
     for report in reports.iter().chain(timelines) {
         for window in WINDOWS {
             let mut a: Vec<&str> = report.to_vec();
@@ -99,6 +102,7 @@ fn every_report_answers_the_same_from_the_dataset() {
         "fixtures/findings",
         "fixtures/edge",
         "fixtures/damaged",
+        "fixtures/chains",
     ] {
         let d = tempfile::tempdir().unwrap();
         let ds = d.path().join("ds");
@@ -338,4 +342,24 @@ fn a_report_after_a_new_ingest_never_uses_an_old_answer_about_duplicates() {
     let damaged = run(&["by-instance", "--dataset", s(&ds), "--format", "csv"]);
     assert_eq!(damaged.stdout, before.stdout);
     assert_eq!(dropped(&damaged.stderr), dropped(&after.stderr));
+}
+
+#[test]
+fn a_dataset_of_another_format_version_is_refused_with_a_way_out() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = d.path().join("ds");
+    assert_eq!(ingest(&["fixtures/chains"], &ds).code, 0);
+    let schema = ds.join("_janus/schema.json");
+    let text = std::fs::read_to_string(&schema).unwrap();
+    assert!(text.contains("\"version\": 2"), "{text}");
+    assert!(text.contains("\"hops\""), "{text}");
+    // A version 1 dataset has no hops: its reports would silently miss every chained call.
+    std::fs::write(&schema, text.replace("\"version\": 2", "\"version\": 1")).unwrap();
+    let r = run(&["by-instance", "--dataset", s(&ds)]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("format version 1") && r.stderr.contains("re-ingest"),
+        "{}",
+        r.stderr
+    );
 }

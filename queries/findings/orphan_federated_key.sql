@@ -14,7 +14,7 @@ WITH g AS (
     FROM role_calls
     WHERE web_id_provider = 'accounts.google.com'
         AND access_key_id LIKE 'ASIA%'
-        AND access_key_id NOT IN (SELECT issued_key FROM calls)
+        AND access_key_id NOT IN (SELECT key_id FROM calls)
     GROUP BY access_key_id
 )
 SELECT

@@ -17,7 +17,7 @@ WITH p AS (
 ),
 c AS (
     SELECT
-        calls.issued_key AS k,
+        calls.key_id AS k,
         calls.event_id,
         calls.event_time,
         calls.event_name,

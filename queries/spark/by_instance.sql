@@ -3,7 +3,10 @@
 -- One row per claimed instance, i.e. per role session name; project and instance are parsed from
 -- it (instance_source says how).
 --
--- Counted in the window: successful and failed assumptions, and every follow-on call.
+-- Counted in the window: successful and failed assumptions, and every follow-on call, made with
+-- the instance's own keys or with keys chained from them by AssumeRole (key_lineage).
+-- chained_roles: every role a chain from the instance's keys entered (in the window, or whose
+-- key was used in it); chained_calls: the calls made with chained keys.
 -- An assumption made before the window whose key was used inside it is included for its key,
 -- sub, role and IP, but not counted in `assumptions`.
 WITH relevant AS (
@@ -38,9 +41,19 @@ c AS (
         SUM(CASE WHEN foreign_ip THEN 1 ELSE 0 END) AS foreign_ip_calls,
         ARRAY_SORT(COLLECT_SET(event_source) FILTER (WHERE event_source IS NOT NULL)) AS services,
         MIN(event_time) AS first_call,
-        MAX(event_time) AS last_call
+        MAX(event_time) AS last_call,
+        SUM(CASE WHEN depth > 0 THEN 1 ELSE 0 END) AS chained_calls
     FROM calls
     GROUP BY issued_session_name
+),
+chains AS (
+    SELECT
+        r.session_name,
+        ARRAY_SORT(COLLECT_SET(l.role_arn) FILTER (WHERE l.role_arn IS NOT NULL)) AS chained_roles
+    FROM key_lineage l
+    JOIN assumptions r ON l.root_event_id = r.event_id
+    WHERE l.depth > 0 AND (l.in_window OR l.event_id IN (SELECT key_event_id FROM calls))
+    GROUP BY r.session_name
 )
 SELECT
     a.project,
@@ -58,7 +71,10 @@ SELECT
     c.services,
     LEAST(a.first_assumed, c.first_call) AS first_seen,
     GREATEST(a.last_assumed, c.last_call) AS last_seen,
-    a.instance_source
+    a.instance_source,
+    ch.chained_roles,
+    COALESCE(c.chained_calls, 0) AS chained_calls
 FROM a
 LEFT JOIN c ON a.session_name = c.session_name
+LEFT JOIN chains ch ON a.session_name = ch.session_name
 ORDER BY a.project NULLS LAST, a.instance NULLS LAST, a.session_name

@@ -3,7 +3,13 @@
 //! make the decisions a janus-audit report makes when it reads (the first copy of a repeated
 //! eventID, the provider of an assumption that names none, `--provider google`), so that the
 //! files in `queries/` read what they read in janus-audit. Views are for a whole dataset (no
-//! window): every assumption is `in_window`.
+//! window): every assumption and hop is `in_window`. `key_lineage`, which janus-audit computes
+//! in Rust, is a view here that follows chains level by level up to [`MAX_DEPTH`] hops, by the
+//! same rules (`lineage`).
+
+/// The deepest chain the `key_lineage` view follows (janus-audit itself has no limit): a role
+/// chain that deep is far beyond what workloads do, and each level is one more join.
+pub const MAX_DEPTH: usize = 8;
 
 use super::{Dataset, DatasetError};
 
@@ -52,7 +58,14 @@ pub fn ddl(ds: &Dataset, engine: Engine, location: &str) -> Result<String, Datas
     // `events` exists only when some ingest ran with --events.
     let has_events = ds.dir.join("events").is_dir();
     let mut out = Vec::new();
-    for table in ["role_calls", "assumptions", "ids", "events", "files"] {
+    for table in [
+        "role_calls",
+        "assumptions",
+        "hops",
+        "ids",
+        "events",
+        "files",
+    ] {
         let Some(cols) = schema["tables"][table].as_array() else {
             continue;
         };
@@ -173,6 +186,19 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
         "CREATE OR REPLACE VIEW assumptions AS\nSELECT * FROM assumptions_all_providers\nWHERE provider = 'accounts.google.com' OR (provider = 'unknown' AND error_code IS NOT NULL)"
             .into(),
     );
+    out.push(format!(
+        "CREATE OR REPLACE VIEW hops AS\nSELECT {}\nFROM ({}) h",
+        cols("hops")
+            .iter()
+            .map(|c| match c.as_str() {
+                "in_window" => "TRUE AS in_window".to_string(),
+                other => format!("h.{other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        first_copy("hops", &list("hops", "t"))
+    ));
+    out.extend(lineage_views());
     let files = cols("files")
         .into_iter()
         .take(6)
@@ -195,5 +221,80 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
         .map(|(_, sql)| sql.trim().trim_end_matches(';'))
         .unwrap_or_default();
     out.push(format!("CREATE OR REPLACE VIEW calls AS\n{calls}"));
+    out
+}
+
+/// `key_lineage` as views, by the rules of `lineage`: the roots (`janus_lineage_roots`), each
+/// key's issuing event (`janus_lineage_edges`, the earliest claim), and for each chained key a
+/// walk up its parents, one join per level, to the first root. A walk joins the two views once
+/// per level, so the plan grows with [`MAX_DEPTH`], not with the power of it.
+fn lineage_views() -> Vec<String> {
+    let earliest = "ORDER BY event_time IS NULL, event_time, event_id";
+    let cols = "access_key_id, parent_key, root_key, depth, role_arn, account_id, session_name, \
+                source_identity, issued_at, expires_at, issuing_ip, event_id, shared_event_id, \
+                root_event_id, in_window";
+    let mut out = vec![
+        format!(
+            "CREATE OR REPLACE VIEW janus_lineage_roots AS\n\
+             SELECT access_key_id, CAST(NULL AS STRING) AS parent_key, access_key_id AS root_key, \
+             0 AS depth, role_arn, account_id, session_name, source_identity, event_time AS issued_at, \
+             expires_at, issuing_ip, event_id, CAST(NULL AS STRING) AS shared_event_id, \
+             event_id AS root_event_id, in_window\n\
+             FROM (\n    SELECT *, ROW_NUMBER() OVER (PARTITION BY access_key_id {earliest}) AS n\n    \
+             FROM assumptions\n    WHERE error_code IS NULL AND access_key_id IS NOT NULL\n) r\nWHERE n = 1"
+        ),
+        format!(
+            "CREATE OR REPLACE VIEW janus_lineage_edges AS\n\
+             SELECT * FROM (\n    SELECT *, ROW_NUMBER() OVER (PARTITION BY access_key_id {earliest}) AS n\n    \
+             FROM hops\n    WHERE error_code IS NULL AND access_key_id IS NOT NULL AND parent_key IS NOT NULL\n        \
+             AND COALESCE(identity_type, '') <> 'AWSAccount'\n) e\nWHERE n = 1"
+        ),
+        "CREATE OR REPLACE VIEW janus_target_copies AS\n\
+         SELECT access_key_id, MIN(shared_event_id) AS shared_event_id\nFROM hops\n\
+         WHERE identity_type = 'AWSAccount' AND error_code IS NULL AND access_key_id IS NOT NULL \
+         AND shared_event_id IS NOT NULL\nGROUP BY access_key_id"
+            .to_string(),
+    ];
+    // e1 is the key's own issuing event; e2.. its parent's, and so on; rN is the root that the
+    // N-th ancestor is, if it is one.
+    let mut joins = String::new();
+    let mut depth = Vec::new();
+    for n in 1..=MAX_DEPTH {
+        if n > 1 {
+            joins.push_str(&format!(
+                "\nLEFT JOIN janus_lineage_edges e{n} ON e{n}.access_key_id = e{prev}.parent_key",
+                prev = n - 1
+            ));
+        }
+        joins.push_str(&format!(
+            "\nLEFT JOIN janus_lineage_roots r{n} ON r{n}.access_key_id = e{n}.parent_key"
+        ));
+        depth.push(format!("WHEN r{n}.access_key_id IS NOT NULL THEN {n}"));
+    }
+    let root = |col: &str| {
+        let arms: Vec<String> = (1..=MAX_DEPTH)
+            .map(|n| format!("WHEN {n} THEN r{n}.{col}"))
+            .collect();
+        format!("CASE w.depth {} END", arms.join(" "))
+    };
+    out.push(format!(
+        "CREATE OR REPLACE VIEW janus_lineage_walk AS\n\
+         SELECT e1.*, CASE {} END AS depth,\n    {} AS root_key,\n    {} AS root_event_id\n\
+         FROM janus_lineage_edges e1{joins}\n\
+         WHERE e1.access_key_id NOT IN (SELECT access_key_id FROM janus_lineage_roots)",
+        depth.join(" "),
+        root("access_key_id").replace("w.depth", &format!("CASE {} END", depth.join(" "))),
+        root("event_id").replace("w.depth", &format!("CASE {} END", depth.join(" "))),
+    ));
+    out.push(format!(
+        "CREATE OR REPLACE VIEW key_lineage AS\n\
+         SELECT {cols} FROM janus_lineage_roots\nUNION ALL\n\
+         SELECT w.access_key_id, w.parent_key, w.root_key, w.depth, w.role_arn, w.account_id, \
+         w.session_name, w.source_identity, w.event_time AS issued_at, w.expires_at, \
+         w.source_ip AS issuing_ip, w.event_id, t.shared_event_id, w.root_event_id, w.in_window\n\
+         FROM janus_lineage_walk w\n\
+         LEFT JOIN janus_target_copies t ON t.access_key_id = w.access_key_id\n\
+         WHERE w.depth IS NOT NULL"
+    ));
     out
 }

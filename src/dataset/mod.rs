@@ -6,7 +6,7 @@
 //! ```text
 //! DIR/_janus/schema.json                       format, version, every table's columns
 //! DIR/files/part-<batch>.parquet               one row per source file; a batch's commit
-//! DIR/<table>/date=YYYY-MM-DD/part-<batch>.parquet   role_calls, assumptions, ids, events
+//! DIR/<table>/date=YYYY-MM-DD/part-<batch>.parquet   role_calls, assumptions, hops, ids, events
 //! DIR/<table>/date=__HIVE_DEFAULT_PARTITION__/…      records without a readable eventTime
 //! ```
 //!
@@ -27,12 +27,13 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-/// The dataset format's version; a reader refuses another.
-pub const VERSION: u32 = 1;
+/// The dataset format's version; a reader refuses another. 2 added `hops` (role chains) and
+/// `assumptions.source_identity`.
+pub const VERSION: u32 = 2;
 /// The partition of records without a readable eventTime (Hive's and Spark's name for null).
 pub const NO_DATE: &str = "__HIVE_DEFAULT_PARTITION__";
 /// The date-partitioned tables.
-pub const TABLES: [&str; 4] = ["role_calls", "assumptions", "events", "ids"];
+pub const TABLES: [&str; 5] = ["role_calls", "assumptions", "hops", "events", "ids"];
 const META: &str = "_janus";
 
 #[derive(Debug, thiserror::Error)]
@@ -254,7 +255,7 @@ fn schema_json() -> serde_json::Value {
             .map(|(n, t)| serde_json::json!([n.as_str(), t.to_string()]))
             .collect()
     };
-    for t in ["events", "role_calls", "assumptions"] {
+    for t in ["events", "role_calls", "assumptions", "hops"] {
         let df = crate::model::empty_raw(t).expect("a model table");
         tables.insert(t.into(), cols(&df));
     }
@@ -269,7 +270,7 @@ fn schema_json() -> serde_json::Value {
     serde_json::json!({
         "format": "janus-audit-dataset",
         "version": VERSION,
-        "partitioning": "role_calls, assumptions, events and ids: date=YYYY-MM-DD, the event's UTC date (date=__HIVE_DEFAULT_PARTITION__ without one); files: unpartitioned",
+        "partitioning": "role_calls, assumptions, hops, events and ids: date=YYYY-MM-DD, the event's UTC date (date=__HIVE_DEFAULT_PARTITION__ without one); files: unpartitioned",
         "commit": "a batch's parts count once files/part-<batch>.parquet exists",
         "tables": tables,
     })

@@ -214,9 +214,13 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
     } else {
         None
     };
+    // Assumptions and chained AssumeRoles before the window may own keys used in it.
     let mut assumptions = table("assumptions", wide, None)?;
     let flags = in_window(&assumptions, &w)?.with_name("in_window".into());
     assumptions.with_column(flags.into_column())?;
+    let mut hops = table("hops", wide, None)?;
+    let flags = in_window(&hops, &w)?.with_name("in_window".into());
+    hops.with_column(flags.into_column())?;
     tracing::info!("dataset: tables read in {:.2?}", started.elapsed());
     let resolved = duplicates(&ds, wide, &committed)?;
     tracing::info!("dataset: duplicates resolved in {:.2?}", started.elapsed());
@@ -225,6 +229,7 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
         events,
         role_calls,
         assumptions,
+        hops,
         ids: EventIds::default(),
         resolved: Some(resolved),
         stats,

@@ -318,6 +318,7 @@ fn write_batch(
     let mut tables: Vec<(&str, DataFrame)> = vec![
         ("role_calls", raw.role_calls),
         ("assumptions", raw.assumptions),
+        ("hops", raw.hops),
         ("ids", ids),
     ];
     if let Some(events) = raw.events {

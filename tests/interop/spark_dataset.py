@@ -57,7 +57,7 @@ for n, trail in enumerate(trails):
     dataset = work / f"dataset-{n}"
     run("ingest", trail, "--dataset", str(dataset), "--events", "-q")
     janus_spark.open_dataset(spark, run("dataset", "ddl", "--dataset", str(dataset), "--engine", "spark"),
-                             database=f"trail{n}")
+                             database=f"trail{n}", queries=QUERIES)
     for name, args in REPORTS:
         started = time.monotonic()
         df = janus_spark.report(spark, QUERIES, name)

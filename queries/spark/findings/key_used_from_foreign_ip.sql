@@ -2,12 +2,15 @@
 -- key_used_from_foreign_ip (high): a key issued to a session is used from a source IP other than
 -- the one that obtained it. Calls made by AWS services on the session's behalf (invokedBy,
 -- service-name sources, "AWS Internal") never count; nor do sources in --trusted-cidrs.
--- One finding per key and foreign IP.
+-- One finding per key and foreign IP; a key chained from the session's is judged against the IP
+-- that obtained the root key (the instance's).
 WITH g AS (
     SELECT
-        issued_key,
+        key_id,
         issued_session_name,
         source_ip,
+        FIRST(depth) AS depth,
+        FIRST(key_role_arn) AS key_role_arn,
         FIRST(project) AS project,
         FIRST(instance) AS instance,
         FIRST(sub) AS sub,
@@ -18,12 +21,12 @@ WITH g AS (
         ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(event_name)), ', ') AS names
     FROM calls
     WHERE foreign_ip AND NOT trusted_source
-    GROUP BY issued_key, issued_session_name, source_ip
+    GROUP BY key_id, issued_session_name, source_ip
 )
 SELECT
     'key_used_from_foreign_ip' AS kind,
     'high' AS severity,
-    issued_key AS access_key_id,
+    key_id AS access_key_id,
     issued_session_name AS session_name,
     project,
     instance,
@@ -32,5 +35,8 @@ SELECT
     first_seen,
     last_seen,
     events,
-    'key obtained from ' || issuing_ip || ', used from ' || source_ip || ': ' || names AS detail
+    CASE
+        WHEN depth > 0 THEN 'session obtained from ' || issuing_ip || ', key chained via ' || key_role_arn
+        ELSE 'key obtained from ' || issuing_ip
+    END || ', used from ' || source_ip || ': ' || names AS detail
 FROM g

@@ -1,27 +1,28 @@
 -- Spark SQL sibling of queries/findings/use_after_expiry.sql, written by queries/spark/translate.py: do not edit.
--- use_after_expiry (high): an event made with a key after that key's expiration.
+-- use_after_expiry (high): an event made with a key after that key's expiration (a chained key's
+-- own expiration, not its root's).
 WITH g AS (
     SELECT
-        issued_key,
+        key_id,
         issued_session_name,
         FIRST(project) AS project,
         FIRST(instance) AS instance,
         FIRST(sub) AS sub,
         -- One IP, or none when the expired key was used from several.
         CASE WHEN COUNT(DISTINCT source_ip) = 1 THEN MIN(source_ip) END AS source_ip,
-        FIRST(expires_at) AS expires_at,
+        FIRST(key_expires_at) AS expires_at,
         MIN(event_time) AS first_seen,
         MAX(event_time) AS last_seen,
         COUNT(*) AS events,
         ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(event_name)), ', ') AS names
     FROM calls
-    WHERE expires_at IS NOT NULL AND event_time > expires_at
-    GROUP BY issued_key, issued_session_name
+    WHERE key_expires_at IS NOT NULL AND event_time > key_expires_at
+    GROUP BY key_id, issued_session_name
 )
 SELECT
     'use_after_expiry' AS kind,
     'high' AS severity,
-    issued_key AS access_key_id,
+    key_id AS access_key_id,
     issued_session_name AS session_name,
     project,
     instance,

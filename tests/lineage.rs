@@ -1,0 +1,467 @@
+//! Role chains: every key chained from a federated root is attributed to the root's instance, in
+//! every report, whatever order the files come in. The numbers are worked out by hand in
+//! fixtures/README.md (`chains/`) from fixtures/make_fixtures.py.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+const CHAINS: &str = "fixtures/chains";
+const A1: &str = "arn:aws:iam::111122223333:role/";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_janus-audit"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("JANUS_AUDIT_QUERIES")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn rows(args: &[&str]) -> Vec<Value> {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let r = run(&all);
+    assert!(r.code == 0 || r.code == 4, "{all:?}: {}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+}
+
+fn find<'a>(rows: &'a [Value], col: &str, value: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r[col] == value)
+        .unwrap_or_else(|| panic!("no row with {col}={value} in {rows:#?}"))
+}
+
+fn pick(row: &Value, cols: &[&str]) -> Value {
+    Value::Object(
+        cols.iter()
+            .map(|c| (c.to_string(), row[*c].clone()))
+            .collect(),
+    )
+}
+
+fn roles(names: &[&str]) -> Value {
+    json!(
+        names
+            .iter()
+            .map(|n| if n.starts_with("arn:") {
+                n.to_string()
+            } else {
+                format!("{A1}{n}")
+            })
+            .collect::<Vec<_>>()
+    )
+}
+
+#[test]
+fn by_instance_counts_every_call_of_every_chained_key() {
+    let got = rows(&["by-instance", CHAINS]);
+    assert_eq!(got.len(), 6, "only federated roots have rows: {got:#?}");
+    let cols = [
+        "api_calls",
+        "chained_calls",
+        "api_errors",
+        "foreign_ip_calls",
+        "services",
+        "chained_roles",
+        "first_seen",
+        "last_seen",
+    ];
+    let want = [
+        (
+            "chain-proj.app-1",
+            json!([
+                6,
+                3,
+                0,
+                0,
+                [
+                    "ec2.amazonaws.com",
+                    "iam.amazonaws.com",
+                    "s3.amazonaws.com",
+                    "sts.amazonaws.com"
+                ],
+                roles(&["admin", "deployer"]),
+                "2026-10-09T08:00:00Z",
+                "2026-10-09T08:30:00Z"
+            ]),
+        ),
+        (
+            "chain-proj.xacct-2",
+            json!([
+                3,
+                2,
+                0,
+                0,
+                ["s3.amazonaws.com", "sts.amazonaws.com"],
+                roles(&["arn:aws:iam::777788889999:role/reader"]),
+                "2026-10-09T09:00:00Z",
+                "2026-10-09T09:07:00Z"
+            ]),
+        ),
+        (
+            "chain-proj.deep-3",
+            json!([
+                4,
+                3,
+                0,
+                0,
+                ["secretsmanager.amazonaws.com", "sts.amazonaws.com"],
+                roles(&["r1", "r2", "r3"]),
+                "2026-10-09T10:00:00Z",
+                "2026-10-09T10:20:00Z"
+            ]),
+        ),
+        (
+            "chain-proj.loop-4",
+            json!([
+                3,
+                2,
+                0,
+                0,
+                ["s3.amazonaws.com", "sts.amazonaws.com"],
+                roles(&["gcp-loop", "loop-b"]),
+                "2026-10-09T11:00:00Z",
+                "2026-10-09T11:12:00Z"
+            ]),
+        ),
+        (
+            "chain-proj.leak-5",
+            json!([
+                4,
+                3,
+                0,
+                2,
+                ["s3.amazonaws.com", "sts.amazonaws.com"],
+                roles(&["exfil"]),
+                "2026-10-09T12:00:00Z",
+                "2026-10-09T12:31:00Z"
+            ]),
+        ),
+        (
+            "chain-proj.deny-6",
+            json!([
+                1,
+                0,
+                1,
+                0,
+                ["sts.amazonaws.com"],
+                null,
+                "2026-10-09T13:00:00Z",
+                "2026-10-09T13:05:00Z"
+            ]),
+        ),
+    ];
+    for (session, values) in want {
+        let row = find(&got, "session_name", session);
+        let want: serde_json::Map<String, Value> = cols
+            .iter()
+            .map(|c| c.to_string())
+            .zip(values.as_array().unwrap().iter().cloned())
+            .collect();
+        assert_eq!(pick(row, &cols), Value::Object(want), "{session}");
+        // The instance's own keys stay the roots only.
+        assert_eq!(row["access_keys"].as_array().unwrap().len(), 1, "{session}");
+    }
+}
+
+#[test]
+fn sessions_and_key_lineage_have_one_row_per_key_with_its_ancestry() {
+    let got = rows(&["sessions", CHAINS]);
+    assert_eq!(got.len(), 16, "{got:#?}");
+    let lineage = rows(&["query", "SELECT * FROM key_lineage", CHAINS]);
+    assert_eq!(lineage.len(), 16);
+    // key, parent, root, depth, role.
+    let want = [
+        (
+            "ASIACHAINAPP1HOP1A01",
+            "ASIACHAINAPP1ROOT001",
+            "ASIACHAINAPP1ROOT001",
+            1,
+            "deployer",
+        ),
+        (
+            "ASIACHAINAPP1HOP1B01",
+            "ASIACHAINAPP1HOP1A01",
+            "ASIACHAINAPP1ROOT001",
+            2,
+            "admin",
+        ),
+        (
+            "ASIACHAINAPP1HOP1C01",
+            "ASIACHAINAPP1ROOT001",
+            "ASIACHAINAPP1ROOT001",
+            1,
+            "deployer",
+        ),
+        (
+            "ASIACHAINDEEP3HOP101",
+            "ASIACHAINDEEP3ROOT01",
+            "ASIACHAINDEEP3ROOT01",
+            1,
+            "r1",
+        ),
+        (
+            "ASIACHAINDEEP3HOP201",
+            "ASIACHAINDEEP3HOP101",
+            "ASIACHAINDEEP3ROOT01",
+            2,
+            "r2",
+        ),
+        (
+            "ASIACHAINDEEP3HOP301",
+            "ASIACHAINDEEP3HOP201",
+            "ASIACHAINDEEP3ROOT01",
+            3,
+            "r3",
+        ),
+        (
+            "ASIACHAINLOOP4HOP101",
+            "ASIACHAINLOOP4ROOT01",
+            "ASIACHAINLOOP4ROOT01",
+            1,
+            "loop-b",
+        ),
+        (
+            "ASIACHAINLOOP4HOP201",
+            "ASIACHAINLOOP4HOP101",
+            "ASIACHAINLOOP4ROOT01",
+            2,
+            "gcp-loop",
+        ),
+        (
+            "ASIACHAINLEAK5HOP101",
+            "ASIACHAINLEAK5ROOT01",
+            "ASIACHAINLEAK5ROOT01",
+            1,
+            "exfil",
+        ),
+    ];
+    for (key, parent, root, depth, role) in want {
+        for table in [&got, &lineage] {
+            let r = find(table, "access_key_id", key);
+            assert_eq!(
+                pick(r, &["parent_key", "root_key", "depth", "role_arn"]),
+                json!({"parent_key": parent, "root_key": root, "depth": depth, "role_arn": format!("{A1}{role}")}),
+            );
+        }
+    }
+    let x = find(&got, "access_key_id", "ASIACHAINXACCT2HOP01");
+    assert_eq!(x["role_arn"], "arn:aws:iam::777788889999:role/reader");
+    assert_eq!(
+        x["session_name"], "chain-proj.xacct-2",
+        "the root's instance"
+    );
+    let leak = find(&got, "access_key_id", "ASIACHAINLEAK5HOP101");
+    assert_eq!(
+        pick(leak, &["api_calls", "foreign_ip_calls", "issuing_ip"]),
+        json!({"api_calls": 3, "foreign_ip_calls": 2, "issuing_ip": "34.20.0.5"})
+    );
+    assert_eq!(
+        find(&got, "access_key_id", "ASIACHAINAPP1HOP1C01")["api_calls"],
+        0
+    );
+    for root in got.iter().filter(|r| r["depth"] == 0) {
+        assert_eq!(root["parent_key"], Value::Null);
+        assert_eq!(root["root_key"], root["access_key_id"]);
+    }
+    // Only the cross-account hop has its target account's copy in the input.
+    let shared: Vec<&Value> = lineage
+        .iter()
+        .filter(|r| !r["shared_event_id"].is_null())
+        .collect();
+    assert_eq!(shared.len(), 1);
+    assert_eq!(shared[0]["access_key_id"], "ASIACHAINXACCT2HOP01");
+    // Chains that no federated key started are in no report.
+    for out in [
+        &run(&["sessions", CHAINS]).stdout,
+        &run(&["findings", CHAINS]).stdout,
+    ] {
+        for key in ["ASIAUSERCHAINOPS", "ASIAEC2CHAINAPP", "ASIAEC2INSTANCEROLE"] {
+            assert!(!out.contains(key), "{key} in {out}");
+        }
+    }
+    let secret = std::fs::read_to_string("fixtures/make_fixtures.py").unwrap();
+    assert!(secret.contains("MUST-NOT-LEAK"));
+    for out in [
+        &run(&["query", "calls", CHAINS]).stdout,
+        &run(&["query", "SELECT * FROM hops", CHAINS]).stdout,
+    ] {
+        assert!(!out.contains("MUST-NOT-LEAK"), "a session token in {out}");
+    }
+}
+
+#[test]
+fn findings_judge_chained_keys_and_new_roles() {
+    let got = rows(&["findings", CHAINS]);
+    assert_eq!(got.len(), 10, "{got:#?}");
+    let foreign: Vec<&Value> = got
+        .iter()
+        .filter(|r| r["kind"] == "key_used_from_foreign_ip")
+        .collect();
+    assert_eq!(foreign.len(), 1);
+    assert_eq!(
+        pick(
+            foreign[0],
+            &["access_key_id", "session_name", "source_ip", "events"]
+        ),
+        json!({"access_key_id": "ASIACHAINLEAK5HOP101", "session_name": "chain-proj.leak-5",
+               "source_ip": "203.0.113.99", "events": 2})
+    );
+    let mut new_roles: Vec<(String, String, i64)> = got
+        .iter()
+        .filter(|r| r["kind"] == "role_chain_to_new_role")
+        .map(|r| {
+            assert_eq!(r["severity"], "medium");
+            let role = r["detail"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .nth(6)
+                .unwrap()
+                .to_string();
+            (
+                r["instance"].as_str().unwrap().to_string(),
+                role.rsplit('/').next().unwrap().to_string(),
+                r["events"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    new_roles.sort();
+    let want: Vec<(String, String, i64)> = [
+        ("app-1", "admin", 1),
+        ("app-1", "deployer", 2),
+        ("deep-3", "r1", 1),
+        ("deep-3", "r2", 1),
+        ("deep-3", "r3", 1),
+        ("leak-5", "exfil", 1),
+        ("loop-4", "gcp-loop", 1),
+        ("loop-4", "loop-b", 1),
+        ("xacct-2", "reader", 1),
+    ]
+    .iter()
+    .map(|(i, r, n)| (i.to_string(), r.to_string(), *n))
+    .collect();
+    assert_eq!(new_roles, want);
+
+    // 08:05 is earlier in the input than the window: app-1's chain into deployer at 08:30 is
+    // not new, and its chain into admin (08:10) is outside the window.
+    let later = rows(&["findings", CHAINS, "--since", "2026-10-09T08:20:00Z"]);
+    assert!(
+        !later.iter().any(|r| r["instance"] == "app-1"),
+        "{later:#?}"
+    );
+    assert_eq!(later.len(), 8);
+
+    // A refused chained AssumeRole is an access denial of the key that asked.
+    let denied = rows(&["findings", CHAINS, "--set", "recon_min_denied=1"]);
+    let burst: Vec<&Value> = denied
+        .iter()
+        .filter(|r| r["kind"] == "recon_burst")
+        .collect();
+    assert_eq!(burst.len(), 1, "{denied:#?}");
+    assert_eq!(burst[0]["access_key_id"], "ASIACHAINDENY6ROOT01");
+    assert_eq!(burst[0]["events"], 1);
+}
+
+#[test]
+fn the_timeline_follows_a_chain_and_marks_each_hop() {
+    let got = rows(&["timeline", CHAINS, "--instance", "app-1"]);
+    let story: Vec<(String, String)> = got
+        .iter()
+        .map(|r| {
+            (
+                r["access_key_id"].as_str().unwrap().to_string(),
+                r["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let chain = |p: &str, c: &str, role: &str| format!("chain: {p} -> {c} ({A1}{role})");
+    let via = |role: &str| format!("via {A1}{role}");
+    let (root, a, b, c) = (
+        "ASIACHAINAPP1ROOT001",
+        "ASIACHAINAPP1HOP1A01",
+        "ASIACHAINAPP1HOP1B01",
+        "ASIACHAINAPP1HOP1C01",
+    );
+    let want = vec![
+        (root.to_string(), format!("new key {root}")),
+        (root.to_string(), String::new()),
+        (root.to_string(), chain(root, a, "deployer")),
+        (a.to_string(), via("deployer")),
+        (
+            a.to_string(),
+            format!("{}; {}", chain(a, b, "admin"), via("deployer")),
+        ),
+        (b.to_string(), via("admin")),
+        (root.to_string(), chain(root, c, "deployer")),
+    ];
+    assert_eq!(story, want);
+    // A chained key's timeline is its root session's.
+    let by_key = rows(&["timeline", CHAINS, "--access-key", "ASIACHAINDEEP3HOP201"]);
+    assert_eq!(by_key.len(), 5);
+    assert_eq!(by_key[4]["detail"], via("r3"));
+}
+
+/// Copy `from`'s files into one flat directory, named so that they are read in the reverse of
+/// their original order.
+fn reversed_copy(from: &str, to: &Path) {
+    let mut files: Vec<std::path::PathBuf> = walk(Path::new(from));
+    files.sort();
+    for (i, f) in files.iter().rev().enumerate() {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        std::fs::copy(f, to.join(format!("{i:02}-{name}"))).unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_lineage_does_not_depend_on_the_order_of_the_files() {
+    let d = tempfile::tempdir().unwrap();
+    reversed_copy(CHAINS, d.path());
+    let flat = d.path().to_str().unwrap();
+    for report in [
+        &["by-instance"][..],
+        &["sessions"],
+        &["findings"],
+        &["query", "SELECT * FROM key_lineage"],
+        &["timeline", "--instance", "deep-3"],
+    ] {
+        let args = |input: &str| {
+            let mut a = report.to_vec();
+            a.push(input);
+            a.extend(["--format", "csv"]);
+            a.into_iter().map(String::from).collect::<Vec<_>>()
+        };
+        let a = args(CHAINS);
+        let b = args(flat);
+        let ra = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let rb = run(&b.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(ra.code, rb.code, "{}", rb.stderr);
+        assert_eq!(ra.stdout, rb.stdout, "{report:?}");
+    }
+}
