@@ -26,6 +26,9 @@ def statements(ddl_text):
 def open_dataset(spark, ddl_text, database="janus", queries=None):
     spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     spark.sql(f"USE `{database}`")
+    # Another dataset's, opened earlier in this session, would shadow the views made here.
+    for view in ("key_lineage", "calls"):
+        spark.catalog.dropTempView(view)
     for stmt in statements(ddl_text):
         spark.sql(stmt)
     # key_lineage is a walk of one join per level: computed once here, and `calls` over it, so

@@ -22,6 +22,10 @@ pub struct ApiSource {
     pub endpoint_url: Option<String>,
     /// Every event in the window, not just assumptions and the issued keys' calls.
     pub full: bool,
+    /// Always by key, even where reading a region whole would cost less.
+    pub by_key: bool,
+    /// Follow every web identity provider's keys (`--provider any`), not only Google's.
+    pub all_providers: bool,
     /// `None`: the default store under the cache directory.
     pub store: Option<PathBuf>,
 }
@@ -120,6 +124,9 @@ pub fn acquire(
     }
     let spots = blind_spots(&fetched);
     tell(Notice::Info(progress.summary()));
+    for note in &fetched.plan_notes {
+        tell(Notice::Info(note.clone()));
+    }
     for s in &spots {
         tell(Notice::Info(s.clone()));
     }
@@ -127,6 +134,8 @@ pub fn acquire(
         "kind": "cloudtrail-lookup-events",
         "account": fetched.account,
         "regions": fetched.regions,
+        "read_whole": fetched.read_whole,
+        "plan": fetched.plan_notes,
         "failed_lookups": fetched.failures.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
         "coverage": spots,
     });
@@ -151,6 +160,8 @@ fn fetch(
         profile: api.profile.clone(),
         endpoint_url: api.endpoint_url.clone(),
         full: api.full,
+        by_key: api.by_key,
+        all_providers: api.all_providers,
         since: window
             .since
             .unwrap_or(now - api::RETENTION.as_millis() as Millis),
@@ -185,8 +196,14 @@ pub fn blind_spots(f: &Fetched) -> Vec<String> {
         "blind spot: LookupEvents keeps the last 90 days only".into(),
         "blind spot: regions not fetched are not covered (calls to the global STS endpoint are logged in us-east-1)".into(),
     ];
-    if !f.full {
-        v.push("blind spot: calls are fetched by access key; a call whose record carries no accessKeyId is only fetched with --full".into());
+    let by_key: Vec<&str> = f
+        .regions
+        .iter()
+        .filter(|r| !f.read_whole.contains(r))
+        .map(String::as_str)
+        .collect();
+    if !f.full && !by_key.is_empty() {
+        v.push(format!("blind spot: calls are fetched by access key in {}; a call whose record carries no accessKeyId is only fetched with --full", by_key.join(", ")));
     }
     if f.before_retention {
         v.push(

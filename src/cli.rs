@@ -266,6 +266,10 @@ pub struct ApiArgs {
     /// Fetch every event in the window, not just assumptions and the issued keys' calls.
     #[arg(long, requires = "from_api")]
     pub full: bool,
+    /// Fetch by key in every region, even where reading the region whole would cost fewer
+    /// requests (the default picks the cheaper per region).
+    #[arg(long, requires = "from_api", conflicts_with = "full")]
+    pub by_key: bool,
     /// The local store of fetched events (default: the cache dir). Without --from-api, report
     /// from the store alone.
     #[arg(long, value_name = "DIR")]
@@ -434,6 +438,8 @@ impl ApiArgs {
             profile: self.profile.clone(),
             endpoint_url: self.endpoint_url.clone(),
             full: self.full,
+            by_key: self.by_key,
+            all_providers: false,
             store: self.store.clone(),
         }
     }
@@ -444,7 +450,10 @@ impl InputArgs {
     pub fn source(&self) -> Source {
         Source {
             paths: self.paths.clone(),
-            api: self.api.source(),
+            api: ApiSource {
+                all_providers: self.provider == ProviderFilter::Any,
+                ..self.api.source()
+            },
             providers: self.provider,
             queries: self.queries.clone(),
             limits: self.limits.limits(),
@@ -459,7 +468,10 @@ impl IngestArgs {
         crate::dataset::write::Request {
             source: Source {
                 paths: self.paths.clone(),
-                api: self.api.source(),
+                api: ApiSource {
+                    all_providers: true,
+                    ..self.api.source()
+                },
                 providers: ProviderFilter::Any,
                 queries: None,
                 limits: self.limits.limits(),

@@ -24,8 +24,19 @@ fn account_dirs() -> Vec<PathBuf> {
     vec![t.join("o-exampleorg1").join(ACCOUNT), t.join(ACCOUNT)]
 }
 
+fn chain_dirs() -> Vec<PathBuf> {
+    vec![
+        root()
+            .join("fixtures/chains/AWSLogs/o-exampleorg1")
+            .join(ACCOUNT),
+    ]
+}
+
 fn fake() -> FakeCloudTrail {
-    let dirs = account_dirs();
+    fake_of(&account_dirs())
+}
+
+fn fake_of(dirs: &[PathBuf]) -> FakeCloudTrail {
     FakeCloudTrail::start(
         ACCOUNT,
         &dirs.iter().map(|d| d.as_path()).collect::<Vec<_>>(),
@@ -69,6 +80,9 @@ fn api_args<'a>(
         until,
         "--format",
         "json",
+        // The per-key plan, which these tests are about; the default may read a small region
+        // whole instead (the_default_plan_picks_the_cheaper_per_region).
+        "--by-key",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -89,10 +103,10 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The same account's log files, minus the data events LookupEvents never has.
-fn management_only_files(dir: &Path) {
+/// The accounts' log files in `dirs`, minus the data events LookupEvents never has.
+fn management_only_files_of(dirs: &[PathBuf], dir: &Path) {
     use std::io::Write;
-    for (n, d) in account_dirs().iter().enumerate() {
+    for (n, d) in dirs.iter().enumerate() {
         for p in walk(d, ".json.gz") {
             if p.to_string_lossy().contains("Digest") {
                 continue;
@@ -116,8 +130,12 @@ fn management_only_files(dir: &Path) {
 
 /// `by-instance` and `sessions` from the files, as the reference.
 fn from_files(since: &str, until: &str) -> (Value, Value) {
+    from_files_of(&account_dirs(), since, until)
+}
+
+fn from_files_of(dirs: &[PathBuf], since: &str, until: &str) -> (Value, Value) {
     let dir = tempfile::tempdir().unwrap();
-    management_only_files(dir.path());
+    management_only_files_of(dirs, dir.path());
     let run = |report: &str| {
         let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("janus-audit"))
             .args([
@@ -154,11 +172,11 @@ fn from_api_with(
     until: &str,
     extra: &[&str],
 ) -> (Value, Value, String) {
-    let o = command(fake)
-        .args(api_args("by-instance", store, fake, since, until))
-        .args(extra)
-        .output()
-        .unwrap();
+    let mut args = api_args("by-instance", store, fake, since, until);
+    if extra.contains(&"--full") {
+        args.retain(|a| a != "--by-key");
+    }
+    let o = command(fake).args(args).args(extra).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let by_instance = rows(&o);
     let err = stderr(&o);
@@ -521,4 +539,165 @@ fn a_report_from_the_api_records_its_blind_spots_in_the_manifest() {
         findings.contains("key_used_from_foreign_ip,high,ASIAETLWORKER1KEY002"),
         "{findings}"
     );
+}
+
+fn looked_up(fake: &FakeCloudTrail, key: &str) -> bool {
+    fake.log()
+        .iter()
+        .any(|l| l.attribute == Some(("AccessKeyId".into(), key.into())))
+}
+
+#[test]
+fn the_per_key_plan_follows_role_chains_and_only_the_selected_providers_keys() {
+    let (since, until) = ("2026-10-09", "2026-10-10");
+    let (files_bi, files_s) = from_files_of(&chain_dirs(), since, until);
+    let chains = fake_of(&chain_dirs());
+    let store = tempfile::tempdir().unwrap();
+    let (bi, s, _) = from_api(&chains, store.path(), since, until);
+    assert_eq!(bi, files_bi);
+    assert_eq!(s, files_s);
+    // 16 keys, the deepest three hops down, each found in its parent's lookup.
+    assert_eq!(s.as_array().unwrap().len(), 16, "{s:#}");
+    for key in [
+        "ASIACHAINAPP1HOP1B01",
+        "ASIACHAINDEEP3HOP301",
+        "ASIACHAINLOOP4HOP201",
+        "ASIACHAINXACCT2HOP01",
+    ] {
+        assert!(looked_up(&chains, key), "{key} not looked up");
+    }
+    // Chains that start from no federated key are not followed.
+    for key in ["ASIAUSERCHAINOPS0001", "ASIAEC2CHAINAPP00001"] {
+        assert!(!looked_up(&chains, key), "{key} looked up");
+    }
+
+    // Only the selected providers' keys: GitHub's key is looked up with --provider any only.
+    let cloudtrail = fake();
+    let store = tempfile::tempdir().unwrap();
+    from_api(&cloudtrail, store.path(), SINCE, UNTIL);
+    assert!(looked_up(&cloudtrail, "ASIAETLWORKER1KEY001"));
+    assert!(!looked_up(&cloudtrail, "ASIAGITHUBKEY0000001"));
+    let store = tempfile::tempdir().unwrap();
+    from_api_with(
+        &cloudtrail,
+        store.path(),
+        SINCE,
+        UNTIL,
+        &["--provider", "any"],
+    );
+    assert!(looked_up(&cloudtrail, "ASIAGITHUBKEY0000001"));
+}
+
+/// A trail of one instance's key and `noise` IAM-user events in us-east-1, 2026-10-05.
+fn noisy_trail(dir: &Path, noise: usize) {
+    let key = "ASIANOISYINSTANCEK01";
+    let mut records = vec![serde_json::json!({
+        "eventVersion": "1.08", "eventTime": "2026-10-05T10:00:00Z",
+        "eventSource": "sts.amazonaws.com", "eventName": "AssumeRoleWithWebIdentity",
+        "awsRegion": "us-east-1", "sourceIPAddress": "34.1.1.1", "userAgent": "janus-audit",
+        "eventID": "noisy-assume", "eventType": "AwsApiCall", "managementEvent": true,
+        "recipientAccountId": ACCOUNT,
+        "userIdentity": {"type": "WebIdentityUser", "userName": "100000000000000000001",
+            "identityProvider": "accounts.google.com",
+            "principalId": "accounts.google.com:aud:100000000000000000001"},
+        "requestParameters": {"roleArn": "arn:aws:iam::111122223333:role/r", "roleSessionName": "p.noisy-1"},
+        "responseElements": {"credentials": {"accessKeyId": key, "expiration": "Oct 5, 2026, 11:00:00 AM"},
+            "provider": "accounts.google.com", "subjectFromWebIdentityToken": "100000000000000000001"}
+    })];
+    for i in 0..noise {
+        records.push(serde_json::json!({
+            "eventVersion": "1.08", "eventTime": format!("2026-10-05T10:{:02}:{:02}Z", 1 + i / 60, i % 60),
+            "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity",
+            "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.5", "eventID": format!("noise-{i}"),
+            "eventType": "AwsApiCall", "managementEvent": true, "recipientAccountId": ACCOUNT,
+            "userIdentity": {"type": "IAMUser", "accessKeyId": "AKIANOISYUSER0000001", "userName": "bob"}
+        }));
+    }
+    records.push(serde_json::json!({
+        "eventVersion": "1.08", "eventTime": "2026-10-05T10:30:00Z",
+        "eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances",
+        "awsRegion": "us-east-1", "sourceIPAddress": "34.1.1.1", "eventID": "noisy-call",
+        "eventType": "AwsApiCall", "managementEvent": true, "recipientAccountId": ACCOUNT,
+        "userIdentity": {"type": "AssumedRole", "accessKeyId": key,
+            "arn": "arn:aws:sts::111122223333:assumed-role/r/p.noisy-1"}
+    }));
+    let path = dir.join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/10/05/noisy.json.gz");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(
+        serde_json::json!({ "Records": records })
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    gz.finish().unwrap();
+}
+
+/// The default plan, without --by-key or --full.
+fn from_api_default(fake: &FakeCloudTrail, store: &Path) -> (Value, String) {
+    let mut args = api_args("by-instance", store, fake, SINCE, UNTIL);
+    args.retain(|a| a != "--by-key");
+    let o = command(fake).args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    (rows(&o), stderr(&o))
+}
+
+#[test]
+fn the_default_plan_picks_the_cheaper_per_region() {
+    // The fixture is small: each region's whole window is one request, fewer than its keys'
+    // lookups, so both are read whole, and the report is --full's (web-3's keyless call too).
+    let (files_bi, _) = from_files(SINCE, UNTIL);
+    let fake = fake();
+    let store = tempfile::tempdir().unwrap();
+    let (bi, err) = from_api_default(&fake, store.path());
+    assert_eq!(bi, files_bi);
+    assert!(
+        err.contains("plan: us-east-1: the whole window took at most"),
+        "{err}"
+    );
+    assert!(
+        err.contains("plan: eu-west-1:") && err.contains("read whole"),
+        "{err}"
+    );
+    assert!(!err.contains("fetched by access key"), "{err}");
+    let log = fake.log();
+    assert!(
+        log.iter()
+            .all(|l| !matches!(&l.attribute, Some((k, _)) if k == "AccessKeyId")),
+        "{log:#?}"
+    );
+    assert_within_rate(&fake);
+
+    // 150 events of an IAM user beside one key: the whole window is 4 pages of 50, the key's
+    // lookup 1. The probe stops after its budget of 1 and the region is read by key.
+    let dir = tempfile::tempdir().unwrap();
+    noisy_trail(dir.path(), 150);
+    let fake = fake_of(&[dir.path().join("AWSLogs/111122223333")]);
+    let store = tempfile::tempdir().unwrap();
+    let mut args = api_args("by-instance", store.path(), &fake, SINCE, UNTIL);
+    args.retain(|a| a != "--by-key");
+    args.iter_mut()
+        .filter(|a| *a == REGIONS)
+        .for_each(|a| *a = "us-east-1".into());
+    let o = command(&fake).args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "plan: us-east-1: the whole window needs more than its keys' 1 lookup(s): read by key"
+        ),
+        "{err}"
+    );
+    let bi = rows(&o);
+    assert_eq!(bi[0]["api_calls"], 1, "{bi:#}");
+    let log = fake.log();
+    let whole = log.iter().filter(|l| l.attribute.is_none()).count();
+    assert_eq!(whole, 1, "the probe's budget is one request: {log:#?}");
+    assert!(looked_up(&fake, "ASIANOISYINSTANCEK01"));
+    // 1 (assumptions) + 1 (probe) + 1 (the key) requests, where --full would take 4.
+    assert_eq!(log.len(), 3, "{log:#?}");
 }

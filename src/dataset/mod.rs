@@ -110,6 +110,12 @@ impl Dataset {
     pub fn create(dir: &Path) -> Result<Dataset, DatasetError> {
         let meta = dir.join(META);
         std::fs::create_dir_all(&meta).map_err(io(&meta))?;
+        // Every table's directory, rows or not: another engine's table over an empty one is an
+        // empty table, over a missing one an error (a trail may hold no chained AssumeRole).
+        for table in TABLES.iter().filter(|t| **t != "events") {
+            let d = dir.join(table);
+            std::fs::create_dir_all(&d).map_err(io(&d))?;
+        }
         let schema = meta.join("schema.json");
         if !schema.exists() {
             let text = serde_json::to_vec_pretty(&schema_json())

@@ -1,10 +1,14 @@
 //! The CloudTrail LookupEvents API as a source: fetch into the local store, within AWS limits,
 //! resumably, and only what the store does not already hold.
 //!
-//! Plan (the cheap one): AssumeRoleWithWebIdentity events in each region, then each issued key's
-//! events (`AccessKeyId=`) in every region; `--full` takes every event instead. One lookup
-//! attribute per call, 50 events per page, at most 2 calls per second per region: each region
-//! has its own limiter and runs concurrently with the others.
+//! Plan (the default): AssumeRoleWithWebIdentity events in each region, then the events of each
+//! key they issued to the selected providers (`AccessKeyId=`) in every region, then the events of
+//! each key chained from those (an AssumeRole made with one of them), until no new key appears.
+//! Where a region's whole window costs fewer requests than its keys' lookups (each key costs at
+//! least one), that region is read whole instead: the whole window is tried first with that
+//! many requests as its budget, and kept when it fits. `--full` reads every region whole;
+//! `--by-key` never does. One lookup attribute per call, 50 events per page, at most 2 calls per
+//! second per region: each region has its own limiter and runs concurrently with the others.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,6 +63,10 @@ pub struct ApiOptions {
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
     pub full: bool,
+    /// Never read a region whole, however cheaper it would be.
+    pub by_key: bool,
+    /// Follow the keys of every web identity provider, not only Google's.
+    pub all_providers: bool,
     pub since: Millis,
     pub until: Millis,
     pub now: Millis,
@@ -129,6 +137,10 @@ pub struct Fetched {
     pub account: String,
     pub full: bool,
     pub regions: Vec<String>,
+    /// Regions the default plan read whole, because that was cheaper than by key.
+    pub read_whole: Vec<String>,
+    /// What the plan decided and why, one line each.
+    pub plan_notes: Vec<String>,
     /// Lookups that failed after their retries; what they fetched before failing is kept.
     pub failures: Vec<ApiError>,
     pub interrupted: bool,
@@ -165,16 +177,32 @@ struct Region {
 }
 
 /// One region's lookups: (attribute, start, end).
-type Plan = (Arc<Region>, Vec<(String, Millis, Millis)>);
+/// One lookup: an attribute (`Name=value`, or `*` for every event) over `[start, end)`.
+type Lookup = (String, Millis, Millis);
+type Plan = (Arc<Region>, Vec<Lookup>);
 
 /// Keys seen issued (from this run or earlier ones): `key -> (issued, expires)`.
 type Keys = BTreeMap<String, (Millis, Millis)>;
 
-/// The key an AssumeRoleWithWebIdentity record issued, when, and until when: read by the same
-/// parser as every record a report reads.
-fn issued_key(json: &str) -> Option<(String, Millis, Millis)> {
+/// The key an AssumeRoleWithWebIdentity record issued, when, and until when, unless it was
+/// issued to a provider other than Google's and `all_providers` is off (a record that names no
+/// provider is followed: it may be Google's). Read by the same parser as every record a report
+/// reads.
+fn issued_key(json: &str, all_providers: bool) -> Option<(String, Millis, Millis)> {
     let r: Record = serde_json::from_str(json).ok()?;
     let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
+    if !all_providers {
+        let ui = r.user_identity.get();
+        let who = record::web_identity(
+            ui.and_then(|u| u.principal_id.get()),
+            ui.and_then(|u| u.identity_provider.get()),
+            ui.and_then(|u| u.user_name.get()),
+            &resp,
+        );
+        if who.provider.is_some_and(|p| p != crate::model::GOOGLE) {
+            return None;
+        }
+    }
     let creds = resp.credentials.get()?;
     let issued = r.event_time.get().and_then(parse_event_time)?;
     let expires = creds
@@ -183,6 +211,30 @@ fn issued_key(json: &str) -> Option<(String, Millis, Millis)> {
         .and_then(parse_expiration)
         .unwrap_or(issued + KEY_LIFETIME);
     Some((creds.access_key_id.get()?.to_string(), issued, expires))
+}
+
+/// The parent key, the key, and when it was issued and expires, of a successful AssumeRole
+/// record.
+fn chained_key(json: &str) -> Option<(String, String, Millis, Millis)> {
+    let r: Record = serde_json::from_str(json).ok()?;
+    if r.event_name.get() != Some(crate::model::ASSUME_ROLE) || r.error_code.get().is_some() {
+        return None;
+    }
+    let parent = r.user_identity.get()?.access_key_id.get()?.to_string();
+    let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
+    let creds = resp.credentials.get()?;
+    let issued = r.event_time.get().and_then(parse_event_time)?;
+    let expires = creds
+        .expiration
+        .get()
+        .and_then(parse_expiration)
+        .unwrap_or(issued + KEY_LIFETIME);
+    Some((
+        parent,
+        creds.access_key_id.get()?.to_string(),
+        issued,
+        expires,
+    ))
 }
 
 /// The account the credentials belong to, and one client and limiter per region.
@@ -241,13 +293,15 @@ pub async fn fetch(
         retry_base: opts.retry_base,
     });
     let mut failures = Vec::new();
+    let mut read_whole = Vec::new();
+    let mut plan_notes = Vec::new();
 
     if opts.full {
         let plans = regions
             .iter()
             .map(|r| (r.clone(), vec![("*".to_string(), opts.since, opts.until)]))
             .collect();
-        failures.extend(run_plans(&ctx, plans).await);
+        failures.extend(run_plans(&ctx, plans, None).await.0);
     } else {
         // Step 1: the assumptions, from up to a key's lifetime before the window.
         let start = opts.since - KEY_LIFETIME;
@@ -255,48 +309,142 @@ pub async fn fetch(
             .iter()
             .map(|r| (r.clone(), vec![(ARWWI.to_string(), start, opts.until)]))
             .collect();
-        failures.extend(run_plans(&ctx, plans).await);
-        // Step 2: every key issued (now or in an earlier run) that could be used in the window.
-        let keys = known_keys(store, &account, start, opts.until)?;
-        let plans = regions
-            .iter()
-            .map(|r| {
-                let lookups = keys
-                    .iter()
-                    .filter_map(|(key, (issued, expires))| {
-                        let s = (*issued).max(opts.since);
-                        let e = (expires + AFTER_EXPIRY).min(opts.until);
-                        (s < e).then(|| (format!("AccessKeyId={key}"), s, e))
-                    })
-                    .collect();
-                (r.clone(), lookups)
-            })
-            .collect();
-        failures.extend(run_plans(&ctx, plans).await);
+        failures.extend(run_plans(&ctx, plans, None).await.0);
+        // Step 2: every key issued (now or in an earlier run) that could be used in the window,
+        // then the keys chained from them, level by level.
+        let mut keys = root_keys(store, &account, start, opts.until, opts.all_providers)?;
+        let key_lookups = |keys: &Keys| -> Vec<Lookup> {
+            keys.iter()
+                .filter_map(|(key, (issued, expires))| {
+                    let s = (*issued).max(opts.since);
+                    let e = (expires + AFTER_EXPIRY).min(opts.until);
+                    (s < e).then(|| (format!("AccessKeyId={key}"), s, e))
+                })
+                .collect()
+        };
+        let mut by_key: Vec<Arc<Region>> = regions.clone();
+        if !opts.by_key && !ctx.stop.load(Ordering::SeqCst) {
+            // The whole window, with a budget of one request per key lookup the region needs.
+            let needed = key_lookups(&keys).len() as u32;
+            let plans = regions
+                .iter()
+                .map(|r| (r.clone(), vec![("*".to_string(), opts.since, opts.until)]))
+                .collect();
+            let (errors, over) = run_plans(&ctx, plans, Some(needed.max(1))).await;
+            failures.extend(errors);
+            by_key.retain(|r| over.contains(&r.name));
+            for r in &regions {
+                let whole = !over.contains(&r.name);
+                if whole {
+                    read_whole.push(r.name.clone());
+                }
+                plan_notes.push(format!(
+                    "plan: {}: {}",
+                    r.name,
+                    if whole {
+                        format!("the whole window took at most {needed} request(s), no more than its keys' {needed} lookup(s): read whole")
+                    } else {
+                        format!("the whole window needs more than its keys' {needed} lookup(s): read by key")
+                    }
+                ));
+            }
+        }
+        let mut looked = std::collections::BTreeSet::new();
+        loop {
+            let new: Keys = keys
+                .iter()
+                .filter(|(k, _)| !looked.contains(*k))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            if new.is_empty() || ctx.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let plans = by_key
+                .iter()
+                .map(|r| (r.clone(), key_lookups(&new)))
+                .collect();
+            failures.extend(run_plans(&ctx, plans, None).await.0);
+            looked.extend(new.into_keys());
+            for (k, v) in chained_keys(store, &account, start, opts.until, &keys)? {
+                keys.entry(k).or_insert(v);
+            }
+        }
     }
     let retention_start = opts.now - RETENTION.as_millis() as Millis;
     Ok(Fetched {
         account,
         full: opts.full,
         regions: opts.regions.clone(),
+        read_whole,
+        plan_notes,
         failures,
         interrupted: ctx.stop.load(Ordering::SeqCst),
         before_retention: opts.since < retention_start,
     })
 }
 
-/// Keys issued in `[start, until)` according to the AssumeRoleWithWebIdentity records in the
-/// store: this run's and earlier runs'. Read like any trail: the same walk, day pruning and gunzip.
-fn known_keys(
+/// Keys issued in `[start, until)` to the selected providers, according to the
+/// AssumeRoleWithWebIdentity records in the store: this run's and earlier runs'.
+fn root_keys(
     store: &Store,
     account: &str,
     start: Millis,
     until: Millis,
+    all_providers: bool,
 ) -> Result<Keys, ApiError> {
     let mut keys = Keys::new();
+    scan(
+        store,
+        account,
+        start,
+        until,
+        &ARWWI.replace('=', "-"),
+        |line| {
+            if let Some((key, issued, expires)) = issued_key(line, all_providers)
+                && issued >= start
+                && issued < until
+            {
+                keys.insert(key, (issued, expires));
+            }
+        },
+    )?;
+    Ok(keys)
+}
+
+/// Keys that an AssumeRole made with one of `parents` issued, according to the `AccessKeyId=`
+/// lookups in the store.
+fn chained_keys(
+    store: &Store,
+    account: &str,
+    start: Millis,
+    until: Millis,
+    parents: &Keys,
+) -> Result<Keys, ApiError> {
+    let mut keys = Keys::new();
+    scan(store, account, start, until, "AccessKeyId-", |line| {
+        if let Some((parent, key, issued, expires)) = chained_key(line)
+            && parents.contains_key(&parent)
+            && issued < until
+        {
+            keys.insert(key, (issued, expires));
+        }
+    })?;
+    Ok(keys)
+}
+
+/// Every record of the store's lookups whose file name holds `slug`, in `[start, until)`. Read
+/// like any trail: the same walk, day pruning and gunzip.
+fn scan(
+    store: &Store,
+    account: &str,
+    start: Millis,
+    until: Millis,
+    slug: &str,
+    mut each: impl FnMut(&str),
+) -> Result<(), ApiError> {
     let root = store.account_dir(account);
     if !root.exists() {
-        return Ok(keys);
+        return Ok(());
     }
     let window = Window {
         since: Some(start),
@@ -306,14 +454,13 @@ fn known_keys(
     if let Some(e) = walk_errors.into_iter().next() {
         return Err(store::at(&e.path)(std::io::Error::other(e.reason)).into());
     }
-    let slug = ARWWI.replace('=', "-");
     let mut bufs = files::Buffers::default();
     for f in found {
-        let is_arwwi = f
+        let named = f
             .path
             .file_name()
-            .is_some_and(|n| n.to_string_lossy().contains(&slug));
-        if f.plan != files::Plan::Read || !is_arwwi {
+            .is_some_and(|n| n.to_string_lossy().contains(slug));
+        if f.plan != files::Plan::Read || !named {
             continue;
         }
         files::read_decoded(&f.path, &mut bufs, files::Limits::default().max_file_bytes).map_err(
@@ -322,16 +469,9 @@ fn known_keys(
         let text = std::str::from_utf8(&bufs.decoded).map_err(|e| {
             store::at(&f.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
         })?;
-        for line in text.lines() {
-            if let Some((key, issued, expires)) = issued_key(line)
-                && issued >= start
-                && issued < until
-            {
-                keys.insert(key, (issued, expires));
-            }
-        }
+        text.lines().for_each(&mut each);
     }
-    Ok(keys)
+    Ok(())
 }
 
 struct Ctx {
@@ -344,8 +484,14 @@ struct Ctx {
     retry_base: Duration,
 }
 
-/// Run each region's lookups in order, regions concurrently; the gaps of each lookup only.
-async fn run_plans(ctx: &Arc<Ctx>, plans: Vec<Plan>) -> Vec<ApiError> {
+/// Run each region's lookups in order, regions concurrently; the gaps of each lookup only. With
+/// a `budget`, a region stops after that many pages (what it fetched is kept) and is named in
+/// the second part of the answer.
+async fn run_plans(
+    ctx: &Arc<Ctx>,
+    plans: Vec<Plan>,
+    budget: Option<u32>,
+) -> (Vec<ApiError>, std::collections::BTreeSet<String>) {
     let mut tasks = Vec::new();
     for (region, lookups) in plans {
         let mut todo = Vec::new();
@@ -368,23 +514,34 @@ async fn run_plans(ctx: &Arc<Ctx>, plans: Vec<Plan>) -> Vec<ApiError> {
         let ctx = ctx.clone();
         tasks.push(tokio::spawn(async move {
             let mut errors = Vec::new();
+            let mut pages_left = budget;
+            let mut over = false;
             for (attr, s, e) in todo {
                 if ctx.stop.load(Ordering::SeqCst) {
                     break;
                 }
                 *ctx.progress.region.lock().expect("not poisoned") = region.name.clone();
-                if let Err(err) = lookup(&ctx, &region, &attr, s, e).await {
-                    errors.push(err);
+                match lookup(&ctx, &region, &attr, s, e, &mut pages_left).await {
+                    Ok(true) => {}
+                    Ok(false) => over = true,
+                    Err(err) => errors.push(err),
                 }
                 ctx.progress.lookups_done.fetch_add(1, Ordering::Relaxed);
+                if over {
+                    break;
+                }
             }
-            errors
+            (errors, over.then(|| region.name.clone()))
         }));
     }
     let mut errors = Vec::new();
+    let mut over = std::collections::BTreeSet::new();
     for t in tasks {
         match t.await {
-            Ok(e) => errors.extend(e),
+            Ok((e, o)) => {
+                errors.extend(e);
+                over.extend(o);
+            }
             Err(e) => errors.push(ApiError::Lookup {
                 region: "?".into(),
                 attribute: "?".into(),
@@ -392,20 +549,22 @@ async fn run_plans(ctx: &Arc<Ctx>, plans: Vec<Plan>) -> Vec<ApiError> {
             }),
         }
     }
-    errors
+    (errors, over)
 }
 
 /// One lookup over `[start, end)`, newest events first (as LookupEvents returns them). Every few
 /// pages what was fetched is written to the store and `[oldest + 1 s, end)` marked as fetched:
 /// every event newer than the oldest one seen has been returned already, while more events in
 /// the oldest one's second may still follow. An interruption therefore resumes from there.
+/// With `pages_left`, it stops when they run out: `Ok(false)`, what was fetched kept.
 async fn lookup(
     ctx: &Ctx,
     region: &Region,
     attr: &str,
     start: Millis,
     end: Millis,
-) -> Result<(), ApiError> {
+    pages_left: &mut Option<u32>,
+) -> Result<bool, ApiError> {
     let fail = |reason: String| ApiError::Lookup {
         region: region.name.clone(),
         attribute: attr.to_string(),
@@ -426,6 +585,10 @@ async fn lookup(
     let mut token: Option<String> = None;
     let mut pages = 0u32;
     loop {
+        if *pages_left == Some(0) {
+            flush(ctx, region, attr, &mut buffer, resume_from(oldest), end).await?;
+            return Ok(false);
+        }
         let next = if ctx.stop.load(Ordering::SeqCst) {
             Err(None)
         } else {
@@ -445,10 +608,13 @@ async fn lookup(
             Err(why) => {
                 // Interrupted or failed: keep what was fetched; the next run resumes from it.
                 flush(ctx, region, attr, &mut buffer, resume_from(oldest), end).await?;
-                return why.map_or(Ok(()), |reason| Err(fail(reason)));
+                return why.map_or(Ok(true), |reason| Err(fail(reason)));
             }
         };
         pages += 1;
+        if let Some(left) = pages_left.as_mut() {
+            *left -= 1;
+        }
         ctx.progress.pages.fetch_add(1, Ordering::Relaxed);
         for ev in page.events.unwrap_or_default() {
             let Some(json) = ev.cloud_trail_event else {
@@ -467,7 +633,7 @@ async fn lookup(
         token = page.next_token.filter(|t| !t.is_empty());
         if token.is_none() {
             flush(ctx, region, attr, &mut buffer, Some(start), end).await?;
-            return Ok(());
+            return Ok(true);
         }
         if pages.is_multiple_of(PAGES_PER_FLUSH) {
             flush(ctx, region, attr, &mut buffer, resume_from(oldest), end).await?;
@@ -627,12 +793,15 @@ mod tests {
     fn issued_keys_from_assumption_records() {
         let rec = r#"{"eventTime":"2026-10-05T10:00:00Z","responseElements":{"credentials":
             {"accessKeyId":"ASIAX","sessionToken":"secret","expiration":"Oct 5, 2026, 11:00:00\u202fAM"}}}"#;
-        let (key, issued, expires) = issued_key(rec).unwrap();
+        let (key, issued, expires) = issued_key(rec, true).unwrap();
         assert_eq!(key, "ASIAX");
         assert_eq!(expires - issued, 3_600_000);
         assert!(
-            issued_key(r#"{"eventTime":"2026-10-05T10:00:00Z","errorCode":"AccessDenied"}"#)
-                .is_none()
+            issued_key(
+                r#"{"eventTime":"2026-10-05T10:00:00Z","errorCode":"AccessDenied"}"#,
+                true
+            )
+            .is_none()
         );
     }
 
