@@ -7,6 +7,8 @@
     python3 benches/by_instance_vs_duckdb.py --dataset --skip-duckdb   # also ingest + --dataset
                                                   # (and DuckDB over the same Parquet)
     python3 benches/by_instance_vs_duckdb.py --events 3000000 --dataset --skip-duckdb
+    python3 benches/by_instance_vs_duckdb.py --skip-duckdb --compare /tmp/before/janus-audit
+                                                  # the same trail through another build
 
 It builds the release binary and examples/gen-trail.rs, writes the trail once (reused while it
 exists), installs duckdb into a venv (~/.cache/janus-audit-bench-venv), reads every file once to
@@ -55,7 +57,7 @@ ORDER BY 1
 DUCKDB_SQL = r"""
 SET threads TO 2;
 COPY (
-WITH raw AS (
+WITH RECURSIVE raw AS (
     SELECT unnest(Records) AS r
     FROM read_json('{glob}', columns = {{'Records': 'JSON[]'}}, maximum_object_size = 134217728)
 ),
@@ -67,6 +69,7 @@ ev AS (
         r->>'sourceIPAddress' AS ip,
         r->>'errorCode' AS err,
         r->>'eventSource' AS src,
+        r->'userIdentity'->>'type' AS identity_type,
         r->'userIdentity'->>'accessKeyId' AS key,
         r->'userIdentity'->>'identityProvider' AS provider,
         r->'userIdentity'->>'userName' AS sub,
@@ -78,10 +81,15 @@ ev AS (
 ),
 u AS (SELECT * FROM ev QUALIFY row_number() OVER (PARTITION BY event_id) = 1),
 a AS (SELECT * FROM u WHERE event_name = 'AssumeRoleWithWebIdentity' AND provider = 'accounts.google.com'),
+hop AS (
+    SELECT key AS parent, issued_key AS child FROM u
+    WHERE event_name = 'AssumeRole' AND err IS NULL AND key IS NOT NULL AND issued_key IS NOT NULL
+),
+{lineage}
 c AS (
-    SELECT c.*, a.session_name AS sn, a.ip AS issuing_ip
-    FROM u c JOIN a ON c.key = a.issued_key
-    WHERE a.err IS NULL AND c.event_name <> 'AssumeRoleWithWebIdentity'
+    SELECT c.*, lin.sn, lin.issuing_ip
+    FROM u c JOIN lin ON c.key = lin.k
+    WHERE c.event_name <> 'AssumeRoleWithWebIdentity'
 ),
 {tail}"""
 
@@ -92,7 +100,7 @@ c AS (
 DUCKDB_PARQUET_SQL = r"""
 SET threads TO 2;
 COPY (
-WITH rep AS (
+WITH RECURSIVE rep AS (
     SELECT event_id, min(__seq) AS first_seq
     FROM read_parquet('{ds}/ids/*/*.parquet')
     GROUP BY event_id HAVING count(*) > 1
@@ -109,18 +117,35 @@ a AS (
     LEFT JOIN rep USING (event_id)
     WHERE (rep.first_seq IS NULL OR x.__seq = rep.first_seq) AND x.provider = 'accounts.google.com'
 ),
+hop AS (
+    SELECT h.parent_key AS parent, h.access_key_id AS child
+    FROM read_parquet('{ds}/hops/*/*.parquet', hive_partitioning = true) h
+    LEFT JOIN rep USING (event_id)
+    WHERE (rep.first_seq IS NULL OR h.__seq = rep.first_seq) AND h.error_code IS NULL
+        AND h.parent_key IS NOT NULL AND h.access_key_id IS NOT NULL
+),
+{lineage}
 c AS (
     SELECT c.source_ip AS ip, c.error_code AS err, c.event_source AS src, c.event_time AS t,
         CASE WHEN c.is_service THEN 'an AWS service' END AS invoked_by,
-        a.session_name AS sn, a.ip AS issuing_ip
-    FROM rc c JOIN a ON c.access_key_id = a.issued_key
-    WHERE a.err IS NULL
+        lin.sn, lin.issuing_ip
+    FROM rc c JOIN lin ON c.access_key_id = lin.k
 ),
 {tail}"""
 
 
-DUCKDB_SQL = DUCKDB_SQL.replace("{tail}", TAIL)
-DUCKDB_PARQUET_SQL = DUCKDB_PARQUET_SQL.replace("{tail}", TAIL)
+# Every key descending from a root assumption's key through chained AssumeRoles (`hop`), with the
+# root's session and IP: janus-audit's key_lineage, as a recursive CTE (DuckDB has them).
+LINEAGE = r"""l(k, sn, issuing_ip, depth) AS (
+    SELECT issued_key, session_name, ip, 0 FROM a WHERE err IS NULL AND issued_key IS NOT NULL
+    UNION
+    SELECT hop.child, l.sn, l.issuing_ip, l.depth + 1 FROM l JOIN hop ON hop.parent = l.k
+    WHERE l.depth < 16
+),
+lin AS (SELECT DISTINCT k, sn, issuing_ip FROM l),"""
+
+DUCKDB_SQL = DUCKDB_SQL.replace("{tail}", TAIL).replace("{lineage}", LINEAGE)
+DUCKDB_PARQUET_SQL = DUCKDB_PARQUET_SQL.replace("{tail}", TAIL).replace("{lineage}", LINEAGE)
 
 
 def duckdb_python():
@@ -206,6 +231,9 @@ def main():
     ap.add_argument("--skip-duckdb-parquet", action="store_true")
     ap.add_argument("--dataset", action="store_true",
                     help="also time `ingest` into a Parquet dataset and `by-instance --dataset`")
+    ap.add_argument("--compare", metavar="BIN",
+                    help="also time `by-instance` of another janus-audit build (say, the one before a "
+                         "change) on the same trail, alternating runs with this build")
     args = ap.parse_args()
     trail = args.dir or f"/tmp/janus-bench-trail-{args.events}"
 
@@ -221,7 +249,20 @@ def main():
             fh.read()
 
     out = "/tmp/janus-bench-by-instance.csv"
-    secs, rss = best([janus, "by-instance", trail, "--format", "csv", "--output", out, "--quiet"], args.runs)
+    cmd = [janus, "by-instance", trail, "--format", "csv", "--output", out, "--quiet"]
+    if args.compare:
+        # Alternate the two builds so that a drift of the machine's speed hits both alike.
+        other = [args.compare, *cmd[1:]]
+        other[other.index(out)] = "/tmp/janus-bench-by-instance-compare.csv"
+        ours, theirs = [], []
+        for _ in range(args.runs):
+            ours.append(timed(cmd))
+            theirs.append(timed(other))
+        (s1, r1), (s2, r2) = [(min(r[0] for r in x), max(r[1] for r in x)) for x in (ours, theirs)]
+        print(f"this build: {s1:.2f} s, peak RSS {r1:.0f} MiB; {args.compare}: {s2:.2f} s, "
+              f"peak RSS {r2:.0f} MiB; this build costs {100 * (s1 / s2 - 1):+.1f}% time, "
+              f"{100 * (r1 / r2 - 1):+.1f}% memory")
+    secs, rss = best(cmd, args.runs)
     rows, calls = counted(out)
     print(f"janus-audit by-instance: {args.events} events, {len(files)} files, {size / 1e6:.0f} MB gz")
     print(f"  {secs:.2f} s  {args.events / secs:,.0f} events/s  peak RSS {rss:.0f} MiB  "

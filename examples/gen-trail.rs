@@ -4,8 +4,11 @@
 //!
 //! Mostly noise (IAM users, EC2 instance-role sessions, S3 data events, AWS service events) with
 //! federated GCP sessions: every instance refreshes its key hourly and makes follow-on calls with
-//! it, a few from a foreign IP. Files are independent, so they are generated in parallel: an
-//! instance's key for an hour is a function of (instance, hour), as is the time it was issued.
+//! it, a few from a foreign IP. Every `--chain-every`-th instance also chains: five minutes after
+//! each refresh it calls AssumeRole with its key into a role of the other account, and about half
+//! of its later calls that hour use the chained key. Files are independent, so they are generated
+//! in parallel: an instance's keys for an hour are a function of (instance, hour), as are the
+//! times they were issued.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,6 +34,9 @@ struct Args {
     /// Days the trail spans, from 2026-10-01.
     #[arg(long, default_value_t = 7)]
     days: u64,
+    /// Every N-th instance chains into a role of the other account (0: none chain).
+    #[arg(long, default_value_t = 10)]
+    chain_every: u64,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Output directory.
@@ -112,6 +118,64 @@ fn key(j: u64, hour: i64) -> String {
     format!("ASIA{:06}{:010}", j, hour)
 }
 
+/// The key an instance's chain issued in an hour, five minutes after its refresh.
+fn chained_key(j: u64, hour: i64) -> String {
+    format!("ASIA{:06}C{:09}", j, hour)
+}
+
+const HOP_DELAY: i64 = 300;
+
+/// The role (in the other account) and session name of instance `j`'s chain.
+fn chain_target(j: u64, inst: &Instance) -> (&'static str, String, String) {
+    let account = ACCOUNTS[usize::from(inst.account == ACCOUNTS[0])];
+    (
+        account,
+        format!("chain-target-{}", j % 3),
+        format!("chained-{j:04}"),
+    )
+}
+
+/// The chained AssumeRole, made with the instance's key of `hour`.
+fn hop(rng: &mut Rng, j: u64, inst: &Instance, hour: i64, t: i64, region: &str) -> Value {
+    let (account, role, session) = chain_target(j, inst);
+    let role_arn = format!("arn:aws:iam::{account}:role/{role}");
+    let created = t - HOP_DELAY;
+    let mut r = session_call(
+        rng,
+        inst.account,
+        &inst.role,
+        &inst.session,
+        &key(j, hour),
+        created,
+        t,
+        &inst.ip,
+        region,
+        Session::Federated,
+    );
+    r["eventSource"] = json!("sts.amazonaws.com");
+    r["eventName"] = json!("AssumeRole");
+    r["requestParameters"] =
+        json!({"roleArn": role_arn, "roleSessionName": session, "durationSeconds": 3600});
+    r["responseElements"] = json!({
+        "credentials": {"accessKeyId": chained_key(j, hour), "sessionToken": "",
+            "expiration": java_expiration(t + 3600)},
+        "assumedRoleUser": {"assumedRoleId": format!("AROACHAIN{j:06}:{session}"),
+            "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{session}")}
+    });
+    r.as_object_mut().unwrap().remove("errorCode");
+    r
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Session {
+    /// Federated from Google: `webIdFederationData`.
+    Federated,
+    /// Chained from a federated session: no federation data of its own.
+    Chained,
+    /// An EC2 instance role.
+    Ec2,
+}
+
 fn event_id(rng: &mut Rng) -> String {
     let (a, b) = (rng.next(), rng.next());
     format!(
@@ -172,7 +236,7 @@ fn session_call(
     t: i64,
     ip: &str,
     region: &str,
-    web: bool,
+    kind: Session,
 ) -> Value {
     let (source, name) = [
         ("s3.amazonaws.com", "GetObject"),
@@ -187,11 +251,13 @@ fn session_call(
             "accountId": account, "userName": role},
         "attributes": {"creationDate": iso(created), "mfaAuthenticated": "false"}
     });
-    if web {
-        ctx["webIdFederationData"] =
-            json!({"federatedProvider": "accounts.google.com", "attributes": {}});
-    } else {
-        ctx["ec2RoleDelivery"] = json!("2.0");
+    match kind {
+        Session::Federated => {
+            ctx["webIdFederationData"] =
+                json!({"federatedProvider": "accounts.google.com", "attributes": {}})
+        }
+        Session::Ec2 => ctx["ec2RoleDelivery"] = json!("2.0"),
+        Session::Chained => {}
     }
     let mut r = json!({
         "eventVersion": "1.10",
@@ -245,7 +311,7 @@ fn noise(rng: &mut Rng, t: i64, account: &str, region: &str) -> Value {
                 t,
                 &ip,
                 region,
-                false,
+                Session::Ec2,
             )
         }
         2 => json!({
@@ -274,6 +340,10 @@ fn noise(rng: &mut Rng, t: i64, account: &str, region: &str) -> Value {
     }
 }
 
+fn chains(args: &Args, j: u64) -> bool {
+    args.chain_every > 0 && j.is_multiple_of(args.chain_every)
+}
+
 fn write_file(args: &Args, i: u64, files: u64) -> std::io::Result<u64> {
     let mut rng = Rng(args.seed ^ (i.wrapping_mul(0x2545_F491_4F6C_DD1D)));
     let span = (args.days * 86_400) as i64;
@@ -290,6 +360,10 @@ fn write_file(args: &Args, i: u64, files: u64) -> std::io::Result<u64> {
             let t = START + hour * 3600 + inst.offset;
             if (t0..t1).contains(&t) {
                 records.push(assumption(&mut rng, j, &inst, t, "us-east-1"));
+            }
+            let th = t + HOP_DELAY;
+            if chains(args, j) && (t0..t1).contains(&th) {
+                records.push(hop(&mut rng, j, &inst, hour, th, "us-east-1"));
             }
         }
     }
@@ -308,18 +382,35 @@ fn write_file(args: &Args, i: u64, files: u64) -> std::io::Result<u64> {
             } else {
                 inst.ip.clone()
             };
-            records.push(session_call(
-                &mut rng,
-                inst.account,
-                &inst.role,
-                &inst.session,
-                &key(j, hour),
-                created,
-                t,
-                &ip,
-                region,
-                true,
-            ));
+            let call = if chains(args, j) && t >= created + HOP_DELAY && rng.chance(500) {
+                let (account, role, session) = chain_target(j, &inst);
+                session_call(
+                    &mut rng,
+                    account,
+                    &role,
+                    &session,
+                    &chained_key(j, hour),
+                    created + HOP_DELAY,
+                    t,
+                    &ip,
+                    region,
+                    Session::Chained,
+                )
+            } else {
+                session_call(
+                    &mut rng,
+                    inst.account,
+                    &inst.role,
+                    &inst.session,
+                    &key(j, hour),
+                    created,
+                    t,
+                    &ip,
+                    region,
+                    Session::Federated,
+                )
+            };
+            records.push(call);
         } else {
             records.push(noise(&mut rng, t, account, region));
         }

@@ -151,6 +151,7 @@ pub fn run(
             walk_errors: ingested.walk_errors.iter().map(|e| e.to_string()).collect(),
         });
     }
+    crate::memory::give_back();
     let tables = &ingested.tables;
     // Ingest fills `trusted_source` with false; parsing every source IP is only worth it here.
     let marked = match trusted.is_empty() {

@@ -19,7 +19,7 @@ use polars::prelude::*;
 use crate::timefmt::Millis;
 
 /// The columns of `key_lineage`, in order.
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 16] = [
     "access_key_id",
     "parent_key",
     "root_key",
@@ -35,24 +35,26 @@ pub const COLUMNS: [&str; 15] = [
     "shared_event_id",
     "root_event_id",
     "in_window",
+    "used_in_window",
 ];
 
-/// One key: where it came from. Borrowed from the two tables it is built from.
+/// Where a key's row comes from: an assumption's row (a root) or a hop's.
+#[derive(Clone, Copy)]
+enum Src {
+    Root(IdxSize),
+    Hop(IdxSize),
+}
+
+/// One key: where it came from. Its other columns are taken from its source row when the table
+/// is made, as views into the source tables' strings, never copied.
 struct Key<'t> {
     key: &'t str,
-    parent: Option<&'t str>,
     root: usize,
     depth: u32,
-    role_arn: Option<&'t str>,
-    account_id: Option<&'t str>,
-    session_name: Option<&'t str>,
-    source_identity: Option<&'t str>,
+    src: Src,
     issued_at: Option<Millis>,
-    expires_at: Option<Millis>,
-    issuing_ip: Option<&'t str>,
-    event_id: Option<&'t str>,
-    shared_event_id: Option<&'t str>,
     in_window: bool,
+    used_in_window: bool,
 }
 
 /// A table's string column as values, or all nulls when the table lacks it.
@@ -82,18 +84,71 @@ fn earliest<'t>(
     (time[i].is_none(), time[i], event[i])
 }
 
+/// Marks the keys the window's calls (`role_calls`) were made with, matched as
+/// `queries/calls.sql` matches them: by access key, or for a record without one by role ARN,
+/// session name and session creation time. The calls are probed against the keys (a few per
+/// instance and hour), never gathered into a set of their own (a trail's noise can hold a key
+/// per call). Columns a report did not keep match nothing.
+fn mark_used(
+    keys: &mut [Key<'_>],
+    sessions: &[(Option<&str>, Option<&str>)],
+    role_calls: &DataFrame,
+) -> PolarsResult<()> {
+    let col = |name: &str| role_calls.column(name).ok();
+    let Some(call_keys) = col("access_key_id") else {
+        return Ok(());
+    };
+    let call_keys = call_keys.str()?;
+    let by_key: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.key, i)).collect();
+    let by_session: HashMap<(&str, &str, Millis), usize> = keys
+        .iter()
+        .zip(sessions)
+        .enumerate()
+        .filter_map(|(i, (k, s))| Some(((s.0?, s.1?, k.issued_at?), i)))
+        .collect();
+    let mut used = vec![false; keys.len()];
+    for k in call_keys.iter().flatten() {
+        if let Some(&i) = by_key.get(k) {
+            used[i] = true;
+        }
+    }
+    if let (Some(issuer), Some(name), Some(created)) = (
+        col("session_issuer_arn"),
+        col("session_name"),
+        col("session_created_at"),
+    ) && call_keys.null_count() > 0
+    {
+        let created = created.datetime()?;
+        for (((k, r), n), c) in call_keys
+            .iter()
+            .zip(issuer.str()?.iter())
+            .zip(name.str()?.iter())
+            .zip(created.phys.iter())
+        {
+            if let (None, Some(r), Some(n), Some(c)) = (k, r, n, c)
+                && let Some(&i) = by_session.get(&(r, n, c))
+            {
+                used[i] = true;
+            }
+        }
+    }
+    for (k, u) in keys.iter_mut().zip(used) {
+        k.used_in_window = u;
+    }
+    Ok(())
+}
+
 /// The lineage of every key issued by a successful assumption in `assumptions` (roots, depth
-/// 0) through the successful chained AssumeRoles in `hops`. Both tables are de-duplicated.
-pub fn build(assumptions: &DataFrame, hops: &DataFrame) -> PolarsResult<DataFrame> {
+/// 0) through the successful chained AssumeRoles in `hops`, and whether one of the window's
+/// calls in `role_calls` was made with it. The tables are de-duplicated.
+pub fn build(
+    assumptions: &DataFrame,
+    hops: &DataFrame,
+    role_calls: &DataFrame,
+) -> PolarsResult<DataFrame> {
     let a_key = strs(assumptions, "access_key_id")?;
     let a_err = strs(assumptions, "error_code")?;
-    let a_role = strs(assumptions, "role_arn")?;
-    let a_account = strs(assumptions, "account_id")?;
-    let a_session = strs(assumptions, "session_name")?;
-    let a_source = strs(assumptions, "source_identity")?;
     let a_time = times(assumptions, "event_time")?;
-    let a_expires = times(assumptions, "expires_at")?;
-    let a_ip = strs(assumptions, "issuing_ip")?;
     let a_event = strs(assumptions, "event_id")?;
     let a_window = flags(assumptions, "in_window")?;
 
@@ -102,13 +157,7 @@ pub fn build(assumptions: &DataFrame, hops: &DataFrame) -> PolarsResult<DataFram
     let h_err = strs(hops, "error_code")?;
     let h_type = strs(hops, "identity_type")?;
     let h_shared = strs(hops, "shared_event_id")?;
-    let h_role = strs(hops, "role_arn")?;
-    let h_account = strs(hops, "account_id")?;
-    let h_session = strs(hops, "session_name")?;
-    let h_source = strs(hops, "source_identity")?;
     let h_time = times(hops, "event_time")?;
-    let h_expires = times(hops, "expires_at")?;
-    let h_ip = strs(hops, "source_ip")?;
     let h_event = strs(hops, "event_id")?;
     let h_window = flags(hops, "in_window")?;
 
@@ -125,19 +174,12 @@ pub fn build(assumptions: &DataFrame, hops: &DataFrame) -> PolarsResult<DataFram
         }
         keys.push(Key {
             key,
-            parent: None,
             root: keys.len(),
             depth: 0,
-            role_arn: a_role[i],
-            account_id: a_account[i],
-            session_name: a_session[i],
-            source_identity: a_source[i],
+            src: Src::Root(i as IdxSize),
             issued_at: a_time[i],
-            expires_at: a_expires[i],
-            issuing_ip: a_ip[i],
-            event_id: a_event[i],
-            shared_event_id: None,
             in_window: a_window[i],
+            used_in_window: false,
         });
     }
 
@@ -189,70 +231,160 @@ pub fn build(assumptions: &DataFrame, hops: &DataFrame) -> PolarsResult<DataFram
             let p = &keys[parent];
             keys.push(Key {
                 key: child,
-                parent: Some(p.key),
                 root: p.root,
                 depth: p.depth + 1,
-                role_arn: h_role[h],
-                account_id: h_account[h],
-                session_name: h_session[h],
-                source_identity: h_source[h],
+                src: Src::Hop(h as IdxSize),
                 issued_at: h_time[h],
-                expires_at: h_expires[h],
-                issuing_ip: h_ip[h],
-                event_id: h_event[h],
-                shared_event_id: target_copy.get(child).copied(),
                 in_window: h_window[h],
+                used_in_window: false,
             });
         }
         level = start..keys.len();
     }
 
+    let (a_role, a_session) = (
+        assumptions.column("role_arn")?.str()?,
+        assumptions.column("session_name")?.str()?,
+    );
+    let (h_role, h_session) = (
+        hops.column("role_arn")?.str()?,
+        hops.column("session_name")?.str()?,
+    );
+    let sessions: Vec<(Option<&str>, Option<&str>)> = keys
+        .iter()
+        .map(|k| match k.src {
+            Src::Root(i) => (a_role.get(i as usize), a_session.get(i as usize)),
+            Src::Hop(h) => (h_role.get(h as usize), h_session.get(h as usize)),
+        })
+        .collect();
+    mark_used(&mut keys, &sessions, role_calls)?;
     // An order that does not depend on the order of the input files.
     let mut order: Vec<usize> = (0..keys.len()).collect();
     order.sort_by_key(|&i| (keys[i].issued_at.is_none(), keys[i].issued_at, keys[i].key));
-    frame(&keys, &order)
+    let shared: Vec<Option<&str>> = order
+        .iter()
+        .map(|&i| match keys[i].src {
+            Src::Hop(_) => target_copy.get(keys[i].key).copied(),
+            Src::Root(_) => None,
+        })
+        .collect();
+    frame(assumptions, hops, &keys, &order, &shared)
 }
 
-fn frame(keys: &[Key<'_>], order: &[usize]) -> PolarsResult<DataFrame> {
-    let s = |name: &str, f: &dyn Fn(&Key) -> Option<String>| -> Column {
-        StringChunked::from_iter_options(name.into(), order.iter().map(|&i| f(&keys[i])))
-            .into_column()
-    };
-    let own = |v: Option<&str>| v.map(str::to_owned);
-    let t = |name: &str, f: &dyn Fn(&Key) -> Option<Millis>| -> Column {
-        Int64Chunked::from_iter_options(name.into(), order.iter().map(|&i| f(&keys[i])))
-            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-            .into_column()
-    };
-    let root = |k: &Key| &keys[k.root];
+/// The table, in `order`. Each string column is views into the source tables' strings.
+fn frame(
+    assumptions: &DataFrame,
+    hops: &DataFrame,
+    keys: &[Key<'_>],
+    order: &[usize],
+    shared: &[Option<&str>],
+) -> PolarsResult<DataFrame> {
+    let rows: Vec<Src> = order.iter().map(|&i| keys[i].src).collect();
+    let roots: Vec<Src> = order.iter().map(|&i| keys[keys[i].root].src).collect();
+    // A column from either source table, row by row: the roots' rows, then the hops', then put
+    // in order. Every step takes views of the source strings; none copies them.
+    let pick =
+        |name: &str, a: Option<&str>, h: Option<&str>, rows: &[Src]| -> PolarsResult<Column> {
+            let mut ia: Vec<Option<IdxSize>> = Vec::new();
+            let mut ih: Vec<Option<IdxSize>> = Vec::new();
+            let mut at: Vec<(bool, IdxSize)> = Vec::with_capacity(rows.len());
+            for r in rows {
+                match *r {
+                    Src::Root(i) => {
+                        at.push((true, ia.len() as IdxSize));
+                        ia.push(Some(i));
+                    }
+                    Src::Hop(i) => {
+                        at.push((false, ih.len() as IdxSize));
+                        ih.push(Some(i));
+                    }
+                }
+            }
+            let from = |table: &DataFrame,
+                        col: Option<&str>,
+                        idx: Vec<Option<IdxSize>>,
+                        other: &DataFrame,
+                        other_col: Option<&str>|
+             -> PolarsResult<Column> {
+                let idx = IdxCa::from_iter_options("".into(), idx.into_iter());
+                match col {
+                    Some(c) => table.column(c)?.take(&idx),
+                    // A column the table lacks (a root has no parent): nulls of the other's type.
+                    None => {
+                        let dtype = other
+                            .column(other_col.expect("one source"))?
+                            .dtype()
+                            .clone();
+                        Ok(Column::full_null("".into(), idx.len(), &dtype))
+                    }
+                }
+            };
+            let mut both = from(assumptions, a, ia, hops, h)?
+                .as_materialized_series()
+                .clone();
+            let roots = both.len() as IdxSize;
+            both.append(from(hops, h, ih, assumptions, a)?.as_materialized_series())?;
+            let perm = IdxCa::from_iter_values(
+                "".into(),
+                at.iter().map(|&(root, i)| if root { i } else { roots + i }),
+            );
+            Ok(both.take(&perm)?.with_name(name.into()).into_column())
+        };
     let columns = vec![
-        s(COLUMNS[0], &|k| Some(k.key.to_owned())),
-        s(COLUMNS[1], &|k| own(k.parent)),
-        s(COLUMNS[2], &|k| Some(root(k).key.to_owned())),
-        UInt32Chunked::from_iter_values(COLUMNS[3].into(), order.iter().map(|&i| keys[i].depth))
+        pick(
+            "access_key_id",
+            Some("access_key_id"),
+            Some("access_key_id"),
+            &rows,
+        )?,
+        pick("parent_key", None, Some("parent_key"), &rows)?,
+        pick("root_key", Some("access_key_id"), None, &roots)?,
+        UInt32Chunked::from_iter_values("depth".into(), order.iter().map(|&i| keys[i].depth))
             .into_column(),
-        s(COLUMNS[4], &|k| own(k.role_arn)),
-        s(COLUMNS[5], &|k| own(k.account_id)),
-        s(COLUMNS[6], &|k| own(k.session_name)),
-        s(COLUMNS[7], &|k| own(k.source_identity)),
-        t(COLUMNS[8], &|k| k.issued_at),
-        t(COLUMNS[9], &|k| k.expires_at),
-        s(COLUMNS[10], &|k| own(k.issuing_ip)),
-        s(COLUMNS[11], &|k| own(k.event_id)),
-        s(COLUMNS[12], &|k| own(k.shared_event_id)),
-        s(COLUMNS[13], &|k| own(root(k).event_id)),
+        pick("role_arn", Some("role_arn"), Some("role_arn"), &rows)?,
+        pick("account_id", Some("account_id"), Some("account_id"), &rows)?,
+        pick(
+            "session_name",
+            Some("session_name"),
+            Some("session_name"),
+            &rows,
+        )?,
+        pick(
+            "source_identity",
+            Some("source_identity"),
+            Some("source_identity"),
+            &rows,
+        )?,
+        pick("issued_at", Some("event_time"), Some("event_time"), &rows)?,
+        pick("expires_at", Some("expires_at"), Some("expires_at"), &rows)?,
+        pick("issuing_ip", Some("issuing_ip"), Some("source_ip"), &rows)?,
+        pick("event_id", Some("event_id"), Some("event_id"), &rows)?,
+        StringChunked::from_iter_options("shared_event_id".into(), shared.iter().copied())
+            .into_column(),
+        pick("root_event_id", Some("event_id"), None, &roots)?,
         BooleanChunked::from_iter_values(
-            COLUMNS[14].into(),
+            "in_window".into(),
             order.iter().map(|&i| keys[i].in_window),
         )
         .into_column(),
+        BooleanChunked::from_iter_values(
+            "used_in_window".into(),
+            order.iter().map(|&i| keys[i].used_in_window),
+        )
+        .into_column(),
     ];
+    debug_assert!(columns.iter().map(|c| c.name().as_str()).eq(COLUMNS));
     DataFrame::new(order.len(), columns)
 }
 
 /// `key_lineage` with no rows: its schema.
 pub fn empty() -> DataFrame {
-    frame(&[], &[]).expect("static columns")
+    let table = |name: &str| {
+        let mut df = crate::model::empty_raw(name).expect("a model table");
+        let _ = df.drop_in_place(crate::dedupe::SEQ);
+        df
+    };
+    build(&table("assumptions"), &table("hops"), &DataFrame::empty()).expect("static columns")
 }
 
 #[cfg(test)]
@@ -366,7 +498,7 @@ mod tests {
             (Some("R"), "A", "AssumedRole"),
             (Some("X"), "Y", "AssumedRole"),
         ]);
-        let got = rows(&build(&roots(&["R"]), &h).unwrap());
+        let got = rows(&build(&roots(&["R"]), &h, &DataFrame::empty()).unwrap());
         assert_eq!(
             got,
             vec![
@@ -387,7 +519,7 @@ mod tests {
             (Some("R"), "D", "AssumedRole"),
             (Some("Q"), "D", "AssumedRole"),
         ]);
-        let got = rows(&build(&roots(&["R", "S"]), &h).unwrap());
+        let got = rows(&build(&roots(&["R", "S"]), &h, &DataFrame::empty()).unwrap());
         let c = got.iter().find(|r| r.0 == "C").unwrap();
         // hop-0 (A -> C) is the earliest claim: C is two hops below R, whatever R and S claim.
         assert_eq!(
@@ -402,9 +534,48 @@ mod tests {
     }
 
     #[test]
+    fn a_key_is_used_by_its_own_calls_or_a_keyless_call_of_its_session() {
+        let h = hops(&[
+            (Some("R"), "A", "AssumedRole"),
+            (Some("R"), "B", "AssumedRole"),
+        ]);
+        // A keyless call of B's session (its role, session name and creation time), one of R.
+        let calls = with_times(
+            df!(
+                "access_key_id" => [Some("R"), None, None],
+                "session_issuer_arn" => ["x", "arn:aws:iam::2:role/B", "arn:aws:iam::2:role/A"],
+                "session_name" => ["x", "s", "other"],
+                "session_created_at" => [0i64, 11, 10],
+            )
+            .unwrap(),
+            &["session_created_at"],
+        );
+        let df = build(&roots(&["R"]), &h, &calls).unwrap();
+        let keys: Vec<Option<&str>> = df
+            .column("access_key_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        let used: Vec<Option<bool>> = df
+            .column("used_in_window")
+            .unwrap()
+            .bool()
+            .unwrap()
+            .iter()
+            .collect();
+        let of = |k: &str| used[keys.iter().position(|x| *x == Some(k)).unwrap()];
+        assert_eq!(
+            (of("R"), of("A"), of("B")),
+            (Some(true), Some(false), Some(true))
+        );
+    }
+
+    #[test]
     fn the_target_accounts_copy_marks_the_hop_and_is_no_edge() {
         let h = hops(&[(None, "A", "AWSAccount"), (Some("R"), "A", "AssumedRole")]);
-        let df = build(&roots(&["R"]), &h).unwrap();
+        let df = build(&roots(&["R"]), &h, &DataFrame::empty()).unwrap();
         assert_eq!(df.height(), 2);
         let shared: Vec<Option<&str>> = df
             .column("shared_event_id")

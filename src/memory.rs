@@ -138,6 +138,18 @@ fn human(bytes: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
+/// Return the free pages at the top of the heap and in the arenas to the system. Parsing on
+/// every core leaves glibc's per-thread arenas holding freed buffers, and what is allocated
+/// after (the tables' last steps, the query) lands beside them: peak RSS grew by 10% with the
+/// same peak heap. Called once the tables are built, between the two phases.
+pub fn give_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory malloc holds as free; it touches no live block.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -838,7 +838,7 @@ impl Tables {
                 )
                 .collect()?,
         };
-        let key_lineage = crate::lineage::build(&assumptions, &hops)?;
+        let key_lineage = crate::lineage::build(&assumptions, &hops, &role_calls)?;
         Ok(Tables {
             events,
             role_calls,

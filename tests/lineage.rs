@@ -465,3 +465,25 @@ fn the_lineage_does_not_depend_on_the_order_of_the_files() {
         assert_eq!(ra.stdout, rb.stdout, "{report:?}");
     }
 }
+
+#[test]
+fn a_chain_issued_before_the_window_counts_by_the_use_of_its_key_in_it() {
+    // HOP1B (admin) was issued at 08:10 and used at 08:12; HOP1A (deployer) was issued at 08:05
+    // and last used at 08:10; HOP1C (deployer again) comes at 08:30.
+    let got = rows(&[
+        "by-instance",
+        CHAINS,
+        "--since",
+        "2026-10-09T08:11:00Z",
+        "--until",
+        "2026-10-09T08:20:00Z",
+    ]);
+    let app = find(&got, "session_name", "chain-proj.app-1");
+    assert_eq!(
+        pick(
+            app,
+            &["api_calls", "chained_calls", "chained_roles", "assumptions"]
+        ),
+        json!({"api_calls": 1, "chained_calls": 1, "chained_roles": roles(&["admin"]), "assumptions": 0})
+    );
+}

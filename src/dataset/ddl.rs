@@ -224,7 +224,8 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
     out
 }
 
-/// `key_lineage` as views, by the rules of `lineage`: the roots (`janus_lineage_roots`), each
+/// `key_lineage` as views, by the rules of `lineage` (but `used_in_window` matches calls by key
+/// only, not a keyless call by its session): the roots (`janus_lineage_roots`), each
 /// key's issuing event (`janus_lineage_edges`, the earliest claim), and for each chained key a
 /// walk up its parents, one join per level, to the first root. A walk joins the two views once
 /// per level, so the plan grows with [`MAX_DEPTH`], not with the power of it.
@@ -288,13 +289,16 @@ fn lineage_views() -> Vec<String> {
     ));
     out.push(format!(
         "CREATE OR REPLACE VIEW key_lineage AS\n\
+         SELECT x.*, u.used_key IS NOT NULL AS used_in_window\nFROM (\n\
          SELECT {cols} FROM janus_lineage_roots\nUNION ALL\n\
          SELECT w.access_key_id, w.parent_key, w.root_key, w.depth, w.role_arn, w.account_id, \
          w.session_name, w.source_identity, w.event_time AS issued_at, w.expires_at, \
          w.source_ip AS issuing_ip, w.event_id, t.shared_event_id, w.root_event_id, w.in_window\n\
          FROM janus_lineage_walk w\n\
          LEFT JOIN janus_target_copies t ON t.access_key_id = w.access_key_id\n\
-         WHERE w.depth IS NOT NULL"
+         WHERE w.depth IS NOT NULL\n) x\n\
+         LEFT JOIN (SELECT DISTINCT access_key_id AS used_key FROM role_calls) u \
+         ON u.used_key = x.access_key_id"
     ));
     out
 }
