@@ -2,28 +2,12 @@
 //! every report on every fixture trail; reruns are incremental and never duplicate an event; a
 //! crashed batch is ignored and cleaned up.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 use std::path::Path;
-use std::process::Command;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_janus-audit"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("JANUS_AUDIT_QUERIES")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use bin::{Run, run};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

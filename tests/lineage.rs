@@ -2,33 +2,17 @@
 //! every report, whatever order the files come in. The numbers are worked out by hand in
 //! fixtures/README.md (`chains/`) from fixtures/make_fixtures.py.
 
+#[path = "support/bin.rs"]
+mod bin;
+
 use std::path::Path;
-use std::process::Command;
+
+use bin::run;
 
 use serde_json::{Value, json};
 
 const CHAINS: &str = "fixtures/chains";
 const A1: &str = "arn:aws:iam::111122223333:role/";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_janus-audit"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("JANUS_AUDIT_QUERIES")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn rows(args: &[&str]) -> Vec<Value> {
     let mut all = args.to_vec();

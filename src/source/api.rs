@@ -203,6 +203,12 @@ fn issued_key(json: &str, all_providers: bool) -> Option<(String, Millis, Millis
             return None;
         }
     }
+    credentials(&r, &resp)
+}
+
+/// The key an AssumeRole* record's response carries, when it was issued and until when (a key's
+/// longest life when the expiration cannot be read).
+fn credentials(r: &Record<'_>, resp: &WebIdentityResponse<'_>) -> Option<(String, Millis, Millis)> {
     let creds = resp.credentials.get()?;
     let issued = r.event_time.get().and_then(parse_event_time)?;
     let expires = creds
@@ -222,19 +228,8 @@ fn chained_key(json: &str) -> Option<(String, String, Millis, Millis)> {
     }
     let parent = r.user_identity.get()?.access_key_id.get()?.to_string();
     let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
-    let creds = resp.credentials.get()?;
-    let issued = r.event_time.get().and_then(parse_event_time)?;
-    let expires = creds
-        .expiration
-        .get()
-        .and_then(parse_expiration)
-        .unwrap_or(issued + KEY_LIFETIME);
-    Some((
-        parent,
-        creds.access_key_id.get()?.to_string(),
-        issued,
-        expires,
-    ))
+    let (key, issued, expires) = credentials(&r, &resp)?;
+    Some((parent, key, issued, expires))
 }
 
 /// The account the credentials belong to, and one client and limiter per region.
