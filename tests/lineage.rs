@@ -471,3 +471,31 @@ fn a_chain_issued_before_the_window_counts_by_the_use_of_its_key_in_it() {
         json!({"api_calls": 1, "chained_calls": 1, "chained_roles": roles(&["admin"]), "assumptions": 0})
     );
 }
+
+#[test]
+fn tables_lists_hops_and_key_lineage_with_their_columns() {
+    let r = run(&["tables"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for table in ["hops", "key_lineage"] {
+        let at = r
+            .stdout
+            .find(&format!("\n{table}\n"))
+            .unwrap_or_else(|| panic!("{table}"));
+        let listing = &r.stdout[at..];
+        for col in ["access_key_id", "role_arn", "in_window"] {
+            assert!(listing.contains(col), "{table}.{col}");
+        }
+    }
+    assert!(r.stdout.contains("used_in_window") && r.stdout.contains("shared_event_id"));
+    // calls carries the key's own lineage columns.
+    let calls = &r.stdout[r.stdout.find("\ncalls\n").unwrap()..];
+    for col in [
+        "key_id",
+        "depth",
+        "parent_key",
+        "key_role_arn",
+        "key_expires_at",
+    ] {
+        assert!(calls.contains(col), "calls.{col}");
+    }
+}
