@@ -52,7 +52,7 @@ chains AS (
         ARRAY_SORT(COLLECT_SET(l.role_arn) FILTER (WHERE l.role_arn IS NOT NULL)) AS chained_roles
     FROM key_lineage l
     JOIN assumptions r ON l.root_event_id = r.event_id
-    WHERE l.depth > 0 AND (l.in_window OR l.event_id IN (SELECT key_event_id FROM calls))
+    WHERE l.depth > 0 AND (l.in_window OR l.used_in_window)
     GROUP BY r.session_name
 )
 SELECT
