@@ -14,6 +14,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// Hash maps probed once per call of the window: foldhash, not SipHash (keys are not secret).
+type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use polars::prelude::*;
 
 use crate::timefmt::Millis;
@@ -99,33 +102,41 @@ fn mark_used(
         return Ok(());
     };
     let call_keys = call_keys.str()?;
-    let by_key: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.key, i)).collect();
-    let by_session: HashMap<(&str, &str, Millis), usize> = keys
+    let by_key: Fast<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.key, i)).collect();
+    let by_session: Fast<(&str, &str, Millis), usize> = keys
         .iter()
         .zip(sessions)
         .enumerate()
         .filter_map(|(i, (k, s))| Some(((s.0?, s.1?, k.issued_at?), i)))
         .collect();
+    // Probed on every core, a share of the column's chunks each.
+    let hits: Vec<usize> = {
+        use rayon::prelude::*;
+        let chunks: Vec<_> = call_keys.downcast_iter().collect();
+        chunks
+            .par_iter()
+            .flat_map_iter(|arr| arr.iter().flatten().filter_map(|k| by_key.get(k).copied()))
+            .collect()
+    };
     let mut used = vec![false; keys.len()];
-    for k in call_keys.iter().flatten() {
-        if let Some(&i) = by_key.get(k) {
-            used[i] = true;
-        }
+    for i in hits {
+        used[i] = true;
     }
-    if let (Some(issuer), Some(name), Some(created)) = (
-        col("session_issuer_arn"),
-        col("session_name"),
-        col("session_created_at"),
-    ) && call_keys.null_count() > 0
-    {
-        let created = created.datetime()?;
-        for (((k, r), n), c) in call_keys
+    let session_cols = ["session_issuer_arn", "session_name", "session_created_at"];
+    if call_keys.null_count() > 0 && session_cols.iter().all(|c| col(c).is_some()) {
+        // The few calls without a key, matched by their session.
+        let keyless = role_calls
+            .select(session_cols)?
+            .filter(&call_keys.is_null())?;
+        let created = keyless.column("session_created_at")?.datetime()?;
+        for ((r, n), c) in keyless
+            .column("session_issuer_arn")?
+            .str()?
             .iter()
-            .zip(issuer.str()?.iter())
-            .zip(name.str()?.iter())
+            .zip(keyless.column("session_name")?.str()?.iter())
             .zip(created.phys.iter())
         {
-            if let (None, Some(r), Some(n), Some(c)) = (k, r, n, c)
+            if let (Some(r), Some(n), Some(c)) = (r, n, c)
                 && let Some(&i) = by_session.get(&(r, n, c))
             {
                 used[i] = true;
@@ -163,7 +174,7 @@ pub fn build(
 
     let mut by_time: Vec<usize> = (0..assumptions.height()).collect();
     by_time.sort_by_key(|&i| earliest(&a_time, &a_event, i));
-    let mut reached: HashSet<&str> = HashSet::new();
+    let mut reached: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
     let mut keys: Vec<Key> = Vec::new();
     for i in by_time {
         let Some(key) = a_key[i].filter(|_| a_err[i].is_none()) else {
@@ -185,8 +196,8 @@ pub fn build(
 
     // The event that issued each key (the earliest that claims it), and the sharedEventID of
     // each key whose target-account copy is in the input (the least, should there be several).
-    let mut issued_by: HashMap<&str, usize> = HashMap::new();
-    let mut target_copy: HashMap<&str, &str> = HashMap::new();
+    let mut issued_by: Fast<&str, usize> = Fast::default();
+    let mut target_copy: Fast<&str, &str> = Fast::default();
     for i in 0..hops.height() {
         let (Some(child), None) = (h_key[i], h_err[i]) else {
             continue;
@@ -203,7 +214,7 @@ pub fn build(
             }
         }
     }
-    let mut children: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut children: Fast<&str, Vec<usize>> = Fast::default();
     for &i in issued_by.values() {
         let parent = h_parent[i].expect("claims with a parent");
         children.entry(parent).or_default().push(i);
@@ -242,19 +253,17 @@ pub fn build(
         level = start..keys.len();
     }
 
+    // Read whole, not row by row: a dataset's tables come in thousands of chunks.
     let (a_role, a_session) = (
-        assumptions.column("role_arn")?.str()?,
-        assumptions.column("session_name")?.str()?,
+        strs(assumptions, "role_arn")?,
+        strs(assumptions, "session_name")?,
     );
-    let (h_role, h_session) = (
-        hops.column("role_arn")?.str()?,
-        hops.column("session_name")?.str()?,
-    );
+    let (h_role, h_session) = (strs(hops, "role_arn")?, strs(hops, "session_name")?);
     let sessions: Vec<(Option<&str>, Option<&str>)> = keys
         .iter()
         .map(|k| match k.src {
-            Src::Root(i) => (a_role.get(i as usize), a_session.get(i as usize)),
-            Src::Hop(h) => (h_role.get(h as usize), h_session.get(h as usize)),
+            Src::Root(i) => (a_role[i as usize], a_session[i as usize]),
+            Src::Hop(h) => (h_role[h as usize], h_session[h as usize]),
         })
         .collect();
     mark_used(&mut keys, &sessions, role_calls)?;

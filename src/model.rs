@@ -838,7 +838,13 @@ impl Tables {
                 )
                 .collect()?,
         };
+        let started = std::time::Instant::now();
         let key_lineage = crate::lineage::build(&assumptions, &hops, &role_calls)?;
+        tracing::info!(
+            "key lineage: {} key(s) in {:.2?}",
+            key_lineage.height(),
+            started.elapsed()
+        );
         Ok(Tables {
             events,
             role_calls,
