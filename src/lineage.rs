@@ -60,7 +60,7 @@ struct Key<'t> {
     used_in_window: bool,
 }
 
-/// A table's string column as values, or all nulls when the table lacks it.
+/// A table's string column as values.
 fn strs<'t>(df: &'t DataFrame, name: &str) -> PolarsResult<Vec<Option<&'t str>>> {
     Ok(df.column(name)?.str()?.iter().collect())
 }
@@ -222,7 +222,8 @@ pub fn build(
 
     let mut level = 0..keys.len();
     while !level.is_empty() {
-        let mut found: Vec<(usize, usize)> = level
+        // Each key has one issuing event, so a level names each child once.
+        let found: Vec<(usize, usize)> = level
             .clone()
             .flat_map(|k| {
                 children
@@ -232,7 +233,6 @@ pub fn build(
                     .map(move |&h| (h, k))
             })
             .collect();
-        found.sort_by_key(|&(h, _)| earliest(&h_time, &h_event, h));
         let start = keys.len();
         for (h, parent) in found {
             let child = h_key[h].expect("hops with a key");
@@ -291,48 +291,37 @@ fn frame(
     let rows: Vec<Src> = order.iter().map(|&i| keys[i].src).collect();
     let roots: Vec<Src> = order.iter().map(|&i| keys[keys[i].root].src).collect();
     // A column from either source table, row by row: the roots' rows, then the hops', then put
-    // in order. Every step takes views of the source strings; none copies them.
+    // in order. Every step takes views of the source strings; none copies them. A table without
+    // the column (a root has no parent) gives nulls.
     let pick =
         |name: &str, a: Option<&str>, h: Option<&str>, rows: &[Src]| -> PolarsResult<Column> {
-            let mut ia: Vec<Option<IdxSize>> = Vec::new();
-            let mut ih: Vec<Option<IdxSize>> = Vec::new();
-            let mut at: Vec<(bool, IdxSize)> = Vec::with_capacity(rows.len());
-            for r in rows {
-                match *r {
+            let (mut ia, mut ih) = (Vec::new(), Vec::new());
+            // Each row's place: (a root's, its index among the roots' rows), else the hops'.
+            let at: Vec<(bool, IdxSize)> = rows
+                .iter()
+                .map(|r| match *r {
                     Src::Root(i) => {
-                        at.push((true, ia.len() as IdxSize));
-                        ia.push(Some(i));
+                        ia.push(i);
+                        (true, ia.len() as IdxSize - 1)
                     }
                     Src::Hop(i) => {
-                        at.push((false, ih.len() as IdxSize));
-                        ih.push(Some(i));
+                        ih.push(i);
+                        (false, ih.len() as IdxSize - 1)
                     }
-                }
-            }
-            let from = |table: &DataFrame,
-                        col: Option<&str>,
-                        idx: Vec<Option<IdxSize>>,
-                        other: &DataFrame,
-                        other_col: Option<&str>|
-             -> PolarsResult<Column> {
-                let idx = IdxCa::from_iter_options("".into(), idx.into_iter());
-                match col {
-                    Some(c) => table.column(c)?.take(&idx),
-                    // A column the table lacks (a root has no parent): nulls of the other's type.
-                    None => {
-                        let dtype = other
-                            .column(other_col.expect("one source"))?
-                            .dtype()
-                            .clone();
-                        Ok(Column::full_null("".into(), idx.len(), &dtype))
-                    }
-                }
+                })
+                .collect();
+            let dtype = match (a, h) {
+                (Some(c), _) => assumptions.column(c)?.dtype().clone(),
+                (None, Some(c)) => hops.column(c)?.dtype().clone(),
+                (None, None) => unreachable!("a column has a source"),
             };
-            let mut both = from(assumptions, a, ia, hops, h)?
-                .as_materialized_series()
-                .clone();
+            let part = |table: &DataFrame, col: Option<&str>, idx: Vec<IdxSize>| match col {
+                Some(c) => table.column(c)?.take(&IdxCa::from_vec("".into(), idx)),
+                None => Ok(Column::full_null("".into(), idx.len(), &dtype)),
+            };
+            let mut both = part(assumptions, a, ia)?.as_materialized_series().clone();
             let roots = both.len() as IdxSize;
-            both.append(from(hops, h, ih, assumptions, a)?.as_materialized_series())?;
+            both.append(part(hops, h, ih)?.as_materialized_series())?;
             let perm = IdxCa::from_iter_values(
                 "".into(),
                 at.iter().map(|&(root, i)| if root { i } else { roots + i }),

@@ -380,12 +380,7 @@ impl Sink {
             self.stats.incomplete_assumptions += 1;
         }
         let role_arn = req.role_arn.get();
-        let session_name = req.role_session_name.get().or_else(|| {
-            resp.assumed_role_user
-                .get()
-                .and_then(|u| u.arn.get())
-                .and_then(session_name_from_arn)
-        });
+        let session_name = session_asked(&req, &resp);
         let parsed = session_name.map(naming::parse_session_name);
         // A bare numeric session name is the Google `sub` itself.
         let source = parsed
@@ -408,12 +403,7 @@ impl Sink {
         a.duration_seconds
             .push(req.duration_seconds.get().and_then(|n| n.parse().ok()));
         push_str(&mut a.role_arn, role_arn);
-        push_str(
-            &mut a.account_id,
-            role_arn
-                .and_then(account_from_arn)
-                .or_else(|| r.recipient_account_id.get()),
-        );
+        push_str(&mut a.account_id, role_account(role_arn, r));
         push_str(&mut a.session_name, session_name);
         push_str(
             &mut a.assumed_role_arn,
@@ -459,21 +449,8 @@ impl Sink {
                 .and_then(parse_expiration),
         );
         push_str(&mut h.role_arn, role_arn);
-        push_str(
-            &mut h.account_id,
-            role_arn
-                .and_then(account_from_arn)
-                .or_else(|| r.recipient_account_id.get()),
-        );
-        push_str(
-            &mut h.session_name,
-            req.role_session_name.get().or_else(|| {
-                resp.assumed_role_user
-                    .get()
-                    .and_then(|u| u.arn.get())
-                    .and_then(session_name_from_arn)
-            }),
-        );
+        push_str(&mut h.account_id, role_account(role_arn, r));
+        push_str(&mut h.session_name, session_asked(&req, &resp));
         push_str(&mut h.source_identity, req.source_identity.get());
         push_str(&mut h.shared_event_id, r.shared_event_id.get());
         push_str(&mut h.recipient_account_id, r.recipient_account_id.get());
@@ -519,6 +496,26 @@ fn role_request<'t>(
     stats.values_nulled += nulled;
     *repaired = text;
     record::try_parse_raw_str(repaired).unwrap_or_default()
+}
+
+/// The role session name an AssumeRole* asked for, else the one its assumed-role ARN carries.
+fn session_asked<'a>(
+    req: &'a RoleRequest<'_>,
+    resp: &'a WebIdentityResponse<'_>,
+) -> Option<&'a str> {
+    req.role_session_name.get().or_else(|| {
+        resp.assumed_role_user
+            .get()
+            .and_then(|u| u.arn.get())
+            .and_then(session_name_from_arn)
+    })
+}
+
+/// The account of the role an AssumeRole* asked for: its ARN's, else the account that logged it.
+fn role_account<'a>(role_arn: Option<&'a str>, r: &'a Record<'_>) -> Option<&'a str> {
+    role_arn
+        .and_then(account_from_arn)
+        .or_else(|| r.recipient_account_id.get())
 }
 
 /// A chained `AssumeRole`: made with a session's key (the parent), or the copy logged in the

@@ -168,18 +168,25 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
             first_copy("events", &list("events", "t"))
         ));
     }
+    // A table's columns through `alias`, for a view with no window (every row `in_window`);
+    // `special` rewrites the columns it names.
+    let whole = |table: &str, alias: &str, special: &dyn Fn(&str) -> Option<String>| {
+        cols(table)
+            .iter()
+            .map(|c| match c.as_str() {
+                "in_window" => "TRUE AS in_window".to_string(),
+                other => special(other).unwrap_or_else(|| format!("{alias}.{other}")),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     // Provider attribution and --provider google, as model::attribute_providers does them.
-    let assumption_cols: Vec<String> = cols("assumptions")
-        .into_iter()
-        .map(|c| match c.as_str() {
-            "provider" => format!("CASE WHEN a.provider IS NOT NULL THEN a.provider WHEN {google_sub} OR a.role_arn IN (SELECT role_arn FROM janus_assumptions WHERE provider = 'accounts.google.com') THEN 'accounts.google.com' ELSE 'unknown' END AS provider"),
-            "in_window" => "TRUE AS in_window".to_string(),
-            other => format!("a.{other}"),
-        })
-        .collect();
+    let provider = |c: &str| {
+        (c == "provider").then(|| format!("CASE WHEN a.provider IS NOT NULL THEN a.provider WHEN {google_sub} OR a.role_arn IN (SELECT role_arn FROM janus_assumptions WHERE provider = 'accounts.google.com') THEN 'accounts.google.com' ELSE 'unknown' END AS provider"))
+    };
     out.push(format!(
         "CREATE OR REPLACE VIEW assumptions_all_providers AS\nSELECT {}\nFROM ({}) a",
-        assumption_cols.join(", "),
+        whole("assumptions", "a", &provider),
         first_copy("assumptions", &list("assumptions", "t"))
     ));
     out.push(
@@ -188,14 +195,7 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
     );
     out.push(format!(
         "CREATE OR REPLACE VIEW hops AS\nSELECT {}\nFROM ({}) h",
-        cols("hops")
-            .iter()
-            .map(|c| match c.as_str() {
-                "in_window" => "TRUE AS in_window".to_string(),
-                other => format!("h.{other}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
+        whole("hops", "h", &|_| None),
         first_copy("hops", &list("hops", "t"))
     ));
     out.extend(lineage_views());

@@ -214,13 +214,16 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
     } else {
         None
     };
-    // Assumptions and chained AssumeRoles before the window may own keys used in it.
-    let mut assumptions = table("assumptions", wide, None)?;
-    let flags = in_window(&assumptions, &w)?.with_name("in_window".into());
-    assumptions.with_column(flags.into_column())?;
-    let mut hops = table("hops", wide, None)?;
-    let flags = in_window(&hops, &w)?.with_name("in_window".into());
-    hops.with_column(flags.into_column())?;
+    // Assumptions and chained AssumeRoles before the window may own keys used in it: read with
+    // the margin, each row told whether it is in the window.
+    let with_margin = |name: &str| {
+        let mut df = table(name, wide, None)?;
+        let flags = in_window(&df, &w)?.with_name("in_window".into());
+        df.with_column(flags.into_column())?;
+        Ok::<_, DatasetError>(df)
+    };
+    let assumptions = with_margin("assumptions")?;
+    let hops = with_margin("hops")?;
     tracing::info!("dataset: tables read in {:.2?}", started.elapsed());
     let resolved = duplicates(&ds, wide, &committed)?;
     tracing::info!("dataset: duplicates resolved in {:.2?}", started.elapsed());
