@@ -570,6 +570,15 @@ fn the_per_key_plan_follows_role_chains_and_only_the_selected_providers_keys() {
     for key in ["ASIAUSERCHAINOPS0001", "ASIAEC2CHAINAPP00001"] {
         assert!(!looked_up(&chains, key), "{key} looked up");
     }
+    // The default plan reads this small region whole, and gives the same reports.
+    let whole = fake_of(&chain_dirs());
+    let store = tempfile::tempdir().unwrap();
+    let mut args = api_args("by-instance", store.path(), &whole, since, until);
+    args.retain(|a| a != "--by-key");
+    let o = command(&whole).args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(rows(&o), files_bi);
+    assert!(stderr(&o).contains("read whole"), "{}", stderr(&o));
 
     // Only the selected providers' keys: GitHub's key is looked up with --provider any only.
     let cloudtrail = fake();
