@@ -152,6 +152,8 @@ fn fetch(
     let now = chrono::Utc::now().timestamp_millis();
     let regions: Vec<String> = if api.regions.iter().any(|r| r == "all") {
         api::DEFAULT_REGIONS.iter().map(|r| r.to_string()).collect()
+    } else if api.regions.is_empty() {
+        vec!["us-east-1".to_string()]
     } else {
         api.regions.clone()
     };

@@ -52,6 +52,10 @@ pub struct Source {
     pub limits: Limits,
     /// `--dataset DIR`: read this Parquet dataset instead of paths.
     pub dataset: Option<PathBuf>,
+    /// How `s3://` paths are reached and narrowed.
+    pub s3: crate::source::s3::S3Options,
+    /// `--verify`: validate the inputs against their digests (log-file integrity validation).
+    pub verify: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +131,8 @@ pub fn run(
         limits: req.source.limits,
         dataset: req.source.dataset.clone(),
         role_call_columns: None,
+        s3: req.source.s3.clone(),
+        verify: req.source.verify,
     };
     let bar = progress::files_bar(progress, "");
     let outcome = engine::run(

@@ -249,20 +249,23 @@ pub struct ApiArgs {
     /// (management events only, last 90 days).
     #[arg(long)]
     pub from_api: bool,
-    /// Regions to fetch, comma-separated, or `all` (every region enabled by default).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        requires = "from_api",
-        default_value = "us-east-1"
-    )]
+    /// --from-api: regions to fetch (default us-east-1), or `all` (every region enabled by
+    /// default). s3:// input: only these regions' folders (default: every region found).
+    #[arg(long, value_delimiter = ',')]
     pub regions: Vec<String>,
+    /// s3:// input: only these accounts' folders (default: every account found).
+    #[arg(long, value_delimiter = ',')]
+    pub accounts: Vec<String>,
     /// AWS profile for the API calls (else the standard chain: env, SSO, instance role…).
-    #[arg(long, requires = "from_api")]
+    #[arg(long)]
     pub profile: Option<String>,
-    /// CloudTrail endpoint (AWS_ENDPOINT_URL_CLOUDTRAIL is honoured too).
-    #[arg(long, value_name = "URL", requires = "from_api")]
+    /// Endpoint of the AWS API the command reads: S3 for s3:// input, CloudTrail for
+    /// --from-api (AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_CLOUDTRAIL set them apart).
+    #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// s3:// input: objects fetched at once.
+    #[arg(long, value_name = "N", default_value = "16")]
+    pub s3_concurrency: usize,
     /// Fetch every event in the window, not just assumptions and the issued keys' calls.
     #[arg(long, requires = "from_api")]
     pub full: bool,
@@ -280,7 +283,8 @@ pub struct ApiArgs {
 #[cfg(feature = "analyzer")]
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// CloudTrail log files or directories (walked recursively; S3 layout, org trails, .json/.json.gz/.jsonl).
+    /// CloudTrail log files or directories (walked recursively; S3 layout, org trails,
+    /// .json/.json.gz/.jsonl), or s3://bucket/prefix (only the window's day folders are listed).
     #[arg(required_unless_present_any = ["from_api", "store", "dataset"])]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
@@ -295,6 +299,11 @@ pub struct InputArgs {
     /// partitions the window needs.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["paths", "from_api", "store"])]
     pub dataset: Option<PathBuf>,
+    /// Validate every input log file against its trail's signed digests (log-file integrity
+    /// validation, as `janus-audit verify`); each file's status goes to the manifest and the
+    /// `files` table, and a failure sets the exit status.
+    #[arg(long, conflicts_with_all = ["dataset", "from_api", "store"])]
+    pub verify: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -443,6 +452,21 @@ impl ApiArgs {
             store: self.store.clone(),
         }
     }
+
+    pub fn s3(&self) -> crate::source::s3::S3Options {
+        crate::source::s3::S3Options {
+            endpoint_url: self.endpoint_url.clone(),
+            profile: self.profile.clone(),
+            concurrency: self.s3_concurrency,
+            accounts: self.accounts.clone(),
+            regions: self
+                .regions
+                .iter()
+                .filter(|r| *r != "all")
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 #[cfg(feature = "analyzer")]
@@ -458,6 +482,8 @@ impl InputArgs {
             queries: self.queries.clone(),
             limits: self.limits.limits(),
             dataset: self.dataset.clone(),
+            s3: self.api.s3(),
+            verify: self.verify,
         }
     }
 }
@@ -476,6 +502,8 @@ impl IngestArgs {
                 queries: None,
                 limits: self.limits.limits(),
                 dataset: None,
+                s3: self.api.s3(),
+                verify: false,
             },
             dataset: self.dataset.clone(),
             events: self.events,

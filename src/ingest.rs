@@ -12,6 +12,7 @@ use crate::notice::Notice;
 use crate::source::envelope::{self, BadRecord, EnvelopeError};
 use crate::source::files::{self, Found, Limits, Plan, ReadError, WalkError};
 use crate::source::repair;
+use crate::source::s3::{self, S3, S3Error, S3Options, S3Uri};
 use crate::timefmt::Window;
 
 #[derive(Debug, Clone)]
@@ -29,6 +30,11 @@ pub struct IngestOptions {
     pub dataset: Option<PathBuf>,
     /// Keep only these columns of `role_calls` (see `model::role_call_columns`); `None`: all.
     pub role_call_columns: Option<Vec<String>>,
+    /// How `s3://` paths are reached and narrowed.
+    pub s3: S3Options,
+    /// Validate the inputs against their CloudTrail digests (`--verify`); each file's
+    /// decompressed content is hashed as it is read.
+    pub verify: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +101,12 @@ pub struct FileReport {
     pub values_nulled: u64,
     /// Hex SHA-256 of the bytes on disk, when hashing was asked for and the file could be read.
     pub sha256: Option<String>,
+    /// An S3 object's ETag.
+    pub etag: Option<String>,
+    /// Hex SHA-256 of the decompressed content, with `hash_content`.
+    pub content_sha256: Option<String>,
+    /// What log-file integrity validation said of it (`--verify`), e.g. `valid`, `uncovered`.
+    pub validation: Option<String>,
 }
 
 /// Totals for the stderr summary and the report manifest.
@@ -157,9 +169,23 @@ pub fn files_frame(files: &[FileReport]) -> PolarsResult<DataFrame> {
     )
 }
 
+/// The `files` table a report's queries read: the dataset's columns, and what `--verify` said
+/// of each file (null without it).
+pub fn report_files_frame(files: &[FileReport]) -> PolarsResult<DataFrame> {
+    let mut df = files_frame(files)?;
+    df.with_column(Column::new(
+        "validation".into(),
+        files
+            .iter()
+            .map(|f| f.validation.clone())
+            .collect::<Vec<_>>(),
+    ))?;
+    Ok(df)
+}
+
 impl Ingested {
     pub fn files_frame(&self) -> PolarsResult<DataFrame> {
-        files_frame(&self.files)
+        report_files_frame(&self.files)
     }
 
     /// Each skipped or partly read input, then the summary line.
@@ -290,6 +316,7 @@ fn skip(report: &mut FileReport, kind: Skip, reason: String) {
 
 fn read_one(
     found: &Found,
+    body: Option<Result<s3::Got, S3Error>>,
     file_id: u32,
     sink: &mut Sink,
     bufs: &mut files::Buffers,
@@ -310,14 +337,31 @@ fn read_one(
         unusable: 0,
         values_nulled: 0,
         sha256: None,
+        etag: found.object.as_ref().and_then(|o| o.etag.clone()),
+        content_sha256: None,
+        validation: None,
     };
     let custody = bufs.hash && found.plan == Plan::Digest;
     if found.plan != Plan::Read && !custody {
-        report.bytes = std::fs::metadata(&found.path).map(|m| m.len()).unwrap_or(0);
+        report.bytes = match &found.object {
+            Some(o) => o.size,
+            None => std::fs::metadata(&found.path).map(|m| m.len()).unwrap_or(0),
+        };
         return report;
     }
-    let read = files::read_decoded(&found.path, bufs, limits.max_file_bytes);
+    let read = match body {
+        None => files::read_decoded(&found.path, bufs, limits.max_file_bytes),
+        Some(Ok(got)) => {
+            if got.etag.is_some() {
+                report.etag = got.etag;
+            }
+            files::decode_fetched(got.body, bufs, limits.max_file_bytes)
+        }
+        Some(Err(S3Error::TooLarge { what, limit })) => Err(ReadError::TooLarge { what, limit }),
+        Some(Err(e)) => Err(ReadError::Fetch(e.to_string())),
+    };
     report.sha256 = bufs.sha256.map(hex::encode);
+    report.content_sha256 = bufs.content_sha256.map(hex::encode);
     match read {
         Ok(size) => report.bytes = size,
         Err(e) => {
@@ -389,11 +433,14 @@ fn read_one(
 
 /// Read every input and build the tables. Damaged files are reported, never fatal.
 pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsResult<Ingested> {
-    let (found, walk_errors) = files::discover(&opts.paths, &opts.window);
+    let (found, walk_errors, s3) = discover(opts);
     if let Some(pb) = progress {
         pb.set_length(found.len() as u64);
     }
-    let (parts, reports) = read_files(&found, 0, opts, progress);
+    let (parts, reports) = match &s3 {
+        Some(s3) => read_fetched(&found, 0, s3, opts, progress),
+        None => read_files(&found, 0, opts, progress, Vec::new()),
+    };
     let started = Instant::now();
     let tables = Tables::from_parts(parts, &opts.providers)?;
     tracing::info!("built tables in {:.2?}", started.elapsed());
@@ -406,29 +453,135 @@ pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsRes
     })
 }
 
+/// The local files and S3 objects the positional paths name, with what could not be listed;
+/// and the S3 client, when any path is a bucket.
+pub fn discover(opts: &IngestOptions) -> (Vec<Found>, Vec<WalkError>, Option<S3>) {
+    let (local, buckets): (Vec<PathBuf>, Vec<PathBuf>) = opts
+        .paths
+        .iter()
+        .cloned()
+        .partition(|p| S3Uri::of_path(p).is_none());
+    let (mut found, mut errors) = files::discover(&local, &opts.window);
+    if buckets.is_empty() {
+        return (found, errors, None);
+    }
+    let s3 = match S3::connect(&opts.s3) {
+        Ok(s3) => s3,
+        Err(e) => {
+            errors.extend(buckets.into_iter().map(|path| WalkError {
+                path,
+                reason: e.to_string(),
+            }));
+            return (found, errors, None);
+        }
+    };
+    for path in buckets {
+        let uri = S3Uri::of_path(&path).expect("partitioned on it");
+        match s3.list_trail(&uri, &opts.window, s3::Kind::Logs, &opts.s3) {
+            Ok(objects) => found.extend(objects.into_iter().map(|o| Found {
+                path: o.path(),
+                plan: files::plan_for(&o.path(), &opts.window),
+                object: Some(o),
+            })),
+            Err(e) => errors.push(WalkError {
+                path,
+                reason: format!("cannot list: {e}"),
+            }),
+        }
+    }
+    (found, errors, Some(s3))
+}
+
+/// What one fetched batch may hold (compressed bytes as listed); two batches are in memory at
+/// most, one being parsed while the next arrives.
+const FETCH_BATCH_BYTES: u64 = 64 << 20;
+const FETCH_BATCH_OBJECTS: usize = 512;
+
+/// [`read_files`] over input that includes S3 objects: batches are fetched on the client's
+/// runtime while the previous batch is parsed on every core.
+pub fn read_fetched(
+    found: &[Found],
+    first_id: u32,
+    s3: &S3,
+    opts: &IngestOptions,
+    progress: Option<&ProgressBar>,
+) -> (Vec<Part>, Vec<FileReport>) {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, f) in found.iter().enumerate() {
+        bytes += f.object.as_ref().map_or(0, |o| o.size);
+        if bytes >= FETCH_BATCH_BYTES || i + 1 - start >= FETCH_BATCH_OBJECTS {
+            batches.push(start..i + 1);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < found.len() {
+        batches.push(start..found.len());
+    }
+    let fetchable = |f: &Found| {
+        f.object.is_some() && (f.plan == Plan::Read || (opts.hash_inputs && f.plan == Plan::Digest))
+    };
+    let mut parts = Vec::new();
+    let mut reports = Vec::new();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let batches_ref = &batches;
+        scope.spawn(move || {
+            for range in batches_ref {
+                let chunk = &found[range.clone()];
+                let wanted: Vec<&s3::Object> = chunk
+                    .iter()
+                    .filter(|f| fetchable(f))
+                    .filter_map(|f| f.object.as_ref())
+                    .collect();
+                let mut got = s3.fetch(&wanted, opts.limits.max_file_bytes).into_iter();
+                let bodies: Vec<Option<Result<s3::Got, S3Error>>> = chunk
+                    .iter()
+                    .map(|f| fetchable(f).then(|| got.next()).flatten())
+                    .collect();
+                if tx.send((range.clone(), bodies)).is_err() {
+                    break;
+                }
+            }
+        });
+        for (range, bodies) in rx {
+            let first = first_id + range.start as u32;
+            let (p, r) = read_files(&found[range.clone()], first, opts, progress, bodies);
+            parts.extend(p);
+            reports.extend(r);
+        }
+    });
+    (parts, reports)
+}
+
 /// Parse `found` in parallel, numbering files from `first_id`: one [`Part`] per worker, in
-/// input order, and a report per file.
+/// input order, and a report per file. `bodies` holds fetched S3 bodies by position (empty
+/// when every input is on disk).
 pub fn read_files(
     found: &[Found],
     first_id: u32,
     opts: &IngestOptions,
     progress: Option<&ProgressBar>,
+    bodies: Vec<Option<Result<s3::Got, S3Error>>>,
 ) -> (Vec<Part>, Vec<FileReport>) {
     let started = Instant::now();
+    let bodies: Vec<std::sync::Mutex<Option<Result<s3::Got, S3Error>>>> =
+        bodies.into_iter().map(std::sync::Mutex::new).collect();
     let results: Vec<(Part, Vec<FileReport>)> = found
         .par_iter()
         .enumerate()
         .fold(
             || {
-                (
-                    Sink::new(opts.needs, opts.window),
-                    Vec::new(),
-                    files::Buffers::hashing(opts.hash_inputs),
-                )
+                let mut bufs = files::Buffers::hashing(opts.hash_inputs);
+                bufs.hash_content = opts.verify;
+                (Sink::new(opts.needs, opts.window), Vec::new(), bufs)
             },
             |(mut sink, mut reports, mut bufs), (i, f)| {
                 let id = first_id + i as u32;
-                reports.push(read_one(f, id, &mut sink, &mut bufs, &opts.limits));
+                let body = bodies
+                    .get(i)
+                    .and_then(|b| b.lock().ok().and_then(|mut b| b.take()));
+                reports.push(read_one(f, body, id, &mut sink, &mut bufs, &opts.limits));
                 if let Some(pb) = progress {
                     pb.inc(1);
                 }

@@ -294,6 +294,8 @@ impl Shared<'_> {
             empty_ok: input.from_store || req.source.dataset.is_some(),
             limits: req.source.limits,
             dataset: req.source.dataset.clone(),
+            s3: req.source.s3.clone(),
+            verify: req.source.verify,
             params: vec![("findings_params".into(), req.thresholds.frame())],
             trusted: &trusted.nets,
             parameters,

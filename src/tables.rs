@@ -25,7 +25,7 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Table>, QueryError> {
             schema,
         })
         .collect();
-    let files = crate::ingest::files_frame(&[]).expect("static columns");
+    let files = crate::ingest::report_files_frame(&[]).expect("static columns");
     let empty = |name: &str| {
         out.iter()
             .find(|t| t.name == name)

@@ -313,6 +313,9 @@ fn source_files(
             unusable: unusable.get(i).unwrap_or(0),
             values_nulled: nulled.get(i).unwrap_or(0),
             sha256: shas.get(i).map(str::to_string),
+            etag: None,
+            content_sha256: None,
+            validation: None,
         };
         stats.records += report.records;
         out.push(report);

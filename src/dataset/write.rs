@@ -16,7 +16,8 @@ use crate::exit;
 use crate::ingest::{self, FileReport, FileStatus, IngestOptions};
 use crate::model::{Needs, ProviderFilter, Raw};
 use crate::notice::{Notice, Ui};
-use crate::source::files::{self, Found};
+use crate::source::files::Found;
+use crate::source::s3::S3;
 use crate::timefmt::{Millis, Window};
 
 #[derive(Debug, Clone)]
@@ -107,7 +108,11 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         )));
     }
     let known = ds.files()?;
-    let (found, walk_errors) = files::discover(&input.paths, &Window::default());
+    let opts = batch_options(&req);
+    let (found, walk_errors, s3) = ingest::discover(&IngestOptions {
+        paths: input.paths.clone(),
+        ..opts.clone()
+    });
     let (todo, already) = new_files(found, &known)?;
     // Parts of uncommitted batches are gone by now, so the next number is free everywhere.
     let first_batch = ds.committed()?.last().map_or(0, |b| b + 1);
@@ -118,6 +123,8 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     let done = write_batches(
         &ds,
         &req,
+        &opts,
+        s3.as_ref(),
         &todo,
         next_file_id(&known)?,
         first_batch,
@@ -156,29 +163,18 @@ struct Done {
 
 /// Read and write `todo` a batch at a time, numbering files from `first_id` and batches from
 /// `first_batch`.
+#[allow(clippy::too_many_arguments)]
 fn write_batches(
     ds: &Dataset,
     req: &Request,
+    opts: &IngestOptions,
+    s3: Option<&S3>,
     todo: &[Found],
     first_id: u32,
     first_batch: u32,
     bar: Option<&indicatif::ProgressBar>,
     tell: &mut dyn FnMut(Notice),
 ) -> Result<Done, DatasetError> {
-    let opts = IngestOptions {
-        paths: Vec::new(),
-        window: Window::default(),
-        needs: Needs {
-            events: req.events,
-            id_times: true,
-        },
-        providers: ProviderFilter::Any,
-        hash_inputs: true,
-        empty_ok: true,
-        limits: req.source.limits,
-        dataset: None,
-        role_call_columns: None,
-    };
     let mut done = Done {
         files: 0,
         records: 0,
@@ -186,7 +182,10 @@ fn write_batches(
     };
     let mut next_id = first_id;
     for (batch, chunk) in (first_batch..).zip(todo.chunks(req.batch_files.max(1))) {
-        let (parts, reports) = ingest::read_files(chunk, next_id, &opts, bar);
+        let (parts, reports) = match s3 {
+            Some(s3) => ingest::read_fetched(chunk, next_id, s3, opts, bar),
+            None => ingest::read_files(chunk, next_id, opts, bar, Vec::new()),
+        };
         let raw = Raw::from_parts(parts)?;
         done.records += raw.stats.records;
         for r in &reports {
@@ -209,6 +208,26 @@ fn write_batches(
     Ok(done)
 }
 
+/// How a batch is read: every table, every provider, hashed.
+fn batch_options(req: &Request) -> IngestOptions {
+    IngestOptions {
+        paths: Vec::new(),
+        window: Window::default(),
+        needs: Needs {
+            events: req.events,
+            id_times: true,
+        },
+        providers: ProviderFilter::Any,
+        hash_inputs: true,
+        empty_ok: true,
+        limits: req.source.limits,
+        dataset: None,
+        role_call_columns: None,
+        s3: req.source.s3.clone(),
+        verify: false,
+    }
+}
+
 /// Found files the dataset has not recorded with the same size and modification time.
 fn new_files(found: Vec<Found>, known: &DataFrame) -> Result<(Vec<Found>, u64), DatasetError> {
     let paths = known.column("path")?.str()?;
@@ -224,11 +243,7 @@ fn new_files(found: Vec<Found>, known: &DataFrame) -> Result<(Vec<Found>, u64), 
     let mut already = 0;
     for f in found {
         let key = f.path.display().to_string();
-        let meta = std::fs::metadata(&f.path).ok();
-        let now = (
-            meta.as_ref().map(|m| m.len()),
-            meta.as_ref().and_then(mtime),
-        );
+        let now = size_and_mtime(&f);
         if seen.get(key.as_str()) == Some(&now) {
             already += 1;
         } else {
@@ -236,6 +251,20 @@ fn new_files(found: Vec<Found>, known: &DataFrame) -> Result<(Vec<Found>, u64), 
         }
     }
     Ok((todo, already))
+}
+
+/// A local file's size and modification time; an S3 object's size and LastModified.
+fn size_and_mtime(f: &Found) -> (Option<u64>, Option<Millis>) {
+    match &f.object {
+        Some(o) => (Some(o.size), o.last_modified),
+        None => {
+            let meta = std::fs::metadata(&f.path).ok();
+            (
+                meta.as_ref().map(|m| m.len()),
+                meta.as_ref().and_then(mtime),
+            )
+        }
+    }
 }
 
 fn mtime(m: &std::fs::Metadata) -> Option<Millis> {
@@ -340,7 +369,7 @@ fn write_batch(
         .map(|(r, f)| {
             let (first_event, last_event) = ranges.get(&r.file_id).copied().unwrap_or_default();
             let meta = FileMeta {
-                mtime: std::fs::metadata(&f.path).ok().as_ref().and_then(mtime),
+                mtime: size_and_mtime(f).1,
                 batch,
                 first_event,
                 last_event,

@@ -29,6 +29,9 @@ pub struct WindowJob<'a> {
     pub empty_ok: bool,
     pub limits: crate::source::files::Limits,
     pub dataset: Option<PathBuf>,
+    pub s3: crate::source::s3::S3Options,
+    /// `--verify`: validate the inputs against their digests.
+    pub verify: bool,
     pub params: Vec<(String, DataFrame)>,
     pub trusted: &'a [ipnet::IpNet],
     /// The exact parameters, recorded verbatim in the manifest.
@@ -75,6 +78,8 @@ pub fn run_window(
         limits: job.limits,
         dataset: job.dataset,
         role_call_columns: None,
+        s3: job.s3,
+        verify: job.verify,
     };
     let outcome = engine::run(&sqls, job.queries, opts, job.params, job.trusted, progress)?;
     let mut frames = outcome.frames.into_iter();

@@ -20,6 +20,8 @@ pub enum ReadError {
     Gzip(std::io::Error),
     #[error("empty file (0 bytes)")]
     Empty,
+    #[error("cannot fetch: {0}")]
+    Fetch(String),
     #[error("{what} exceeds --max-file-size ({limit} bytes); raise it to read this file")]
     TooLarge { what: &'static str, limit: u64 },
 }
@@ -55,9 +57,25 @@ pub enum Plan {
 
 #[derive(Debug, Clone)]
 pub struct Found {
+    /// For an S3 object, its `s3://bucket/key` URI.
     pub path: PathBuf,
     pub plan: Plan,
+    /// Set when the input is an S3 object, fetched rather than opened.
+    pub object: Option<super::s3::Object>,
 }
+
+impl Found {
+    pub fn local(path: PathBuf, plan: Plan) -> Found {
+        Found {
+            path,
+            plan,
+            object: None,
+        }
+    }
+}
+
+/// Where `sync` keeps what validation needs beside a trail: never read as a log file.
+pub const SYNC_DIR: &str = ".janus-sync";
 
 /// A positional path that could not be walked.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +85,7 @@ pub struct WalkError {
     pub reason: String,
 }
 
-fn is_log_name(name: &str) -> bool {
+pub(crate) fn is_log_name(name: &str) -> bool {
     [
         ".json.gz",
         ".json",
@@ -80,7 +98,7 @@ fn is_log_name(name: &str) -> bool {
     .any(|ext| name.ends_with(ext))
 }
 
-fn is_digest(path: &Path) -> bool {
+pub(crate) fn is_digest(path: &Path) -> bool {
     path.components().any(|c| {
         c.as_os_str()
             .to_str()
@@ -109,7 +127,7 @@ pub fn s3_day(path: &Path) -> Option<NaiveDate> {
 
 /// Files are delivered up to ~15 minutes after their events, and a key lives at most 12 hours, so
 /// one day of margin on both sides keeps every event that can matter to the window.
-fn outside(day: NaiveDate, window: &Window) -> bool {
+pub(crate) fn outside(day: NaiveDate, window: &Window) -> bool {
     let to_day = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.date_naive());
     let margin = Duration::days(1);
     let early = window
@@ -123,7 +141,7 @@ fn outside(day: NaiveDate, window: &Window) -> bool {
     early || late
 }
 
-fn plan_for(path: &Path, window: &Window) -> Plan {
+pub(crate) fn plan_for(path: &Path, window: &Window) -> Plan {
     if is_digest(path) {
         Plan::Digest
     } else if s3_day(path).is_some_and(|d| outside(d, window)) {
@@ -144,15 +162,14 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
                 path: root.clone(),
                 reason: e.to_string(),
             }),
-            Ok(m) if m.is_file() => found.push(Found {
-                plan: plan_for(root, window),
-                path: root.clone(),
-            }),
+            Ok(m) if m.is_file() => found.push(Found::local(root.clone(), plan_for(root, window))),
             Ok(m) if !m.is_dir() => errors.push(not_regular(root, m.file_type())),
             Ok(_) => {
                 for entry in walkdir::WalkDir::new(root)
                     .follow_links(true)
                     .sort_by_file_name()
+                    .into_iter()
+                    .filter_entry(|e| e.file_name() != SYNC_DIR)
                 {
                     match entry {
                         Err(e) => errors.push(WalkError {
@@ -162,10 +179,8 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
                         Ok(e) if e.file_type().is_file() => {
                             let name = e.file_name().to_string_lossy();
                             if is_log_name(&name) {
-                                found.push(Found {
-                                    plan: plan_for(e.path(), window),
-                                    path: e.into_path(),
-                                });
+                                let plan = plan_for(e.path(), window);
+                                found.push(Found::local(e.into_path(), plan));
                             }
                         }
                         Ok(e) if e.file_type().is_dir() => {}
@@ -205,6 +220,9 @@ pub struct Buffers {
     /// Hash each file's bytes as read (for a report manifest); `sha256` is then the last file's.
     pub hash: bool,
     pub sha256: Option<[u8; 32]>,
+    /// Hash the decompressed content too (what a CloudTrail digest's `hashValue` is of).
+    pub hash_content: bool,
+    pub content_sha256: Option<[u8; 32]>,
 }
 
 impl Buffers {
@@ -220,11 +238,22 @@ impl Buffers {
 /// name), never past `limit` bytes either way. Returns the size on disk.
 pub fn read_decoded(path: &Path, bufs: &mut Buffers, limit: u64) -> Result<u64, ReadError> {
     bufs.raw.clear();
-    bufs.sha256 = None;
     let file = std::fs::File::open(path)?;
     // One byte past the limit is enough to know it is over.
     file.take(limit.saturating_add(1))
         .read_to_end(&mut bufs.raw)?;
+    decode(bufs, limit)
+}
+
+/// As [`read_decoded`], for bytes already fetched (an S3 object's body).
+pub fn decode_fetched(body: Vec<u8>, bufs: &mut Buffers, limit: u64) -> Result<u64, ReadError> {
+    bufs.raw = body;
+    decode(bufs, limit)
+}
+
+fn decode(bufs: &mut Buffers, limit: u64) -> Result<u64, ReadError> {
+    bufs.sha256 = None;
+    bufs.content_sha256 = None;
     let size = bufs.raw.len() as u64;
     if size > limit {
         return Err(ReadError::TooLarge {
@@ -243,6 +272,7 @@ pub fn read_decoded(path: &Path, bufs: &mut Buffers, limit: u64) -> Result<u64, 
     bufs.decoded.clear();
     if !bufs.raw.starts_with(&[0x1f, 0x8b]) {
         std::mem::swap(&mut bufs.raw, &mut bufs.decoded);
+        bufs.hash_decoded();
         return Ok(size);
     }
     // ISIZE, the last 4 bytes, is the uncompressed size mod 2^32: a near-exact capacity.
@@ -267,7 +297,17 @@ pub fn read_decoded(path: &Path, bufs: &mut Buffers, limit: u64) -> Result<u64, 
             ReadError::Gzip(e)
         }
     })?;
+    bufs.hash_decoded();
     Ok(size)
+}
+
+impl Buffers {
+    fn hash_decoded(&mut self) {
+        if self.hash_content {
+            use sha2::Digest;
+            self.content_sha256 = Some(sha2::Sha256::digest(&self.decoded).into());
+        }
+    }
 }
 
 /// Inflate every gzip member of `raw` into the spare capacity of `out`, but never more than

@@ -4,4 +4,5 @@ pub mod api;
 pub mod envelope;
 pub mod files;
 pub mod repair;
+pub mod s3;
 pub mod store;
