@@ -148,6 +148,9 @@ pub fn run(
     }
     let outcome = outcome?;
     outcome.ingested.tell(tell);
+    if let Some(v) = &outcome.verification {
+        crate::verify::command::tell(v, tell);
+    }
     let frame = match &req.command {
         Command::Findings { .. } => findings::combine(outcome.frames)?,
         _ => outcome.frames.into_iter().next().unwrap_or_default(),
@@ -161,10 +164,11 @@ pub fn run(
     {
         return Ok(exit::FINDINGS);
     }
-    Ok(if outcome.ingested.summary.complete() && input.complete {
-        exit::OK
-    } else {
-        exit::INCOMPLETE
+    let complete = outcome.ingested.summary.complete() && input.complete;
+    Ok(match (&outcome.verification, complete) {
+        (Some(v), _) => v.report_status(complete),
+        (None, true) => exit::OK,
+        (None, false) => exit::INCOMPLETE,
     })
 }
 

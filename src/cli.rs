@@ -98,6 +98,14 @@ pub enum Command {
     /// every report reads with --dataset DIR (and Spark, Athena or DuckDB can read too).
     #[cfg(feature = "analyzer")]
     Ingest(Box<IngestArgs>),
+    /// Mirror a trail's days from S3 into DIR, keeping each digest's signature and the public
+    /// keys so that `verify` works offline; a rerun fetches only what is new or changed.
+    #[cfg(feature = "analyzer")]
+    Sync(Box<SyncArgs>),
+    /// CloudTrail log file integrity validation: digest signatures and chain, each log file's
+    /// hash, and what no digest covers, per account and region.
+    #[cfg(feature = "analyzer")]
+    Verify(Box<VerifyArgs>),
     /// Work with a dataset made by `ingest`.
     #[cfg(feature = "analyzer")]
     #[command(subcommand)]
@@ -249,6 +257,25 @@ pub struct ApiArgs {
     /// (management events only, last 90 days).
     #[arg(long)]
     pub from_api: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Fetch every event in the window, not just assumptions and the issued keys' calls.
+    #[arg(long, requires = "from_api")]
+    pub full: bool,
+    /// Fetch by key in every region, even where reading the region whole would cost fewer
+    /// requests (the default picks the cheaper per region).
+    #[arg(long, requires = "from_api", conflicts_with = "full")]
+    pub by_key: bool,
+    /// The local store of fetched events (default: the cache dir). Without --from-api, report
+    /// from the store alone.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+/// Where AWS is (profile, endpoint) and which accounts and regions to read.
+#[cfg(feature = "analyzer")]
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
     /// --from-api: regions to fetch (default us-east-1), or `all` (every region enabled by
     /// default). s3:// input: only these regions' folders (default: every region found).
     #[arg(long, value_delimiter = ',')]
@@ -264,19 +291,110 @@ pub struct ApiArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// s3:// input: objects fetched at once.
-    #[arg(long, value_name = "N", default_value = "16")]
-    pub s3_concurrency: usize,
-    /// Fetch every event in the window, not just assumptions and the issued keys' calls.
-    #[arg(long, requires = "from_api")]
-    pub full: bool,
-    /// Fetch by key in every region, even where reading the region whole would cost fewer
-    /// requests (the default picks the cheaper per region).
-    #[arg(long, requires = "from_api", conflicts_with = "full")]
-    pub by_key: bool,
-    /// The local store of fetched events (default: the cache dir). Without --from-api, report
-    /// from the store alone.
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    #[arg(long, value_name = "N", default_value = "16", value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub s3_concurrency: u16,
+}
+
+#[cfg(feature = "analyzer")]
+impl AwsArgs {
+    pub fn s3(&self) -> crate::source::s3::S3Options {
+        crate::source::s3::S3Options {
+            endpoint_url: self.endpoint_url.clone(),
+            profile: self.profile.clone(),
+            concurrency: self.s3_concurrency as usize,
+            accounts: self.accounts.clone(),
+            regions: self
+                .regions
+                .iter()
+                .filter(|r| *r != "all")
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// `sync`: an incremental mirror of a trail's window, with what validation needs.
+#[cfg(feature = "analyzer")]
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The trail: s3://bucket[/prefix] (the prefix above AWSLogs/).
+    pub source: String,
+    /// The mirror, laid out like the bucket below the prefix.
+    pub dir: PathBuf,
+    /// First day to mirror (RFC 3339, a date, or a span back from now); a day of margin is added.
+    #[arg(long, value_parser = bound)]
+    pub since: Option<Bound>,
+    /// End of what to mirror (exclusive); a day of margin is added.
+    #[arg(long, value_parser = bound)]
+    pub until: Option<Bound>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `verify`: log-file integrity validation of a trail.
+#[cfg(feature = "analyzer")]
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Trails: local directories (a `sync` mirror, or an `aws s3 sync` copy) or s3://bucket/prefix.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Start of the window to validate (same forms as for the reports).
+    #[arg(long, value_parser = bound)]
+    pub since: Option<Bound>,
+    /// End of the window (exclusive).
+    #[arg(long, value_parser = bound)]
+    pub until: Option<Bound>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = formats())]
+    pub format: Format,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+#[cfg(feature = "analyzer")]
+fn window_of(since: &Option<Bound>, until: &Option<Bound>) -> Result<Window, UsageError> {
+    let now = chrono::Utc::now();
+    Ok(Window {
+        since: resolve(since, now)?,
+        until: resolve(until, now)?,
+    })
+}
+
+#[cfg(feature = "analyzer")]
+impl SyncArgs {
+    pub fn request(&self) -> Result<crate::sync::Request, UsageError> {
+        let source = crate::source::s3::S3Uri::parse(&self.source).ok_or_else(|| {
+            UsageError(format!("'{}': expected s3://bucket[/prefix]", self.source))
+        })?;
+        Ok(crate::sync::Request {
+            source,
+            dir: self.dir.clone(),
+            window: window_of(&self.since, &self.until)?,
+            s3: self.aws.s3(),
+            limits: self.limits.limits(),
+        })
+    }
+}
+
+#[cfg(feature = "analyzer")]
+impl VerifyArgs {
+    pub fn request(&self) -> Result<crate::verify::command::Request, UsageError> {
+        Ok(crate::verify::command::Request {
+            paths: self.paths.clone(),
+            window: window_of(&self.since, &self.until)?,
+            s3: self.aws.s3(),
+            limits: self.limits.limits(),
+            format: self.format,
+            output: self.output.clone(),
+        })
+    }
 }
 
 /// What every report reads, and which SQL it runs.
@@ -443,28 +561,13 @@ impl ApiArgs {
     pub fn source(&self) -> ApiSource {
         ApiSource {
             from_api: self.from_api,
-            regions: self.regions.clone(),
-            profile: self.profile.clone(),
-            endpoint_url: self.endpoint_url.clone(),
+            regions: self.aws.regions.clone(),
+            profile: self.aws.profile.clone(),
+            endpoint_url: self.aws.endpoint_url.clone(),
             full: self.full,
             by_key: self.by_key,
             all_providers: false,
             store: self.store.clone(),
-        }
-    }
-
-    pub fn s3(&self) -> crate::source::s3::S3Options {
-        crate::source::s3::S3Options {
-            endpoint_url: self.endpoint_url.clone(),
-            profile: self.profile.clone(),
-            concurrency: self.s3_concurrency,
-            accounts: self.accounts.clone(),
-            regions: self
-                .regions
-                .iter()
-                .filter(|r| *r != "all")
-                .cloned()
-                .collect(),
         }
     }
 }
@@ -482,7 +585,7 @@ impl InputArgs {
             queries: self.queries.clone(),
             limits: self.limits.limits(),
             dataset: self.dataset.clone(),
-            s3: self.api.s3(),
+            s3: self.api.aws.s3(),
             verify: self.verify,
         }
     }
@@ -502,7 +605,7 @@ impl IngestArgs {
                 queries: None,
                 limits: self.limits.limits(),
                 dataset: None,
-                s3: self.api.s3(),
+                s3: self.api.aws.s3(),
                 verify: false,
             },
             dataset: self.dataset.clone(),

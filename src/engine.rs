@@ -15,6 +15,8 @@ pub enum ReportError {
     TrustedCidrs { path: PathBuf, reason: String },
     #[error(transparent)]
     Query(#[from] QueryError),
+    #[error("--verify: {0}")]
+    Verify(String),
     #[error("cannot build the tables: {0}")]
     Model(#[from] PolarsError),
     #[error(transparent)]
@@ -51,6 +53,8 @@ pub struct Outcome {
     pub ingested: Ingested,
     /// The `calls` query that ran (embedded or overridden), for a manifest to hash.
     pub calls: Sql,
+    /// `--verify`: what log-file integrity validation found.
+    pub verification: Option<crate::verify::Verification>,
 }
 
 /// `--trusted-cidrs FILE`: the ranges, and the SHA-256 of exactly the bytes they were parsed from
@@ -141,9 +145,13 @@ pub fn run(
     // Of role_calls, only what the queries can name is kept (or decoded, from a dataset).
     opts.role_call_columns =
         crate::model::role_call_columns(query::words_read(&calls, sqls).as_ref());
-    let ingested = match &opts.dataset {
+    let mut ingested = match &opts.dataset {
         Some(dir) => crate::dataset::read::read(dir, &opts)?,
         None => ingest::ingest(&opts, progress)?,
+    };
+    let verification = match opts.verify {
+        true => Some(verify_inputs(&opts, &mut ingested)?),
+        false => None,
     };
     if ingested.files.is_empty() && !opts.empty_ok {
         return Err(ReportError::NoInput {
@@ -179,7 +187,36 @@ pub fn run(
         frames,
         ingested,
         calls,
+        verification,
     })
+}
+
+/// Validate what was just read against its digests, and mark each file with the result.
+fn verify_inputs(
+    opts: &IngestOptions,
+    ingested: &mut ingest::Ingested,
+) -> Result<crate::verify::Verification, ReportError> {
+    use crate::verify::{gather, validate};
+    let inputs = gather::for_report(
+        &opts.paths,
+        &ingested.files,
+        &opts.window,
+        &opts.s3,
+        &opts.limits,
+    )
+    .map_err(ReportError::Verify)?;
+    let v = validate(&inputs);
+    for f in &mut ingested.files {
+        let name = f.path.display().to_string();
+        let status = crate::verify::digest::tail(&name).and_then(|t| v.status.get(t));
+        f.validation = match (status, f.status) {
+            (Some(s), _) => Some(s.to_string()),
+            (None, ingest::FileStatus::OutsideWindow) => None,
+            (None, ingest::FileStatus::Digest) => Some("digest-not-checked".into()),
+            (None, _) => Some("not-checked".into()),
+        };
+    }
+    Ok(v)
 }
 
 #[cfg(test)]

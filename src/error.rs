@@ -29,6 +29,11 @@ pub enum AnalyzerError {
     Polars(String),
     #[error(transparent)]
     Dataset(#[from] crate::dataset::DatasetError),
+    /// Validation could not read what it needs (a listing, the public keys).
+    #[error("verify: {0}")]
+    Verify(String),
+    #[error("sync: {0}")]
+    Sync(String),
     #[error("cannot write to the terminal: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -18,6 +18,12 @@ pub const NO_TOKEN: i32 = 5;
 pub const STS_REFUSED: i32 = 6;
 /// `credentials`: STS unreachable, throttling or failing after bounded retries. Retry later.
 pub const STS_UNAVAILABLE: i32 = 7;
+/// `verify` (and `--verify` on a report): a log file was modified or deleted, or a digest's
+/// signature failed, its chain is broken, or a digest is missing. The files are named on stderr.
+pub const TAMPERED: i32 = 8;
+/// `verify` (and `--verify`): nothing failed, but part of the input is not proven: log files no
+/// digest lists, time no digest covers (validation was off), or digests without signatures.
+pub const NOT_COVERED: i32 = 9;
 /// A fetch from the LookupEvents API was interrupted (Ctrl-C); what was fetched is kept in the
 /// store and the next run resumes from it. 128 + SIGINT, as shells report it.
 pub const INTERRUPTED: i32 = 130;
@@ -35,6 +41,14 @@ pub const TABLE: &[(i32, &str)] = &[
     (NO_TOKEN, "no ID token"),
     (STS_REFUSED, "STS refused"),
     (STS_UNAVAILABLE, "STS unavailable"),
+    (
+        TAMPERED,
+        "verify: log files modified or deleted, or digests invalid",
+    ),
+    (
+        NOT_COVERED,
+        "verify: part of the input not covered by valid digests",
+    ),
     (INTERRUPTED, "--from-api interrupted (resumable)"),
 ];
 

@@ -51,6 +51,10 @@ pub mod sandbox;
 #[cfg(feature = "analyzer")]
 pub mod source;
 #[cfg(feature = "analyzer")]
+pub mod sync;
+#[cfg(feature = "analyzer")]
 pub mod tables;
 #[cfg(feature = "analyzer")]
 pub mod timeline;
+#[cfg(feature = "analyzer")]
+pub mod verify;

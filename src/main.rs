@@ -174,6 +174,16 @@ mod analyzer {
                 location,
             }) => ddl(dataset, *engine, location.as_deref()),
             Command::Tables { queries } => list_tables(queries.clone()),
+            Command::Sync(args) => match args.request() {
+                Ok(req) => with_ui(cli, false, |ui| janus_audit::sync::run(req, ui)),
+                Err(e) => Err(usage(e)),
+            },
+            Command::Verify(args) => match args.request() {
+                Ok(req) => with_ui(cli, false, |ui| {
+                    janus_audit::verify::command::run(req, ui, &mut std::io::stdout().lock())
+                }),
+                Err(e) => Err(usage(e)),
+            },
             #[cfg(feature = "credentials")]
             Command::Credentials(_) => unreachable!("dispatched by main"),
         };

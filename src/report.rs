@@ -247,8 +247,18 @@ pub fn run(mut req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
                 },
             )?;
         }
+        if let Some(v) = &done.verification {
+            crate::verify::command::tell(v, tell);
+        }
         if !done.complete && code == exit::OK {
             code = exit::INCOMPLETE;
+        }
+        if let Some(v) = &done.verification {
+            if v.tampered() {
+                code = exit::TAMPERED;
+            } else if v.gaps() && code == exit::OK {
+                code = exit::NOT_COVERED;
+            }
         }
         if let Some(gate) = req.fail_on
             && findings::any_at_or_above(&done.findings, gate)?

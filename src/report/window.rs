@@ -44,6 +44,8 @@ pub struct WindowDone {
     pub complete: bool,
     pub ingested: Ingested,
     pub findings: DataFrame,
+    /// `--verify`: what validation found (also in the manifest).
+    pub verification: Option<crate::verify::Verification>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,7 @@ pub fn run_window(
         }
     }
     let ingested = outcome.ingested;
+    let verification = outcome.verification;
     let rows: serde_json::Map<String, serde_json::Value> = reports
         .iter()
         .map(|(n, df)| (n.to_string(), df.height().into()))
@@ -120,13 +123,46 @@ pub fn run_window(
     let window = job.window;
     let parameters = job.parameters;
     let dir = write_window(job.output_dir, &window, &outputs, |listed| {
-        manifest(&window, &ingested, parameters, queries, rows, listed)
+        manifest(
+            &window,
+            &ingested,
+            verification.as_ref(),
+            parameters,
+            queries,
+            rows,
+            listed,
+        )
     })?;
     Ok(WindowDone {
         complete: ingested.summary.complete(),
         dir,
         ingested,
         findings,
+        verification,
+    })
+}
+
+/// `--verify`'s findings for a manifest: per account and region, and every problem named.
+fn verification_json(v: &crate::verify::Verification) -> serde_json::Value {
+    let scopes: Vec<_> = v
+        .scopes
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "account_id": s.account, "region": s.region,
+                "digests_valid": s.digests_valid, "digests_unsigned": s.digests_unsigned,
+                "digests_invalid": s.digests_invalid, "digests_missing": s.digests_missing,
+                "log_files_valid": s.logs_valid, "log_files_modified": s.logs_modified,
+                "log_files_deleted": s.logs_deleted, "log_files_uncovered": s.logs_uncovered,
+                "gaps": s.gaps.iter().map(|(a, b)| [rfc3339(*a), rfc3339(*b)]).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "tampered": v.tampered(),
+        "fully_covered": !v.gaps(),
+        "scopes": scopes,
+        "problems": v.problems,
     })
 }
 
@@ -135,6 +171,7 @@ pub fn run_window(
 fn manifest(
     window: &Window,
     ingested: &Ingested,
+    verification: Option<&crate::verify::Verification>,
     parameters: serde_json::Value,
     queries: serde_json::Map<String, serde_json::Value>,
     rows: serde_json::Map<String, serde_json::Value>,
@@ -149,8 +186,10 @@ fn manifest(
                 "path": f.path.display().to_string(),
                 "bytes": f.bytes,
                 "sha256": f.sha256,
+                "etag": f.etag,
                 "status": f.status.as_str(),
                 "records": f.records,
+                "validation": f.validation,
             })
         })
         .collect();
@@ -180,6 +219,7 @@ fn manifest(
         "queries_sha256": queries,
         "inputs": inputs,
         "skipped": skipped,
+        "verification": verification.map(verification_json),
         "counts": {
             "files_read": s.files_read,
             "files_partial": s.files_partial,

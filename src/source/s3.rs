@@ -141,6 +141,8 @@ pub struct Got {
 /// A connected client with its own runtime; shared by the threads that fetch and parse.
 pub struct S3 {
     client: aws_sdk_s3::Client,
+    /// The loaded configuration (credentials, region), for other AWS clients alongside.
+    pub shared: aws_config::SdkConfig,
     rt: tokio::runtime::Runtime,
     concurrency: usize,
     /// Requests made (list, get, head), for a summary and the tests.
@@ -157,7 +159,7 @@ impl S3 {
             .enable_all()
             .build()
             .map_err(|e| S3Error::Runtime(e.to_string()))?;
-        let client = rt.block_on(async {
+        let (client, shared) = rt.block_on(async {
             let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(ATTEMPTS)
@@ -180,10 +182,11 @@ impl S3 {
                 // A custom endpoint (MinIO, moto, a VPC endpoint) has no bucket subdomains.
                 b = b.endpoint_url(url).force_path_style(true);
             }
-            aws_sdk_s3::Client::from_conf(b.build())
+            (aws_sdk_s3::Client::from_conf(b.build()), shared)
         });
         Ok(S3 {
             client,
+            shared,
             rt,
             concurrency: opts.concurrency.max(1),
             requests: Default::default(),

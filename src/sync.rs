@@ -1,0 +1,199 @@
+//! `janus-audit sync s3://bucket/prefix DIR`: an incremental mirror of a trail's window that keeps
+//! what validation needs. Each object lands at `DIR/<key below the prefix>`, written aside and
+//! renamed, then its sidecar (`<file>.s3meta`: bucket, key, ETag, size, and for a digest the
+//! signature from its S3 metadata); the public keys go to `DIR/.janus-sync/public-keys.json`.
+//! An object whose sidecar names the same ETag and size is up to date and never fetched again.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::AnalyzerError;
+use crate::notice::{Notice, Ui};
+use crate::source::files::{Limits, SYNC_DIR};
+use crate::source::s3::{self, Object, S3, S3Options, S3Uri};
+use crate::timefmt::Window;
+use crate::verify::gather::{self, Sidecar};
+use crate::verify::{DigestFile, keys};
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub source: S3Uri,
+    pub dir: PathBuf,
+    pub window: Window,
+    pub s3: S3Options,
+    pub limits: Limits,
+}
+
+/// Objects fetched and written per step: what one step holds in memory.
+const BATCH: usize = 64;
+
+fn err(e: impl std::fmt::Display) -> AnalyzerError {
+    AnalyzerError::Sync(e.to_string())
+}
+
+/// Where an object goes under `dir`; `None` for a key that would leave it (`..`, an absolute
+/// path) or that names nothing.
+pub fn local_path(dir: &Path, uri: &S3Uri, key: &str) -> Option<PathBuf> {
+    let rel = match uri.prefix.is_empty() {
+        true => key,
+        false => key.strip_prefix(&format!("{}/", uri.prefix))?,
+    };
+    let rel = Path::new(rel);
+    let normal = rel.components().all(|c| matches!(c, Component::Normal(_)));
+    (normal && rel.components().next().is_some() && !rel.starts_with(SYNC_DIR))
+        .then(|| dir.join(rel))
+}
+
+fn up_to_date(path: &Path, o: &Object) -> bool {
+    let side = Sidecar::read(path);
+    let size = std::fs::metadata(path).map(|m| m.len()).ok();
+    side.is_some_and(|s| {
+        s.etag == o.etag && s.size == o.size && s.bucket == o.bucket && s.key == o.key
+    }) && size == Some(o.size)
+}
+
+/// Mirror the window; returns the exit status (3 when an object could not be fetched).
+pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
+    let s3 = S3::connect(&req.s3).map_err(err)?;
+    let mut objects = s3
+        .list_trail(&req.source, &req.window, s3::Kind::Digests, &req.s3)
+        .map_err(|e| err(format!("cannot list digests under {}: {e}", req.source)))?;
+    let digests = objects.len();
+    objects.extend(
+        s3.list_trail(&req.source, &req.window, s3::Kind::Logs, &req.s3)
+            .map_err(|e| err(format!("cannot list {}: {e}", req.source)))?,
+    );
+    let mut todo = Vec::new();
+    let (mut current, mut refused) = (0u64, 0u64);
+    for (i, o) in objects.iter().enumerate() {
+        match local_path(&req.dir, &req.source, &o.key) {
+            None => {
+                refused += 1;
+                (ui.tell)(Notice::Problem(format!(
+                    "not synced {}: its key would leave the mirror",
+                    crate::text::quoted(&o.path())
+                )));
+            }
+            Some(p) if up_to_date(&p, o) => current += 1,
+            Some(p) => todo.push((i < digests, o, p)),
+        }
+    }
+    let (mut fetched, mut bytes, mut failed) = (0u64, 0u64, 0u64);
+    for batch in todo.chunks(BATCH) {
+        let refs: Vec<&Object> = batch.iter().map(|(_, o, _)| *o).collect();
+        for ((is_digest, o, path), got) in
+            batch.iter().zip(s3.fetch(&refs, req.limits.max_file_bytes))
+        {
+            let got = match got {
+                Ok(g) => g,
+                Err(e) => {
+                    failed += 1;
+                    (ui.tell)(Notice::Problem(format!(
+                        "not synced {}: {}",
+                        crate::text::quoted(&o.path()),
+                        crate::text::reason(&e.to_string())
+                    )));
+                    continue;
+                }
+            };
+            let sig = is_digest.then(|| gather::signature_of(&got.metadata));
+            let (signature, signature_algorithm) = match &sig {
+                Some(crate::verify::Signature::Present { hex, algorithm }) => {
+                    (Some(hex.clone()), Some(algorithm.clone()))
+                }
+                _ => (None, None),
+            };
+            let side = Sidecar {
+                bucket: o.bucket.clone(),
+                key: o.key.clone(),
+                etag: got.etag.clone().or_else(|| o.etag.clone()),
+                size: got.body.len() as u64,
+                signature,
+                signature_algorithm,
+            };
+            write(path, &got.body)?;
+            write(
+                &Sidecar::path_for(path),
+                &serde_json::to_vec_pretty(&side).map_err(err)?,
+            )?;
+            fetched += 1;
+            bytes += got.body.len() as u64;
+        }
+    }
+    // Keys for every digest of the window, not only the new ones: a mirror whose key file was
+    // lost gets it back.
+    let all_digests: Vec<DigestFile> = objects[..digests]
+        .iter()
+        .map(|o| DigestFile {
+            name: o.uri(),
+            tail: crate::verify::digest::tail(&o.key)
+                .unwrap_or_default()
+                .to_string(),
+            bucket: Some(o.bucket.clone()),
+            content: Ok(Vec::new()),
+            signature: crate::verify::Signature::Missing,
+        })
+        .collect();
+    let key_file = req.dir.join(SYNC_DIR).join(keys::FILE);
+    if !all_digests.is_empty() {
+        let mut have = keys::PublicKeys::load(&key_file).map_err(err)?;
+        match gather::s3_keys(&s3, &all_digests, &req.window) {
+            Ok(k) => {
+                have.extend(k);
+                write(&key_file, &have.to_json())?;
+            }
+            Err(e) => {
+                failed += 1;
+                (ui.tell)(Notice::Problem(format!(
+                    "public keys not synced (offline verify will not check signatures): {}",
+                    crate::text::reason(&e)
+                )));
+            }
+        }
+    }
+    (ui.tell)(Notice::Info(format!(
+        "synced {fetched} new or changed object(s) ({bytes} bytes) into {}; {current} already up to date; {} request(s)",
+        crate::text::quoted(&req.dir),
+        s3.requests.load(std::sync::atomic::Ordering::Relaxed)
+    )));
+    Ok(if failed + refused > 0 {
+        crate::exit::INCOMPLETE
+    } else {
+        crate::exit::OK
+    })
+}
+
+/// Written aside in the same directory and renamed: a partial object never has its final name.
+fn write(path: &Path, bytes: &[u8]) -> Result<(), AnalyzerError> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| err(format!("{}: {e}", crate::text::quoted(d))))?;
+    }
+    crate::output::write_atomic(path, |w| {
+        w.write_all(bytes)
+            .map_err(|source| crate::output::OutputError::File {
+                path: path.to_path_buf(),
+                source,
+            })
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_never_leave_the_mirror() {
+        let uri = S3Uri::parse("s3://b/p").unwrap();
+        let d = Path::new("/m");
+        assert_eq!(
+            local_path(d, &uri, "p/AWSLogs/1/x.json.gz"),
+            Some(PathBuf::from("/m/AWSLogs/1/x.json.gz"))
+        );
+        assert_eq!(local_path(d, &uri, "p/../../etc/passwd"), None);
+        assert_eq!(local_path(d, &uri, "p//etc"), None);
+        assert_eq!(local_path(d, &uri, "other/x"), None);
+        assert_eq!(local_path(d, &uri, "p/.janus-sync/public-keys.json"), None);
+        let root = S3Uri::parse("s3://b").unwrap();
+        assert_eq!(local_path(d, &root, "/abs"), None);
+    }
+}

@@ -1,0 +1,67 @@
+//! `janus-audit verify PATHS...`: validate a trail (local, synced, or `s3://`) and report per
+//! account and region.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::error::AnalyzerError;
+use crate::notice::{Notice, Ui};
+use crate::output::{self, Format};
+use crate::source::files::Limits;
+use crate::source::s3::S3Options;
+use crate::timefmt::Window;
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub paths: Vec<PathBuf>,
+    pub window: Window,
+    pub s3: S3Options,
+    pub limits: Limits,
+    pub format: Format,
+    pub output: Option<PathBuf>,
+}
+
+/// Validate, tell each problem, write the per-scope table; the status says what was found.
+pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, AnalyzerError> {
+    let (inputs, walk_errors) =
+        super::gather::inputs(&req.paths, &req.window, &req.s3, &req.limits)
+            .map_err(AnalyzerError::Verify)?;
+    for w in &walk_errors {
+        (ui.tell)(Notice::Problem(format!("skipped {w}")));
+    }
+    let v = super::validate(&inputs);
+    tell(&v, ui.tell);
+    let frame = v.frame()?;
+    match &req.output {
+        Some(path) => output::write_atomic(path, |w| output::write(&frame, req.format, w))?,
+        None => output::write(&frame, req.format, stdout)?,
+    }
+    let status = v.exit_status();
+    Ok(if status == crate::exit::OK && !walk_errors.is_empty() {
+        crate::exit::INCOMPLETE
+    } else {
+        status
+    })
+}
+
+/// Each problem, then one summary line.
+pub fn tell(v: &super::Verification, tell: &mut dyn FnMut(Notice)) {
+    for p in &v.problems {
+        tell(Notice::Problem(format!("verify: {p}")));
+    }
+    let sum = |f: fn(&super::ScopeResult) -> u64| v.scopes.iter().map(f).sum::<u64>();
+    let gaps: usize = v.scopes.iter().map(|s| s.gaps.len()).sum();
+    tell(Notice::Info(format!(
+        "verify: {} digest(s) valid, {} unsigned, {} invalid, {} missing; {} log file(s) valid, {} modified, {} deleted, {} not covered by any digest; {} coverage gap(s); {} public key(s)",
+        sum(|s| s.digests_valid),
+        sum(|s| s.digests_unsigned),
+        sum(|s| s.digests_invalid),
+        sum(|s| s.digests_missing),
+        sum(|s| s.logs_valid),
+        sum(|s| s.logs_modified),
+        sum(|s| s.logs_deleted),
+        sum(|s| s.logs_uncovered),
+        gaps,
+        v.public_keys,
+    )));
+}
