@@ -201,7 +201,8 @@ pub fn validate(inputs: &Inputs) -> Verification {
         ..Verification::default()
     };
     let mut results: BTreeMap<Scope, ScopeResult> = BTreeMap::new();
-    // Chains are per account, region and trail.
+    // Chains are per trail: its folder (an organization trail and an account's own trail both
+    // write an account's folder), region and name.
     let mut chains: BTreeMap<(Scope, String), Vec<Node<'_>>> = BTreeMap::new();
     for f in &inputs.digests {
         let (Some(scope), Some(name)) = (digest::scope(&f.tail), digest::digest_name(&f.tail))
@@ -217,12 +218,20 @@ pub fn validate(inputs: &Inputs) -> Verification {
             Ok(c) => (Digest::parse(c), Some(hex::encode(sha2::Sha256::digest(c)))),
             Err(_) => (None, None),
         };
-        chains.entry((scope, name.trail)).or_default().push(Node {
-            file: f,
-            date: name.end,
-            parsed,
-            content_sha256,
-        });
+        let folder = f
+            .tail
+            .split("/CloudTrail-Digest/")
+            .next()
+            .unwrap_or_default();
+        chains
+            .entry((scope, format!("{folder}|{}", name.trail)))
+            .or_default()
+            .push(Node {
+                file: f,
+                date: name.end,
+                parsed,
+                content_sha256,
+            });
     }
     // Log tails each valid digest vouches for, with the hash it records and whether signed.
     let mut vouched: HashMap<String, (String, bool)> = HashMap::new();
@@ -456,6 +465,33 @@ fn judge(
         return Err("has been moved from its original location".into());
     }
     let sha = n.content_sha256.as_deref().unwrap_or_default();
+    // The signature first: a forged digest says so, whatever its link.
+    let signed = match &f.signature {
+        Signature::Unavailable => false,
+        Signature::Missing => return Err("no signature metadata".into()),
+        Signature::Present { hex, algorithm } => {
+            if !algorithm.eq_ignore_ascii_case("SHA256withRSA") {
+                return Err(format!(
+                    "unsupported signature algorithm {}",
+                    crate::text::excerpt(algorithm)
+                ));
+            }
+            let key = inputs
+                .keys
+                .get(&d.digest_public_key_fingerprint)
+                .ok_or_else(|| {
+                    format!(
+                        "public key not found for fingerprint {}",
+                        crate::text::excerpt(&d.digest_public_key_fingerprint)
+                    )
+                })?;
+            if digest::signature_ok(key, d.string_to_sign(sha).as_bytes(), hex) {
+                true
+            } else {
+                return Err("signature verification failed".into());
+            }
+        }
+    };
     if let Some((sig, hash)) = expected {
         let own = match &f.signature {
             Signature::Present { hex, .. } => Some(hex.to_ascii_lowercase()),
@@ -474,32 +510,7 @@ fn judge(
             return Err("its content is not what the next digest records (chain broken)".into());
         }
     }
-    match &f.signature {
-        Signature::Unavailable => Ok(false),
-        Signature::Missing => Err("no signature metadata".into()),
-        Signature::Present { hex, algorithm } => {
-            if !algorithm.eq_ignore_ascii_case("SHA256withRSA") {
-                return Err(format!(
-                    "unsupported signature algorithm {}",
-                    crate::text::excerpt(algorithm)
-                ));
-            }
-            let key = inputs
-                .keys
-                .get(&d.digest_public_key_fingerprint)
-                .ok_or_else(|| {
-                    format!(
-                        "public key not found for fingerprint {}",
-                        crate::text::excerpt(&d.digest_public_key_fingerprint)
-                    )
-                })?;
-            if digest::signature_ok(key, d.string_to_sign(sha).as_bytes(), hex) {
-                Ok(true)
-            } else {
-                Err("signature verification failed".into())
-            }
-        }
-    }
+    Ok(signed)
 }
 
 /// The parts of the range asked for (the window, else the span the digests cover) that no

@@ -7,6 +7,9 @@
 //! and the one lookup attribute. More than 2 requests in any second of one region get a
 //! `ThrottlingException`. Knobs inject throttles and dropped connections; every request is logged.
 //!
+//! It also answers `ListPublicKeys` with the keys set in [`FakeCloudTrail::public_keys`] (DER,
+//! base64 in the JSON as the real API sends a blob), for log-file integrity validation.
+//!
 //! It is a raw HTTP/1.1 server (keep-alive, Content-Length) so that a connection can really be
 //! dropped without an answer.
 
@@ -50,10 +53,19 @@ struct Event {
     json: String,
 }
 
+/// A public key as `ListPublicKeys` lists it: fingerprint and DER.
+pub type PublicKey = (String, Vec<u8>);
+
+/// The keys served, and the region of each request for them.
+type Keys = (Arc<Mutex<Vec<PublicKey>>>, Arc<Mutex<Vec<String>>>);
+
 pub struct FakeCloudTrail {
     pub url: String,
     pub account: String,
     pub knobs: Arc<Knobs>,
+    /// What `ListPublicKeys` answers (with every request's region appended to `key_requests`).
+    pub public_keys: Arc<Mutex<Vec<PublicKey>>>,
+    pub key_requests: Arc<Mutex<Vec<String>>>,
     log: Arc<Mutex<Vec<Logged>>>,
 }
 
@@ -97,7 +109,10 @@ impl FakeCloudTrail {
         let knobs = Arc::new(Knobs::default());
         let log = Arc::new(Mutex::new(Vec::new()));
         let recent: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+        let public_keys: Arc<Mutex<Vec<PublicKey>>> = Arc::default();
+        let key_requests: Arc<Mutex<Vec<String>>> = Arc::default();
         let (k, l, acct) = (knobs.clone(), log.clone(), account.to_string());
+        let (pk, kr) = (public_keys.clone(), key_requests.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
@@ -108,13 +123,16 @@ impl FakeCloudTrail {
                     recent.clone(),
                     acct.clone(),
                 );
-                std::thread::spawn(move || serve(conn, &events, &k, &l, &recent, &acct));
+                let keys = (pk.clone(), kr.clone());
+                std::thread::spawn(move || serve(conn, &events, &k, &l, &recent, &acct, &keys));
             }
         });
         FakeCloudTrail {
             url,
             account: account.to_string(),
             knobs,
+            public_keys,
+            key_requests,
             log,
         }
     }
@@ -201,6 +219,7 @@ fn serve(
     log: &Mutex<Vec<Logged>>,
     recent: &Mutex<Vec<(String, Instant)>>,
     account: &str,
+    keys: &Keys,
 ) {
     let mut out = conn.try_clone().unwrap();
     let mut reader = BufReader::new(conn);
@@ -258,6 +277,27 @@ fn serve(
             paged: body["NextToken"].is_string(),
             outcome: "ok",
         };
+        if target.ends_with("CloudTrail_20131101.ListPublicKeys") {
+            use base64::Engine;
+            keys.1.lock().unwrap().push(region.clone());
+            let list: Vec<Value> = keys
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(fp, der)| {
+                    json!({
+                        "Fingerprint": fp,
+                        "Value": base64::engine::general_purpose::STANDARD.encode(der),
+                        "ValidityStartTime": 1.7e9,
+                        "ValidityEndTime": 1.9e9,
+                    })
+                })
+                .collect();
+            let body = json!({ "PublicKeyList": list }).to_string();
+            respond(&mut out, "200 OK", "application/x-amz-json-1.1", &body, "");
+            continue;
+        }
         if !target.ends_with("CloudTrail_20131101.LookupEvents") {
             respond(
                 &mut out,

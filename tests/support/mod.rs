@@ -3,4 +3,5 @@
 
 pub mod cloudtrail;
 pub mod metadata;
+pub mod moto;
 pub mod sts;

@@ -1,0 +1,772 @@
+//! `s3://` input, `sync` and `verify` with the real binary against moto's S3 server (PyPI) and the
+//! fake CloudTrail's `ListPublicKeys`, over a trail made from fixtures/cloudtrail with digest files
+//! signed by an RSA key the test generates, as CloudTrail signs them.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use support::cloudtrail::FakeCloudTrail;
+use support::moto::Moto;
+
+const BUCKET_PREFIX: &str = "pfx";
+const FINGERPRINT: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(data), &mut out).unwrap();
+    out
+}
+
+fn hex_sha(b: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+fn stamp(ms: i64, secs: bool) -> String {
+    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+    t.format(if secs {
+        "%Y%m%dT%H%M%SZ"
+    } else {
+        "%Y%m%dT%H%MZ"
+    })
+    .to_string()
+}
+
+fn rfc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// One object of the trail: its key (below the bucket, prefix included) and bytes, and for a
+/// digest its signature.
+#[derive(Clone)]
+struct Obj {
+    key: String,
+    body: Vec<u8>,
+    signature: Option<String>,
+}
+
+struct Trail {
+    objects: Vec<Obj>,
+    key: KeyPair,
+}
+
+fn sign(key: &KeyPair, msg: &[u8]) -> String {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let mut sig = vec![0; key.public_modulus_len()];
+    key.sign(&RSA_PKCS1_SHA256, &rng, msg, &mut sig).unwrap();
+    hex::encode(sig)
+}
+
+#[allow(clippy::too_many_arguments)]
+/// A digest for `logs` (keys and bodies) ending at `end`, chained to `prev` (key, signature,
+/// decompressed content).
+fn digest(
+    key: &KeyPair,
+    bucket: &str,
+    scope_dir: &str,
+    account: &str,
+    region: &str,
+    start: i64,
+    end: i64,
+    logs: &[&Obj],
+    prev: Option<&(String, String, Vec<u8>)>,
+) -> (Obj, Vec<u8>) {
+    let day = chrono::DateTime::from_timestamp_millis(end)
+        .unwrap()
+        .format("%Y/%m/%d");
+    let dkey = format!(
+        "{BUCKET_PREFIX}/{scope_dir}/CloudTrail-Digest/{region}/{day}/{account}_CloudTrail-Digest_{region}_org-trail_us-east-1_{}.json.gz",
+        stamp(end, true)
+    );
+    let content = json!({
+        "awsAccountId": account,
+        "digestStartTime": rfc(start),
+        "digestEndTime": rfc(end),
+        "digestS3Bucket": bucket,
+        "digestS3Object": dkey,
+        "digestPublicKeyFingerprint": FINGERPRINT,
+        "digestSignatureAlgorithm": "SHA256withRSA",
+        "newestEventTime": rfc(end),
+        "oldestEventTime": rfc(start),
+        "previousDigestS3Bucket": prev.map(|_| bucket),
+        "previousDigestS3Object": prev.map(|p| p.0.clone()),
+        "previousDigestHashValue": prev.map(|p| hex_sha(&p.2)),
+        "previousDigestHashAlgorithm": prev.map(|_| "SHA-256"),
+        "previousDigestSignature": prev.map(|p| p.1.clone()),
+        "logFiles": logs.iter().map(|l| json!({
+            "s3Bucket": bucket,
+            "s3Object": l.key,
+            "hashValue": hex_sha(&gunzip(&l.body)),
+            "hashAlgorithm": "SHA-256",
+            "newestEventTime": rfc(end),
+            "oldestEventTime": rfc(start),
+        })).collect::<Vec<_>>(),
+    });
+    let text = serde_json::to_vec(&content).unwrap();
+    let to_sign = format!(
+        "{}\n{bucket}/{dkey}\n{}\n{}",
+        rfc(end),
+        hex_sha(&text),
+        prev.map(|p| p.1.as_str()).unwrap_or("null")
+    );
+    let sig = sign(key, to_sign.as_bytes());
+    (
+        Obj {
+            key: dkey,
+            body: gz(&text),
+            signature: Some(sig),
+        },
+        text,
+    )
+}
+
+/// fixtures/cloudtrail's log files (not its sample digest) under `pfx/`, and per account and
+/// region one digest per log file, each covering the hour up to its log file's delivery plus a
+/// half hour, chained end to start, as CloudTrail delivers them.
+fn trail(bucket: &str) -> Trail {
+    let key = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let base = root().join("fixtures/cloudtrail");
+    let mut logs: Vec<Obj> = Vec::new();
+    for e in walkdir::WalkDir::new(&base).sort_by_file_name() {
+        let e = e.unwrap();
+        let rel = e
+            .path()
+            .strip_prefix(&base)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if e.file_type().is_file() && rel.contains("/CloudTrail/") {
+            logs.push(Obj {
+                key: format!("{BUCKET_PREFIX}/{rel}"),
+                body: std::fs::read(e.path()).unwrap(),
+                signature: None,
+            });
+        }
+    }
+    let mut groups: BTreeMap<String, Vec<&Obj>> = BTreeMap::new();
+    for l in &logs {
+        let scope = l.key.split("/CloudTrail/").next().unwrap().to_string();
+        let region = l
+            .key
+            .split("/CloudTrail/")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap();
+        groups
+            .entry(format!("{scope}|{region}"))
+            .or_default()
+            .push(l);
+    }
+    let mut objects = logs.clone();
+    for (g, mut files) in groups {
+        let (scope, region) = g.split_once('|').unwrap();
+        let scope_dir = scope.strip_prefix(&format!("{BUCKET_PREFIX}/")).unwrap();
+        let account = scope.rsplit('/').next().unwrap();
+        let delivered = |o: &Obj| {
+            let name = o.key.rsplit('/').next().unwrap();
+            let s = name.split('_').nth(3).unwrap();
+            chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%MZ")
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        };
+        files.sort_by_key(|o| delivered(o));
+        let mut prev: Option<(String, String, Vec<u8>)> = None;
+        let mut start = delivered(files[0]) - 3_600_000;
+        for f in files {
+            let end = delivered(f) + 1_800_000;
+            let (d, text) = digest(
+                &key,
+                bucket,
+                scope_dir,
+                account,
+                region,
+                start,
+                end,
+                &[f],
+                prev.as_ref(),
+            );
+            prev = Some((d.key.clone(), d.signature.clone().unwrap(), text));
+            objects.push(d);
+            start = end;
+        }
+    }
+    Trail { objects, key }
+}
+
+fn s3_client(moto: &Moto) -> (tokio::runtime::Runtime, aws_sdk_s3::Client) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .endpoint_url(&moto.url)
+        .force_path_style(true)
+        .build();
+    (rt, aws_sdk_s3::Client::from_conf(conf))
+}
+
+fn upload(moto: &Moto, bucket: &str, objects: &[Obj]) {
+    let (rt, c) = s3_client(moto);
+    rt.block_on(async {
+        c.create_bucket().bucket(bucket).send().await.unwrap();
+        for o in objects {
+            let mut put = c
+                .put_object()
+                .bucket(bucket)
+                .key(&o.key)
+                .body(o.body.clone().into());
+            if let Some(s) = &o.signature {
+                put = put
+                    .metadata("signature", s)
+                    .metadata("signature-algorithm", "SHA256withRSA");
+            }
+            put.send().await.unwrap();
+        }
+    });
+}
+
+fn put(moto: &Moto, bucket: &str, key: &str, body: Vec<u8>) {
+    let (rt, c) = s3_client(moto);
+    rt.block_on(async {
+        c.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+/// The files as `aws s3 sync` leaves them: no metadata.
+fn write_plain(dir: &Path, objects: &[Obj]) {
+    for o in objects {
+        let p = dir.join(o.key.strip_prefix(&format!("{BUCKET_PREFIX}/")).unwrap());
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, &o.body).unwrap();
+    }
+}
+
+struct Env {
+    moto: Moto,
+    cloudtrail: FakeCloudTrail,
+}
+
+fn env(trail: &Trail) -> Env {
+    let cloudtrail = FakeCloudTrail::start("111122223333", &[]);
+    cloudtrail
+        .public_keys
+        .lock()
+        .unwrap()
+        .push((FINGERPRINT.into(), trail.key.public_key().as_ref().to_vec()));
+    Env {
+        moto: Moto::start(),
+        cloudtrail,
+    }
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(env: &Env, args: &[&str]) -> Out {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_janus-audit"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("JANUS_AUDIT_QUERIES")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_ENDPOINT_URL_S3", &env.moto.url)
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &env.cloudtrail.url)
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn local_bin(args: &[&str]) -> Out {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_janus-audit"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("JANUS_AUDIT_QUERIES")
+        // Offline: no endpoint reachable.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+const REPORTS: &[&str] = &["by-instance", "sessions", "findings"];
+
+#[test]
+fn s3_input_gives_the_local_reports_and_lists_only_the_window_days() {
+    let bucket = "same";
+    let t = trail(bucket);
+    let e = env(&t);
+    upload(&e.moto, bucket, &t.objects);
+    let local = tempfile::tempdir().unwrap();
+    write_plain(local.path(), &t.objects);
+    let uri = format!("s3://{bucket}/{BUCKET_PREFIX}");
+    let windows: [&[&str]; 2] = [&[], &["--since", "2026-10-06", "--until", "2026-10-07"]];
+    for w in windows {
+        for r in REPORTS {
+            let mut a = vec![*r, local.path().to_str().unwrap(), "--format", "csv"];
+            a.extend(w);
+            let from_disk = run(&e, &a);
+            let mut b = vec![*r, uri.as_str(), "--format", "csv"];
+            b.extend(w);
+            let from_s3 = run(&e, &b);
+            assert_eq!(from_disk.code, 0, "{}", from_disk.stderr);
+            assert_eq!(from_s3.code, 0, "{}", from_s3.stderr);
+            assert!(
+                from_disk.stdout.lines().count() > 1,
+                "{r}: {}",
+                from_disk.stdout
+            );
+            assert_eq!(from_s3.stdout, from_disk.stdout, "{r} {w:?}");
+        }
+    }
+    // Only the window's day prefixes (a day of margin each side) were listed, and no digests.
+    let before = e.moto.requests().len();
+    let out = run(
+        &e,
+        &[
+            "by-instance",
+            &uri,
+            "--since",
+            "2026-10-06",
+            "--until",
+            "2026-10-07",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lists: Vec<String> = e.moto.requests()[before..]
+        .iter()
+        .filter(|(m, u)| m == "GET" && u.contains("list-type=2"))
+        .map(|(_, u)| u.clone())
+        .collect();
+    let day = |d: &str| {
+        lists
+            .iter()
+            .any(|u| u.contains(&format!("%2F{d}%2F")) || u.contains(&format!("/{d}/")))
+    };
+    assert!(day("2026%2F10%2F06") || day("2026/10/06"), "{lists:#?}");
+    assert!(day("2026%2F10%2F07") || day("2026/10/07"), "{lists:#?}");
+    assert!(
+        !day("2026%2F10%2F04") && !day("2026/10/04"),
+        "a day outside the margin was listed: {lists:#?}"
+    );
+    assert!(
+        !lists
+            .iter()
+            .any(|u| u.contains("CloudTrail-Digest%2F2") || u.contains("CloudTrail-Digest/2")),
+        "{lists:#?}"
+    );
+    // The manifest of a scheduled report names each object by URI, with size, ETag and SHA-256.
+    let reports = tempfile::tempdir().unwrap();
+    let out = run(
+        &e,
+        &[
+            "report",
+            &uri,
+            "--output-dir",
+            reports.path().to_str().unwrap(),
+            "--since",
+            "2026-10-06",
+            "--until",
+            "2026-10-07",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let dir = std::fs::read_dir(reports.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let inputs = m["inputs"].as_array().unwrap();
+    let read: Vec<&Value> = inputs.iter().filter(|i| i["status"] == "read").collect();
+    assert!(!read.is_empty());
+    for i in read {
+        let path = i["path"].as_str().unwrap();
+        assert!(
+            path.starts_with(&format!("s3://{bucket}/{BUCKET_PREFIX}/AWSLogs/")),
+            "{path}"
+        );
+        let obj = t.objects.iter().find(|o| path.ends_with(&o.key)).unwrap();
+        assert_eq!(i["sha256"], hex_sha(&obj.body));
+        assert_eq!(i["bytes"], obj.body.len());
+        assert_eq!(i["etag"].as_str().unwrap(), md5_hex(&obj.body));
+    }
+}
+
+/// moto's ETag of a single-part upload is the body's MD5, as S3's is.
+fn md5_hex(body: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(body))
+}
+
+fn dir_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn sync_then_offline_verify_equals_online_verify_and_a_rerun_fetches_nothing() {
+    let bucket = "synced";
+    let t = trail(bucket);
+    let e = env(&t);
+    upload(&e.moto, bucket, &t.objects);
+    let uri = format!("s3://{bucket}/{BUCKET_PREFIX}");
+    let online = run(&e, &["verify", &uri, "--format", "csv"]);
+    assert_eq!(online.code, 0, "{}", online.stderr);
+    assert!(
+        online.stdout.contains("111122223333,us-east-1"),
+        "{}",
+        online.stdout
+    );
+    assert!(!e.cloudtrail.key_requests.lock().unwrap().is_empty());
+    let rows: Vec<&str> = online.stdout.lines().collect();
+    // Every digest valid, every log file valid, nothing else.
+    let header: Vec<&str> = rows[0].split(',').collect();
+    let col = |row: &str, name: &str| -> String {
+        let i = header.iter().position(|h| *h == name).unwrap();
+        row.split(',').nth(i).unwrap().to_string()
+    };
+    let logs_total: u64 = rows[1..]
+        .iter()
+        .map(|r| col(r, "log_files_valid").parse::<u64>().unwrap())
+        .sum();
+    let expected_logs = t.objects.iter().filter(|o| o.signature.is_none()).count() as u64;
+    assert_eq!(logs_total, expected_logs, "{}", online.stdout);
+    for r in &rows[1..] {
+        for c in [
+            "digests_invalid",
+            "digests_missing",
+            "log_files_modified",
+            "log_files_deleted",
+            "log_files_uncovered",
+            "digests_unsigned",
+        ] {
+            assert_eq!(col(r, c), "0", "{c}: {}", online.stdout);
+        }
+    }
+
+    let mirror = tempfile::tempdir().unwrap();
+    let first = run(&e, &["sync", &uri, dir_str(mirror.path())]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains(&format!("synced {} new or changed", t.objects.len())),
+        "{}",
+        first.stderr
+    );
+    assert!(mirror.path().join(".janus-sync/public-keys.json").exists());
+    let offline = local_bin(&["verify", dir_str(mirror.path()), "--format", "csv"]);
+    assert_eq!(offline.code, 0, "{}", offline.stderr);
+    assert_eq!(offline.stdout, online.stdout);
+    // The mirror is a trail every command reads.
+    let a = local_bin(&["by-instance", dir_str(mirror.path()), "--format", "csv"]);
+    let b = run(&e, &["by-instance", &uri, "--format", "csv"]);
+    assert_eq!((a.code, &a.stdout), (0, &b.stdout), "{}", a.stderr);
+    // A rerun downloads nothing.
+    let gets_before = e
+        .moto
+        .requests()
+        .iter()
+        .filter(|(m, u)| m == "GET" && !u.contains("list-type"))
+        .count();
+    let again = run(&e, &["sync", &uri, dir_str(mirror.path())]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("synced 0 new or changed"),
+        "{}",
+        again.stderr
+    );
+    let gets_after = e
+        .moto
+        .requests()
+        .iter()
+        .filter(|(m, u)| m == "GET" && !u.contains("list-type"))
+        .count();
+    assert_eq!(gets_before, gets_after);
+    // A changed object is fetched again, and only it.
+    let changed = t.objects.iter().find(|o| o.signature.is_none()).unwrap();
+    put(&e.moto, bucket, &changed.key, gz(b"{\"Records\":[]}"));
+    let third = run(&e, &["sync", &uri, dir_str(mirror.path())]);
+    assert!(
+        third.stderr.contains("synced 1 new or changed"),
+        "{}",
+        third.stderr
+    );
+    // ... and both verifies now name it as modified (exit 8).
+    let online = run(&e, &["verify", &uri, "--format", "csv"]);
+    let offline = local_bin(&["verify", dir_str(mirror.path()), "--format", "csv"]);
+    assert_eq!(
+        (online.code, offline.code),
+        (8, 8),
+        "{}\n{}",
+        online.stderr,
+        offline.stderr
+    );
+    assert_eq!(online.stdout, offline.stdout);
+    let name = changed.key.rsplit('/').next().unwrap();
+    assert!(
+        online.stderr.contains("MODIFIED") && online.stderr.contains(name),
+        "{}",
+        online.stderr
+    );
+
+    // A copy made by `aws s3 sync` has no signatures: digests unsigned, log files still checked.
+    let plain = tempfile::tempdir().unwrap();
+    write_plain(plain.path(), &t.objects);
+    let out = local_bin(&["verify", dir_str(plain.path()), "--format", "csv"]);
+    assert_eq!(out.code, 9, "{}", out.stderr);
+    assert!(out.stderr.contains("UNSIGNED"), "{}", out.stderr);
+    assert!(!out.stderr.contains("MODIFIED"), "{}", out.stderr);
+}
+
+/// A copy of `golden` to tamper with.
+fn copy(golden: &Path) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for e in walkdir::WalkDir::new(golden) {
+        let e = e.unwrap();
+        let to = d.path().join(e.path().strip_prefix(golden).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+    d
+}
+
+fn files_under(dir: &Path, part: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.into_path())
+        .filter(|p| p.to_string_lossy().contains(part) && p.to_string_lossy().ends_with(".json.gz"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn each_tamper_case_is_caught_and_named() {
+    let bucket = "tamper";
+    let t = trail(bucket);
+    let e = env(&t);
+    upload(&e.moto, bucket, &t.objects);
+    let golden = tempfile::tempdir().unwrap();
+    let out = run(
+        &e,
+        &[
+            "sync",
+            &format!("s3://{bucket}/{BUCKET_PREFIX}"),
+            dir_str(golden.path()),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let scope = "AWSLogs/o-exampleorg1/111122223333";
+    let logs = |d: &Path| files_under(d, &format!("{scope}/CloudTrail/"));
+    let digests = |d: &Path| files_under(d, &format!("{scope}/CloudTrail-Digest/"));
+    assert!(digests(golden.path()).len() >= 3);
+    let verify = |d: &Path| local_bin(&["verify", dir_str(d), "--format", "csv"]);
+    assert_eq!(verify(golden.path()).code, 0);
+
+    // A log file modified.
+    let d = copy(golden.path());
+    let f = &logs(d.path())[0];
+    let mut text = gunzip(&std::fs::read(f).unwrap());
+    text.extend(b"\n");
+    std::fs::write(f, gz(&text)).unwrap();
+    let out = verify(d.path());
+    assert_eq!(out.code, 8);
+    assert!(
+        out.stderr.contains("MODIFIED")
+            && out
+                .stderr
+                .contains(f.file_name().unwrap().to_str().unwrap()),
+        "{}",
+        out.stderr
+    );
+
+    // A log file deleted.
+    let d = copy(golden.path());
+    let f = logs(d.path())[1].clone();
+    std::fs::remove_file(&f).unwrap();
+    let out = verify(d.path());
+    assert_eq!(out.code, 8);
+    assert!(
+        out.stderr.contains("DELETED")
+            && out
+                .stderr
+                .contains(f.file_name().unwrap().to_str().unwrap()),
+        "{}",
+        out.stderr
+    );
+
+    // A digest in the middle of the chain deleted: a gap in the chain.
+    let d = copy(golden.path());
+    let f = digests(d.path())[1].clone();
+    std::fs::remove_file(&f).unwrap();
+    let out = verify(d.path());
+    assert_eq!(out.code, 8);
+    assert!(
+        out.stderr.contains("MISSING")
+            && out
+                .stderr
+                .contains(f.file_name().unwrap().to_str().unwrap()),
+        "{}",
+        out.stderr
+    );
+
+    // A digest modified (its signature no longer matches).
+    let d = copy(golden.path());
+    let f = digests(d.path())[0].clone();
+    let mut v: Value = serde_json::from_slice(&gunzip(&std::fs::read(&f).unwrap())).unwrap();
+    v["logFiles"] = json!([]);
+    std::fs::write(&f, gz(&serde_json::to_vec(&v).unwrap())).unwrap();
+    let out = verify(d.path());
+    assert_eq!(out.code, 8);
+    assert!(
+        out.stderr.contains("INVALID")
+            && out
+                .stderr
+                .contains(f.file_name().unwrap().to_str().unwrap()),
+        "{}",
+        out.stderr
+    );
+
+    // A digest re-signed with another key (the forger's).
+    let d = copy(golden.path());
+    let f = digests(d.path())[0].clone();
+    let content = gunzip(&std::fs::read(&f).unwrap());
+    let v: Value = serde_json::from_slice(&content).unwrap();
+    let other = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let to_sign = format!(
+        "{}\n{}/{}\n{}\nnull",
+        v["digestEndTime"].as_str().unwrap(),
+        v["digestS3Bucket"].as_str().unwrap(),
+        v["digestS3Object"].as_str().unwrap(),
+        hex_sha(&content)
+    );
+    resign(&f, &sign(&other, to_sign.as_bytes()));
+    let out = verify(d.path());
+    assert_eq!(out.code, 8);
+    assert!(
+        out.stderr.contains("signature verification failed"),
+        "{}",
+        out.stderr
+    );
+
+    // A chain whose previous signature does not match: the middle digest replaced by a validly
+    // signed one with other content, so the next digest's record of it is wrong.
+    let d = copy(golden.path());
+    let f = digests(d.path())[1].clone();
+    let mut v: Value = serde_json::from_slice(&gunzip(&std::fs::read(&f).unwrap())).unwrap();
+    v["newestEventTime"] = json!("2026-10-05T00:00:00Z");
+    let content = serde_json::to_vec(&v).unwrap();
+    let to_sign = format!(
+        "{}\n{}/{}\n{}\n{}",
+        v["digestEndTime"].as_str().unwrap(),
+        v["digestS3Bucket"].as_str().unwrap(),
+        v["digestS3Object"].as_str().unwrap(),
+        hex_sha(&content),
+        v["previousDigestSignature"].as_str().unwrap()
+    );
+    std::fs::write(&f, gz(&content)).unwrap();
+    resign(&f, &sign(&t.key, to_sign.as_bytes()));
+    let out = verify(d.path());
+    assert_eq!(out.code, 8);
+    assert!(
+        out.stderr.contains("chain broken")
+            && out
+                .stderr
+                .contains(f.file_name().unwrap().to_str().unwrap()),
+        "{}",
+        out.stderr
+    );
+
+    // A log file that no digest lists: not proven, and named (exit 9).
+    let d = copy(golden.path());
+    let extra = logs(d.path())[0]
+        .with_file_name("111122223333_CloudTrail_us-east-1_20261005T1045Z_XtRa.json.gz");
+    std::fs::write(&extra, gz(b"{\"Records\":[]}")).unwrap();
+    let out = verify(d.path());
+    assert_eq!(out.code, 9, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("UNCOVERED") && out.stderr.contains("XtRa"),
+        "{}",
+        out.stderr
+    );
+
+    // --verify on a report: the files table says which file is which, and the status follows.
+    let out = local_bin(&[
+        "query",
+        "SELECT path, validation FROM files ORDER BY path",
+        dir_str(golden.path()),
+        "--verify",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(",valid\n") && out.stdout.contains(",digest-valid\n"),
+        "{}",
+        out.stdout
+    );
+    let d = copy(golden.path());
+    let f = &logs(d.path())[0];
+    std::fs::write(f, gz(b"{\"Records\":[]}")).unwrap();
+    let out = local_bin(&["by-instance", dir_str(d.path()), "--verify"]);
+    assert_eq!(out.code, 8, "{}", out.stderr);
+}
+
+/// Replace a synced digest's signature in its sidecar.
+fn resign(file: &Path, sig: &str) {
+    let side = PathBuf::from(format!("{}.s3meta", file.display()));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&side).unwrap()).unwrap();
+    v["signature"] = json!(sig);
+    std::fs::write(&side, serde_json::to_vec(&v).unwrap()).unwrap();
+}
