@@ -620,46 +620,19 @@ fn each_tamper_case_is_caught_and_named() {
     let mut text = gunzip(&std::fs::read(f).unwrap());
     text.extend(b"\n");
     std::fs::write(f, gz(&text)).unwrap();
-    let out = verify(d.path());
-    assert_eq!(out.code, 8);
-    assert!(
-        out.stderr.contains("MODIFIED")
-            && out
-                .stderr
-                .contains(f.file_name().unwrap().to_str().unwrap()),
-        "{}",
-        out.stderr
-    );
+    caught(&verify(d.path()), 8, "MODIFIED", f);
 
     // A log file deleted.
     let d = copy(golden.path());
     let f = logs(d.path())[1].clone();
     std::fs::remove_file(&f).unwrap();
-    let out = verify(d.path());
-    assert_eq!(out.code, 8);
-    assert!(
-        out.stderr.contains("DELETED")
-            && out
-                .stderr
-                .contains(f.file_name().unwrap().to_str().unwrap()),
-        "{}",
-        out.stderr
-    );
+    caught(&verify(d.path()), 8, "DELETED", &f);
 
     // A digest in the middle of the chain deleted: a gap in the chain.
     let d = copy(golden.path());
     let f = digests(d.path())[1].clone();
     std::fs::remove_file(&f).unwrap();
-    let out = verify(d.path());
-    assert_eq!(out.code, 8);
-    assert!(
-        out.stderr.contains("MISSING")
-            && out
-                .stderr
-                .contains(f.file_name().unwrap().to_str().unwrap()),
-        "{}",
-        out.stderr
-    );
+    caught(&verify(d.path()), 8, "MISSING", &f);
 
     // A digest modified (its signature no longer matches).
     let d = copy(golden.path());
@@ -667,16 +640,7 @@ fn each_tamper_case_is_caught_and_named() {
     let mut v: Value = serde_json::from_slice(&gunzip(&std::fs::read(&f).unwrap())).unwrap();
     v["logFiles"] = json!([]);
     std::fs::write(&f, gz(&serde_json::to_vec(&v).unwrap())).unwrap();
-    let out = verify(d.path());
-    assert_eq!(out.code, 8);
-    assert!(
-        out.stderr.contains("INVALID")
-            && out
-                .stderr
-                .contains(f.file_name().unwrap().to_str().unwrap()),
-        "{}",
-        out.stderr
-    );
+    caught(&verify(d.path()), 8, "INVALID", &f);
 
     // A digest re-signed with another key (the forger's).
     let d = copy(golden.path());
@@ -717,16 +681,7 @@ fn each_tamper_case_is_caught_and_named() {
     );
     std::fs::write(&f, gz(&content)).unwrap();
     resign(&f, &sign(&t.key, to_sign.as_bytes()));
-    let out = verify(d.path());
-    assert_eq!(out.code, 8);
-    assert!(
-        out.stderr.contains("chain broken")
-            && out
-                .stderr
-                .contains(f.file_name().unwrap().to_str().unwrap()),
-        "{}",
-        out.stderr
-    );
+    caught(&verify(d.path()), 8, "chain broken", &f);
 
     // A log file that no digest lists: not proven, and named (exit 9).
     let d = copy(golden.path());
@@ -761,6 +716,17 @@ fn each_tamper_case_is_caught_and_named() {
     std::fs::write(f, gz(b"{\"Records\":[]}")).unwrap();
     let out = local_bin(&["by-instance", dir_str(d.path()), "--verify"]);
     assert_eq!(out.code, 8, "{}", out.stderr);
+}
+
+/// `out` has status `code` and names `file` with `word` on stderr.
+fn caught(out: &Out, code: i32, word: &str, file: &Path) {
+    let name = file.file_name().unwrap().to_str().unwrap();
+    assert_eq!(out.code, code, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(word) && out.stderr.contains(name),
+        "{word} {name}: {}",
+        out.stderr
+    );
 }
 
 /// Replace a synced digest's signature in its sidecar.

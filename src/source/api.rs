@@ -757,28 +757,7 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     exp / 2 + exp / 2 * (nanos % 1000) / 1000
 }
 
-fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    e: &SdkError<E, R>,
-) -> String {
-    match e {
-        SdkError::ServiceError(s) => format!(
-            "{}: {}",
-            s.err().code().unwrap_or("error"),
-            s.err().message().unwrap_or("(no message)")
-        ),
-        other => {
-            // The source chain says why (connection refused, timeout...); Display alone does not.
-            let mut text = other.to_string();
-            let mut src = std::error::Error::source(other);
-            while let Some(s) = src {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                src = s.source();
-            }
-            text
-        }
-    }
-}
+use crate::source::s3::describe;
 
 #[cfg(test)]
 mod tests {

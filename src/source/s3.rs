@@ -225,10 +225,8 @@ impl S3 {
         let bucket = &uri.bucket;
         let inside = uri.prefix.split('/').any(|c| c == "AWSLogs");
         if inside {
-            let mut all = self.list_all(bucket, &format!("{}/", uri.prefix)).await?;
-            all.retain(|o| wanted(&o.key, kind));
-            sort_keys(&mut all);
-            return Ok(all);
+            let all = self.list_all(bucket, &format!("{}/", uri.prefix)).await?;
+            return Ok(trail_files(all, kind));
         }
         let root = uri.under("AWSLogs/");
         let mut accounts = Vec::new();
@@ -247,10 +245,8 @@ impl S3 {
             } else {
                 format!("{}/", uri.prefix)
             };
-            let mut all = self.list_all(bucket, &start).await?;
-            all.retain(|o| wanted(&o.key, kind));
-            sort_keys(&mut all);
-            return Ok(all);
+            let all = self.list_all(bucket, &start).await?;
+            return Ok(trail_files(all, kind));
         }
         let mut prefixes = Vec::new();
         for acct in accounts {
@@ -293,10 +289,10 @@ impl S3 {
             parts.push((i, objects));
         }
         parts.sort_by_key(|(i, _)| *i);
-        let mut all: Vec<Object> = parts.into_iter().flat_map(|(_, o)| o).collect();
-        all.retain(|o| wanted(&o.key, kind));
-        sort_keys(&mut all);
-        Ok(all)
+        Ok(trail_files(
+            parts.into_iter().flat_map(|(_, o)| o).collect(),
+            kind,
+        ))
     }
 
     async fn list_dirs(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, S3Error> {
@@ -531,6 +527,13 @@ fn unquote(s: &str) -> String {
 
 fn last(dir: &str) -> &str {
     dir.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+}
+
+/// The log (or digest) files of a listing, in path order.
+fn trail_files(mut all: Vec<Object>, kind: Kind) -> Vec<Object> {
+    all.retain(|o| wanted(&o.key, kind));
+    sort_keys(&mut all);
+    all
 }
 
 fn wanted(key: &str, kind: Kind) -> bool {
