@@ -321,12 +321,8 @@ pub struct SyncArgs {
     pub source: String,
     /// The mirror, laid out like the bucket below the prefix.
     pub dir: PathBuf,
-    /// First day to mirror (RFC 3339, a date, or a span back from now); a day of margin is added.
-    #[arg(long, value_parser = bound)]
-    pub since: Option<Bound>,
-    /// End of what to mirror (exclusive); a day of margin is added.
-    #[arg(long, value_parser = bound)]
-    pub until: Option<Bound>,
+    #[command(flatten)]
+    pub window: WindowArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]
@@ -340,12 +336,8 @@ pub struct VerifyArgs {
     /// Trails: local directories (a `sync` mirror, or an `aws s3 sync` copy) or s3://bucket/prefix.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Start of the window to validate (same forms as for the reports).
-    #[arg(long, value_parser = bound)]
-    pub since: Option<Bound>,
-    /// End of the window (exclusive).
-    #[arg(long, value_parser = bound)]
-    pub until: Option<Bound>,
+    #[command(flatten)]
+    pub window: WindowArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
     /// Output format.
@@ -358,13 +350,27 @@ pub struct VerifyArgs {
     pub limits: LimitArgs,
 }
 
+/// The window `sync` and `verify` read: the day folders it needs, with a day of margin each side.
 #[cfg(feature = "analyzer")]
-fn window_of(since: &Option<Bound>, until: &Option<Bound>) -> Result<Window, UsageError> {
-    let now = chrono::Utc::now();
-    Ok(Window {
-        since: resolve(since, now)?,
-        until: resolve(until, now)?,
-    })
+#[derive(Debug, Args)]
+pub struct WindowArgs {
+    /// Start: RFC 3339, a date (UTC midnight) or a span back from now (24h, 7d).
+    #[arg(long, value_parser = bound)]
+    pub since: Option<Bound>,
+    /// End (exclusive), same forms as --since.
+    #[arg(long, value_parser = bound)]
+    pub until: Option<Bound>,
+}
+
+#[cfg(feature = "analyzer")]
+impl WindowArgs {
+    pub fn window(&self) -> Result<Window, UsageError> {
+        let now = chrono::Utc::now();
+        Ok(Window {
+            since: resolve(&self.since, now)?,
+            until: resolve(&self.until, now)?,
+        })
+    }
 }
 
 #[cfg(feature = "analyzer")]
@@ -376,7 +382,7 @@ impl SyncArgs {
         Ok(crate::sync::Request {
             source,
             dir: self.dir.clone(),
-            window: window_of(&self.since, &self.until)?,
+            window: self.window.window()?,
             s3: self.aws.s3(),
             limits: self.limits.limits(),
         })
@@ -388,7 +394,7 @@ impl VerifyArgs {
     pub fn request(&self) -> Result<crate::verify::command::Request, UsageError> {
         Ok(crate::verify::command::Request {
             paths: self.paths.clone(),
-            window: window_of(&self.since, &self.until)?,
+            window: self.window.window()?,
             s3: self.aws.s3(),
             limits: self.limits.limits(),
             format: self.format,

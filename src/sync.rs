@@ -12,7 +12,7 @@ use crate::source::files::{Limits, SYNC_DIR};
 use crate::source::s3::{self, Object, S3, S3Options, S3Uri};
 use crate::timefmt::Window;
 use crate::verify::gather::{self, Sidecar};
-use crate::verify::{DigestFile, keys};
+use crate::verify::keys;
 
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -121,22 +121,14 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     }
     // Keys for every digest of the window, not only the new ones: a mirror whose key file was
     // lost gets it back.
-    let all_digests: Vec<DigestFile> = objects[..digests]
-        .iter()
-        .map(|o| DigestFile {
-            name: o.uri(),
-            tail: crate::verify::digest::tail(&o.key)
-                .unwrap_or_default()
-                .to_string(),
-            bucket: Some(o.bucket.clone()),
-            content: Ok(Vec::new()),
-            signature: crate::verify::Signature::Missing,
-        })
-        .collect();
     let key_file = req.dir.join(SYNC_DIR).join(keys::FILE);
-    if !all_digests.is_empty() {
+    if digests > 0 {
         let mut have = keys::PublicKeys::load(&key_file).map_err(err)?;
-        match gather::s3_keys(&s3, &all_digests, &req.window) {
+        match gather::s3_keys(
+            &s3,
+            objects[..digests].iter().map(|o| o.key.as_str()),
+            &req.window,
+        ) {
             Ok(k) => {
                 have.extend(k);
                 write(&key_file, &have.to_json())?;

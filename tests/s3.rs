@@ -2,6 +2,8 @@
 //! fake CloudTrail's `ListPublicKeys`, over a trail made from fixtures/cloudtrail with digest files
 //! signed by an RSA key the test generates, as CloudTrail signs them.
 
+#[path = "support/bin.rs"]
+mod bin;
 mod support;
 
 use std::collections::BTreeMap;
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use bin::{Run, run_with};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use support::cloudtrail::FakeCloudTrail;
@@ -289,47 +292,25 @@ fn env(trail: &Trail) -> Env {
     }
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// The binary with moto as S3 and the fake as CloudTrail, and test credentials.
+fn run(env: &Env, args: &[&str]) -> Run {
+    run_with(
+        args,
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+            ("AWS_ENDPOINT_URL_S3", &env.moto.url),
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", &env.cloudtrail.url),
+        ],
+    )
 }
 
-fn run(env: &Env, args: &[&str]) -> Out {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_janus-audit"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("JANUS_AUDIT_QUERIES")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_ENDPOINT_URL_S3", &env.moto.url)
-        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &env.cloudtrail.url)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn local_bin(args: &[&str]) -> Out {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_janus-audit"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("JANUS_AUDIT_QUERIES")
-        // Offline: no endpoint reachable.
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// The binary offline: no endpoint reachable.
+fn local_bin(args: &[&str]) -> Run {
+    run_with(args, &[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")])
 }
 
 const REPORTS: &[&str] = &["by-instance", "sessions", "findings"];
@@ -719,7 +700,7 @@ fn each_tamper_case_is_caught_and_named() {
 }
 
 /// `out` has status `code` and names `file` with `word` on stderr.
-fn caught(out: &Out, code: i32, word: &str, file: &Path) {
+fn caught(out: &Run, code: i32, word: &str, file: &Path) {
     let name = file.file_name().unwrap().to_str().unwrap();
     assert_eq!(out.code, code, "{}", out.stderr);
     assert!(

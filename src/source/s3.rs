@@ -370,40 +370,6 @@ impl S3 {
         })
     }
 
-    /// One object, or `Err(NotFound)`.
-    pub fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Got, S3Error> {
-        let (got, requests) = self.rt.block_on(get(&self.client, bucket, key, limit));
-        self.requests
-            .fetch_add(requests, std::sync::atomic::Ordering::Relaxed);
-        got
-    }
-
-    /// An object's user metadata (`x-amz-meta-*`, without the prefix) and ETag, without its body.
-    pub fn head(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> Result<(Option<String>, HashMap<String, String>), S3Error> {
-        self.count();
-        self.rt.block_on(async {
-            let h = self
-                .client
-                .head_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| match &e {
-                    SdkError::ServiceError(s) if s.err().is_not_found() => S3Error::NotFound,
-                    _ => S3Error::Request(describe(&e)),
-                })?;
-            Ok((
-                h.e_tag().map(unquote),
-                h.metadata().cloned().unwrap_or_default(),
-            ))
-        })
-    }
-
     /// Run `f` on this client's runtime (for the callers that call other AWS APIs alongside).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)

@@ -222,20 +222,24 @@ pub fn from_s3(
     Ok((digests, logs))
 }
 
-/// The home regions the digests name (where their public keys live).
-pub fn home_regions(digests: &[DigestFile]) -> Vec<String> {
-    let mut v: Vec<String> = digests
-        .iter()
-        .filter_map(|d| digest::digest_name(&d.tail).map(|n| n.home_region))
+/// The home regions the digest keys name (where their public keys live).
+pub fn home_regions<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut v: Vec<String> = keys
+        .filter_map(|k| digest::digest_name(k).map(|n| n.home_region))
         .collect();
     v.sort();
     v.dedup();
     v
 }
 
-/// The keys for S3 digests: `ListPublicKeys` over the window (with the readers' day of margin).
-pub fn s3_keys(s3: &S3, digests: &[DigestFile], window: &Window) -> Result<PublicKeys, String> {
-    let regions = home_regions(digests);
+/// The keys for the digests whose keys are `digest_keys`: `ListPublicKeys` in their home regions
+/// over the window (with the readers' day of margin).
+pub fn s3_keys<'a>(
+    s3: &S3,
+    digest_keys: impl Iterator<Item = &'a str>,
+    window: &Window,
+) -> Result<PublicKeys, String> {
+    let regions = home_regions(digest_keys);
     if regions.is_empty() {
         return Ok(PublicKeys::default());
     }
@@ -280,7 +284,8 @@ pub fn inputs(
         let uris: Vec<S3Uri> = buckets.iter().filter_map(|p| S3Uri::of_path(p)).collect();
         let s3 = S3::connect(opts).map_err(|e| e.to_string())?;
         let (d, l) = from_s3(&s3, &uris, window, opts, limits, true)?;
-        ins.keys.extend(s3_keys(&s3, &d, window)?);
+        ins.keys
+            .extend(s3_keys(&s3, d.iter().map(|d| d.tail.as_str()), window)?);
         ins.digests.extend(d);
         ins.logs.extend(l);
     }
@@ -335,7 +340,8 @@ pub fn for_report(
     if !uris.is_empty() {
         let s3 = S3::connect(opts).map_err(|e| e.to_string())?;
         let (d, _) = from_s3(&s3, &uris, window, opts, limits, false)?;
-        ins.keys.extend(s3_keys(&s3, &d, window)?);
+        ins.keys
+            .extend(s3_keys(&s3, d.iter().map(|d| d.tail.as_str()), window)?);
         ins.digests.extend(d);
     }
     Ok(ins)

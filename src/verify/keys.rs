@@ -111,14 +111,4 @@ impl PublicKeys {
         }
         Ok(out)
     }
-
-    #[cfg(test)]
-    pub fn of(pairs: &[(&str, &[u8])]) -> PublicKeys {
-        PublicKeys {
-            keys: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_vec()))
-                .collect(),
-        }
-    }
 }

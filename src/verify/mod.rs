@@ -238,11 +238,7 @@ pub fn validate(inputs: &Inputs) -> Verification {
     let mut cover: HashMap<Scope, Vec<(Millis, Millis)>> = HashMap::new();
     for ((scope, _trail), mut nodes) in chains {
         nodes.sort_by(|a, b| a.date.cmp(&b.date).then(a.file.tail.cmp(&b.file.tail)));
-        let r = results.entry(scope.clone()).or_insert_with(|| ScopeResult {
-            account: scope.account.clone(),
-            region: scope.region.clone(),
-            ..Default::default()
-        });
+        let r = row(&mut results, &scope);
         let iv = walk(&nodes, inputs, r, &mut v, &mut vouched);
         cover.entry(scope).or_default().extend(iv);
     }
@@ -253,11 +249,7 @@ pub fn validate(inputs: &Inputs) -> Verification {
             account: String::new(),
             region: String::new(),
         });
-        let r = results.entry(scope.clone()).or_insert_with(|| ScopeResult {
-            account: scope.account.clone(),
-            region: scope.region.clone(),
-            ..Default::default()
-        });
+        let r = row(&mut results, &scope);
         match inputs.logs.get(tail) {
             Some(seen) if seen.content_sha256.as_deref() == Some(hash.as_str()) => {
                 r.logs_valid += 1;
@@ -313,11 +305,7 @@ pub fn validate(inputs: &Inputs) -> Verification {
             v.status.insert(tail.clone(), "pending");
             continue;
         }
-        let r = results.entry(scope.clone()).or_insert_with(|| ScopeResult {
-            account: scope.account.clone(),
-            region: scope.region.clone(),
-            ..Default::default()
-        });
+        let r = row(&mut results, &scope);
         r.logs_uncovered += 1;
         v.status.insert(tail.clone(), "uncovered");
         v.problems.push(format!(
@@ -330,6 +318,15 @@ pub fn validate(inputs: &Inputs) -> Verification {
     }
     v.scopes = results.into_values().collect();
     v
+}
+
+/// The result row of `scope`, made on first use.
+fn row<'a>(results: &'a mut BTreeMap<Scope, ScopeResult>, scope: &Scope) -> &'a mut ScopeResult {
+    results.entry(scope.clone()).or_insert_with(|| ScopeResult {
+        account: scope.account.clone(),
+        region: scope.region.clone(),
+        ..Default::default()
+    })
 }
 
 fn quoted(s: &str) -> String {
