@@ -80,11 +80,22 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     let (mut fetched, mut bytes, mut failed) = (0u64, 0u64, 0u64);
     for batch in todo.chunks(BATCH) {
         let refs: Vec<&Object> = batch.iter().map(|(_, o, _)| *o).collect();
-        for ((is_digest, o, path), got) in
-            batch.iter().zip(s3.fetch(&refs, req.limits.max_file_bytes))
-        {
-            let got = match got {
-                Ok(g) => g,
+        // Each object is written the moment it arrives: an interrupted sync keeps all of them,
+        // and the next run fetches only the rest.
+        let mut written = Ok(());
+        s3.fetch_each(&refs, req.limits.max_file_bytes, |i, got| {
+            if written.is_err() {
+                return;
+            }
+            let (is_digest, o, path) = &batch[i];
+            match got {
+                Ok(got) => {
+                    written = keep(path, o, *is_digest, &got);
+                    if written.is_ok() {
+                        fetched += 1;
+                        bytes += got.body.len() as u64;
+                    }
+                }
                 Err(e) => {
                     failed += 1;
                     (ui.tell)(Notice::Problem(format!(
@@ -92,32 +103,10 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
                         crate::text::quoted(&o.path()),
                         crate::text::reason(&e.to_string())
                     )));
-                    continue;
                 }
-            };
-            let sig = is_digest.then(|| gather::signature_of(&got.metadata));
-            let (signature, signature_algorithm) = match &sig {
-                Some(crate::verify::Signature::Present { hex, algorithm }) => {
-                    (Some(hex.clone()), Some(algorithm.clone()))
-                }
-                _ => (None, None),
-            };
-            let side = Sidecar {
-                bucket: o.bucket.clone(),
-                key: o.key.clone(),
-                etag: got.etag.clone().or_else(|| o.etag.clone()),
-                size: got.body.len() as u64,
-                signature,
-                signature_algorithm,
-            };
-            write(path, &got.body)?;
-            write(
-                &Sidecar::path_for(path),
-                &serde_json::to_vec_pretty(&side).map_err(err)?,
-            )?;
-            fetched += 1;
-            bytes += got.body.len() as u64;
-        }
+            }
+        });
+        written?;
     }
     // Keys for every digest of the window, not only the new ones: a mirror whose key file was
     // lost gets it back.
@@ -152,6 +141,30 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     } else {
         crate::exit::OK
     })
+}
+
+/// The object's bytes, then its sidecar: a file with no sidecar (or an older one) is fetched again.
+fn keep(path: &Path, o: &Object, is_digest: bool, got: &s3::Got) -> Result<(), AnalyzerError> {
+    let sig = is_digest.then(|| gather::signature_of(&got.metadata));
+    let (signature, signature_algorithm) = match &sig {
+        Some(crate::verify::Signature::Present { hex, algorithm }) => {
+            (Some(hex.clone()), Some(algorithm.clone()))
+        }
+        _ => (None, None),
+    };
+    let side = Sidecar {
+        bucket: o.bucket.clone(),
+        key: o.key.clone(),
+        etag: got.etag.clone().or_else(|| o.etag.clone()),
+        size: got.body.len() as u64,
+        signature,
+        signature_algorithm,
+    };
+    write(path, &got.body)?;
+    write(
+        &Sidecar::path_for(path),
+        &serde_json::to_vec_pretty(&side).map_err(err)?,
+    )
 }
 
 /// Written aside in the same directory and renamed: a partial object never has its final name.

@@ -16,10 +16,14 @@ use bin::{Run, run_with};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use support::cloudtrail::FakeCloudTrail;
+use support::faulty::{Fault, Faulty};
 use support::moto::Moto;
 
 const BUCKET_PREFIX: &str = "pfx";
 const FINGERPRINT: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+/// The trail's home region: its digests are signed there, whatever region they cover, so that is
+/// where the public keys must be asked for.
+const HOME: &str = "eu-west-1";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -97,7 +101,7 @@ fn digest(
         .unwrap()
         .format("%Y/%m/%d");
     let dkey = format!(
-        "{BUCKET_PREFIX}/{scope_dir}/CloudTrail-Digest/{region}/{day}/{account}_CloudTrail-Digest_{region}_org-trail_us-east-1_{}.json.gz",
+        "{BUCKET_PREFIX}/{scope_dir}/CloudTrail-Digest/{region}/{day}/{account}_CloudTrail-Digest_{region}_org-trail_{HOME}_{}.json.gz",
         stamp(end, true)
     );
     let content = json!({
@@ -294,18 +298,31 @@ fn env(trail: &Trail) -> Env {
 
 /// The binary with moto as S3 and the fake as CloudTrail, and test credentials.
 fn run(env: &Env, args: &[&str]) -> Run {
-    run_with(
-        args,
-        &[
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_CONFIG_FILE", "/nonexistent"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-            ("AWS_ENDPOINT_URL_S3", &env.moto.url),
-            ("AWS_ENDPOINT_URL_CLOUDTRAIL", &env.cloudtrail.url),
-        ],
-    )
+    run_at(env, &env.moto.url, args)
+}
+
+/// The variables that point the binary at `s3` (moto, or a proxy in front of it) and the fake
+/// CloudTrail, with test credentials.
+fn vars(env: &Env, s3: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_CONFIG_FILE", "/nonexistent"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ("AWS_ENDPOINT_URL_S3", s3),
+        ("AWS_ENDPOINT_URL_CLOUDTRAIL", &env.cloudtrail.url),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// As [`run`], with S3 at `s3`.
+fn run_at(env: &Env, s3: &str, args: &[&str]) -> Run {
+    let vars = vars(env, s3);
+    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    run_with(args, &refs)
 }
 
 /// The binary offline: no endpoint reachable.
@@ -443,7 +460,10 @@ fn sync_then_offline_verify_equals_online_verify_and_a_rerun_fetches_nothing() {
         "{}",
         online.stdout
     );
-    assert!(!e.cloudtrail.key_requests.lock().unwrap().is_empty());
+    // The keys were asked for in the trail's home region, not in the region the digests cover.
+    let asked = e.cloudtrail.key_requests.lock().unwrap().clone();
+    assert!(!asked.is_empty());
+    assert!(asked.iter().all(|r| r == HOME), "{asked:?}");
     let rows: Vec<&str> = online.stdout.lines().collect();
     // Every digest valid, every log file valid, nothing else.
     let header: Vec<&str> = rows[0].split(',').collect();
@@ -612,8 +632,34 @@ fn each_tamper_case_is_caught_and_named() {
     // A digest in the middle of the chain deleted: a gap in the chain.
     let d = copy(golden.path());
     let f = digests(d.path())[1].clone();
+    let gone: Value = serde_json::from_slice(&gunzip(&std::fs::read(&f).unwrap())).unwrap();
     std::fs::remove_file(&f).unwrap();
     caught(&verify(d.path()), 8, "MISSING", &f);
+    // ... and the time it covered is named as not covered, exactly.
+    let out = local_bin(&["verify", dir_str(d.path()), "--format", "json"]);
+    let rows: Value = serde_json::from_str(&out.stdout).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["account_id"] == "111122223333" && r["region"] == "us-east-1")
+        .unwrap();
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    let gaps: Vec<(_, _)> = row["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let (a, b) = g.as_str().unwrap().split_once('/').unwrap();
+            (at(&json!(a)), at(&json!(b)))
+        })
+        .collect();
+    assert_eq!(
+        gaps,
+        [(at(&gone["digestStartTime"]), at(&gone["digestEndTime"]))],
+        "{}",
+        out.stdout
+    );
 
     // A digest modified (its signature no longer matches).
     let d = copy(golden.path());
@@ -697,6 +743,66 @@ fn each_tamper_case_is_caught_and_named() {
     std::fs::write(f, gz(b"{\"Records\":[]}")).unwrap();
     let out = local_bin(&["by-instance", dir_str(d.path()), "--verify"]);
     assert_eq!(out.code, 8, "{}", out.stderr);
+
+    // `report --verify`: the manifest says per input how it was validated, and sums it up.
+    let manifest = |input: &Path| {
+        let out_dir = tempfile::tempdir().unwrap();
+        let out = local_bin(&[
+            "report",
+            dir_str(input),
+            "--verify",
+            "--output-dir",
+            dir_str(out_dir.path()),
+            // Inside the span every chain covers: a window reaching before a trail's first
+            // digest is not fully covered.
+            "--since",
+            "2026-10-05T11:00:00Z",
+            "--until",
+            "2026-10-05T14:00:00Z",
+        ]);
+        let window = std::fs::read_dir(out_dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let m: Value =
+            serde_json::from_slice(&std::fs::read(window.join("manifest.json")).unwrap()).unwrap();
+        (out.code, m)
+    };
+    let (code, m) = manifest(golden.path());
+    assert_eq!(code, 0);
+    assert_eq!(m["verification"]["tampered"], false, "{m:#}");
+    assert_eq!(m["verification"]["fully_covered"], true, "{m:#}");
+    let logs_read: Vec<&Value> = m["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] == "read")
+        .collect();
+    assert!(!logs_read.is_empty());
+    for i in logs_read {
+        assert_eq!(i["validation"], "valid", "{i}");
+    }
+    let (code, m) = manifest(d.path());
+    assert_eq!(code, 8);
+    assert_eq!(m["verification"]["tampered"], true, "{m:#}");
+    let name = f.file_name().unwrap().to_str().unwrap();
+    assert!(
+        m["verification"]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("MODIFIED") && p.as_str().unwrap().contains(name)),
+        "{m:#}"
+    );
+    let input = m["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"].as_str().unwrap().ends_with(name))
+        .unwrap();
+    assert_eq!(input["validation"], "modified", "{input}");
 }
 
 /// `out` has status `code` and names `file` with `word` on stderr.
@@ -716,4 +822,239 @@ fn resign(file: &Path, sig: &str) {
     let mut v: Value = serde_json::from_slice(&std::fs::read(&side).unwrap()).unwrap();
     v["signature"] = json!(sig);
     std::fs::write(&side, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+/// GETs of objects (not listings) in a proxy's log.
+fn object_gets(log: &[support::faulty::Logged]) -> Vec<&support::faulty::Logged> {
+    log.iter()
+        .filter(|l| l.method == "GET" && !l.target.contains("list-type"))
+        .collect()
+}
+
+#[test]
+fn throttling_errors_and_dropped_connections_are_retried_and_ingest_reads_the_bucket() {
+    let bucket = "faulty";
+    let t = trail(bucket);
+    let e = env(&t);
+    upload(&e.moto, bucket, &t.objects);
+    let uri = format!("s3://{bucket}/{BUCKET_PREFIX}");
+    let local = tempfile::tempdir().unwrap();
+    write_plain(local.path(), &t.objects);
+    // Every listing's first attempt is throttled; every object's first attempt meets one of the
+    // faults in turn (each kind more than once).
+    const KINDS: [Fault; 4] = [
+        Fault::SlowDown,
+        Fault::InternalError,
+        Fault::Drop,
+        Fault::Truncate,
+    ];
+    let faulty = || {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        Faulty::start(
+            &e.moto.url,
+            Box::new(move |method, target, attempt| {
+                if method != "GET" || attempt > 1 {
+                    None
+                } else if target.contains("list-type") {
+                    Some(Fault::SlowDown)
+                } else {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Some(KINDS[i % KINDS.len()])
+                }
+            }),
+        )
+    };
+    let proxy = faulty();
+    for r in REPORTS {
+        let want = local_bin(&[r, dir_str(local.path()), "--format", "csv"]);
+        let got = run_at(&e, &proxy.url, &[r, &uri, "--format", "csv"]);
+        assert_eq!(got.code, 0, "{r}: {}", got.stderr);
+        assert_eq!(got.stdout, want.stdout, "{r}");
+        assert!(
+            got.stderr.contains("0 file(s) skipped as damaged"),
+            "{}",
+            got.stderr
+        );
+    }
+    let log = proxy.log();
+    let gets = object_gets(&log);
+    for k in KINDS {
+        assert!(
+            gets.iter().filter(|l| l.fault == Some(k)).count() >= 2,
+            "{k:?} never injected: {log:#?}"
+        );
+    }
+    assert!(
+        log.iter()
+            .any(|l| l.target.contains("list-type") && l.fault == Some(Fault::SlowDown))
+    );
+    // Every object met its fault once, and the next attempt fetched it whole.
+    let mut tries: BTreeMap<&str, Vec<Option<Fault>>> = BTreeMap::new();
+    for l in &gets {
+        tries.entry(l.target.as_str()).or_default().push(l.fault);
+    }
+    let logs = t.objects.iter().filter(|o| o.signature.is_none()).count();
+    assert_eq!(tries.len(), logs, "{tries:#?}");
+    for (target, t) in &tries {
+        assert!(t.len() >= 2, "{target}: {t:?}");
+        assert!(
+            t[0].is_some() && t[1..].iter().all(|f| f.is_none()),
+            "{target}: {t:?}"
+        );
+    }
+
+    // `ingest s3://…` through the same faults builds the dataset that local files build, and a
+    // rerun fetches nothing.
+    let from_s3 = tempfile::tempdir().unwrap();
+    let from_disk = tempfile::tempdir().unwrap();
+    let proxy = faulty();
+    let a = run_at(
+        &e,
+        &proxy.url,
+        &["ingest", &uri, "--dataset", dir_str(from_s3.path())],
+    );
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert!(
+        a.stderr.contains(&format!("ingested {logs} new file(s)")),
+        "{}",
+        a.stderr
+    );
+    let b = local_bin(&[
+        "ingest",
+        dir_str(local.path()),
+        "--dataset",
+        dir_str(from_disk.path()),
+    ]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    for r in REPORTS {
+        let x = local_bin(&[r, "--dataset", dir_str(from_s3.path()), "--format", "csv"]);
+        let y = local_bin(&[r, "--dataset", dir_str(from_disk.path()), "--format", "csv"]);
+        assert_eq!((x.code, y.code), (0, 0), "{}{}", x.stderr, y.stderr);
+        assert!(x.stdout.lines().count() > 1 || *r == "findings", "{r}");
+        assert_eq!(x.stdout, y.stdout, "{r}");
+    }
+    let files = local_bin(&[
+        "query",
+        "SELECT path FROM files ORDER BY path",
+        "--dataset",
+        dir_str(from_s3.path()),
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        files
+            .stdout
+            .lines()
+            .skip(1)
+            .all(|p| p.starts_with(&format!("{uri}/AWSLogs/"))),
+        "{}",
+        files.stdout
+    );
+    let before = object_gets(&proxy.log()).len();
+    let again = run_at(
+        &e,
+        &proxy.url,
+        &["ingest", &uri, "--dataset", dir_str(from_s3.path())],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("ingested 0 new file(s)"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(object_gets(&proxy.log()).len(), before);
+}
+
+#[test]
+fn an_interrupted_sync_keeps_what_it_finished_and_resumes_without_fetching_it_again() {
+    let bucket = "resume";
+    let t = trail(bucket);
+    let e = env(&t);
+    upload(&e.moto, bucket, &t.objects);
+    let uri = format!("s3://{bucket}/{BUCKET_PREFIX}");
+    // One log file's GET never answers, so the sync is killed while it waits for it.
+    let stalled = t
+        .objects
+        .iter()
+        .filter(|o| o.signature.is_none())
+        .nth(1)
+        .unwrap()
+        .key
+        .clone();
+    let name = stalled.rsplit('/').next().unwrap().to_string();
+    let proxy = Faulty::start(
+        &e.moto.url,
+        Box::new(move |method, target, _| {
+            (method == "GET" && target.contains(&name)).then_some(Fault::Stall)
+        }),
+    );
+    let mirror = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_janus-audit"))
+        .args(["sync", &uri, dir_str(mirror.path())])
+        .envs(vars(&e, &proxy.url))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sidecars = || {
+        walkdir::WalkDir::new(mirror.path())
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().to_string_lossy().ends_with(".s3meta"))
+            .count()
+    };
+    let started = std::time::Instant::now();
+    while sidecars() < t.objects.len() - 1 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sync ended while a GET was stalled"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the other objects were not written while one was stalled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Everything finished is there, whole; the stalled object is not there under its name.
+    let rel = |k: &str| {
+        mirror
+            .path()
+            .join(k.strip_prefix(&format!("{BUCKET_PREFIX}/")).unwrap())
+    };
+    for o in &t.objects {
+        let p = rel(&o.key);
+        if o.key == stalled {
+            assert!(!p.exists(), "{}", p.display());
+        } else {
+            assert_eq!(std::fs::read(&p).unwrap(), o.body, "{}", p.display());
+        }
+    }
+    // The rerun fetches the one object left, and the mirror then verifies.
+    let gets = |m: &Moto| {
+        m.requests()
+            .iter()
+            .filter(|(m, u)| m == "GET" && !u.contains("list-type"))
+            .count()
+    };
+    let before = gets(&e.moto);
+    let out = run(&e, &["sync", &uri, dir_str(mirror.path())]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "synced 1 new or changed object(s) ({} bytes)",
+            t.objects
+                .iter()
+                .find(|o| o.key == stalled)
+                .unwrap()
+                .body
+                .len()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(gets(&e.moto) - before, 1);
+    let verified = local_bin(&["verify", dir_str(mirror.path())]);
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
 }

@@ -333,6 +333,21 @@ impl S3 {
     /// The bodies of `objects`, fetched `concurrency` at a time, each at most `limit` bytes, in
     /// the order given.
     pub fn fetch(&self, objects: &[&Object], limit: u64) -> Vec<Result<Got, S3Error>> {
+        let mut out: Vec<Option<Result<Got, S3Error>>> = vec![None; objects.len()];
+        self.fetch_each(objects, limit, |i, got| out[i] = Some(got));
+        out.into_iter()
+            .map(|g| g.unwrap_or_else(|| Err(S3Error::Request("fetch task failed".into()))))
+            .collect()
+    }
+
+    /// Like [`S3::fetch`], but hands each body (with its index in `objects`) to `done` as soon as
+    /// it has arrived, so that a caller that is stopped keeps everything finished before.
+    pub fn fetch_each(
+        &self,
+        objects: &[&Object],
+        limit: u64,
+        mut done: impl FnMut(usize, Result<Got, S3Error>),
+    ) {
         self.rt.block_on(async {
             let sem = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
             let mut set = tokio::task::JoinSet::new();
@@ -356,17 +371,13 @@ impl S3 {
                     (i, got, requests)
                 });
             }
-            let mut out: Vec<Option<Result<Got, S3Error>>> = vec![None; objects.len()];
-            while let Some(done) = set.join_next().await {
-                if let Ok((i, got, requests)) = done {
+            while let Some(joined) = set.join_next().await {
+                if let Ok((i, got, requests)) = joined {
                     self.requests
                         .fetch_add(requests, std::sync::atomic::Ordering::Relaxed);
-                    out[i] = Some(got);
+                    done(i, got);
                 }
             }
-            out.into_iter()
-                .map(|g| g.unwrap_or_else(|| Err(S3Error::Request("fetch task failed".into()))))
-                .collect()
         })
     }
 

@@ -235,12 +235,25 @@ pub fn validate(inputs: &Inputs) -> Verification {
     }
     // Log tails each valid digest vouches for, with the hash it records and whether signed.
     let mut vouched: HashMap<String, (String, bool)> = HashMap::new();
-    let mut cover: HashMap<Scope, Vec<(Millis, Millis)>> = HashMap::new();
-    for ((scope, _trail), mut nodes) in chains {
+    // Gaps are per chain: another trail writing the same account and region (an account's own
+    // trail beside the organization's) does not vouch for what this one's missing digest held.
+    let mut chain_gaps: HashMap<Scope, Vec<(Millis, Millis)>> = HashMap::new();
+    for ((scope, trail), mut nodes) in chains {
         nodes.sort_by(|a, b| a.date.cmp(&b.date).then(a.file.tail.cmp(&b.file.tail)));
         let r = row(&mut results, &scope);
         let iv = walk(&nodes, inputs, r, &mut v, &mut vouched);
-        cover.entry(scope).or_default().extend(iv);
+        let folder = trail.split('|').next().unwrap_or_default();
+        let logs = format!("{folder}/CloudTrail/{}/", scope.region);
+        let newest_log = inputs
+            .logs
+            .keys()
+            .filter(|t| t.starts_with(&logs))
+            .filter_map(|t| digest::log_delivery(t))
+            .max();
+        chain_gaps
+            .entry(scope)
+            .or_default()
+            .extend(gaps(iv, newest_log, &inputs.window));
     }
     // The log files the valid digests list.
     let mut deleted_seen = HashSet::new();
@@ -314,7 +327,19 @@ pub fn validate(inputs: &Inputs) -> Verification {
         ));
     }
     for (scope, r) in results.iter_mut() {
-        r.gaps = gaps(r, cover.remove(scope).unwrap_or_default(), inputs);
+        r.gaps = match chain_gaps.remove(scope) {
+            Some(g) => merged(g),
+            // Log files and no digest at all: the window up to the newest of them.
+            None => {
+                let newest_log = inputs
+                    .logs
+                    .keys()
+                    .filter(|t| digest::scope(t).as_ref() == Some(scope))
+                    .filter_map(|t| digest::log_delivery(t))
+                    .max();
+                gaps(Vec::new(), newest_log, &inputs.window)
+            }
+        };
     }
     v.scopes = results.into_values().collect();
     v
@@ -510,21 +535,18 @@ fn judge(
     Ok(signed)
 }
 
-/// The parts of the range asked for (the window, else the span the digests cover) that no
-/// digest of the scope covers. Digests meet end to start; a minute of slack is allowed.
-fn gaps(r: &ScopeResult, mut iv: Vec<(Millis, Millis)>, inputs: &Inputs) -> Vec<(Millis, Millis)> {
+/// The parts of the range asked for (the window, else the span the chain's digests cover, up
+/// to its newest log file) that no digest of the chain covers. Digests meet end to start; a
+/// minute of slack is allowed.
+fn gaps(
+    mut iv: Vec<(Millis, Millis)>,
+    newest_log: Option<Millis>,
+    window: &Window,
+) -> Vec<(Millis, Millis)> {
     iv.sort();
-    let newest_log = inputs
-        .logs
-        .keys()
-        .filter(|t| {
-            digest::scope(t).is_some_and(|s| s.account == r.account && s.region == r.region)
-        })
-        .filter_map(|t| digest::log_delivery(t))
-        .max();
-    let start = inputs.window.since.or(r.covered_from).or(newest_log);
-    let end_seen = r.covered_until.max(newest_log);
-    let end = match inputs.window.until {
+    let start = window.since.or(iv.first().map(|i| i.0)).or(newest_log);
+    let end_seen = iv.iter().map(|i| i.1).max().max(newest_log);
+    let end = match window.until {
         Some(u) => end_seen.map(|e| e.min(u)),
         None => end_seen,
     };
@@ -542,6 +564,19 @@ fn gaps(r: &ScopeResult, mut iv: Vec<(Millis, Millis)>, inputs: &Inputs) -> Vec<
     }
     if cursor + SLACK < end {
         out.push((cursor, end));
+    }
+    out
+}
+
+/// Ranges sorted, with overlapping and touching ones joined.
+fn merged(mut g: Vec<(Millis, Millis)>) -> Vec<(Millis, Millis)> {
+    g.sort();
+    let mut out: Vec<(Millis, Millis)> = Vec::with_capacity(g.len());
+    for (a, b) in g {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
     }
     out
 }

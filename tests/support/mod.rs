@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cloudtrail;
+pub mod faulty;
 pub mod metadata;
 pub mod moto;
 pub mod sts;
