@@ -677,7 +677,7 @@ impl ScheduledArgs {
 }
 
 #[cfg(feature = "credentials")]
-pub use credentials::CredentialsArgs;
+pub use credentials::{CredentialsArgs, ExecArgs, Mode, ServeArgs, ServerArgs};
 
 #[cfg(feature = "credentials")]
 mod credentials {
@@ -685,8 +685,11 @@ mod credentials {
 
     use clap::Args;
 
+    use clap::Subcommand;
+
     use super::{Duration, choice};
     use crate::credentials::Options;
+    use crate::credentials::format::Format;
     use crate::credentials::sts::StsTarget;
     use crate::credentials::token::{TokenOptions, TokenSource};
     use crate::naming::DEFAULT_TEMPLATE;
@@ -716,22 +719,86 @@ mod credentials {
         choice(TokenSource::ALL.to_vec())
     }
 
+    fn output_formats() -> impl clap::builder::TypedValueParser<Value = Format> {
+        choice(
+            Format::ALL
+                .iter()
+                .map(|f| {
+                    let help = match f {
+                        Format::Process => "the credential_process JSON, one line",
+                        Format::Env => "export lines for sh, bash, zsh",
+                        Format::Fish => "set -gx lines for fish",
+                        Format::Powershell => "$Env: lines for PowerShell",
+                        Format::Json => "the same JSON, pretty",
+                    };
+                    (*f, f.as_str(), help)
+                })
+                .collect(),
+        )
+    }
+
+    #[derive(Debug, Subcommand)]
+    pub enum Mode {
+        /// Serve the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI) on
+        /// loopback, renewing in the background.
+        Serve(ServeArgs),
+        /// Run COMMAND with a private credential server as its only AWS credentials.
+        Exec(ExecArgs),
+    }
+
     #[derive(Debug, Args)]
-    pub struct CredentialsArgs {
-        /// The IAM role to assume.
-        #[arg(long, env = "JANUS_ROLE_ARN")]
-        pub role_arn: String,
-        /// The ID token's audience; the trust policy's accounts.google.com:oaud.
-        #[arg(long, env = "JANUS_AUDIENCE", default_value = DEFAULT_AUDIENCE)]
-        pub audience: String,
-        /// Where the Google ID token comes from.
-        #[arg(long, default_value = "auto", value_parser = token_sources())]
-        pub token_source: TokenSource,
-        /// For --token-source file: the token file (re-read on every run).
+    pub struct ServerArgs {
+        /// The loopback address to listen on (127.0.0.1 or ::1); nothing else is accepted.
+        #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+        pub bind: std::net::IpAddr,
+        /// The port; 0 picks a free one.
+        #[arg(long, default_value = "0")]
+        pub port: u16,
+    }
+
+    #[derive(Debug, Args)]
+    pub struct ServeArgs {
+        #[command(flatten)]
+        pub server: ServerArgs,
+        /// Read the authorization token from this file (0600; created with a fresh token when
+        /// missing) instead of generating one for this run.
         #[arg(long, value_name = "PATH")]
         pub token_file: Option<PathBuf>,
+        /// Print the export lines a client needs (the token is a secret: stdout only).
+        #[arg(long)]
+        pub print_env: bool,
+    }
+
+    #[derive(Debug, Args)]
+    pub struct ExecArgs {
+        #[command(flatten)]
+        pub server: ServerArgs,
+        /// The command and its arguments, after `--`.
+        #[arg(required = true, last = true, value_name = "COMMAND")]
+        pub command: Vec<std::ffi::OsString>,
+    }
+
+    #[derive(Debug, Args)]
+    pub struct CredentialsArgs {
+        #[command(subcommand)]
+        pub mode: Option<Mode>,
+        /// What to print: the credential_process JSON, or shell variables (a secret on stdout).
+        #[arg(long, default_value = "process", value_parser = output_formats())]
+        pub format: Format,
+        /// The IAM role to assume (`serve` and `exec`: give it again for more roles).
+        #[arg(global = true, long, env = "JANUS_ROLE_ARN", value_name = "ARN")]
+        pub role_arn: Vec<String>,
+        /// The ID token's audience; the trust policy's accounts.google.com:oaud.
+        #[arg(global = true, long, env = "JANUS_AUDIENCE", default_value = DEFAULT_AUDIENCE)]
+        pub audience: String,
+        /// Where the Google ID token comes from.
+        #[arg(global = true, long, default_value = "auto", value_parser = token_sources())]
+        pub token_source: TokenSource,
+        /// For --token-source file: the token file (re-read on every run).
+        #[arg(global = true, long, value_name = "PATH")]
+        pub token_file: Option<PathBuf>,
         /// For impersonate (and gcloud --impersonate-service-account): the service account email.
-        #[arg(long, value_name = "EMAIL")]
+        #[arg(global = true, long, value_name = "EMAIL")]
         pub service_account: Option<String>,
         /// IAM Credentials API base URL (tests point it at 127.0.0.1).
         #[arg(
@@ -741,25 +808,25 @@ mod credentials {
         )]
         pub iam_endpoint: String,
         /// Session name template; placeholders {project_id} {instance} {zone} {sub} {email}.
-        #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_TEMPLATE)]
+        #[arg(global = true, long, value_name = "TEMPLATE", default_value = DEFAULT_TEMPLATE)]
         pub session_name: String,
         /// Credential lifetime in seconds (900-43200; the role's maximum applies).
-        #[arg(long, default_value = "3600", value_parser = duration_range)]
+        #[arg(global = true, long, default_value = "3600", value_parser = duration_range)]
         pub duration: i32,
         /// STS region (regional endpoint); else AWS_REGION, AWS_DEFAULT_REGION, then us-east-1.
-        #[arg(long)]
+        #[arg(global = true, long)]
         pub region: Option<String>,
         /// STS endpoint URL; else AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL as the SDK reads them.
-        #[arg(long, value_name = "URL")]
+        #[arg(global = true, long, value_name = "URL")]
         pub sts_endpoint: Option<String>,
         /// Cache directory (default: the user's cache dir, janus-audit/credentials).
-        #[arg(long, value_name = "DIR", env = "JANUS_CACHE_DIR")]
+        #[arg(global = true, long, value_name = "DIR", env = "JANUS_CACHE_DIR")]
         pub cache_dir: Option<PathBuf>,
         /// Always call STS; never read or write the cache.
-        #[arg(long)]
+        #[arg(global = true, long)]
         pub no_cache: bool,
         /// Serve cached credentials only while at least this much validity remains.
-        #[arg(long, default_value = "15m", value_parser = span, value_name = "SPAN")]
+        #[arg(global = true, long, default_value = "15m", value_parser = span, value_name = "SPAN")]
         pub refresh_before: Duration,
         /// Print the token's claims, the session name and a ready trust policy; no STS call.
         #[arg(long)]
@@ -770,7 +837,21 @@ mod credentials {
     }
 
     impl CredentialsArgs {
-        pub fn options(&self) -> Options {
+        /// The options for each `--role-arn` (in order).
+        pub fn options_per_role(&self) -> Vec<Options> {
+            self.role_arn.iter().map(|r| self.options_for(r)).collect()
+        }
+
+        /// The options for the one role a credential_process fetches.
+        pub fn options(&self) -> Result<Options, String> {
+            match self.role_arn.as_slice() {
+                [one] => Ok(self.options_for(one)),
+                [] => Err("--role-arn (or JANUS_ROLE_ARN) is required".into()),
+                _ => Err("give one --role-arn (more than one is for serve and exec)".into()),
+            }
+        }
+
+        fn options_for(&self, role_arn: &str) -> Options {
             let region = self
                 .region
                 .clone()
@@ -784,7 +865,7 @@ mod credentials {
                     service_account: self.service_account.clone(),
                     iam_endpoint: self.iam_endpoint.clone(),
                 },
-                role_arn: self.role_arn.clone(),
+                role_arn: role_arn.to_string(),
                 session_template: self.session_name.clone(),
                 duration_seconds: self.duration,
                 sts: StsTarget {

@@ -57,28 +57,29 @@ fn fail(message: impl std::fmt::Display, code: i32) -> i32 {
     code
 }
 
-/// stdout carries the credential_process JSON and nothing else; every message goes to stderr.
+/// stdout carries what was asked for (the credential_process JSON, shell variables, or serve's
+/// export lines) and nothing else; every message goes to stderr.
 #[cfg(feature = "credentials")]
 fn credentials(args: &janus_audit::cli::CredentialsArgs) -> i32 {
-    use janus_audit::credentials;
-    let opts = args.options();
-    let print = |json: serde_json::Result<String>| {
-        let printed = json.map_err(std::io::Error::other).and_then(|text| {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.write_all(b"\n")?;
-            out.flush()
-        });
-        match printed {
-            Ok(()) => exit::OK,
-            Err(e) => fail(format!("cannot write the credentials: {e}"), exit::ERROR),
-        }
+    use janus_audit::credentials::{self, format};
+    if let Some(mode) = &args.mode {
+        return serve::run(args, mode);
+    }
+    let opts = match args.options() {
+        Ok(o) => o,
+        Err(e) => return fail(e, exit::USAGE),
     };
-    // Credentials print compact (one line, as the AWS CLI reads them); explanations pretty.
+    let print = |text: serde_json::Result<String>| match text
+        .map_err(std::io::Error::other)
+        .and_then(|t| print_line(&t))
+    {
+        Ok(()) => exit::OK,
+        Err(e) => fail(format!("cannot write the credentials: {e}"), exit::ERROR),
+    };
     if !args.explain
         && let Some(hit) = credentials::cached(&opts)
     {
-        return print(serde_json::to_string(&hit));
+        return print(format::render(&hit, args.format));
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -92,15 +93,150 @@ fn credentials(args: &janus_audit::cli::CredentialsArgs) -> i32 {
             .map(|x| serde_json::to_string_pretty(&x))
     } else {
         rt.block_on(credentials::fetch(&opts))
-            .map(|c| serde_json::to_string(&c))
+            .map(|c| format::render(&c, args.format))
     };
     match result {
-        Ok(json) => print(json),
+        Ok(text) => print(text),
         // Whatever a server sent back (an echo of the request, say) is scrubbed of secrets.
-        Err(e) => fail(
-            janus_audit::credentials::secret::scrub(&e.to_string()),
-            e.exit_code(),
-        ),
+        Err(e) => fail(credentials::secret::scrub(&e.to_string()), e.exit_code()),
+    }
+}
+
+#[cfg(feature = "credentials")]
+fn print_line(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// `credentials serve` and `credentials exec`.
+#[cfg(feature = "credentials")]
+mod serve {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use janus_audit::cli::{CredentialsArgs, Mode};
+    use janus_audit::credentials::exec;
+    use janus_audit::credentials::format::sh;
+    use janus_audit::credentials::serve::{self, ServeOptions, Server};
+    use janus_audit::exit;
+
+    use super::{fail, print_line};
+
+    /// A server answers many requests over hours: each STS attempt may take longer than a
+    /// credential_process's 4 s.
+    const BUDGET: Duration = Duration::from_secs(30);
+
+    pub fn run(args: &CredentialsArgs, mode: &Mode) -> i32 {
+        if args.explain {
+            return fail("--explain is for the credential_process form", exit::USAGE);
+        }
+        let mut roles = args.options_per_role();
+        if roles.is_empty() {
+            return fail("--role-arn (or JANUS_ROLE_ARN) is required", exit::USAGE);
+        }
+        for r in &mut roles {
+            r.budget = BUDGET;
+        }
+        let (server_args, token) = match mode {
+            Mode::Serve(s) => (
+                &s.server,
+                match &s.token_file {
+                    Some(p) => serve::token_file(p),
+                    None => serve::new_token(),
+                },
+            ),
+            Mode::Exec(e) => (&e.server, serve::new_token()),
+        };
+        let token = match token {
+            Ok(t) => t,
+            Err(e) => return fail(e.to_string(), e.exit_code()),
+        };
+        let rt = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => return fail(format!("cannot start the async runtime: {e}"), exit::ERROR),
+        };
+        let log: serve::Log = Arc::new(|line: String| {
+            let _ = writeln!(std::io::stderr(), "janus-audit: {line}");
+        });
+        let opts = ServeOptions {
+            bind: server_args.bind,
+            port: server_args.port,
+            token: token.clone(),
+            roles,
+            margin: args.refresh_before,
+        };
+        rt.block_on(async {
+            let server = match Server::start(opts, log).await {
+                Ok(s) => s,
+                Err(e) => return fail(e.to_string(), e.exit_code()),
+            };
+            let urls = server.urls();
+            match mode {
+                Mode::Serve(s) => {
+                    if s.print_env {
+                        let mut lines = vec![
+                            format!(
+                                "export AWS_CONTAINER_CREDENTIALS_FULL_URI={}",
+                                sh(&urls[0].1)
+                            ),
+                            match &s.token_file {
+                                Some(p) => format!(
+                                    "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
+                                    sh(&p.display().to_string())
+                                ),
+                                None => format!(
+                                    "export AWS_CONTAINER_AUTHORIZATION_TOKEN={}",
+                                    sh(token.expose())
+                                ),
+                            },
+                        ];
+                        for (arn, url) in &urls[1..] {
+                            lines.push(format!("# {arn}: {url}"));
+                        }
+                        if let Err(e) = print_line(&lines.join("\n")) {
+                            return fail(format!("cannot write the environment: {e}"), exit::ERROR);
+                        }
+                    }
+                    for (arn, url) in &urls {
+                        let _ = writeln!(std::io::stderr(), "janus-audit: serving {arn} at {url}");
+                    }
+                    // Under systemd (Type=notify): ready once the port is bound and the first
+                    // credentials are in. Elsewhere NOTIFY_SOCKET is unset and this does nothing.
+                    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+                    stopped().await;
+                    exit::OK
+                }
+                Mode::Exec(e) => match exec::run(&e.command, &urls[0].1, &token).await {
+                    Ok(code) => code,
+                    Err(err) => fail(err.to_string(), err.exit_code()),
+                },
+            }
+        })
+    }
+
+    /// Until SIGTERM or Ctrl-C.
+    async fn stopped() {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        let term = async {
+            match &mut term {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = term => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
     }
 }
 

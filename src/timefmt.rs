@@ -116,6 +116,16 @@ pub fn parse_span(s: &str) -> Option<Duration> {
     }
 }
 
+/// A span as a person reads it, to the second: `1h05m00s`, `14m59s`, `42s`.
+pub fn format_span(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m{sec:02}s"),
+        (h, m, sec) => format!("{h}h{m:02}m{sec:02}s"),
+    }
+}
+
 /// The half-open reporting window `[since, until)`; an open end counts every event.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {

@@ -7,8 +7,11 @@
 pub mod cache;
 pub mod claims;
 pub mod deadline;
+pub mod exec;
+pub mod format;
 pub mod metadata;
 pub mod secret;
+pub mod serve;
 pub mod sts;
 pub mod token;
 
