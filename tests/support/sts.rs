@@ -154,12 +154,17 @@ fn handle(
     }
     let token_ok = token_valid(&get("WebIdentityToken"), key, audience);
     let session = get("RoleSessionName");
-    calls.lock().unwrap().push(Call {
-        role_arn: get("RoleArn"),
-        session_name: session.clone(),
-        duration: get("DurationSeconds"),
-        token_ok,
-    });
+    // The key's number is taken with the call, so that concurrent calls get distinct keys.
+    let n = {
+        let mut c = calls.lock().unwrap();
+        c.push(Call {
+            role_arn: get("RoleArn"),
+            session_name: session.clone(),
+            duration: get("DurationSeconds"),
+            token_ok,
+        });
+        c.len()
+    };
     let echoed = |what: &str| {
         if k.echo.load(Ordering::SeqCst) {
             let escaped = body.replace('&', "&amp;").replace('<', "&lt;");
@@ -214,7 +219,6 @@ fn handle(
         n => n as i64,
     };
     let expiration = chrono::Utc::now() + chrono::Duration::seconds(lifetime);
-    let n = calls.lock().unwrap().len();
     reply(
         200,
         format!(

@@ -1,0 +1,628 @@
+//! `credentials serve`, `credentials exec` and `--format` with the real binary against the loopback
+//! metadata and STS fakes, and the Rust SDK's default credential chain as a client (this test
+//! binary runs itself as the client, with only the container variables set).
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use support::metadata::FakeMetadata;
+use support::sts::{self, FakeSts};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/s3-ro-from-gcp";
+const OTHER: &str = "arn:aws:iam::210987654321:role/audit-reader";
+const AUD: &str = "https://aws.example.com/janus";
+
+struct Peers {
+    meta: FakeMetadata,
+    sts: FakeSts,
+    home: tempfile::TempDir,
+}
+
+fn peers() -> Peers {
+    Peers {
+        meta: FakeMetadata::start(),
+        sts: FakeSts::start(AUD),
+        home: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Peers {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_janus-audit"));
+        // The shared options first: after `exec`'s `--` everything is the child's.
+        c.arg("credentials")
+            .args(["--audience", AUD, "--token-source", "metadata"])
+            .args(["--sts-endpoint", &self.sts.url, "--no-cache"])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", self.home.path())
+            .env("GCE_METADATA_HOST", &self.meta.host);
+        c
+    }
+
+    /// `serve --print-env` with `args`; the server, its URI, token and stderr file.
+    fn serve(&self, args: &[&str]) -> Served {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut a = vec!["serve", "--print-env"];
+        a.extend(args);
+        let mut child = self
+            .cmd(&a)
+            .stdout(Stdio::piped())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut vars = Vec::new();
+        for _ in 0..2 {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            let (k, v) = line
+                .trim()
+                .strip_prefix("export ")
+                .unwrap_or_else(|| panic!("not an export line: {line:?}"))
+                .split_once('=')
+                .unwrap();
+            vars.push((k.to_string(), v.trim_matches('\'').to_string()));
+        }
+        assert_eq!(vars[0].0, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+        assert_eq!(vars[1].0, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+        Served {
+            child,
+            uri: vars[0].1.clone(),
+            token: vars[1].1.clone(),
+            log,
+        }
+    }
+}
+
+struct Served {
+    child: Child,
+    uri: String,
+    token: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap()
+    }
+
+    /// The authority (`127.0.0.1:PORT`) and path of the URI.
+    fn parts(&self) -> (String, String) {
+        let rest = self.uri.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_at(rest.find('/').unwrap());
+        (host.to_string(), path.to_string())
+    }
+
+    /// GET the role with the right token and Host.
+    fn get(&self) -> (u16, serde_json::Value) {
+        let (host, path) = self.parts();
+        let (status, body) = http(
+            &host,
+            &path,
+            &[("Host", &host), ("Authorization", &self.token)],
+        );
+        (status, serde_json::from_str(&body).unwrap())
+    }
+}
+
+/// One HTTP/1.1 GET with exactly these headers; status and body.
+fn http(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1.to_string();
+    (status, body)
+}
+
+fn assert_no_secret(text: &str, token: &str) {
+    for s in [sts::SECRET_KEY, sts::SESSION_TOKEN, token, "eyJ"] {
+        assert!(!text.contains(s), "leaked {s}: {text}");
+    }
+}
+
+/// Seconds from now to an RFC 3339 expiration.
+fn left(expiration: &serde_json::Value) -> f64 {
+    let t = chrono::DateTime::parse_from_rfc3339(expiration.as_str().unwrap()).unwrap();
+    (t.with_timezone(&chrono::Utc) - chrono::Utc::now()).as_seconds_f64()
+}
+
+/// The client half: when `JANUS_SDK_CLIENT` is set this test is the Rust SDK resolving
+/// credentials through `aws-config`'s default chain `JANUS_SDK_CLIENT` times, `JANUS_SDK_GAP_MS`
+/// apart, printing each access key; otherwise it does nothing.
+#[test]
+fn sdk_client() {
+    let Ok(times) = std::env::var("JANUS_SDK_CLIENT") else {
+        return;
+    };
+    let gap = std::env::var("JANUS_SDK_GAP_MS")
+        .ok()
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use aws_sdk_sts::config::ProvideCredentials;
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .load()
+            .await;
+        let provider = conf.credentials_provider().unwrap();
+        for _ in 0..times.parse::<u32>().unwrap() {
+            let c = provider.provide_credentials().await.unwrap();
+            println!("KEY {}", c.access_key_id());
+            tokio::time::sleep(Duration::from_millis(gap)).await;
+        }
+    });
+}
+
+/// This binary as the SDK client, with `vars` its only AWS settings.
+fn sdk(times: u32, gap_ms: u64, vars: &[(&str, &str)]) -> Vec<String> {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sdk_client",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env_clear()
+        .env("HOME", "/nonexistent")
+        .env("JANUS_SDK_CLIENT", times.to_string())
+        .env("JANUS_SDK_GAP_MS", gap_ms.to_string())
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The harness may print its own `test sdk_client ... ` on the same line.
+    text.lines()
+        .filter_map(|l| l.split_once("KEY ").map(|(_, k)| k))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_rust_sdk_gets_credentials_from_serve_and_each_role_has_its_path() {
+    let p = peers();
+    let s = p.serve(&["--role-arn", ROLE, "--role-arn", OTHER]);
+    let keys = sdk(
+        2,
+        0,
+        &[
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &s.uri),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", &s.token),
+        ],
+    );
+    assert_eq!(keys.len(), 2);
+    assert!(keys[0].starts_with("ASIAFAKE"), "{keys:?}");
+    // The first role is the one the printed URI names; the other has its own path.
+    assert!(
+        s.uri.ends_with("/role/123456789012/s3-ro-from-gcp"),
+        "{}",
+        s.uri
+    );
+    let (status, body) = s.get();
+    assert_eq!(status, 200);
+    assert_eq!(body["AccountId"], "123456789012");
+    for f in ["AccessKeyId", "SecretAccessKey", "Token", "Expiration"] {
+        assert!(body[f].is_string(), "{f}: {body}");
+    }
+    let (host, _) = s.parts();
+    let (status, other) = http(
+        &host,
+        "/role/210987654321/audit-reader",
+        &[("Host", &host), ("Authorization", &s.token)],
+    );
+    assert_eq!(status, 200, "{other}");
+    let other: serde_json::Value = serde_json::from_str(&other).unwrap();
+    assert_eq!(other["AccountId"], "210987654321");
+    assert_ne!(other["AccessKeyId"], body["AccessKeyId"]);
+    // Every role's session is named by the same template.
+    let calls = p.sts.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.session_name == "prod-data-1234.etl-1")
+    );
+    assert_no_secret(&s.stderr(), &s.token);
+}
+
+#[test]
+fn refusals_name_the_rule_and_give_nothing() {
+    let p = peers();
+    let s = p.serve(&["--role-arn", ROLE]);
+    assert_eq!(s.get().0, 200);
+    let (host, path) = s.parts();
+    let cases: [(&[(&str, &str)], u16); 5] = [
+        (&[("Host", &host), ("Authorization", "wrong")], 403),
+        (&[("Host", &host)], 401),
+        (
+            &[("Host", "evil.example"), ("Authorization", &s.token)],
+            403,
+        ),
+        (
+            &[
+                ("Host", &host),
+                ("Authorization", &s.token),
+                ("X-Forwarded-For", "203.0.113.9"),
+            ],
+            403,
+        ),
+        (&[("Authorization", &s.token)], 403),
+    ];
+    for (headers, want) in cases {
+        let (status, body) = http(&host, &path, headers);
+        assert_eq!(status, want, "{headers:?}: {body}");
+        assert!(!body.contains("ASIA") && !body.contains(sts::SECRET_KEY));
+    }
+    let (status, _) = http(
+        &host,
+        "/role/999999999999/nope",
+        &[("Host", &host), ("Authorization", &s.token)],
+    );
+    assert_eq!(status, 404);
+    // The token is 256 bits of hex, generated for the run.
+    assert_eq!(s.token.len(), 64);
+    assert!(s.token.bytes().all(|b| b.is_ascii_hexdigit()));
+    let log = s.stderr();
+    assert!(log.contains(" 403 wrong Authorization token"), "{log}");
+    assert!(log.contains(" 401 no Authorization token"), "{log}");
+    assert!(log.contains(" 200 valid for "), "{log}");
+    assert_no_secret(&log, &s.token);
+    // Nothing but loopback is ever bound.
+    for bind in ["0.0.0.0", "192.0.2.1", "::"] {
+        let out = p
+            .cmd(&["serve", "--role-arn", ROLE, "--bind", bind])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bind}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    }
+}
+
+#[test]
+fn a_token_file_must_be_private_and_is_created_when_missing() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = peers();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    let mut first = p
+        .cmd(&[
+            "serve",
+            "--role-arn",
+            ROLE,
+            "--token-file",
+            file.to_str().unwrap(),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !file.exists() {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = first.kill();
+    let _ = first.wait();
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let token = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        token.len(),
+        64,
+        "no newline: the SDKs send the bytes as they are"
+    );
+    // The file's token is the one the server wants; the SDK reads it from the file.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = p
+        .cmd(&[
+            "serve",
+            "--role-arn",
+            ROLE,
+            "--token-file",
+            file.to_str().unwrap(),
+            "--print-env",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut uri, mut tf) = (String::new(), String::new());
+    out.read_line(&mut uri).unwrap();
+    out.read_line(&mut tf).unwrap();
+    let uri = uri.trim().split_once('=').unwrap().1.trim_matches('\'');
+    assert_eq!(
+        tf.trim(),
+        format!(
+            "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE='{}'",
+            file.display()
+        )
+    );
+    let keys = sdk(
+        1,
+        0,
+        &[
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                file.to_str().unwrap(),
+            ),
+        ],
+    );
+    assert_eq!(keys.len(), 1);
+    let _ = child.kill();
+    let _ = child.wait();
+    // Readable by others: refused.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = p
+        .cmd(&[
+            "serve",
+            "--role-arn",
+            ROLE,
+            "--token-file",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!err.contains(&token));
+}
+
+#[test]
+fn renewal_comes_before_the_margin_with_one_sts_call_for_fifty_clients() {
+    let p = peers();
+    // Credentials live 8 s; none may be handed out with less than 3 s left.
+    p.sts.knobs.lifetime_secs.store(8, Ordering::SeqCst);
+    let s = p.serve(&["--role-arn", ROLE, "--refresh-before", "3s"]);
+    assert_eq!(p.sts.count(), 1);
+    let burst = || {
+        let (host, path) = s.parts();
+        let token = s.token.clone();
+        let threads: Vec<_> = (0..50)
+            .map(|_| {
+                let (host, path, token) = (host.clone(), path.clone(), token.clone());
+                std::thread::spawn(move || {
+                    http(&host, &path, &[("Host", &host), ("Authorization", &token)])
+                })
+            })
+            .collect();
+        let answers: Vec<(u16, String)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+        answers
+    };
+    burst();
+    assert_eq!(p.sts.count(), 1, "50 clients, still one STS call");
+    // The background renewal comes between 3 and 4.5 s before expiry, on its own.
+    let started = Instant::now();
+    while p.sts.count() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(8), "no renewal");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    burst();
+    assert_eq!(p.sts.count(), 2);
+    // A client calling every 300 ms for 12 s (past two expiries) never gets an error or a
+    // credential inside the margin, and sees the key change.
+    let mut keys = Vec::new();
+    let until = Instant::now() + Duration::from_secs(12);
+    while Instant::now() < until {
+        let (status, body) = s.get();
+        assert_eq!(status, 200, "{body}");
+        assert!(left(&body["Expiration"]) >= 2.9, "{body}");
+        keys.push(body["AccessKeyId"].as_str().unwrap().to_string());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    keys.dedup();
+    assert!(keys.len() >= 3, "{keys:?}");
+    assert_no_secret(&s.stderr(), &s.token);
+}
+
+#[test]
+fn while_sts_fails_the_current_credentials_serve_until_the_margin_then_503() {
+    let p = peers();
+    p.sts.knobs.lifetime_secs.store(6, Ordering::SeqCst);
+    let s = p.serve(&["--role-arn", ROLE, "--refresh-before", "3s"]);
+    let (status, first) = s.get();
+    assert_eq!(status, 200);
+    p.sts.knobs.fail_500.store(true, Ordering::SeqCst);
+    p.sts.knobs.echo.store(true, Ordering::SeqCst);
+    let mut saw_503 = false;
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        let (status, body) = s.get();
+        match status {
+            200 => {
+                assert!(!saw_503, "credentials after a 503: {body}");
+                assert_eq!(body["AccessKeyId"], first["AccessKeyId"]);
+                assert!(left(&body["Expiration"]) >= 2.9, "{body}");
+            }
+            503 => {
+                saw_503 = true;
+                assert_eq!(body["Code"], "CredentialsUnavailable", "{body}");
+                assert!(body.get("AccessKeyId").is_none());
+                assert_no_secret(&body.to_string(), &s.token);
+            }
+            other => panic!("{other}: {body}"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(saw_503);
+    // STS back: served again, with no restart.
+    p.sts.knobs.fail_500.store(false, Ordering::SeqCst);
+    let started = Instant::now();
+    loop {
+        let (status, body) = s.get();
+        if status == 200 {
+            assert_ne!(body["AccessKeyId"], first["AccessKeyId"]);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // STS echoed the request (the Google ID token in it) into its errors: scrubbed.
+    assert_no_secret(&s.stderr(), &s.token);
+}
+
+#[test]
+fn exec_gives_the_child_only_the_server_and_its_status_comes_back() {
+    let p = peers();
+    // The child sees the two container variables, and none of the static ones.
+    let out = p
+        .cmd(&["exec", "--role-arn", ROLE, "--", "sh", "-c", "env; exit 7"])
+        .env("AWS_ACCESS_KEY_ID", "AKIASTATICWRONG")
+        .env("AWS_SECRET_ACCESS_KEY", "wrong")
+        .env("AWS_PROFILE", "wrong")
+        .env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let env = String::from_utf8_lossy(&out.stdout);
+    assert!(env.contains("AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:"));
+    assert!(env.contains("AWS_CONTAINER_AUTHORIZATION_TOKEN="));
+    for gone in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    ] {
+        assert!(!env.contains(&format!("{gone}=")), "{gone}: {env}");
+    }
+    // The Rust SDK inside exec, running past two credential lifetimes, keeps working.
+    p.sts.knobs.lifetime_secs.store(5, Ordering::SeqCst);
+    let me = std::env::current_exe().unwrap();
+    let out = p
+        .cmd(&[
+            "exec",
+            "--role-arn",
+            ROLE,
+            "--refresh-before",
+            "2s",
+            "--",
+            me.to_str().unwrap(),
+            "--exact",
+            "sdk_client",
+            "--nocapture",
+        ])
+        .env("JANUS_SDK_CLIENT", "24")
+        .env("JANUS_SDK_GAP_MS", "500")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut keys: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("KEY ").map(|(_, k)| k))
+        .collect();
+    assert_eq!(keys.len(), 24, "{text}");
+    keys.dedup();
+    assert!(keys.len() >= 3, "{keys:?}");
+    // Not found: 127, as a shell says.
+    let out = p
+        .cmd(&["exec", "--role-arn", ROLE, "--", "/nonexistent/cmd"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+}
+
+#[test]
+fn exec_forwards_a_termination_and_returns_the_childs_answer() {
+    let p = peers();
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("got-term");
+    let script = format!(
+        "trap 'echo term > {}; exit 42' TERM; while true; do sleep 0.1; done",
+        mark.display()
+    );
+    let mut child = p
+        .cmd(&["exec", "--role-arn", ROLE, "--", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(42));
+    assert_eq!(std::fs::read_to_string(&mark).unwrap().trim(), "term");
+}
+
+#[test]
+fn format_env_fish_and_powershell_quote_every_value() {
+    let p = peers();
+    let env = p
+        .cmd(&["--role-arn", ROLE, "--format", "env"])
+        .output()
+        .unwrap();
+    assert!(env.status.success());
+    let text = String::from_utf8(env.stdout).unwrap();
+    // sh reads back exactly the values.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{text}\nprintf '%s\\n' \"$AWS_ACCESS_KEY_ID\" \"$AWS_SECRET_ACCESS_KEY\" \"$AWS_SESSION_TOKEN\" \"$AWS_CREDENTIAL_EXPIRATION\""
+        ))
+        .output()
+        .unwrap();
+    let got: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(got[1], sts::SECRET_KEY);
+    assert_eq!(got[2], sts::SESSION_TOKEN);
+    assert!(got[0].starts_with("ASIAFAKE"));
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&got[3]).is_ok(),
+        "{got:?}"
+    );
+    let fish = p
+        .cmd(&["--role-arn", ROLE, "--format", "fish"])
+        .output()
+        .unwrap();
+    let fish = String::from_utf8(fish.stdout).unwrap();
+    assert!(fish.contains(&format!(
+        "set -gx AWS_SECRET_ACCESS_KEY '{}'",
+        sts::SECRET_KEY
+    )));
+    let ps = p
+        .cmd(&["--role-arn", ROLE, "--format", "powershell"])
+        .output()
+        .unwrap();
+    let ps = String::from_utf8(ps.stdout).unwrap();
+    assert!(ps.contains(&format!(
+        "$Env:AWS_SESSION_TOKEN = '{}'",
+        sts::SESSION_TOKEN
+    )));
+    assert_eq!(ps.lines().count(), 4);
+}
