@@ -52,4 +52,45 @@ print(ident["Arn"])
 assert ident["Arn"].endswith("assumed-role/s3-ro-from-gcp/prod-data-1234.etl-1"), ident
 assert ident["Account"] == "123456789012", ident
 PY
-echo "interop: aws-cli and boto3 both authenticated through janus-audit credentials"
+
+# The same clients with no profile at all: only what serve, exec or --format env give them.
+unset AWS_CONFIG_FILE
+export AWS_SHARED_CREDENTIALS_FILE="$work/none" AWS_CONFIG_FILE="$work/none" AWS_DEFAULT_REGION=us-east-1
+janus_opts=(--role-arn arn:aws:iam::123456789012:role/s3-ro-from-gcp --audience https://aws.example.com/janus --token-source metadata --sts-endpoint "$moto" --no-cache)
+arn_ok() { grep -q 'assumed-role/s3-ro-from-gcp/prod-data-1234.etl-1' "$1"; }
+
+echo "-- credentials serve: the AWS CLI and boto3 with only the two container variables"
+"$janus" credentials "${janus_opts[@]}" serve --print-env >"$work/serve.env" 2>"$work/serve.log" &
+pids+=($!)
+for _ in $(seq 100); do [ "$(wc -l <"$work/serve.env")" -ge 2 ] && break; sleep 0.1; done
+(
+  # shellcheck disable=SC1091
+  . "$work/serve.env"
+  env | grep -c '^AWS_CONTAINER_' | grep -qx 2
+  "$venv/bin/aws" sts get-caller-identity --endpoint-url "$moto" --output json >"$work/serve-cli.json"
+  arn_ok "$work/serve-cli.json"
+  "$venv/bin/python" - "$moto" <<'PY'
+import sys, boto3
+ident = boto3.Session().client("sts", endpoint_url=sys.argv[1]).get_caller_identity()
+assert ident["Arn"].endswith("assumed-role/s3-ro-from-gcp/prod-data-1234.etl-1"), ident
+PY
+)
+grep -q ' 200 valid for ' "$work/serve.log"
+token=$(sed -n "s/^export AWS_CONTAINER_AUTHORIZATION_TOKEN='\(.*\)'/\1/p" "$work/serve.env")
+[ ${#token} -eq 64 ] || { echo "interop: no token in serve's output" >&2; exit 1; }
+if grep -q "$token" "$work/serve.log"; then echo "interop: serve logged its token" >&2; exit 1; fi
+
+echo "-- credentials exec: the AWS CLI and boto3 inside, with a wrong static key removed"
+AWS_ACCESS_KEY_ID=AKIAWRONGSTATICKEY AWS_SECRET_ACCESS_KEY=wrong \
+  "$janus" credentials "${janus_opts[@]}" exec -- "$venv/bin/aws" sts get-caller-identity --endpoint-url "$moto" --output json >"$work/exec-cli.json"
+arn_ok "$work/exec-cli.json"
+"$janus" credentials "${janus_opts[@]}" exec -- "$venv/bin/python" -c "
+import boto3
+ident = boto3.Session().client('sts', endpoint_url='$moto').get_caller_identity()
+assert ident['Arn'].endswith('assumed-role/s3-ro-from-gcp/prod-data-1234.etl-1'), ident
+"
+
+echo "-- credentials --format env, eval'd by sh: the AWS CLI"
+sh -c "eval \"\$('$janus' credentials ${janus_opts[*]} --format env)\" && '$venv/bin/aws' sts get-caller-identity --endpoint-url '$moto' --output json" >"$work/env-cli.json"
+arn_ok "$work/env-cli.json"
+echo "interop: aws-cli and boto3 authenticated through credential_process, serve, exec and --format env"
