@@ -8,7 +8,9 @@ that ships to VMs and pods) and the loopback fakes (examples/fake-peers.rs), the
 a fresh process from spawn to exit:
   - cold: --no-cache, so metadata token + STS call every time (targets: <= 50 ms median)
   - cached: a warm cache (target: <= 10 ms median)
-and prints the medians and p90s.
+and prints the medians and p90s. Then `credentials serve` from the same binary: a client's wait
+for credentials (median and p99 of --requests GETs on one keep-alive loopback connection; target
+under 1 ms median) and the server's idle RSS (target under 10 MiB).
 """
 import argparse
 import os
@@ -52,9 +54,48 @@ def report(name, samples, target):
     return med <= target
 
 
+def serve(binary, addrs, env, requests):
+    """`credentials serve`: a client's wait for credentials over loopback (one keep-alive
+    connection, as an SDK holds one), and the server's resident memory once idle."""
+    import http.client
+    proc = subprocess.Popen([binary, "credentials", "--role-arn", "arn:aws:iam::123456789012:role/bench",
+                             "--audience", AUD, "--token-source", "metadata", "--sts-endpoint", addrs["sts"],
+                             "--no-cache", "serve", "--print-env"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = [proc.stdout.readline().strip() for _ in range(2)]
+        uri = lines[0].split("=", 1)[1].strip("'")
+        token = lines[1].split("=", 1)[1].strip("'")
+        hostport, path = uri[len("http://"):].split("/", 1)
+        host, port = hostport.split(":")
+        conn = http.client.HTTPConnection(host, int(port))
+        samples = []
+        for _ in range(requests):
+            start = time.perf_counter()
+            conn.request("GET", "/" + path, headers={"Authorization": token})
+            r = conn.getresponse()
+            body = r.read()
+            samples.append((time.perf_counter() - start) * 1000)
+            if r.status != 200 or b"AccessKeyId" not in body:
+                sys.exit(f"serve answered {r.status}")
+        time.sleep(1)
+        with open(f"/proc/{proc.pid}/status") as fh:
+            rss = next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:")) / 1024
+    finally:
+        proc.kill()
+    samples.sort()
+    med = statistics.median(samples)
+    p99 = samples[int(len(samples) * 0.99) - 1]
+    ok = med < 1.0 and rss < 10
+    print(f"  serve: median {med:6.3f} ms  p99 {p99:6.3f} ms over {requests} requests (target < 1 ms median); "
+          f"idle RSS {rss:.1f} MiB (target < 10 MiB): {'ok' if ok else 'OVER TARGET'}")
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--requests", type=int, default=1000)
     args = ap.parse_args()
     binary, peers_bin = build()
     size = os.path.getsize(binary)
@@ -72,6 +113,7 @@ def main():
         timed(cmd, env)  # fill the credential cache
         warm = [timed(cmd, env) for _ in range(args.runs)]
         ok = report("cold", cold, 50) & report("cached", warm, 10)
+        ok &= serve(binary, addrs, env, args.requests)
     finally:
         peers.kill()
     sys.exit(0 if ok else 1)

@@ -154,8 +154,9 @@ mod serve {
             Ok(t) => t,
             Err(e) => return fail(e.to_string(), e.exit_code()),
         };
-        let rt = match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        // One thread: a loopback endpoint answering in microseconds needs no more, and each
+        // worker thread would add its own heap arena to the idle footprint.
+        let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {

@@ -116,7 +116,15 @@ impl Role {
             .and_then(|e| (e - Utc::now()).to_std().ok())
             .unwrap_or_default();
         opts.min_remaining = self.margin.max(held + Duration::from_secs(1));
-        match credentials::fetch(&opts).await {
+        let fetched = credentials::fetch(&opts).await;
+        // A renewal builds and drops HTTP clients and TLS roots; give the freed heap back, so an
+        // idle server stays small (glibc keeps it otherwise).
+        #[cfg(target_env = "gnu")]
+        // SAFETY: malloc_trim only releases free memory.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        match fetched {
             Ok(c) => {
                 let expires = DateTime::parse_from_rfc3339(&c.expiration)
                     .map_err(|_| "STS gave an unreadable expiration".to_string())?
