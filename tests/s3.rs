@@ -412,14 +412,7 @@ fn s3_input_gives_the_local_reports_and_lists_only_the_window_days() {
         ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let dir = std::fs::read_dir(reports.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let m: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let m = window_manifest(reports.path());
     let inputs = m["inputs"].as_array().unwrap();
     let read: Vec<&Value> = inputs.iter().filter(|i| i["status"] == "read").collect();
     assert!(!read.is_empty());
@@ -434,6 +427,17 @@ fn s3_input_gives_the_local_reports_and_lists_only_the_window_days() {
         assert_eq!(i["bytes"], obj.body.len());
         assert_eq!(i["etag"].as_str().unwrap(), md5_hex(&obj.body));
     }
+}
+
+/// The manifest of the one window `report` wrote under `out`.
+fn window_manifest(out: &Path) -> Value {
+    let window = std::fs::read_dir(out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    serde_json::from_slice(&std::fs::read(window.join("manifest.json")).unwrap()).unwrap()
 }
 
 /// moto's ETag of a single-part upload is the body's MD5, as S3's is.
@@ -760,15 +764,7 @@ fn each_tamper_case_is_caught_and_named() {
             "--until",
             "2026-10-05T14:00:00Z",
         ]);
-        let window = std::fs::read_dir(out_dir.path())
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let m: Value =
-            serde_json::from_slice(&std::fs::read(window.join("manifest.json")).unwrap()).unwrap();
-        (out.code, m)
+        (out.code, window_manifest(out_dir.path()))
     };
     let (code, m) = manifest(golden.path());
     assert_eq!(code, 0);

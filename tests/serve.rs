@@ -606,23 +606,48 @@ fn format_env_fish_and_powershell_quote_every_value() {
         chrono::DateTime::parse_from_rfc3339(&got[3]).is_ok(),
         "{got:?}"
     );
-    let fish = p
-        .cmd(&["--role-arn", ROLE, "--format", "fish"])
-        .output()
-        .unwrap();
-    let fish = String::from_utf8(fish.stdout).unwrap();
+    let printed = |format: &str| {
+        let out = p
+            .cmd(&["--role-arn", ROLE, "--format", format])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let fish = printed("fish");
     assert!(fish.contains(&format!(
         "set -gx AWS_SECRET_ACCESS_KEY '{}'",
         sts::SECRET_KEY
     )));
-    let ps = p
-        .cmd(&["--role-arn", ROLE, "--format", "powershell"])
-        .output()
-        .unwrap();
-    let ps = String::from_utf8(ps.stdout).unwrap();
+    let ps = printed("powershell");
     assert!(ps.contains(&format!(
         "$Env:AWS_SESSION_TOKEN = '{}'",
         sts::SESSION_TOKEN
     )));
     assert_eq!(ps.lines().count(), 4);
+}
+
+#[test]
+fn under_systemd_serve_says_ready_once_it_can_answer() {
+    let p = peers();
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut child = p
+        .cmd(&["serve", "--role-arn", ROLE])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf);
+    let calls = p.sts.count();
+    let _ = child.kill();
+    let _ = child.wait();
+    let msg = String::from_utf8_lossy(&buf[..n.expect("no readiness notification")]).to_string();
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
+    // Ready means the first credentials are in.
+    assert_eq!(calls, 1);
 }
