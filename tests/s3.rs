@@ -513,12 +513,7 @@ fn sync_then_offline_verify_equals_online_verify_and_a_rerun_fetches_nothing() {
     let b = run(&e, &["by-instance", &uri, "--format", "csv"]);
     assert_eq!((a.code, &a.stdout), (0, &b.stdout), "{}", a.stderr);
     // A rerun downloads nothing.
-    let gets_before = e
-        .moto
-        .requests()
-        .iter()
-        .filter(|(m, u)| m == "GET" && !u.contains("list-type"))
-        .count();
+    let gets_before = moto_object_gets(&e.moto);
     let again = run(&e, &["sync", &uri, dir_str(mirror.path())]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(
@@ -526,12 +521,7 @@ fn sync_then_offline_verify_equals_online_verify_and_a_rerun_fetches_nothing() {
         "{}",
         again.stderr
     );
-    let gets_after = e
-        .moto
-        .requests()
-        .iter()
-        .filter(|(m, u)| m == "GET" && !u.contains("list-type"))
-        .count();
+    let gets_after = moto_object_gets(&e.moto);
     assert_eq!(gets_before, gets_after);
     // A changed object is fetched again, and only it.
     let changed = t.objects.iter().find(|o| o.signature.is_none()).unwrap();
@@ -820,6 +810,14 @@ fn resign(file: &Path, sig: &str) {
     std::fs::write(&side, serde_json::to_vec(&v).unwrap()).unwrap();
 }
 
+/// How many objects (not listings) moto has served.
+fn moto_object_gets(m: &Moto) -> usize {
+    m.requests()
+        .iter()
+        .filter(|(m, u)| m == "GET" && !u.contains("list-type"))
+        .count()
+}
+
 /// GETs of objects (not listings) in a proxy's log.
 fn object_gets(log: &[support::faulty::Logged]) -> Vec<&support::faulty::Logged> {
     log.iter()
@@ -1028,13 +1026,7 @@ fn an_interrupted_sync_keeps_what_it_finished_and_resumes_without_fetching_it_ag
         }
     }
     // The rerun fetches the one object left, and the mirror then verifies.
-    let gets = |m: &Moto| {
-        m.requests()
-            .iter()
-            .filter(|(m, u)| m == "GET" && !u.contains("list-type"))
-            .count()
-    };
-    let before = gets(&e.moto);
+    let before = moto_object_gets(&e.moto);
     let out = run(&e, &["sync", &uri, dir_str(mirror.path())]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
@@ -1050,7 +1042,7 @@ fn an_interrupted_sync_keeps_what_it_finished_and_resumes_without_fetching_it_ag
         "{}",
         out.stderr
     );
-    assert_eq!(gets(&e.moto) - before, 1);
+    assert_eq!(moto_object_gets(&e.moto) - before, 1);
     let verified = local_bin(&["verify", dir_str(mirror.path())]);
     assert_eq!(verified.code, 0, "{}", verified.stderr);
 }

@@ -192,6 +192,11 @@ fn sdk(times: u32, gap_ms: u64, vars: &[(&str, &str)]) -> Vec<String> {
         .envs(vars.iter().copied())
         .output()
         .unwrap();
+    sdk_keys(&out)
+}
+
+/// The access keys an [`sdk_client`] run printed; it must have succeeded.
+fn sdk_keys(out: &std::process::Output) -> Vec<String> {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -534,17 +539,8 @@ fn exec_gives_the_child_only_the_server_and_its_status_comes_back() {
         .env("JANUS_SDK_GAP_MS", "500")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut keys: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.split_once("KEY ").map(|(_, k)| k))
-        .collect();
-    assert_eq!(keys.len(), 24, "{text}");
+    let mut keys = sdk_keys(&out);
+    assert_eq!(keys.len(), 24, "{keys:?}");
     keys.dedup();
     assert!(keys.len() >= 3, "{keys:?}");
     // Not found: 127, as a shell says.

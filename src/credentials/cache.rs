@@ -35,6 +35,17 @@ pub enum CacheError {
     LockTimeout { path: PathBuf, waited: Duration },
 }
 
+/// `bytes` to `path` (in `dir`), readable by the owner only, written aside and renamed: readers
+/// see the old file or the new one, never half of one.
+pub(crate) fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // tempfile creates 0600.
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    tmp.as_file_mut().write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Everything that makes two requests interchangeable. Hashing it names the file.
 #[derive(Debug, Serialize)]
 pub struct CacheKey<'a> {
@@ -160,17 +171,8 @@ impl Cache {
             credentials: creds.clone(),
         };
         let path = self.path();
-        // tempfile creates 0600.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&self.dir)
-            .map_err(io(&self.dir))?;
-        serde_json::to_writer(tmp.as_file_mut(), &entry)
-            .map_err(|e| io(&path)(std::io::Error::other(e)))?;
-        tmp.as_file_mut().flush().map_err(io(&path))?;
-        tmp.as_file().sync_all().map_err(io(&path))?;
-        tmp.persist(&path).map_err(|e| io(&path)(e.error))?;
-        Ok(())
+        let json = serde_json::to_vec(&entry).map_err(|e| io(&path)(std::io::Error::other(e)))?;
+        write_private(&self.dir, &path, &json).map_err(io(&path))
     }
 
     /// Take the cross-process lock for this key, waiting for another holder at most until the

@@ -244,12 +244,7 @@ pub fn validate(inputs: &Inputs) -> Verification {
         let iv = walk(&nodes, inputs, r, &mut v, &mut vouched);
         let folder = trail.split('|').next().unwrap_or_default();
         let logs = format!("{folder}/CloudTrail/{}/", scope.region);
-        let newest_log = inputs
-            .logs
-            .keys()
-            .filter(|t| t.starts_with(&logs))
-            .filter_map(|t| digest::log_delivery(t))
-            .max();
+        let newest_log = newest_log(inputs, |t| t.starts_with(&logs));
         chain_gaps
             .entry(scope)
             .or_default()
@@ -331,13 +326,8 @@ pub fn validate(inputs: &Inputs) -> Verification {
             Some(g) => merged(g),
             // Log files and no digest at all: the window up to the newest of them.
             None => {
-                let newest_log = inputs
-                    .logs
-                    .keys()
-                    .filter(|t| digest::scope(t).as_ref() == Some(scope))
-                    .filter_map(|t| digest::log_delivery(t))
-                    .max();
-                gaps(Vec::new(), newest_log, &inputs.window)
+                let newest = newest_log(inputs, |t| digest::scope(t).as_ref() == Some(scope));
+                gaps(Vec::new(), newest, &inputs.window)
             }
         };
     }
@@ -566,6 +556,16 @@ fn gaps(
         out.push((cursor, end));
     }
     out
+}
+
+/// The latest delivery time among the input's log files that `which` picks.
+fn newest_log(inputs: &Inputs, which: impl Fn(&str) -> bool) -> Option<Millis> {
+    inputs
+        .logs
+        .keys()
+        .filter(|t| which(t))
+        .filter_map(|t| digest::log_delivery(t))
+        .max()
 }
 
 /// Ranges sorted, with overlapping and touching ones joined.

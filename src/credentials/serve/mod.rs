@@ -9,7 +9,6 @@ pub mod guard;
 pub mod role;
 
 use std::convert::Infallible;
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,12 +102,8 @@ pub fn token_file(path: &Path) -> Result<Secret, ServeError> {
                 Some(d) if !d.as_os_str().is_empty() => d,
                 _ => Path::new("."),
             };
-            // tempfile creates 0600.
-            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| bad(e.to_string()))?;
-            tmp.write_all(token.expose().as_bytes())
-                .and_then(|_| tmp.as_file().sync_all())
+            super::cache::write_private(dir, path, token.expose().as_bytes())
                 .map_err(|e| bad(e.to_string()))?;
-            tmp.persist(path).map_err(|e| bad(e.error.to_string()))?;
             Ok(token)
         }
         Err(e) => Err(bad(e.to_string())),
