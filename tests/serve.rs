@@ -399,6 +399,26 @@ fn a_token_file_must_be_private_and_is_created_when_missing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("chmod 600"), "{err}");
     assert!(!err.contains(&token));
+    // A FIFO in its place (0600, so only its type is wrong) is refused at once, not read forever.
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let started = Instant::now();
+    let out = p
+        .cmd(&[
+            "serve",
+            "--role-arn",
+            ROLE,
+            "--token-file",
+            fifo.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a regular file"), "{err}");
 }
 
 #[test]

@@ -81,6 +81,10 @@ pub fn token_file(path: &Path) -> Result<Secret, ServeError> {
     };
     match std::fs::metadata(path) {
         Ok(m) => {
+            // A FIFO would block the read forever, a device could be endless.
+            if !m.is_file() {
+                return Err(bad("not a regular file".into()));
+            }
             if m.permissions().mode() & 0o077 != 0 {
                 return Err(bad(format!(
                     "mode {:o} lets others read it; chmod 600",
