@@ -549,13 +549,7 @@ mod tests {
             &["session_created_at"],
         );
         let df = build(&roots(&["R"]), &h, &calls).unwrap();
-        let keys: Vec<Option<&str>> = df
-            .column("access_key_id")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .collect();
+        let keys: Vec<Option<&str>> = strs(&df, "access_key_id").unwrap();
         let used: Vec<Option<bool>> = df
             .column("used_in_window")
             .unwrap()
@@ -575,20 +569,8 @@ mod tests {
         let h = hops(&[(None, "A", "AWSAccount"), (Some("R"), "A", "AssumedRole")]);
         let df = build(&roots(&["R"]), &h, &DataFrame::empty()).unwrap();
         assert_eq!(df.height(), 2);
-        let shared: Vec<Option<&str>> = df
-            .column("shared_event_id")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .collect();
-        let keys: Vec<Option<&str>> = df
-            .column("access_key_id")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .collect();
+        let shared: Vec<Option<&str>> = strs(&df, "shared_event_id").unwrap();
+        let keys: Vec<Option<&str>> = strs(&df, "access_key_id").unwrap();
         let a = keys.iter().position(|k| *k == Some("A")).unwrap();
         assert_eq!(shared[a], Some("shared"));
         assert_eq!(shared[1 - a], None);

@@ -385,18 +385,21 @@ fn a_token_file_must_be_private_and_is_created_when_missing() {
     let _ = child.wait();
     // Readable by others: refused.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = p
-        .cmd(&[
-            "serve",
-            "--role-arn",
-            ROLE,
-            "--token-file",
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let refused = |f: &std::path::Path| {
+        let out = p
+            .cmd(&[
+                "serve",
+                "--role-arn",
+                ROLE,
+                "--token-file",
+                f.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&file);
     assert!(err.contains("chmod 600"), "{err}");
     assert!(!err.contains(&token));
     // A FIFO in its place (0600, so only its type is wrong) is refused at once, not read forever.
@@ -405,19 +408,8 @@ fn a_token_file_must_be_private_and_is_created_when_missing() {
     // SAFETY: mkfifo(3) on a path we own.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let started = Instant::now();
-    let out = p
-        .cmd(&[
-            "serve",
-            "--role-arn",
-            ROLE,
-            "--token-file",
-            fifo.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let err = refused(&fifo);
     assert!(started.elapsed() < Duration::from_secs(10));
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a regular file"), "{err}");
 }
 
