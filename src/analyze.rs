@@ -12,6 +12,7 @@ use crate::engine::{self, TrustedCidrs};
 use crate::error::AnalyzerError;
 use crate::exit;
 use crate::findings::{self, Severity, Thresholds};
+use crate::html;
 use crate::ingest::IngestOptions;
 use crate::model::{Needs, ProviderFilter};
 use crate::notice::Ui;
@@ -78,6 +79,35 @@ impl Command {
         })
     }
 
+    /// How a page names the report.
+    fn title(&self) -> &'static str {
+        match self {
+            Command::Named("by_instance") => "by-instance",
+            Command::Named(_) => "sessions",
+            Command::Query { .. } => "query",
+            Command::Findings { .. } => "findings",
+            Command::Timeline(_) => "timeline",
+        }
+    }
+
+    /// What the command's page shows: its own frame, and the extra frames asked for above.
+    fn sections<'a>(&self, frame: &'a DataFrame, extra: &'a [DataFrame]) -> html::Sections<'a> {
+        match self {
+            Command::Named("by_instance") => html::Sections {
+                by_instance: Some(frame),
+                activity: extra.first(),
+                ..Default::default()
+            },
+            Command::Findings { .. } => html::Sections {
+                findings: Some(frame),
+                ..Default::default()
+            },
+            Command::Named(_) => table("Sessions (one row per key)", frame),
+            Command::Query { .. } => table("Rows", frame),
+            Command::Timeline(_) => table("Timeline", frame),
+        }
+    }
+
     /// The parameter tables the command's SQL reads.
     fn params(&self) -> Vec<(String, DataFrame)> {
         match self {
@@ -103,7 +133,12 @@ pub fn run(
         ));
     }
     let queries = Queries::from_dir(req.source.queries.clone())?;
-    let sqls = req.command.sqls(&queries)?;
+    let mut sqls = req.command.sqls(&queries)?;
+    // A page draws more than the report's own rows: by-instance's page has its activity chart.
+    let own = sqls.len();
+    if req.format == Format::Html && matches!(req.command, Command::Named("by_instance")) {
+        sqls.push(queries.named("activity")?);
+    }
     let (trusted, fail_on) = match &req.command {
         Command::Findings {
             trusted_cidrs,
@@ -151,25 +186,49 @@ pub fn run(
     if let Some(v) = &outcome.verification {
         crate::verify::command::tell(v, tell);
     }
+    let mut frames = outcome.frames;
+    let extra = frames.split_off(own);
     let frame = match &req.command {
-        Command::Findings { .. } => findings::combine(outcome.frames)?,
-        _ => outcome.frames.into_iter().next().unwrap_or_default(),
+        Command::Findings { .. } => findings::combine(frames)?,
+        _ => frames.into_iter().next().unwrap_or_default(),
+    };
+    let complete = outcome.ingested.summary.complete() && input.complete;
+    let write = |w: &mut dyn Write| match req.format {
+        Format::Html => {
+            let ctx = html::Context::new(
+                req.command.title(),
+                req.window,
+                &outcome.ingested,
+                outcome.verification.as_ref(),
+                &input.source,
+                complete,
+            );
+            let page = html::render(&ctx, &req.command.sections(&frame, &extra))?;
+            Ok(w.write_all(page.as_bytes())?)
+        }
+        f => output::write(&frame, f, w),
     };
     match &req.output {
-        Some(path) => output::write_atomic(path, |w| output::write(&frame, req.format, w))?,
-        None => output::write(&frame, req.format, stdout)?,
+        Some(path) => output::write_atomic(path, write)?,
+        None => write(stdout)?,
     }
     if let Some(gate) = fail_on
         && findings::any_at_or_above(&frame, gate)?
     {
         return Ok(exit::FINDINGS);
     }
-    let complete = outcome.ingested.summary.complete() && input.complete;
     Ok(match (&outcome.verification, complete) {
         (Some(v), _) => v.report_status(complete),
         (None, true) => exit::OK,
         (None, false) => exit::INCOMPLETE,
     })
+}
+
+fn table<'a>(name: &'a str, frame: &'a DataFrame) -> html::Sections<'a> {
+    html::Sections {
+        table: Some((name, frame)),
+        ..Default::default()
+    }
 }
 
 /// `--trusted-cidrs FILE`, read once (an absent option is no ranges).

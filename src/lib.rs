@@ -27,6 +27,8 @@ pub mod error;
 #[cfg(feature = "analyzer")]
 pub mod findings;
 #[cfg(feature = "analyzer")]
+pub mod html;
+#[cfg(feature = "analyzer")]
 pub mod ingest;
 #[cfg(feature = "analyzer")]
 pub mod lineage;

@@ -1,4 +1,6 @@
-//! Report writers: a terminal table, CSV, JSON and Parquet, to stdout or atomically to a file.
+//! Report writers: a terminal table, CSV, JSON, Parquet and HTML, to stdout or atomically to a
+//! file. (A report command's HTML is a whole page with its context, see `html`; here, a frame
+//! alone becomes a page with just its table.)
 //!
 //! Multi-valued columns stay lists in Parquet and JSON and are `;`-joined in CSV and tables.
 //! Times are RFC 3339 UTC (`2026-10-05T12:00:00Z`) in text formats and UTC timestamps in Parquet.
@@ -15,15 +17,17 @@ pub enum Format {
     Csv,
     Json,
     Parquet,
+    Html,
 }
 
 impl Format {
     /// Every format, by the name `--format` takes.
-    pub const ALL: [(Format, &'static str); 4] = [
+    pub const ALL: [(Format, &'static str); 5] = [
         (Format::Table, "table"),
         (Format::Csv, "csv"),
         (Format::Json, "json"),
         (Format::Parquet, "parquet"),
+        (Format::Html, "html"),
     ];
 
     pub fn extension(self) -> &'static str {
@@ -32,6 +36,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Json => "json",
             Format::Parquet => "parquet",
+            Format::Html => "html",
         }
     }
 }
@@ -49,16 +54,18 @@ pub enum OutputError {
     Polars(#[from] PolarsError),
 }
 
-/// Times as RFC 3339 text, and lists `;`-joined when `join_lists`: CSV and tables join lists,
-/// JSON keeps them.
-pub fn as_text(df: &DataFrame, join_lists: bool) -> PolarsResult<DataFrame> {
+/// Times as RFC 3339 text, and lists joined with `join` when given: CSV and tables join with
+/// `;`, a page with a line break, JSON keeps them.
+pub fn as_text(df: &DataFrame, join: Option<&str>) -> PolarsResult<DataFrame> {
     let exprs: Vec<Expr> = df
         .columns()
         .iter()
         .map(|c| {
             let name = c.name().as_str();
             match c.dtype() {
-                DataType::List(_) if join_lists => col(name).list().join(lit(";"), true),
+                DataType::List(_) if join.is_some() => {
+                    col(name).list().join(lit(join.unwrap_or_default()), true)
+                }
                 DataType::Datetime(_, _) => col(name).dt().strftime(crate::timefmt::RFC3339),
                 _ => col(name),
             }
@@ -68,7 +75,7 @@ pub fn as_text(df: &DataFrame, join_lists: bool) -> PolarsResult<DataFrame> {
 }
 
 fn table_text(df: &DataFrame) -> PolarsResult<String> {
-    let flat = as_text(df, true)?;
+    let flat = as_text(df, Some(";"))?;
     let text: Vec<StringChunked> = flat
         .columns()
         .iter()
@@ -90,18 +97,19 @@ pub fn write(df: &DataFrame, format: Format, w: &mut dyn Write) -> Result<(), Ou
     match format {
         Format::Table => w.write_all(table_text(df)?.as_bytes())?,
         Format::Csv => {
-            let mut flat = as_text(df, true)?;
+            let mut flat = as_text(df, Some(";"))?;
             CsvWriter::new(&mut *w)
                 .include_header(true)
                 .finish(&mut flat)?;
         }
         Format::Json => {
-            let mut out = as_text(df, false)?;
+            let mut out = as_text(df, None)?;
             JsonWriter::new(&mut *w)
                 .with_json_format(JsonFormat::Json)
                 .finish(&mut out)?;
             w.write_all(b"\n")?;
         }
+        Format::Html => w.write_all(crate::html::table_page(df)?.as_bytes())?,
         Format::Parquet => {
             let mut out = df.clone();
             ParquetWriter::new(&mut *w)

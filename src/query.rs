@@ -13,6 +13,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("by_instance", include_str!("../queries/by_instance.sql")),
     ("sessions", include_str!("../queries/sessions.sql")),
     ("timeline", include_str!("../queries/timeline.sql")),
+    ("activity", include_str!("../queries/activity.sql")),
     (
         "findings/key_used_from_foreign_ip",
         include_str!("../queries/findings/key_used_from_foreign_ip.sql"),

@@ -194,7 +194,7 @@ impl Request {
 pub fn run(mut req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     if req.formats.contains(&Format::Table) {
         return Err(AnalyzerError::Usage(
-            "--formats: table is for terminals; use csv, json or parquet".into(),
+            "--formats: table is for terminals; use csv, json, parquet or html".into(),
         ));
     }
     req.formats.dedup();
@@ -308,6 +308,7 @@ impl Shared<'_> {
             verify: req.source.verify,
             params: vec![("findings_params".into(), req.thresholds.frame())],
             trusted: &trusted.nets,
+            input_complete: input.complete,
             parameters,
         };
         let bar = progress::files_bar(self.progress, label);

@@ -34,6 +34,8 @@ pub struct WindowJob<'a> {
     pub verify: bool,
     pub params: Vec<(String, DataFrame)>,
     pub trusted: &'a [ipnet::IpNet],
+    /// Every planned API lookup succeeded (true for files): for the page's header.
+    pub input_complete: bool,
     /// The exact parameters, recorded verbatim in the manifest.
     pub parameters: serde_json::Value,
 }
@@ -70,6 +72,19 @@ pub fn run_window(
         job.queries.named("sessions")?,
     ];
     sqls.extend(job.queries.findings()?);
+    // The page draws each instance's activity and timeline too.
+    let own = sqls.len();
+    let html = job.formats.contains(&Format::Html);
+    let mut params = job.params;
+    if html {
+        sqls.push(job.queries.named("activity")?);
+        sqls.push(job.queries.named("timeline")?);
+        // No entity set: every instance's timeline.
+        params.push((
+            "timeline_filter".into(),
+            crate::timeline::Entity::default().frame(),
+        ));
+    }
     let opts = IngestOptions {
         paths: job.paths,
         window: job.window,
@@ -83,8 +98,10 @@ pub fn run_window(
         s3: job.s3,
         verify: job.verify,
     };
-    let outcome = engine::run(&sqls, job.queries, opts, job.params, job.trusted, progress)?;
-    let mut frames = outcome.frames.into_iter();
+    let outcome = engine::run(&sqls, job.queries, opts, params, job.trusted, progress)?;
+    let mut frames = outcome.frames;
+    let extra = frames.split_off(own);
+    let mut frames = frames.into_iter();
     let by_instance = frames.next().unwrap_or_default();
     let sessions = frames.next().unwrap_or_default();
     let findings = crate::findings::combine(frames.collect()).map_err(|e| {
@@ -99,8 +116,34 @@ pub fn run_window(
         ("findings", &findings),
     ];
     let mut outputs = Vec::new();
+    if html {
+        let ctx = crate::html::Context::new(
+            "window report",
+            job.window,
+            &outcome.ingested,
+            outcome.verification.as_ref(),
+            &job.parameters["source"],
+            outcome.ingested.summary.complete() && job.input_complete,
+        );
+        let sections = crate::html::Sections {
+            findings: Some(&findings),
+            activity: extra.first(),
+            by_instance: Some(&by_instance),
+            sessions: Some(&sessions),
+            timeline: extra.get(1),
+            table: None,
+        };
+        let page = crate::html::render(&ctx, &sections).map_err(|e| WindowError::Encode {
+            name: "index.html".into(),
+            source: e.into(),
+        })?;
+        outputs.push(Output {
+            name: "index.html".into(),
+            bytes: page.into_bytes(),
+        });
+    }
     for (name, df) in reports {
-        for f in job.formats {
+        for f in job.formats.iter().filter(|f| **f != Format::Html) {
             let file = format!("{name}.{}", f.extension());
             let mut bytes = Vec::new();
             output::write(df, *f, &mut bytes).map_err(|source| WindowError::Encode {
