@@ -3,8 +3,8 @@
 
     python3 benches/html_page.py [--events 1000000]
 
-Builds the release binary and examples/gen-trail.rs, writes the trail once (1,500 instances; reused
-while /tmp/janus-bench-trail-N exists), then over the whole span of the trail:
+Builds the release binary and examples/gen-trail.rs, writes a one-day trail once (1,500 instances;
+reused while /tmp/janus-bench-html-trail-N-I exists), then over that day:
   - `report --formats csv` and `report --formats csv,html`: wall time and peak RSS of each, so the
     page's own cost shows;
   - the page's size (target: under 10 MB);
@@ -50,16 +50,18 @@ def span(trail):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--instances", type=int, default=1500)
     ap.add_argument("--loads", type=int, default=3)
     args = ap.parse_args()
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
     subprocess.run(["cargo", "build", "--release", "--bin", "janus-audit", "--example", "gen-trail"],
                    cwd=ROOT, env=env, check=True)
     janus = os.path.join(TARGET, "release", "janus-audit")
-    trail = f"/tmp/janus-bench-trail-{args.events}"
+    trail = f"/tmp/janus-bench-html-trail-{args.events}-{args.instances}"
     if not os.path.isdir(trail):
         subprocess.run([os.path.join(TARGET, "release", "examples", "gen-trail"), "--events",
-                        str(args.events), trail], check=True)
+                        str(args.events), "--instances", str(args.instances), "--days", "1", trail],
+                       check=True)
     since, until = span(trail)
     print(f"trail: {trail}, window {since} to {until}")
     out = tempfile.mkdtemp(prefix="janus-html-bench-")

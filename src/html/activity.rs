@@ -18,6 +18,7 @@ const HOUR_MS: i64 = 3_600_000;
 /// At most this many columns: a week of hours becomes 4-hour cells.
 const MAX_COLUMNS: i64 = 48;
 const LABEL_W: i64 = 230;
+/// A cell's pitch; page.css draws each 1 px smaller (and the marks inside it) to match.
 const CELL_W: i64 = 18;
 const ROW_H: i64 = 13;
 /// A time label's width: labels are at least this far apart.
@@ -105,11 +106,11 @@ pub fn chart(activity: &DataFrame, instances: &Text, window: Window) -> PolarsRe
     let mut grid_svg = String::with_capacity(cells.len() * 64);
     for ((row, c), cell) in &cells {
         let (x, y) = (LABEL_W + c * CELL_W, TOP + *row as i64 * ROW_H);
+        // A cell's size is in the page's CSS (`svg rect.cN`): at 50,000 cells the attributes
+        // would be a megabyte.
         let _ = write!(
             grid_svg,
-            r#"<rect x="{x}" y="{y}" width="{}" height="{}" class="c{}">"#,
-            CELL_W - 1,
-            ROW_H - 1,
+            r#"<rect x="{x}" y="{y}" class="c{}">"#,
             level(cell.calls, max)
         );
         if tooltips {
@@ -122,17 +123,15 @@ pub fn chart(activity: &DataFrame, instances: &Text, window: Window) -> PolarsRe
         if cell.foreign > 0 {
             let _ = write!(
                 grid_svg,
-                r#"<rect x="{}" y="{}" width="{}" height="{}" class="fx"></rect>"#,
+                r#"<rect x="{}" y="{}" class="fx"/>"#,
                 x + 1,
-                y + 1,
-                CELL_W - 3,
-                ROW_H - 3
+                y + 1
             );
         }
         if cell.errors > 0 {
             let _ = write!(
                 grid_svg,
-                r#"<rect x="{}" y="{y}" width="4" height="4" class="er"></rect>"#,
+                r#"<rect x="{}" y="{y}" class="er"/>"#,
                 x + CELL_W - 5
             );
         }

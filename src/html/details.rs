@@ -15,8 +15,8 @@ use super::text::Text;
 use crate::timefmt::{Millis, Window};
 
 /// Keys drawn on the whole page, and timeline rows listed, shared among the instances.
-const KEY_BUDGET: usize = 8_000;
-const TIMELINE_BUDGET: usize = 12_000;
+const KEY_BUDGET: usize = 4_000;
+const TIMELINE_BUDGET: usize = 6_000;
 
 /// Each instance's section number: its row in by-instance, found by session name.
 pub struct Anchors(HashMap<String, usize>);
@@ -97,7 +97,7 @@ pub fn sections(
     let n = by_instance.height();
     let keys = match sessions {
         Some(df) => {
-            let cap = share(KEY_BUDGET, n, 3, 100);
+            let cap = share(KEY_BUDGET, n, 2, 100);
             let foreign = df
                 .column("foreign_ip_calls")?
                 .cast(&DataType::UInt64)?
@@ -111,7 +111,7 @@ pub fn sections(
     };
     let timeline = match timeline {
         Some(df) => {
-            let cap = share(TIMELINE_BUDGET, n, 5, 200);
+            let cap = share(TIMELINE_BUDGET, n, 4, 200);
             let kind = df.column("kind")?.str()?.clone();
             let foreign = df.column("foreign_ip")?.bool()?.clone();
             let error = df.column("error_code")?.str()?.clone();

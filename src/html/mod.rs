@@ -281,7 +281,7 @@ fn table_markup(id: &str, t: &Text, linked: &[&str]) -> Markup {
     html! {
         div.scroll {
             table.sortable id=(id) {
-                thead { tr { @for name in t.names() { th scope="col" { (name) } } } }
+                thead { tr { @for name in t.names() { th scope="col" tabindex="0" { (name) } } } }
                 tbody {
                     @for row in 0..t.height() {
                         tr {

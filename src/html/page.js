@@ -1,6 +1,7 @@
 "use strict";
 // Sorting and filtering only: the page is whole without this script. Cell text is read with
 // textContent and rows are moved, never re-parsed, so nothing from the data becomes markup.
+// One listener for the whole page (a page may hold a table per instance, 1,500 of them).
 (function () {
   function key(cell) {
     var t = cell ? cell.textContent.trim() : "";
@@ -13,26 +14,31 @@
     if (b.n !== null) return 1;
     return a.t < b.t ? -1 : a.t > b.t ? 1 : 0;
   }
-  document.querySelectorAll("table.sortable").forEach(function (table) {
-    var heads = table.tHead ? table.tHead.rows[0].cells : [];
-    Array.prototype.forEach.call(heads, function (th, col) {
-      th.classList.add("sortable");
-      th.tabIndex = 0;
-      function sort() {
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
-        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
-        var keyed = rows.map(function (r, i) { return { r: r, k: key(r.cells[col]), i: i }; });
-        keyed.sort(function (a, b) { return dir * compare(a.k, b.k) || a.i - b.i; });
-        var frag = document.createDocumentFragment();
-        keyed.forEach(function (x) { frag.appendChild(x.r); });
-        body.appendChild(frag);
-      }
-      th.addEventListener("click", sort);
-      th.addEventListener("keydown", function (e) { if (e.key === "Enter") sort(); });
-    });
+  function sort(th) {
+    var table = th.closest("table");
+    var heads = th.parentNode.cells;
+    var col = th.cellIndex;
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
+    Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
+    var keyed = rows.map(function (r, i) { return { r: r, k: key(r.cells[col]), i: i }; });
+    keyed.sort(function (a, b) { return dir * compare(a.k, b.k) || a.i - b.i; });
+    var frag = document.createDocumentFragment();
+    keyed.forEach(function (x) { frag.appendChild(x.r); });
+    body.appendChild(frag);
+  }
+  function header(e) {
+    return e.target.closest ? e.target.closest("table.sortable > thead th") : null;
+  }
+  document.addEventListener("click", function (e) {
+    var th = header(e);
+    if (th) sort(th);
+  });
+  document.addEventListener("keydown", function (e) {
+    var th = header(e);
+    if (th && e.key === "Enter") sort(th);
   });
   document.querySelectorAll("input.filter").forEach(function (input) {
     var table = document.getElementById(input.getAttribute("data-table"));
