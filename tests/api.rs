@@ -506,11 +506,19 @@ fn a_report_from_the_api_records_its_blind_spots_in_the_manifest() {
             "2026-10-05",
             "--until",
             "2026-10-06",
+            "--formats",
+            "csv,html",
         ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let dir = out.path().join("2026-10-05T00-00Z_2026-10-06T00-00Z");
+    // The page's header says what the API cannot see, as the manifest does.
+    let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    let spots = &page[page.find(r#"<ul class="spots">"#).expect("blind spots")..];
+    let spots = &spots[..spots.find("</ul>").unwrap()];
+    assert!(spots.contains("management events only"), "{spots}");
+    assert!(spots.contains("last 90 days"), "{spots}");
     let m: Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     let source = &m["parameters"]["source"];

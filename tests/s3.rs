@@ -431,13 +431,25 @@ fn s3_input_gives_the_local_reports_and_lists_only_the_window_days() {
 
 /// The manifest of the one window `report` wrote under `out`.
 fn window_manifest(out: &Path) -> Value {
-    let window = std::fs::read_dir(out)
+    serde_json::from_slice(&std::fs::read(window_dir(out).join("manifest.json")).unwrap()).unwrap()
+}
+
+/// The one window directory a report wrote into `out`.
+fn window_dir(out: &Path) -> PathBuf {
+    std::fs::read_dir(out)
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
-        .path();
-    serde_json::from_slice(&std::fs::read(window.join("manifest.json")).unwrap()).unwrap()
+        .path()
+}
+
+/// The validation verdict in the header of a window's page.
+fn page_verdict(out: &Path) -> String {
+    let page = std::fs::read_to_string(window_dir(out).join("index.html")).unwrap();
+    let open = r#"<dd id="validation">"#;
+    let at = page.find(open).expect("a validation verdict") + open.len();
+    page[at..].split('<').next().unwrap().to_string()
 }
 
 /// moto's ETag of a single-part upload is the body's MD5, as S3's is.
@@ -753,11 +765,15 @@ fn each_tamper_case_is_caught_and_named() {
             "2026-10-05T11:00:00Z",
             "--until",
             "2026-10-05T14:00:00Z",
+            "--formats",
+            "csv,html",
         ]);
-        (out.code, window_manifest(out_dir.path()))
+        let verdict = page_verdict(out_dir.path());
+        (out.code, window_manifest(out_dir.path()), verdict)
     };
-    let (code, m) = manifest(golden.path());
+    let (code, m, verdict) = manifest(golden.path());
     assert_eq!(code, 0);
+    assert!(verdict.starts_with("valid: "), "{verdict}");
     assert_eq!(m["verification"]["tampered"], false, "{m:#}");
     assert_eq!(m["verification"]["fully_covered"], true, "{m:#}");
     let logs_read: Vec<&Value> = m["inputs"]
@@ -770,8 +786,9 @@ fn each_tamper_case_is_caught_and_named() {
     for i in logs_read {
         assert_eq!(i["validation"], "valid", "{i}");
     }
-    let (code, m) = manifest(d.path());
+    let (code, m, verdict) = manifest(d.path());
     assert_eq!(code, 8);
+    assert!(verdict.starts_with("TAMPERED"), "{verdict}");
     assert_eq!(m["verification"]["tampered"], true, "{m:#}");
     let name = f.file_name().unwrap().to_str().unwrap();
     assert!(
