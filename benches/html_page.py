@@ -77,17 +77,8 @@ def main():
     size = page.stat().st_size
     print(f"page: {size / 1e6:.2f} MB for {instances} instances (target < 10 MB)")
 
-    port = check_pages.free_port()
-    drv = subprocess.Popen([check_pages.CHROMEDRIVER, f"--port={port}"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    drv, d = check_pages.start_driver()
     try:
-        d = check_pages.Driver(f"http://127.0.0.1:{port}")
-        for _ in range(100):
-            try:
-                if d.call("GET", "/status").get("ready"):
-                    break
-            except OSError:
-                time.sleep(0.1)
         s = d.session()
         loads = []
         for _ in range(args.loads):

@@ -79,6 +79,18 @@ fn pick(
     Ok((taken, shown, total))
 }
 
+/// Where each instance's run of picked rows begins, from how many each has.
+fn starts(shown: &[usize]) -> Vec<usize> {
+    shown
+        .iter()
+        .scan(0, |at, n| {
+            let s = *at;
+            *at += n;
+            Some(s)
+        })
+        .collect()
+}
+
 /// Column `name` as milliseconds (a datetime column), or nulls.
 fn millis(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<Millis>>> {
     Ok(match df.column(name) {
@@ -191,14 +203,7 @@ impl Keys {
         let all = issued.iter().chain(&expires).flatten();
         let earliest = all.clone().min().copied().unwrap_or(0);
         let latest = all.max().copied().unwrap_or(earliest + 1);
-        let starts = shown
-            .iter()
-            .scan(0, |at, n| {
-                let s = *at;
-                *at += n;
-                Some(s)
-            })
-            .collect();
+        let starts = starts(&shown);
         Ok(Keys {
             first_call: millis(&df, "first_call")?,
             last_call: millis(&df, "last_call")?,
@@ -285,14 +290,7 @@ impl Rows {
             .iter()
             .map(|v| v.unwrap_or(false))
             .collect();
-        let starts = shown
-            .iter()
-            .scan(0, |at, n| {
-                let s = *at;
-                *at += n;
-                Some(s)
-            })
-            .collect();
+        let starts = starts(&shown);
         Ok(Rows {
             text: Text::of(&df.select(TIMELINE_COLUMNS)?)?,
             foreign,

@@ -120,6 +120,23 @@ class Session:
         self.call("DELETE", "")
 
 
+def start_driver():
+    """chromedriver on a free loopback port, once it says it is ready: (process, Driver)."""
+    port = free_port()
+    proc = subprocess.Popen([CHROMEDRIVER, f"--port={port}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    d = Driver(f"http://127.0.0.1:{port}")
+    for _ in range(100):
+        try:
+            if d.call("GET", "/status").get("ready"):
+                return proc, d
+        except OSError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    fail("chromedriver did not start")
+
+
 def csv_rows(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -186,17 +203,8 @@ def main():
     work = pathlib.Path(tempfile.mkdtemp(prefix="janus-pages-"))
     pages = make_pages(binary, work)
 
-    port = free_port()
-    drv_proc = subprocess.Popen([CHROMEDRIVER, f"--port={port}"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+    drv_proc, d = start_driver()
     try:
-        d = Driver(f"http://127.0.0.1:{port}")
-        for _ in range(100):
-            try:
-                if d.call("GET", "/status").get("ready"):
-                    break
-            except OSError:
-                time.sleep(0.1)
         s = d.session()
         for name, page in pages.items():
             path = page / "index.html" if page.is_dir() else page
