@@ -1250,6 +1250,37 @@ fn recon_burst_windows_match_brute_force() {
 }
 
 #[test]
+fn counting_the_rows_of_a_union_works() {
+    // calls.sql is a UNION ALL (joined by key, and by name for records without one); polars
+    // counts a union's rows by summing its parts' lengths as UInt128, which failed ("casting
+    // from UInt32 to UInt128 not supported") until polars had dtype-u128.
+    let d = tempfile::tempdir().unwrap();
+    let ds = d.path().join("ds");
+    let ds = ds.to_str().unwrap();
+    assert_eq!(run(&["ingest", TRAIL, "--dataset", ds]).code, 0);
+    for source in [&[TRAIL][..], &["--dataset", ds][..]] {
+        let count = |sql: &str| {
+            let mut args = vec!["query", sql];
+            args.extend(source);
+            let (rows, r) = json_rows(&args);
+            assert_eq!(r.code, 0, "{sql} over {source:?}: {}", r.stderr);
+            rows[0]["n"].as_u64().unwrap()
+        };
+        let mut args = vec!["query", "SELECT event_name FROM calls"];
+        args.extend(source);
+        let rows = json_rows(&args).0.len() as u64;
+        assert!(rows > 0);
+        assert_eq!(count("SELECT COUNT(*) AS n FROM calls"), rows, "{source:?}");
+        assert_eq!(
+            count(
+                "SELECT COUNT(*) AS n FROM (SELECT event_id FROM role_calls UNION ALL SELECT event_id FROM role_calls)"
+            ),
+            2 * count("SELECT COUNT(*) AS n FROM role_calls"),
+        );
+    }
+}
+
+#[test]
 fn a_query_sees_every_call_column_it_names_or_stars() {
     // Reports keep only the call columns their SQL names; a query that names one, or selects
     // `*`, must still get it, from the JSON and from a dataset alike.
