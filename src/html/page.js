@@ -40,6 +40,14 @@
     var th = header(e);
     if (th && e.key === "Enter") sort(th);
   });
+  // An instance's link opens its section (without the script, the section is reached closed).
+  function openTarget() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var el = id ? document.getElementById(id) : null;
+    if (el && el.tagName === "DETAILS") el.open = true;
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
   document.querySelectorAll("input.filter").forEach(function (input) {
     var table = document.getElementById(input.getAttribute("data-table"));
     if (!table) return;

@@ -265,6 +265,19 @@ def check_sorting(s, name):
     if len(set(nums(before))) > 1 and up == before and down == before:
         fail(f"{name}: sorting did not reorder the rows")
     print(f"  sorting by api_calls: {nums(up)} then {nums(down)}")
+    # An instance's link opens its section.
+    link = s.find_all("#by-instance tbody tr a")[0]
+    s.call("POST", f"/element/{list(link.values())[0]}/click", {})
+    # hashchange is dispatched after the click returns.
+    for _ in range(20):
+        opened = s.js("var d = document.getElementById(location.hash.slice(1));"
+                      "return [location.hash, d ? d.tagName : null, d ? d.open : null];")
+        if opened[2]:
+            break
+        time.sleep(0.05)
+    if not (opened[0].startswith("#i-") and opened[1] == "DETAILS" and opened[2] is True):
+        fail(f"{name}: an instance's link left its section closed: {opened}")
+    print(f"  the link to {opened[0]} opened its section")
 
 
 def check_hostile(s, page):
