@@ -21,7 +21,8 @@ import csv
 import os
 import subprocess
 import sys
-import time
+
+from measure import timed  # run as benches/by_instance_vs_duckdb.py: its folder is on the path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/janus-audit-target"))
@@ -159,19 +160,6 @@ def duckdb_python():
 def sh(cmd, **kw):
     print("+", " ".join(cmd), file=sys.stderr)
     subprocess.run(cmd, check=True, **kw)
-
-
-def timed(cmd):
-    """Wall seconds and peak RSS (MiB) of one child process."""
-    start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    elapsed = time.perf_counter() - start
-    err = p.stderr.read().decode()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        sys.exit(f"{cmd[0]} failed ({p.returncode}): {err}")
-    return elapsed, usage.ru_maxrss / 1024
 
 
 def counted(path):

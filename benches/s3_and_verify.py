@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from measure import timed  # run as benches/s3_and_verify.py: its folder is on the path
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/janus-audit-target"))
 VENV = os.environ.get("INTEROP_VENV", os.path.expanduser("~/.cache/janus-audit-interop-venv"))
@@ -36,19 +38,6 @@ FINGERPRINT = "b0e6f4cc0e1d2a3b4c5d6e7f8091a2b3"
 def sh(cmd, **kw):
     print("+", " ".join(cmd), file=sys.stderr)
     subprocess.run(cmd, check=True, **kw)
-
-
-def timed(cmd, env=None, out=None):
-    start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=open(out, "w") if out else subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(p.pid, 0)
-    elapsed = time.perf_counter() - start
-    err = p.stderr.read().decode()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({code}): {err[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
 
 
 def best(cmd, runs, env=None, out=None):

@@ -11,6 +11,7 @@ use std::fmt::Write;
 use maud::{Markup, PreEscaped, html};
 use polars::prelude::*;
 
+use super::details::Anchors;
 use super::text::Text;
 use crate::timefmt::Window;
 
@@ -35,7 +36,12 @@ struct Cell {
 }
 
 /// The chart's section.
-pub fn chart(activity: &DataFrame, instances: &Text, window: Window) -> PolarsResult<Markup> {
+pub fn chart(
+    activity: &DataFrame,
+    instances: &Text,
+    anchors: &Anchors,
+    window: Window,
+) -> PolarsResult<Markup> {
     let col = |name: &str| -> PolarsResult<Column> { activity.column(name).cloned() };
     let session = col("session_name")?;
     let session = session.str()?;
@@ -51,9 +57,6 @@ pub fn chart(activity: &DataFrame, instances: &Text, window: Window) -> PolarsRe
         counts("foreign_calls")?,
     );
 
-    let rows: HashMap<&str, usize> = (0..instances.height())
-        .map(|r| (instances.get("session_name", r), r))
-        .collect();
     let hours: Vec<i64> = hour.iter().flatten().collect();
     let first = window
         .since
@@ -74,7 +77,7 @@ pub fn chart(activity: &DataFrame, instances: &Text, window: Window) -> PolarsRe
         let (Some(s), Some(h)) = (session.get(i), hour.get(i)) else {
             continue;
         };
-        let Some(&row) = rows.get(s) else { continue };
+        let Some(row) = anchors.get(s) else { continue };
         if h < first || h > last {
             continue;
         }

@@ -106,8 +106,8 @@ pub fn render(ctx: &Context, s: &Sections<'_>) -> PolarsResult<String> {
         .table
         .map(|(name, df)| Text::of(df).map(|t| (name, t)))
         .transpose()?;
-    let activity = match (s.activity, &by_instance) {
-        (Some(a), Some(b)) => Some(activity::chart(a, b, ctx.window)?),
+    let activity = match (s.activity, &by_instance, &anchors) {
+        (Some(a), Some(b), Some(anchors)) => Some(activity::chart(a, b, anchors, ctx.window)?),
         _ => None,
     };
     let details = match (&by_instance, &anchors) {
