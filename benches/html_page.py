@@ -72,7 +72,7 @@ def main():
         loads = []
         for _ in range(args.loads):
             url, _ = s.open(page)
-            loads.append(s.js("return performance.getEntriesByType('navigation')[0].loadEventEnd"))
+            loads.append(s.load_time())
             check_pages.check_clean(s, url, "large page")
         rows = s.js("return document.querySelectorAll('#by-instance tbody tr').length")
         if rows != instances:
