@@ -9,6 +9,10 @@
     python3 benches/by_instance_vs_duckdb.py --events 3000000 --dataset --skip-duckdb
     python3 benches/by_instance_vs_duckdb.py --skip-duckdb --compare /tmp/before/janus-audit
                                                   # the same trail through another build
+    python3 benches/by_instance_vs_duckdb.py --instances 1500 --hours 12 --federated 700 \
+        --dataset --skip-duckdb --compare /tmp/pre11-target/release/janus-audit
+                                                  # #11's trail shape: 1,500 instances, mostly
+                                                  # federated, 12 hours (36 for 3M events)
 
 It builds the release binary and examples/gen-trail.rs, writes the trail once (reused while it
 exists), installs duckdb into a venv (~/.cache/janus-audit-bench-venv), reads every file once to
@@ -178,7 +182,7 @@ def bench_dataset(janus, trail, args, gz_size, rows, calls):
     """`ingest` (from scratch, each run) and `by-instance --dataset`, which must agree with the
     JSON run on instances and correlated calls."""
     import shutil
-    ds = f"/tmp/janus-bench-dataset-{args.events}"
+    ds = f"/tmp/janus-bench-dataset-{args.tag}"
     results = []
     for _ in range(args.runs):
         shutil.rmtree(ds, ignore_errors=True)
@@ -214,6 +218,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--instances", type=int, default=200, help="gen-trail --instances")
+    ap.add_argument("--hours", type=int, default=None, help="gen-trail --hours (default: 7 days)")
+    ap.add_argument("--federated", type=int, default=150,
+                    help="gen-trail --federated: per mille of the non-refresh records")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--skip-duckdb", action="store_true")
     ap.add_argument("--skip-duckdb-parquet", action="store_true")
@@ -223,13 +231,19 @@ def main():
                     help="also time `by-instance` of another janus-audit build (say, the one before a "
                          "change) on the same trail, alternating runs with this build")
     args = ap.parse_args()
-    trail = args.dir or f"/tmp/janus-bench-trail-{args.events}"
+    shape = [] if (args.instances, args.hours, args.federated) == (200, None, 150) else [
+        "--instances", str(args.instances), "--federated", str(args.federated),
+        *(["--hours", str(args.hours)] if args.hours else [])]
+    # One trail (and dataset) per shape, so that shapes never mix.
+    tag = "-".join([str(args.events), *[a.lstrip("-") for a in shape]])
+    args.tag = tag
+    trail = args.dir or f"/tmp/janus-bench-trail-{tag}"
 
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
     sh(["cargo", "build", "--release", "--bin", "janus-audit", "--example", "gen-trail"], cwd=ROOT, env=env)
     janus = os.path.join(TARGET, "release", "janus-audit")
     if not os.path.isdir(trail):
-        sh([os.path.join(TARGET, "release", "examples", "gen-trail"), "--events", str(args.events), trail])
+        sh([os.path.join(TARGET, "release", "examples", "gen-trail"), "--events", str(args.events), *shape, trail])
     files = [os.path.join(d, f) for d, _, fs in os.walk(trail) for f in fs]
     size = sum(os.path.getsize(f) for f in files)
     for f in files:  # warm the page cache for both sides alike

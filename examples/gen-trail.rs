@@ -34,6 +34,13 @@ struct Args {
     /// Days the trail spans, from 2026-10-01.
     #[arg(long, default_value_t = 7)]
     days: u64,
+    /// Hours the trail spans, instead of --days (#11's trails: 12 and 36 hours).
+    #[arg(long, conflicts_with = "days")]
+    hours: Option<u64>,
+    /// Of the records that are not hourly refreshes, how many per thousand are federated
+    /// sessions' calls (the rest is noise). #11's trails are mostly federated: 700.
+    #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    federated: u64,
     /// Every N-th instance chains into a role of the other account (0: none chain).
     #[arg(long, default_value_t = 10)]
     chain_every: u64,
@@ -346,7 +353,7 @@ fn chains(args: &Args, j: u64) -> bool {
 
 fn write_file(args: &Args, i: u64, files: u64) -> std::io::Result<u64> {
     let mut rng = Rng(args.seed ^ (i.wrapping_mul(0x2545_F491_4F6C_DD1D)));
-    let span = (args.days * 86_400) as i64;
+    let span = args.hours.map_or(args.days * 86_400, |h| h * 3600) as i64;
     let t0 = START + span * i as i64 / files as i64;
     let t1 = START + span * (i + 1) as i64 / files as i64;
     let account = ACCOUNTS[(i % 2) as usize];
@@ -369,7 +376,7 @@ fn write_file(args: &Args, i: u64, files: u64) -> std::io::Result<u64> {
     }
     while (records.len() as u64) < args.per_file {
         let t = t0 + rng.below((t1 - t0).max(1) as u64) as i64;
-        if rng.chance(150) {
+        if rng.chance(args.federated) {
             let j = rng.below(args.instances);
             let inst = instance(j);
             let hour = (t - START - inst.offset).div_euclid(3600);

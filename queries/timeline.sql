@@ -26,9 +26,14 @@ a AS (
         AND (f.access_key_id IS NULL OR a.access_key_id = f.access_key_id)
         AND (f.sub IS NULL OR a.sub = f.sub)
 ),
+-- A join, not `IN (subquery)` under OR, which polars' streaming engine runs pair by pair.
+used AS (
+    SELECT DISTINCT assumption_event_id AS used_id FROM calls
+),
 shown AS (
-    SELECT * FROM a
-    WHERE in_window OR event_id IN (SELECT assumption_event_id FROM calls)
+    SELECT a.* FROM a
+    LEFT JOIN used u ON a.event_id = u.used_id
+    WHERE a.in_window OR u.used_id IS NOT NULL
 ),
 ok AS (
     SELECT

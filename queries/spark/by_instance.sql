@@ -9,10 +9,21 @@
 -- key was used in it); chained_calls: the calls made with chained keys.
 -- An assumption made before the window whose key was used inside it is included for its key,
 -- sub, role and IP, but not counted in `assumptions`.
-WITH relevant AS (
-    SELECT *
-    FROM assumptions
-    WHERE in_window OR event_id IN (SELECT assumption_event_id FROM calls)
+-- Written for polars' planners: the assumptions whose keys were used are found by a join (an
+-- `x IN (subquery)` under OR made the streaming engine compare every pair), and what is summed
+-- is computed per row first (a SUM over a CASE runs group by group).
+WITH used AS (
+    SELECT DISTINCT assumption_event_id AS used_id FROM calls
+),
+relevant AS (
+    SELECT
+        r.*,
+        CASE WHEN r.in_window AND r.error_code IS NULL THEN 1 ELSE 0 END AS ok_in_window,
+        CASE WHEN r.in_window AND r.error_code IS NOT NULL THEN 1 ELSE 0 END AS failed_in_window,
+        CASE WHEN r.in_window THEN r.event_time END AS time_in_window
+    FROM assumptions r
+    LEFT JOIN used u ON r.event_id = u.used_id
+    WHERE r.in_window OR u.used_id IS NOT NULL
 ),
 a AS (
     SELECT
@@ -21,29 +32,39 @@ a AS (
         session_name,
         ARRAY_SORT(COLLECT_SET(sub) FILTER (WHERE sub IS NOT NULL)) AS subs,
         ARRAY_SORT(COLLECT_SET(role_arn) FILTER (WHERE role_arn IS NOT NULL)) AS role_arns,
-        SUM(CASE WHEN in_window AND error_code IS NULL THEN 1 ELSE 0 END) AS assumptions,
-        SUM(CASE WHEN in_window AND error_code IS NOT NULL THEN 1 ELSE 0 END) AS failed_assumptions,
+        SUM(ok_in_window) AS assumptions,
+        SUM(failed_in_window) AS failed_assumptions,
         ARRAY_SORT(COLLECT_SET(access_key_id)
             FILTER (WHERE access_key_id IS NOT NULL AND error_code IS NULL)) AS access_keys,
         ARRAY_SORT(COLLECT_SET(issuing_ip)
             FILTER (WHERE issuing_ip IS NOT NULL AND error_code IS NULL)) AS source_ips,
-        MIN(CASE WHEN in_window THEN event_time END) AS first_assumed,
-        MAX(CASE WHEN in_window THEN event_time END) AS last_assumed,
+        MIN(time_in_window) AS first_assumed,
+        MAX(time_in_window) AS last_assumed,
         FIRST(instance_source) AS instance_source
     FROM relevant
     GROUP BY project, instance, session_name
+),
+flagged AS (
+    SELECT
+        issued_session_name,
+        event_source,
+        event_time,
+        CASE WHEN error_code IS NOT NULL THEN 1 ELSE 0 END AS failed,
+        CASE WHEN foreign_ip THEN 1 ELSE 0 END AS from_foreign_ip,
+        CASE WHEN depth > 0 THEN 1 ELSE 0 END AS chained
+    FROM calls
 ),
 c AS (
     SELECT
         issued_session_name AS session_name,
         COUNT(*) AS api_calls,
-        SUM(CASE WHEN error_code IS NOT NULL THEN 1 ELSE 0 END) AS api_errors,
-        SUM(CASE WHEN foreign_ip THEN 1 ELSE 0 END) AS foreign_ip_calls,
+        SUM(failed) AS api_errors,
+        SUM(from_foreign_ip) AS foreign_ip_calls,
         ARRAY_SORT(COLLECT_SET(event_source) FILTER (WHERE event_source IS NOT NULL)) AS services,
         MIN(event_time) AS first_call,
         MAX(event_time) AS last_call,
-        SUM(CASE WHEN depth > 0 THEN 1 ELSE 0 END) AS chained_calls
-    FROM calls
+        SUM(chained) AS chained_calls
+    FROM flagged
     GROUP BY issued_session_name
 ),
 chains AS (
