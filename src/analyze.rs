@@ -206,7 +206,7 @@ pub fn run(
             let page = html::render(&ctx, &req.command.sections(&frame, &extra))?;
             Ok(w.write_all(page.as_bytes())?)
         }
-        f => output::write(&frame, f, w),
+        f => output::write(&frame, f, req.command.title(), w),
     };
     match &req.output {
         Some(path) => output::write_atomic(path, write)?,

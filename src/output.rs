@@ -92,8 +92,13 @@ fn table_text(df: &DataFrame) -> PolarsResult<String> {
     Ok(format!("{table}\n"))
 }
 
-/// Write `df` in `format` to `w`.
-pub fn write(df: &DataFrame, format: Format, w: &mut dyn Write) -> Result<(), OutputError> {
+/// Write `df` in `format` to `w`. `title` names what made it, on an HTML page.
+pub fn write(
+    df: &DataFrame,
+    format: Format,
+    title: &str,
+    w: &mut dyn Write,
+) -> Result<(), OutputError> {
     match format {
         Format::Table => w.write_all(table_text(df)?.as_bytes())?,
         Format::Csv => {
@@ -109,7 +114,7 @@ pub fn write(df: &DataFrame, format: Format, w: &mut dyn Write) -> Result<(), Ou
                 .finish(&mut out)?;
             w.write_all(b"\n")?;
         }
-        Format::Html => w.write_all(crate::html::table_page(df)?.as_bytes())?,
+        Format::Html => w.write_all(crate::html::table_page(df, title)?.as_bytes())?,
         Format::Parquet => {
             let mut out = df.clone();
             ParquetWriter::new(&mut *w)
@@ -178,7 +183,7 @@ mod tests {
     #[test]
     fn csv_joins_lists_and_formats_times() {
         let mut out = Vec::new();
-        write(&sample(), Format::Csv, &mut out).unwrap();
+        write(&sample(), Format::Csv, "test", &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
@@ -189,7 +194,7 @@ mod tests {
     #[test]
     fn json_keeps_lists() {
         let mut out = Vec::new();
-        write(&sample(), Format::Json, &mut out).unwrap();
+        write(&sample(), Format::Json, "test", &mut out).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v[0]["ips"], serde_json::json!(["10.0.0.1", "10.0.0.2"]));
         assert_eq!(v[0]["t"], "2023-11-14T22:13:20Z");
@@ -198,7 +203,7 @@ mod tests {
     #[test]
     fn parquet_round_trips() {
         let mut out = Vec::new();
-        write(&sample(), Format::Parquet, &mut out).unwrap();
+        write(&sample(), Format::Parquet, "test", &mut out).unwrap();
         let back = ParquetReader::new(std::io::Cursor::new(out))
             .finish()
             .unwrap();

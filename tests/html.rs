@@ -215,6 +215,18 @@ fn each_command_draws_its_own_page() {
         count(&timeline.stdout, "row-count"),
         csv_records(&csv.stdout) - 1
     );
+    // Each page says which command made it, `verify`'s too (it once said "query").
+    assert!(
+        by_instance
+            .stdout
+            .contains("<h1>janus-audit · by-instance</h1>")
+    );
+    let verify = run(&["verify", "fixtures/cloudtrail", "--format", "html"]);
+    assert!(
+        verify.stdout.contains("<h1>janus-audit · verify</h1>"),
+        "{}",
+        verify.stderr
+    );
     // A table is for terminals; a page is an output like the others.
     let out = tempfile::tempdir().unwrap();
     let refused = run(&[

@@ -160,9 +160,9 @@ pub fn render(ctx: &Context, s: &Sections<'_>) -> PolarsResult<String> {
 }
 
 /// A report that is only a table (`query --format html`): the table under a bare header.
-pub fn table_page(df: &DataFrame) -> PolarsResult<String> {
+pub fn table_page(df: &DataFrame, title: &str) -> PolarsResult<String> {
     let ctx = Context {
-        title: "query".into(),
+        title: title.into(),
         window: Window::default(),
         generated_at: crate::timefmt::format_utc(chrono::Utc::now()),
         summary: Summary::default(),

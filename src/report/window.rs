@@ -146,7 +146,7 @@ pub fn run_window(
         for f in job.formats.iter().filter(|f| **f != Format::Html) {
             let file = format!("{name}.{}", f.extension());
             let mut bytes = Vec::new();
-            output::write(df, *f, &mut bytes).map_err(|source| WindowError::Encode {
+            output::write(df, *f, name, &mut bytes).map_err(|source| WindowError::Encode {
                 name: file.clone(),
                 source,
             })?;

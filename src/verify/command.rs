@@ -33,8 +33,10 @@ pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, Anal
     tell(&v, ui.tell);
     let frame = v.frame()?;
     match &req.output {
-        Some(path) => output::write_atomic(path, |w| output::write(&frame, req.format, w))?,
-        None => output::write(&frame, req.format, stdout)?,
+        Some(path) => {
+            output::write_atomic(path, |w| output::write(&frame, req.format, "verify", w))?
+        }
+        None => output::write(&frame, req.format, "verify", stdout)?,
     }
     let status = v.exit_status();
     Ok(if status == crate::exit::OK && !walk_errors.is_empty() {
