@@ -231,13 +231,14 @@ def main():
                     help="also time `by-instance` of another janus-audit build (say, the one before a "
                          "change) on the same trail, alternating runs with this build")
     args = ap.parse_args()
-    shape = [] if (args.instances, args.hours, args.federated) == (200, None, 150) else [
-        "--instances", str(args.instances), "--federated", str(args.federated),
-        *(["--hours", str(args.hours)] if args.hours else [])]
-    # One trail (and dataset) per shape, so that shapes never mix.
-    tag = "-".join([str(args.events), *[a.lstrip("-") for a in shape]])
-    args.tag = tag
-    trail = args.dir or f"/tmp/janus-bench-trail-{tag}"
+    # The generator is always told the shape; the directories are named by what differs from
+    # the defaults, one trail (and dataset) per shape, so that shapes never mix.
+    shape = {"instances": args.instances, "federated": args.federated, "hours": args.hours}
+    shape = {k: v for k, v in shape.items() if v is not None}
+    args.tag = "-".join([str(args.events), *[f"{k}-{v}" for k, v in shape.items()
+                                             if v != ap.get_default(k)]])
+    shape = [a for k, v in shape.items() for a in (f"--{k}", str(v))]
+    trail = args.dir or f"/tmp/janus-bench-trail-{args.tag}"
 
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
     sh(["cargo", "build", "--release", "--bin", "janus-audit", "--example", "gen-trail"], cwd=ROOT, env=env)

@@ -62,11 +62,9 @@ pub fn as_text(df: &DataFrame, join: Option<&str>) -> PolarsResult<DataFrame> {
         .iter()
         .map(|c| {
             let name = c.name().as_str();
-            match c.dtype() {
-                DataType::List(_) if join.is_some() => {
-                    col(name).list().join(lit(join.unwrap_or_default()), true)
-                }
-                DataType::Datetime(_, _) => col(name).dt().strftime(crate::timefmt::RFC3339),
+            match (c.dtype(), join) {
+                (DataType::List(_), Some(sep)) => col(name).list().join(lit(sep), true),
+                (DataType::Datetime(_, _), _) => col(name).dt().strftime(crate::timefmt::RFC3339),
                 _ => col(name),
             }
         })
