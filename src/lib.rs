@@ -17,6 +17,8 @@ pub mod acquire;
 #[cfg(feature = "analyzer")]
 pub mod analyze;
 #[cfg(feature = "analyzer")]
+pub mod cte;
+#[cfg(feature = "analyzer")]
 pub mod dataset;
 #[cfg(feature = "analyzer")]
 pub mod dedupe;

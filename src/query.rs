@@ -292,8 +292,7 @@ pub fn run(
     ctx.register("calls", derived);
     sqls.iter()
         .map(|sql| {
-            ctx.execute(&sql.text)
-                .and_then(|lf| lf.collect())
+            crate::cte::execute(&mut ctx, &sql.text)
                 .and_then(|df| count_as_count(df, &sql.text))
                 .map_err(wrap(&sql.name))
         })

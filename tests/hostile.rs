@@ -568,3 +568,191 @@ fn a_query_that_needs_too_much_memory_ends_cleanly() {
     ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
 }
+
+/// A trail file (gzipped) of `records`.
+fn records_file(records: &[String]) -> Vec<u8> {
+    gz(format!("{{\"Records\":[{}]}}", records.join(",")).as_bytes())
+}
+
+fn at(second: u32) -> String {
+    format!("2026-10-08T13:{:02}:{:02}Z", 1 + second / 60, second % 60)
+}
+
+const FLOOD_SUB: &str = "171717171717171717171";
+
+/// An AssumeRoleWithWebIdentity by `FLOOD_SUB` for session flood-proj.vm-1: the one that issued
+/// `key`, or (no key) one refused for a bad token from 198.51.100.66.
+fn assumption(i: u32, second: u32, key: Option<&str>) -> String {
+    let sub = FLOOD_SUB;
+    let outcome = match key {
+        Some(key) => format!(
+            r#""responseElements":{{"credentials":{{"accessKeyId":"{key}","sessionToken":"","expiration":"Oct 8, 2026, 2:00:00 PM"}},"subjectFromWebIdentityToken":"{sub}","provider":"accounts.google.com","audience":"https://aws.example.com/janus"}}"#
+        ),
+        None => r#""errorCode":"InvalidIdentityToken","responseElements":null"#.to_string(),
+    };
+    format!(
+        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"WebIdentityUser","principalId":"accounts.google.com:https://aws.example.com/janus:{sub}","userName":"{sub}","identityProvider":"accounts.google.com"}},"eventTime":"{}","eventSource":"sts.amazonaws.com","eventName":"AssumeRoleWithWebIdentity","awsRegion":"us-east-1","sourceIPAddress":"{}","userAgent":"x","requestParameters":{{"roleArn":"arn:aws:iam::111122223333:role/gcp-flood","roleSessionName":"flood-proj.vm-1","durationSeconds":3600}},{outcome},"eventID":"00000000-0000-4000-8000-{i:012}","eventType":"AwsApiCall","recipientAccountId":"111122223333"}}"#,
+        at(second),
+        if key.is_some() {
+            "34.10.9.9"
+        } else {
+            "198.51.100.66"
+        },
+    )
+}
+
+/// A GetObject refused with AccessDenied, made with `key` (issued at second 0).
+fn denied_call(i: u32, key: &str, second: u32) -> String {
+    format!(
+        r#"{{"eventVersion":"1.10","userIdentity":{{"type":"AssumedRole","principalId":"AROAFLOOD:flood-proj.vm-1","arn":"arn:aws:sts::111122223333:assumed-role/gcp-flood/flood-proj.vm-1","accountId":"111122223333","sessionContext":{{"sessionIssuer":{{"type":"Role","arn":"arn:aws:iam::111122223333:role/gcp-flood"}},"attributes":{{"creationDate":"{}"}}}},"accessKeyId":"{key}"}},"eventTime":"{}","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","sourceIPAddress":"34.10.9.9","userAgent":"x","errorCode":"AccessDenied","eventID":"00000000-0000-4000-9000-{i:012}","eventType":"AwsApiCall","recipientAccountId":"111122223333"}}"#,
+        at(0),
+        at(second),
+    )
+}
+
+/// The one output line that starts with `prefix`.
+fn one_row<'a>(r: &'a Run, prefix: &str) -> &'a str {
+    let rows: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with(prefix)).collect();
+    assert_eq!(rows.len(), 1, "one {prefix}:\n{}\n{}", r.stdout, r.stderr);
+    rows[0]
+}
+
+/// Bursts are what an attacker makes: a key that keeps getting AccessDenied, a flood of bad
+/// tokens from one IP (no AWS credentials needed for that). 20,000 of each in four minutes are
+/// one finding each, with every event counted, within a heap of 256 MiB. Detections compared
+/// every event with every other in a window: 8,000 denials took 9.7 GB and 26 s, and 20,000
+/// ran out of any memory cap.
+#[test]
+fn a_flood_of_denials_or_bad_tokens_is_one_finding_each_in_bounded_memory() {
+    const N: u32 = 20_000;
+    let key = "ASIAFLOODKEY00000001";
+    let mut records = vec![assumption(N, 0, Some(key))];
+    records.extend((0..N).map(|i| denied_call(i, key, 1 + i * 239 / N)));
+    records.extend((0..N).map(|i| assumption(i, 1 + i * 239 / N, None)));
+    let (_d, root) = trail(&[("flood.json.gz", records_file(&records))]);
+    let r = run(&[
+        "findings",
+        s(&root),
+        "--max-memory",
+        "256M",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let denied = one_row(&r, "recon_burst,");
+    assert!(
+        denied.contains(",ASIAFLOODKEY00000001,flood-proj.vm-1,"),
+        "{denied}"
+    );
+    assert!(
+        denied.contains(",20000,20000 access denials within 300s: GetObject"),
+        "{denied}"
+    );
+    let tokens = one_row(&r, "failed_assumption_burst,");
+    assert!(
+        tokens.contains(&format!(
+            "20000 failed AssumeRoleWithWebIdentity from sub {FLOOD_SUB}, up to 20000 within \
+             600s (InvalidIdentityToken x20000)"
+        )),
+        "{tokens}"
+    );
+}
+
+/// What a burst detection must report for events at `seconds`: the most events in any window
+/// [t, t + w) that starts at an event, and how many events lie in a window that reaches `min`
+/// (`None` when none does). Counted pair by pair, as the definition says.
+fn burst_by_definition(seconds: &[u32], w: u32, min: usize) -> Option<(usize, usize)> {
+    let count = |t: u32| seconds.iter().filter(|&&s| s >= t && s < t + w).count();
+    let crossing: Vec<u32> = seconds
+        .iter()
+        .copied()
+        .filter(|&t| count(t) >= min)
+        .collect();
+    let peak = crossing.iter().map(|&t| count(t)).max()?;
+    let behind = seconds
+        .iter()
+        .filter(|&&s| crossing.iter().any(|&t| s >= t && s < t + w))
+        .count();
+    Some((peak, behind))
+}
+
+/// The counting that replaced the pairs gives what the definition gives, on clustered random
+/// times (many ties, windows that overlap, touch and miss), for several keys and a token flood.
+#[test]
+fn bursts_are_counted_as_defined() {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |below: u32| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % u64::from(below)) as u32
+    };
+    for round in 0..8 {
+        let mut records = Vec::new();
+        let mut expected = Vec::new();
+        let mut id = 0;
+        for k in 0..4 {
+            let key = format!("ASIAFLOODKEY{round:04}{k:04}");
+            records.push(assumption(1_000_000 + round * 10 + k, 0, Some(&key)));
+            let centre = 1 + next(3000);
+            let spread = [3, 40, 200, 900][next(4) as usize];
+            let seconds: Vec<u32> = (0..next(60))
+                .map(|_| {
+                    (centre + next(2 * spread + 1))
+                        .saturating_sub(spread)
+                        .clamp(1, 3400)
+                })
+                .collect();
+            for &s in &seconds {
+                records.push(denied_call(id, &key, s));
+                id += 1;
+            }
+            expected.push((key, burst_by_definition(&seconds, 300, 5)));
+        }
+        let centre = 1 + next(3000);
+        let failures: Vec<u32> = (0..next(40))
+            .map(|_| (centre + next(1201)).saturating_sub(600).clamp(1, 3400))
+            .collect();
+        for &s in &failures {
+            records.push(assumption(id, s, None));
+            id += 1;
+        }
+        let (_d, root) = trail(&[("bursts.json.gz", records_file(&records))]);
+        let r = run(&["findings", s(&root), "--format", "csv"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        for (key, want) in expected {
+            let rows: Vec<&str> = r
+                .stdout
+                .lines()
+                .filter(|l| l.starts_with("recon_burst,") && l.contains(&key))
+                .collect();
+            match want {
+                None => assert!(rows.is_empty(), "round {round} {key}: {rows:?}"),
+                Some((peak, behind)) => {
+                    let want = format!(",{behind},{peak} access denials within 300s");
+                    assert!(
+                        rows.len() == 1 && rows[0].contains(&want),
+                        "round {round} {key}: want {want} in {rows:?}"
+                    );
+                }
+            }
+        }
+        let rows: Vec<&str> = r
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("failed_assumption_burst,"))
+            .collect();
+        match burst_by_definition(&failures, 600, 5) {
+            None => assert!(rows.is_empty(), "round {round}: {rows:?}"),
+            Some((peak, behind)) => {
+                let want = format!(
+                    "{behind} failed AssumeRoleWithWebIdentity from sub {FLOOD_SUB}, up to {peak} within 600s"
+                );
+                assert!(
+                    rows.len() == 1 && rows[0].contains(&want),
+                    "round {round}: want {want} in {rows:?}"
+                );
+            }
+        }
+    }
+}

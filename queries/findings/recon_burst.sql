@@ -3,11 +3,13 @@
 -- errors, within `recon_window_s` seconds. One finding per key, over every event in any window that
 -- crossed a threshold. Calls AWS services make on the session's behalf don't count.
 --
--- Windows slide exactly, anchored at every qualifying call and covering [t, t + W); see
--- failed_assumption_burst.sql for the bucketing that keeps this linear. For distinct names each
--- (key, name, bucket) is first reduced to its earliest and latest call: a name occurs in
--- [t, t + W) exactly when its latest call in t's bucket is at or after t, or its earliest call in
--- the next bucket is before t + W. A busy key repeating the same few calls therefore stays cheap.
+-- Windows slide exactly, anchored at every second with a qualifying call and covering
+-- [t, t + W). For distinct names, time is cut into buckets of W seconds (a window starting in
+-- bucket b ends in b or b + 1) and each (key, name, bucket) is first reduced to its earliest
+-- and latest call: a name occurs in [t, t + W) exactly when its latest call in t's bucket is at
+-- or after t, or its earliest call in the next bucket is before t + W. That costs the seconds
+-- with calls times the names per bucket, so a busy key repeating the same few calls stays
+-- cheap. Denials are counted without pairing calls at all (below).
 WITH p AS (
     SELECT
         recon_min_distinct AS n_distinct,
@@ -40,8 +42,8 @@ c AS (
     FROM calls CROSS JOIN p
     WHERE NOT calls.is_service AND calls.event_time IS NOT NULL
 ),
-recon AS (SELECT * FROM c WHERE is_recon),
-denied AS (SELECT * FROM c WHERE is_denied),
+recon AS (SELECT k, event_name, ts, bucket, w, n_distinct FROM c WHERE is_recon),
+denied AS (SELECT k, ts, w, n_denied FROM c WHERE is_denied),
 -- Distinct names: anchors are the distinct call times of each key.
 name_spans AS (
     SELECT k, event_name, bucket, MIN(ts) AS first_ts, MAX(ts) AS last_ts
@@ -66,51 +68,97 @@ recon_windows AS (
     GROUP BY k, ts
     HAVING COUNT(DISTINCT event_name) >= MIN(n_distinct)
 ),
--- Denials are counted, not distinct: anchors are the denied calls themselves.
-denied_anchors AS (
-    SELECT event_id AS anchor, k, ts, bucket, bucket + 1 AS next_bucket, w, n_denied FROM denied
+-- Denials are counted, not distinct, without pairing calls: the count in [t, t + W) is the
+-- number of denials before t + W less those before t. Denials are numbered in time order per
+-- key, so for each second a denial falls in, `n_before` and `n_upto` count the denials
+-- before it and up to its end. The denials before t + W are found by ordering the seconds and
+-- the ends t + W together: an end's place in that order, less its place among the ends, is how
+-- many seconds with denials come before it. Everything is a sort or an equi-join, so the cost
+-- stays linear however dense a key's denials are (an attacker can make thousands a minute).
+denied_numbered AS (
+    SELECT k, ts, w, n_denied, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS n FROM denied
 ),
-denied_pairs AS (
-    SELECT a.k, a.anchor, a.ts, a.w, a.n_denied, d.event_id
-    FROM denied_anchors a JOIN denied d ON a.k = d.k AND a.bucket = d.bucket
-    WHERE d.ts >= a.ts AND d.ts < a.ts + a.w
+denied_seconds AS (
+    SELECT k, ts, MIN(n) - 1 AS n_before, MAX(n) AS n_upto, MIN(w) AS w, MIN(n_denied) AS n_denied
+    FROM denied_numbered
+    GROUP BY k, ts
+),
+denied_marks AS (
+    SELECT k, ts + w AS mark_ts, 0 AS is_second, ts, n_before, n_upto, w, n_denied
+    FROM denied_seconds
     UNION ALL
-    SELECT a.k, a.anchor, a.ts, a.w, a.n_denied, d.event_id
-    FROM denied_anchors a JOIN denied d ON a.k = d.k AND a.next_bucket = d.bucket
-    WHERE d.ts >= a.ts AND d.ts < a.ts + a.w
+    SELECT k, ts AS mark_ts, 1 AS is_second, ts, n_before, n_upto, w, n_denied FROM denied_seconds
+),
+denied_ordered AS (
+    SELECT
+        *,
+        ROW_NUMBER() OVER (PARTITION BY k ORDER BY mark_ts, is_second) AS place,
+        ROW_NUMBER() OVER (PARTITION BY k, is_second ORDER BY mark_ts) AS place_in_kind
+    FROM denied_marks
+),
+denied_ends AS (
+    SELECT k, ts, n_before, w, n_denied, place - place_in_kind AS seconds_before
+    FROM denied_ordered
+    WHERE is_second = 0
+),
+denied_numbered_seconds AS (
+    SELECT k, place_in_kind AS second_no, n_upto FROM denied_ordered WHERE is_second = 1
 ),
 denied_windows AS (
-    SELECT k, anchor, FIRST(ts) AS ts, FIRST(w) AS w, COUNT(*) AS hits
-    FROM denied_pairs
-    GROUP BY k, anchor
-    HAVING COUNT(*) >= MIN(n_denied)
+    SELECT e.k, e.ts, e.w, s.n_upto - e.n_before AS hits
+    FROM denied_ends e
+    JOIN denied_numbered_seconds s ON e.k = s.k AND e.seconds_before = s.second_no
+    WHERE s.n_upto - e.n_before >= e.n_denied
 ),
 -- The events behind a finding: every recon (resp. denied) call inside a window that crossed.
+-- A call at second t is inside one exactly when the latest crossing window that starts at or
+-- before t starts after t - W (all windows are W long); that window is found by the same
+-- ordering as above, so a busy key costs a sort, not a comparison of every pair.
 windows AS (
     SELECT k, ts, w, 'recon' AS trigger FROM recon_windows
     UNION ALL
     SELECT k, ts, w, 'denied' AS trigger FROM denied_windows
 ),
-windows_b AS (
-    SELECT DISTINCT k, ts, w, trigger, CAST(FLOOR(ts / w) AS BIGINT) AS bucket,
-        CAST(FLOOR(ts / w) AS BIGINT) + 1 AS next_bucket
-    FROM windows
-),
-behind_all AS (
-    SELECT e.*
-    FROM windows_b x JOIN c e ON x.k = e.k AND x.bucket = e.bucket
-    WHERE e.ts >= x.ts AND e.ts < x.ts + x.w
-        AND ((x.trigger = 'recon' AND e.is_recon) OR (x.trigger = 'denied' AND e.is_denied))
+call_seconds AS (
+    SELECT DISTINCT k, ts, w, 'recon' AS trigger FROM recon
     UNION ALL
-    SELECT e.*
-    FROM windows_b x JOIN c e ON x.k = e.k AND x.next_bucket = e.bucket
-    WHERE e.ts >= x.ts AND e.ts < x.ts + x.w
-        AND ((x.trigger = 'recon' AND e.is_recon) OR (x.trigger = 'denied' AND e.is_denied))
+    SELECT DISTINCT k, ts, w, 'denied' AS trigger FROM denied
+),
+cover_marks AS (
+    SELECT k, trigger, ts, w, 0 AS is_call FROM windows
+    UNION ALL
+    SELECT k, trigger, ts, w, 1 AS is_call FROM call_seconds
+),
+cover_ordered AS (
+    SELECT
+        *,
+        ROW_NUMBER() OVER (PARTITION BY k, trigger ORDER BY ts, is_call) AS place,
+        ROW_NUMBER() OVER (PARTITION BY k, trigger, is_call ORDER BY ts) AS place_in_kind
+    FROM cover_marks
+),
+cover_starts AS (
+    SELECT k, trigger, ts AS start_ts, w, place_in_kind AS window_no
+    FROM cover_ordered
+    WHERE is_call = 0
+),
+cover_calls AS (
+    SELECT k, trigger, ts, place - place_in_kind AS windows_before
+    FROM cover_ordered
+    WHERE is_call = 1
+),
+covered AS (
+    SELECT x.k, x.trigger, x.ts
+    FROM cover_calls x
+    JOIN cover_starts s
+        ON x.k = s.k AND x.trigger = s.trigger AND x.windows_before = s.window_no
+    WHERE x.ts < s.start_ts + s.w
 ),
 behind AS (
-    SELECT DISTINCT k, event_id, event_time, event_name, error_code, is_recon, is_denied,
-        issued_session_name, project, instance, sub, source_ip
-    FROM behind_all
+    SELECT DISTINCT e.k, e.event_id, e.event_time, e.event_name, e.error_code, e.is_recon,
+        e.is_denied, e.issued_session_name, e.project, e.instance, e.sub, e.source_ip
+    FROM c e
+    JOIN covered v ON e.k = v.k AND e.ts = v.ts
+    WHERE (v.trigger = 'recon' AND e.is_recon) OR (v.trigger = 'denied' AND e.is_denied)
 ),
 peaks AS (
     SELECT

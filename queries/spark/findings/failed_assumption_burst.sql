@@ -5,10 +5,16 @@
 -- `failed_assumption_window_s` seconds. One finding per sub or IP; an IP burst that one sub's
 -- burst already explains is not reported twice.
 --
--- The window slides exactly: it is anchored at every failure and covers [t, t + W). Time is cut
--- into buckets of W seconds, so a window starting in bucket b ends in bucket b or b + 1, and each
--- failure is compared only with those in its own and the next bucket. The cost is linear in the
--- failures times their density per 2W, never quadratic in a group's whole history.
+-- The window slides exactly: it is anchored at every second with a failure and covers
+-- [t, t + W). Failures are never paired (anyone can send thousands of bad tokens a minute from
+-- one IP, and pairs grow with the square of that). The count in [t, t + W) is the number of
+-- failures before t + W less those before t: failures are numbered in time order per sub or IP,
+-- so each second with failures knows how many came before it (`n_before`) and up to its end
+-- (`n_upto`), and the failures before t + W are found by ordering the seconds and the ends
+-- t + W together (an end's place in that order, less its place among the ends, is how many
+-- seconds with failures come before it). The failures behind a finding are those at or after
+-- the start of the latest burst window that starts at or before them, and less than W after
+-- it. Sorts and equi-joins only: linear in the failures, however dense.
 WITH p AS (
     SELECT
         failed_assumption_min AS n,
@@ -38,38 +44,80 @@ grouped AS (
     SELECT 'ip' AS by_what, issuing_ip AS who, * FROM f WHERE issuing_ip IS NOT NULL
 ),
 b AS (
-    SELECT
-        grouped.*,
-        p.n,
-        p.w,
-        CAST(FLOOR(ts / p.w) AS BIGINT) AS bucket,
-        CAST(FLOOR(ts / p.w) AS BIGINT) + 1 AS next_bucket
-    FROM grouped CROSS JOIN p
+    SELECT grouped.*, p.n, p.w FROM grouped CROSS JOIN p
 ),
-pairs AS (
-    SELECT a.by_what, a.who, a.event_id AS anchor, a.n, e.event_id, e.event_time, e.sub,
-        e.issuing_ip, e.error_code, e.session_name, e.project, e.instance
-    FROM b a
-    JOIN b e ON a.by_what = e.by_what AND a.who = e.who AND a.bucket = e.bucket
-    WHERE e.ts >= a.ts AND e.ts < a.ts + a.w
+numbered AS (
+    SELECT by_what, who, ts, n, w,
+        ROW_NUMBER() OVER (PARTITION BY by_what, who ORDER BY ts) AS k
+    FROM b
+),
+seconds AS (
+    SELECT by_what, who, ts, MIN(k) - 1 AS n_before, MAX(k) AS n_upto, MIN(n) AS n, MIN(w) AS w
+    FROM numbered
+    GROUP BY by_what, who, ts
+),
+marks AS (
+    SELECT by_what, who, ts + w AS mark_ts, 0 AS is_second, ts, n_before, n_upto, n, w
+    FROM seconds
     UNION ALL
-    SELECT a.by_what, a.who, a.event_id AS anchor, a.n, e.event_id, e.event_time, e.sub,
-        e.issuing_ip, e.error_code, e.session_name, e.project, e.instance
-    FROM b a
-    JOIN b e ON a.by_what = e.by_what AND a.who = e.who AND a.next_bucket = e.bucket
-    WHERE e.ts >= a.ts AND e.ts < a.ts + a.w
+    SELECT by_what, who, ts AS mark_ts, 1 AS is_second, ts, n_before, n_upto, n, w FROM seconds
+),
+ordered AS (
+    SELECT
+        *,
+        ROW_NUMBER() OVER (PARTITION BY by_what, who ORDER BY mark_ts, is_second) AS place,
+        ROW_NUMBER() OVER (PARTITION BY by_what, who, is_second ORDER BY mark_ts) AS place_in_kind
+    FROM marks
+),
+ends AS (
+    SELECT by_what, who, ts, n_before, n, w, place - place_in_kind AS seconds_before
+    FROM ordered
+    WHERE is_second = 0
+),
+numbered_seconds AS (
+    SELECT by_what, who, place_in_kind AS second_no, n_upto FROM ordered WHERE is_second = 1
 ),
 bursts AS (
-    SELECT by_what, who, anchor, COUNT(*) AS in_window
-    FROM pairs
-    GROUP BY by_what, who, anchor
-    HAVING COUNT(*) >= MIN(n)
+    SELECT e.by_what, e.who, e.ts, e.w, s.n_upto - e.n_before AS in_window
+    FROM ends e
+    JOIN numbered_seconds s
+        ON e.by_what = s.by_what AND e.who = s.who AND e.seconds_before = s.second_no
+    WHERE s.n_upto - e.n_before >= e.n
+),
+cover_marks AS (
+    SELECT by_what, who, ts, w, 0 AS is_failure FROM bursts
+    UNION ALL
+    SELECT by_what, who, ts, w, 1 AS is_failure FROM seconds
+),
+cover_ordered AS (
+    SELECT
+        *,
+        ROW_NUMBER() OVER (PARTITION BY by_what, who ORDER BY ts, is_failure) AS place,
+        ROW_NUMBER() OVER (PARTITION BY by_what, who, is_failure ORDER BY ts) AS place_in_kind
+    FROM cover_marks
+),
+cover_starts AS (
+    SELECT by_what, who, ts AS start_ts, w, place_in_kind AS window_no
+    FROM cover_ordered
+    WHERE is_failure = 0
+),
+cover_failures AS (
+    SELECT by_what, who, ts, place - place_in_kind AS windows_before
+    FROM cover_ordered
+    WHERE is_failure = 1
+),
+covered AS (
+    SELECT x.by_what, x.who, x.ts
+    FROM cover_failures x
+    JOIN cover_starts s
+        ON x.by_what = s.by_what AND x.who = s.who AND x.windows_before = s.window_no
+    WHERE x.ts < s.start_ts + s.w
 ),
 behind AS (
     SELECT DISTINCT x.by_what, x.who, x.event_id, x.event_time, x.sub, x.issuing_ip, x.error_code,
         x.session_name, x.project, x.instance
-    FROM pairs x
-    JOIN bursts s ON x.by_what = s.by_what AND x.who = s.who AND x.anchor = s.anchor
+    FROM b x
+    JOIN covered v ON x.by_what = v.by_what AND x.who = v.who AND x.ts = v.ts
 ),
 peak AS (
     SELECT by_what, who, MAX(in_window) AS peak FROM bursts GROUP BY by_what, who
