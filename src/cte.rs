@@ -10,7 +10,7 @@
 
 use polars::prelude::*;
 use polars::sql::SQLContext;
-use sqlparser::ast::{Query, SetExpr, Statement, With};
+use sqlparser::ast::{Query, Statement, With};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
@@ -87,10 +87,6 @@ fn plan(ctx: &SQLContext, text: &str) -> Option<Plan> {
         return None;
     }
     query.with = with_ctes(&with, &inlined);
-    // A bare `(SELECT ...)` body prints without the WITH it belongs to otherwise.
-    if matches!(*query.body, SetExpr::Query(_)) && query.with.is_some() {
-        return None;
-    }
     Some(Plan {
         stages,
         rest: query.to_string(),
@@ -166,6 +162,17 @@ mod tests {
         let out = execute(&mut c, sql).unwrap();
         assert_eq!(out.column("n").unwrap().u32().unwrap().get(0), Some(3));
         assert_eq!(c.get_tables(), vec!["t".to_string()], "stages are removed");
+    }
+
+    #[test]
+    fn a_parenthesized_body_keeps_the_ctes_it_reads() {
+        let sql = "WITH a AS (SELECT x FROM t), b AS (SELECT x FROM a WHERE x > 2) \
+                   (SELECT COUNT(*) AS n FROM a JOIN b ON a.x = b.x)";
+        let p = plan(&ctx(), sql).unwrap();
+        assert_eq!(p.stages[0].0, "a");
+        assert!(p.rest.starts_with("WITH b AS"), "{}", p.rest);
+        let out = execute(&mut ctx(), sql).unwrap();
+        assert_eq!(out.column("n").unwrap().u32().unwrap().get(0), Some(2));
     }
 
     #[test]

@@ -45,6 +45,9 @@ grouped AS (
 b AS (
     SELECT grouped.*, p.n, p.w FROM grouped CROSS JOIN p
 ),
+-- The window length and threshold ride along in each row instead of a CROSS JOIN p at the
+-- comparison: polars turns a cross join under a predicate on both sides into a range join,
+-- which its streaming engine cannot run.
 numbered AS (
     SELECT by_what, who, ts, n, w,
         ROW_NUMBER() OVER (PARTITION BY by_what, who ORDER BY ts) AS k

@@ -75,6 +75,9 @@ recon_windows AS (
 -- the ends t + W together: an end's place in that order, less its place among the ends, is how
 -- many seconds with denials come before it. Everything is a sort or an equi-join, so the cost
 -- stays linear however dense a key's denials are (an attacker can make thousands a minute).
+-- The window length and threshold ride along in each row instead of a CROSS JOIN p at the
+-- comparison: polars turns a cross join under a predicate on both sides into a range join,
+-- which its streaming engine cannot run.
 denied_numbered AS (
     SELECT k, ts, w, n_denied, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS n FROM denied
 ),
