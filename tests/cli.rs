@@ -306,6 +306,26 @@ fn window_counts_calls_inside_and_keeps_earlier_keys() {
 }
 
 #[test]
+fn a_key_issued_before_the_window_counts_when_only_a_keyless_call_uses_it() {
+    // web-3's key is issued at 12:00; in the window its one call (12:03) carries no access key
+    // and is matched by role, session and creationDate. The row is there for that call alone.
+    let (rows, r) = json_rows(&[
+        "by-instance",
+        TRAIL,
+        "--since",
+        "2026-10-05T12:02:30Z",
+        "--until",
+        "2026-10-05T12:10:00Z",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let web = row(&rows, "web-frontend-01.web-3");
+    assert_eq!(web["assumptions"], 0);
+    assert_eq!(web["api_calls"], 1);
+    assert_eq!(web["access_keys"], json!(["ASIAWEB3KEY000000001"]));
+    assert_eq!(web["first_seen"], "2026-10-05T12:03:00Z");
+}
+
+#[test]
 fn window_prunes_day_folders_far_outside() {
     let r = run(&["by-instance", TRAIL, "--since", "2026-10-07T00:00:00Z"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

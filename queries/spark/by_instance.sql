@@ -11,9 +11,11 @@
 -- sub, role and IP, but not counted in `assumptions`.
 -- Written for polars' planners: the assumptions whose keys were used are found by a join (an
 -- `x IN (subquery)` under OR made the streaming engine compare every pair), and what is summed
--- is computed per row first (a SUM over a CASE runs group by group).
+-- is computed per row first (a SUM over a CASE runs group by group). They are the roots of the
+-- keys key_lineage marks used_in_window (matched to the window's calls as calls.sql matches):
+-- the same set as the distinct assumption_event_id of calls, without a pass over every call.
 WITH used AS (
-    SELECT DISTINCT assumption_event_id AS used_id FROM calls
+    SELECT DISTINCT root_event_id AS used_id FROM key_lineage WHERE used_in_window
 ),
 relevant AS (
     SELECT
