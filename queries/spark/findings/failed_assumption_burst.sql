@@ -43,12 +43,12 @@ grouped AS (
     UNION ALL
     SELECT 'ip' AS by_what, issuing_ip AS who, * FROM f WHERE issuing_ip IS NOT NULL
 ),
-b AS (
-    SELECT grouped.*, p.n, p.w FROM grouped CROSS JOIN p
-),
 -- The window length and threshold ride along in each row instead of a CROSS JOIN p at the
 -- comparison: polars turns a cross join under a predicate on both sides into a range join,
 -- which its streaming engine cannot run.
+b AS (
+    SELECT grouped.*, p.n, p.w FROM grouped CROSS JOIN p
+),
 numbered AS (
     SELECT by_what, who, ts, n, w,
         ROW_NUMBER() OVER (PARTITION BY by_what, who ORDER BY ts) AS k
