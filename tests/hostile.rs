@@ -470,11 +470,7 @@ fn failures_without_a_provider_are_attributed_and_bursts_found_by_default() {
     // Google assumption stays unknown, and is kept because it failed.
     assert_eq!(rows, ["accounts.google.com,5", "unknown,5"]);
     let r = run(&["findings", EDGE, "--format", "csv"]);
-    let bursts: Vec<&str> = r
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("failed_assumption_burst,"))
-        .collect();
+    let bursts = rows_of(&r, "failed_assumption_burst,");
     assert_eq!(bursts.len(), 2, "{}", r.stdout);
     assert!(
         bursts[0].contains(",104857600000000000042,198.51.100.20,"),
@@ -610,9 +606,14 @@ fn denied_call(i: u32, key: &str, second: u32) -> String {
     )
 }
 
+/// The output lines that start with `prefix` (a finding's kind and its comma).
+fn rows_of<'a>(r: &'a Run, prefix: &str) -> Vec<&'a str> {
+    r.stdout.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
 /// The one output line that starts with `prefix`.
 fn one_row<'a>(r: &'a Run, prefix: &str) -> &'a str {
-    let rows: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with(prefix)).collect();
+    let rows = rows_of(r, prefix);
     assert_eq!(rows.len(), 1, "one {prefix}:\n{}\n{}", r.stdout, r.stderr);
     rows[0]
 }
@@ -721,11 +722,8 @@ fn bursts_are_counted_as_defined() {
         let r = run(&["findings", s(&root), "--format", "csv"]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         for (key, want) in expected {
-            let rows: Vec<&str> = r
-                .stdout
-                .lines()
-                .filter(|l| l.starts_with("recon_burst,") && l.contains(&key))
-                .collect();
+            let mut rows = rows_of(&r, "recon_burst,");
+            rows.retain(|l| l.contains(&key));
             match want {
                 None => assert!(rows.is_empty(), "round {round} {key}: {rows:?}"),
                 Some((peak, behind)) => {
@@ -737,11 +735,7 @@ fn bursts_are_counted_as_defined() {
                 }
             }
         }
-        let rows: Vec<&str> = r
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("failed_assumption_burst,"))
-            .collect();
+        let rows = rows_of(&r, "failed_assumption_burst,");
         match burst_by_definition(&failures, 600, 5) {
             None => assert!(rows.is_empty(), "round {round}: {rows:?}"),
             Some((peak, behind)) => {
