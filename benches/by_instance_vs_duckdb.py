@@ -237,14 +237,14 @@ def main():
     shape = {k: v for k, v in shape.items() if v is not None}
     args.tag = "-".join([str(args.events), *[f"{k}-{v}" for k, v in shape.items()
                                              if v != ap.get_default(k)]])
-    shape = [a for k, v in shape.items() for a in (f"--{k}", str(v))]
+    shape_args = [a for k, v in shape.items() for a in (f"--{k}", str(v))]
     trail = args.dir or f"/tmp/janus-bench-trail-{args.tag}"
 
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
     sh(["cargo", "build", "--release", "--bin", "janus-audit", "--example", "gen-trail"], cwd=ROOT, env=env)
     janus = os.path.join(TARGET, "release", "janus-audit")
     if not os.path.isdir(trail):
-        sh([os.path.join(TARGET, "release", "examples", "gen-trail"), "--events", str(args.events), *shape, trail])
+        sh([os.path.join(TARGET, "release", "examples", "gen-trail"), "--events", str(args.events), *shape_args, trail])
     files = [os.path.join(d, f) for d, _, fs in os.walk(trail) for f in fs]
     size = sum(os.path.getsize(f) for f in files)
     for f in files:  # warm the page cache for both sides alike
