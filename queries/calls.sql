@@ -6,9 +6,12 @@
 -- root: that session, instance, project and sub. `depth`, `key_role_arn` and the other key_*
 -- columns describe the key the call was made with.
 --
--- Primary join: the access key (selective, so it never fans out).
--- Fallback, for records that carry no access key: the key's role ARN + role session name +
--- sessionContext.attributes.creationDate, which equals the issuing event's eventTime.
+-- Each call is joined to its key by key_ref, the key's row in key_lineage, which janus-audit
+-- matches once for every call: by the access key, or, for a record that carries none, by the
+-- key's role ARN + role session name + sessionContext.attributes.creationDate (the issuing
+-- event's eventTime); where that session names several keys (issued in the same second), the
+-- first row of key_lineage. A call matched by neither is no key's.
+--
 -- A call is from a foreign IP when its source IP differs from the IP that obtained the root key
 -- (the instance's); calls made by AWS services on the session's behalf (invokedBy, service-name
 -- sources, "AWS Internal") never are.
@@ -33,6 +36,7 @@ WITH issued AS (
 keys AS (
     SELECT
         i.*,
+        l.key_ref AS key_row,
         l.access_key_id AS key_id,
         l.depth,
         l.parent_key,
@@ -44,24 +48,17 @@ keys AS (
     FROM key_lineage l
     JOIN issued i ON l.root_event_id = i.assumption_event_id
 ),
-by_key AS (
-    SELECT c.*, k.*, 'access_key' AS matched_by
-    FROM role_calls c
-    JOIN keys k ON c.access_key_id = k.key_id
-),
-by_session AS (
-    SELECT c.*, k.*, 'session' AS matched_by
-    FROM role_calls c
-    JOIN keys k
-        ON c.session_issuer_arn = k.key_role_arn
-        AND c.session_name = k.key_session_name
-        AND c.session_created_at = k.key_issued_at
-    WHERE c.access_key_id IS NULL
-),
 matched AS (
-    SELECT * FROM by_key
-    UNION ALL
-    SELECT * FROM by_session
+    SELECT
+        c.*,
+        -- Every column of keys but key_row, which is c.key_ref.
+        k.assumption_event_id, k.issued_key, k.role_arn, k.issued_session_name, k.project,
+        k.instance, k.instance_source, k.sub, k.aud, k.provider, k.issuing_ip, k.issued_at,
+        k.expires_at, k.key_id, k.depth, k.parent_key, k.key_role_arn, k.key_session_name,
+        k.key_event_id, k.key_issued_at, k.key_expires_at,
+        CASE WHEN c.access_key_id IS NULL THEN 'session' ELSE 'access_key' END AS matched_by
+    FROM role_calls c
+    JOIN keys k ON c.key_ref = k.key_row
 )
 SELECT
     *,

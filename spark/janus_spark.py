@@ -23,18 +23,29 @@ def statements(ddl_text):
             yield stmt.strip().rstrip(";")
 
 
+# The views of `dataset ddl` that read janus_keys.
+LINEAGE_VIEWS = ("role_calls", "key_lineage")
+
+
 def open_dataset(spark, ddl_text, database="janus", queries=None):
     spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     spark.sql(f"USE `{database}`")
     # Another dataset's, opened earlier in this session, would shadow the views made here.
-    for view in ("key_lineage", "calls"):
+    for view in LINEAGE_VIEWS + ("janus_keys", "calls"):
         spark.catalog.dropTempView(view)
-    for stmt in statements(ddl_text):
+    stmts = list(statements(ddl_text))
+    for stmt in stmts:
         spark.sql(stmt)
-    # key_lineage is a walk of one join per level: computed once here, and `calls` over it, so
-    # that each report does not expand the walk again (the findings together would not fit a
-    # small driver). Temporary views come first in name resolution.
-    spark.table("key_lineage").localCheckpoint().createOrReplaceTempView("key_lineage")
+    # janus_keys is the lineage's walk, one join per level: computed once here, and the views
+    # that read it remade as temporary views over that copy (temporary views come first in name
+    # resolution), with `calls` over them, so that each report does not expand the walk again
+    # (the findings together would not fit a small driver).
+    spark.table("janus_keys").localCheckpoint().createOrReplaceTempView("janus_keys")
+    for stmt in stmts:
+        for view in LINEAGE_VIEWS:
+            head = f"CREATE OR REPLACE VIEW {view} AS"
+            if stmt.startswith(head):
+                spark.sql(stmt.replace(head, f"CREATE OR REPLACE TEMPORARY VIEW {view} AS", 1))
     calls = query_text(queries or pathlib.Path(__file__).resolve().parent.parent / "queries", "calls")
     spark.sql(calls.strip().rstrip(";")).createOrReplaceTempView("calls")
 

@@ -21,8 +21,13 @@ use polars::prelude::*;
 
 use crate::timefmt::Millis;
 
+/// A key's row in `key_lineage`, and in `role_calls` the row of the key each call was made
+/// with: what `queries/calls.sql` joins on (an integer join, where the access key was a string
+/// one). Rows are numbered in `key_lineage`'s order, so the number depends on what was read.
+pub const KEY_REF: &str = "key_ref";
+
 /// The columns of `key_lineage`, in order.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 17] = [
     "access_key_id",
     "parent_key",
     "root_key",
@@ -39,6 +44,7 @@ pub const COLUMNS: [&str; 16] = [
     "root_event_id",
     "in_window",
     "used_in_window",
+    KEY_REF,
 ];
 
 /// Where a key's row comes from: an assumption's row (a root) or a hop's.
@@ -87,76 +93,81 @@ fn earliest<'t>(
     (time[i].is_none(), time[i], event[i])
 }
 
-/// Marks the keys the window's calls (`role_calls`) were made with, matched as
-/// `queries/calls.sql` matches them: by access key, or for a record without one by role ARN,
-/// session name and session creation time. The calls are probed against the keys (a few per
-/// instance and hour), never gathered into a set of their own (a trail's noise can hold a key
-/// per call). Columns a report did not keep match nothing.
-fn mark_used(
-    keys: &mut [Key<'_>],
+/// Which key each of the window's calls (`role_calls`) was made with, as its row in the
+/// lineage (`key_ref`), matched as `queries/calls.sql` documents: by access key, or for a record
+/// without one by role ARN, session name and session creation time. `pos[i]` is key i's row.
+/// Where one session matches several keys (two issued in the same second), the first row
+/// takes the call: one rule, which the Spark and Athena views follow too. The calls are probed
+/// against the keys (a few per instance and hour), never gathered into a set of their own (a
+/// trail's noise can hold a key per call). A table without the key columns matches nothing.
+fn match_calls(
+    keys: &[Key<'_>],
     sessions: &[(Option<&str>, Option<&str>)],
+    pos: &[u32],
     role_calls: &DataFrame,
-) -> PolarsResult<()> {
+) -> PolarsResult<UInt32Chunked> {
     let col = |name: &str| role_calls.column(name).ok();
     let Some(call_keys) = col("access_key_id") else {
-        return Ok(());
+        return Ok(UInt32Chunked::full_null(
+            KEY_REF.into(),
+            role_calls.height(),
+        ));
     };
     let call_keys = call_keys.str()?;
-    let by_key: Fast<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.key, i)).collect();
-    let by_session: Fast<(&str, &str, Millis), usize> = keys
-        .iter()
-        .zip(sessions)
-        .enumerate()
-        .filter_map(|(i, (k, s))| Some(((s.0?, s.1?, k.issued_at?), i)))
-        .collect();
+    let by_key: Fast<&str, u32> = keys.iter().zip(pos).map(|(k, &p)| (k.key, p)).collect();
     // Probed on every core, a share of the column's chunks each.
-    let hits: Vec<usize> = {
+    let mut refs: Vec<Option<u32>> = {
         use rayon::prelude::*;
         let chunks: Vec<_> = call_keys.downcast_iter().collect();
-        chunks
+        let parts: Vec<Vec<Option<u32>>> = chunks
             .par_iter()
-            .flat_map_iter(|arr| arr.iter().flatten().filter_map(|k| by_key.get(k).copied()))
-            .collect()
+            .map(|arr| {
+                arr.iter()
+                    .map(|k| k.and_then(|k| by_key.get(k).copied()))
+                    .collect()
+            })
+            .collect();
+        parts.concat()
     };
-    let mut used = vec![false; keys.len()];
-    for i in hits {
-        used[i] = true;
-    }
     let session_cols = ["session_issuer_arn", "session_name", "session_created_at"];
     if call_keys.null_count() > 0 && session_cols.iter().all(|c| col(c).is_some()) {
+        let mut by_session: Fast<(&str, &str, Millis), u32> = Fast::default();
+        for ((k, s), &p) in keys.iter().zip(sessions).zip(pos) {
+            if let (Some(r), Some(n), Some(t)) = (s.0, s.1, k.issued_at) {
+                let first = by_session.entry((r, n, t)).or_insert(p);
+                *first = (*first).min(p);
+            }
+        }
         // The few calls without a key, matched by their session.
-        let keyless = role_calls
-            .select(session_cols)?
-            .filter(&call_keys.is_null())?;
-        let created = keyless.column("session_created_at")?.datetime()?;
-        for ((r, n), c) in keyless
-            .column("session_issuer_arn")?
-            .str()?
+        let created = role_calls.column("session_created_at")?.datetime()?;
+        let rows = call_keys
             .iter()
-            .zip(keyless.column("session_name")?.str()?.iter())
-            .zip(created.phys.iter())
-        {
-            if let (Some(r), Some(n), Some(c)) = (r, n, c)
-                && let Some(&i) = by_session.get(&(r, n, c))
+            .zip(role_calls.column("session_issuer_arn")?.str()?.iter())
+            .zip(role_calls.column("session_name")?.str()?.iter())
+            .zip(created.phys.iter());
+        for (slot, (((k, r), n), c)) in refs.iter_mut().zip(rows) {
+            if k.is_none()
+                && let (Some(r), Some(n), Some(c)) = (r, n, c)
             {
-                used[i] = true;
+                *slot = by_session.get(&(r, n, c)).copied();
             }
         }
     }
-    for (k, u) in keys.iter_mut().zip(used) {
-        k.used_in_window = u;
-    }
-    Ok(())
+    Ok(UInt32Chunked::from_iter_options(
+        KEY_REF.into(),
+        refs.into_iter(),
+    ))
 }
 
 /// The lineage of every key issued by a successful assumption in `assumptions` (roots, depth
 /// 0) through the successful chained AssumeRoles in `hops`, and whether one of the window's
-/// calls in `role_calls` was made with it. The tables are de-duplicated.
+/// calls in `role_calls` was made with it; and for each of those calls, its key's row
+/// (`key_ref`, null for a call made with no key of the lineage). The tables are de-duplicated.
 pub fn build(
     assumptions: &DataFrame,
     hops: &DataFrame,
     role_calls: &DataFrame,
-) -> PolarsResult<DataFrame> {
+) -> PolarsResult<(DataFrame, UInt32Chunked)> {
     let a_key = strs(assumptions, "access_key_id")?;
     let a_err = strs(assumptions, "error_code")?;
     let a_time = times(assumptions, "event_time")?;
@@ -266,10 +277,22 @@ pub fn build(
             Src::Hop(h) => (h_role[h as usize], h_session[h as usize]),
         })
         .collect();
-    mark_used(&mut keys, &sessions, role_calls)?;
-    // An order that does not depend on the order of the input files.
+    // An order that does not depend on the order of the input files; a key's row is its place
+    // in it.
     let mut order: Vec<usize> = (0..keys.len()).collect();
     order.sort_by_key(|&i| (keys[i].issued_at.is_none(), keys[i].issued_at, keys[i].key));
+    let mut pos = vec![0u32; keys.len()];
+    for (row, &i) in order.iter().enumerate() {
+        pos[i] = row as u32;
+    }
+    let refs = match_calls(&keys, &sessions, &pos, role_calls)?;
+    let mut used = vec![false; keys.len()];
+    for r in refs.downcast_iter().flat_map(|a| a.iter().flatten()) {
+        used[*r as usize] = true;
+    }
+    for (i, k) in keys.iter_mut().enumerate() {
+        k.used_in_window = used[pos[i] as usize];
+    }
     let shared: Vec<Option<&str>> = order
         .iter()
         .map(|&i| match keys[i].src {
@@ -277,7 +300,7 @@ pub fn build(
             Src::Root(_) => None,
         })
         .collect();
-    frame(assumptions, hops, &keys, &order, &shared)
+    Ok((frame(assumptions, hops, &keys, &order, &shared)?, refs))
 }
 
 /// The table, in `order`. Each string column is views into the source tables' strings.
@@ -370,6 +393,7 @@ fn frame(
             order.iter().map(|&i| keys[i].used_in_window),
         )
         .into_column(),
+        UInt32Chunked::from_iter_values(KEY_REF.into(), 0..order.len() as u32).into_column(),
     ];
     debug_assert!(columns.iter().map(|c| c.name().as_str()).eq(COLUMNS));
     DataFrame::new(order.len(), columns)
@@ -382,7 +406,9 @@ pub fn empty() -> DataFrame {
         let _ = df.drop_in_place(crate::dedupe::SEQ);
         df
     };
-    build(&table("assumptions"), &table("hops"), &DataFrame::empty()).expect("static columns")
+    build(&table("assumptions"), &table("hops"), &DataFrame::empty())
+        .expect("static columns")
+        .0
 }
 
 #[cfg(test)]
@@ -496,7 +522,7 @@ mod tests {
             (Some("R"), "A", "AssumedRole"),
             (Some("X"), "Y", "AssumedRole"),
         ]);
-        let got = rows(&build(&roots(&["R"]), &h, &DataFrame::empty()).unwrap());
+        let got = rows(&build(&roots(&["R"]), &h, &DataFrame::empty()).unwrap().0);
         assert_eq!(
             got,
             vec![
@@ -517,7 +543,11 @@ mod tests {
             (Some("R"), "D", "AssumedRole"),
             (Some("Q"), "D", "AssumedRole"),
         ]);
-        let got = rows(&build(&roots(&["R", "S"]), &h, &DataFrame::empty()).unwrap());
+        let got = rows(
+            &build(&roots(&["R", "S"]), &h, &DataFrame::empty())
+                .unwrap()
+                .0,
+        );
         let c = got.iter().find(|r| r.0 == "C").unwrap();
         // hop-0 (A -> C) is the earliest claim: C is two hops below R, whatever R and S claim.
         assert_eq!(
@@ -548,7 +578,7 @@ mod tests {
             .unwrap(),
             &["session_created_at"],
         );
-        let df = build(&roots(&["R"]), &h, &calls).unwrap();
+        let (df, refs) = build(&roots(&["R"]), &h, &calls).unwrap();
         let keys: Vec<Option<&str>> = strs(&df, "access_key_id").unwrap();
         let used: Vec<Option<bool>> = df
             .column("used_in_window")
@@ -562,12 +592,67 @@ mod tests {
             (of("R"), of("A"), of("B")),
             (Some(true), Some(false), Some(true))
         );
+        // Each call names its key's row; the keyless call of no key's session names none.
+        let row = |k: &str| keys.iter().position(|x| *x == Some(k)).map(|i| i as u32);
+        assert_eq!(refs.iter().collect::<Vec<_>>(), [row("R"), row("B"), None]);
+        let own: Vec<Option<u32>> = df.column(KEY_REF).unwrap().u32().unwrap().iter().collect();
+        assert_eq!(own, (0..df.height() as u32).map(Some).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_keyless_call_whose_session_two_keys_share_is_the_first_keys_alone() {
+        // R issues A and B under one role, session name and second: a call of that session
+        // without a key belongs to one of them (the first row), never to both.
+        let mut h = hops(&[
+            (Some("R"), "B", "AssumedRole"),
+            (Some("R"), "A", "AssumedRole"),
+        ]);
+        let same = |df: &mut DataFrame, name: &str, v: Column| {
+            df.with_column(v.with_name(name.into())).unwrap();
+        };
+        let n = h.height();
+        same(
+            &mut h,
+            "role_arn",
+            Column::new("".into(), vec!["arn:aws:iam::2:role/x"; n]),
+        );
+        let t = h
+            .column("event_time")
+            .unwrap()
+            .head(Some(1))
+            .new_from_index(0, n);
+        same(&mut h, "event_time", t);
+        let calls = with_times(
+            df!(
+                "access_key_id" => [None::<&str>],
+                "session_issuer_arn" => ["arn:aws:iam::2:role/x"],
+                "session_name" => ["s"],
+                "session_created_at" => [10i64],
+            )
+            .unwrap(),
+            &["session_created_at"],
+        );
+        let (df, refs) = build(&roots(&["R"]), &h, &calls).unwrap();
+        let keys: Vec<Option<&str>> = strs(&df, "access_key_id").unwrap();
+        let used: Vec<Option<bool>> = df
+            .column("used_in_window")
+            .unwrap()
+            .bool()
+            .unwrap()
+            .iter()
+            .collect();
+        // Rows in (issued_at, key) order: A before B.
+        let a = keys.iter().position(|k| *k == Some("A")).unwrap();
+        let b = keys.iter().position(|k| *k == Some("B")).unwrap();
+        assert!(a < b);
+        assert_eq!(refs.get(0), Some(a as u32));
+        assert_eq!((used[a], used[b]), (Some(true), Some(false)));
     }
 
     #[test]
     fn the_target_accounts_copy_marks_the_hop_and_is_no_edge() {
         let h = hops(&[(None, "A", "AWSAccount"), (Some("R"), "A", "AssumedRole")]);
-        let df = build(&roots(&["R"]), &h, &DataFrame::empty()).unwrap();
+        let df = build(&roots(&["R"]), &h, &DataFrame::empty()).unwrap().0;
         assert_eq!(df.height(), 2);
         let shared: Vec<Option<&str>> = strs(&df, "shared_event_id").unwrap();
         let keys: Vec<Option<&str>> = strs(&df, "access_key_id").unwrap();

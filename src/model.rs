@@ -701,16 +701,20 @@ impl ProviderFilter {
 
 /// The columns of `role_calls` a report keeps: those its queries can name (`words`, see
 /// `query::words_read`) and those janus-audit reads itself (de-duplication, the window,
-/// `--trusted-cidrs`). `None` (keep all) when `words` is.
+/// `--trusted-cidrs`, each call's key: `lineage::KEY_REF`). `None` (keep all) when `words` is.
 pub fn role_call_columns(
     words: Option<&std::collections::BTreeSet<String>>,
 ) -> Option<Vec<String>> {
-    const OWN: [&str; 5] = [
+    const OWN: [&str; 9] = [
         "event_id",
         "event_time",
         dedupe::SEQ,
         "source_ip",
         "trusted_source",
+        "access_key_id",
+        "session_issuer_arn",
+        "session_name",
+        "session_created_at",
     ];
     let words = words?;
     Some(
@@ -836,7 +840,9 @@ impl Tables {
                 .collect()?,
         };
         let started = std::time::Instant::now();
-        let key_lineage = crate::lineage::build(&assumptions, &hops, &role_calls)?;
+        let (key_lineage, key_refs) = crate::lineage::build(&assumptions, &hops, &role_calls)?;
+        let mut role_calls = role_calls;
+        role_calls.with_column(key_refs.into_column())?;
         tracing::info!(
             "key lineage: {} key(s) in {:.2?}",
             key_lineage.height(),
@@ -899,7 +905,11 @@ pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
         (
             "role_calls",
             "records made in an assumed-role session, in the window",
-            s(RoleCallCols::new(0).finish()),
+            {
+                let mut schema = s(RoleCallCols::new(0).finish());
+                schema.insert(crate::lineage::KEY_REF.into(), DataType::UInt32);
+                schema
+            },
         ),
         (
             "assumptions",

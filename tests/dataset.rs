@@ -278,7 +278,7 @@ fn ddl_names_every_stored_table_for_spark_and_athena() {
             "{view}"
         );
     }
-    assert!(spark.stdout.contains("'session' AS matched_by"));
+    assert!(spark.stdout.contains("'access_key' END AS matched_by"));
 
     let athena = run(&[
         "dataset",

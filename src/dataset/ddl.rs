@@ -47,6 +47,14 @@ fn sql_type(polars: &str) -> &'static str {
     }
 }
 
+/// The string type in a query (Trino has no STRING outside DDL).
+fn text_type(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Spark => "STRING",
+        Engine::Athena => "VARCHAR",
+    }
+}
+
 /// The statements, separated by `;` and a blank line.
 pub fn ddl(ds: &Dataset, engine: Engine, location: &str) -> Result<String, DatasetError> {
     let schema = ds.schema()?;
@@ -158,9 +166,22 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // Each call's key is matched on one string (the access key, or for a call without one its
+    // session), so that role_calls joins the lineage once: a view is inlined wherever it is
+    // read, and Spark's analyzer runs out of memory on a plan that holds the lineage's walk many
+    // times over. role_calls itself, with each call's key_ref, comes after the keys.
+    let text = text_type(engine);
+    let call_match = format!(
+        "CASE WHEN t.access_key_id IS NOT NULL THEN concat('key|', t.access_key_id) \
+         ELSE concat('session|', t.session_issuer_arn, '|', t.session_name, '|', \
+         CAST(t.session_created_at AS {text})) END AS janus_match"
+    );
     let mut out = vec![format!(
-        "CREATE OR REPLACE VIEW role_calls AS\n{}",
-        first_copy("role_calls", &list("role_calls", "t"))
+        "CREATE OR REPLACE VIEW janus_call_matches AS\n{}",
+        first_copy(
+            "role_calls",
+            &format!("{}, {call_match}", list("role_calls", "t"))
+        )
     )];
     if has_events {
         out.push(format!(
@@ -198,7 +219,7 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
         whole("hops", "h", &|_| None),
         first_copy("hops", &list("hops", "t"))
     ));
-    out.extend(lineage_views());
+    out.extend(lineage_views(engine, &list("role_calls", "c")));
     let files = cols("files")
         .into_iter()
         .take(6)
@@ -224,12 +245,14 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
     out
 }
 
-/// `key_lineage` as views, by the rules of `lineage` (but `used_in_window` matches calls by key
-/// only, not a keyless call by its session): the roots (`janus_lineage_roots`), each
-/// key's issuing event (`janus_lineage_edges`, the earliest claim), and for each chained key a
-/// walk up its parents, one join per level, to the first root. A walk joins the two views once
-/// per level, so the plan grows with [`MAX_DEPTH`], not with the power of it.
-fn lineage_views() -> Vec<String> {
+/// `key_lineage` and `role_calls` as views, by the rules of `lineage`: the roots
+/// (`janus_lineage_roots`), each key's issuing event (`janus_lineage_edges`, the earliest claim),
+/// for each chained key a walk up its parents to the first root (it joins the two views once per
+/// level, so the plan grows with [`MAX_DEPTH`], not with the power of it); then the keys
+/// numbered (`janus_keys`), each call given its key's number (`role_calls`), and each key marked
+/// used by a call (`key_lineage`).
+fn lineage_views(engine: Engine, call_cols: &str) -> Vec<String> {
+    let text = text_type(engine);
     let earliest = "ORDER BY event_time IS NULL, event_time, event_id";
     let cols = "access_key_id, parent_key, root_key, depth, role_arn, account_id, session_name, \
                 source_identity, issued_at, expires_at, issuing_ip, event_id, shared_event_id, \
@@ -237,9 +260,9 @@ fn lineage_views() -> Vec<String> {
     let mut out = vec![
         format!(
             "CREATE OR REPLACE VIEW janus_lineage_roots AS\n\
-             SELECT access_key_id, CAST(NULL AS STRING) AS parent_key, access_key_id AS root_key, \
+             SELECT access_key_id, CAST(NULL AS {text}) AS parent_key, access_key_id AS root_key, \
              0 AS depth, role_arn, account_id, session_name, source_identity, event_time AS issued_at, \
-             expires_at, issuing_ip, event_id, CAST(NULL AS STRING) AS shared_event_id, \
+             expires_at, issuing_ip, event_id, CAST(NULL AS {text}) AS shared_event_id, \
              event_id AS root_event_id, in_window\n\
              FROM (\n    SELECT *, ROW_NUMBER() OVER (PARTITION BY access_key_id {earliest}) AS n\n    \
              FROM assumptions\n    WHERE error_code IS NULL AND access_key_id IS NOT NULL\n) r\nWHERE n = 1"
@@ -287,18 +310,50 @@ fn lineage_views() -> Vec<String> {
         root("access_key_id").replace("w.depth", &format!("CASE {} END", depth.join(" "))),
         root("event_id").replace("w.depth", &format!("CASE {} END", depth.join(" "))),
     ));
+    // Rows numbered in lineage::build's order; a call's key_ref is its key's row, chosen by
+    // lineage::match_calls' rules: by access key, and a call without one by its session, to the
+    // first row where the session names several keys. Session names and role ARNs hold no '|'.
     out.push(format!(
-        "CREATE OR REPLACE VIEW key_lineage AS\n\
-         SELECT x.*, u.used_key IS NOT NULL AS used_in_window\nFROM (\n\
+        "CREATE OR REPLACE VIEW janus_keys AS\n\
+         SELECT n.*, concat('key|', n.access_key_id) AS janus_by_key,\n    \
+         CASE WHEN ROW_NUMBER() OVER (PARTITION BY n.role_arn, n.session_name, n.issued_at ORDER BY n.key_ref) = 1 \
+         THEN concat('session|', n.role_arn, '|', n.session_name, '|', CAST(n.issued_at AS {text})) END \
+         AS janus_by_session\nFROM (\n\
+         SELECT x.*, ROW_NUMBER() OVER (ORDER BY x.issued_at IS NULL, x.issued_at, x.access_key_id) - 1 \
+         AS key_ref\nFROM (\n\
          SELECT {cols} FROM janus_lineage_roots\nUNION ALL\n\
          SELECT w.access_key_id, w.parent_key, w.root_key, w.depth, w.role_arn, w.account_id, \
          w.session_name, w.source_identity, w.event_time AS issued_at, w.expires_at, \
          w.source_ip AS issuing_ip, w.event_id, t.shared_event_id, w.root_event_id, w.in_window\n\
          FROM janus_lineage_walk w\n\
          LEFT JOIN janus_target_copies t ON t.access_key_id = w.access_key_id\n\
-         WHERE w.depth IS NOT NULL\n) x\n\
-         LEFT JOIN (SELECT DISTINCT access_key_id AS used_key FROM role_calls) u \
-         ON u.used_key = x.access_key_id"
+         WHERE w.depth IS NOT NULL\n) x\n) n"
+    ));
+    let both = match engine {
+        Engine::Spark => {
+            "LATERAL VIEW explode(array(janus_by_key, janus_by_session)) e AS janus_match"
+        }
+        Engine::Athena => {
+            "CROSS JOIN UNNEST(ARRAY[janus_by_key, janus_by_session]) AS e(janus_match)"
+        }
+    };
+    out.push(format!(
+        "CREATE OR REPLACE VIEW role_calls AS\n\
+         SELECT {call_cols}, m.key_ref\n\
+         FROM janus_call_matches c\n\
+         LEFT JOIN (SELECT key_ref, janus_match FROM janus_keys {both}) m ON m.janus_match = c.janus_match"
+    ));
+    out.push(format!(
+        "CREATE OR REPLACE VIEW key_lineage AS\n\
+         SELECT {x}, (u1.m IS NOT NULL OR u2.m IS NOT NULL) AS used_in_window, x.key_ref\n\
+         FROM janus_keys x\n\
+         LEFT JOIN (SELECT DISTINCT janus_match AS m FROM janus_call_matches) u1 ON u1.m = x.janus_by_key\n\
+         LEFT JOIN (SELECT DISTINCT janus_match AS m FROM janus_call_matches) u2 ON u2.m = x.janus_by_session",
+        x = cols
+            .split(", ")
+            .map(|c| format!("x.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     out
 }
