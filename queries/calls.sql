@@ -17,7 +17,7 @@
 -- sources, "AWS Internal") never are.
 WITH issued AS (
     SELECT
-        event_id AS assumption_event_id,
+        a.event_id AS assumption_event_id,
         access_key_id AS issued_key,
         role_arn,
         session_name AS issued_session_name,
@@ -30,7 +30,8 @@ WITH issued AS (
         issuing_ip,
         event_time AS issued_at,
         expires_at
-    FROM assumptions
+    -- Qualified: an event_id that can only be the assumptions' is not decoded for role_calls.
+    FROM assumptions a
     WHERE error_code IS NULL AND access_key_id IS NOT NULL
 ),
 keys AS (

@@ -262,6 +262,11 @@ impl Duplicates {
         })
     }
 
+    /// Whether any ID is repeated: only then does [`Duplicates::apply`] read a table's `event_id`.
+    pub fn any(&self) -> bool {
+        self.survivors.is_some()
+    }
+
     /// `df` with only the surviving copy of each repeated ID (rows without an ID all stay), in
     /// input order, and without the hidden `__seq` column.
     pub fn apply(&self, df: DataFrame) -> PolarsResult<DataFrame> {

@@ -116,19 +116,17 @@ fn match_calls(
     let call_keys = call_keys.str()?;
     let by_key: Fast<&str, u32> = keys.iter().zip(pos).map(|(k, &p)| (k.key, p)).collect();
     // Probed on every core, a share of the column's chunks each.
-    let mut refs: Vec<Option<u32>> = {
+    // No key: a sentinel rather than an Option, half the bytes per call until the column is made.
+    const NONE: u32 = u32::MAX;
+    let mut refs: Vec<u32> = Vec::with_capacity(call_keys.len());
+    {
         use rayon::prelude::*;
         let chunks: Vec<_> = call_keys.downcast_iter().collect();
-        let parts: Vec<Vec<Option<u32>>> = chunks
-            .par_iter()
-            .map(|arr| {
-                arr.iter()
-                    .map(|k| k.and_then(|k| by_key.get(k).copied()))
-                    .collect()
-            })
-            .collect();
-        parts.concat()
-    };
+        refs.par_extend(chunks.par_iter().flat_map_iter(|arr| {
+            arr.iter()
+                .map(|k| k.and_then(|k| by_key.get(k).copied()).unwrap_or(NONE))
+        }));
+    }
     let session_cols = ["session_issuer_arn", "session_name", "session_created_at"];
     if call_keys.null_count() > 0 && session_cols.iter().all(|c| col(c).is_some()) {
         let mut by_session: Fast<(&str, &str, Millis), u32> = Fast::default();
@@ -149,13 +147,13 @@ fn match_calls(
             if k.is_none()
                 && let (Some(r), Some(n), Some(c)) = (r, n, c)
             {
-                *slot = by_session.get(&(r, n, c)).copied();
+                *slot = by_session.get(&(r, n, c)).copied().unwrap_or(NONE);
             }
         }
     }
     Ok(UInt32Chunked::from_iter_options(
         KEY_REF.into(),
-        refs.into_iter(),
+        refs.into_iter().map(|r| (r != NONE).then_some(r)),
     ))
 }
 

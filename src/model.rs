@@ -463,9 +463,10 @@ impl Sink {
     /// every file is read, and the columns no query names need not be.
     pub fn finish(self, columns: Option<&[String]>) -> Part {
         let calls = self.calls.finish();
+        // Repeated IDs are resolved once every file is read: each row keeps its ID till then.
         let calls = match columns {
             Some(c) => calls
-                .select(c.iter().map(String::as_str))
+                .select(with_ids(c).iter().map(String::as_str))
                 .expect("columns of role_calls"),
             None => calls,
         };
@@ -702,11 +703,12 @@ impl ProviderFilter {
 /// The columns of `role_calls` a report keeps: those its queries can name (`words`, see
 /// `query::words_read`) and those janus-audit reads itself (de-duplication, the window,
 /// `--trusted-cidrs`, each call's key: `lineage::KEY_REF`). `None` (keep all) when `words` is.
+/// `event_id` only when a query names it: the readers add it where repeated IDs must be resolved
+/// (see [`with_ids`]); on a dataset without them it is the widest column never decoded.
 pub fn role_call_columns(
     words: Option<&std::collections::BTreeSet<String>>,
 ) -> Option<Vec<String>> {
-    const OWN: [&str; 9] = [
-        "event_id",
+    const OWN: [&str; 8] = [
         "event_time",
         dedupe::SEQ,
         "source_ip",
@@ -726,6 +728,15 @@ pub fn role_call_columns(
             .map(|c| c.to_string())
             .collect(),
     )
+}
+
+/// `columns` of `role_calls`, and its `event_id` too: what de-duplication joins on.
+pub fn with_ids(columns: &[String]) -> Vec<String> {
+    let mut out = columns.to_vec();
+    if !out.iter().any(|c| c == "event_id") {
+        out.insert(0, "event_id".to_string());
+    }
+    out
 }
 
 /// Frames of one schema, one after the other (their chunks are kept, not copied).

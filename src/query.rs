@@ -194,9 +194,11 @@ pub fn mentions(sql: &str, table: &str) -> bool {
 }
 
 /// The words of `calls` and `sqls` that can name a column of `role_calls`: what a report over a
-/// dataset has to read of that table (the rest is never decoded). `None`, read everything, when
-/// a query selects `*` from `calls` or `role_calls` (the calls query's own `c.*` only passes the
-/// columns on), or when one does not parse (polars will say why).
+/// dataset has to read of that table (the rest is never decoded). A word qualified by a name
+/// that only ever stands for another base table (`a.event_id` after `FROM assumptions a`) names
+/// that table's column, not role_calls'. `None`, read everything, when a query selects `*` from
+/// `calls` or `role_calls` (the calls query's own `c.*` only passes the columns on), or when one
+/// does not parse (polars will say why).
 pub fn words_read(calls: &Sql, sqls: &[Sql]) -> Option<std::collections::BTreeSet<String>> {
     use sqlparser::dialect::GenericDialect;
     use sqlparser::tokenizer::{Token, Tokenizer};
@@ -214,8 +216,18 @@ pub fn words_read(calls: &Sql, sqls: &[Sql]) -> Option<std::collections::BTreeSe
         if by_pattern {
             return None;
         }
-        words.extend(code.into_iter().filter_map(|t| match t {
-            Token::Word(w) => Some(w.value.to_ascii_lowercase()),
+        let elsewhere = other_tables(&code);
+        words.extend(code.iter().enumerate().filter_map(|(i, t)| match t {
+            Token::Word(w) => {
+                let qualifier = match i.checked_sub(2).map(|q| (code[q], code[q + 1])) {
+                    Some((Token::Word(q), Token::Period)) => Some(q.value.to_ascii_lowercase()),
+                    _ => None,
+                };
+                match qualifier {
+                    Some(q) if elsewhere.contains(&q) => None,
+                    _ => Some(w.value.to_ascii_lowercase()),
+                }
+            }
             _ => None,
         }));
         if !std::ptr::eq(sql, calls)
@@ -225,6 +237,55 @@ pub fn words_read(calls: &Sql, sqls: &[Sql]) -> Option<std::collections::BTreeSe
         }
     }
     Some(words)
+}
+
+/// The names in `code` that only ever stand for a base table other than `role_calls` and
+/// `calls`: those tables themselves, and each alias that `FROM`/`JOIN` gives one of them and
+/// nothing else. A table name the query redefines as a CTE, or an alias given to anything else
+/// too, is not one.
+fn other_tables(code: &[&sqlparser::tokenizer::Token]) -> std::collections::BTreeSet<String> {
+    use sqlparser::keywords::Keyword;
+    use sqlparser::tokenizer::Token;
+    const OTHER: [&str; 5] = ["assumptions", "hops", "key_lineage", "events", "files"];
+    let word = |i: usize| match code.get(i) {
+        Some(Token::Word(w)) => Some(w),
+        _ => None,
+    };
+    // `name AS (`: a CTE of that name, which is not the base table.
+    let ctes: std::collections::BTreeSet<String> = (0..code.len())
+        .filter(|&i| {
+            word(i + 1).is_some_and(|a| a.keyword == Keyword::AS)
+                && matches!(code.get(i + 2), Some(Token::LParen))
+        })
+        .filter_map(|i| word(i).map(|w| w.value.to_ascii_lowercase()))
+        .collect();
+    let other = |t: &str| OTHER.contains(&t) && !ctes.contains(t);
+    let mut names: std::collections::BTreeSet<String> = OTHER
+        .iter()
+        .filter(|t| other(t))
+        .map(|t| t.to_string())
+        .collect();
+    let mut mixed = std::collections::BTreeSet::new();
+    for i in 0..code.len() {
+        if !word(i).is_some_and(|w| matches!(w.keyword, Keyword::FROM | Keyword::JOIN)) {
+            continue;
+        }
+        let Some(table) = word(i + 1) else { continue };
+        let at = if word(i + 2).is_some_and(|a| a.keyword == Keyword::AS) {
+            i + 3
+        } else {
+            i + 2
+        };
+        if let Some(alias) = word(at).filter(|a| a.keyword == Keyword::NoKeyword) {
+            let alias = alias.value.to_ascii_lowercase();
+            match other(&table.value.to_ascii_lowercase()) {
+                true => names.insert(alias),
+                false => mixed.insert(alias),
+            };
+        }
+    }
+    names.retain(|n| !mixed.contains(n));
+    names
 }
 
 /// The tables a query runs over.
@@ -336,6 +397,32 @@ mod tests {
         assert_eq!(words_read(&calls, &[sql("r", "SELECT 'unclosed")]), None);
         let pattern = sql("r", "SELECT COLUMNS ('^user.*') FROM calls");
         assert_eq!(words_read(&calls, &[pattern]), None);
+        // Qualified by what only stands for another table: that table's column.
+        let words = words_read(
+            &calls,
+            &[sql(
+                "r",
+                "SELECT a.event_id, x.user_agent FROM assumptions a JOIN calls c ON c.k = a.k \
+                 JOIN hops x ON TRUE JOIN calls x ON TRUE",
+            )],
+        )
+        .unwrap();
+        assert!(!words.contains("event_id"), "a is assumptions");
+        assert!(words.contains("user_agent"), "x is calls too");
+        let words = words_read(
+            &calls,
+            &[sql(
+                "r",
+                "WITH hops AS (SELECT k FROM calls) SELECT h.event_id FROM hops h",
+            )],
+        )
+        .unwrap();
+        assert!(words.contains("event_id"), "hops is a CTE here");
+        let words = words_read(
+            &calls,
+            &[sql("r", "SELECT assumptions.event_id FROM assumptions")],
+        );
+        assert!(!words.unwrap().contains("event_id"));
     }
 
     #[test]

@@ -206,7 +206,15 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
             },
         )
     };
-    let role_calls = table("role_calls", calls_dates, opts.role_call_columns.as_deref())?;
+    // Which copy of a repeated eventID survives is known before anything is decoded; only then
+    // does role_calls' event_id have to be (when no query names it).
+    let resolved = duplicates(&ds, wide, &committed)?;
+    tracing::info!("dataset: duplicates resolved in {:.2?}", started.elapsed());
+    let call_columns = match (&opts.role_call_columns, resolved.any()) {
+        (Some(c), true) => Some(crate::model::with_ids(c)),
+        (c, _) => c.clone(),
+    };
+    let role_calls = table("role_calls", calls_dates, call_columns.as_deref())?;
     let role_calls = role_calls.filter(&in_window(&role_calls, &w)?)?;
     let events = if opts.needs.events {
         let ev = table("events", calls_dates, None)?;
@@ -225,8 +233,6 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
     let assumptions = with_margin("assumptions")?;
     let hops = with_margin("hops")?;
     tracing::info!("dataset: tables read in {:.2?}", started.elapsed());
-    let resolved = duplicates(&ds, wide, &committed)?;
-    tracing::info!("dataset: duplicates resolved in {:.2?}", started.elapsed());
     let (files, stats) = source_files(&ds, &wide)?;
     let raw = Raw {
         events,
