@@ -118,15 +118,22 @@ fn match_calls(
     // Probed on every core, a share of the column's chunks each.
     // No key: a sentinel rather than an Option, half the bytes per call until the column is made.
     const NONE: u32 = u32::MAX;
-    let mut refs: Vec<u32> = Vec::with_capacity(call_keys.len());
-    {
+    let mut refs: Vec<u32> = {
         use rayon::prelude::*;
         let chunks: Vec<_> = call_keys.downcast_iter().collect();
-        refs.par_extend(chunks.par_iter().flat_map_iter(|arr| {
-            arr.iter()
-                .map(|k| k.and_then(|k| by_key.get(k).copied()).unwrap_or(NONE))
-        }));
-    }
+        let keyless = call_keys.null_count() > 0;
+        let parts: Vec<Vec<u32>> = chunks
+            .par_iter()
+            .map(|arr| {
+                let find = |k: &str| by_key.get(k).copied().unwrap_or(NONE);
+                match keyless {
+                    false => arr.values_iter().map(find).collect(),
+                    true => arr.iter().map(|k| k.map_or(NONE, find)).collect(),
+                }
+            })
+            .collect();
+        parts.concat()
+    };
     let session_cols = ["session_issuer_arn", "session_name", "session_created_at"];
     if call_keys.null_count() > 0 && session_cols.iter().all(|c| col(c).is_some()) {
         let mut by_session: Fast<(&str, &str, Millis), u32> = Fast::default();
@@ -151,10 +158,14 @@ fn match_calls(
             }
         }
     }
-    Ok(UInt32Chunked::from_iter_options(
-        KEY_REF.into(),
-        refs.into_iter().map(|r| (r != NONE).then_some(r)),
-    ))
+    // Most trails match every call: then the values are the column as they are.
+    Ok(match refs.contains(&NONE) {
+        false => UInt32Chunked::from_vec(KEY_REF.into(), refs),
+        true => UInt32Chunked::from_iter_options(
+            KEY_REF.into(),
+            refs.into_iter().map(|r| (r != NONE).then_some(r)),
+        ),
+    })
 }
 
 /// The lineage of every key issued by a successful assumption in `assumptions` (roots, depth
