@@ -570,6 +570,12 @@ mod tests {
         );
     }
 
+    /// Each row's key, and whether a call was made with it.
+    fn keys_used(df: &DataFrame) -> (Vec<Option<&str>>, Vec<Option<bool>>) {
+        let used = df.column("used_in_window").unwrap().bool().unwrap();
+        (strs(df, "access_key_id").unwrap(), used.iter().collect())
+    }
+
     #[test]
     fn a_key_is_used_by_its_own_calls_or_a_keyless_call_of_its_session() {
         let h = hops(&[
@@ -588,14 +594,7 @@ mod tests {
             &["session_created_at"],
         );
         let (df, refs) = build(&roots(&["R"]), &h, &calls).unwrap();
-        let keys: Vec<Option<&str>> = strs(&df, "access_key_id").unwrap();
-        let used: Vec<Option<bool>> = df
-            .column("used_in_window")
-            .unwrap()
-            .bool()
-            .unwrap()
-            .iter()
-            .collect();
+        let (keys, used) = keys_used(&df);
         let of = |k: &str| used[keys.iter().position(|x| *x == Some(k)).unwrap()];
         assert_eq!(
             (of("R"), of("A"), of("B")),
@@ -642,14 +641,7 @@ mod tests {
             &["session_created_at"],
         );
         let (df, refs) = build(&roots(&["R"]), &h, &calls).unwrap();
-        let keys: Vec<Option<&str>> = strs(&df, "access_key_id").unwrap();
-        let used: Vec<Option<bool>> = df
-            .column("used_in_window")
-            .unwrap()
-            .bool()
-            .unwrap()
-            .iter()
-            .collect();
+        let (keys, used) = keys_used(&df);
         // Rows in (issued_at, key) order: A before B.
         let a = keys.iter().position(|k| *k == Some("A")).unwrap();
         let b = keys.iter().position(|k| *k == Some("B")).unwrap();

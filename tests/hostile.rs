@@ -311,6 +311,41 @@ fn edge_query(sql: &str, extra: &[&str]) -> (Vec<String>, Run) {
 }
 
 #[test]
+fn a_keyless_call_is_one_key_s_when_its_session_names_two() {
+    // same_second.json: vm-2's two keys share role, session name and second; its keyless call
+    // names both sessions and is counted once, as the first key's.
+    let (rows, _) = edge_query(
+        "SELECT event_name, key_id, matched_by FROM calls WHERE issued_session_name = 'edge-proj.vm-2' ORDER BY event_time",
+        &[],
+    );
+    assert_eq!(
+        rows,
+        [
+            "DescribeInstances,ASIAEDGEVM2KEY000002,access_key",
+            "DescribeTags,ASIAEDGEVM2KEY000001,session"
+        ]
+    );
+    let (rows, _) = edge_query(
+        "SELECT access_key_id, used_in_window FROM key_lineage WHERE session_name = 'edge-proj.vm-2' ORDER BY access_key_id",
+        &[],
+    );
+    assert_eq!(
+        rows,
+        ["ASIAEDGEVM2KEY000001,true", "ASIAEDGEVM2KEY000002,true"]
+    );
+    let r = run(&["by-instance", EDGE, "--format", "csv"]);
+    let vm2 = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("edge-proj,vm-2,"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(
+        vm2.contains(",2,0,ASIAEDGEVM2KEY000001;ASIAEDGEVM2KEY000002,2,0,"),
+        "2 assumptions, 2 calls: {vm2}"
+    );
+}
+
+#[test]
 fn one_unreadable_value_costs_that_value_not_its_file() {
     // A lone surrogate escape in one userAgent: all 18 calls of the file count, one UA is null.
     let (rows, r) = edge_query(
@@ -436,9 +471,10 @@ fn other_providers_left_out_are_counted_with_the_hint() {
         "SELECT COUNT(*) FROM assumptions WHERE error_code IS NULL",
         &[],
     );
+    // vm-1's three and vm-2's two (same_second.json).
     assert_eq!(
         rows,
-        ["3"],
+        ["5"],
         "an unaliased COUNT(*) reads as count: {}",
         r.stdout
     );
@@ -452,7 +488,7 @@ fn other_providers_left_out_are_counted_with_the_hint() {
         "SELECT COUNT(*) FROM assumptions WHERE error_code IS NULL",
         &["--provider", "any"],
     );
-    assert_eq!(rows, ["5"]);
+    assert_eq!(rows, ["7"]);
     assert!(
         !r.stderr.contains("other web identity providers"),
         "{}",
