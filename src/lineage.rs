@@ -115,13 +115,13 @@ fn match_calls(
     };
     let call_keys = call_keys.str()?;
     let by_key: Fast<&str, u32> = keys.iter().zip(pos).map(|(k, &p)| (k.key, p)).collect();
-    // Probed on every core, a share of the column's chunks each.
     // No key: a sentinel rather than an Option, half the bytes per call until the column is made.
     const NONE: u32 = u32::MAX;
+    let keyless = call_keys.null_count() > 0;
+    // Probed on every core, a share of the column's chunks each.
     let mut refs: Vec<u32> = {
         use rayon::prelude::*;
         let chunks: Vec<_> = call_keys.downcast_iter().collect();
-        let keyless = call_keys.null_count() > 0;
         let parts: Vec<Vec<u32>> = chunks
             .par_iter()
             .map(|arr| {
@@ -135,7 +135,7 @@ fn match_calls(
         parts.concat()
     };
     let session_cols = ["session_issuer_arn", "session_name", "session_created_at"];
-    if call_keys.null_count() > 0 && session_cols.iter().all(|c| col(c).is_some()) {
+    if keyless && session_cols.iter().all(|c| col(c).is_some()) {
         let mut by_session: Fast<(&str, &str, Millis), u32> = Fast::default();
         for ((k, s), &p) in keys.iter().zip(sessions).zip(pos) {
             if let (Some(r), Some(n), Some(t)) = (s.0, s.1, k.issued_at) {
