@@ -326,63 +326,6 @@ fn a_key_issued_before_the_window_counts_when_only_a_keyless_call_uses_it() {
 }
 
 #[test]
-fn a_keyless_call_of_a_session_that_two_keys_share_counts_once() {
-    // web-3's hour, with a second key issued to the same role and session in the same second:
-    // its keyless call (matched by role, session name and creationDate) names both keys'
-    // sessions. It is one call, made with the first of them (in key_lineage's order).
-    const WEB: &str = "web-frontend-01.web-3";
-    let file = "fixtures/cloudtrail/AWSLogs/o-exampleorg1/111122223333/CloudTrail/us-east-1/2026/10/05/111122223333_CloudTrail_us-east-1_20261005T1230Z_0rGc.json.gz";
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(std::fs::File::open(file).unwrap()),
-        &mut text,
-    )
-    .unwrap();
-    let mut log: Value = serde_json::from_str(&text).unwrap();
-    let records = log["Records"].as_array_mut().unwrap();
-    let mut second = records[0].clone();
-    assert_eq!(second["eventName"], "AssumeRoleWithWebIdentity");
-    second["eventID"] = json!("6636d239-4a96-565a-bb40-d52866cd9cf7");
-    second["responseElements"]["credentials"]["accessKeyId"] = json!("ASIAWEB3KEY000000002");
-    records.push(second);
-    let dir = tempfile::tempdir().unwrap();
-    let trail = dir.path().join("web-3.json");
-    std::fs::write(&trail, serde_json::to_vec(&log).unwrap()).unwrap();
-    let trail = trail.to_str().unwrap();
-
-    let (rows, r) = json_rows(&["by-instance", trail]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let web = row(&rows, WEB);
-    assert_eq!(web["assumptions"], 2);
-    assert_eq!(
-        web["api_calls"], 3,
-        "two PutItem with the key, one keyless DescribeTable"
-    );
-    let (calls, _) = json_rows(&[
-        "query",
-        "SELECT event_name, key_id, matched_by FROM calls WHERE access_key_id IS NULL",
-        trail,
-    ]);
-    assert_eq!(
-        calls,
-        vec![
-            json!({"event_name": "DescribeTable", "key_id": "ASIAWEB3KEY000000001", "matched_by": "session"})
-        ]
-    );
-    let (sessions, _) = json_rows(&["sessions", trail]);
-    let of = |key: &str| {
-        sessions
-            .iter()
-            .find(|s| s["access_key_id"] == key)
-            .map(|s| s["api_calls"].clone())
-    };
-    assert_eq!(
-        (of("ASIAWEB3KEY000000001"), of("ASIAWEB3KEY000000002")),
-        (Some(json!(3)), Some(json!(0)))
-    );
-}
-
-#[test]
 fn window_prunes_day_folders_far_outside() {
     let r = run(&["by-instance", TRAIL, "--since", "2026-10-07T00:00:00Z"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -334,15 +334,18 @@ fn a_keyless_call_is_one_key_s_when_its_session_names_two() {
         ["ASIAEDGEVM2KEY000001,true", "ASIAEDGEVM2KEY000002,true"]
     );
     let r = run(&["by-instance", EDGE, "--format", "csv"]);
-    let vm2 = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("edge-proj,vm-2,"))
-        .unwrap_or_else(|| panic!("{}", r.stdout));
+    let vm2 = one_row(&r, "edge-proj,vm-2,");
     assert!(
         vm2.contains(",2,0,ASIAEDGEVM2KEY000001;ASIAEDGEVM2KEY000002,2,0,"),
         "2 assumptions, 2 calls: {vm2}"
     );
+    // Each key's own row in `sessions` counts the one call made with it (issuing IP, then
+    // api_calls and api_errors).
+    let r = run(&["sessions", EDGE, "--format", "csv"]);
+    for key in ["ASIAEDGEVM2KEY000001,", "ASIAEDGEVM2KEY000002,"] {
+        let row = one_row(&r, key);
+        assert!(row.contains(",35.1.1.2,1,0,"), "{row}");
+    }
 }
 
 #[test]
@@ -435,11 +438,7 @@ fn every_table_keeps_the_same_copy_of_a_repeated_event_id_and_collisions_are_nam
     );
     // by-instance counts from the same surviving copies: 18 + 3 + 3 + 4 + 1 + 1.
     let r = run(&["by-instance", EDGE, "--format", "csv"]);
-    let vm = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("edge-proj,vm-1,"))
-        .unwrap();
+    let vm = one_row(&r, "edge-proj,vm-1,");
     assert!(
         vm.contains(",3,0,ASIAEDGEVM1KEY000001;ASIAEDGEVM1KEY000002;ASIAEDGEVM1KEY000003,30,0,"),
         "{vm}"
