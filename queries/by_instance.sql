@@ -47,6 +47,7 @@ a AS (
 ),
 flagged AS (
     SELECT
+        issued_session_no,
         issued_session_name,
         event_source,
         event_time,
@@ -57,7 +58,8 @@ flagged AS (
 ),
 c AS (
     SELECT
-        issued_session_name AS session_name,
+        -- Grouped on the session's number (one name each): cheaper than on every call's name.
+        FIRST(issued_session_name) AS session_name,
         COUNT(*) AS api_calls,
         SUM(failed) AS api_errors,
         SUM(from_foreign_ip) AS foreign_ip_calls,
@@ -66,7 +68,7 @@ c AS (
         MAX(event_time) AS last_call,
         SUM(chained) AS chained_calls
     FROM flagged
-    GROUP BY issued_session_name
+    GROUP BY issued_session_no
 ),
 chains AS (
     SELECT

@@ -29,7 +29,10 @@ WITH issued AS (
         provider,
         issuing_ip,
         event_time AS issued_at,
-        expires_at
+        expires_at,
+        -- The session's number, in name order: equal names, equal numbers. A report that groups
+        -- calls by session groups on this integer instead of hashing every call's name.
+        DENSE_RANK() OVER (ORDER BY session_name NULLS LAST) AS issued_session_no
     -- Qualified: an event_id that can only be the assumptions' is not decoded for role_calls.
     FROM assumptions a
     WHERE error_code IS NULL AND access_key_id IS NOT NULL
@@ -56,7 +59,7 @@ matched AS (
         k.assumption_event_id, k.issued_key, k.role_arn, k.issued_session_name, k.project,
         k.instance, k.instance_source, k.sub, k.aud, k.provider, k.issuing_ip, k.issued_at,
         k.expires_at, k.key_id, k.depth, k.parent_key, k.key_role_arn, k.key_session_name,
-        k.key_event_id, k.key_issued_at, k.key_expires_at,
+        k.key_event_id, k.key_issued_at, k.key_expires_at, k.issued_session_no,
         CASE WHEN c.access_key_id IS NULL THEN 'session' ELSE 'access_key' END AS matched_by
     FROM role_calls c
     JOIN keys k ON c.key_ref = k.key_row
