@@ -15,7 +15,23 @@ static ALLOCATOR: janus_audit::memory::Capped = janus_audit::memory::Capped::new
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The fetcher starts often and allocates little: only the analyzer is worth an exec.
+    #[cfg(feature = "analyzer")]
+    let huge_pages = match &cli.command {
+        #[cfg(feature = "credentials")]
+        Command::Credentials(_) => Ok(()),
+        _ => janus_audit::memory::on_huge_pages(),
+    };
     init_logging(cli.verbose, cli.quiet);
+    #[cfg(feature = "analyzer")]
+    match huge_pages {
+        Err(e) => tracing::debug!("malloc: not on huge pages: {e}"),
+        Ok(()) => {
+            if let Some(tunables) = janus_audit::memory::huge_pages() {
+                tracing::info!("malloc: on transparent huge pages (GLIBC_TUNABLES={tunables})");
+            }
+        }
+    }
     #[cfg(feature = "analyzer")]
     if let Some(limit) = cli.max_memory.or_else(janus_audit::memory::default_limit) {
         ALLOCATOR.set_limit(limit);

