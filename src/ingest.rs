@@ -29,7 +29,7 @@ pub struct IngestOptions {
     /// Read this Parquet dataset instead of `paths`.
     pub dataset: Option<PathBuf>,
     /// Keep only these columns of `role_calls` (see `model::role_call_columns`); `None`: all.
-    pub role_call_columns: Option<Vec<String>>,
+    pub role_call_columns: Option<crate::model::CallColumns>,
     /// How `s3://` paths are reached and narrowed.
     pub s3: S3Options,
     /// Validate the inputs against their CloudTrail digests (`--verify`); each file's
@@ -588,7 +588,12 @@ pub fn read_files(
                 (sink, reports, bufs)
             },
         )
-        .map(|(sink, reports, _)| (sink.finish(opts.role_call_columns.as_deref()), reports))
+        .map(|(sink, reports, _)| {
+            (
+                sink.finish(opts.role_call_columns.as_ref().map(|c| c.kept.as_slice())),
+                reports,
+            )
+        })
         .collect();
     tracing::info!("parsed {} files in {:.2?}", found.len(), started.elapsed());
     let mut parts = Vec::with_capacity(results.len());

@@ -100,6 +100,10 @@ fn earliest<'t>(
 /// takes the call: one rule, which the Spark and Athena views follow too. The calls are probed
 /// against the keys (a few per instance and hour), never gathered into a set of their own (a
 /// trail's noise can hold a key per call). A table without the key columns matches nothing.
+/// The columns of `role_calls` that match a call made without an access key to its session: the
+/// role, the role session name and the session's creation time (see [`match_calls`]).
+pub const SESSION_MATCH: [&str; 3] = ["session_issuer_arn", "session_name", "session_created_at"];
+
 fn match_calls(
     keys: &[Key<'_>],
     sessions: &[(Option<&str>, Option<&str>)],
@@ -134,8 +138,7 @@ fn match_calls(
             .collect();
         parts.concat()
     };
-    let session_cols = ["session_issuer_arn", "session_name", "session_created_at"];
-    if keyless && session_cols.iter().all(|c| col(c).is_some()) {
+    if keyless && SESSION_MATCH.iter().all(|c| col(c).is_some()) {
         let mut by_session: Fast<(&str, &str, Millis), u32> = Fast::default();
         for ((k, s), &p) in keys.iter().zip(sessions).zip(pos) {
             if let (Some(r), Some(n), Some(t)) = (s.0, s.1, k.issued_at) {

@@ -700,6 +700,17 @@ impl ProviderFilter {
     }
 }
 
+/// The columns of `role_calls` a report keeps (see [`role_call_columns`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallColumns {
+    /// In the table's order.
+    pub kept: Vec<String>,
+    /// Those of `kept` that no query names and janus-audit reads only to match a call made
+    /// without an access key to its session (`lineage::SESSION_MATCH`): a dataset decodes them
+    /// only when its window has such a call.
+    pub session_match: Vec<String>,
+}
+
 /// The columns of `role_calls` a report keeps: those its queries can name (`words`, see
 /// `query::words_read`) and those janus-audit reads itself (de-duplication, the window,
 /// `--trusted-cidrs`, each call's key: `lineage::KEY_REF`). `None` (keep all) when `words` is.
@@ -707,27 +718,32 @@ impl ProviderFilter {
 /// (see [`with_ids`]); on a dataset without them it is the widest column never decoded.
 pub fn role_call_columns(
     words: Option<&std::collections::BTreeSet<String>>,
-) -> Option<Vec<String>> {
-    const OWN: [&str; 8] = [
+) -> Option<CallColumns> {
+    const OWN: [&str; 5] = [
         "event_time",
         dedupe::SEQ,
         "source_ip",
         "trusted_source",
         "access_key_id",
-        "session_issuer_arn",
-        "session_name",
-        "session_created_at",
     ];
     let words = words?;
-    Some(
-        RoleCallCols::new(0)
-            .finish()
-            .get_column_names()
-            .into_iter()
-            .filter(|c| OWN.contains(&c.as_str()) || words.contains(c.as_str()))
-            .map(|c| c.to_string())
-            .collect(),
-    )
+    let session_match = |c: &str| crate::lineage::SESSION_MATCH.contains(&c);
+    let kept: Vec<String> = RoleCallCols::new(0)
+        .finish()
+        .get_column_names()
+        .into_iter()
+        .filter(|c| OWN.contains(&c.as_str()) || session_match(c) || words.contains(c.as_str()))
+        .map(|c| c.to_string())
+        .collect();
+    let session_match = kept
+        .iter()
+        .filter(|c| session_match(c) && !words.contains(c.as_str()))
+        .cloned()
+        .collect();
+    Some(CallColumns {
+        kept,
+        session_match,
+    })
 }
 
 /// `columns` of `role_calls`, and its `event_id` too: what de-duplication joins on.

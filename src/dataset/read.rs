@@ -210,12 +210,46 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
     // does role_calls' event_id have to be (when no query names it).
     let resolved = duplicates(&ds, wide, &committed)?;
     tracing::info!("dataset: duplicates resolved in {:.2?}", started.elapsed());
-    let call_columns = match (&opts.role_call_columns, resolved.any()) {
-        (Some(c), true) => Some(crate::model::with_ids(c)),
-        (c, _) => c.clone(),
-    };
-    let role_calls = table("role_calls", calls_dates, call_columns.as_deref())?;
-    let role_calls = role_calls.filter(&in_window(&role_calls, &w)?)?;
+    let call_columns = opts
+        .role_call_columns
+        .as_ref()
+        .map(|c| match resolved.any() {
+            true => crate::model::with_ids(&c.kept),
+            false => c.kept.clone(),
+        });
+    // The columns that match a call without an access key to its session are three of the
+    // widest, and most windows have no such call: they are decoded after the rest, if needed.
+    let later = opts
+        .role_call_columns
+        .as_ref()
+        .map_or(&[][..], |c| c.session_match.as_slice());
+    let first = call_columns.as_ref().map(|c| {
+        c.iter()
+            .filter(|c| !later.contains(c))
+            .cloned()
+            .collect::<Vec<_>>()
+    });
+    let role_calls = table("role_calls", calls_dates, first.as_deref())?;
+    let window = in_window(&role_calls, &w)?;
+    let mut role_calls = role_calls.filter(&window)?;
+    if let Some(all) = &call_columns
+        && !later.is_empty()
+    {
+        if role_calls.column("access_key_id")?.null_count() > 0 {
+            // The same parts in the same order: the same rows, which the same mask selects.
+            let mut columns = later.to_vec();
+            columns.push(SEQ.to_string());
+            let extra = table("role_calls", calls_dates, Some(&columns))?.filter(&window)?;
+            for name in later {
+                role_calls.with_column(extra.column(name)?.clone())?;
+            }
+        }
+        // In the table's order either way, as a report over the JSON files has them.
+        let present = all
+            .iter()
+            .filter(|c| role_calls.get_column_index(c).is_some());
+        role_calls = role_calls.select(present.map(String::as_str))?;
+    }
     let events = if opts.needs.events {
         let ev = table("events", calls_dates, None)?;
         Some(ev.filter(&in_window(&ev, &w)?)?)
