@@ -178,9 +178,10 @@ def best(cmd, runs):
     return min(r[0] for r in results), max(r[1] for r in results)
 
 
-def bench_dataset(janus, trail, args, gz_size, rows, calls):
+def bench_dataset(janus, trail, args, gz_size, rows, calls, other=None):
     """`ingest` (from scratch, each run) and `by-instance --dataset`, which must agree with the
-    JSON run on instances and correlated calls."""
+    JSON run on instances and correlated calls; with `other` (the `--compare` build's report over
+    the JSON), the two alternated, and how many times faster the dataset's report is."""
     import shutil
     ds = f"/tmp/janus-bench-dataset-{args.tag}"
     results = []
@@ -202,6 +203,17 @@ def bench_dataset(janus, trail, args, gz_size, rows, calls):
           f"then {secs:.2f} s  peak RSS {rss:.0f} MiB  ({len(drows)} instances, {dcalls} correlated calls)")
     if (len(drows), dcalls) != (len(rows), calls):
         sys.exit("the dataset and the JSON disagree: the comparison is void")
+    if other:
+        # #11's target, measured as one figure: the same machine state for both sides.
+        import statistics
+        ours, theirs = [], []
+        for _ in range(max(args.runs, 7)):
+            theirs.append(timed(other)[0])
+            ours.append(timed(cmd)[0])
+        print(f"by-instance --dataset against {other[0]} over the JSON, alternated "
+              f"({len(ours)} runs each): best {min(ours):.3f} s vs {min(theirs):.2f} s, "
+              f"{min(theirs) / min(ours):.1f}x; median {statistics.median(ours):.3f} s vs "
+              f"{statistics.median(theirs):.2f} s, {statistics.median(theirs) / statistics.median(ours):.1f}x")
     if args.skip_duckdb_parquet:
         return
     dout = "/tmp/janus-bench-duckdb-parquet.csv"
@@ -272,7 +284,7 @@ def main():
           f"({len(rows)} instances, {calls} correlated calls)")
 
     if args.dataset:
-        bench_dataset(janus, trail, args, size, rows, calls)
+        bench_dataset(janus, trail, args, size, rows, calls, other if args.compare else None)
     if args.skip_duckdb:
         return
     py = duckdb_python()
