@@ -93,6 +93,10 @@ fn earliest<'t>(
     (time[i].is_none(), time[i], event[i])
 }
 
+/// The columns of `role_calls` that match a call made without an access key to its session: the
+/// role, the role session name and the session's creation time (see [`match_calls`]).
+pub const SESSION_MATCH: [&str; 3] = ["session_issuer_arn", "session_name", "session_created_at"];
+
 /// Which key each of the window's calls (`role_calls`) was made with, as its row in the
 /// lineage (`key_ref`), matched as `queries/calls.sql` documents: by access key, or for a record
 /// without one by role ARN, session name and session creation time. `pos[i]` is key i's row.
@@ -100,10 +104,6 @@ fn earliest<'t>(
 /// takes the call: one rule, which the Spark and Athena views follow too. The calls are probed
 /// against the keys (a few per instance and hour), never gathered into a set of their own (a
 /// trail's noise can hold a key per call). A table without the key columns matches nothing.
-/// The columns of `role_calls` that match a call made without an access key to its session: the
-/// role, the role session name and the session's creation time (see [`match_calls`]).
-pub const SESSION_MATCH: [&str; 3] = ["session_issuer_arn", "session_name", "session_created_at"];
-
 fn match_calls(
     keys: &[Key<'_>],
     sessions: &[(Option<&str>, Option<&str>)],
