@@ -311,12 +311,18 @@ fn by_date(df: &DataFrame) -> Result<BTreeMap<String, DataFrame>, DatasetError> 
             .or_default()
             .push(i as IdxSize);
     }
+    let name = |day: Option<i64>| {
+        day.and_then(|d| chrono::DateTime::from_timestamp_millis(d * DAY_MS))
+            .map_or_else(|| NO_DATE.to_string(), |t| t.format("%Y-%m-%d").to_string())
+    };
+    // Most batches fall on one day: then the table is its one part as it is. Gathering it
+    // anyway copied every value of role_calls, a third of ingest's time outside parsing.
+    if let [(&day, _)] = rows.iter().collect::<Vec<_>>()[..] {
+        return Ok(BTreeMap::from([(name(day), df.clone())]));
+    }
     let mut out = BTreeMap::new();
     for (day, idx) in rows {
-        let name = day
-            .and_then(|d| chrono::DateTime::from_timestamp_millis(d * DAY_MS))
-            .map_or_else(|| NO_DATE.to_string(), |t| t.format("%Y-%m-%d").to_string());
-        out.insert(name, df.take(&IdxCa::from_vec("".into(), idx))?);
+        out.insert(name(day), df.take(&IdxCa::from_vec("".into(), idx))?);
     }
     Ok(out)
 }
