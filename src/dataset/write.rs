@@ -359,15 +359,25 @@ fn write_batch(
     if let Some(events) = raw.events {
         tables.push(("events", events));
     }
+    let mut parts = Vec::new();
     for (table, df) in tables {
-        for (date, mut part) in by_date(&df)? {
+        for (date, part) in by_date(&df)? {
             let path = ds
                 .dir
                 .join(table)
                 .join(format!("date={date}"))
                 .join(part_name(batch));
-            write_parquet(&path, &mut part)?;
+            parts.push((path, part));
         }
+    }
+    // Encoded all at once: inside polars' writer each column is one task, and a part's event
+    // IDs (its widest column) left a core idle while one part was written at a time. The
+    // `files` part, the commit, still comes after every one of them.
+    {
+        use rayon::prelude::*;
+        parts
+            .par_iter_mut()
+            .try_for_each(|(path, part)| write_parquet(path, part))?;
     }
     let rows: Vec<(FileReport, FileMeta)> = reports
         .into_iter()
