@@ -169,28 +169,23 @@ pub fn on_huge_pages() -> std::io::Result<()> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::os::unix::process::CommandExt;
-        let Some(current) = std::env::var_os("GLIBC_TUNABLES").map(|v| v.into_string()) else {
-            return reexec(&format!("{HUGE_PAGES}=1"));
+        let tunables = match std::env::var_os("GLIBC_TUNABLES").map(|v| v.into_string()) {
+            None => format!("{HUGE_PAGES}=1"),
+            // Left as they are: tunables that are not UTF-8, and a choice already made.
+            Some(Err(_)) => return Ok(()),
+            Some(Ok(t)) if huge_pages_setting(&t).is_some() => return Ok(()),
+            Some(Ok(t)) => format!("{t}:{HUGE_PAGES}=1"),
         };
-        // Tunables that are not UTF-8 are left as they are, and so is a choice already made.
-        let Ok(current) = current else { return Ok(()) };
-        if current.contains(HUGE_PAGES) {
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
+        if thp.map_or(true, |mode| mode.contains("[never]")) {
             return Ok(());
         }
-        return reexec(&format!("{current}:{HUGE_PAGES}=1"));
-
-        fn reexec(tunables: &str) -> std::io::Result<()> {
-            let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
-            if thp.map_or(true, |mode| mode.contains("[never]")) {
-                return Ok(());
-            }
-            let mut args = std::env::args_os();
-            let mut command = std::process::Command::new(std::env::current_exe()?);
-            if let Some(arg0) = args.next() {
-                command.arg0(arg0);
-            }
-            Err(command.args(args).env("GLIBC_TUNABLES", tunables).exec())
+        let mut args = std::env::args_os();
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        if let Some(arg0) = args.next() {
+            command.arg0(arg0);
         }
+        return Err(command.args(args).env("GLIBC_TUNABLES", tunables).exec());
     }
     #[allow(unreachable_code)]
     Ok(())
@@ -200,13 +195,14 @@ pub fn on_huge_pages() -> std::io::Result<()> {
 pub fn huge_pages() -> Option<String> {
     std::env::var("GLIBC_TUNABLES")
         .ok()
-        .filter(|t| names_huge_pages(t))
+        .filter(|t| huge_pages_setting(t) == Some("1"))
 }
 
-fn names_huge_pages(tunables: &str) -> bool {
+/// The value `tunables` (`name=value:name=value…`) gives [`HUGE_PAGES`], if it names it.
+fn huge_pages_setting(tunables: &str) -> Option<&str> {
     tunables
         .split(':')
-        .any(|kv| kv.strip_prefix(HUGE_PAGES) == Some("=1"))
+        .find_map(|kv| kv.strip_prefix(HUGE_PAGES)?.strip_prefix('='))
 }
 
 #[cfg(test)]
@@ -222,12 +218,14 @@ mod tests {
 
     #[test]
     fn huge_pages_are_on_only_when_the_tunable_says_1() {
-        assert!(names_huge_pages("glibc.malloc.hugetlb=1"));
-        assert!(names_huge_pages(
-            "glibc.malloc.tcache_count=7:glibc.malloc.hugetlb=1"
-        ));
-        assert!(!names_huge_pages("glibc.malloc.hugetlb=0"));
-        assert!(!names_huge_pages("glibc.malloc.hugetlb=10"));
-        assert!(!names_huge_pages(""));
+        let on = |t: &str| huge_pages_setting(t) == Some("1");
+        assert!(on("glibc.malloc.hugetlb=1"));
+        assert!(on("glibc.malloc.tcache_count=7:glibc.malloc.hugetlb=1"));
+        assert!(!on("glibc.malloc.hugetlb=0"));
+        assert!(!on("glibc.malloc.hugetlb=10"));
+        assert!(!on(""));
+        // Named at all, whatever the value: the user's choice, never changed.
+        assert_eq!(huge_pages_setting("glibc.malloc.hugetlb=0"), Some("0"));
+        assert_eq!(huge_pages_setting("glibc.malloc.tcache_count=7"), None);
     }
 }
