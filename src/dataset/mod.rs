@@ -243,11 +243,18 @@ pub fn read_parquet(path: &Path, columns: Option<&[String]>) -> Result<DataFrame
 
 /// Write `bytes` beside `path`, fsync, and rename into place: readers see all or nothing.
 fn write_aside(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
-    crate::output::write_atomic(path, |w| Ok(std::io::Write::write_all(w, bytes)?)).map_err(|e| {
-        match e {
-            crate::output::OutputError::File { path, source } => DatasetError::Io { path, source },
-            other => io(path)(std::io::Error::other(other.to_string())),
-        }
+    write_aside_with(path, |w| Ok(w.write_all(bytes)?))
+}
+
+/// As [`write_aside`], with the content written by `body` as it is made.
+fn write_aside_with(
+    path: &Path,
+    body: impl FnOnce(&mut dyn std::io::Write) -> Result<(), crate::output::OutputError>,
+) -> Result<(), DatasetError> {
+    crate::output::write_atomic(path, body).map_err(|e| match e {
+        crate::output::OutputError::File { path, source } => DatasetError::Io { path, source },
+        crate::output::OutputError::Polars(e) => DatasetError::Polars(e),
+        other => io(path)(std::io::Error::other(other.to_string())),
     })
 }
 
