@@ -7,7 +7,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::timefmt::Window;
 
@@ -283,11 +282,9 @@ fn decode(bufs: &mut Buffers, limit: u64) -> Result<u64, ReadError> {
         .map(|i| u32::from_le_bytes(bufs.raw[i..].try_into().expect("4 bytes")) as usize)
         .unwrap_or(0)
         .min(limit as usize);
-    // (libdeflate inflates faster, but stops silently after the first gzip member and cannot say
-    // whether more follow: a concatenated file would lose events. zlib streams every member.)
     bufs.decoded
         .reserve(hint.max(bufs.raw.len() * 4).min(limit as usize) + 1);
-    gunzip(&bufs.raw, &mut bufs.decoded, limit as usize).map_err(|e| {
+    super::gunzip::gunzip(&bufs.raw, &mut bufs.decoded, limit as usize).map_err(|e| {
         if e.kind() == std::io::ErrorKind::FileTooLarge {
             ReadError::TooLarge {
                 what: "its decompressed content",
@@ -310,96 +307,9 @@ impl Buffers {
     }
 }
 
-/// Inflate every gzip member of `raw` into the spare capacity of `out`, but never more than
-/// `limit` bytes (a gzip bomb stops there). Unlike `read_to_end` on a decoder, this never
-/// zero-fills the output first, and zlib writes straight into it.
-fn gunzip(raw: &[u8], out: &mut Vec<u8>, limit: usize) -> std::io::Result<()> {
-    use std::io::{Error, ErrorKind};
-    let mut pos = 0;
-    while pos < raw.len() {
-        if !raw[pos..].starts_with(&[0x1f, 0x8b]) {
-            return Err(Error::new(
-                ErrorKind::InvalidData,
-                format!(
-                    "{} bytes of trailing data after the gzip stream",
-                    raw.len() - pos
-                ),
-            ));
-        }
-        let mut z = Decompress::new_gzip(15);
-        loop {
-            if out.len() > limit {
-                return Err(Error::new(ErrorKind::FileTooLarge, "over the limit"));
-            }
-            if out.len() == out.capacity() {
-                // Never reserve far past the limit: the limit is there to bound memory.
-                out.reserve_exact(
-                    out.len()
-                        .max(64 << 10)
-                        .min((limit - out.len()).saturating_add(1))
-                        .max(1),
-                );
-            }
-            let (was_in, was_out) = (z.total_in(), z.total_out());
-            let status = z
-                .decompress_vec(&raw[pos + was_in as usize..], out, FlushDecompress::None)
-                .map_err(|e| Error::new(ErrorKind::InvalidData, e))?;
-            if status == Status::StreamEnd {
-                pos += z.total_in() as usize;
-                break;
-            }
-            if z.total_in() == was_in && z.total_out() == was_out {
-                // No progress with room to write: the input ended inside the stream.
-                return Err(Error::new(
-                    ErrorKind::UnexpectedEof,
-                    "incomplete deflate stream",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gunzip_members_and_damage() {
-        use flate2::write::GzEncoder;
-        use std::io::Write;
-        let gz = |data: &[u8]| {
-            let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        };
-        let body = "x".repeat(300_000);
-        let mut two = gz(body.as_bytes());
-        two.extend(gz(b"tail"));
-        let mut out = Vec::new();
-        gunzip(&two, &mut out, usize::MAX).unwrap();
-        assert_eq!(out.len(), 300_004);
-        let one = gz(body.as_bytes());
-        let mut out = Vec::new();
-        let err = gunzip(&one[..one.len() / 2], &mut out, usize::MAX).unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
-        let mut junk = one.clone();
-        junk.extend(b"junk");
-        assert!(gunzip(&junk, &mut Vec::new(), usize::MAX).is_err());
-        let mut corrupt = one.clone();
-        corrupt[20] ^= 0xff;
-        assert!(gunzip(&corrupt, &mut Vec::new(), usize::MAX).is_err());
-        // A bomb stops at the limit, with memory to match.
-        let bomb = gz(&vec![0u8; 8 << 20]);
-        let mut out = Vec::new();
-        let err = gunzip(&bomb, &mut out, 1 << 20).unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
-        assert!(
-            out.capacity() <= (1 << 20) + (64 << 10) + 1,
-            "{}",
-            out.capacity()
-        );
-    }
 
     #[test]
     fn identical_members_are_all_read() {

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod envelope;
 pub mod files;
+pub mod gunzip;
 pub mod repair;
 pub mod s3;
 pub mod store;
