@@ -106,9 +106,15 @@ DUCKDB_PARQUET_SQL = r"""
 SET threads TO 2;
 COPY (
 WITH RECURSIVE rep AS (
-    SELECT event_id, min(__seq) AS first_seq
-    FROM read_parquet('{ds}/ids/*/*.parquet')
-    GROUP BY event_id HAVING count(*) > 1
+    -- ids holds a canonical UUID as 16 bytes (event_uuid), any other ID as text.
+    SELECT coalesce(event_id, regexp_replace(lower(hex(event_uuid)),
+            '^(.{{8}})(.{{4}})(.{{4}})(.{{4}})(.{{12}})$', '\1-\2-\3-\4-\5')) AS event_id,
+        first_seq
+    FROM (
+        SELECT event_id, event_uuid, min(__seq) AS first_seq
+        FROM read_parquet('{ds}/ids/*/*.parquet')
+        GROUP BY event_id, event_uuid HAVING count(*) > 1
+    )
 ),
 rc AS (
     SELECT r.* FROM read_parquet('{ds}/role_calls/*/*.parquet', hive_partitioning = true) r

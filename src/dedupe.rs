@@ -14,6 +14,8 @@ use crate::record::Record;
 pub const SEQ: &str = "__seq";
 /// The content hash column of a dataset's `ids` table.
 pub const HASH: &str = "__hash";
+/// The column of a dataset's `ids` table that holds a canonical UUID's 16 bytes.
+pub const UUID: &str = "event_uuid";
 const FIRST: &str = "__first";
 /// How many colliding IDs are named; the rest are counted.
 const NAMED: usize = 20;
@@ -120,25 +122,25 @@ impl EventIds {
         }
     }
 
-    /// The `ids` table of a dataset: `event_id`, `__seq`, `__hash`, `event_time`.
+    /// The `ids` table of a dataset: `event_id`, `event_uuid`, `__seq`, `__hash`, `event_time`.
+    /// An ID in CloudTrail's own spelling (a lowercase UUID) is `event_uuid`, its 16 bytes
+    /// (big-endian), and `event_id` is null; any other ID is `event_id`, `event_uuid` null. The
+    /// 36-character spelling was most of the bytes ingest encoded and wrote.
     pub fn to_frame(&self) -> PolarsResult<DataFrame> {
         let n = self.uuids.len() + self.other.len();
-        // Spelled straight into the column: a String per ID was most of this function's time.
         let mut ids = StringChunkedBuilder::new("event_id".into(), n);
+        let mut uuids = BinaryChunkedBuilder::new(UUID.into(), n);
         let mut seqs = Vec::with_capacity(n);
         let mut hashes = Vec::with_capacity(n);
-        let mut spelled = [0u8; uuid::fmt::Hyphenated::LENGTH];
         for (u, seq, h) in &self.uuids {
-            ids.append_value(
-                uuid::Uuid::from_u128(*u)
-                    .hyphenated()
-                    .encode_lower(&mut spelled),
-            );
+            ids.append_null();
+            uuids.append_value(u.to_be_bytes());
             seqs.push(*seq);
             hashes.push(*h);
         }
         for (id, seq, h) in &self.other {
             ids.append_value(id);
+            uuids.append_null();
             seqs.push(*seq);
             hashes.push(*h);
         }
@@ -155,6 +157,7 @@ impl EventIds {
             n,
             vec![
                 ids.finish().into_column(),
+                uuids.finish().into_column(),
                 Column::new(SEQ.into(), seqs),
                 Column::new(HASH.into(), hashes),
                 time,
@@ -162,15 +165,27 @@ impl EventIds {
         )
     }
 
-    /// Read back an `ids` table (see [`EventIds::to_frame`]).
+    /// Read back an `ids` table (see [`EventIds::to_frame`]). A row with neither an ID nor
+    /// 16 bytes of UUID names no event and is passed over.
     pub fn from_frame(df: &DataFrame) -> PolarsResult<EventIds> {
         let mut out = EventIds::default();
         let ids = df.column("event_id")?.str()?;
+        let uuids = df.column(UUID)?.binary()?;
         let seqs = df.column(SEQ)?.u64()?;
         let hashes = df.column(HASH)?.u64()?;
-        for ((id, seq), h) in ids.iter().zip(seqs.iter()).zip(hashes.iter()) {
-            if let (Some(id), Some(seq), Some(h)) = (id, seq, h) {
-                out.push(id, seq, h);
+        for (((id, uuid), seq), h) in ids
+            .iter()
+            .zip(uuids.iter())
+            .zip(seqs.iter())
+            .zip(hashes.iter())
+        {
+            let (Some(seq), Some(h)) = (seq, h) else {
+                continue;
+            };
+            match (uuid.and_then(|u| <[u8; 16]>::try_from(u).ok()), id) {
+                (Some(u), _) => out.uuids.push((u128::from_be_bytes(u), seq, h)),
+                (None, Some(id)) => out.push(id, seq, h),
+                (None, None) => {}
             }
         }
         Ok(out)
@@ -346,5 +361,57 @@ mod tests {
             .collect();
         assert_eq!(ids, [Some("2"), None, Some("3")]);
         assert!(kept.column(SEQ).is_err());
+    }
+
+    #[test]
+    fn the_ids_table_keeps_every_spelling_and_reads_back_the_same() {
+        let mut ids = EventIds::with_times();
+        for (i, id) in [
+            "be170ced-ba43-4a02-9b70-f18127034945",
+            "BE170CED-BA43-4A02-9B70-F18127034945",
+            "be170cedba434a029b70f18127034945",
+            "1",
+            "be170ced-ba43-4a02-9b70-f18127034945",
+        ]
+        .iter()
+        .enumerate()
+        {
+            // The last is a repeat of the first with other content: a collision.
+            ids.push_timed(id, i as u64, 7 + u64::from(i == 4), Some(i as i64));
+        }
+        let df = ids.to_frame().unwrap();
+        // Only CloudTrail's own spelling becomes 16 bytes; the others stay text.
+        let text: Vec<_> = df
+            .column("event_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(
+            text,
+            [
+                None,
+                None,
+                Some("BE170CED-BA43-4A02-9B70-F18127034945"),
+                Some("be170cedba434a029b70f18127034945"),
+                Some("1")
+            ]
+        );
+        let bytes = df.column(UUID).unwrap().binary().unwrap().get(0).unwrap();
+        assert_eq!(bytes[..4], [0xbe, 0x17, 0x0c, 0xed]);
+        let back = EventIds::from_frame(&df).unwrap().resolve().unwrap();
+        assert_eq!((back.dropped, back.differing), (1, 1));
+        assert_eq!(back.differing_ids, ["be170ced-ba43-4a02-9b70-f18127034945"]);
+        // A row that names no event (a damaged part) is passed over.
+        let odd = df!(
+            "event_id" => [None::<&str>, Some("x")],
+            UUID => [Some(&b"short"[..]), None],
+            SEQ => [1u64, 2],
+            HASH => [0u64, 0],
+        )
+        .unwrap();
+        assert_eq!(EventIds::from_frame(&odd).unwrap().other.len(), 1);
+        assert!(EventIds::from_frame(&odd).unwrap().uuids.is_empty());
     }
 }

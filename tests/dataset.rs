@@ -373,15 +373,25 @@ fn a_dataset_of_another_format_version_is_refused_with_a_way_out() {
     assert_eq!(ingest(&["fixtures/chains"], &ds).code, 0);
     let schema = ds.join("_janus/schema.json");
     let text = std::fs::read_to_string(&schema).unwrap();
-    assert!(text.contains("\"version\": 2"), "{text}");
-    assert!(text.contains("\"hops\""), "{text}");
-    // A version 1 dataset has no hops: its reports would silently miss every chained call.
-    std::fs::write(&schema, text.replace("\"version\": 2", "\"version\": 1")).unwrap();
-    let r = run(&["by-instance", "--dataset", s(&ds)]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(text.contains("\"version\": 3"), "{text}");
     assert!(
-        r.stderr.contains("format version 1") && r.stderr.contains("re-ingest"),
-        "{}",
-        r.stderr
+        text.contains("\"hops\"") && text.contains("\"event_uuid\""),
+        "{text}"
     );
+    // A version 1 dataset has no hops: its reports would silently miss every chained call. A
+    // version 2 one spells every ID in `ids`, where this one reads UUIDs as bytes.
+    for old in [1, 2] {
+        std::fs::write(
+            &schema,
+            text.replace("\"version\": 3", &format!("\"version\": {old}")),
+        )
+        .unwrap();
+        let r = run(&["by-instance", "--dataset", s(&ds)]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("format version {old}")) && r.stderr.contains("re-ingest"),
+            "{}",
+            r.stderr
+        );
+    }
 }

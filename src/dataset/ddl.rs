@@ -42,6 +42,7 @@ fn sql_type(polars: &str) -> &'static str {
         "bool" => "BOOLEAN",
         "i64" | "u32" => "BIGINT",
         "u64" => "DECIMAL(20,0)",
+        "binary" => "BINARY",
         t if t.starts_with("datetime") => "TIMESTAMP",
         _ => "STRING",
     }
@@ -154,9 +155,20 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
             .map(str::to_string)
             .collect()
     };
+    // Only repeated IDs can drop a row. `ids` keeps a canonical UUID as its 16 bytes: those are
+    // spelled again, as the tables spell them, once they are known to repeat.
+    let uuid = crate::dedupe::UUID;
+    let uuid_text = format!(
+        "regexp_replace(lower({}(i.{})), '^(.{{8}})(.{{4}})(.{{4}})(.{{4}})(.{{12}})$', '$1-$2-$3-$4-$5')",
+        match engine {
+            Engine::Spark => "hex",
+            Engine::Athena => "to_hex",
+        },
+        crate::dedupe::UUID
+    );
     let first_copy = |table: &str, select: &str| {
         format!(
-            "SELECT {select}\nFROM janus_{table} t\nLEFT JOIN (SELECT event_id, MIN({seq}) AS first_seq FROM janus_ids GROUP BY event_id) f\n    ON t.event_id = f.event_id\nWHERE t.event_id IS NULL OR t.{seq} = f.first_seq"
+            "SELECT {select}\nFROM janus_{table} t\nLEFT JOIN (\n    SELECT COALESCE(i.event_id, {uuid_text}) AS event_id, i.first_seq\n    FROM (\n        SELECT event_id, {uuid}, MIN({seq}) AS first_seq FROM janus_ids\n        GROUP BY event_id, {uuid} HAVING COUNT(*) > 1\n    ) i\n) f\n    ON t.event_id = f.event_id\nWHERE f.first_seq IS NULL OR t.{seq} = f.first_seq"
         )
     };
     let list = |table: &str, alias: &str| {

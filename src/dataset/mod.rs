@@ -29,7 +29,7 @@ use polars::prelude::*;
 
 /// The dataset format's version; a reader refuses another. 2 added `hops` (role chains) and
 /// `assumptions.source_identity`.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The partition of records without a readable eventTime (Hive's and Spark's name for null).
 pub const NO_DATE: &str = "__HIVE_DEFAULT_PARTITION__";
 /// The date-partitioned tables.
