@@ -492,8 +492,9 @@ pub struct IngestArgs {
     /// that read `events`).
     #[arg(long)]
     pub events: bool,
-    /// Source files per batch: what one batch holds in memory.
-    #[arg(long, value_name = "N", default_value = "256")]
+    /// Source files per batch. A batch is written while the next is parsed, so memory holds
+    /// two.
+    #[arg(long, value_name = "N", default_value = "160")]
     pub batch_files: usize,
     #[command(flatten)]
     pub limits: LimitArgs,

@@ -183,6 +183,57 @@ fn an_uncommitted_batch_is_ignored_and_then_removed() {
 }
 
 #[test]
+fn a_batch_that_cannot_be_written_stops_the_ingest_and_the_next_one_completes_it() {
+    let d = tempfile::tempdir().unwrap();
+    // The trail's last day, whose role_calls part a late batch writes.
+    let reference = d.path().join("reference");
+    let batches = |ds: &Path| {
+        vec![
+            "ingest".to_string(),
+            "--dataset".into(),
+            s(ds).into(),
+            "--batch-files".into(),
+            "1".into(),
+            "fixtures/cloudtrail".into(),
+        ]
+    };
+    let args = batches(&reference);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(run(&args).code, 0);
+    let mut days: Vec<_> = std::fs::read_dir(reference.join("role_calls"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    days.sort();
+    let last = days.last().unwrap().clone();
+    let ds = d.path().join("ds");
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_eq!(ingest(&[s(&empty)], &ds).code, 0);
+    // That partition is a directory nothing can be created in (procfs): only the batch writer,
+    // while later batches are still being read, finds out.
+    let blocker = ds.join("role_calls").join(&last);
+    std::os::unix::fs::symlink("/proc/self", &blocker).unwrap();
+    let args = batches(&ds);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run(&args);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("role_calls"), "{}", r.stderr);
+    let committed = || std::fs::read_dir(ds.join("files")).unwrap().count();
+    let total = std::fs::read_dir(reference.join("files")).unwrap().count();
+    assert!(
+        committed() < total,
+        "{} of {total}: {}",
+        committed(),
+        r.stderr
+    );
+    std::fs::remove_file(&blocker).unwrap();
+    let r = run(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_same_answers(&["fixtures/cloudtrail"], &ds, false);
+}
+
+#[test]
 fn a_scheduled_report_from_the_dataset_writes_the_same_files() {
     let d = tempfile::tempdir().unwrap();
     let ds = d.path().join("ds");

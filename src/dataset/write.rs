@@ -162,7 +162,9 @@ struct Done {
 }
 
 /// Read and write `todo` a batch at a time, numbering files from `first_id` and batches from
-/// `first_batch`.
+/// `first_batch`. A batch is written while the next one is parsed: writing keeps about one core
+/// busy (each part's pages are compressed and written in order), and parsing fills the other.
+/// Memory holds two batches at most.
 #[allow(clippy::too_many_arguments)]
 fn write_batches(
     ds: &Dataset,
@@ -180,32 +182,71 @@ fn write_batches(
         records: 0,
         incomplete: false,
     };
-    let mut next_id = first_id;
-    for (batch, chunk) in (first_batch..).zip(todo.chunks(req.batch_files.max(1))) {
-        let (parts, reports) = match s3 {
-            Some(s3) => ingest::read_fetched(chunk, next_id, s3, opts, bar),
-            None => ingest::read_files(chunk, next_id, opts, bar, Vec::new()),
-        };
-        let raw = Raw::from_parts(parts)?;
-        done.records += raw.stats.records;
-        for r in &reports {
-            let what = match r.status {
-                FileStatus::Skipped => "skipped",
-                FileStatus::Partial => "partly read",
-                _ => continue,
-            };
-            done.incomplete = true;
-            tell(Notice::Problem(format!(
-                "{what} {}: {}",
-                crate::text::quoted(&r.path),
-                r.problems.join("; ")
-            )));
-        }
-        write_batch(ds, batch, raw, reports, chunk)?;
-        done.files += chunk.len() as u64;
-        next_id += chunk.len() as u32;
-    }
+    std::thread::scope(|scope| {
+        // A rendezvous: the reader hands over a batch only once the writer is free for it, so
+        // no third batch waits in between.
+        let (to_writer, batches) = std::sync::mpsc::sync_channel::<Batch<'_>>(0);
+        let writer = scope.spawn(move || -> Result<(), DatasetError> {
+            for b in batches {
+                write_batch(ds, b)?;
+            }
+            Ok(())
+        });
+        let read = (|| {
+            let mut next_id = first_id;
+            for (batch, chunk) in (first_batch..).zip(todo.chunks(req.batch_files.max(1))) {
+                let (parts, reports) = match s3 {
+                    Some(s3) => ingest::read_fetched(chunk, next_id, s3, opts, bar),
+                    None => ingest::read_files(chunk, next_id, opts, bar, Vec::new()),
+                };
+                let raw = Raw::from_parts(parts)?;
+                done.records += raw.stats.records;
+                for r in &reports {
+                    let what = match r.status {
+                        FileStatus::Skipped => "skipped",
+                        FileStatus::Partial => "partly read",
+                        _ => continue,
+                    };
+                    done.incomplete = true;
+                    tell(Notice::Problem(format!(
+                        "{what} {}: {}",
+                        crate::text::quoted(&r.path),
+                        r.problems.join("; ")
+                    )));
+                }
+                let b = Batch {
+                    number: batch,
+                    raw,
+                    reports,
+                    chunk,
+                };
+                // A closed channel means the writer failed; its error is the one to report.
+                if to_writer.send(b).is_err() {
+                    break;
+                }
+                done.files += chunk.len() as u64;
+                next_id += chunk.len() as u32;
+            }
+            Ok::<(), DatasetError>(())
+        })();
+        drop(to_writer);
+        // The writer's error comes first: a failed read stops the run either way, but a failed
+        // write is why the reader stopped when both failed.
+        writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        read
+    })?;
     Ok(done)
+}
+
+/// One batch, read and on its way to the dataset.
+struct Batch<'f> {
+    number: u32,
+    raw: Raw,
+    reports: Vec<FileReport>,
+    /// The files it was read from, in the order of `reports`.
+    chunk: &'f [Found],
 }
 
 /// How a batch is read: every table, every provider, hashed.
@@ -346,13 +387,13 @@ fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), DatasetError> {
 }
 
 /// Each table's rows into their date partitions, then the batch's `files` part (the commit).
-fn write_batch(
-    ds: &Dataset,
-    batch: u32,
-    raw: Raw,
-    reports: Vec<FileReport>,
-    chunk: &[Found],
-) -> Result<(), DatasetError> {
+fn write_batch(ds: &Dataset, b: Batch<'_>) -> Result<(), DatasetError> {
+    let Batch {
+        number: batch,
+        raw,
+        reports,
+        chunk,
+    } = b;
     let ids = raw.ids.to_frame()?;
     let ranges = event_ranges(&ids)?;
     let mut tables: Vec<(&str, DataFrame)> = vec![
@@ -375,14 +416,11 @@ fn write_batch(
             parts.push((path, part));
         }
     }
-    // Encoded all at once: inside polars' writer each column is one task, and a part's event
-    // IDs (its widest column) left a core idle while one part was written at a time. The
-    // `files` part, the commit, still comes after every one of them.
-    {
-        use rayon::prelude::*;
-        parts
-            .par_iter_mut()
-            .try_for_each(|(path, part)| write_parquet(path, part))?;
+    // One part after another, on the writer's thread: polars encodes a part's columns on its own
+    // pool, and the cores it leaves free parse the next batch. Handing the parts to rayon
+    // instead queued them behind that parse.
+    for (path, part) in &mut parts {
+        write_parquet(path, part)?;
     }
     let rows: Vec<(FileReport, FileMeta)> = reports
         .into_iter()
