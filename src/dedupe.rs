@@ -144,13 +144,7 @@ impl EventIds {
             seqs.push(*seq);
             hashes.push(*h);
         }
-        let times: std::collections::HashMap<u64, Option<i64>, foldhash::fast::RandomState> =
-            self.times.iter().flatten().copied().collect();
-        let time: Vec<Option<i64>> = seqs
-            .iter()
-            .map(|s| times.get(s).copied().flatten())
-            .collect();
-        let time = Int64Chunked::from_iter_options("event_time".into(), time.into_iter())
+        let time = Int64Chunked::from_iter_options("event_time".into(), self.row_times(&seqs))
             .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
             .into_column();
         DataFrame::new(
@@ -163,6 +157,40 @@ impl EventIds {
                 time,
             ],
         )
+    }
+
+    /// The event time of each row `to_frame` writes (UUIDs, then other IDs), `seqs` being
+    /// theirs. Times are kept in push order, as each list is, so one pass pairs them up; a map
+    /// from `__seq` (a hash per ID, on the writer's critical path) is left for lists that were
+    /// not filled side by side.
+    fn row_times(&self, seqs: &[u64]) -> std::vec::IntoIter<Option<i64>> {
+        let Some(times) = &self.times else {
+            return vec![None; seqs.len()].into_iter();
+        };
+        let mut by_list = (
+            Vec::with_capacity(self.uuids.len()),
+            Vec::with_capacity(self.other.len()),
+        );
+        let (mut u, mut o) = (self.uuids.iter().peekable(), self.other.iter().peekable());
+        for &(seq, t) in times {
+            if u.next_if(|x| x.1 == seq).is_some() {
+                by_list.0.push(t);
+            } else if o.next_if(|x| x.1 == seq).is_some() {
+                by_list.1.push(t);
+            } else {
+                break;
+            }
+        }
+        if by_list.0.len() + by_list.1.len() == seqs.len() && times.len() == seqs.len() {
+            by_list.0.append(&mut by_list.1);
+            return by_list.0.into_iter();
+        }
+        let by_seq: std::collections::HashMap<u64, Option<i64>, foldhash::fast::RandomState> =
+            times.iter().copied().collect();
+        seqs.iter()
+            .map(|s| by_seq.get(s).copied().flatten())
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     /// Read back an `ids` table (see [`EventIds::to_frame`]). A row with neither an ID nor
@@ -413,5 +441,33 @@ mod tests {
         .unwrap();
         assert_eq!(EventIds::from_frame(&odd).unwrap().other.len(), 1);
         assert!(EventIds::from_frame(&odd).unwrap().uuids.is_empty());
+    }
+
+    #[test]
+    fn each_id_gets_its_own_time_however_its_lists_were_filled() {
+        let times = |ids: &EventIds| -> Vec<(u64, Option<i64>)> {
+            let df = ids.to_frame().unwrap();
+            let seqs = df.column(SEQ).unwrap().u64().unwrap().clone();
+            let times = df.column("event_time").unwrap().datetime().unwrap().clone();
+            seqs.into_no_null_iter().zip(times.phys.iter()).collect()
+        };
+        let uuid = |i: u64| format!("00000000-0000-4000-8000-{i:012}");
+        // Side by side, UUIDs and other IDs interleaved, as a batch's parts are appended.
+        let mut a = EventIds::with_times();
+        a.push_timed(&uuid(1), 1, 0, Some(10));
+        a.push_timed("x", 2, 0, None);
+        let mut b = EventIds::with_times();
+        b.push_timed(&uuid(3), 3, 0, Some(30));
+        b.push_timed("y", 4, 0, Some(40));
+        a.append(b);
+        let want = [(1, Some(10)), (3, Some(30)), (2, None), (4, Some(40))];
+        assert_eq!(times(&a), want);
+        // A part without times appended to one with them: the lists no longer go side by side.
+        let mut c = EventIds::default();
+        c.push(&uuid(5), 5, 0);
+        let mut d = EventIds::with_times();
+        d.push_timed(&uuid(6), 6, 0, Some(60));
+        c.append(d);
+        assert_eq!(times(&c), [(5, None), (6, Some(60))]);
     }
 }
