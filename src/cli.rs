@@ -494,7 +494,7 @@ pub struct IngestArgs {
     pub events: bool,
     /// Source files per batch. A batch is written while the next is parsed, so memory holds
     /// two.
-    #[arg(long, value_name = "N", default_value = "160")]
+    #[arg(long, value_name = "N", default_value = "192")]
     pub batch_files: usize,
     #[command(flatten)]
     pub limits: LimitArgs,
