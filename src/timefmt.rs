@@ -13,6 +13,11 @@ pub const RFC3339: &str = "%Y-%m-%dT%H:%M:%SZ";
 /// number of fractional digits, and no zone at all (Athena, Spark and spreadsheet exports drop
 /// the `Z`; CloudTrail writes every time in UTC, so a time without a zone is UTC).
 pub fn parse_event_time(s: &str) -> Option<Millis> {
+    canonical(s).or_else(|| any_form(s))
+}
+
+/// [`parse_event_time`] for every form it reads.
+fn any_form(s: &str) -> Option<Millis> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_millis());
     }
@@ -24,6 +29,31 @@ pub fn parse_event_time(s: &str) -> Option<Millis> {
     NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f")
         .ok()
         .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// Exactly CloudTrail's own spelling, `2025-03-06T02:25:06Z`, read field by field: a call has
+/// two (its `eventTime` and its session's `creationDate`), and the general RFC 3339 parser was
+/// a visible share of parsing. Anything else, a leap second included, is `None` and left to it.
+fn canonical(s: &str) -> Option<Millis> {
+    let b = s.as_bytes();
+    let shape = b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z';
+    if !shape {
+        return None;
+    }
+    let n = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let day = NaiveDate::from_ymd_opt(n(0, 4)? as i32, n(5, 7)?, n(8, 10)?)?;
+    let t = day.and_hms_opt(n(11, 13)?, n(14, 16)?, n(17, 19)?)?;
+    Some(t.and_utc().timestamp_millis())
 }
 
 /// `responseElements.credentials.expiration` of STS calls is not ISO-8601 but Java's
@@ -170,6 +200,42 @@ pub fn format_utc(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cloudtrails_own_spelling_reads_as_every_other_form_does() {
+        // Every second-of-day shape, month ends, leap days, and what is not a time.
+        let mut cases: Vec<String> = Vec::new();
+        for (y, m, d) in [
+            (2024, 2, 29),
+            (2023, 2, 29),
+            (2025, 12, 31),
+            (1970, 1, 1),
+            (2026, 4, 31),
+        ] {
+            for (h, mi, sec) in [(0, 0, 0), (23, 59, 59), (23, 59, 60), (24, 0, 0), (7, 5, 9)] {
+                cases.push(format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{sec:02}Z"));
+            }
+        }
+        cases.extend(
+            [
+                "2025-03-06T02:25:06z",
+                "2025-03-06 02:25:06Z",
+                "2025-03-06T02:25:0xZ",
+                "+025-03-06T02:25:06Z",
+                "2025-13-06T02:25:06Z",
+                "2025-00-06T02:25:06Z",
+            ]
+            .map(String::from),
+        );
+        for s in &cases {
+            assert_eq!(parse_event_time(s), any_form(s), "{s}");
+        }
+        assert_eq!(canonical("2024-02-29T23:59:59Z"), Some(1_709_251_199_000));
+        assert_eq!(canonical("2023-02-29T00:00:00Z"), None);
+        // A leap second is left to the general parser, which reads it.
+        assert_eq!(canonical("2016-12-31T23:59:60Z"), None);
+        assert!(parse_event_time("2016-12-31T23:59:60Z").is_some());
+    }
 
     fn ms(s: &str) -> Millis {
         parse_event_time(s).unwrap()
