@@ -341,6 +341,10 @@ impl Duplicates {
 mod tests {
     use super::*;
 
+    fn texts<'a>(df: &'a DataFrame, column: &str) -> Vec<Option<&'a str>> {
+        df.column(column).unwrap().str().unwrap().iter().collect()
+    }
+
     #[test]
     fn duplicate_count_follows_exact_strings() {
         let mut ids = EventIds::default();
@@ -380,14 +384,7 @@ mod tests {
         )
         .unwrap();
         let kept = d.apply(table).unwrap();
-        let ids: Vec<_> = kept
-            .column("event_id")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .collect();
-        assert_eq!(ids, [Some("2"), None, Some("3")]);
+        assert_eq!(texts(&kept, "event_id"), [Some("2"), None, Some("3")]);
         assert!(kept.column(SEQ).is_err());
     }
 
@@ -409,15 +406,8 @@ mod tests {
         }
         let df = ids.to_frame().unwrap();
         // Only CloudTrail's own spelling becomes 16 bytes; the others stay text.
-        let text: Vec<_> = df
-            .column("event_id")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .collect();
         assert_eq!(
-            text,
+            texts(&df, "event_id"),
             [
                 None,
                 None,
