@@ -352,6 +352,18 @@ fn ddl_names_every_stored_table_for_spark_and_athena() {
     );
     assert!(athena.stdout.contains("'projection.date.type' = 'date'"));
     assert!(athena.stdout.contains("regexp_like(a.sub, '^[0-9]{21}$')"));
+    // ids keeps canonical UUIDs as bytes: each engine spells them again with its own function
+    // before they are matched to the tables' event_id.
+    for (ddl, hex) in [(&spark.stdout, "hex"), (&athena.stdout, "to_hex")] {
+        assert!(ddl.contains("`event_uuid` BINARY"), "{ddl}");
+        assert!(
+            ddl.contains(&format!(
+                "COALESCE(i.event_id, regexp_replace(lower({hex}(i.event_uuid)), "
+            )),
+            "{ddl}"
+        );
+    }
+    assert!(!spark.stdout.contains("to_hex("));
     assert!(
         !athena.stdout.contains("MSCK"),
         "projection needs no repair"

@@ -186,7 +186,7 @@ mod tests {
         let err = gunzip(&bomb, &mut out, 1 << 20).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::FileTooLarge);
         assert!(out.capacity() <= (1 << 20) + 1, "{}", out.capacity());
-        // So does one that lies about its size, and one over the limit by one byte.
+        // Growing from a small buffer: one byte over the limit stops, the limit itself is read.
         let mut out = Vec::with_capacity(16);
         let err = gunzip(&bomb, &mut out, (8 << 20) - 1).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::FileTooLarge);
