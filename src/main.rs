@@ -120,9 +120,11 @@ fn credentials(args: &janus_audit::cli::CredentialsArgs) -> i32 {
 
 #[cfg(feature = "credentials")]
 fn print_line(text: &str) -> std::io::Result<()> {
+    // One write with its newline: stdout flushes at each newline, so text and newline written
+    // apart were two writes, and a reader that had what it needed (`serve --print-env`'s two
+    // exports) and closed the pipe in between made the second fail, and serve exit.
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.write_all(b"\n")?;
+    out.write_all(format!("{text}\n").as_bytes())?;
     out.flush()
 }
 
