@@ -187,19 +187,17 @@ fn a_batch_that_cannot_be_written_stops_the_ingest_and_the_next_one_completes_it
     let d = tempfile::tempdir().unwrap();
     // The trail's last day, whose role_calls part a late batch writes.
     let reference = d.path().join("reference");
-    let batches = |ds: &Path| {
-        vec![
-            "ingest".to_string(),
-            "--dataset".into(),
-            s(ds).into(),
-            "--batch-files".into(),
-            "1".into(),
-            "fixtures/cloudtrail".into(),
-        ]
+    let file_by_file = |ds: &Path| {
+        run(&[
+            "ingest",
+            "--dataset",
+            s(ds),
+            "--batch-files",
+            "1",
+            "fixtures/cloudtrail",
+        ])
     };
-    let args = batches(&reference);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert_eq!(run(&args).code, 0);
+    assert_eq!(file_by_file(&reference).code, 0);
     let mut days: Vec<_> = std::fs::read_dir(reference.join("role_calls"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -214,9 +212,7 @@ fn a_batch_that_cannot_be_written_stops_the_ingest_and_the_next_one_completes_it
     // while later batches are still being read, finds out.
     let blocker = ds.join("role_calls").join(&last);
     std::os::unix::fs::symlink("/proc/self", &blocker).unwrap();
-    let args = batches(&ds);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let r = run(&args);
+    let r = file_by_file(&ds);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("role_calls"), "{}", r.stderr);
     let committed = || std::fs::read_dir(ds.join("files")).unwrap().count();
@@ -228,7 +224,7 @@ fn a_batch_that_cannot_be_written_stops_the_ingest_and_the_next_one_completes_it
         r.stderr
     );
     std::fs::remove_file(&blocker).unwrap();
-    let r = run(&args);
+    let r = file_by_file(&ds);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_same_answers(&["fixtures/cloudtrail"], &ds, false);
 }

@@ -164,7 +164,7 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
             Engine::Spark => "hex",
             Engine::Athena => "to_hex",
         },
-        crate::dedupe::UUID
+        uuid
     );
     let first_copy = |table: &str, select: &str| {
         format!(

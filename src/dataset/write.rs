@@ -417,22 +417,18 @@ fn write_batch(ds: &Dataset, b: Batch<'_>) -> Result<(), DatasetError> {
     if let Some(events) = raw.events {
         tables.push(("events", events));
     }
-    let mut parts = Vec::new();
+    // One part after another, on the writer's thread: polars encodes a part's columns on its own
+    // pool, and the cores it leaves free parse the next batch. Handing the parts to rayon
+    // instead queued them behind that parse.
     for (table, df) in tables {
-        for (date, part) in by_date(&df)? {
+        for (date, mut part) in by_date(&df)? {
             let path = ds
                 .dir
                 .join(table)
                 .join(format!("date={date}"))
                 .join(part_name(batch));
-            parts.push((path, part, compression(table)));
+            write_parquet(&path, &mut part, compression(table))?;
         }
-    }
-    // One part after another, on the writer's thread: polars encodes a part's columns on its own
-    // pool, and the cores it leaves free parse the next batch. Handing the parts to rayon
-    // instead queued them behind that parse.
-    for (path, part, how) in &mut parts {
-        write_parquet(path, part, *how)?;
     }
     let rows: Vec<(FileReport, FileMeta)> = reports
         .into_iter()
