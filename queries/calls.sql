@@ -7,10 +7,14 @@
 -- columns describe the key the call was made with.
 --
 -- Each call is joined to its key by key_ref, the key's row in key_lineage, which janus-audit
--- matches once for every call: by the access key, or, for a record that carries none, by the
--- key's role ARN + role session name + sessionContext.attributes.creationDate (the issuing
--- event's eventTime); where that session names several keys (issued in the same second), the
--- first row of key_lineage. A call matched by neither is no key's.
+-- matches once for every call. A key is an issuance, not a key ID (AWS reuses temporary key
+-- IDs): a call is matched by its access key ID + userIdentity.arn +
+-- sessionContext.attributes.creationDate to the key issued with that ID to that session ARN at
+-- that time; a record that lacks the ARN or the creation time, on what it has, to the first
+-- such row of key_lineage. A record that carries no key is matched by the key's role ARN + role
+-- session name + creationDate (the issuing event's eventTime); where that session names several
+-- keys (issued in the same second), the first row of key_lineage. A call matched by neither is
+-- no key's.
 --
 -- A call is from a foreign IP when its source IP differs from the IP that obtained the root key
 -- (the instance's); calls made by AWS services on the session's behalf (invokedBy, service-name

@@ -40,4 +40,5 @@ FROM key_lineage l
 JOIN assumptions a ON l.root_event_id = a.event_id
 LEFT JOIN c ON l.event_id = c.key_event_id
 WHERE l.in_window OR c.api_calls IS NOT NULL
-ORDER BY issued_at, access_key_id
+-- A key ID issued twice in one second (AWS reuses them) is two rows: the session tells them apart.
+ORDER BY issued_at, access_key_id, session_name, role_arn, root_key

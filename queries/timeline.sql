@@ -8,8 +8,9 @@
 -- it shows `chain: PARENT -> CHILD (ROLE)`. --access-key with a chained key follows its root's
 -- session. With --access-key, calls made with a key whose issuing event is not in the input are
 -- shown too, as unattributed.
+-- A key ID issued more than once (AWS reuses them) follows every session it was issued to.
 WITH f AS (
-    SELECT
+    SELECT DISTINCT
         t.instance,
         t.session_name,
         t.sub,

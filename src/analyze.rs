@@ -57,6 +57,8 @@ pub struct Source {
     pub s3: crate::source::s3::S3Options,
     /// `--verify`: validate the inputs against their digests (log-file integrity validation).
     pub verify: bool,
+    /// `--public-keys FILE`: the only keys `--verify` trusts.
+    pub public_keys: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +170,7 @@ pub fn run(
         role_call_columns: None,
         s3: req.source.s3.clone(),
         verify: req.source.verify,
+        public_keys: req.source.public_keys.clone(),
     };
     let bar = progress::files_bar(progress, "");
     let outcome = engine::run(

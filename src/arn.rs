@@ -13,9 +13,51 @@ pub fn session_name_from_arn(arn: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The assumed-role ARN STS gives a session of `role_arn` named `session`
+/// (`arn:<partition>:sts::<account>:assumed-role/<role name>/<session>`: the role's path is not
+/// part of it), for a record that does not carry `assumedRoleUser.arn` itself.
+pub fn assumed_role_arn(role_arn: &str, session: &str) -> Option<String> {
+    let mut parts = role_arn.splitn(6, ':');
+    let (arn, partition, _iam, _region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
+    (arn == "arn"
+        && !name.is_empty()
+        && !session.is_empty()
+        && account_from_arn(role_arn).is_some())
+    .then(|| format!("arn:{partition}:sts::{account}:assumed-role/{name}/{session}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_assumed_role_arn_drops_the_roles_path() {
+        assert_eq!(
+            assumed_role_arn("arn:aws:iam::111122223333:role/ci/deploy", "p.vm-1").as_deref(),
+            Some("arn:aws:sts::111122223333:assumed-role/deploy/p.vm-1")
+        );
+        assert_eq!(
+            assumed_role_arn("arn:aws-cn:iam::111122223333:role/r", "s").as_deref(),
+            Some("arn:aws-cn:sts::111122223333:assumed-role/r/s")
+        );
+        assert_eq!(assumed_role_arn("arn:aws:iam::1:role/r", "s"), None);
+        assert_eq!(
+            assumed_role_arn("arn:aws:iam::111122223333:user/r", "s"),
+            None
+        );
+        assert_eq!(
+            assumed_role_arn("arn:aws:iam::111122223333:role/r", ""),
+            None
+        );
+    }
 
     #[test]
     fn arns() {

@@ -348,6 +348,15 @@ pub struct VerifyArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Trust only these CloudTrail public keys: the JSON `aws cloudtrail list-public-keys`
+    /// prints, or a report manifest's recorded fingerprints. Without it, keys come from AWS for
+    /// s3:// inputs and from the mirror's own key file (unauthenticated) for local ones.
+    #[arg(long, value_name = "FILE")]
+    pub public_keys: Option<PathBuf>,
+    /// Fetch the public keys for the digests' time range from AWS (ListPublicKeys) and use them
+    /// instead of the mirror's; name any mirror key AWS does not list.
+    #[arg(long)]
+    pub online: bool,
 }
 
 /// The window `sync` and `verify` read: the day folders it needs, with a day of margin each side.
@@ -399,6 +408,10 @@ impl VerifyArgs {
             limits: self.limits.limits(),
             format: self.format,
             output: self.output.clone(),
+            keys: crate::verify::gather::KeyOptions {
+                pinned: self.public_keys.clone(),
+                online: self.online,
+            },
         })
     }
 }
@@ -428,6 +441,11 @@ pub struct InputArgs {
     /// `files` table, and a failure sets the exit status.
     #[arg(long, conflicts_with_all = ["dataset", "from_api", "store"])]
     pub verify: bool,
+    /// With --verify: trust only these CloudTrail public keys (the JSON `aws cloudtrail
+    /// list-public-keys` prints, or a report manifest's recorded fingerprints), not the keys a
+    /// mirror carries.
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    pub public_keys: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -594,6 +612,7 @@ impl InputArgs {
             dataset: self.dataset.clone(),
             s3: self.api.aws.s3(),
             verify: self.verify,
+            public_keys: self.public_keys.clone(),
         }
     }
 }
@@ -614,6 +633,7 @@ impl IngestArgs {
                 dataset: None,
                 s3: self.api.aws.s3(),
                 verify: false,
+                public_keys: None,
             },
             dataset: self.dataset.clone(),
             events: self.events,

@@ -56,9 +56,87 @@ pub fn content_hash(r: &Record<'_>) -> u64 {
             t.get().hash(&mut h);
         }
     }
-    r.request_parameters.map(|v| v.get()).hash(&mut h);
-    r.response_elements.map(|v| v.get()).hash(&mut h);
+    // The same event written twice with other whitespace, key order or escapes (an S3 trail
+    // beside a console download, a re-serialised export) is the same content: hash the JSON,
+    // not its text.
+    r.request_parameters
+        .map(|v| canonical_hash(v.get()))
+        .hash(&mut h);
+    r.response_elements
+        .map(|v| canonical_hash(v.get()))
+        .hash(&mut h);
     h.finish()
+}
+
+/// A hash of a JSON text's value, whatever its whitespace, object key order or string escapes:
+/// an object's members are hashed one by one and summed, so their order cannot matter. Text
+/// that is not JSON is hashed as text.
+pub fn canonical_hash(json: &str) -> u64 {
+    use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+    fn state() -> impl Hasher {
+        foldhash::quality::FixedState::with_seed(0x0063_616e_6f6e).build_hasher()
+    }
+    fn tagged(tag: u8, f: impl FnOnce(&mut dyn Hasher)) -> u64 {
+        let mut h = state();
+        h.write_u8(tag);
+        f(&mut h);
+        h.finish()
+    }
+    struct Canon(u64);
+    impl<'de> Deserialize<'de> for Canon {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Canon, D::Error> {
+            d.deserialize_any(V)
+        }
+    }
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Canon;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Canon, E> {
+            Ok(Canon(tagged(0, |_| {})))
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Canon, E> {
+            Ok(Canon(tagged(1, |h| h.write_u8(v as u8))))
+        }
+        // Numbers by value: 1, 1.0 and 1e0 are one number to JSON's readers.
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Canon, E> {
+            self.visit_f64(v as f64)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Canon, E> {
+            self.visit_f64(v as f64)
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Canon, E> {
+            Ok(Canon(tagged(2, |h| h.write_u64(v.to_bits()))))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Canon, E> {
+            Ok(Canon(tagged(3, |h| h.write(v.as_bytes()))))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Canon, A::Error> {
+            let mut h = state();
+            h.write_u8(4);
+            while let Some(Canon(item)) = seq.next_element()? {
+                h.write_u64(item);
+            }
+            Ok(Canon(h.finish()))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Canon, A::Error> {
+            let mut sum: u64 = 0;
+            while let Some(Canon(key)) = map.next_key()? {
+                let Canon(value) = map.next_value()?;
+                sum = sum.wrapping_add(tagged(5, |h| {
+                    h.write_u64(key);
+                    h.write_u64(value);
+                }));
+            }
+            Ok(Canon(tagged(6, |h| h.write_u64(sum))))
+        }
+    }
+    match serde_json::from_str::<Canon>(json) {
+        Ok(Canon(h)) => h,
+        Err(_) => tagged(7, |h| h.write(json.as_bytes())),
+    }
 }
 
 /// Every `eventID` read, with where (input order), what (a content hash) and when (its event
@@ -340,6 +418,24 @@ impl Duplicates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_json_value_in_other_whitespace_key_order_or_escapes_hashes_alike() {
+        let a = r#"{"bucketName":"b","key":"k/\u0041","tags":[1,2],"n":1}"#;
+        let b = "{ \"n\": 1.0,\n  \"tags\": [1, 2], \"key\": \"k/A\", \"bucketName\": \"b\" }";
+        assert_eq!(canonical_hash(a), canonical_hash(b));
+        // Order inside an array is content; so are values and nesting.
+        for other in [
+            r#"{"bucketName":"b","key":"k/A","tags":[2,1],"n":1}"#,
+            r#"{"bucketName":"b","key":"k/B","tags":[1,2],"n":1}"#,
+            r#"{"bucketName":"b","key":{"k/A":null},"tags":[1,2],"n":1}"#,
+            r#"{"bucketName":"k/A","key":"b","tags":[1,2],"n":1}"#,
+        ] {
+            assert_ne!(canonical_hash(a), canonical_hash(other), "{other}");
+        }
+        assert_ne!(canonical_hash("null"), canonical_hash("\"null\""));
+        assert_ne!(canonical_hash("{not json"), canonical_hash("{not  json"));
+    }
 
     fn texts<'a>(df: &'a DataFrame, column: &str) -> Vec<Option<&'a str>> {
         df.column(column).unwrap().str().unwrap().iter().collect()

@@ -203,12 +203,18 @@ fn verify_inputs(
         &opts.window,
         &opts.s3,
         &opts.limits,
+        &gather::KeyOptions {
+            pinned: opts.public_keys.clone(),
+            online: false,
+        },
     )
     .map_err(ReportError::Verify)?;
     let v = validate(&inputs);
     for f in &mut ingested.files {
         let name = f.path.display().to_string();
-        let status = crate::verify::digest::tail(&name).and_then(|t| v.status.get(t));
+        // Files outside the layout are known by their path (gather::for_report).
+        let key = crate::verify::digest::tail(&name).unwrap_or(&name);
+        let status = v.status.get(key);
         f.validation = match (status, f.status) {
             (Some(s), _) => Some(s.to_string()),
             (None, ingest::FileStatus::OutsideWindow) => None,

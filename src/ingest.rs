@@ -35,6 +35,8 @@ pub struct IngestOptions {
     /// Validate the inputs against their CloudTrail digests (`--verify`); each file's
     /// decompressed content is hashed as it is read.
     pub verify: bool,
+    /// `--public-keys FILE`: the only keys `--verify` trusts.
+    pub public_keys: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +140,10 @@ pub struct Summary {
     pub unreadable_time: u64,
     pub unreadable_time_example: Option<String>,
     pub incomplete_assumptions: u64,
+    /// Calls matched to a key on its ID with fewer than the session's ARN and creation time.
+    pub calls_matched_by_fewer_fields: u64,
+    /// Calls made with a key ID the input issued, but to another session or at another time.
+    pub calls_of_unseen_issuance: u64,
 }
 
 impl Summary {
@@ -300,6 +306,20 @@ impl Summary {
                 format!(
                     "{} successful assumption(s) without a readable key or expiration",
                     s.incomplete_assumptions
+                ),
+            ),
+            (
+                s.calls_matched_by_fewer_fields,
+                format!(
+                    "{} call(s) matched to their key by key ID without the session's ARN or creation time (the record lacks it)",
+                    s.calls_matched_by_fewer_fields
+                ),
+            ),
+            (
+                s.calls_of_unseen_issuance,
+                format!(
+                    "{} call(s) made with a key ID the input issued, but to another session or at another time: a reused key ID whose issuing event is not in the input, left unattributed",
+                    s.calls_of_unseen_issuance
                 ),
             ),
         ];
@@ -619,6 +639,8 @@ pub fn summarize(reports: &[FileReport], walk_errors: &[WalkError], tables: &Tab
         unreadable_time: tables.stats.unreadable_time,
         unreadable_time_example: tables.stats.unreadable_time_example.clone(),
         incomplete_assumptions: tables.stats.incomplete_assumptions,
+        calls_matched_by_fewer_fields: tables.key_match.by_fewer_fields,
+        calls_of_unseen_issuance: tables.key_match.other_issuance,
         ..Summary::default()
     };
     for r in reports {

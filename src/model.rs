@@ -176,7 +176,13 @@ table!(HopCols {
     identity_type: str,
     parent_key: str,
     parent_arn: str,
+    // The parent session's creationDate: with parent_key and parent_arn, which issuance of a
+    // key ID the hop was made with (temporary key IDs repeat; see `lineage`).
+    parent_created_at: time,
     access_key_id: str,
+    // The issued session's ARN (responseElements.assumedRoleUser.arn, else made from the role
+    // and session name): part of the issued key's identity.
+    assumed_role_arn: str,
     expires_at: time,
     role_arn: str,
     account_id: str,
@@ -405,9 +411,10 @@ impl Sink {
         push_str(&mut a.role_arn, role_arn);
         push_str(&mut a.account_id, role_account(role_arn, r));
         push_str(&mut a.session_name, session_name);
+        let mut made = None;
         push_str(
             &mut a.assumed_role_arn,
-            resp.assumed_role_user.get().and_then(|u| u.arn.get()),
+            issued_session_arn(&resp, role_arn, session_name, &mut made),
         );
         push_str(&mut a.source_identity, req.source_identity.get());
         push_str(&mut a.provider, who.provider);
@@ -439,9 +446,16 @@ impl Sink {
         push_str(&mut h.identity_type, f.identity_type);
         push_str(&mut h.parent_key, f.access_key);
         push_str(&mut h.parent_arn, f.identity_arn);
+        h.parent_created_at.push(session_created_at(f));
         push_str(
             &mut h.access_key_id,
             creds.and_then(|c| c.access_key_id.get()),
+        );
+        let session = session_asked(&req, &resp);
+        let mut made = None;
+        push_str(
+            &mut h.assumed_role_arn,
+            issued_session_arn(&resp, role_arn, session, &mut made),
         );
         h.expires_at.push(
             creds
@@ -450,7 +464,7 @@ impl Sink {
         );
         push_str(&mut h.role_arn, role_arn);
         push_str(&mut h.account_id, role_account(role_arn, r));
-        push_str(&mut h.session_name, session_asked(&req, &resp));
+        push_str(&mut h.session_name, session);
         push_str(&mut h.source_identity, req.source_identity.get());
         push_str(&mut h.shared_event_id, r.shared_event_id.get());
         push_str(&mut h.recipient_account_id, r.recipient_account_id.get());
@@ -510,6 +524,23 @@ fn session_asked<'a>(
             .and_then(|u| u.arn.get())
             .and_then(session_name_from_arn)
     })
+}
+
+/// The ARN of the session an AssumeRole* issued: its response's, else the one STS gives a session
+/// of that role and name (kept in `made`).
+fn issued_session_arn<'a>(
+    resp: &'a WebIdentityResponse<'_>,
+    role_arn: Option<&str>,
+    session: Option<&str>,
+    made: &'a mut Option<String>,
+) -> Option<&'a str> {
+    if let Some(arn) = resp.assumed_role_user.get().and_then(|u| u.arn.get()) {
+        return Some(arn);
+    }
+    *made = role_arn
+        .zip(session)
+        .and_then(|(r, s)| crate::arn::assumed_role_arn(r, s));
+    made.as_deref()
 }
 
 /// The account of the role an AssumeRole* asked for: its ARN's, else the account that logged it.
@@ -616,6 +647,14 @@ fn push_event(ev: &mut EventCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32) 
     ev.__seq.push(f.seq);
 }
 
+/// When the session a record was made in was created (`sessionContext.attributes.creationDate`).
+fn session_created_at(f: &Fields<'_>) -> Option<Millis> {
+    f.ctx
+        .and_then(|c| c.attributes.get())
+        .and_then(|a| a.creation_date.get())
+        .and_then(parse_event_time)
+}
+
 fn push_call(c: &mut RoleCallCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32) {
     let ui = f.ui;
     c.len += 1;
@@ -638,12 +677,7 @@ fn push_call(c: &mut RoleCallCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32)
     );
     push_str(&mut c.session_issuer_arn, f.issuer_arn);
     push_str(&mut c.session_name, f.session_name);
-    c.session_created_at.push(
-        f.ctx
-            .and_then(|c| c.attributes.get())
-            .and_then(|a| a.creation_date.get())
-            .and_then(parse_event_time),
-    );
+    c.session_created_at.push(session_created_at(f));
     push_str(&mut c.invoked_by, invoked_by);
     c.is_service
         .push(invoked_by.is_some() || source_ip.is_some_and(is_service_source));
@@ -663,6 +697,8 @@ pub struct Tables {
     pub hops: DataFrame,
     /// Every key that descends from a selected provider's assumption (see `lineage`).
     pub key_lineage: DataFrame,
+    /// How the window's calls were matched to their keys, beyond the matches themselves.
+    pub key_match: crate::lineage::MatchStats,
     pub stats: RecordStats,
     /// Repeated `eventID`s: copies dropped, and those whose content differed.
     pub duplicates: Duplicates,
@@ -719,15 +755,19 @@ pub struct CallColumns {
 pub fn role_call_columns(
     words: Option<&std::collections::BTreeSet<String>>,
 ) -> Option<CallColumns> {
-    const OWN: [&str; 5] = [
+    // With the access key, the session's ARN and creation time: which issuance of a key ID a
+    // call was made with (`lineage`).
+    const OWN: [&str; 7] = [
         "event_time",
         dedupe::SEQ,
         "source_ip",
         "trusted_source",
         "access_key_id",
+        crate::lineage::KEY_MATCH[0],
+        crate::lineage::KEY_MATCH[1],
     ];
     let words = words?;
-    let session_match = |c: &str| crate::lineage::SESSION_MATCH.contains(&c);
+    let session_match = |c: &str| crate::lineage::SESSION_MATCH.contains(&c) && !OWN.contains(&c);
     let kept: Vec<String> = RoleCallCols::new(0)
         .finish()
         .get_column_names()
@@ -867,7 +907,8 @@ impl Tables {
                 .collect()?,
         };
         let started = std::time::Instant::now();
-        let (key_lineage, key_refs) = crate::lineage::build(&assumptions, &hops, &role_calls)?;
+        let (key_lineage, key_refs, key_match) =
+            crate::lineage::build(&assumptions, &hops, &role_calls)?;
         let mut role_calls = role_calls;
         role_calls.with_column(key_refs.into_column())?;
         tracing::info!(
@@ -881,6 +922,7 @@ impl Tables {
             assumptions,
             hops,
             key_lineage,
+            key_match,
             stats,
             duplicates: dups,
             other_providers: match providers {

@@ -42,6 +42,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "findings/role_chain_to_new_role",
         include_str!("../queries/findings/role_chain_to_new_role.sql"),
     ),
+    (
+        "findings/key_id_reused",
+        include_str!("../queries/findings/key_id_reused.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

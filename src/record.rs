@@ -17,8 +17,11 @@ use serde_json::value::RawValue;
 pub struct Text<'a>(pub Option<Cow<'a, str>>);
 
 impl<'a> Text<'a> {
+    /// The value; an empty string is no value. Exports and hand-edited trails write
+    /// `"accessKeyId": ""` or `"errorCode": ""` where CloudTrail omits the field, and counting
+    /// those as a key or an error would mis-attribute calls and count successes as failures.
     pub fn get(&self) -> Option<&str> {
-        self.0.as_deref()
+        self.0.as_deref().filter(|v| !v.is_empty())
     }
 }
 

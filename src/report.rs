@@ -306,6 +306,7 @@ impl Shared<'_> {
             dataset: req.source.dataset.clone(),
             s3: req.source.s3.clone(),
             verify: req.source.verify,
+            public_keys: req.source.public_keys.clone(),
             params: vec![("findings_params".into(), req.thresholds.frame())],
             trusted: &trusted.nets,
             input_complete: input.complete,

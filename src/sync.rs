@@ -113,11 +113,7 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     let key_file = req.dir.join(SYNC_DIR).join(keys::FILE);
     if digests > 0 {
         let mut have = keys::PublicKeys::load(&key_file).map_err(err)?;
-        match gather::s3_keys(
-            &s3,
-            objects[..digests].iter().map(|o| o.key.as_str()),
-            &req.window,
-        ) {
+        match gather::s3_keys(&s3, objects[..digests].iter().map(|o| o.key.as_str())) {
             Ok(k) => {
                 have.extend(k);
                 write(&key_file, &have.to_json())?;

@@ -499,3 +499,130 @@ fn tables_lists_hops_and_key_lineage_with_their_columns() {
         assert!(calls.contains(col), "calls.{col}");
     }
 }
+
+// --- reused key IDs: fixtures/reuse, worked out in fixtures/README.md --------------------------
+
+const REUSE: &str = "fixtures/reuse";
+
+/// (instance, api_calls, foreign_ip_calls, chained_calls) of every by-instance row.
+fn per_instance(dir: &str) -> Vec<(String, i64, i64, i64)> {
+    let mut got: Vec<_> = rows(&["by-instance", dir])
+        .iter()
+        .map(|r| {
+            (
+                r["instance"].as_str().unwrap().to_string(),
+                r["api_calls"].as_i64().unwrap(),
+                r["foreign_ip_calls"].as_i64().unwrap(),
+                r["chained_calls"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn a_reused_key_id_gives_each_instance_its_own_calls_and_accuses_no_one() {
+    let want: Vec<(String, i64, i64, i64)> = [
+        ("vm-1", 3, 0, 0),
+        ("vm-2", 5, 1, 0),
+        ("vm-3", 2, 0, 0),
+        ("vm-4", 1, 0, 0),
+        ("vm-5", 3, 0, 2),
+        ("vm-6", 4, 0, 3),
+    ]
+    .into_iter()
+    .map(|(i, a, f, c)| (i.to_string(), a, f, c))
+    .collect();
+    assert_eq!(per_instance(REUSE), want);
+
+    // The one real foreign use, on vm-2's own key; and each reuse named once, as info.
+    let findings = rows(&["findings", REUSE]);
+    let of = |kind: &str| -> Vec<(String, String)> {
+        findings
+            .iter()
+            .filter(|f| f["kind"] == kind)
+            .map(|f| {
+                (
+                    f["access_key_id"].as_str().unwrap().to_string(),
+                    f["instance"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        of("key_used_from_foreign_ip"),
+        [("ASIAREUSEDKEY0000001".to_string(), "vm-2".to_string())]
+    );
+    let mut reused = of("key_id_reused");
+    reused.sort();
+    assert_eq!(
+        reused,
+        [
+            ("ASIAREUSEDCHAIN00001", "vm-6"),
+            ("ASIAREUSEDKEY0000001", "vm-2"),
+            ("ASIAREUSEDKEY0000002", "vm-4"),
+        ]
+        .map(|(k, i)| (k.to_string(), i.to_string()))
+    );
+    assert!(
+        findings
+            .iter()
+            .filter(|f| f["kind"] == "key_id_reused")
+            .all(|f| f["severity"] == "info")
+    );
+    assert!(
+        !findings.iter().any(|f| f["kind"] == "use_after_expiry"),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn sessions_has_a_row_per_issued_key_never_a_merge_of_two() {
+    let got = rows(&["sessions", REUSE]);
+    let mut keys: Vec<(String, String, i64)> = got
+        .iter()
+        .map(|r| {
+            (
+                r["access_key_id"].as_str().unwrap().to_string(),
+                r["instance"].as_str().unwrap().to_string(),
+                r["api_calls"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    keys.sort();
+    let want = [
+        ("ASIAREUSEDCHAIN00001", "vm-5", 2),
+        ("ASIAREUSEDCHAIN00001", "vm-6", 3),
+        ("ASIAREUSEDKEY0000001", "vm-1", 3),
+        ("ASIAREUSEDKEY0000001", "vm-2", 5),
+        ("ASIAREUSEDKEY0000002", "vm-3", 2),
+        ("ASIAREUSEDKEY0000002", "vm-4", 1),
+        ("ASIAREUSEROOT0000005", "vm-5", 1),
+        ("ASIAREUSEROOT0000006", "vm-6", 1),
+    ]
+    .map(|(k, i, n)| (k.to_string(), i.to_string(), n));
+    assert_eq!(keys, want);
+}
+
+#[test]
+fn the_timeline_of_a_reused_key_id_follows_each_session_it_was_issued_to() {
+    let got = rows(&["timeline", REUSE, "--access-key", "ASIAREUSEDKEY0000002"]);
+    // Both assumptions and the three calls, each once, each under its own session.
+    let mut per: Vec<(&str, &str)> = got
+        .iter()
+        .map(|r| (r["instance"].as_str().unwrap(), r["kind"].as_str().unwrap()))
+        .collect();
+    per.sort();
+    assert_eq!(
+        per,
+        [
+            ("vm-3", "assumption"),
+            ("vm-3", "call"),
+            ("vm-3", "call"),
+            ("vm-4", "assumption"),
+            ("vm-4", "call"),
+        ],
+        "{got:#?}"
+    );
+}

@@ -20,7 +20,15 @@ use support::faulty::{Fault, Faulty};
 use support::moto::Moto;
 
 const BUCKET_PREFIX: &str = "pfx";
-const FINGERPRINT: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+/// CloudTrail rotates its signing key: digests that end before this are signed with the trail's
+/// first key, the others with its second (2026-10-05T12:00:00Z).
+const ROTATION_MS: i64 = 1_791_201_600_000;
+
+/// CloudTrail's fingerprint of a key: the MD5 of its DER (checked against the AWS CLI
+/// documentation's `list-public-keys` examples in src/verify/keys.rs).
+fn fingerprint(key: &KeyPair) -> String {
+    md5_hex(key.public_key().as_ref())
+}
 /// The trail's home region: its digests are signed there, whatever region they cover, so that is
 /// where the public keys must be asked for.
 const HOME: &str = "eu-west-1";
@@ -73,7 +81,15 @@ struct Obj {
 
 struct Trail {
     objects: Vec<Obj>,
-    key: KeyPair,
+    /// The key before the rotation, and the key after it.
+    keys: [KeyPair; 2],
+}
+
+impl Trail {
+    /// The key that signs a digest ending at `end`.
+    fn key_at(&self, end: i64) -> &KeyPair {
+        &self.keys[usize::from(end >= ROTATION_MS)]
+    }
 }
 
 fn sign(key: &KeyPair, msg: &[u8]) -> String {
@@ -110,7 +126,7 @@ fn digest(
         "digestEndTime": rfc(end),
         "digestS3Bucket": bucket,
         "digestS3Object": dkey,
-        "digestPublicKeyFingerprint": FINGERPRINT,
+        "digestPublicKeyFingerprint": fingerprint(key),
         "digestSignatureAlgorithm": "SHA256withRSA",
         "newestEventTime": rfc(end),
         "oldestEventTime": rfc(start),
@@ -150,7 +166,10 @@ fn digest(
 /// region one digest per log file, each covering the hour up to its log file's delivery plus a
 /// half hour, chained end to start, as CloudTrail delivers them.
 fn trail(bucket: &str) -> Trail {
-    let key = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let keys = [
+        KeyPair::generate(KeySize::Rsa2048).unwrap(),
+        KeyPair::generate(KeySize::Rsa2048).unwrap(),
+    ];
     let base = root().join("fixtures/cloudtrail");
     let mut logs: Vec<Obj> = Vec::new();
     for e in walkdir::WalkDir::new(&base).sort_by_file_name() {
@@ -186,32 +205,42 @@ fn trail(bucket: &str) -> Trail {
             .push(l);
     }
     let mut objects = logs.clone();
+    let delivered = |o: &Obj| {
+        let name = o.key.rsplit('/').next().unwrap();
+        let s = name.split('_').nth(3).unwrap();
+        chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%MZ")
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    };
+    // CloudTrail delivers a digest every hour, log files or not: every chain goes on to the
+    // end of the newest (here as one digest without log files after a trail's last one).
+    let last_end = logs.iter().map(delivered).max().unwrap() + 1_800_000;
     for (g, mut files) in groups {
         let (scope, region) = g.split_once('|').unwrap();
         let scope_dir = scope.strip_prefix(&format!("{BUCKET_PREFIX}/")).unwrap();
         let account = scope.rsplit('/').next().unwrap();
-        let delivered = |o: &Obj| {
-            let name = o.key.rsplit('/').next().unwrap();
-            let s = name.split('_').nth(3).unwrap();
-            chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%MZ")
-                .unwrap()
-                .and_utc()
-                .timestamp_millis()
-        };
         files.sort_by_key(|o| delivered(o));
         let mut prev: Option<(String, String, Vec<u8>)> = None;
         let mut start = delivered(files[0]) - 3_600_000;
-        for f in files {
-            let end = delivered(f) + 1_800_000;
+        let ends: Vec<(i64, Option<&Obj>)> = files
+            .iter()
+            .map(|f| (delivered(f) + 1_800_000, Some(*f)))
+            .chain(std::iter::once((last_end, None)))
+            .collect();
+        for (end, f) in ends {
+            if end <= start {
+                continue;
+            }
             let (d, text) = digest(
-                &key,
+                &keys[usize::from(end >= ROTATION_MS)],
                 bucket,
                 scope_dir,
                 account,
                 region,
                 start,
                 end,
-                &[f],
+                &f.into_iter().collect::<Vec<_>>(),
                 prev.as_ref(),
             );
             prev = Some((d.key.clone(), d.signature.clone().unwrap(), text));
@@ -219,7 +248,7 @@ fn trail(bucket: &str) -> Trail {
             start = end;
         }
     }
-    Trail { objects, key }
+    Trail { objects, keys }
 }
 
 fn s3_client(moto: &Moto) -> (tokio::runtime::Runtime, aws_sdk_s3::Client) {
@@ -285,11 +314,18 @@ struct Env {
 
 fn env(trail: &Trail) -> Env {
     let cloudtrail = FakeCloudTrail::start("111122223333", &[]);
-    cloudtrail
-        .public_keys
-        .lock()
-        .unwrap()
-        .push((FINGERPRINT.into(), trail.key.public_key().as_ref().to_vec()));
+    let rotation = (ROTATION_MS / 1000) as f64;
+    for (key, from, until) in [
+        (&trail.keys[0], 1.7e9, rotation),
+        (&trail.keys[1], rotation, 1.9e9),
+    ] {
+        cloudtrail.public_keys.lock().unwrap().push((
+            fingerprint(key),
+            key.public_key().as_ref().to_vec(),
+            from,
+            until,
+        ));
+    }
     Env {
         moto: Moto::start(),
         cloudtrail,
@@ -519,7 +555,22 @@ fn sync_then_offline_verify_equals_online_verify_and_a_rerun_fetches_nothing() {
     assert!(mirror.path().join(".janus-sync/public-keys.json").exists());
     let offline = local_bin(&["verify", dir_str(mirror.path()), "--format", "csv"]);
     assert_eq!(offline.code, 0, "{}", offline.stderr);
-    assert_eq!(offline.stdout, online.stdout);
+    // The same verdicts; the keys came from AWS online and from the mirror offline, which the
+    // offline verdict says with its caveat.
+    assert_eq!(
+        keys_source_swapped(&offline.stdout, "mirror", "aws"),
+        online.stdout
+    );
+    assert!(
+        offline.stderr.contains("keys_source mirror"),
+        "{}",
+        offline.stderr
+    );
+    assert!(
+        !online.stderr.contains("keys_source mirror"),
+        "{}",
+        online.stderr
+    );
     // The mirror is a trail every command reads.
     let a = local_bin(&["by-instance", dir_str(mirror.path()), "--format", "csv"]);
     let b = run(&e, &["by-instance", &uri, "--format", "csv"]);
@@ -554,7 +605,10 @@ fn sync_then_offline_verify_equals_online_verify_and_a_rerun_fetches_nothing() {
         online.stderr,
         offline.stderr
     );
-    assert_eq!(online.stdout, offline.stdout);
+    assert_eq!(
+        online.stdout,
+        keys_source_swapped(&offline.stdout, "mirror", "aws")
+    );
     let name = changed.key.rsplit('/').next().unwrap();
     assert!(
         online.stderr.contains("MODIFIED") && online.stderr.contains(name),
@@ -569,6 +623,16 @@ fn sync_then_offline_verify_equals_online_verify_and_a_rerun_fetches_nothing() {
     assert_eq!(out.code, 9, "{}", out.stderr);
     assert!(out.stderr.contains("UNSIGNED"), "{}", out.stderr);
     assert!(!out.stderr.contains("MODIFIED"), "{}", out.stderr);
+}
+
+/// A verify CSV with its `keys_source` values `from` spelled `to`.
+fn keys_source_swapped(csv: &str, from: &str, to: &str) -> String {
+    csv.lines()
+        .map(|l| match l.strip_suffix(&format!(",{from}")) {
+            Some(rest) => format!("{rest},{to}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect()
 }
 
 /// A copy of `golden` to tamper with.
@@ -713,7 +777,10 @@ fn each_tamper_case_is_caught_and_named() {
         v["previousDigestSignature"].as_str().unwrap()
     );
     std::fs::write(&f, gz(&content)).unwrap();
-    resign(&f, &sign(&t.key, to_sign.as_bytes()));
+    let end = chrono::DateTime::parse_from_rfc3339(v["digestEndTime"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    resign(&f, &sign(t.key_at(end), to_sign.as_bytes()));
     caught(&verify(d.path()), 8, "chain broken", &f);
 
     // A log file that no digest lists: not proven, and named (exit 9).
@@ -728,6 +795,104 @@ fn each_tamper_case_is_caught_and_named() {
         "{}",
         out.stderr
     );
+
+    // Truncation: the newest digests of one trail and the log files they list deleted. Nothing
+    // names them any more, but the time they covered is not covered: a gap to the window's
+    // end less an hour (a digest's delivery), and without a window to where the other trails'
+    // digests reach, less the same.
+    let d = copy(golden.path());
+    let chain = digests(d.path());
+    let end_of = |f: &Path| -> i64 {
+        let v: Value = serde_json::from_slice(&gunzip(&std::fs::read(f).unwrap())).unwrap();
+        chrono::DateTime::parse_from_rfc3339(v["digestEndTime"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    let newest = end_of(chain.last().unwrap());
+    let kept = end_of(&chain[chain.len() - 3]);
+    for f in &chain[chain.len() - 2..] {
+        let v: Value = serde_json::from_slice(&gunzip(&std::fs::read(f).unwrap())).unwrap();
+        for l in v["logFiles"].as_array().unwrap() {
+            let tail = l["s3Object"]
+                .as_str()
+                .unwrap()
+                .split_once("AWSLogs/")
+                .unwrap()
+                .1;
+            let log = logs(d.path())
+                .into_iter()
+                .find(|p| p.to_string_lossy().ends_with(tail))
+                .unwrap();
+            std::fs::remove_file(log).unwrap();
+        }
+        std::fs::remove_file(f).unwrap();
+        std::fs::remove_file(format!("{}.s3meta", f.display())).unwrap();
+    }
+    let rfc_ms = |ms: i64| rfc(ms);
+    let gaps_of = |out: &Run| -> Vec<String> {
+        let rows: Value = serde_json::from_str(&out.stdout).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["account_id"] == "111122223333" && r["region"] == "us-east-1")
+            .flat_map(|r| r["gaps"].as_array().unwrap().clone())
+            .map(|g| g.as_str().unwrap().to_string())
+            .collect()
+    };
+    let until = rfc_ms(newest + 3 * 3_600_000);
+    let out = local_bin(&[
+        "verify",
+        dir_str(d.path()),
+        "--format",
+        "json",
+        "--since",
+        "2026-10-04",
+        "--until",
+        &until,
+    ]);
+    assert_eq!(out.code, 9, "{}", out.stderr);
+    assert!(
+        gaps_of(&out).contains(&format!(
+            "{}/{}",
+            rfc_ms(kept),
+            rfc_ms(newest + 2 * 3_600_000)
+        )),
+        "{:?}\n{}",
+        gaps_of(&out),
+        out.stdout
+    );
+    let out = local_bin(&["verify", dir_str(d.path()), "--format", "json"]);
+    assert_eq!(out.code, 9, "{}", out.stderr);
+    assert!(
+        gaps_of(&out).contains(&format!("{}/{}", rfc_ms(kept), rfc_ms(newest - 3_600_000))),
+        "{:?}",
+        gaps_of(&out)
+    );
+
+    // A forged file under AWSLogs/ but outside <account>/CloudTrail/<region>/: every report
+    // reads it, so verify and --verify name it as uncovered (exit 9).
+    let d = copy(golden.path());
+    let first_log = logs(golden.path())[0].clone();
+    let root = first_log
+        .to_string_lossy()
+        .split("/AWSLogs/")
+        .next()
+        .unwrap()
+        .to_string();
+    let notes = d
+        .path()
+        .join(Path::new(&root).strip_prefix(golden.path()).unwrap())
+        .join("AWSLogs/notes.json");
+    std::fs::write(&notes, gunzip(&std::fs::read(&first_log).unwrap())).unwrap();
+    let out = verify(d.path());
+    assert_eq!(out.code, 9, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("notes.json") && out.stderr.contains("outside the CloudTrail layout"),
+        "{}",
+        out.stderr
+    );
+    let out = local_bin(&["by-instance", dir_str(d.path()), "--verify"]);
+    assert_eq!(out.code, 9, "{}", out.stderr);
 
     // --verify on a report: the files table says which file is which, and the status follows.
     let out = local_bin(&[
@@ -1062,4 +1227,216 @@ fn an_interrupted_sync_keeps_what_it_finished_and_resumes_without_fetching_it_ag
     assert_eq!(moto_object_gets(&e.moto) - before, 1);
     let verified = local_bin(&["verify", dir_str(mirror.path())]);
     assert_eq!(verified.code, 0, "{}", verified.stderr);
+}
+
+/// Every digest of `scope`'s chain in the mirror `dir` re-signed with `key` under `fp`, each
+/// recording the one before it as CloudTrail does; `edit` changes each digest's content first.
+fn resign_chain(dir: &Path, scope: &str, key: &KeyPair, fp: &str, edit: &dyn Fn(&mut Value)) {
+    let mut prev: Option<(String, Vec<u8>)> = None;
+    for f in files_under(dir, &format!("{scope}/CloudTrail-Digest/")) {
+        let mut v: Value = serde_json::from_slice(&gunzip(&std::fs::read(&f).unwrap())).unwrap();
+        edit(&mut v);
+        v["digestPublicKeyFingerprint"] = json!(fp);
+        if let Some((sig, content)) = &prev {
+            v["previousDigestSignature"] = json!(sig);
+            v["previousDigestHashValue"] = json!(hex_sha(content));
+        }
+        let content = serde_json::to_vec(&v).unwrap();
+        let to_sign = format!(
+            "{}\n{}/{}\n{}\n{}",
+            v["digestEndTime"].as_str().unwrap(),
+            v["digestS3Bucket"].as_str().unwrap(),
+            v["digestS3Object"].as_str().unwrap(),
+            hex_sha(&content),
+            v["previousDigestSignature"].as_str().unwrap_or("null")
+        );
+        let sig = sign(key, to_sign.as_bytes());
+        std::fs::write(&f, gz(&content)).unwrap();
+        resign(&f, &sig);
+        prev = Some((sig, content));
+    }
+}
+
+/// The mirror's key file with `der` under `fp` added (or replacing the key filed there).
+fn plant_key(dir: &Path, fp: &str, der: &[u8]) {
+    let path = dir.join(".janus-sync/public-keys.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["keys"][fp] = json!(hex::encode(der));
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+/// The JSON `aws cloudtrail list-public-keys` prints for the trail's two keys.
+fn list_public_keys_json(t: &Trail) -> String {
+    use base64::Engine;
+    json!({"PublicKeyList": t.keys.iter().map(|k| json!({
+        "Value": base64::engine::general_purpose::STANDARD.encode(k.public_key().as_ref()),
+        "ValidityStartTime": 1.7e9,
+        "ValidityEndTime": 1.9e9,
+        "Fingerprint": fingerprint(k),
+    })).collect::<Vec<_>>()})
+    .to_string()
+}
+
+#[test]
+fn a_mirror_re_signed_by_whoever_can_write_it_is_caught_with_pinned_or_online_keys() {
+    let bucket = "forged";
+    let t = trail(bucket);
+    let e = env(&t);
+    upload(&e.moto, bucket, &t.objects);
+    let golden = tempfile::tempdir().unwrap();
+    let uri = format!("s3://{bucket}/{BUCKET_PREFIX}");
+    let out = run(&e, &["sync", &uri, dir_str(golden.path())]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let pins = tempfile::tempdir().unwrap();
+    let pinned = pins.path().join("keys.json");
+    std::fs::write(&pinned, list_public_keys_json(&t)).unwrap();
+    let pinned = dir_str(&pinned).to_string();
+    fn verify<'a>(d: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["verify", dir_str(d), "--format", "csv"];
+        args.extend(extra);
+        args
+    }
+
+    // The honest mirror: valid with the mirror's keys (said so), the pinned ones, and AWS's.
+    let offline = local_bin(&verify(golden.path(), &[]));
+    assert_eq!(offline.code, 0, "{}", offline.stderr);
+    assert!(offline.stdout.contains(",mirror\n"), "{}", offline.stdout);
+    let out = local_bin(&verify(golden.path(), &["--public-keys", &pinned]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(",pinned\n") && !out.stdout.contains(",mirror\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stderr.contains("keys_source mirror"), "{}", out.stderr);
+    let out = run(&e, &verify(golden.path(), &["--online"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(",aws\n"), "{}", out.stdout);
+
+    // An attacker who can write the mirror removes an event from a log file, re-hashes it,
+    // re-signs the chain with a key of their own and adds that key to the mirror's key file.
+    let scope = "AWSLogs/o-exampleorg1/111122223333";
+    let forged = copy(golden.path());
+    let log = files_under(forged.path(), &format!("{scope}/CloudTrail/"))[0].clone();
+    let mut records: Value =
+        serde_json::from_slice(&gunzip(&std::fs::read(&log).unwrap())).unwrap();
+    records["Records"].as_array_mut().unwrap().remove(0);
+    let text = serde_json::to_vec(&records).unwrap();
+    std::fs::write(&log, gz(&text)).unwrap();
+    let name = log.file_name().unwrap().to_str().unwrap().to_string();
+    let attacker = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let fp = fingerprint(&attacker);
+    let new_hash = hex_sha(&text);
+    resign_chain(forged.path(), scope, &attacker, &fp, &|v| {
+        for l in v["logFiles"].as_array_mut().unwrap() {
+            if l["s3Object"].as_str().unwrap().ends_with(&name) {
+                l["hashValue"] = json!(new_hash);
+            }
+        }
+    });
+    plant_key(forged.path(), &fp, attacker.public_key().as_ref());
+    // Unpinned and offline, nothing can tell: valid, but only on the mirror's word, and said so.
+    let out = local_bin(&verify(forged.path(), &[]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(",mirror\n"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("keys_source mirror") && out.stderr.contains("re-signed"),
+        "{}",
+        out.stderr
+    );
+    // Pinned keys, or AWS's: every re-signed digest fails (exit 8).
+    let out = local_bin(&verify(forged.path(), &["--public-keys", &pinned]));
+    assert_eq!(out.code, 8, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("public key not found"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&e, &verify(forged.path(), &["--online"]));
+    assert_eq!(out.code, 8, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&fp) && out.stderr.contains("AWS does not list it"),
+        "{}",
+        out.stderr
+    );
+    // A report's --verify takes the same pin.
+    let out = local_bin(&[
+        "by-instance",
+        dir_str(forged.path()),
+        "--verify",
+        "--public-keys",
+        &pinned,
+    ]);
+    assert_eq!(out.code, 8, "{}", out.stderr);
+    let out = local_bin(&["by-instance", dir_str(forged.path()), "--verify"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("keys_source mirror"), "{}", out.stderr);
+    // A report manifest of the honest mirror records the fingerprints its verdict rested on:
+    // pinned by it, the forged mirror fails too.
+    let reports = tempfile::tempdir().unwrap();
+    let out = local_bin(&[
+        "report",
+        dir_str(golden.path()),
+        "--verify",
+        "--output-dir",
+        dir_str(reports.path()),
+        "--since",
+        "2026-10-05T11:00:00Z",
+        "--until",
+        "2026-10-05T14:00:00Z",
+        "--formats",
+        "csv",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let m = window_manifest(reports.path());
+    assert_eq!(m["verification"]["keys_source"], "mirror", "{m:#}");
+    assert!(
+        m["verification"]["keys_caveat"]
+            .as_str()
+            .unwrap()
+            .contains("re-signed")
+    );
+    let fps: Vec<String> = t.keys.iter().map(fingerprint).collect();
+    let mut recorded: Vec<String> =
+        serde_json::from_value(m["verification"]["public_key_fingerprints"].clone()).unwrap();
+    recorded.sort();
+    let mut want = fps.clone();
+    want.sort();
+    assert_eq!(recorded, want);
+    let manifest = window_dir(reports.path()).join("manifest.json");
+    let out = local_bin(&verify(
+        forged.path(),
+        &["--public-keys", dir_str(&manifest)],
+    ));
+    assert_eq!(out.code, 8, "{}", out.stderr);
+
+    // The attacker's key filed under a real key's fingerprint is not that key: refused (exit 8)
+    // even unpinned.
+    let misfiled = copy(golden.path());
+    let real = fingerprint(&t.keys[0]);
+    resign_chain(misfiled.path(), scope, &attacker, &real, &|_| {});
+    plant_key(misfiled.path(), &real, attacker.public_key().as_ref());
+    let out = local_bin(&verify(misfiled.path(), &[]));
+    assert_eq!(out.code, 8, "{}", out.stderr);
+    assert!(out.stderr.contains("is another key"), "{}", out.stderr);
+
+    // Sidecars deleted or garbled in a mirror sync wrote are damage (exit 8), not "unsigned".
+    let stripped = copy(golden.path());
+    let digest = files_under(stripped.path(), &format!("{scope}/CloudTrail-Digest/"))[1].clone();
+    std::fs::remove_file(format!("{}.s3meta", digest.display())).unwrap();
+    caught(
+        &local_bin(&verify(stripped.path(), &[])),
+        8,
+        "sidecar",
+        &digest,
+    );
+    let garbled = copy(golden.path());
+    let digest = files_under(garbled.path(), &format!("{scope}/CloudTrail-Digest/"))[1].clone();
+    std::fs::write(format!("{}.s3meta", digest.display()), b"{not json").unwrap();
+    caught(
+        &local_bin(&verify(garbled.path(), &[])),
+        8,
+        "sidecar",
+        &digest,
+    );
 }

@@ -1,6 +1,8 @@
 -- orphan_federated_key (info): an ASIA key whose events carry Google webIdFederationData but
 -- whose issuing AssumeRoleWithWebIdentity is not in the input. A coverage gap, not an attack:
--- widen the input (earlier days, other regions or accounts) to attribute it.
+-- widen the input (earlier days, other regions or accounts) to attribute it. A call made with a
+-- key ID the input did issue, but to another session or at another time (AWS reuses temporary
+-- key IDs), is matched to no key and counts here too.
 WITH g AS (
     SELECT
         access_key_id,
@@ -14,7 +16,7 @@ WITH g AS (
     FROM role_calls
     WHERE web_id_provider = 'accounts.google.com'
         AND access_key_id LIKE 'ASIA%'
-        AND access_key_id NOT IN (SELECT key_id FROM calls)
+        AND key_ref IS NULL
     GROUP BY access_key_id
 )
 SELECT

@@ -19,7 +19,9 @@ WITH p AS (
 ),
 c AS (
     SELECT
-        calls.key_id AS k,
+        -- The issued key (its row), not the key ID: AWS reuses temporary key IDs.
+        calls.key_ref AS k,
+        calls.key_id,
         calls.event_id,
         calls.event_time,
         calls.event_name,
@@ -157,7 +159,7 @@ covered AS (
     WHERE x.ts < s.start_ts + s.w
 ),
 behind AS (
-    SELECT DISTINCT e.k, e.event_id, e.event_time, e.event_name, e.error_code, e.is_recon,
+    SELECT DISTINCT e.k, e.key_id, e.event_id, e.event_time, e.event_name, e.error_code, e.is_recon,
         e.is_denied, e.issued_session_name, e.project, e.instance, e.sub, e.source_ip
     FROM c e
     JOIN covered v ON e.k = v.k AND e.ts = v.ts
@@ -178,6 +180,7 @@ peaks AS (
 g AS (
     SELECT
         k,
+        FIRST(key_id) AS key_id,
         FIRST(issued_session_name) AS session_name,
         FIRST(project) AS project,
         FIRST(instance) AS instance,
@@ -194,7 +197,7 @@ g AS (
 SELECT
     'recon_burst' AS kind,
     'medium' AS severity,
-    g.k AS access_key_id,
+    g.key_id AS access_key_id,
     g.session_name,
     g.project,
     g.instance,

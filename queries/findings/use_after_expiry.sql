@@ -2,6 +2,8 @@
 -- own expiration, not its root's).
 WITH g AS (
     SELECT
+        -- Per issued key (its row), not per key ID: AWS reuses temporary key IDs.
+        key_ref,
         key_id,
         issued_session_name,
         FIRST(project) AS project,
@@ -16,7 +18,7 @@ WITH g AS (
         ARRAY_TO_STRING(ARRAY_AGG(DISTINCT event_name ORDER BY event_name), ', ') AS names
     FROM calls
     WHERE key_expires_at IS NOT NULL AND event_time > key_expires_at
-    GROUP BY key_id, issued_session_name
+    GROUP BY key_ref, key_id, issued_session_name
 )
 SELECT
     'use_after_expiry' AS kind,

@@ -184,9 +184,14 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
     // times over. role_calls itself, with each call's key_ref, comes after the keys.
     let text = text_type(engine);
     let call_match = format!(
-        "CASE WHEN t.access_key_id IS NOT NULL THEN concat('key|', t.access_key_id) \
-         ELSE concat('session|', t.session_issuer_arn, '|', t.session_name, '|', \
-         CAST(t.session_created_at AS {text})) END AS janus_match"
+        "CASE WHEN t.access_key_id IS NULL THEN concat('session|', t.session_issuer_arn, '|', \
+         t.session_name, '|', CAST(t.session_created_at AS {text})) ELSE {} END AS janus_match",
+        key_match(
+            "t.access_key_id",
+            "t.identity_arn",
+            "t.session_created_at",
+            text
+        )
     );
     let mut out = vec![format!(
         "CREATE OR REPLACE VIEW janus_call_matches AS\n{}",
@@ -257,39 +262,124 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
     out
 }
 
+/// The string a record that carries a key (`key`, its session's ARN `arn` and creation time
+/// `created`) is matched on: all three where it has them, else those it has, as
+/// `lineage::ByKey::find` matches. [`key_matches`] gives each key the strings it answers to.
+fn key_match(key: &str, arn: &str, created: &str, text: &str) -> String {
+    format!(
+        "CASE WHEN {arn} IS NOT NULL AND {created} IS NOT NULL \
+         THEN concat('key|', {key}, '|', {arn}, '|', CAST({created} AS {text})) \
+         WHEN {arn} IS NOT NULL THEN concat('keyarn|', {key}, '|', {arn}) \
+         WHEN {created} IS NOT NULL THEN concat('keytime|', {key}, '|', CAST({created} AS {text})) \
+         ELSE concat('keyonly|', {key}) END"
+    )
+}
+
+/// The match strings a key answers to, as columns `janus_by_<form>` of a row with `key`, `arn`
+/// and `at` (issue time) whose place in row order is `order`: its whole identity, and for each
+/// form that leaves a field out, that form where it is the first such key (a record that lacks
+/// a field takes the first key that fits, as `lineage::ByKey::find` does).
+fn key_matches(key: &str, arn: &str, at: &str, order: &str, text: &str) -> String {
+    let first = |part: &str, value: String| {
+        format!(
+            "CASE WHEN ROW_NUMBER() OVER (PARTITION BY {part} ORDER BY {order}) = 1 THEN {value} END"
+        )
+    };
+    [
+        format!("concat('key|', {key}, '|', {arn}, '|', CAST({at} AS {text})) AS janus_by_key"),
+        format!(
+            "{} AS janus_by_keyarn",
+            first(
+                &format!("{key}, {arn}"),
+                format!("concat('keyarn|', {key}, '|', {arn})")
+            )
+        ),
+        format!(
+            "{} AS janus_by_keytime",
+            first(
+                &format!("{key}, {at}"),
+                format!("concat('keytime|', {key}, '|', CAST({at} AS {text}))")
+            )
+        ),
+        format!(
+            "{} AS janus_by_keyonly",
+            first(key, format!("concat('keyonly|', {key})"))
+        ),
+    ]
+    .join(",\n    ")
+}
+
+/// The forms of [`key_matches`], and the session's.
+const MATCH_FORMS: [&str; 5] = ["key", "keyarn", "keytime", "keyonly", "session"];
+
 /// `key_lineage` and `role_calls` as views, by the rules of `lineage`: the roots
-/// (`janus_lineage_roots`), each key's issuing event (`janus_lineage_edges`, the earliest claim),
-/// for each chained key a walk up its parents to the first root (it joins the two views once per
-/// level, so the plan grows with [`MAX_DEPTH`], not with the power of it); then the keys
-/// numbered (`janus_keys`), each call given its key's number (`role_calls`), and each key marked
-/// used by a call (`key_lineage`).
+/// (`janus_lineage_roots`, one per identity: key ID, session ARN, issue time), each chained
+/// key's issuing event (`janus_lineage_edges`, the earliest claim of an identity no root holds)
+/// with the issuance its AssumeRole was made with (matched as a call is), for each chained key a
+/// walk up its parents to the first root (it joins the two views once per level, so the plan
+/// grows with [`MAX_DEPTH`], not with the power of it); then the keys numbered (`janus_keys`),
+/// each call given its key's number (`role_calls`), and each key marked used by a call
+/// (`key_lineage`).
 fn lineage_views(engine: Engine, call_cols: &str) -> Vec<String> {
     let text = text_type(engine);
     let earliest = "ORDER BY event_time IS NULL, event_time, event_id";
+    let identity = |key: &str, arn: &str, at: &str| {
+        format!("concat({key}, '|', COALESCE({arn}, ''), '|', COALESCE(CAST({at} AS {text}), ''))")
+    };
     let cols = "access_key_id, parent_key, root_key, depth, role_arn, account_id, session_name, \
-                source_identity, issued_at, expires_at, issuing_ip, event_id, shared_event_id, \
-                root_event_id, in_window";
+                assumed_role_arn, source_identity, issued_at, expires_at, issuing_ip, event_id, \
+                shared_event_id, root_event_id, in_window";
+    let rank = "issued_at IS NULL, issued_at, access_key_id, assumed_role_arn";
     let mut out = vec![
         format!(
             "CREATE OR REPLACE VIEW janus_lineage_roots AS\n\
              SELECT access_key_id, CAST(NULL AS {text}) AS parent_key, access_key_id AS root_key, \
-             0 AS depth, role_arn, account_id, session_name, source_identity, event_time AS issued_at, \
-             expires_at, issuing_ip, event_id, CAST(NULL AS {text}) AS shared_event_id, \
-             event_id AS root_event_id, in_window\n\
-             FROM (\n    SELECT *, ROW_NUMBER() OVER (PARTITION BY access_key_id {earliest}) AS n\n    \
-             FROM assumptions\n    WHERE error_code IS NULL AND access_key_id IS NOT NULL\n) r\nWHERE n = 1"
+             0 AS depth, role_arn, account_id, session_name, assumed_role_arn, source_identity, \
+             event_time AS issued_at, expires_at, issuing_ip, event_id, \
+             CAST(NULL AS {text}) AS shared_event_id, event_id AS root_event_id, in_window, \
+             {} AS janus_id\n\
+             FROM (\n    SELECT *, ROW_NUMBER() OVER (PARTITION BY access_key_id, assumed_role_arn, \
+             event_time {earliest}) AS n\n    \
+             FROM assumptions\n    WHERE error_code IS NULL AND access_key_id IS NOT NULL\n) r\nWHERE n = 1",
+            identity("access_key_id", "assumed_role_arn", "event_time")
+        ),
+        format!(
+            "CREATE OR REPLACE VIEW janus_lineage_claims AS\n\
+             SELECT e.*, {} AS janus_id FROM (\n    \
+             SELECT *, ROW_NUMBER() OVER (PARTITION BY access_key_id, assumed_role_arn, event_time \
+             {earliest}) AS n\n    \
+             FROM hops\n    WHERE error_code IS NULL AND access_key_id IS NOT NULL AND parent_key IS NOT NULL\n        \
+             AND COALESCE(identity_type, '') <> 'AWSAccount'\n) e\nWHERE n = 1\n    \
+             AND {} NOT IN (SELECT janus_id FROM janus_lineage_roots)",
+            identity("e.access_key_id", "e.assumed_role_arn", "e.event_time"),
+            identity("e.access_key_id", "e.assumed_role_arn", "e.event_time"),
+        ),
+        // Every issuance (roots and chained keys alike), with the strings it answers to.
+        format!(
+            "CREATE OR REPLACE VIEW janus_issuances AS\n\
+             SELECT janus_id,\n    {}\nFROM (\n    \
+             SELECT janus_id, access_key_id, assumed_role_arn, issued_at FROM janus_lineage_roots\n    \
+             UNION ALL\n    \
+             SELECT janus_id, access_key_id, assumed_role_arn, event_time AS issued_at \
+             FROM janus_lineage_claims\n) i",
+            key_matches("access_key_id", "assumed_role_arn", "issued_at", rank, text)
         ),
         format!(
             "CREATE OR REPLACE VIEW janus_lineage_edges AS\n\
-             SELECT * FROM (\n    SELECT *, ROW_NUMBER() OVER (PARTITION BY access_key_id {earliest}) AS n\n    \
-             FROM hops\n    WHERE error_code IS NULL AND access_key_id IS NOT NULL AND parent_key IS NOT NULL\n        \
-             AND COALESCE(identity_type, '') <> 'AWSAccount'\n) e\nWHERE n = 1"
+             SELECT c.*, p.janus_id AS janus_parent_id\nFROM (\n    SELECT e.*, {} AS janus_parent_match \
+             FROM janus_lineage_claims e\n) c\n\
+             LEFT JOIN (\n    SELECT janus_id, janus_match FROM janus_issuances {}\n) p \
+             ON p.janus_match = c.janus_parent_match",
+            key_match("e.parent_key", "e.parent_arn", "e.parent_created_at", text),
+            explode(engine, &MATCH_FORMS[..4])
         ),
-        "CREATE OR REPLACE VIEW janus_target_copies AS\n\
-         SELECT access_key_id, MIN(shared_event_id) AS shared_event_id\nFROM hops\n\
-         WHERE identity_type = 'AWSAccount' AND error_code IS NULL AND access_key_id IS NOT NULL \
-         AND shared_event_id IS NOT NULL\nGROUP BY access_key_id"
-            .to_string(),
+        format!(
+            "CREATE OR REPLACE VIEW janus_target_copies AS\n\
+             SELECT {} AS janus_id, MIN(shared_event_id) AS shared_event_id\nFROM hops\n\
+             WHERE identity_type = 'AWSAccount' AND error_code IS NULL AND access_key_id IS NOT NULL \
+             AND shared_event_id IS NOT NULL\nGROUP BY access_key_id, assumed_role_arn, event_time",
+            identity("access_key_id", "assumed_role_arn", "event_time")
+        ),
     ];
     // e1 is the key's own issuing event; e2.. its parent's, and so on; rN is the root that the
     // N-th ancestor is, if it is one.
@@ -298,14 +388,14 @@ fn lineage_views(engine: Engine, call_cols: &str) -> Vec<String> {
     for n in 1..=MAX_DEPTH {
         if n > 1 {
             joins.push_str(&format!(
-                "\nLEFT JOIN janus_lineage_edges e{n} ON e{n}.access_key_id = e{prev}.parent_key",
+                "\nLEFT JOIN janus_lineage_edges e{n} ON e{n}.janus_id = e{prev}.janus_parent_id",
                 prev = n - 1
             ));
         }
         joins.push_str(&format!(
-            "\nLEFT JOIN janus_lineage_roots r{n} ON r{n}.access_key_id = e{n}.parent_key"
+            "\nLEFT JOIN janus_lineage_roots r{n} ON r{n}.janus_id = e{n}.janus_parent_id"
         ));
-        depth.push(format!("WHEN r{n}.access_key_id IS NOT NULL THEN {n}"));
+        depth.push(format!("WHEN r{n}.janus_id IS NOT NULL THEN {n}"));
     }
     let root = |col: &str| {
         let arms: Vec<String> = (1..=MAX_DEPTH)
@@ -316,56 +406,77 @@ fn lineage_views(engine: Engine, call_cols: &str) -> Vec<String> {
     out.push(format!(
         "CREATE OR REPLACE VIEW janus_lineage_walk AS\n\
          SELECT e1.*, CASE {} END AS depth,\n    {} AS root_key,\n    {} AS root_event_id\n\
-         FROM janus_lineage_edges e1{joins}\n\
-         WHERE e1.access_key_id NOT IN (SELECT access_key_id FROM janus_lineage_roots)",
+         FROM janus_lineage_edges e1{joins}",
         depth.join(" "),
         root("access_key_id").replace("w.depth", &format!("CASE {} END", depth.join(" "))),
         root("event_id").replace("w.depth", &format!("CASE {} END", depth.join(" "))),
     ));
     // Rows numbered in lineage::build's order; a call's key_ref is its key's row, chosen by
-    // lineage::match_calls' rules: by access key, and a call without one by its session, to the
-    // first row where the session names several keys. Session names and role ARNs hold no '|'.
+    // lineage::match_calls' rules: by its key's identity (or as much of it as the record
+    // carries), and a call without a key by its session, to the first row where the session
+    // names several keys. Session names and role ARNs hold no '|'.
     out.push(format!(
         "CREATE OR REPLACE VIEW janus_keys AS\n\
-         SELECT n.*, concat('key|', n.access_key_id) AS janus_by_key,\n    \
+         SELECT n.*,\n    {},\n    \
          CASE WHEN ROW_NUMBER() OVER (PARTITION BY n.role_arn, n.session_name, n.issued_at ORDER BY n.key_ref) = 1 \
          THEN concat('session|', n.role_arn, '|', n.session_name, '|', CAST(n.issued_at AS {text})) END \
          AS janus_by_session\nFROM (\n\
-         SELECT x.*, ROW_NUMBER() OVER (ORDER BY x.issued_at IS NULL, x.issued_at, x.access_key_id) - 1 \
+         SELECT x.*, ROW_NUMBER() OVER (ORDER BY x.{}) - 1 \
          AS key_ref\nFROM (\n\
          SELECT {cols} FROM janus_lineage_roots\nUNION ALL\n\
          SELECT w.access_key_id, w.parent_key, w.root_key, w.depth, w.role_arn, w.account_id, \
-         w.session_name, w.source_identity, w.event_time AS issued_at, w.expires_at, \
-         w.source_ip AS issuing_ip, w.event_id, t.shared_event_id, w.root_event_id, w.in_window\n\
+         w.session_name, w.assumed_role_arn, w.source_identity, w.event_time AS issued_at, \
+         w.expires_at, w.source_ip AS issuing_ip, w.event_id, t.shared_event_id, w.root_event_id, \
+         w.in_window\n\
          FROM janus_lineage_walk w\n\
-         LEFT JOIN janus_target_copies t ON t.access_key_id = w.access_key_id\n\
-         WHERE w.depth IS NOT NULL\n) x\n) n"
+         LEFT JOIN janus_target_copies t ON t.janus_id = w.janus_id\n\
+         WHERE w.depth IS NOT NULL\n) x\n) n",
+        key_matches("n.access_key_id", "n.assumed_role_arn", "n.issued_at", "n.key_ref", text),
+        rank.replace(", ", ", x."),
     ));
-    let both = match engine {
-        Engine::Spark => {
-            "LATERAL VIEW explode(array(janus_by_key, janus_by_session)) e AS janus_match"
-        }
-        Engine::Athena => {
-            "CROSS JOIN UNNEST(ARRAY[janus_by_key, janus_by_session]) AS e(janus_match)"
-        }
-    };
     out.push(format!(
         "CREATE OR REPLACE VIEW role_calls AS\n\
          SELECT {call_cols}, m.key_ref\n\
          FROM janus_call_matches c\n\
-         LEFT JOIN (SELECT key_ref, janus_match FROM janus_keys {both}) m ON m.janus_match = c.janus_match"
+         LEFT JOIN (SELECT key_ref, janus_match FROM janus_keys {}) m ON m.janus_match = c.janus_match",
+        explode(engine, &MATCH_FORMS)
     ));
+    let used: Vec<String> = MATCH_FORMS
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                "\nLEFT JOIN (SELECT DISTINCT janus_match AS m FROM janus_call_matches) u{i} ON u{i}.m = x.janus_by_{f}"
+            )
+        })
+        .collect();
     out.push(format!(
         "CREATE OR REPLACE VIEW key_lineage AS\n\
-         SELECT {x}, (u1.m IS NOT NULL OR u2.m IS NOT NULL) AS used_in_window, x.key_ref\n\
-         FROM janus_keys x\n\
-         LEFT JOIN (SELECT DISTINCT janus_match AS m FROM janus_call_matches) u1 ON u1.m = x.janus_by_key\n\
-         LEFT JOIN (SELECT DISTINCT janus_match AS m FROM janus_call_matches) u2 ON u2.m = x.janus_by_session",
+         SELECT {x}, ({used_any}) AS used_in_window, x.key_ref\n\
+         FROM janus_keys x{joins}",
         x = cols
             .split(", ")
             .map(|c| format!("x.{c}"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        used_any = (0..MATCH_FORMS.len())
+            .map(|i| format!("u{i}.m IS NOT NULL"))
+            .collect::<Vec<_>>()
+            .join(" OR "),
+        joins = used.concat(),
     ));
     out
+}
+
+/// One row per match string of each row: `janus_by_<form>` for each form, as `janus_match`.
+fn explode(engine: Engine, forms: &[&str]) -> String {
+    let list = forms
+        .iter()
+        .map(|f| format!("janus_by_{f}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match engine {
+        Engine::Spark => format!("LATERAL VIEW explode(array({list})) e AS janus_match"),
+        Engine::Athena => format!("CROSS JOIN UNNEST(ARRAY[{list}]) AS e(janus_match)"),
+    }
 }

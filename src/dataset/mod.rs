@@ -28,8 +28,9 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 /// The dataset format's version; a reader refuses another. 2 added `hops` (role chains) and
-/// `assumptions.source_identity`.
-pub const VERSION: u32 = 3;
+/// `assumptions.source_identity`; 3 stored CloudTrail's eventIDs as UUID bytes; 4 added
+/// `hops.parent_created_at` and `hops.assumed_role_arn` (a key is an issuance, not a key ID).
+pub const VERSION: u32 = 4;
 /// The partition of records without a readable eventTime (Hive's and Spark's name for null).
 pub const NO_DATE: &str = "__HIVE_DEFAULT_PARTITION__";
 /// The date-partitioned tables.

@@ -266,6 +266,7 @@ fn batch_options(req: &Request) -> IngestOptions {
         role_call_columns: None,
         s3: req.source.s3.clone(),
         verify: false,
+        public_keys: None,
     }
 }
 

@@ -60,12 +60,21 @@ impl Context {
             })
             .unwrap_or_default();
         let validation = verification.map(|v| {
-            if v.tampered() {
-                "TAMPERED: a log file or digest does not match its digest (see the manifest)".into()
+            let verdict = if v.tampered() {
+                "TAMPERED: a log file or digest does not match its digest (see the manifest)"
             } else if v.gaps() {
-                "valid, with gaps: part of the window is not covered by digests".into()
+                "valid, with gaps: part of the window is not covered by digests"
             } else {
-                "valid: every log file matches a signed digest, the window fully covered".into()
+                "valid: every log file matches a signed digest, the window fully covered"
+            };
+            let keys = v.keys_source();
+            match (keys.is_empty(), v.rests_on_mirror_keys()) {
+                (true, _) => verdict.to_string(),
+                (false, false) => format!("{verdict} (public keys: {keys})"),
+                (false, true) => format!(
+                    "{verdict} (public keys: {keys}; {})",
+                    crate::verify::keys::MIRROR_CAVEAT
+                ),
             }
         });
         Context {

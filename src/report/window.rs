@@ -32,6 +32,8 @@ pub struct WindowJob<'a> {
     pub s3: crate::source::s3::S3Options,
     /// `--verify`: validate the inputs against their digests.
     pub verify: bool,
+    /// `--public-keys FILE`: the only keys `--verify` trusts.
+    pub public_keys: Option<PathBuf>,
     pub params: Vec<(String, DataFrame)>,
     pub trusted: &'a [ipnet::IpNet],
     /// Every planned API lookup succeeded (true for files): for the page's header.
@@ -97,6 +99,7 @@ pub fn run_window(
         role_call_columns: None,
         s3: job.s3,
         verify: job.verify,
+        public_keys: job.public_keys,
     };
     let outcome = engine::run(&sqls, job.queries, opts, params, job.trusted, progress)?;
     let mut frames = outcome.frames;
@@ -198,12 +201,17 @@ fn verification_json(v: &crate::verify::Verification) -> serde_json::Value {
                 "log_files_valid": s.logs_valid, "log_files_modified": s.logs_modified,
                 "log_files_deleted": s.logs_deleted, "log_files_uncovered": s.logs_uncovered,
                 "gaps": s.gaps.iter().map(|(a, b)| [rfc3339(*a), rfc3339(*b)]).collect::<Vec<_>>(),
+                "keys_source": s.keys_source(),
             })
         })
         .collect();
     serde_json::json!({
         "tampered": v.tampered(),
         "fully_covered": !v.gaps(),
+        "keys_source": v.keys_source(),
+        "keys_caveat": v.rests_on_mirror_keys().then_some(crate::verify::keys::MIRROR_CAVEAT),
+        // What `--public-keys` takes to pin the keys of this verdict in a later run.
+        "public_key_fingerprints": v.fingerprints_used,
         "scopes": scopes,
         "problems": v.problems,
     })
@@ -282,6 +290,8 @@ fn manifest(
             "records_without_time": s.without_time,
             "records_with_unreadable_time": s.unreadable_time,
             "values_read_as_null": s.values_nulled,
+            "calls_matched_by_fewer_fields": s.calls_matched_by_fewer_fields,
+            "calls_of_unseen_issuance": s.calls_of_unseen_issuance,
             "rows": rows,
         },
         "outputs": listed.iter().map(|(name, bytes, sha)| json!({

@@ -181,8 +181,10 @@ struct Region {
 type Lookup = (String, Millis, Millis);
 type Plan = (Arc<Region>, Vec<Lookup>);
 
-/// Keys seen issued (from this run or earlier ones): `key -> (issued, expires)`.
-type Keys = BTreeMap<String, (Millis, Millis)>;
+/// Keys seen issued (from this run or earlier ones): `(key, issued) -> expires`. One key ID can
+/// be issued more than once (AWS reuses temporary key IDs), and each issuance's lifetime is
+/// looked up.
+type Keys = BTreeMap<(String, Millis), Millis>;
 
 /// The key an AssumeRoleWithWebIdentity record issued, when, and until when, unless it was
 /// issued to a provider other than Google's and `all_providers` is off (a record that names no
@@ -310,7 +312,7 @@ pub async fn fetch(
         let mut keys = root_keys(store, &account, start, opts.until, opts.all_providers)?;
         let key_lookups = |keys: &Keys| -> Vec<Lookup> {
             keys.iter()
-                .filter_map(|(key, (issued, expires))| {
+                .filter_map(|((key, issued), expires)| {
                     let s = (*issued).max(opts.since);
                     let e = (expires + AFTER_EXPIRY).min(opts.until);
                     (s < e).then(|| (format!("AccessKeyId={key}"), s, e))
@@ -399,7 +401,7 @@ fn root_keys(
                 && issued >= start
                 && issued < until
             {
-                keys.insert(key, (issued, expires));
+                keys.insert((key, issued), expires);
             }
         },
     )?;
@@ -417,11 +419,18 @@ fn chained_keys(
 ) -> Result<Keys, ApiError> {
     let mut keys = Keys::new();
     scan(store, account, start, until, "AccessKeyId-", |line| {
+        // Made with an issuance of the parent's key ID that was alive then (to a key's
+        // lifetime past its expiration, as its calls are looked up).
+        let alive = |parent: &str, at: Millis| {
+            parents
+                .range((parent.to_string(), Millis::MIN)..=(parent.to_string(), at))
+                .any(|(_, expires)| at <= expires + AFTER_EXPIRY)
+        };
         if let Some((parent, key, issued, expires)) = chained_key(line)
-            && parents.contains_key(&parent)
+            && alive(&parent, issued)
             && issued < until
         {
-            keys.insert(key, (issued, expires));
+            keys.insert((key, issued), expires);
         }
     })?;
     Ok(keys)

@@ -19,12 +19,13 @@ pub struct Request {
     pub limits: Limits,
     pub format: Format,
     pub output: Option<PathBuf>,
+    pub keys: super::gather::KeyOptions,
 }
 
 /// Validate, tell each problem, write the per-scope table; the status says what was found.
 pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, AnalyzerError> {
     let (inputs, walk_errors) =
-        super::gather::inputs(&req.paths, &req.window, &req.s3, &req.limits)
+        super::gather::inputs(&req.paths, &req.window, &req.s3, &req.limits, &req.keys)
             .map_err(AnalyzerError::Verify)?;
     for w in &walk_errors {
         (ui.tell)(Notice::Problem(format!("skipped {w}")));
@@ -66,4 +67,16 @@ pub fn tell(v: &super::Verification, tell: &mut dyn FnMut(Notice)) {
         gaps,
         v.public_keys,
     )));
+    let sources = v.keys_source();
+    if !sources.is_empty() {
+        tell(Notice::Info(format!(
+            "verify: signatures checked with public keys from: {sources}"
+        )));
+    }
+    if v.rests_on_mirror_keys() {
+        tell(Notice::Problem(format!(
+            "verify: keys_source mirror: {}",
+            super::keys::MIRROR_CAVEAT
+        )));
+    }
 }

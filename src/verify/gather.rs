@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{DigestFile, Inputs, LogSeen, PublicKeys, Signature, digest, keys};
+use super::{DigestFile, Inputs, KeySource, Keyring, LogSeen, PublicKeys, Signature, digest, keys};
 use crate::ingest::FileReport;
 use crate::source::files::{self, Buffers, Limits, Plan, SYNC_DIR};
 use crate::source::s3::{self, S3, S3Options, S3Uri};
@@ -38,7 +38,19 @@ impl Sidecar {
     }
 
     pub fn read(file: &Path) -> Option<Sidecar> {
-        serde_json::from_slice(&std::fs::read(Sidecar::path_for(file)).ok()?).ok()
+        Sidecar::read_checked(file).ok().flatten()
+    }
+
+    /// The sidecar of `file`: `None` when there is none, an error when it cannot be read.
+    pub fn read_checked(file: &Path) -> Result<Option<Sidecar>, String> {
+        let path = Sidecar::path_for(file);
+        match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|_| "not a sidecar janus-audit wrote".to_string()),
+        }
     }
 
     /// The signature as validation sees it: metadata a synced digest lacked in S3 too is
@@ -77,11 +89,29 @@ fn key_tail(name: &str) -> Option<String> {
     digest::tail(name).map(str::to_string)
 }
 
+/// Whether `path` lies in a mirror `sync` wrote (a folder above it holds `.janus-sync/`): there
+/// every digest has a sidecar, so a missing one is damage.
+fn in_sync_mirror(path: &Path) -> bool {
+    path.ancestors()
+        .skip(1)
+        .any(|dir| dir.join(SYNC_DIR).is_dir())
+}
+
 /// A local digest file, read and decompressed, with its sidecar's signature.
 fn local_digest(path: &Path, limits: &Limits) -> Option<DigestFile> {
     let name = path.display().to_string();
     let tail = key_tail(&name)?;
-    let side = Sidecar::read(path);
+    let (side, damaged) = match Sidecar::read_checked(path) {
+        Ok(Some(s)) => (Some(s), None),
+        Ok(None) if in_sync_mirror(path) => (
+            None,
+            Some(
+                "its signature sidecar (.s3meta) is missing, in a mirror sync wrote (sync writes one for every digest)",
+            ),
+        ),
+        Ok(None) => (None, None),
+        Err(_) => (None, Some("its signature sidecar (.s3meta) cannot be read")),
+    };
     let mut bufs = Buffers::default();
     let content = files::read_decoded(path, &mut bufs, limits.max_file_bytes)
         .map(|_| std::mem::take(&mut bufs.decoded))
@@ -91,8 +121,61 @@ fn local_digest(path: &Path, limits: &Limits) -> Option<DigestFile> {
         tail,
         bucket: side.as_ref().map(|s| s.bucket.clone()),
         content,
-        signature: Sidecar::signature(side.as_ref()),
+        signature: match damaged {
+            Some(why) => Signature::Damaged(why.to_string()),
+            None => Sidecar::signature(side.as_ref()),
+        },
     })
+}
+
+/// Which public keys a validation trusts, besides those fetched for `s3://` inputs.
+#[derive(Debug, Clone, Default)]
+pub struct KeyOptions {
+    /// `--public-keys FILE`: only these keys (or the keys with these fingerprints).
+    pub pinned: Option<PathBuf>,
+    /// `verify --online`: fetch the keys for the digests' time range from AWS and use them
+    /// instead of the mirror's.
+    pub online: bool,
+}
+
+/// The keyring for `digests` (key tails or names): pinned keys only when pinned; else the keys
+/// fetched from AWS (for `s3://` inputs, or all with `online`), then the mirror's unless online.
+fn keyring(
+    mirror: PublicKeys,
+    fetch: &dyn Fn() -> Result<Option<PublicKeys>, String>,
+    opts: &KeyOptions,
+) -> Result<Keyring, String> {
+    let mut ring = Keyring::default();
+    let fetched = fetch()?;
+    if let Some(aws) = &fetched {
+        ring.add(aws, KeySource::Aws, "ListPublicKeys");
+    }
+    if opts.online {
+        let aws = fetched.unwrap_or_default();
+        for fp in mirror.fingerprints() {
+            if aws.get(fp).is_none() {
+                ring.problems.push(format!(
+                    "public key {} in the mirror's {}: AWS does not list it for the digests' time range (not used)",
+                    crate::text::excerpt(fp),
+                    keys::FILE
+                ));
+            }
+        }
+    } else {
+        ring.add(&mirror, KeySource::Mirror, keys::FILE);
+    }
+    if let Some(path) = &opts.pinned {
+        let pinned = keys::Pinned::load(path)?;
+        if pinned.keys.is_empty() {
+            ring.keep_pinned(&pinned.fingerprints);
+        } else {
+            let problems = std::mem::take(&mut ring.problems);
+            ring = Keyring::default();
+            ring.problems = problems;
+            ring.add(&pinned.keys, KeySource::Pinned, &path.display().to_string());
+        }
+    }
+    Ok(ring)
 }
 
 /// The public keys a mirror under `roots` carries (`.janus-sync/public-keys.json` at a root).
@@ -135,14 +218,15 @@ fn local_logs(paths: &[PathBuf], limits: &Limits) -> Vec<Hashed> {
                 (name, sha)
             },
         )
-        .filter_map(|(name, sha)| {
-            Some((
-                key_tail(&name)?,
+        // A file outside the layout is named by its path: reports read it too.
+        .map(|(name, sha)| {
+            (
+                key_tail(&name).unwrap_or_else(|| name.clone()),
                 LogSeen {
                     name,
                     content_sha256: sha,
                 },
-            ))
+            )
         })
         .collect()
 }
@@ -232,23 +316,39 @@ pub fn home_regions<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<String> {
     v
 }
 
+/// The time range the digests named `digest_keys` cover, from their names (each ends at the
+/// time its name gives, an hour after it starts), with two hours either side: `ListPublicKeys`
+/// without a range answers only the current key, and one asked for a range that ends just after
+/// a rotation can miss the key before it (as `aws cloudtrail validate-logs` learned).
+pub fn key_range<'a>(digest_keys: impl Iterator<Item = &'a str>) -> Option<(i64, i64)> {
+    const HOUR: i64 = 3_600_000;
+    let ends: Vec<i64> = digest_keys
+        .filter_map(|k| digest::digest_name(k).map(|n| n.end))
+        .collect();
+    Some((
+        *ends.iter().min()? - 3 * HOUR,
+        *ends.iter().max()? + 2 * HOUR,
+    ))
+}
+
 /// The keys for the digests whose keys are `digest_keys`: `ListPublicKeys` in their home regions
-/// over the window (with the readers' day of margin).
+/// over the time those digests cover (whatever the window).
 pub fn s3_keys<'a>(
     s3: &S3,
-    digest_keys: impl Iterator<Item = &'a str>,
-    window: &Window,
+    digest_keys: impl Iterator<Item = &'a str> + Clone,
 ) -> Result<PublicKeys, String> {
-    let regions = home_regions(digest_keys);
+    let regions = home_regions(digest_keys.clone());
+    let Some((start, end)) = key_range(digest_keys) else {
+        return Ok(PublicKeys::default());
+    };
     if regions.is_empty() {
         return Ok(PublicKeys::default());
     }
-    const DAY: i64 = 86_400_000;
     s3.block_on(PublicKeys::fetch(
         &s3.shared,
         &regions,
-        window.since.map(|t| t - DAY),
-        window.until.map(|t| t + DAY),
+        Some(start),
+        Some(end),
     ))
 }
 
@@ -258,6 +358,7 @@ pub fn inputs(
     window: &Window,
     opts: &S3Options,
     limits: &Limits,
+    key_opts: &KeyOptions,
 ) -> Result<(Inputs, Vec<files::WalkError>), String> {
     let (local, buckets): (Vec<PathBuf>, Vec<PathBuf>) = paths
         .iter()
@@ -277,18 +378,27 @@ pub fn inputs(
     let mut ins = Inputs {
         digests: local_digests(&digest_paths, window, limits),
         logs: local_logs(&log_paths, limits).into_iter().collect(),
-        keys: local_keys(&local)?,
         window: *window,
+        now: Some(chrono::Utc::now().timestamp_millis()),
+        ..Inputs::default()
     };
+    let mut s3 = None;
     if !buckets.is_empty() {
         let uris: Vec<S3Uri> = buckets.iter().filter_map(|p| S3Uri::of_path(p)).collect();
-        let s3 = S3::connect(opts).map_err(|e| e.to_string())?;
-        let (d, l) = from_s3(&s3, &uris, window, opts, limits, true)?;
-        ins.keys
-            .extend(s3_keys(&s3, d.iter().map(|d| d.tail.as_str()), window)?);
+        let conn = S3::connect(opts).map_err(|e| e.to_string())?;
+        let (d, l) = from_s3(&conn, &uris, window, opts, limits, true)?;
         ins.digests.extend(d);
         ins.logs.extend(l);
+        s3 = Some(conn);
     }
+    ins.keys = keys_for(
+        &ins,
+        s3.as_ref(),
+        !buckets.is_empty(),
+        &local,
+        opts,
+        key_opts,
+    )?;
     Ok((ins, errors))
 }
 
@@ -300,16 +410,23 @@ pub fn for_report(
     window: &Window,
     opts: &S3Options,
     limits: &Limits,
+    key_opts: &KeyOptions,
 ) -> Result<Inputs, String> {
     let mut ins = Inputs {
         window: *window,
+        now: Some(chrono::Utc::now().timestamp_millis()),
         ..Inputs::default()
     };
     for f in files {
         let name = f.path.display().to_string();
-        let Some(tail) = key_tail(&name) else {
+        // A file outside the layout is named by its path: it was read, and nothing vouches for
+        // it. Files the walk named as not CloudTrail were not read.
+        let tail = key_tail(&name).unwrap_or_else(|| name.clone());
+        if f.status == crate::ingest::FileStatus::Skipped
+            && f.skip == Some(crate::ingest::Skip::NotCloudTrail)
+        {
             continue;
-        };
+        }
         if f.status == crate::ingest::FileStatus::Digest {
             if f.path.to_str().is_some_and(|p| p.starts_with("s3://")) {
                 continue;
@@ -335,14 +452,43 @@ pub fn for_report(
         .filter(|p| S3Uri::of_path(p).is_none())
         .cloned()
         .collect();
-    ins.keys = local_keys(&local)?;
     let uris: Vec<S3Uri> = paths.iter().filter_map(|p| S3Uri::of_path(p)).collect();
+    let mut s3 = None;
     if !uris.is_empty() {
-        let s3 = S3::connect(opts).map_err(|e| e.to_string())?;
-        let (d, _) = from_s3(&s3, &uris, window, opts, limits, false)?;
-        ins.keys
-            .extend(s3_keys(&s3, d.iter().map(|d| d.tail.as_str()), window)?);
+        let conn = S3::connect(opts).map_err(|e| e.to_string())?;
+        let (d, _) = from_s3(&conn, &uris, window, opts, limits, false)?;
         ins.digests.extend(d);
+        s3 = Some(conn);
     }
+    ins.keys = keys_for(&ins, s3.as_ref(), !uris.is_empty(), &local, opts, key_opts)?;
     Ok(ins)
+}
+
+/// The keyring for the digests of `ins`: fetched from AWS when some input is in S3 (or
+/// `--online`), from the mirrors under `local` unless `--online`, narrowed to `--public-keys`.
+fn keys_for(
+    ins: &Inputs,
+    s3: Option<&S3>,
+    any_s3: bool,
+    local: &[PathBuf],
+    opts: &S3Options,
+    key_opts: &KeyOptions,
+) -> Result<Keyring, String> {
+    let mirror = local_keys(local)?;
+    let tails: Vec<&str> = ins.digests.iter().map(|d| d.tail.as_str()).collect();
+    let fetch = || -> Result<Option<PublicKeys>, String> {
+        if !(any_s3 || key_opts.online) || tails.is_empty() {
+            return Ok(None);
+        }
+        let owned;
+        let conn = match s3 {
+            Some(c) => c,
+            None => {
+                owned = S3::connect(opts).map_err(|e| e.to_string())?;
+                &owned
+            }
+        };
+        s3_keys(conn, tails.iter().copied()).map(Some)
+    };
+    keyring(mirror, &fetch, key_opts)
 }

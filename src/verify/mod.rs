@@ -16,7 +16,15 @@ use polars::prelude::*;
 
 use crate::timefmt::{Millis, Window};
 use digest::{Digest, Scope};
-pub use keys::PublicKeys;
+pub use keys::{KeySource, Keyring, PublicKeys};
+
+/// How long after the hour it covers CloudTrail delivers a digest: the end of a window (or of
+/// what the other trails cover) less this is the time a trail's digests must reach.
+pub const DIGEST_DELIVERY: Millis = 3_600_000;
+
+/// The scope of an input file outside CloudTrail's layout (`AWSLogs/<acct>/CloudTrail/<region>/`):
+/// no digest can list it.
+pub const OUTSIDE_LAYOUT: &str = "(outside the CloudTrail layout)";
 
 /// A digest's signature as the input carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +35,9 @@ pub enum Signature {
     Missing,
     /// A copy made without the metadata (`aws s3 sync`): nothing to check it with.
     Unavailable,
+    /// In a mirror `sync` wrote (which writes a sidecar for every digest), the sidecar is
+    /// missing or unreadable: damage to the evidence, not a copy without metadata.
+    Damaged(String),
 }
 
 /// One digest file of the input.
@@ -57,8 +68,10 @@ pub struct Inputs {
     pub digests: Vec<DigestFile>,
     /// By key tail (`AWSLogs/...`).
     pub logs: HashMap<String, LogSeen>,
-    pub keys: PublicKeys,
+    pub keys: Keyring,
     pub window: Window,
+    /// When the run started: a window without an end ends here.
+    pub now: Option<Millis>,
 }
 
 /// What validation said of one account and region.
@@ -78,6 +91,19 @@ pub struct ScopeResult {
     pub covered_until: Option<Millis>,
     /// Time in the range asked for that no valid (or unsigned) digest covers.
     pub gaps: Vec<(Millis, Millis)>,
+    /// Where the keys that validated its signed digests came from.
+    pub keys_sources: std::collections::BTreeSet<KeySource>,
+}
+
+impl ScopeResult {
+    /// `aws`, `pinned`, `mirror`, or several joined with `;`; empty with no signed digest.
+    pub fn keys_source(&self) -> String {
+        self.keys_sources
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(";")
+    }
 }
 
 /// The outcome: per scope, each problem named, and each input file's status.
@@ -91,14 +117,42 @@ pub struct Verification {
     pub status: HashMap<String, &'static str>,
     /// Public keys available to check signatures with.
     pub public_keys: usize,
+    /// The fingerprints of the keys that validated a digest (what `--public-keys` can pin).
+    pub fingerprints_used: std::collections::BTreeSet<String>,
+    /// Keys refused because they were filed under another key's fingerprint.
+    pub misfiled_keys: usize,
 }
 
 impl Verification {
     /// A log file was modified or deleted, or a digest failed or is missing.
     pub fn tampered(&self) -> bool {
+        self.misfiled_keys > 0
+            || self.scopes.iter().any(|s| {
+                s.logs_modified + s.logs_deleted + s.digests_invalid + s.digests_missing > 0
+            })
+    }
+
+    /// Where the keys behind the verdict came from, over every scope.
+    pub fn keys_sources(&self) -> std::collections::BTreeSet<KeySource> {
         self.scopes
             .iter()
-            .any(|s| s.logs_modified + s.logs_deleted + s.digests_invalid + s.digests_missing > 0)
+            .flat_map(|s| s.keys_sources.iter().copied())
+            .collect()
+    }
+
+    /// `keys_source` over every scope (see [`ScopeResult::keys_source`]).
+    pub fn keys_source(&self) -> String {
+        self.keys_sources()
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    /// Some verdict rests on keys read from the mirror, which prove nothing against whoever
+    /// can write it.
+    pub fn rests_on_mirror_keys(&self) -> bool {
+        self.keys_sources().contains(&KeySource::Mirror)
     }
 
     /// Part of the input is not proven: uncovered files, gaps, or unsigned digests.
@@ -175,6 +229,10 @@ impl Verification {
             Series::new("gaps".into(), gaps)
         };
         df.with_column(list.into_column())?;
+        df.with_column(Column::new(
+            "keys_source".into(),
+            s.iter().map(|r| r.keys_source()).collect::<Vec<_>>(),
+        ))?;
         Ok(df)
     }
 }
@@ -198,6 +256,8 @@ pub(crate) fn in_scope(tail: &str, window: &Window) -> bool {
 pub fn validate(inputs: &Inputs) -> Verification {
     let mut v = Verification {
         public_keys: inputs.keys.len(),
+        misfiled_keys: inputs.keys.misfiled,
+        problems: inputs.keys.problems.clone(),
         ..Verification::default()
     };
     let mut results: BTreeMap<Scope, ScopeResult> = BTreeMap::new();
@@ -238,6 +298,20 @@ pub fn validate(inputs: &Inputs) -> Verification {
     // Gaps are per chain: another trail writing the same account and region (an account's own
     // trail beside the organization's) does not vouch for what this one's missing digest held.
     let mut chain_gaps: HashMap<Scope, Vec<(Millis, Millis)>> = HashMap::new();
+    // The time every trail must be covered to: the window's end (or now, for a window with no
+    // end) less a digest's delivery time; without a window, what the other trails' digests
+    // reach, less the same. A trail whose newest digests were deleted, or a region that stopped
+    // while the others went on, has a gap up to it.
+    let newest_digest = chains
+        .values()
+        .flatten()
+        .filter_map(|n| n.parsed.as_ref().and_then(|d| d.end()))
+        .max();
+    let windowed = inputs.window.since.is_some() || inputs.window.until.is_some();
+    let due = match (windowed, inputs.window.until.or(inputs.now)) {
+        (true, Some(end)) => Some(end.min(inputs.now.unwrap_or(end)) - DIGEST_DELIVERY),
+        _ => newest_digest.map(|t| t - DIGEST_DELIVERY),
+    };
     for ((scope, trail), mut nodes) in chains {
         nodes.sort_by(|a, b| a.date.cmp(&b.date).then(a.file.tail.cmp(&b.file.tail)));
         let r = row(&mut results, &scope);
@@ -248,7 +322,7 @@ pub fn validate(inputs: &Inputs) -> Verification {
         chain_gaps
             .entry(scope)
             .or_default()
-            .extend(gaps(iv, newest_log, &inputs.window));
+            .extend(gaps(iv, newest_log.max(due), &inputs.window));
     }
     // The log files the valid digests list.
     let mut deleted_seen = HashSet::new();
@@ -296,7 +370,21 @@ pub fn validate(inputs: &Inputs) -> Verification {
         .collect();
     uncovered.sort();
     for tail in uncovered {
+        // A file outside the layout is read by the reports all the same: nothing vouches for it.
         let Some(scope) = digest::scope(tail) else {
+            let r = row(
+                &mut results,
+                &Scope {
+                    account: OUTSIDE_LAYOUT.into(),
+                    region: String::new(),
+                },
+            );
+            r.logs_uncovered += 1;
+            v.status.insert(tail.clone(), "uncovered");
+            v.problems.push(format!(
+                "log file {}: UNCOVERED: outside the CloudTrail layout (AWSLogs/<account>/CloudTrail/<region>/), no digest can list it",
+                quoted(&inputs.logs[tail].name)
+            ));
             continue;
         };
         let delivered = digest::log_delivery(tail);
@@ -322,6 +410,9 @@ pub fn validate(inputs: &Inputs) -> Verification {
         ));
     }
     for (scope, r) in results.iter_mut() {
+        if scope.account == OUTSIDE_LAYOUT {
+            continue;
+        }
         r.gaps = match chain_gaps.remove(scope) {
             Some(g) => merged(g),
             // Log files and no digest at all: the window up to the newest of them.
@@ -386,8 +477,11 @@ fn walk(
             }
             Ok(signed) => {
                 let d = n.parsed.as_ref().expect("judged valid");
-                if signed {
+                if let Some(source) = signed {
                     r.digests_valid += 1;
+                    r.keys_sources.insert(source);
+                    v.fingerprints_used
+                        .insert(d.digest_public_key_fingerprint.to_ascii_lowercase());
                     v.status.insert(n.file.tail.clone(), "digest-valid");
                 } else {
                     r.digests_unsigned += 1;
@@ -402,7 +496,10 @@ fn walk(
                 }
                 for l in &d.log_files {
                     if let Some(t) = digest::tail(&l.s3_object) {
-                        vouched.insert(t.to_string(), (l.hash_value.to_ascii_lowercase(), signed));
+                        vouched.insert(
+                            t.to_string(),
+                            (l.hash_value.to_ascii_lowercase(), signed.is_some()),
+                        );
                     }
                 }
                 let prev = d
@@ -460,12 +557,13 @@ fn min_opt(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
     }
 }
 
-/// One digest: `Ok(true)` valid, `Ok(false)` unsigned but well-formed and in place, `Err` why not.
+/// One digest: `Ok(Some(source))` valid, with the key's source; `Ok(None)` unsigned but
+/// well-formed and in place; `Err` why not.
 fn judge(
     n: &Node<'_>,
     inputs: &Inputs,
     expected: Option<(Option<String>, Option<String>)>,
-) -> Result<bool, String> {
+) -> Result<Option<KeySource>, String> {
     let f = n.file;
     if let Err(e) = &f.content {
         return Err(format!("cannot be read: {e}"));
@@ -479,8 +577,9 @@ fn judge(
     let sha = n.content_sha256.as_deref().unwrap_or_default();
     // The signature first: a forged digest says so, whatever its link.
     let signed = match &f.signature {
-        Signature::Unavailable => false,
+        Signature::Unavailable => None,
         Signature::Missing => return Err("no signature metadata".into()),
+        Signature::Damaged(why) => return Err(why.clone()),
         Signature::Present { hex, algorithm } => {
             if !algorithm.eq_ignore_ascii_case("SHA256withRSA") {
                 return Err(format!(
@@ -488,7 +587,7 @@ fn judge(
                     crate::text::excerpt(algorithm)
                 ));
             }
-            let key = inputs
+            let (key, source) = inputs
                 .keys
                 .get(&d.digest_public_key_fingerprint)
                 .ok_or_else(|| {
@@ -498,7 +597,7 @@ fn judge(
                     )
                 })?;
             if digest::signature_ok(key, d.string_to_sign(sha).as_bytes(), hex) {
-                true
+                Some(source)
             } else {
                 return Err("signature verification failed".into());
             }

@@ -16,7 +16,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$(dirname "$0")/../.."
 # Spark's own logging (JVM warnings, log4j banners) goes to a file; the comparison to the log.
 "$venv/bin/python" tests/interop/spark_dataset.py "$janus" "$work" \
-    fixtures/cloudtrail fixtures/findings fixtures/edge fixtures/damaged fixtures/chains 2>"$work/spark.log" || {
+    fixtures/cloudtrail fixtures/findings fixtures/edge fixtures/damaged fixtures/chains fixtures/reuse 2>"$work/spark.log" || {
     tail -n 40 "$work/spark.log" >&2
     exit 1
 }

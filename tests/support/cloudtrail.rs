@@ -53,8 +53,9 @@ struct Event {
     json: String,
 }
 
-/// A public key as `ListPublicKeys` lists it: fingerprint and DER.
-pub type PublicKey = (String, Vec<u8>);
+/// A public key as `ListPublicKeys` lists it: fingerprint, DER, and the seconds (since the
+/// epoch) from which and until which it signs.
+pub type PublicKey = (String, Vec<u8>, f64, f64);
 
 /// The keys served, and the region of each request for them.
 type Keys = (Arc<Mutex<Vec<PublicKey>>>, Arc<Mutex<Vec<String>>>);
@@ -280,17 +281,23 @@ fn serve(
         if target.ends_with("CloudTrail_20131101.ListPublicKeys") {
             use base64::Engine;
             keys.1.lock().unwrap().push(region.clone());
-            let list: Vec<Value> = keys
-                .0
-                .lock()
-                .unwrap()
+            // As AWS answers: without StartTime only the current key (the newest); with a
+            // range, every key valid at some time in it (EndTime defaults to now).
+            let all = keys.0.lock().unwrap().clone();
+            let newest = all.iter().map(|k| k.2).fold(f64::MIN, f64::max);
+            let (from, until) = (entry.start, entry.end.unwrap_or(f64::MAX));
+            let list: Vec<Value> = all
                 .iter()
-                .map(|(fp, der)| {
+                .filter(|k| match from {
+                    None => k.2 == newest,
+                    Some(from) => k.2 <= until && k.3 >= from,
+                })
+                .map(|(fp, der, start, end)| {
                     json!({
                         "Fingerprint": fp,
                         "Value": base64::engine::general_purpose::STANDARD.encode(der),
-                        "ValidityStartTime": 1.7e9,
-                        "ValidityEndTime": 1.9e9,
+                        "ValidityStartTime": start,
+                        "ValidityEndTime": end,
                     })
                 })
                 .collect();

@@ -6,6 +6,8 @@
 -- that obtained the root key (the instance's).
 WITH g AS (
     SELECT
+        -- Per issued key (its row), not per key ID: AWS reuses temporary key IDs.
+        key_ref,
         key_id,
         issued_session_name,
         source_ip,
@@ -21,7 +23,7 @@ WITH g AS (
         ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(event_name)), ', ') AS names
     FROM calls
     WHERE foreign_ip AND NOT trusted_source
-    GROUP BY key_id, issued_session_name, source_ip
+    GROUP BY key_ref, key_id, issued_session_name, source_ip
 )
 SELECT
     'key_used_from_foreign_ip' AS kind,
