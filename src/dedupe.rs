@@ -396,6 +396,35 @@ impl Duplicates {
 
     /// `df` with only the surviving copy of each repeated ID (rows without an ID all stay), in
     /// input order, and without the hidden `__seq` column.
+    /// The surviving copy's input position of each of `ids` that was repeated.
+    pub fn first_copies<'i>(
+        &self,
+        ids: impl Iterator<Item = &'i str>,
+    ) -> std::collections::HashMap<String, u64> {
+        let wanted: std::collections::HashSet<&str> = ids.collect();
+        let mut out = std::collections::HashMap::new();
+        let Some(s) = &self.survivors else {
+            return out;
+        };
+        if wanted.is_empty() {
+            return out;
+        }
+        let (Ok(id), Ok(first)) = (s.column("event_id"), s.column(FIRST)) else {
+            return out;
+        };
+        let (Ok(id), Ok(first)) = (id.str(), first.u64()) else {
+            return out;
+        };
+        for (i, f) in id.iter().zip(first.iter()) {
+            if let (Some(i), Some(f)) = (i, f)
+                && wanted.contains(i)
+            {
+                out.insert(i.to_string(), f);
+            }
+        }
+        out
+    }
+
     pub fn apply(&self, df: DataFrame) -> PolarsResult<DataFrame> {
         let Some(survivors) = &self.survivors else {
             return df.drop(SEQ);

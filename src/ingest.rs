@@ -137,6 +137,7 @@ pub struct Summary {
     pub other_providers: u64,
     pub without_event_id: u64,
     pub without_time: u64,
+    pub only_at_timestamp: u64,
     pub unreadable_time: u64,
     pub unreadable_time_example: Option<String>,
     pub incomplete_assumptions: u64,
@@ -287,7 +288,13 @@ impl Summary {
             ),
             (
                 s.without_time,
-                format!("{} record(s) without eventTime", s.without_time),
+                match s.only_at_timestamp {
+                    0 => format!("{} record(s) without eventTime", s.without_time),
+                    n => format!(
+                        "{} record(s) without eventTime ({n} of them with only a Logstash/Elastic @timestamp, which is the export's time, not the event's, and is not read)",
+                        s.without_time
+                    ),
+                },
             ),
             (s.unreadable_time, unread_time),
             (
@@ -395,6 +402,9 @@ fn read_one(
     }
     if custody {
         return report;
+    }
+    if let Some(records) = envelope::unwrap_exports(&bufs.decoded) {
+        bufs.decoded = records;
     }
     let first = envelope::split(&bufs.decoded, limits.max_records);
     let retry = match &first {
@@ -636,6 +646,7 @@ pub fn summarize(reports: &[FileReport], walk_errors: &[WalkError], tables: &Tab
         other_providers: tables.other_providers,
         without_event_id: tables.stats.without_event_id,
         without_time: tables.stats.without_time,
+        only_at_timestamp: tables.stats.only_at_timestamp,
         unreadable_time: tables.stats.unreadable_time,
         unreadable_time_example: tables.stats.unreadable_time_example.clone(),
         incomplete_assumptions: tables.stats.incomplete_assumptions,

@@ -214,6 +214,13 @@ pub struct RecordStats {
     pub values_nulled: u64,
     /// The first unreadable `eventTime`, as an example for the summary (escaped and capped).
     pub unreadable_time_example: Option<String>,
+    /// Of `without_time`, records that carry only a Logstash/Elastic `@timestamp`.
+    pub only_at_timestamp: u64,
+    /// Each record with an eventID and no readable time: (ID, input position, whether its
+    /// eventTime was there but unreadable, whether it had only `@timestamp`). The counts are
+    /// taken again once repeated IDs are resolved, so that they count the records the tables
+    /// hold (few records lack a time).
+    pub timeless: Vec<(String, u64, bool, bool)>,
 }
 
 impl RecordStats {
@@ -224,8 +231,25 @@ impl RecordStats {
         self.unreadable_time += o.unreadable_time;
         self.incomplete_assumptions += o.incomplete_assumptions;
         self.values_nulled += o.values_nulled;
+        self.only_at_timestamp += o.only_at_timestamp;
+        self.timeless.extend(o.timeless.iter().cloned());
         if self.unreadable_time_example.is_none() {
             self.unreadable_time_example = o.unreadable_time_example.clone();
+        }
+    }
+
+    /// Take the counts of records without a readable time again over the copies that survive
+    /// de-duplication: a record delivered twice is one record in every table.
+    fn recount_timeless(&mut self, dups: &Duplicates) {
+        let firsts = dups.first_copies(self.timeless.iter().map(|t| t.0.as_str()));
+        for (id, seq, unreadable, at_only) in std::mem::take(&mut self.timeless) {
+            if firsts.get(id.as_str()).is_some_and(|first| *first != seq) {
+                match unreadable {
+                    true => self.unreadable_time -= 1,
+                    false => self.without_time -= 1,
+                }
+                self.only_at_timestamp -= at_only as u64;
+            }
         }
     }
 }
@@ -337,7 +361,10 @@ impl Sink {
             None => self.stats.without_event_id += 1,
         }
         match (r.event_time.get(), f.time) {
-            (None, _) => self.stats.without_time += 1,
+            (None, _) => {
+                self.stats.without_time += 1;
+                self.stats.only_at_timestamp += r.at_timestamp.is_some() as u64;
+            }
             (Some(raw), None) => {
                 self.stats.unreadable_time += 1;
                 if self.stats.unreadable_time_example.is_none() {
@@ -345,6 +372,16 @@ impl Sink {
                 }
             }
             _ => {}
+        }
+        if f.time.is_none()
+            && let Some(id) = f.event_id
+        {
+            self.stats.timeless.push((
+                id.to_string(),
+                f.seq,
+                r.event_time.get().is_some(),
+                r.event_time.get().is_none() && r.at_timestamp.is_some(),
+            ));
         }
         let in_window = self.window.contains(f.time);
         if f.is_arwwi {
@@ -388,11 +425,15 @@ impl Sink {
         let role_arn = req.role_arn.get();
         let session_name = session_asked(&req, &resp);
         let parsed = session_name.map(naming::parse_session_name);
-        // A bare numeric session name is the Google `sub` itself.
-        let source = parsed
-            .as_ref()
-            .map(|p| p.source)
-            .unwrap_or(InstanceSource::Unrecognized);
+        // A bare 21-digit session name is the Google `sub` itself: only when the provider is
+        // Google's, or not named.
+        let source = match parsed.as_ref().map(|p| p.source) {
+            Some(InstanceSource::NumericSub) if who.provider.is_some_and(|p| p != GOOGLE) => {
+                InstanceSource::Unrecognized
+            }
+            Some(s) => s,
+            None => InstanceSource::Unrecognized,
+        };
 
         let a = &mut self.assumptions;
         a.len += 1;
@@ -883,6 +924,8 @@ impl Tables {
             Some(d) => d,
             None => ids.resolve()?,
         };
+        let mut stats = stats;
+        stats.recount_timeless(&dups);
         let events = events.map(|df| dups.apply(df)).transpose()?;
         let role_calls = dups.apply(role_calls)?;
         let hops = dups.apply(hops)?;

@@ -104,7 +104,9 @@ pub fn parse_session_name(name: &str) -> ParsedName<'_> {
         zone: None,
         source: InstanceSource::Unrecognized,
     };
-    if !name.is_empty() && name.len() <= 32 && name.bytes().all(|c| c.is_ascii_digit()) {
+    // A Google subject is 21 digits; other all-digit names (the AWS SDKs' default session name
+    // is a 19-digit nanosecond timestamp, as EKS workloads send it) say nothing of a sub.
+    if name.len() == 21 && name.bytes().all(|c| c.is_ascii_digit()) {
         return ParsedName {
             source: InstanceSource::NumericSub,
             ..unrecognized
@@ -302,6 +304,14 @@ mod tests {
         let p = parse_session_name("106589373748273945123");
         assert_eq!(p.source, InstanceSource::NumericSub);
         assert_eq!(p.instance, None);
+        // An AWS SDK's nanosecond-timestamp session name is no Google sub.
+        for other in ["1722455550269043000", "12", "1065893737482739451234"] {
+            assert_eq!(
+                parse_session_name(other).source,
+                InstanceSource::Unrecognized,
+                "{other}"
+            );
+        }
     }
 
     #[test]

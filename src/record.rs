@@ -168,6 +168,10 @@ pub struct Record<'a> {
     /// Present only in digest files; lets a digest be told from a record by content.
     #[serde(default)]
     pub digest_start_time: Option<IgnoredAny>,
+    /// Logstash and Elastic exports' own time: never read as the event's, only noticed where
+    /// `eventTime` is missing.
+    #[serde(rename = "@timestamp", default)]
+    pub at_timestamp: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -718,3 +718,20 @@ fn the_default_plan_picks_the_cheaper_per_region() {
     // 1 (assumptions) + 1 (probe) + 1 (the key) requests, where --full would take 4.
     assert_eq!(log.len(), 3, "{log:#?}");
 }
+
+#[test]
+fn a_reused_key_id_is_looked_up_over_the_lifetime_of_each_issuance() {
+    // fixtures/reuse: one key ID issued to vm-1 at 08:00 and to vm-2 at 08:20, one to two
+    // sessions in one second, one chained key ID issued from two instances' keys. Looked up per
+    // key, each issuance's calls are fetched: the reports equal those over the files.
+    let dirs = vec![root().join("fixtures/reuse/AWSLogs").join(ACCOUNT)];
+    let (since, until) = ("2026-10-11", "2026-10-12");
+    let (files_bi, files_s) = from_files_of(&dirs, since, until);
+    assert_eq!(files_s.as_array().unwrap().len(), 8, "{files_s:#}");
+    let fake = fake_of(&dirs);
+    let store = tempfile::tempdir().unwrap();
+    let (bi, s, _) = from_api(&fake, store.path(), since, until);
+    assert_eq!(bi, files_bi);
+    assert_eq!(s, files_s);
+    assert!(looked_up(&fake, "ASIAREUSEDCHAIN00001"));
+}

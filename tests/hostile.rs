@@ -785,3 +785,116 @@ fn bursts_are_counted_as_defined() {
         }
     }
 }
+
+// --- fixtures/exports: the shapes users export (fixtures/exports/SOURCES.md) ---------------------
+
+const EXPORTS: &str = "fixtures/exports";
+
+#[test]
+fn every_exported_envelope_is_read_and_everything_else_is_named() {
+    let r = run(&["by-instance", EXPORTS, "--format", "csv"]);
+    // Four files are not CloudTrail (SOURCES.md among them): named, counted, and the run says
+    // it is incomplete.
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    for (file, looks) in [
+        ("SOURCES.md", "text that is not JSON"),
+        ("findings.csv", "CSV"),
+        ("finding.ocsf.json", "OCSF"),
+        ("part-0.parquet", "Parquet"),
+    ] {
+        let line = line_about(&r, file);
+        assert!(
+            line.contains("not a CloudTrail log") && line.contains(looks),
+            "{line}"
+        );
+    }
+    assert!(
+        r.stderr.contains("read 10 file(s)")
+            && r.stderr.contains("4 file(s) skipped as not CloudTrail"),
+        "{}",
+        r.stderr
+    );
+    // 3 EventBridge (Firehose, no extension) + 2 lookup-events + 3 CloudWatch Logs + 3 Filebeat
+    // + 2 sorted-key Records (their console copies are duplicates) + 1 with an empty key.
+    let row = r.stdout.lines().nth(1).unwrap();
+    let cols: Vec<&str> = r.stdout.lines().next().unwrap().split(',').collect();
+    let get = |name: &str| {
+        row.split(',')
+            .nth(cols.iter().position(|c| *c == name).unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            get("instance"),
+            get("assumptions"),
+            get("api_calls"),
+            get("api_errors")
+        ),
+        ("vm-1", "1", "14", "0"),
+        "{}",
+        r.stdout
+    );
+    // The console download repeats two events with other whitespace and key order: plain
+    // duplicates, not collisions; and the record without eventTime, delivered twice, is one.
+    assert!(
+        r.stderr.contains("3 duplicate(s) dropped;")
+            && !r.stderr.contains("differ from the copy kept"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            "1 record(s) without eventTime (1 of them with only a Logstash/Elastic @timestamp"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_empty_string_is_no_value() {
+    // "accessKeyId": "" is matched by its session; "errorCode": "" is no error.
+    let r = run(&[
+        "query",
+        "SELECT matched_by, error_code, instance FROM calls WHERE event_name = 'DescribeKeyPairs'",
+        EXPORTS,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        r.stdout, "matched_by,error_code,instance\nsession,,vm-1\n",
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn other_providers_fixed_session_names_are_no_instance_claims() {
+    // Two GitHub Actions runs (two subs, both `GitHubActions`) are no session_name_sub_mismatch,
+    // and a 19-digit SDK timestamp name (EKS) is no Google sub.
+    let r = run(&["findings", EXPORTS, "--provider", "any", "--format", "csv"]);
+    assert!(
+        !r.stdout.contains("session_name_sub_mismatch"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&[
+        "query",
+        "SELECT session_name, instance_source FROM assumptions ORDER BY session_name",
+        EXPORTS,
+        "--provider",
+        "any",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        r.stdout.contains("1722455550269043000,unrecognized\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("GitHubActions,unrecognized\n"),
+        "{}",
+        r.stdout
+    );
+}

@@ -1,6 +1,9 @@
 //! Split one decoded log file into records, whatever envelope it came in:
-//! `{"Records":[...]}` (S3 delivery), a bare JSON array (console "Event history" download),
-//! NDJSON (one record per line), or a single pretty-printed record.
+//! `{"Records":[...]}` (S3 delivery; `Records` in any place among the keys), a bare JSON array
+//! (console "Event history" download), NDJSON (one record per line), or a single pretty-printed
+//! record; and the envelopes users export ([`unwrap_exports`]): EventBridge events, `aws
+//! cloudtrail lookup-events` output, CloudWatch Logs subscription and Firehose records, and
+//! Logstash/Elastic documents that carry the record as text.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -23,6 +26,28 @@ pub enum EnvelopeError {
 
 /// How many unusable records a file lists by position; the rest are only counted.
 pub const BAD_LISTED: usize = 20;
+
+/// What a buffer that is no CloudTrail log looks like, for the message that names it.
+pub fn looks_like(buf: &[u8]) -> &'static str {
+    let body = skip_ws(buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf));
+    let head = &body[..body.len().min(64 << 10)];
+    let has = |needle: &[u8]| memchr::memmem::find(head, needle).is_some();
+    if body.starts_with(b"PAR1") {
+        "Parquet"
+    } else if has(b"\"class_uid\"") && has(b"\"metadata\"") {
+        "OCSF"
+    } else if body.starts_with(b"{") || body.starts_with(b"[") {
+        "JSON without CloudTrail records"
+    } else if head.contains(&0) {
+        "binary data"
+    } else if std::str::from_utf8(head.split(|&b| b == b'\n').next().unwrap_or_default())
+        .is_ok_and(|line| line.contains(',') || line.contains('\t'))
+    {
+        "CSV or other delimited text"
+    } else {
+        "text that is not JSON"
+    }
+}
 
 /// A record that could not be used, with where it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +164,16 @@ fn starts_with_records_key(b: &[u8]) -> bool {
     b.starts_with(b"\"Records\"")
 }
 
+/// Whether an object has a top-level `"Records"` key, wherever it stands among the others.
+fn has_records_key(v: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        #[serde(rename = "Records")]
+        records: Option<IgnoredAny>,
+    }
+    serde_json::from_slice::<Keys>(v).is_ok_and(|k| k.records.is_some())
+}
+
 fn looks_like_record(r: &Record<'_>) -> bool {
     r.event_time.get().is_some()
         || r.event_name.get().is_some()
@@ -222,22 +257,145 @@ impl<'a> Split<'a> {
                     self.digest = true;
                 } else if looks_like_record(&r) {
                     self.records.push(r);
+                } else if has_records_key(v) {
+                    // `{"Count": 2, "Records": [...]}`, or keys sorted when re-serialised.
+                    let what = "\"Records\" is not an array of records";
+                    parse_with(v, EnvelopeSeed(self), what).map_err(|e| self.limit_or(e))?;
                 } else {
-                    return Err(EnvelopeError::NotCloudTrail(
-                        "a JSON object with neither a \"Records\" array nor CloudTrail record fields"
-                            .into(),
-                    ));
+                    return Err(EnvelopeError::NotCloudTrail(format!(
+                        "{}: neither a \"Records\" array nor CloudTrail record fields",
+                        looks_like(v)
+                    )));
                 }
             }
             Some(_) => {
-                return Err(EnvelopeError::NotCloudTrail(
-                    "expected a JSON object or array".into(),
-                ));
+                return Err(EnvelopeError::NotCloudTrail(format!(
+                    "{}: expected a JSON object or array",
+                    looks_like(v)
+                )));
             }
             None => {}
         }
         Ok(())
     }
+}
+
+/// The records of exported envelopes, as NDJSON (each record compact on its line), when `buf`
+/// holds at least one; `None` leaves `buf` to [`split`] as it is. Read: EventBridge events
+/// (`{"detail-type": …, "detail": {record}}`, one per file or one per line, as archives and S3
+/// targets store them); `aws cloudtrail lookup-events` output (`{"Events": [{"CloudTrailEvent":
+/// "<record as text>"}]}`); CloudWatch Logs subscription and Firehose records (`{"messageType":
+/// "DATA_MESSAGE", "logEvents": [{"message": "<record as text>"}]}`, concatenated when several
+/// were gzipped together; `CONTROL_MESSAGE`s hold no events); Logstash/Elastic documents that
+/// carry the record as text (`message`, or `event.original`). Every other value is passed on as
+/// it is. Only the rare files that name one of these envelopes' keys near their start are parsed
+/// here, so S3 deliveries, arrays and plain NDJSON pay one short scan.
+pub fn unwrap_exports(buf: &[u8]) -> Option<Vec<u8>> {
+    let body = skip_ws(buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf));
+    if !body.starts_with(b"{") || starts_with_records_key(body) {
+        return None;
+    }
+    let head = &body[..body.len().min(64 << 10)];
+    const MARKS: [&[u8]; 5] = [
+        b"\"detail-type\"",
+        b"\"logEvents\"",
+        b"\"CloudTrailEvent\"",
+        b"\"@timestamp\"",
+        b"\"original\"",
+    ];
+    if !MARKS
+        .iter()
+        .any(|m| memchr::memmem::find(head, m).is_some())
+    {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut unwrapped = false;
+    let emit = |v: &serde_json::Value, out: &mut Vec<u8>| {
+        serde_json::to_writer(&mut *out, v).expect("a value");
+        out.push(b'\n');
+    };
+    // A record carried as text: parsed when it is JSON, else passed on as the string it is (a
+    // line the splitter counts as unusable).
+    let text = |s: &str, out: &mut Vec<u8>| {
+        match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(v) if v.is_object() => serde_json::to_writer(&mut *out, &v),
+            _ => serde_json::to_writer(&mut *out, s),
+        }
+        .expect("a value");
+        out.push(b'\n');
+    };
+    let mut each = |v: serde_json::Value, out: &mut Vec<u8>| {
+        use serde_json::Value;
+        let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        if let (Some(detail), true) = (v.get("detail"), v.get("detail-type").is_some()) {
+            unwrapped = true;
+            emit(detail, out);
+        } else if let Some(events) = v.get("Events").and_then(Value::as_array) {
+            unwrapped = true;
+            for e in events {
+                match str_of(e, "CloudTrailEvent") {
+                    Some(s) => text(&s, out),
+                    None => emit(e, out),
+                }
+            }
+        } else if let Some(logs) = v.get("logEvents").and_then(Value::as_array) {
+            unwrapped = true;
+            if str_of(&v, "messageType").as_deref() != Some("CONTROL_MESSAGE") {
+                for e in logs {
+                    match str_of(e, "message") {
+                        Some(s) => text(&s, out),
+                        None => emit(e, out),
+                    }
+                }
+            }
+        } else if let Some(s) = v
+            .get("event")
+            .and_then(|e| e.get("original"))
+            .and_then(Value::as_str)
+            .or_else(|| {
+                (v.get("eventVersion").is_none() && v.get("eventTime").is_none())
+                    .then(|| v.get("message").and_then(Value::as_str))
+                    .flatten()
+            })
+        {
+            unwrapped = true;
+            text(s, out);
+        } else if let Some(records) = v.get("Records").and_then(Value::as_array) {
+            for r in records {
+                emit(r, out);
+            }
+        } else {
+            emit(&v, out);
+        }
+    };
+    // One value per line where the first line is one (NDJSON: a broken line costs only that
+    // line), else every value of the buffer in turn.
+    let first = body.split(|&b| b == b'\n').next().unwrap_or_default();
+    if serde_json::from_slice::<serde::de::IgnoredAny>(first).is_ok() {
+        for line in body.split(|&b| b == b'\n') {
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<serde_json::Value>(line) {
+                Ok(v) => each(v, &mut out),
+                // Passed on for the splitter to count and name.
+                Err(_) => {
+                    out.extend_from_slice(line);
+                    out.push(b'\n');
+                }
+            }
+        }
+    } else {
+        for v in serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>() {
+            match v {
+                Ok(v) => each(v, &mut out),
+                Err(_) => return None,
+            }
+        }
+    }
+    unwrapped.then_some(out)
 }
 
 /// True when a parse error names a value `repair::null_unreadable` can turn into null.
@@ -340,6 +498,50 @@ mod tests {
         assert_eq!(split(s.as_bytes(), u64::MAX).unwrap().records.len(), 1);
         let pretty = "{\n  \"eventID\": \"a\",\n  \"eventName\": \"X\"\n}\n";
         assert_eq!(split(pretty.as_bytes(), u64::MAX).unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn records_anywhere_among_the_keys() {
+        let s = format!(r#"{{"Count":2,"Records":[{REC},{REC}],"Z":1}}"#);
+        assert_eq!(split(s.as_bytes(), u64::MAX).unwrap().records.len(), 2);
+    }
+
+    #[test]
+    fn exported_envelopes_become_records() {
+        let text = serde_json::to_string(REC).unwrap();
+        for (shape, n) in [
+            (
+                format!(r#"{{"detail-type":"AWS API Call via CloudTrail","detail":{REC}}}"#),
+                1,
+            ),
+            (
+                format!(
+                    r#"{{"Events":[{{"CloudTrailEvent":{text}}},{{"CloudTrailEvent":{text}}}]}}"#
+                ),
+                2,
+            ),
+            (
+                format!(
+                    r#"{{"messageType":"CONTROL_MESSAGE","logEvents":[{{"message":"CWL CONTROL MESSAGE"}}]}}{{"messageType":"DATA_MESSAGE","logEvents":[{{"message":{text}}}]}}"#
+                ),
+                1,
+            ),
+            (
+                format!(r#"{{"@timestamp":"x","event":{{"original":{text}}}}}"#),
+                1,
+            ),
+        ] {
+            let flat = unwrap_exports(shape.as_bytes()).unwrap_or_else(|| panic!("{shape}"));
+            assert_eq!(split(&flat, u64::MAX).unwrap().records.len(), n, "{shape}");
+        }
+        // An S3 delivery, an array and plain records are left to split as they are.
+        for plain in [
+            format!(r#"{{"Records":[{REC}]}}"#),
+            format!("[{REC}]"),
+            REC.to_string(),
+        ] {
+            assert!(unwrap_exports(plain.as_bytes()).is_none(), "{plain}");
+        }
     }
 
     #[test]

@@ -84,6 +84,12 @@ pub struct WalkError {
     pub reason: String,
 }
 
+/// Files janus-audit writes beside a trail: `sync`'s sidecars and the temporary files of its
+/// atomic writes.
+pub(crate) fn is_own_file(name: &str) -> bool {
+    name.ends_with(".s3meta") || (name.starts_with(".janus-audit-") && name.ends_with(".tmp"))
+}
+
 pub(crate) fn is_log_name(name: &str) -> bool {
     [
         ".json.gz",
@@ -175,9 +181,12 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
                             path: e.path().map(Path::to_path_buf).unwrap_or(root.clone()),
                             reason: e.to_string(),
                         }),
+                        // Every regular file is read, whatever its name (`export.JSON`, a
+                        // Filebeat `.log`, a Firehose object with no extension): its content
+                        // says what it is, and one that is no CloudTrail is named and counted.
+                        // Only what janus-audit itself writes beside a trail is passed over.
                         Ok(e) if e.file_type().is_file() => {
-                            let name = e.file_name().to_string_lossy();
-                            if is_log_name(&name) {
+                            if !is_own_file(&e.file_name().to_string_lossy()) {
                                 let plan = plan_for(e.path(), window);
                                 found.push(Found::local(e.into_path(), plan));
                             }

@@ -2,11 +2,15 @@
 -- session_name_sub_mismatch (high): one session name, i.e. one claimed instance, is assumed by more
 -- than one Google service account `sub`. The first sub seen with the name is taken as its owner;
 -- each later sub that breaks the pattern is one finding, naming the first key issued to it.
--- Only successful assumptions in the window count: a refused one obtained nothing.
+-- Only successful assumptions in the window count: a refused one obtained nothing. Only names
+-- that carry the fetcher's project.instance convention claim an instance: other providers' fixed
+-- names (every GitHub Actions run is `GitHubActions` by default, each branch with its own sub)
+-- and bare numbers claim none.
 WITH ok AS (
     SELECT event_id, event_time, session_name, sub, access_key_id, issuing_ip, project, instance
     FROM assumptions
     WHERE in_window AND error_code IS NULL AND session_name IS NOT NULL AND sub IS NOT NULL
+        AND instance_source IN ('hostname', 'instance-name', 'shortened')
 ),
 owner AS (
     SELECT session_name, sub AS owner_sub, owner_since
