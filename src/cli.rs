@@ -781,10 +781,11 @@ mod credentials {
     pub struct ServeArgs {
         #[command(flatten)]
         pub server: ServerArgs,
-        /// Read the authorization token from this file (0600; created with a fresh token when
-        /// missing) instead of generating one for this run.
+        /// Read the token clients must send (Authorization) from this file instead of making
+        /// one for this run: yours, 0600, no newline; created with a fresh token when missing.
+        /// Not --token-file, which is the Google ID token's file for --token-source file.
         #[arg(long, value_name = "PATH")]
-        pub token_file: Option<PathBuf>,
+        pub auth_token_file: Option<PathBuf>,
         /// Print the export lines a client needs (the token is a secret: stdout only).
         #[arg(long)]
         pub print_env: bool,
@@ -846,9 +847,10 @@ mod credentials {
         /// Always call STS; never read or write the cache.
         #[arg(global = true, long)]
         pub no_cache: bool,
-        /// Serve cached credentials only while at least this much validity remains.
-        #[arg(global = true, long, default_value = "15m", value_parser = span, value_name = "SPAN")]
-        pub refresh_before: Duration,
+        /// Serve cached credentials only while at least this much validity remains; it must be
+        /// below --duration. Default: 15m, or a third of --duration when that is shorter.
+        #[arg(global = true, long, value_parser = span, value_name = "SPAN")]
+        pub refresh_before: Option<Duration>,
         /// Print the token's claims, the session name and a ready trust policy; no STS call.
         #[arg(long)]
         pub explain: bool,
@@ -859,20 +861,42 @@ mod credentials {
 
     impl CredentialsArgs {
         /// The options for each `--role-arn` (in order).
-        pub fn options_per_role(&self) -> Vec<Options> {
-            self.role_arn.iter().map(|r| self.options_for(r)).collect()
+        pub fn options_per_role(&self) -> Result<Vec<Options>, String> {
+            let margin = self.refresh_margin()?;
+            Ok(self
+                .role_arn
+                .iter()
+                .map(|r| self.options_for(r, margin))
+                .collect())
         }
 
         /// The options for the one role a credential_process fetches.
         pub fn options(&self) -> Result<Options, String> {
+            let margin = self.refresh_margin()?;
             match self.role_arn.as_slice() {
-                [one] => Ok(self.options_for(one)),
+                [one] => Ok(self.options_for(one, margin)),
                 [] => Err("--role-arn (or JANUS_ROLE_ARN) is required".into()),
                 _ => Err("give one --role-arn (more than one is for serve and exec)".into()),
             }
         }
 
-        fn options_for(&self, role_arn: &str) -> Options {
+        /// How much validity must remain for credentials to be handed out: below the duration
+        /// STS issues them for, or no credential is ever fresh enough (a server would answer
+        /// 503 and call STS without end).
+        pub fn refresh_margin(&self) -> Result<Duration, String> {
+            let duration = Duration::from_secs(self.duration.max(0) as u64);
+            match self.refresh_before {
+                None => Ok(Duration::from_secs(15 * 60).min(duration / 3)),
+                Some(m) if m >= duration => Err(format!(
+                    "--refresh-before ({}s) must be below --duration ({}s): credentials that never have more validity left than the margin are never handed out",
+                    m.as_secs(),
+                    duration.as_secs()
+                )),
+                Some(m) => Ok(m),
+            }
+        }
+
+        fn options_for(&self, role_arn: &str, margin: Duration) -> Options {
             let region = self
                 .region
                 .clone()
@@ -895,7 +919,7 @@ mod credentials {
                 },
                 cache_dir: self.cache_dir.clone(),
                 no_cache: self.no_cache,
-                min_remaining: self.refresh_before,
+                min_remaining: margin,
                 // Under the Rust SDK's 5 s limit for a credential_process, with room to print.
                 budget: Duration::from_millis(4000),
             }

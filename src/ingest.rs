@@ -145,6 +145,8 @@ pub struct Summary {
     pub calls_matched_by_fewer_fields: u64,
     /// Calls made with a key ID the input issued, but to another session or at another time.
     pub calls_of_unseen_issuance: u64,
+    /// Chained AssumeRoles whose record does not name its parent session's ARN and creation time.
+    pub hops_unlinked: u64,
 }
 
 impl Summary {
@@ -327,6 +329,13 @@ impl Summary {
                 format!(
                     "{} call(s) made with a key ID the input issued, but to another session or at another time: a reused key ID whose issuing event is not in the input, left unattributed",
                     s.calls_of_unseen_issuance
+                ),
+            ),
+            (
+                s.hops_unlinked,
+                format!(
+                    "{} chained AssumeRole(s) whose record lacks the parent session's ARN or creation time: their keys are linked to no parent",
+                    s.hops_unlinked
                 ),
             ),
         ];
@@ -652,6 +661,7 @@ pub fn summarize(reports: &[FileReport], walk_errors: &[WalkError], tables: &Tab
         incomplete_assumptions: tables.stats.incomplete_assumptions,
         calls_matched_by_fewer_fields: tables.key_match.by_fewer_fields,
         calls_of_unseen_issuance: tables.key_match.other_issuance,
+        hops_unlinked: tables.key_match.hops_unlinked,
         ..Summary::default()
     };
     for r in reports {

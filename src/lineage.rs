@@ -7,10 +7,11 @@
 //! session's ARN, issue time): an assumption carries all three (`credentials.accessKeyId`,
 //! `assumedRoleUser.arn`, `eventTime`), and so does every call made with the key
 //! (`userIdentity.accessKeyId`, `userIdentity.arn`, `sessionContext.attributes.creationDate`,
-//! which is the issuing event's time to the second). A call, and a chained AssumeRole's parent,
-//! is matched on all three; on fewer only where its record lacks one (those matches are
-//! counted), and never to an issuance whose ARN or time differs from the record's: that call was
-//! made with another issuance of the key ID, one the input does not hold.
+//! which is the issuing event's time to the second). A call is matched on all three; on fewer
+//! only where its record lacks one (those matches are counted), and never to an issuance whose
+//! ARN or time differs from the record's: that call was made with another issuance of the key
+//! ID, one the input does not hold. A chained AssumeRole's parent is matched on all three only:
+//! one whose record lacks the parent's ARN or creation time is linked to no key (counted).
 //!
 //! polars SQL has no recursive CTE, so the transitive closure is computed here and registered
 //! as a table; the joins and aggregations that use it stay in `queries/`. The walk goes level by
@@ -171,6 +172,9 @@ pub struct MatchStats {
     /// Calls whose access key ID was issued in the input, but never to their session (ARN) at
     /// their session's creation time: made with another issuance of a repeated key ID.
     pub other_issuance: u64,
+    /// Chained AssumeRoles whose record lacks the parent session's ARN or creation time: their
+    /// keys are linked to no parent.
+    pub hops_unlinked: u64,
 }
 
 /// Which key each of the window's calls (`role_calls`) was made with, as its row in the
@@ -391,13 +395,20 @@ pub fn build(
             .enumerate()
             .map(|(i, k)| (place[i], (k.key, k.arn, k.issued_at))),
     );
+    // A chained AssumeRole names its parent by its whole identity: one whose record lacks the
+    // parent session's ARN or creation time is linked to no key (counted), rather than to the
+    // first issuance of a key ID that AWS may have given another session.
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); all.len()];
+    let mut unlinked = 0u64;
     for (i, k) in all.iter().enumerate().skip(roots) {
         let Src::Hop(h) = k.src else { continue };
         let h = h as usize;
-        if let Some((r, _)) =
-            h_parent[h].and_then(|p| index.find(p, h_parent_arn[h], h_parent_created[h]))
-        {
+        let (Some(p), Some(arn), Some(at)) = (h_parent[h], h_parent_arn[h], h_parent_created[h])
+        else {
+            unlinked += 1;
+            continue;
+        };
+        if let Some((r, _)) = index.find(p, Some(arn), Some(at)) {
             children[rank[r as usize]].push(i);
         }
     }
@@ -441,7 +452,8 @@ pub fn build(
             Src::Hop(h) => (h_role[h as usize], h_session[h as usize]),
         })
         .collect();
-    let (refs, stats) = match_calls(&keys, &sessions, role_calls)?;
+    let (refs, mut stats) = match_calls(&keys, &sessions, role_calls)?;
+    stats.hops_unlinked = unlinked;
     let mut used = vec![false; keys.len()];
     for r in refs.downcast_iter().flat_map(|a| a.iter().flatten()) {
         used[*r as usize] = true;
@@ -749,7 +761,10 @@ mod tests {
         let same = Column::new("".into(), [session_arn("2", "R", "s")]);
         r.with_column(same.with_name("assumed_role_arn".into()))
             .unwrap();
-        let got = rows(&build(&r, &h, &no_calls()).unwrap().0);
+        let (df, _, stats) = build(&r, &h, &no_calls()).unwrap();
+        // X -> Y names its parent by key ID alone: linked to nothing, and counted.
+        assert_eq!(stats.hops_unlinked, 1);
+        let got = rows(&df);
         assert_eq!(
             got,
             vec![
@@ -871,7 +886,8 @@ mod tests {
             stats,
             MatchStats {
                 by_fewer_fields: 2,
-                other_issuance: 2
+                other_issuance: 2,
+                hops_unlinked: 0,
             }
         );
     }

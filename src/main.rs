@@ -151,17 +151,21 @@ mod serve {
         if args.explain {
             return fail("--explain is for the credential_process form", exit::USAGE);
         }
-        let mut roles = args.options_per_role();
+        let mut roles = match args.options_per_role() {
+            Ok(r) => r,
+            Err(e) => return fail(e, exit::USAGE),
+        };
         if roles.is_empty() {
             return fail("--role-arn (or JANUS_ROLE_ARN) is required", exit::USAGE);
         }
         for r in &mut roles {
             r.budget = BUDGET;
         }
+        let margin = roles[0].min_remaining;
         let (server_args, token) = match mode {
             Mode::Serve(s) => (
                 &s.server,
-                match &s.token_file {
+                match &s.auth_token_file {
                     Some(p) => serve::token_file(p),
                     None => serve::new_token(),
                 },
@@ -189,7 +193,7 @@ mod serve {
             port: server_args.port,
             token: token.clone(),
             roles,
-            margin: args.refresh_before,
+            margin,
         };
         rt.block_on(async {
             let server = match Server::start(opts, log).await {
@@ -205,7 +209,7 @@ mod serve {
                                 "export AWS_CONTAINER_CREDENTIALS_FULL_URI={}",
                                 sh(&urls[0].1)
                             ),
-                            match &s.token_file {
+                            match &s.auth_token_file {
                                 Some(p) => format!(
                                     "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
                                     sh(&p.display().to_string())
@@ -240,9 +244,25 @@ mod serve {
         })
     }
 
-    /// Until SIGTERM or Ctrl-C.
+    /// Until SIGTERM or Ctrl-C. SIGHUP (a closed terminal, a `systemctl reload`) and SIGUSR1
+    /// would end the process by default: they are logged, and serving goes on.
     async fn stopped() {
         use tokio::signal::unix::{SignalKind, signal};
+        for (kind, name) in [
+            (SignalKind::hangup(), "SIGHUP"),
+            (SignalKind::user_defined1(), "SIGUSR1"),
+        ] {
+            if let Ok(mut s) = signal(kind) {
+                tokio::spawn(async move {
+                    while s.recv().await.is_some() {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "janus-audit: {name} received; still serving (SIGTERM or Ctrl-C stops)"
+                        );
+                    }
+                });
+            }
+        }
         let mut term = signal(SignalKind::terminate()).ok();
         let term = async {
             match &mut term {

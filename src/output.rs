@@ -126,6 +126,46 @@ pub fn write(
 
 /// Create `path` so that readers only ever see no file or the whole file: write a temporary file
 /// in the same directory, fsync it, then rename it into place.
+/// Create `dir` and every missing folder above it owner-only (0700), whatever the umask: the
+/// folders janus-audit makes hold evidence, credentials or reports.
+pub fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Whether `path`, or a folder between `root` and it, is a symbolic link: writing there would
+/// write outside the folder janus-audit owns. (`root` itself may be a link: the user named it.)
+pub fn through_symlink(root: &Path, path: &Path) -> Option<PathBuf> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut at = root.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// Remove the temporary files (`.janus-audit-*.tmp`) that runs killed while writing left under
+/// `root`; the caller holds the folder's lock, so none of them is being written. Returns how
+/// many were removed. Symbolic links are not followed.
+pub fn remove_stale_temporaries(root: &Path) -> usize {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy();
+            n.starts_with(".janus-audit-") && n.ends_with(".tmp")
+        })
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 pub fn write_atomic(
     path: &Path,
     body: impl FnOnce(&mut dyn Write) -> Result<(), OutputError>,

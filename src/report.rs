@@ -71,7 +71,7 @@ fn take_output_dir(
         let path = path.to_path_buf();
         move |source| ScheduleError::Write { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    crate::output::create_private_dirs(dir).map_err(err(dir))?;
     let lock = std::fs::File::open(dir).map_err(err(dir))?;
     match lock.try_lock() {
         Ok(()) => {}
@@ -82,6 +82,12 @@ fn take_output_dir(
     }
     for line in publish::recover(dir).map_err(err(dir))? {
         tell(Notice::Problem(line));
+    }
+    let stale = crate::output::remove_stale_temporaries(dir);
+    if stale > 0 {
+        tell(Notice::Problem(format!(
+            "removed {stale} temporary file(s) an interrupted report left"
+        )));
     }
     Ok(lock)
 }

@@ -31,12 +31,20 @@ fn err(e: impl std::fmt::Display) -> AnalyzerError {
 }
 
 /// Where an object goes under `dir`; `None` for a key that would leave it (`..`, an absolute
-/// path) or that names nothing.
+/// path), that names nothing, or that has an empty or `.` segment: `05/./X`, `05//X` and `05/X`
+/// are three S3 objects but one path, and which one the mirror kept would flip between runs, so
+/// that whoever may only add objects could swap the mirror's copy of a log file.
 pub fn local_path(dir: &Path, uri: &S3Uri, key: &str) -> Option<PathBuf> {
     let rel = match uri.prefix.is_empty() {
         true => key,
         false => key.strip_prefix(&format!("{}/", uri.prefix))?,
     };
+    if rel
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return None;
+    }
     let rel = Path::new(rel);
     let normal = rel.components().all(|c| matches!(c, Component::Normal(_)));
     (normal && rel.components().next().is_some() && !rel.starts_with(SYNC_DIR))
@@ -53,6 +61,29 @@ fn up_to_date(path: &Path, o: &Object) -> bool {
 
 /// Mirror the window; returns the exit status (3 when an object could not be fetched).
 pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
+    // One sync at a time per mirror (a lock on its sync folder); then whatever temporary file is
+    // in the mirror was left by a run killed while writing it.
+    let sync_dir = req.dir.join(SYNC_DIR);
+    crate::output::create_private_dirs(&sync_dir)
+        .map_err(|e| err(format!("{}: {e}", crate::text::quoted(&sync_dir))))?;
+    let lock = std::fs::File::open(&sync_dir)
+        .map_err(|e| err(format!("{}: {e}", crate::text::quoted(&sync_dir))))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(err(format!(
+                "{}: another sync is writing this mirror",
+                crate::text::quoted(&req.dir)
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+    }
+    let stale = crate::output::remove_stale_temporaries(&req.dir);
+    if stale > 0 {
+        (ui.tell)(Notice::Info(format!(
+            "removed {stale} temporary file(s) an interrupted sync left"
+        )));
+    }
     let s3 = S3::connect(&req.s3).map_err(err)?;
     let mut objects = s3
         .list_trail(&req.source, &req.window, s3::Kind::Digests, &req.s3)
@@ -69,8 +100,17 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
             None => {
                 refused += 1;
                 (ui.tell)(Notice::Problem(format!(
-                    "not synced {}: its key would leave the mirror",
+                    "not synced {}: its key would leave the mirror, or has an empty, '.' or '..' part",
                     crate::text::quoted(&o.path())
+                )));
+            }
+            Some(p) if crate::output::through_symlink(&req.dir, &p).is_some() => {
+                refused += 1;
+                let link = crate::output::through_symlink(&req.dir, &p).unwrap_or_default();
+                (ui.tell)(Notice::Problem(format!(
+                    "not synced {}: {} in the mirror is a symbolic link, which would be written through",
+                    crate::text::quoted(&o.path()),
+                    crate::text::quoted(&link)
                 )));
             }
             Some(p) if up_to_date(&p, o) => current += 1,
@@ -82,20 +122,25 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         let refs: Vec<&Object> = batch.iter().map(|(_, o, _)| *o).collect();
         // Each object is written the moment it arrives: an interrupted sync keeps all of them,
         // and the next run fetches only the rest.
-        let mut written = Ok(());
         s3.fetch_each(&refs, req.limits.max_file_bytes, |i, got| {
-            if written.is_err() {
-                return;
-            }
             let (is_digest, o, path) = &batch[i];
             match got {
-                Ok(got) => {
-                    written = keep(path, o, *is_digest, &got);
-                    if written.is_ok() {
+                // One object that cannot be written (a key too long for the file system, a file
+                // where its folder should be) is named and skipped; the rest are synced.
+                Ok(got) => match keep(path, o, *is_digest, &got) {
+                    Ok(()) => {
                         fetched += 1;
                         bytes += got.body.len() as u64;
                     }
-                }
+                    Err(e) => {
+                        failed += 1;
+                        (ui.tell)(Notice::Problem(format!(
+                            "not synced {}: {}",
+                            crate::text::quoted(&o.path()),
+                            crate::text::reason(&e.to_string())
+                        )));
+                    }
+                },
                 Err(e) => {
                     failed += 1;
                     (ui.tell)(Notice::Problem(format!(
@@ -106,7 +151,6 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
                 }
             }
         });
-        written?;
     }
     // Keys for every digest of the window, not only the new ones: a mirror whose key file was
     // lost gets it back.
@@ -166,7 +210,8 @@ fn keep(path: &Path, o: &Object, is_digest: bool, got: &s3::Got) -> Result<(), A
 /// Written aside in the same directory and renamed: a partial object never has its final name.
 fn write(path: &Path, bytes: &[u8]) -> Result<(), AnalyzerError> {
     if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| err(format!("{}: {e}", crate::text::quoted(d))))?;
+        crate::output::create_private_dirs(d)
+            .map_err(|e| err(format!("{}: {e}", crate::text::quoted(d))))?;
     }
     crate::output::write_atomic(path, |w| {
         w.write_all(bytes)
@@ -196,5 +241,18 @@ mod tests {
         assert_eq!(local_path(d, &uri, "p/.janus-sync/public-keys.json"), None);
         let root = S3Uri::parse("s3://b").unwrap();
         assert_eq!(local_path(d, &root, "/abs"), None);
+        // Three objects S3 keeps apart that would be one file: all refused but the plain one.
+        assert_eq!(
+            local_path(d, &uri, "p/AWSLogs/05/X"),
+            Some(PathBuf::from("/m/AWSLogs/05/X"))
+        );
+        for alias in [
+            "p/AWSLogs/05/./X",
+            "p/AWSLogs/05//X",
+            "p/AWSLogs/05/X/",
+            "p/./X",
+        ] {
+            assert_eq!(local_path(d, &uri, alias), None, "{alias}");
+        }
     }
 }

@@ -1385,9 +1385,15 @@ fn a_mirror_re_signed_by_whoever_can_write_it_is_caught_with_pinned_or_online_ke
         "--until",
         "2026-10-05T14:00:00Z",
         "--formats",
-        "csv",
+        "csv,html",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    let verdict = page_verdict(reports.path());
+    assert!(
+        verdict.starts_with("valid: ")
+            && verdict.contains("public keys: mirror; the public keys came from the mirror itself"),
+        "{verdict}"
+    );
     let m = window_manifest(reports.path());
     assert_eq!(m["verification"]["keys_source"], "mirror", "{m:#}");
     assert!(
@@ -1439,4 +1445,103 @@ fn a_mirror_re_signed_by_whoever_can_write_it_is_caught_with_pinned_or_online_ke
         "sidecar",
         &digest,
     );
+}
+
+#[test]
+fn a_hostile_bucket_or_mirror_costs_only_the_objects_at_fault() {
+    use std::os::unix::fs::PermissionsExt;
+    let bucket = "hostile";
+    let t = trail(bucket);
+    let e = env(&t);
+    // Beside the trail, in one of its day folders: three keys S3 keeps apart that would be one
+    // file, a key with a control character, a name too long for the file system, and a file
+    // where another object's folder should be.
+    let day = t.objects.iter().find(|o| o.signature.is_none()).unwrap();
+    let dir = day.key.rsplit_once('/').unwrap().0.to_string();
+    let body = gz(b"{\"Records\":[]}");
+    let extra = [
+        format!("{dir}/./alias.json.gz"),
+        format!("{dir}//alias.json.gz"),
+        format!("{dir}/ctl\u{1}name.json.gz"),
+        format!("{dir}/{}.json.gz", "a".repeat(300)),
+        format!("{dir}/x.json"),
+        format!("{dir}/x.json/y.json.gz"),
+    ];
+    let mut objects: Vec<Obj> = t
+        .objects
+        .iter()
+        .map(|o| Obj {
+            key: o.key.clone(),
+            body: o.body.clone(),
+            signature: o.signature.clone(),
+        })
+        .collect();
+    objects.extend(extra.iter().map(|k| Obj {
+        key: k.clone(),
+        body: body.clone(),
+        signature: None,
+    }));
+    upload(&e.moto, bucket, &objects);
+    // A mirror with a folder of the trail planted as a link to somewhere else, and a temporary
+    // file a killed sync left.
+    let mirror = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let link_at = mirror.path().join("AWSLogs/444455556666");
+    std::fs::create_dir_all(link_at.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), &link_at).unwrap();
+    std::fs::write(mirror.path().join(".janus-audit-killed.tmp"), b"half").unwrap();
+    let uri = format!("s3://{bucket}/{BUCKET_PREFIX}");
+    let out = run(&e, &["sync", &uri, dir_str(mirror.path())]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let named = |part: &str| {
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.contains("not synced") && l.contains(part)),
+            "{part}: {}",
+            out.stderr
+        )
+    };
+    named("/./alias.json.gz");
+    named("//alias.json.gz");
+    named("aaaaaaaa");
+    named("symbolic link");
+    // One of x.json and x.json/y.json.gz cannot be written beside the other.
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.contains("not synced") && l.contains("x.json")),
+        "{}",
+        out.stderr
+    );
+    // Nothing written through the link; everything else synced, the control character too.
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    let synced = |suffix: &str| {
+        walkdir::WalkDir::new(mirror.path())
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .any(|e| e.path().to_string_lossy().ends_with(suffix))
+    };
+    assert!(synced("ctl\u{1}name.json.gz"), "{}", out.stderr);
+    let local_trail: Vec<&Obj> = t
+        .objects
+        .iter()
+        .filter(|o| !o.key.contains("/444455556666/"))
+        .collect();
+    for o in local_trail {
+        assert!(synced(o.key.rsplit('/').next().unwrap()), "{}", o.key);
+    }
+    // No temporary file left, and every folder sync made is the owner's only.
+    assert!(!synced(".tmp"), "a temporary file is left");
+    for d in walkdir::WalkDir::new(mirror.path())
+        .follow_links(false)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_dir() && e.depth() > 0 && e.path() != link_at)
+    {
+        let mode = d.metadata().unwrap().permissions().mode() & 0o777;
+        if d.path() != link_at.parent().unwrap() {
+            assert_eq!(mode, 0o700, "{}", d.path().display());
+        }
+    }
 }

@@ -321,7 +321,7 @@ fn a_token_file_must_be_private_and_is_created_when_missing() {
             "serve",
             "--role-arn",
             ROLE,
-            "--token-file",
+            "--auth-token-file",
             file.to_str().unwrap(),
         ])
         .stderr(Stdio::null())
@@ -349,7 +349,7 @@ fn a_token_file_must_be_private_and_is_created_when_missing() {
             "serve",
             "--role-arn",
             ROLE,
-            "--token-file",
+            "--auth-token-file",
             file.to_str().unwrap(),
             "--print-env",
         ])
@@ -391,7 +391,7 @@ fn a_token_file_must_be_private_and_is_created_when_missing() {
                 "serve",
                 "--role-arn",
                 ROLE,
-                "--token-file",
+                "--auth-token-file",
                 f.to_str().unwrap(),
             ])
             .output()
@@ -517,6 +517,13 @@ fn exec_gives_the_child_only_the_server_and_its_status_comes_back() {
         .env("AWS_SECRET_ACCESS_KEY", "wrong")
         .env("AWS_PROFILE", "wrong")
         .env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/wrong")
+        // Read ahead of the container provider by the Go and Java v1 SDKs (the first two) and
+        // by botocore (its legacy credential file and boto2 config).
+        .env("AWS_ACCESS_KEY", "AKIASTATICWRONG")
+        .env("AWS_SECRET_KEY", "wrong")
+        .env("AWS_CREDENTIAL_FILE", "/tmp/wrong")
+        .env("BOTO_CONFIG", "/tmp/wrong")
+        .env("AWS_ROLE_SESSION_NAME", "wrong")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(7));
@@ -528,8 +535,16 @@ fn exec_gives_the_child_only_the_server_and_its_status_comes_back() {
         "AWS_SECRET_ACCESS_KEY",
         "AWS_PROFILE",
         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_ACCESS_KEY",
+        "AWS_SECRET_KEY",
+        "AWS_CREDENTIAL_FILE",
+        "BOTO_CONFIG",
+        "AWS_ROLE_SESSION_NAME",
     ] {
-        assert!(!env.contains(&format!("{gone}=")), "{gone}: {env}");
+        assert!(
+            !env.lines().any(|l| l.starts_with(&format!("{gone}="))),
+            "{gone}: {env}"
+        );
     }
     // The Rust SDK inside exec, running past two credential lifetimes, keeps working.
     p.sts.knobs.lifetime_secs.store(5, Ordering::SeqCst);
@@ -658,4 +673,290 @@ fn under_systemd_serve_says_ready_once_it_can_answer() {
     assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
     // Ready means the first credentials are in.
     assert_eq!(calls, 1);
+}
+
+#[test]
+fn the_shortest_duration_is_served_and_a_margin_not_below_it_is_refused() {
+    let p = peers();
+    // --duration 900, the least STS allows, with the default margin: a third of it (5 min), so
+    // the 15-minute credentials are handed out, and STS is asked once.
+    let s = p.serve(&["--role-arn", ROLE, "--duration", "900"]);
+    let (status, body) = s.get();
+    assert_eq!(status, 200, "{body}");
+    assert!(left(&body["Expiration"]) > 800.0, "{body}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(p.sts.count(), 1);
+    // A margin the credentials can never have left is a usage error, before anything starts.
+    let out = p
+        .cmd(&[
+            "serve",
+            "--role-arn",
+            ROLE,
+            "--duration",
+            "900",
+            "--refresh-before",
+            "15m",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--refresh-before") && err.contains("below --duration"),
+        "{err}"
+    );
+    assert_eq!(p.sts.count(), 1);
+}
+
+#[test]
+fn credentials_sts_issues_already_expired_never_make_serve_call_it_more_than_5_times_in_10_s() {
+    let p = peers();
+    // Every answer expires a second after issue, inside any margin.
+    p.sts.knobs.lifetime_secs.store(1, Ordering::SeqCst);
+    let s = p.serve(&["--role-arn", ROLE]);
+    let started = Instant::now();
+    let mut counts = Vec::new();
+    // A client asking 10 times a second: every answer is a quick 503, never credentials.
+    while started.elapsed() < Duration::from_millis(9_500) {
+        let asked = Instant::now();
+        let (status, body) = s.get();
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["Code"], "CredentialsUnavailable", "{body}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "a client held {:?}",
+            asked.elapsed()
+        );
+        counts.push(p.sts.count());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let calls = p.sts.count();
+    assert!(calls <= 5, "{calls} STS calls in under 10 s");
+    assert!(
+        s.stderr().contains("less than the refresh margin"),
+        "{}",
+        s.stderr()
+    );
+    // And it keeps asking, slowly: by 20 s at most 10.
+    std::thread::sleep(Duration::from_millis(10_000));
+    assert!(p.sts.count() <= 10, "{} STS calls in 20 s", p.sts.count());
+    assert_no_secret(&s.stderr(), &s.token);
+}
+
+#[test]
+fn four_hundred_half_open_connections_without_the_token_do_not_starve_a_real_client() {
+    let p = peers();
+    let s = p.serve(&["--role-arn", ROLE]);
+    let (host, path) = s.parts();
+    // A local process without the token opens 400 connections and sends half a request line on
+    // each, reopening whatever the server closes, for 15 s (bounded: 400 sockets, 15 s, loopback).
+    let half = |host: &str| {
+        let c = TcpStream::connect(host).ok()?;
+        c.set_nonblocking(true).ok()?;
+        let mut c = c;
+        c.write_all(b"GET /role/123456789012/s3-ro HTT").ok()?;
+        Some(c)
+    };
+    let mut flood: Vec<Option<TcpStream>> = (0..400).map(|_| half(&host)).collect();
+    let started = Instant::now();
+    let mut served = 0;
+    while started.elapsed() < Duration::from_secs(15) {
+        let asked = Instant::now();
+        let mut c = TcpStream::connect(&host).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+            s.token
+        )
+        .unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap_or_else(|e| {
+            panic!(
+                "a real client was not served within 5 s ({e}); {:?}",
+                asked.elapsed()
+            )
+        });
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            asked.elapsed()
+        );
+        served += 1;
+        // The flood reopens what was shed.
+        for c in flood.iter_mut() {
+            // Still open and unanswered: a read would block. Closed, or answered (the server
+            // then closes it): reopened.
+            let alive = c.as_mut().is_some_and(|c| {
+                let mut b = [0u8; 512];
+                matches!(c.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            });
+            if !alive {
+                *c = half(&host);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(served >= 20, "{served}");
+    assert_no_secret(&s.stderr(), &s.token);
+}
+
+#[test]
+fn the_id_token_file_is_never_the_servers_token() {
+    // --token-source file --token-file G: G is the Google ID token, which STS accepts. serve
+    // makes its own token and never hands out G's path or bytes.
+    let p = peers();
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("google-id-token");
+    let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+    std::fs::write(&g, jwt).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_janus-audit"))
+        .args(["credentials", "--audience", AUD, "--token-source", "file"])
+        .args(["--token-file", g.to_str().unwrap()])
+        .args(["--sts-endpoint", &p.sts.url, "--no-cache"])
+        .args(["serve", "--role-arn", ROLE, "--print-env"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", p.home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut uri, mut auth) = (String::new(), String::new());
+    out.read_line(&mut uri).unwrap();
+    out.read_line(&mut auth).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        auth.starts_with("export AWS_CONTAINER_AUTHORIZATION_TOKEN="),
+        "{auth}"
+    );
+    assert!(
+        !auth.contains(jwt) && !auth.contains("google-id-token"),
+        "{auth}"
+    );
+}
+
+#[test]
+fn a_token_file_of_another_user_with_a_newline_or_huge_is_refused_and_a_race_serves_one_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = peers();
+    let dir = tempfile::tempdir().unwrap();
+    let serve_with = |f: &std::path::Path| {
+        p.cmd(&[
+            "serve",
+            "--role-arn",
+            ROLE,
+            "--auth-token-file",
+            f.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+    };
+    let refused = |f: &std::path::Path, why: &str| {
+        let started = Instant::now();
+        let out = serve_with(f);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    };
+    let private = |name: &str, body: &[u8]| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, body).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        f
+    };
+    // `openssl rand -hex 32 > F`: a newline no client can send.
+    refused(
+        &private("newline", b"0123456789abcdef0123456789abcdef\n"),
+        "newline",
+    );
+    // 1 GB (sparse): refused after a bounded read.
+    let huge = private("huge", b"");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    refused(&huge, "larger than");
+    // Planted by another user, 0600: that user knows the token (only root can chown).
+    if unsafe { libc::geteuid() } == 0 {
+        let theirs = private("theirs", b"0123456789abcdef0123456789abcdef");
+        let c = std::ffi::CString::new(theirs.to_str().unwrap()).unwrap();
+        // SAFETY: chown(2) on a path we made.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        refused(&theirs, "owned by uid 65534");
+    }
+    // Two servers create the same missing file at once: both serve the token it holds.
+    for round in 0..5 {
+        let f = dir.path().join(format!("race-{round}"));
+        let spawn = || {
+            let mut c = p
+                .cmd(&[
+                    "serve",
+                    "--role-arn",
+                    ROLE,
+                    "--auth-token-file",
+                    f.to_str().unwrap(),
+                    "--print-env",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut out = BufReader::new(c.stdout.take().unwrap());
+            let (mut uri, mut file) = (String::new(), String::new());
+            out.read_line(&mut uri).unwrap();
+            out.read_line(&mut file).unwrap();
+            // Kept open: a server whose stdout is closed under it may stop.
+            (c, uri.trim().to_string(), out)
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(spawn);
+            let b = s.spawn(spawn);
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let token = std::fs::read_to_string(&f).unwrap();
+        for (mut child, line, _out) in [a, b] {
+            let uri = line
+                .split_once('=')
+                .unwrap()
+                .1
+                .trim_matches('\'')
+                .to_string();
+            let rest = uri.strip_prefix("http://").unwrap();
+            let (host, path) = rest.split_at(rest.find('/').unwrap());
+            let (status, body) = http(host, path, &[("Host", host), ("Authorization", &token)]);
+            assert_eq!(status, 200, "round {round}: {body}");
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn sighup_and_sigusr1_do_not_stop_serve() {
+    let p = peers();
+    let s = p.serve(&["--role-arn", ROLE]);
+    let pid = s.child.id() as libc::pid_t;
+    for sig in [libc::SIGHUP, libc::SIGUSR1] {
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+        std::thread::sleep(Duration::from_millis(300));
+        let (status, body) = s.get();
+        assert_eq!(status, 200, "{body}");
+    }
+    let log = s.stderr();
+    assert!(
+        log.contains("SIGHUP received") && log.contains("SIGUSR1 received"),
+        "{log}"
+    );
 }

@@ -134,6 +134,20 @@ impl Cache {
             );
             return None;
         }
+        // Another user's file, even 0600, holds credentials that user chose.
+        {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: geteuid(2) cannot fail.
+            let me = unsafe { libc::geteuid() };
+            if meta.uid() != me {
+                tracing::warn!(
+                    "ignoring {}: owned by uid {}, not by this user; it will be replaced",
+                    crate::text::quoted(&path),
+                    meta.uid()
+                );
+                return None;
+            }
+        }
         let text = fs::read(&path).ok()?;
         let entry: Entry = match serde_json::from_slice(&text) {
             Ok(e) => e,

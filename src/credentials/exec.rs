@@ -7,20 +7,34 @@ use std::ffi::OsString;
 use super::secret::Secret;
 
 /// Variables that would make the child's SDK pick other credentials before the container
-/// provider (environment keys, a profile, web identity), or point the container provider
-/// elsewhere (a relative URI and a token file both win over what is set here).
-pub const REMOVED: [&str; 11] = [
+/// provider, or point the container provider elsewhere, in the chains of botocore (boto3, the
+/// AWS CLI), the Go SDK v1 and v2, the Java SDK v1 and v2, the JavaScript SDK v3 and the Rust
+/// SDK:
+/// - environment keys, under every name one of them reads (`AWS_ACCESS_KEY`/`AWS_SECRET_KEY`:
+///   Go v1 and v2, Java v1; `AWS_SECURITY_TOKEN`: botocore, Go; `AWS_CREDENTIAL_EXPIRATION`:
+///   botocore);
+/// - a profile (`AWS_PROFILE`, `AWS_DEFAULT_PROFILE`: botocore), web identity
+///   (`AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ROLE_ARN`, `AWS_ROLE_SESSION_NAME`: every SDK);
+/// - botocore's legacy files, read before the container provider: `AWS_CREDENTIAL_FILE` (its
+///   original EC2 provider) and `BOTO_CONFIG` (its boto2 provider);
+/// - a relative container URI and a token file, which win over what is set here.
+pub const REMOVED: [&str; 16] = [
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
     "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CREDENTIAL_FILE",
+    "BOTO_CONFIG",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_CREDENTIAL_EXPIRATION",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -315,7 +315,7 @@ const MATCH_FORMS: [&str; 5] = ["key", "keyarn", "keytime", "keyonly", "session"
 /// `key_lineage` and `role_calls` as views, by the rules of `lineage`: the roots
 /// (`janus_lineage_roots`, one per identity: key ID, session ARN, issue time), each chained
 /// key's issuing event (`janus_lineage_edges`, the earliest claim of an identity no root holds)
-/// with the issuance its AssumeRole was made with (matched as a call is), for each chained key a
+/// with the identity of the key its AssumeRole was made with, for each chained key a
 /// walk up its parents to the first root (it joins the two views once per level, so the plan
 /// grows with [`MAX_DEPTH`], not with the power of it); then the keys numbered (`janus_keys`),
 /// each call given its key's number (`role_calls`), and each key marked used by a call
@@ -354,24 +354,13 @@ fn lineage_views(engine: Engine, call_cols: &str) -> Vec<String> {
             identity("e.access_key_id", "e.assumed_role_arn", "e.event_time"),
             identity("e.access_key_id", "e.assumed_role_arn", "e.event_time"),
         ),
-        // Every issuance (roots and chained keys alike), with the strings it answers to.
-        format!(
-            "CREATE OR REPLACE VIEW janus_issuances AS\n\
-             SELECT janus_id,\n    {}\nFROM (\n    \
-             SELECT janus_id, access_key_id, assumed_role_arn, issued_at FROM janus_lineage_roots\n    \
-             UNION ALL\n    \
-             SELECT janus_id, access_key_id, assumed_role_arn, event_time AS issued_at \
-             FROM janus_lineage_claims\n) i",
-            key_matches("access_key_id", "assumed_role_arn", "issued_at", rank, text)
-        ),
+        // A chained key's parent is named by its whole identity (lineage::build): a record
+        // without the parent's ARN or creation time links to nothing.
         format!(
             "CREATE OR REPLACE VIEW janus_lineage_edges AS\n\
-             SELECT c.*, p.janus_id AS janus_parent_id\nFROM (\n    SELECT e.*, {} AS janus_parent_match \
-             FROM janus_lineage_claims e\n) c\n\
-             LEFT JOIN (\n    SELECT janus_id, janus_match FROM janus_issuances {}\n) p \
-             ON p.janus_match = c.janus_parent_match",
-            key_match("e.parent_key", "e.parent_arn", "e.parent_created_at", text),
-            explode(engine, &MATCH_FORMS[..4])
+             SELECT e.*, CASE WHEN e.parent_arn IS NOT NULL AND e.parent_created_at IS NOT NULL \
+             THEN {} END AS janus_parent_id\nFROM janus_lineage_claims e",
+            identity("e.parent_key", "e.parent_arn", "e.parent_created_at")
         ),
         format!(
             "CREATE OR REPLACE VIEW janus_target_copies AS\n\

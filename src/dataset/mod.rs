@@ -110,12 +110,12 @@ impl Dataset {
     /// Open a dataset for writing, creating it (with its schema) if it does not exist.
     pub fn create(dir: &Path) -> Result<Dataset, DatasetError> {
         let meta = dir.join(META);
-        std::fs::create_dir_all(&meta).map_err(io(&meta))?;
+        crate::output::create_private_dirs(&meta).map_err(io(&meta))?;
         // Every table's directory, rows or not: another engine's table over an empty one is an
         // empty table, over a missing one an error (a trail may hold no chained AssumeRole).
         for table in TABLES.iter().filter(|t| **t != "events") {
             let d = dir.join(table);
-            std::fs::create_dir_all(&d).map_err(io(&d))?;
+            crate::output::create_private_dirs(&d).map_err(io(&d))?;
         }
         let schema = meta.join("schema.json");
         if !schema.exists() {

@@ -107,6 +107,13 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
             "removed {removed} part file(s) of a batch an interrupted ingest never committed"
         )));
     }
+    // Under the lock, every temporary file is one a killed ingest was writing.
+    let stale = crate::output::remove_stale_temporaries(&ds.dir);
+    if stale > 0 {
+        tell(Notice::Problem(format!(
+            "removed {stale} temporary file(s) an interrupted ingest left"
+        )));
+    }
     let known = ds.files()?;
     let opts = batch_options(&req);
     let (found, walk_errors, s3) = ingest::discover(&IngestOptions {
@@ -388,7 +395,7 @@ fn write_parquet(
     compression: ParquetCompression,
 ) -> Result<(), DatasetError> {
     let dir = path.parent().expect("a partition directory");
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    crate::output::create_private_dirs(dir).map_err(io(dir))?;
     // Straight into the file beside the part: encoding into memory first grew a buffer the size
     // of the part, page by fresh page, for every part of every batch.
     write_aside_with(path, |w| {

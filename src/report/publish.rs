@@ -35,7 +35,7 @@ pub fn write_window(
         let path = path.to_path_buf();
         move |source| ScheduleError::Write { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    crate::output::create_private_dirs(dir).map_err(err(dir))?;
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".janus-audit-{name}-"))
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))

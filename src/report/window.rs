@@ -292,6 +292,7 @@ fn manifest(
             "values_read_as_null": s.values_nulled,
             "calls_matched_by_fewer_fields": s.calls_matched_by_fewer_fields,
             "calls_of_unseen_issuance": s.calls_of_unseen_issuance,
+            "chained_assumptions_unlinked": s.hops_unlinked,
             "rows": rows,
         },
         "outputs": listed.iter().map(|(name, bytes, sha)| json!({

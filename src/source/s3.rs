@@ -306,6 +306,7 @@ impl S3 {
                 .bucket(bucket)
                 .prefix(prefix)
                 .delimiter("/")
+                .encoding_type(aws_sdk_s3::types::EncodingType::Url)
                 .set_continuation_token(token)
                 .send()
                 .await
@@ -313,7 +314,7 @@ impl S3 {
             out.extend(
                 page.common_prefixes()
                     .iter()
-                    .filter_map(|p| p.prefix().map(str::to_string)),
+                    .filter_map(|p| p.prefix().map(url_decoded)),
             );
             match page.next_continuation_token() {
                 Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
@@ -401,6 +402,7 @@ async fn list_all(
             .list_objects_v2()
             .bucket(bucket)
             .prefix(prefix)
+            .encoding_type(aws_sdk_s3::types::EncodingType::Url)
             .set_continuation_token(token)
             .send()
             .await
@@ -409,7 +411,7 @@ async fn list_all(
             let Some(key) = o.key() else { continue };
             out.push(Object {
                 bucket: bucket.to_string(),
-                key: key.to_string(),
+                key: url_decoded(key),
                 size: o.size().unwrap_or(0).max(0) as u64,
                 etag: o.e_tag().map(unquote),
                 last_modified: o.last_modified().and_then(|t| t.to_millis().ok()),
@@ -421,6 +423,17 @@ async fn list_all(
         }
     }
     Ok((out, requests))
+}
+
+/// A key or prefix from a listing asked for with `EncodingType=url`: S3 then encodes every
+/// character XML 1.0 cannot carry (a key may hold any Unicode, control characters included, and
+/// one such key would otherwise make the whole page unreadable), as botocore decodes it:
+/// `+` is a space, `%XX` a byte.
+fn url_decoded(s: &str) -> String {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// GET with the body read to the end; a connection dropped while reading the body is retried

@@ -108,7 +108,7 @@ impl Store {
 
     /// Open (creating it owner-only) the store at `root`.
     pub fn open(root: PathBuf) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(&root).map_err(at(&root))?;
+        crate::output::create_private_dirs(&root).map_err(at(&root))?;
         // The events say who did what from where: for the owner's eyes, like the trail bucket.
         #[cfg(unix)]
         {
@@ -131,7 +131,7 @@ impl Store {
             Some(a) => self.account_dir(a),
             None => self.root.join("AWSLogs"),
         };
-        std::fs::create_dir_all(&dir).map_err(at(&dir))?;
+        crate::output::create_private_dirs(&dir).map_err(at(&dir))?;
         Ok(dir)
     }
 
@@ -221,7 +221,7 @@ impl Store {
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(at(dir))?;
+    crate::output::create_private_dirs(dir).map_err(at(dir))?;
     Ok(output::write_atomic(path, |w| Ok(w.write_all(bytes)?))?)
 }
 

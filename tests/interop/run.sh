@@ -84,7 +84,12 @@ echo "-- credentials exec: the AWS CLI and boto3 inside, with a wrong static key
 AWS_ACCESS_KEY_ID=AKIAWRONGSTATICKEY AWS_SECRET_ACCESS_KEY=wrong \
   "$janus" credentials "${janus_opts[@]}" exec -- "$venv/bin/aws" sts get-caller-identity --endpoint-url "$moto" --output json >"$work/exec-cli.json"
 arn_ok "$work/exec-cli.json"
-"$janus" credentials "${janus_opts[@]}" exec -- "$venv/bin/python" -c "
+# botocore reads its legacy credential file (AWS_CREDENTIAL_FILE) and a boto2 config (BOTO_CONFIG)
+# before the container provider: exec removes both.
+printf 'AWSAccessKeyId=AKIAWRONGLEGACYKEY01\nAWSSecretKey=wrong\n' >"$work/legacy-creds"
+printf '[Credentials]\naws_access_key_id = AKIAWRONGBOTO2KEY001\naws_secret_access_key = wrong\n' >"$work/boto.cfg"
+AWS_CREDENTIAL_FILE="$work/legacy-creds" BOTO_CONFIG="$work/boto.cfg" \
+  "$janus" credentials "${janus_opts[@]}" exec -- "$venv/bin/python" -c "
 import boto3
 ident = boto3.Session().client('sts', endpoint_url='$moto').get_caller_identity()
 assert ident['Arn'].endswith('assumed-role/s3-ro-from-gcp/prod-data-1234.etl-1'), ident

@@ -70,48 +70,98 @@ pub fn new_token() -> Result<Secret, ServeError> {
     Ok(Secret::new(hex::encode(b)))
 }
 
-/// The token in `path`, which must be readable by its owner only; a missing file is created
-/// (0600, written aside and renamed) with a fresh token, for the clients to read. No newline is
-/// written: the SDKs send the file's bytes verbatim.
+/// The longest token file read: a token is tens of bytes, and a huge file is refused after
+/// this much, never read whole.
+const TOKEN_FILE_MAX: u64 = 4096;
+
+/// The token in `path`, which must be a regular file of the user's own, readable by them only;
+/// a missing file is created exclusively (0600) with a fresh token, for the clients to read, and
+/// when another server created it first, that one's token is read back and served. The token is
+/// exactly the file's bytes, as the SDKs send them (`AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`):
+/// a file that ends in a newline (`openssl rand -hex 32 > F`) is refused, since no client could
+/// send it in a header.
 pub fn token_file(path: &Path) -> Result<Secret, ServeError> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
     let bad = |why: String| ServeError::TokenFile {
         path: path.to_path_buf(),
         why,
     };
-    match std::fs::metadata(path) {
-        Ok(m) => {
-            // A FIFO would block the read forever, a device could be endless.
-            if !m.is_file() {
-                return Err(bad("not a regular file".into()));
-            }
-            if m.permissions().mode() & 0o077 != 0 {
-                return Err(bad(format!(
-                    "mode {:o} lets others read it; chmod 600",
-                    m.permissions().mode() & 0o777
-                )));
-            }
-            let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-            let token = text.trim();
-            if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(bad(
-                    "not a token (16 or more printable characters, no spaces)".into(),
-                ));
-            }
-            Ok(Secret::new(token))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    match created {
+        Ok(mut f) => {
             let token = new_token()?;
-            let dir = match path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            super::cache::write_private(dir, path, token.expose().as_bytes())
+            f.write_all(token.expose().as_bytes())
+                .and_then(|()| f.sync_all())
                 .map_err(|e| bad(e.to_string()))?;
-            Ok(token)
+            return Ok(token);
         }
-        Err(e) => Err(bad(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(bad(e.to_string())),
     }
+    // Not followed through a symlink: the file itself is what is checked.
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| bad(e.to_string()))?;
+    let m = f.metadata().map_err(|e| bad(e.to_string()))?;
+    // A FIFO would block the read forever, a device could be endless.
+    if !m.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    // Another user's file, even 0600, is a token that user knows.
+    // SAFETY: geteuid(2) cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if m.uid() != me {
+        return Err(bad(format!(
+            "owned by uid {}, not by this user (uid {me}): its owner knows the token",
+            m.uid()
+        )));
+    }
+    if m.permissions().mode() & 0o077 != 0 {
+        return Err(bad(format!(
+            "mode {:o} lets others read it; chmod 600",
+            m.permissions().mode() & 0o777
+        )));
+    }
+    let mut bytes = Vec::new();
+    (&mut f)
+        .take(TOKEN_FILE_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    if bytes.len() as u64 > TOKEN_FILE_MAX {
+        return Err(bad(format!(
+            "larger than {TOKEN_FILE_MAX} bytes: not a token"
+        )));
+    }
+    if bytes.is_empty() {
+        // Being written by the server that created it: wait for it briefly.
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(20));
+            bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            if !bytes.is_empty() {
+                break;
+            }
+        }
+    }
+    if bytes.ends_with(b"\n") || bytes.ends_with(b"\r") {
+        return Err(bad(
+            "ends with a newline, which clients send as it is and no HTTP header can carry; write the token without one (printf '%s' TOKEN > FILE)".into(),
+        ));
+    }
+    let token = String::from_utf8(bytes).map_err(|_| bad("not text".into()))?;
+    if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(
+            "not a token (16 or more printable characters, no spaces)".into(),
+        ));
+    }
+    Ok(Secret::new(token))
 }
 
 /// A running server.
@@ -131,9 +181,7 @@ impl Server {
             return Err(ServeError::NoRole);
         }
         let addr = SocketAddr::new(opts.bind, opts.port);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = listen(addr).map_err(|source| ServeError::Bind { addr, source })?;
         let addr = listener
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
@@ -187,15 +235,49 @@ struct State {
     log: Log,
 }
 
-/// Connections served at once; more wait in the kernel's backlog.
-const CONNECTIONS: usize = 256;
+/// Connections open at once; a connection past it is closed at once.
+const CONNECTIONS: usize = 1024;
+/// Connections that have not yet sent a whole request. Past this, the oldest of them is shed:
+/// a local process without the token that opens hundreds of connections and sends half a
+/// request on each can then never hold the slots a real client needs (a real client sends its
+/// request within microseconds of connecting).
+const PENDING: usize = 64;
+/// How long a connection may take to send a request's headers (its first, or the next on a
+/// kept-alive connection).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+/// The kernel's queue of connections not yet accepted.
+const BACKLOG: u32 = 1024;
+
+/// A listening socket with a deep accept queue.
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// The connections that have sent no whole request yet, oldest first.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    open: std::collections::VecDeque<(u64, tokio::task::AbortHandle)>,
+}
+
+impl Pending {
+    fn remove(&mut self, id: u64) {
+        if let Some(i) = self.open.iter().position(|(o, _)| *o == id) {
+            self.open.remove(i);
+        }
+    }
+}
 
 async fn accept(listener: tokio::net::TcpListener, state: Arc<State>) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pending = Arc::new(std::sync::Mutex::new(Pending::default()));
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             // Out of descriptors, say: wait rather than spin.
@@ -204,20 +286,58 @@ async fn accept(listener: tokio::net::TcpListener, state: Arc<State>) {
                 continue;
             }
         };
-        let state = state.clone();
-        tokio::spawn(async move {
+        use std::sync::atomic::Ordering::SeqCst;
+        if open.load(SeqCst) >= CONNECTIONS {
+            // Shed the oldest connection that has sent nothing whole, else this one.
+            let oldest = pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .open
+                .pop_front();
+            match oldest {
+                Some((_, task)) => task.abort(),
+                None => continue,
+            }
+        }
+        open.fetch_add(1, SeqCst);
+        // Held until the connection is listed: its first request takes it off the list.
+        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.next += 1;
+        let id = p.next;
+        let (state, open_now, pending_now) = (state.clone(), open.clone(), pending.clone());
+        // Decremented when the task ends, however it ends (aborted included).
+        struct Slot(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Slot {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let task = tokio::spawn(async move {
+            let _slot = Slot(open_now);
+            let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let svc = hyper::service::service_fn(move |req| {
                 let state = state.clone();
+                if !started.swap(true, SeqCst) {
+                    pending_now
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(id);
+                }
                 async move { Ok::<_, Infallible>(handle(&state, req).await) }
             });
             // A client that never finishes its headers is dropped (slowloris).
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(5))
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
-            drop(permit);
         });
+        p.open.push_back((id, task.abort_handle()));
+        while p.open.len() > PENDING {
+            if let Some((_, oldest)) = p.open.pop_front() {
+                oldest.abort();
+            }
+        }
     }
 }
 
@@ -251,8 +371,16 @@ async fn handle<B>(state: &State, req: Request<B>) -> Response<Full<Bytes>> {
         state.token.expose().as_bytes(),
     );
     let (resp, note) = match checked {
+        // A refused client keeps no connection open: it cannot hold a slot by keeping it alive.
         Err(r) => (
-            error(r.status(), "Refused", r.reason()),
+            {
+                let mut resp = error(r.status(), "Refused", r.reason());
+                resp.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+                resp
+            },
             r.reason().to_string(),
         ),
         Ok(()) => match state.roles.iter().find(|r| r.path == path) {

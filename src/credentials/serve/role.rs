@@ -3,8 +3,9 @@
 //! before they come within the margin of expiry, and never handed out inside that margin.
 //! One refresh at a time per role, whoever asks: 50 clients arriving together cause one STS call.
 
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
@@ -21,8 +22,16 @@ pub struct Role {
     refresh: tokio::sync::Mutex<()>,
     /// Why the last renewal failed, until one succeeds.
     failing: RwLock<Option<String>>,
+    /// When the last [`STS_CALLS`] renewals started.
+    started: Mutex<VecDeque<Instant>>,
     log: Log,
 }
+
+/// At most this many renewals (each at most one STS call per attempt) start in any
+/// [`STS_WINDOW`], whatever STS answers: a server must never flood STS (and CloudTrail) when
+/// it hands out credentials that are no use.
+pub const STS_CALLS: usize = 5;
+pub const STS_WINDOW: Duration = Duration::from_secs(10);
 
 /// What a request for the role gets.
 pub enum Answer {
@@ -50,6 +59,7 @@ impl Role {
             current: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
             failing: RwLock::new(None),
+            started: Mutex::new(VecDeque::with_capacity(STS_CALLS)),
             log,
         }
     }
@@ -92,6 +102,17 @@ impl Role {
                 }
             }
         };
+        // While renewals fail and STS has been asked as often as it may be, say why now
+        // rather than hold the client until STS may be asked again.
+        if let Some(why) = self
+            .failing
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            && self.saturated()
+        {
+            return Answer::Unavailable(why);
+        }
         // Whoever held the lock may have renewed them meanwhile.
         if let Some((creds, remaining)) = self.usable() {
             return Answer::Credentials { creds, remaining };
@@ -107,9 +128,38 @@ impl Role {
         }
     }
 
+    /// Whether [`STS_CALLS`] renewals started within the last [`STS_WINDOW`].
+    fn saturated(&self) -> bool {
+        let started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+        started.len() >= STS_CALLS && started.front().is_some_and(|t| t.elapsed() < STS_WINDOW)
+    }
+
     /// Fetch credentials newer than the current ones (the cache may hold some another process
     /// renewed; STS otherwise). The caller holds `refresh`.
     async fn renew(&self) -> Result<(), String> {
+        // Wait for the oldest of the last few renewals to leave the window.
+        loop {
+            let wait = {
+                let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                while started
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= STS_WINDOW)
+                {
+                    started.pop_front();
+                }
+                if started.len() < STS_CALLS {
+                    started.push_back(now);
+                    None
+                } else {
+                    started.front().map(|t| STS_WINDOW - now.duration_since(*t))
+                }
+            };
+            match wait {
+                None => break,
+                Some(w) => tokio::time::sleep(w).await,
+            }
+        }
         let mut opts = self.opts.clone();
         let held = self
             .expires()
@@ -133,7 +183,20 @@ impl Role {
                     "{}: credentials {} until {}",
                     self.path, c.access_key_id, c.expiration
                 ));
+                let left = (expires - Utc::now()).to_std().unwrap_or_default();
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some((c, expires));
+                if left < self.margin {
+                    // Already expired, or too close to it to hand out: a failure, retried with
+                    // backoff, not at once.
+                    let why = format!(
+                        "STS issued credentials with {}s of validity left, less than the refresh margin ({}s)",
+                        left.as_secs(),
+                        self.margin.as_secs()
+                    );
+                    (self.log)(format!("{}: refresh failed: {why}", self.path));
+                    *self.failing.write().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+                    return Err(why);
+                }
                 *self.failing.write().unwrap_or_else(|e| e.into_inner()) = None;
                 Ok(())
             }
