@@ -374,11 +374,7 @@ pub struct WindowArgs {
 #[cfg(feature = "analyzer")]
 impl WindowArgs {
     pub fn window(&self) -> Result<Window, UsageError> {
-        let now = chrono::Utc::now();
-        Ok(Window {
-            since: resolve(&self.since, now)?,
-            until: resolve(&self.until, now)?,
-        })
+        window(&self.since, &self.until, chrono::Utc::now())
     }
 }
 
@@ -563,6 +559,30 @@ pub struct ReportArgs {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// `[since, until)`, refused when it holds no time at all: an empty report would look like a
+/// quiet one.
+#[cfg(feature = "analyzer")]
+fn window(
+    since: &Option<Bound>,
+    until: &Option<Bound>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Window, UsageError> {
+    let w = Window {
+        since: resolve(since, now)?,
+        until: resolve(until, now)?,
+    };
+    if let (Some(s), Some(u)) = (w.since, w.until)
+        && s >= u
+    {
+        return Err(UsageError(format!(
+            "--since ({}) is not before --until ({}): the window [since, until) holds no time",
+            crate::timefmt::format_millis(s),
+            crate::timefmt::format_millis(u)
+        )));
+    }
+    Ok(w)
+}
+
 #[cfg(feature = "analyzer")]
 fn resolve(
     b: &Option<Bound>,
@@ -649,10 +669,7 @@ impl ReportArgs {
         Ok(analyze::Request {
             command,
             source: self.input.source(),
-            window: Window {
-                since: resolve(&self.since, now)?,
-                until: resolve(&self.until, now)?,
-            },
+            window: window(&self.since, &self.until, now)?,
             format: self.format,
             output: self.output.clone(),
         })
@@ -675,7 +692,8 @@ impl EntityArgs {
 impl ScheduledArgs {
     pub fn request(&self) -> Result<report::Request, UsageError> {
         let now = self.as_of.unwrap_or_else(chrono::Utc::now);
-        let plan = match (resolve(&self.since, now)?, resolve(&self.until, now)?) {
+        let w = window(&self.since, &self.until, now)?;
+        let plan = match (w.since, w.until) {
             (Some(since), Some(until)) => report::Plan::Explicit { since, until },
             _ => report::Plan::Owed {
                 width: self.window,

@@ -412,6 +412,24 @@ fn read_one(
     if custody {
         return report;
     }
+    // Bytes that are not UTF-8 (a raw 0xff in a user agent) cannot be read as JSON text: each
+    // such sequence becomes U+FFFD, counted, and its record is kept with the rest of the file.
+    let not_utf8 = match std::str::from_utf8(&bufs.decoded) {
+        Ok(_) => 0,
+        Err(_) => {
+            let mut fixed = String::with_capacity(bufs.decoded.len() + 16);
+            let mut n = 0u64;
+            for chunk in bufs.decoded.utf8_chunks() {
+                fixed.push_str(chunk.valid());
+                if !chunk.invalid().is_empty() {
+                    fixed.push(char::REPLACEMENT_CHARACTER);
+                    n += 1;
+                }
+            }
+            bufs.decoded = fixed.into_bytes();
+            n
+        }
+    };
     if let Some(records) = envelope::unwrap_exports(&bufs.decoded) {
         bufs.decoded = records;
     }
@@ -456,6 +474,12 @@ fn read_one(
                 if unlisted > 0 {
                     report.problems.push(format!("and {unlisted} more"));
                 }
+            }
+            if not_utf8 > 0 {
+                report.status = FileStatus::Partial;
+                report.problems.push(format!(
+                    "{not_utf8} byte sequence(s) that are not UTF-8 read as U+FFFD; their records are kept"
+                ));
             }
             report.values_nulled = nulled + sink.stats.values_nulled - before;
             if report.values_nulled > 0 {

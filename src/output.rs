@@ -72,6 +72,57 @@ pub fn as_text(df: &DataFrame, join: Option<&str>) -> PolarsResult<DataFrame> {
     df.clone().lazy().select(exprs).collect()
 }
 
+/// A cell of a terminal table: control characters escaped (`\u{1b}`, `\n`), so that text from a
+/// record (a session name is the caller's to choose) cannot retitle the terminal, move the
+/// cursor or hide lines.
+fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV
+/// Injection"): a cell that starts with one is prefixed with `'`, which spreadsheets show and do
+/// not evaluate. Session names like `=1+2` are legal, and a failed assumption's `sub` is
+/// whatever an unauthenticated caller sent.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Every text column of `df` with its formula-starting cells neutralised.
+fn spreadsheet_safe(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    let names: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype() == &DataType::String)
+        .map(|c| c.name().clone())
+        .collect();
+    for name in names {
+        let ca = df.column(&name)?.str()?.clone();
+        if !ca.iter().flatten().any(|v| v.starts_with(FORMULA_START)) {
+            continue;
+        }
+        let safe = StringChunked::from_iter_options(
+            name.clone(),
+            ca.iter().map(|v| {
+                v.map(|v| match v.starts_with(FORMULA_START) {
+                    true => format!("'{v}"),
+                    false => v.to_string(),
+                })
+            }),
+        );
+        df.with_column(safe.into_column())?;
+    }
+    Ok(df)
+}
+
 fn table_text(df: &DataFrame) -> PolarsResult<String> {
     let flat = as_text(df, Some(";"))?;
     let text: Vec<StringChunked> = flat
@@ -85,7 +136,7 @@ fn table_text(df: &DataFrame) -> PolarsResult<String> {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(flat.get_column_names().iter().map(|n| n.as_str()));
     for row in 0..flat.height() {
-        table.add_row(text.iter().map(|c| c.get(row).unwrap_or("")));
+        table.add_row(text.iter().map(|c| terminal_safe(c.get(row).unwrap_or(""))));
     }
     Ok(format!("{table}\n"))
 }
@@ -100,7 +151,7 @@ pub fn write(
     match format {
         Format::Table => w.write_all(table_text(df)?.as_bytes())?,
         Format::Csv => {
-            let mut flat = as_text(df, Some(";"))?;
+            let mut flat = spreadsheet_safe(as_text(df, Some(";"))?)?;
             CsvWriter::new(&mut *w)
                 .include_header(true)
                 .finish(&mut flat)?;
@@ -124,8 +175,6 @@ pub fn write(
     Ok(())
 }
 
-/// Create `path` so that readers only ever see no file or the whole file: write a temporary file
-/// in the same directory, fsync it, then rename it into place.
 /// Create `dir` and every missing folder above it owner-only (0700), whatever the umask: the
 /// folders janus-audit makes hold evidence, credentials or reports.
 pub fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
@@ -166,6 +215,10 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
         .count()
 }
 
+/// Create `path` so that readers only ever see no file or the whole file: write a temporary file
+/// in the same directory, fsync it, then rename it into place. A path that names something other
+/// than a regular file (a device such as `/dev/null` or `/dev/stdout`, a FIFO) is written to as it
+/// is: renaming over it would replace the device with a file.
 pub fn write_atomic(
     path: &Path,
     body: impl FnOnce(&mut dyn Write) -> Result<(), OutputError>,
@@ -174,6 +227,16 @@ pub fn write_atomic(
         path: path.to_path_buf(),
         source,
     };
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(file_err)?;
+        let mut w = BufWriter::new(f);
+        body(&mut w)?;
+        w.flush().map_err(file_err)?;
+        return Ok(());
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -196,6 +259,56 @@ pub fn write_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_cells_that_start_a_formula_are_neutralised_and_tables_escape_control_characters() {
+        let df = DataFrame::new(
+            5,
+            vec![
+                Column::new("s".into(), ["=1+2", "+x", "-y", "@SUM(A1)", "plain-=-text"]),
+                Column::new("n".into(), [-1i64, 2, 3, 4, 5]),
+            ],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write(&df, Format::Csv, "t", &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "s,n\n'=1+2,-1\n'+x,2\n'-y,3\n'@SUM(A1),4\nplain-=-text,5\n"
+        );
+        let tab = DataFrame::new(
+            1,
+            vec![Column::new("s".into(), ["evil\u{1b}]0;pwned\u{7}\nline"])],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write(&tab, Format::Table, "t", &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.contains("\\u{1b}]0;pwned"), "{text}");
+    }
+
+    #[test]
+    fn an_output_onto_a_fifo_or_device_writes_to_it_and_never_replaces_it() {
+        use std::os::unix::fs::FileTypeExt;
+        // A FIFO stands in for a device (`/dev/null`, `/dev/stdout`): renaming over either would
+        // put a regular file in its place.
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("out");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) on a path in our own temporary folder.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        write_atomic(&fifo, |w| Ok(w.write_all(b"report")?)).unwrap();
+        assert_eq!(reader.join().unwrap(), b"report");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
 
     fn sample() -> DataFrame {
         let ips = Series::new(

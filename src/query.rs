@@ -65,8 +65,39 @@ pub enum QueryError {
         reason: crate::sandbox::Refused,
     },
     // Only the first paragraph: polars appends the whole query plan to the message.
-    #[error("query '{name}' failed: {}", first_paragraph(error))]
+    #[error("query '{name}' failed: {}", unechoed(&first_paragraph(error)))]
     Sql { name: String, error: PolarsError },
+    #[error(
+        "--queries: {} is a symbolic link out of {}: not read",
+        crate::text::quoted(path),
+        crate::text::quoted(dir)
+    )]
+    OutOfDir { path: PathBuf, dir: PathBuf },
+}
+
+/// A parser's message without the text it quotes from the query beyond a few characters: a
+/// query file that is not SQL (a secret behind a planted link, say) must not reach stderr.
+/// `found: TOKEN` keeps the token's first 4 characters.
+pub fn unechoed(message: &str) -> String {
+    const KEEP: usize = 4;
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("found: ") {
+        let (head, tail) = rest.split_at(at + "found: ".len());
+        out.push_str(head);
+        let end = tail
+            .find(" at Line")
+            .or_else(|| tail.find(char::is_whitespace))
+            .unwrap_or(tail.len());
+        let token = &tail[..end];
+        out.extend(token.chars().take(KEEP));
+        if token.chars().count() > KEEP {
+            out.push('…');
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    crate::text::reason(&out)
 }
 
 /// Polars appends the whole query plan to SQL errors; the first paragraph is the message.
@@ -105,6 +136,17 @@ impl Queries {
         if let Some(dir) = &self.dir {
             let path = dir.join(format!("{name}.sql"));
             if path.is_file() {
+                // A link may point inside the directory, never out of it.
+                let inside = match (std::fs::canonicalize(&path), std::fs::canonicalize(dir)) {
+                    (Ok(p), Ok(d)) => p.starts_with(d),
+                    _ => false,
+                };
+                if !inside {
+                    return Err(QueryError::OutOfDir {
+                        path,
+                        dir: dir.clone(),
+                    });
+                }
                 return read(&path, name);
             }
         }

@@ -208,10 +208,11 @@ fn a_batch_that_cannot_be_written_stops_the_ingest_and_the_next_one_completes_it
     let empty = d.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     assert_eq!(ingest(&[s(&empty)], &ds).code, 0);
-    // That partition is a directory nothing can be created in (procfs): only the batch writer,
-    // while later batches are still being read, finds out.
+    // A file where that partition's folder would go: only the batch writer, while later batches
+    // are still being read, finds out. (A link there is refused before anything is read.)
     let blocker = ds.join("role_calls").join(&last);
-    std::os::unix::fs::symlink("/proc/self", &blocker).unwrap();
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, b"not a folder").unwrap();
     let r = file_by_file(&ds);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("role_calls"), "{}", r.stderr);
@@ -456,4 +457,84 @@ fn a_dataset_of_another_format_version_is_refused_with_a_way_out() {
             r.stderr
         );
     }
+}
+
+#[test]
+fn a_missing_or_damaged_part_and_a_linked_partition_are_named_never_read_around() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = d.path().join("ds");
+    assert_eq!(ingest(&["fixtures/chains"], &ds).code, 0);
+    let parts = |table: &str| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = walkdir::WalkDir::new(ds.join(table))
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .collect();
+        v.sort();
+        v
+    };
+    let report = || run(&["by-instance", "--dataset", s(&ds), "--format", "csv"]);
+    assert_eq!(report().code, 0);
+    // A committed batch's role_calls part deleted: the report fails and names it, where it
+    // used to exit 0 with fewer calls.
+    let part = parts("role_calls")[0].clone();
+    let saved = std::fs::read(&part).unwrap();
+    std::fs::remove_file(&part).unwrap();
+    let r = report();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("missing")
+            && r.stderr
+                .contains(part.file_name().unwrap().to_str().unwrap()),
+        "{}",
+        r.stderr
+    );
+    // Damaged: named too.
+    std::fs::write(&part, &saved[..saved.len() / 2]).unwrap();
+    let r = report();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("damaged")
+            && r.stderr.contains(
+                &part
+                    .parent()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string()
+            ),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&part, &saved).unwrap();
+    assert_eq!(report().code, 0);
+    // A date= partition that is a link to another dataset's: refused, named.
+    let other = d.path().join("other");
+    assert_eq!(ingest(&["fixtures/cloudtrail"], &other).code, 0);
+    let theirs = std::fs::read_dir(other.join("role_calls"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let link = ds.join("role_calls").join("date=2026-10-05");
+    std::os::unix::fs::symlink(&theirs, &link).unwrap();
+    let r = report();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("symbolic link") && r.stderr.contains("date=2026-10-05"),
+        "{}",
+        r.stderr
+    );
+    // And ingest never writes through a link planted in the dataset.
+    std::fs::remove_file(&link).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let planted = ds.join("role_calls").join("date=2026-10-05");
+    std::os::unix::fs::symlink(outside.path(), &planted).unwrap();
+    let r = ingest(&["fixtures/cloudtrail"], &ds);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
 }

@@ -898,3 +898,139 @@ fn other_providers_fixed_session_names_are_no_instance_claims() {
         r.stdout
     );
 }
+
+// --- issue 30: the walk, the window, queries ---------------------------------------------------
+
+#[test]
+fn links_that_reach_one_folder_by_many_paths_are_walked_once() {
+    // 16 levels of two links each to the level below: 65,536 paths to one file without the
+    // visited set. Bounded: one file, 33 links, 30 s.
+    let d = tempfile::tempdir().unwrap();
+    let real = d.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::copy(GOOD, real.join("good.json.gz")).unwrap();
+    let mut below = real.clone();
+    for level in 1..=16 {
+        let dir = d.path().join(format!("level-{level}"));
+        std::fs::create_dir(&dir).unwrap();
+        for name in ["a", "b"] {
+            std::os::unix::fs::symlink(&below, dir.join(name)).unwrap();
+        }
+        below = dir;
+    }
+    let r = run_within(
+        &["by-instance", s(&below), "--format", "csv"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("read 1 file(s)"), "{}", r.stderr);
+}
+
+#[test]
+fn a_window_that_ends_before_it_starts_is_a_usage_error() {
+    let r = run(&[
+        "by-instance",
+        "fixtures/cloudtrail",
+        "--since",
+        "2026-10-06",
+        "--until",
+        "2026-10-05",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is not before --until"), "{}", r.stderr);
+    let r = run(&[
+        "verify",
+        "fixtures/cloudtrail",
+        "--since",
+        "2026-10-06",
+        "--until",
+        "2026-10-06",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
+fn a_query_file_that_is_a_secret_is_never_echoed() {
+    let d = tempfile::tempdir().unwrap();
+    let secret = d.path().join("token");
+    std::fs::write(&secret, "ghp_0123456789SECRETabcdefghijklmnop").unwrap();
+    let queries = d.path().join("queries");
+    std::fs::create_dir(&queries).unwrap();
+    // A link out of the query folder is not read at all.
+    std::os::unix::fs::symlink(&secret, queries.join("by_instance.sql")).unwrap();
+    let r = run(&[
+        "by-instance",
+        "fixtures/cloudtrail",
+        "--queries",
+        s(&queries),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("symbolic link out of"), "{}", r.stderr);
+    assert!(!r.stderr.contains("0123456789SECRET"), "{}", r.stderr);
+    // A query file inside it that is no SQL: the parser's message keeps 4 characters of it.
+    std::fs::remove_file(queries.join("by_instance.sql")).unwrap();
+    std::fs::copy(&secret, queries.join("by_instance.sql")).unwrap();
+    let r = run(&[
+        "by-instance",
+        "fixtures/cloudtrail",
+        "--queries",
+        s(&queries),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("0123456789SECRET"), "{}", r.stderr);
+}
+
+#[test]
+fn a_key_written_twice_or_a_byte_that_is_not_utf8_costs_one_record_at_most() {
+    let d = tempfile::tempdir().unwrap();
+    let rec = |id: &str, extra: &str| {
+        format!(
+            r#"{{"eventID":"{id}","eventTime":"2026-10-05T10:00:0{id}Z","eventName":"X"{extra}}}"#
+        )
+    };
+    let mut records = Vec::new();
+    for i in 0..100 {
+        let id = format!("{}", i % 10);
+        records.push(match i {
+            50 => rec(&id, r#","eventName":"Y""#)
+                .replace(&format!("\"eventID\":\"{id}\""), "\"eventID\":\"dup\""),
+            _ => rec(&id, "").replace(
+                &format!("\"eventID\":\"{id}\""),
+                &format!("\"eventID\":\"e{i}\""),
+            ),
+        });
+    }
+    let dup = d.path().join("dup.json");
+    std::fs::write(&dup, format!(r#"{{"Records":[{}]}}"#, records.join(","))).unwrap();
+    let r = run(&[
+        "query",
+        "SELECT COUNT(*) AS n FROM events",
+        s(&dup),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(r.stdout, "n\n99\n", "{}", r.stderr);
+    assert!(
+        line_about(&r, "dup.json").contains("record 50") && r.stderr.contains("duplicate field"),
+        "{}",
+        r.stderr
+    );
+    let mut bytes = format!(r#"{{"Records":[{}]}}"#, records[..3].join(",")).into_bytes();
+    let at = bytes.windows(3).position(|w| w == b"\"X\"").unwrap() + 1;
+    bytes.insert(at, 0xff);
+    let bad = d.path().join("bad-utf8.json");
+    std::fs::write(&bad, bytes).unwrap();
+    let r = run(&[
+        "query",
+        "SELECT COUNT(*) AS n FROM events",
+        s(&bad),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(r.stdout, "n\n3\n", "{}", r.stderr);
+    assert!(
+        line_about(&r, "bad-utf8.json").contains("not UTF-8"),
+        "{}",
+        r.stderr
+    );
+}

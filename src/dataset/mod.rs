@@ -53,6 +53,16 @@ pub enum DatasetError {
     Busy(PathBuf),
     #[error("dataset: {0}")]
     Polars(#[from] PolarsError),
+    #[error(
+        "dataset part {}: damaged ({}); re-ingest",
+        crate::text::quoted(path),
+        crate::text::reason(why)
+    )]
+    Damaged { path: PathBuf, why: String },
+    #[error("dataset part {}: missing, though its batch was committed with it; the dataset is damaged, re-ingest", crate::text::quoted(.0))]
+    MissingPart(PathBuf),
+    #[error("dataset {}: a symbolic link; a dataset's folders are its own, never followed out of it", crate::text::quoted(.0))]
+    Symlink(PathBuf),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
@@ -188,6 +198,15 @@ impl Dataset {
             let Some(value) = name.strip_prefix("date=") else {
                 continue;
             };
+            // A partition that is a link could be another dataset's: refused, not read. A file
+            // with a partition's name is no partition.
+            let kind = e.file_type().map_err(io(&dir))?;
+            if kind.is_symlink() {
+                return Err(DatasetError::Symlink(e.path()));
+            }
+            if !kind.is_dir() {
+                continue;
+            }
             let date = match value {
                 NO_DATE => None,
                 v => match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
@@ -237,9 +256,50 @@ fn batch_of(name: &str) -> Option<u32> {
 /// One part, whole or only `columns`.
 pub fn read_parquet(path: &Path, columns: Option<&[String]>) -> Result<DataFrame, DatasetError> {
     let f = std::fs::File::open(path).map_err(io(path))?;
-    Ok(ParquetReader::new(f)
+    ParquetReader::new(f)
         .with_columns(columns.map(<[String]>::to_vec))
-        .finish()?)
+        .finish()
+        .map_err(|e| DatasetError::Damaged {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })
+}
+
+/// `_janus/parts/part-N.json`: every part (`table/date=D`) batch N wrote, written before the
+/// batch is committed, so that a reader can tell a part that went missing from one never made.
+pub fn parts_manifest(dir: &Path, batch: u32) -> PathBuf {
+    dir.join(META)
+        .join("parts")
+        .join(format!("part-{batch:08}.json"))
+}
+
+impl Dataset {
+    /// The parts batch `batch` wrote, as `table/date=D`; `None` when it recorded none.
+    pub fn batch_parts(&self, batch: u32) -> Result<Option<Vec<String>>, DatasetError> {
+        let path = parts_manifest(&self.dir, batch);
+        match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| DatasetError::Damaged {
+                    path,
+                    why: e.to_string(),
+                }),
+        }
+    }
+
+    /// Write the list of a batch's parts (see [`parts_manifest`]).
+    pub fn record_parts(&self, batch: u32, parts: &[String]) -> Result<(), DatasetError> {
+        let path = parts_manifest(&self.dir, batch);
+        if let Some(d) = path.parent() {
+            crate::output::create_private_dirs(d).map_err(io(d))?;
+        }
+        write_aside(
+            &path,
+            &serde_json::to_vec(parts).map_err(|e| io(&path)(std::io::Error::other(e)))?,
+        )
+    }
 }
 
 /// Write `bytes` beside `path`, fsync, and rename into place: readers see all or nothing.

@@ -69,6 +69,30 @@ fn load(
             parts.extend(ds.parts(&p.path, committed)?);
         }
     }
+    // Every part a committed batch recorded for this table in these dates must be there: one
+    // that is not would silently take its rows out of the report.
+    let have: BTreeSet<&std::path::Path> = parts.iter().map(|p| p.as_path()).collect();
+    for &b in committed {
+        for partition in ds.batch_parts(b)?.unwrap_or_default() {
+            let Some(date) = partition
+                .strip_prefix(table)
+                .and_then(|r| r.strip_prefix("/date="))
+            else {
+                continue;
+            };
+            let date = match date {
+                super::NO_DATE => None,
+                d => match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+                    Ok(d) => Some(d),
+                    Err(_) => continue,
+                },
+            };
+            let path = ds.dir.join(&partition).join(super::part_name(b));
+            if dates.holds(date) && !have.contains(path.as_path()) {
+                return Err(DatasetError::MissingPart(path));
+            }
+        }
+    }
     // Parts are small and many (one per batch and day): decoding them on every core is most of
     // what a report over a dataset costs.
     parts.par_iter().map(|p| read_parquet(p, columns)).collect()

@@ -428,16 +428,21 @@ fn write_batch(ds: &Dataset, b: Batch<'_>) -> Result<(), DatasetError> {
     // One part after another, on the writer's thread: polars encodes a part's columns on its own
     // pool, and the cores it leaves free parse the next batch. Handing the parts to rayon
     // instead queued them behind that parse.
+    let mut written = Vec::new();
     for (table, df) in tables {
         for (date, mut part) in by_date(&df)? {
-            let path = ds
-                .dir
-                .join(table)
-                .join(format!("date={date}"))
-                .join(part_name(batch));
+            let partition = format!("{table}/date={date}");
+            let path = ds.dir.join(&partition).join(part_name(batch));
+            // Never written through a link planted inside the dataset.
+            if let Some(link) = crate::output::through_symlink(&ds.dir, &path) {
+                return Err(DatasetError::Symlink(link));
+            }
             write_parquet(&path, &mut part, compression(table))?;
+            written.push(partition);
         }
     }
+    // Before the commit: a reader can then tell a part that went missing from one never made.
+    ds.record_parts(batch, &written)?;
     let rows: Vec<(FileReport, FileMeta)> = reports
         .into_iter()
         .zip(chunk)

@@ -237,6 +237,56 @@ impl<'a> Split<'a> {
         }
     }
 
+    /// Where a parse of many records that failed as a whole may be taken up again one record at
+    /// a time: what it held before that parse began.
+    fn mark(&self) -> (usize, usize, u64, bool) {
+        (
+            self.records.len(),
+            self.bad.len(),
+            self.bad_count,
+            self.digest,
+        )
+    }
+
+    fn undo(&mut self, m: (usize, usize, u64, bool)) {
+        self.records.truncate(m.0);
+        self.bad.truncate(m.1);
+        self.bad_count = m.2;
+        self.digest = m.3;
+    }
+
+    /// A records array that did not parse as a whole because of one record (a key written twice,
+    /// which JSON readers resolve differently, so no reading of it can be trusted): each record
+    /// parsed on its own, the ones that cannot be used counted and named, the rest kept. `None`
+    /// when the array itself cannot be found (the file's own error stands).
+    fn one_by_one(&mut self, v: &'a [u8], envelope: bool) -> Option<()> {
+        use serde_json::value::RawValue;
+        #[derive(serde::Deserialize)]
+        struct Env<'r> {
+            #[serde(rename = "Records", borrow)]
+            records: Vec<&'r RawValue>,
+        }
+        let text = std::str::from_utf8(v).ok()?;
+        let items: Vec<&'a RawValue> = match envelope {
+            true => serde_json::from_str::<Env<'a>>(text).ok()?.records,
+            false => serde_json::from_str(text).ok()?,
+        };
+        for (i, raw) in items.into_iter().enumerate() {
+            match serde_json::from_str::<Obj<Record<'a>>>(raw.get()) {
+                Ok(item) => {
+                    if !self.take(item, i) {
+                        return None;
+                    }
+                }
+                Err(e) => self.add_bad(BadRecord {
+                    at: format!("record {i}"),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Some(())
+    }
+
     /// One JSON value: an envelope, an array of records, or one record.
     fn value(&mut self, v: &'a [u8]) -> Result<(), EnvelopeError> {
         match v.first() {
@@ -244,12 +294,28 @@ impl<'a> Split<'a> {
                 // ~1 KB per record: reserve once instead of regrowing.
                 self.records.reserve(v.len() / 1024);
                 let what = "\"Records\" is not an array of records";
-                parse_with(v, EnvelopeSeed(self), what).map_err(|e| self.limit_or(e))?;
+                let m = self.mark();
+                match parse_with(v, EnvelopeSeed(self), what) {
+                    Err(EnvelopeError::NotCloudTrail(_))
+                        if !self.over_limit && {
+                            self.undo(m);
+                            self.one_by_one(v, true).is_some()
+                        } => {}
+                    other => other.map_err(|e| self.limit_or(e))?,
+                }
             }
             Some(b'[') => {
                 self.records.reserve(v.len() / 1024);
                 let what = "array of records expected";
-                parse_with(v, RecordsInto(self), what).map_err(|e| self.limit_or(e))?;
+                let m = self.mark();
+                match parse_with(v, RecordsInto(self), what) {
+                    Err(EnvelopeError::NotCloudTrail(_))
+                        if !self.over_limit && {
+                            self.undo(m);
+                            self.one_by_one(v, false).is_some()
+                        } => {}
+                    other => other.map_err(|e| self.limit_or(e))?,
+                }
             }
             Some(b'{') => {
                 let r: Record = parse_with(v, std::marker::PhantomData, "record")?;

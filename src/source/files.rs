@@ -170,11 +170,27 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
             Ok(m) if m.is_file() => found.push(Found::local(root.clone(), plan_for(root, window))),
             Ok(m) if !m.is_dir() => errors.push(not_regular(root, m.file_type())),
             Ok(_) => {
+                // Each real file and folder once: links that reach one place by many paths (a
+                // chain of 2N links costs 2^N walks otherwise) are followed to it only the first
+                // time; and no kernel file system (/proc, /sys, ...) is entered through a link.
+                let mut seen: std::collections::HashSet<(u64, u64)> = Default::default();
                 for entry in walkdir::WalkDir::new(root)
                     .follow_links(true)
                     .sort_by_file_name()
                     .into_iter()
-                    .filter_entry(|e| e.file_name() != SYNC_DIR)
+                    .filter_entry(|e| {
+                        use std::os::unix::fs::MetadataExt;
+                        if e.file_name() == SYNC_DIR {
+                            return false;
+                        }
+                        let Ok(m) = e.metadata() else { return true };
+                        // Folders, and whatever a link leads to; a regular file with two names
+                        // is read under each (its records are de-duplicated like any repeat).
+                        if (m.is_dir() || e.path_is_symlink()) && !seen.insert((m.dev(), m.ino())) {
+                            return false;
+                        }
+                        !(m.is_dir() && kernel_file_system(e.path()))
+                    })
                 {
                     match entry {
                         Err(e) => errors.push(WalkError {
@@ -200,6 +216,38 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
         }
     }
     (found, errors)
+}
+
+/// Whether `dir` is on a file system the kernel makes up (procfs, sysfs, devices, cgroups,
+/// debug and tracing): endless or blocking files, never a trail.
+fn kernel_file_system(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statfs(2) fills `st` for a NUL-terminated path.
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    const KERNEL: [i64; 12] = [
+        0x9fa0,      // proc
+        0x6265_6572, // sysfs
+        0x1373,      // devfs
+        0x1cd1,      // devpts
+        0x6462_6720, // debugfs
+        0x7472_6163, // tracefs
+        0x0027_e0eb, // cgroup
+        0x6367_7270, // cgroup2
+        0x7363_6673, // securityfs
+        0xcafe_4a11, // bpf
+        0x6265_6570, // configfs
+        0x6165_676c, // pstore
+    ];
+    // devtmpfs has tmpfs's magic number, and tmpfs holds real files (/tmp, /run): /dev is
+    // known by its place.
+    KERNEL.contains(&(st.f_type as i64))
+        || std::fs::canonicalize(dir).is_ok_and(|p| p.starts_with("/dev"))
 }
 
 fn not_regular(path: &Path, t: std::fs::FileType) -> WalkError {
