@@ -888,9 +888,10 @@ mod credentials {
                 .collect())
         }
 
-        /// The options for the one role a credential_process fetches.
+        /// The options for the one role a credential_process fetches. A margin at or past the
+        /// duration only means the cache is never used: each run calls STS, once.
         pub fn options(&self) -> Result<Options, String> {
-            let margin = self.refresh_margin()?;
+            let margin = self.refresh_before.unwrap_or_else(|| self.default_margin());
             match self.role_arn.as_slice() {
                 [one] => Ok(self.options_for(one, margin)),
                 [] => Err("--role-arn (or JANUS_ROLE_ARN) is required".into()),
@@ -898,13 +899,18 @@ mod credentials {
             }
         }
 
-        /// How much validity must remain for credentials to be handed out: below the duration
-        /// STS issues them for, or no credential is ever fresh enough (a server would answer
-        /// 503 and call STS without end).
+        /// 15 minutes, or a third of the duration when that is less.
+        fn default_margin(&self) -> Duration {
+            Duration::from_secs(15 * 60).min(Duration::from_secs(self.duration.max(0) as u64) / 3)
+        }
+
+        /// How much validity must remain for a server (`serve`, `exec`) to hand credentials out:
+        /// below the duration STS issues them for, or no credential is ever fresh enough (it
+        /// would answer 503 and call STS without end).
         pub fn refresh_margin(&self) -> Result<Duration, String> {
             let duration = Duration::from_secs(self.duration.max(0) as u64);
             match self.refresh_before {
-                None => Ok(Duration::from_secs(15 * 60).min(duration / 3)),
+                None => Ok(self.default_margin()),
                 Some(m) if m >= duration => Err(format!(
                     "--refresh-before ({}s) must be below --duration ({}s): credentials that never have more validity left than the margin are never handed out",
                     m.as_secs(),

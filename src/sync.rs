@@ -124,29 +124,24 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         // and the next run fetches only the rest.
         s3.fetch_each(&refs, req.limits.max_file_bytes, |i, got| {
             let (is_digest, o, path) = &batch[i];
-            match got {
-                // One object that cannot be written (a key too long for the file system, a file
-                // where its folder should be) is named and skipped; the rest are synced.
-                Ok(got) => match keep(path, o, *is_digest, &got) {
-                    Ok(()) => {
-                        fetched += 1;
-                        bytes += got.body.len() as u64;
-                    }
-                    Err(e) => {
-                        failed += 1;
-                        (ui.tell)(Notice::Problem(format!(
-                            "not synced {}: {}",
-                            crate::text::quoted(&o.path()),
-                            crate::text::reason(&e.to_string())
-                        )));
-                    }
-                },
-                Err(e) => {
+            // One object that cannot be fetched, or written (a key too long for the file system,
+            // a file where its folder should be), is named and skipped; the rest are synced.
+            let kept = got.map_err(|e| e.to_string()).and_then(|got| {
+                keep(path, o, *is_digest, &got)
+                    .map(|()| got.body.len() as u64)
+                    .map_err(|e| e.to_string())
+            });
+            match kept {
+                Ok(n) => {
+                    fetched += 1;
+                    bytes += n;
+                }
+                Err(why) => {
                     failed += 1;
                     (ui.tell)(Notice::Problem(format!(
                         "not synced {}: {}",
                         crate::text::quoted(&o.path()),
-                        crate::text::reason(&e.to_string())
+                        crate::text::reason(&why)
                     )));
                 }
             }

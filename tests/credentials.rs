@@ -223,6 +223,17 @@ fn damaged_or_foreign_cache_is_replaced() {
     // And the replacement is valid again.
     assert!(e.run(&[]).status.success());
     assert_eq!(e.sts.count(), 3);
+    // Another user's file, even 0600 and well-formed, holds credentials that user chose: not
+    // served (only root can make one).
+    if unsafe { libc::geteuid() } == 0 {
+        let c = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+        // SAFETY: chown(2) on the cache file this test made.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        let o = e.run(&[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("owned by uid 65534"), "{}", stderr(&o));
+        assert_eq!(e.sts.count(), 4);
+    }
 }
 
 #[test]

@@ -476,6 +476,17 @@ fn a_missing_or_damaged_part_and_a_linked_partition_are_named_never_read_around(
     };
     let report = || run(&["by-instance", "--dataset", s(&ds), "--format", "csv"]);
     assert_eq!(report().code, 0);
+    // Every folder ingest made is the owner's only, whatever the umask (the test's is 022).
+    for e in walkdir::WalkDir::new(&ds)
+        .into_iter()
+        .filter_map(|e| e.ok())
+    {
+        if e.file_type().is_dir() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", e.path().display());
+        }
+    }
     // A committed batch's role_calls part deleted: the report fails and names it, where it
     // used to exit 0 with fewer calls.
     let part = parts("role_calls")[0].clone();

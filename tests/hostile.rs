@@ -1034,3 +1034,25 @@ fn a_key_written_twice_or_a_byte_that_is_not_utf8_costs_one_record_at_most() {
         r.stderr
     );
 }
+
+#[test]
+fn a_link_to_the_root_or_above_is_named_and_not_followed() {
+    let (_d, root) = trail(&[]);
+    std::os::unix::fs::symlink("/", root.join("slash")).unwrap();
+    std::os::unix::fs::symlink(&root, root.join("itself")).unwrap();
+    let r = run_within(
+        &["by-instance", s(&root), "--format", "csv"],
+        Duration::from_secs(30),
+    );
+    // Named (a path that could not be walked: exit 3), never walked.
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let slash = line_about(&r, "slash");
+    assert!(slash.contains("above the walked path"), "{slash}");
+    // A link to the walked folder itself is a loop walkdir names on its own.
+    let itself = line_about(&r, "itself");
+    assert!(
+        itself.contains("loop") || itself.contains("above the walked path"),
+        "{itself}"
+    );
+    assert_good_file_read(&r);
+}

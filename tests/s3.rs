@@ -332,6 +332,15 @@ fn env(trail: &Trail) -> Env {
     }
 }
 
+/// fixtures/cloudtrail signed as a trail (see [`trail`]) in `bucket` on a fresh moto, with the
+/// fake CloudTrail holding its keys.
+fn uploaded(bucket: &str) -> (Trail, Env) {
+    let t = trail(bucket);
+    let e = env(&t);
+    upload(&e.moto, bucket, &t.objects);
+    (t, e)
+}
+
 /// The binary with moto as S3 and the fake as CloudTrail, and test credentials.
 fn run(env: &Env, args: &[&str]) -> Run {
     run_at(env, &env.moto.url, args)
@@ -371,9 +380,7 @@ const REPORTS: &[&str] = &["by-instance", "sessions", "findings"];
 #[test]
 fn s3_input_gives_the_local_reports_and_lists_only_the_window_days() {
     let bucket = "same";
-    let t = trail(bucket);
-    let e = env(&t);
-    upload(&e.moto, bucket, &t.objects);
+    let (t, e) = uploaded(bucket);
     let local = tempfile::tempdir().unwrap();
     write_plain(local.path(), &t.objects);
     let uri = format!("s3://{bucket}/{BUCKET_PREFIX}");
@@ -501,9 +508,7 @@ fn dir_str(p: &Path) -> &str {
 #[test]
 fn sync_then_offline_verify_equals_online_verify_and_a_rerun_fetches_nothing() {
     let bucket = "synced";
-    let t = trail(bucket);
-    let e = env(&t);
-    upload(&e.moto, bucket, &t.objects);
+    let (t, e) = uploaded(bucket);
     let uri = format!("s3://{bucket}/{BUCKET_PREFIX}");
     let online = run(&e, &["verify", &uri, "--format", "csv"]);
     assert_eq!(online.code, 0, "{}", online.stderr);
@@ -665,9 +670,7 @@ fn files_under(dir: &Path, part: &str) -> Vec<PathBuf> {
 #[test]
 fn each_tamper_case_is_caught_and_named() {
     let bucket = "tamper";
-    let t = trail(bucket);
-    let e = env(&t);
-    upload(&e.moto, bucket, &t.objects);
+    let (t, e) = uploaded(bucket);
     let golden = tempfile::tempdir().unwrap();
     let out = run(
         &e,
@@ -1010,9 +1013,7 @@ fn object_gets(log: &[support::faulty::Logged]) -> Vec<&support::faulty::Logged>
 #[test]
 fn throttling_errors_and_dropped_connections_are_retried_and_ingest_reads_the_bucket() {
     let bucket = "faulty";
-    let t = trail(bucket);
-    let e = env(&t);
-    upload(&e.moto, bucket, &t.objects);
+    let (t, e) = uploaded(bucket);
     let uri = format!("s3://{bucket}/{BUCKET_PREFIX}");
     let local = tempfile::tempdir().unwrap();
     write_plain(local.path(), &t.objects);
@@ -1144,9 +1145,7 @@ fn throttling_errors_and_dropped_connections_are_retried_and_ingest_reads_the_bu
 #[test]
 fn an_interrupted_sync_keeps_what_it_finished_and_resumes_without_fetching_it_again() {
     let bucket = "resume";
-    let t = trail(bucket);
-    let e = env(&t);
-    upload(&e.moto, bucket, &t.objects);
+    let (t, e) = uploaded(bucket);
     let uri = format!("s3://{bucket}/{BUCKET_PREFIX}");
     // One log file's GET never answers, so the sync is killed while it waits for it.
     let stalled = t
@@ -1280,9 +1279,7 @@ fn list_public_keys_json(t: &Trail) -> String {
 #[test]
 fn a_mirror_re_signed_by_whoever_can_write_it_is_caught_with_pinned_or_online_keys() {
     let bucket = "forged";
-    let t = trail(bucket);
-    let e = env(&t);
-    upload(&e.moto, bucket, &t.objects);
+    let (t, e) = uploaded(bucket);
     let golden = tempfile::tempdir().unwrap();
     let uri = format!("s3://{bucket}/{BUCKET_PREFIX}");
     let out = run(&e, &["sync", &uri, dir_str(golden.path())]);

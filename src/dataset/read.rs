@@ -177,7 +177,7 @@ fn duplicates(
     }
     .resolve()?;
     let saved = serde_json::to_vec(&dups.save()?).expect("plain data");
-    if std::fs::create_dir_all(&dir).is_ok() {
+    if crate::output::create_private_dirs(&dir).is_ok() {
         match super::write_aside(&path, &saved) {
             Ok(()) => prune_cache(&dir),
             Err(e) => tracing::debug!("dataset: duplicates not cached: {e}"),

@@ -287,36 +287,38 @@ impl<'a> Split<'a> {
         Some(())
     }
 
+    /// The records of `{"Records": [...]}` (`envelope`) or of a bare array: parsed as a whole,
+    /// and when one record spoils that, one record at a time ([`Split::one_by_one`]).
+    fn array(&mut self, v: &'a [u8], envelope: bool) -> Result<(), EnvelopeError> {
+        // ~1 KB per record: reserve once instead of regrowing.
+        self.records.reserve(v.len() / 1024);
+        let m = self.mark();
+        let parsed = match envelope {
+            true => parse_with(
+                v,
+                EnvelopeSeed(self),
+                "\"Records\" is not an array of records",
+            ),
+            false => parse_with(v, RecordsInto(self), "array of records expected"),
+        };
+        match parsed {
+            Err(EnvelopeError::NotCloudTrail(_))
+                if !self.over_limit && {
+                    self.undo(m);
+                    self.one_by_one(v, envelope).is_some()
+                } =>
+            {
+                Ok(())
+            }
+            other => other.map_err(|e| self.limit_or(e)),
+        }
+    }
+
     /// One JSON value: an envelope, an array of records, or one record.
     fn value(&mut self, v: &'a [u8]) -> Result<(), EnvelopeError> {
         match v.first() {
-            Some(b'{') if starts_with_records_key(v) => {
-                // ~1 KB per record: reserve once instead of regrowing.
-                self.records.reserve(v.len() / 1024);
-                let what = "\"Records\" is not an array of records";
-                let m = self.mark();
-                match parse_with(v, EnvelopeSeed(self), what) {
-                    Err(EnvelopeError::NotCloudTrail(_))
-                        if !self.over_limit && {
-                            self.undo(m);
-                            self.one_by_one(v, true).is_some()
-                        } => {}
-                    other => other.map_err(|e| self.limit_or(e))?,
-                }
-            }
-            Some(b'[') => {
-                self.records.reserve(v.len() / 1024);
-                let what = "array of records expected";
-                let m = self.mark();
-                match parse_with(v, RecordsInto(self), what) {
-                    Err(EnvelopeError::NotCloudTrail(_))
-                        if !self.over_limit && {
-                            self.undo(m);
-                            self.one_by_one(v, false).is_some()
-                        } => {}
-                    other => other.map_err(|e| self.limit_or(e))?,
-                }
-            }
+            Some(b'{') if starts_with_records_key(v) => self.array(v, true)?,
+            Some(b'[') => self.array(v, false)?,
             Some(b'{') => {
                 let r: Record = parse_with(v, std::marker::PhantomData, "record")?;
                 if r.digest_start_time.is_some() {
@@ -325,8 +327,7 @@ impl<'a> Split<'a> {
                     self.records.push(r);
                 } else if has_records_key(v) {
                     // `{"Count": 2, "Records": [...]}`, or keys sorted when re-serialised.
-                    let what = "\"Records\" is not an array of records";
-                    parse_with(v, EnvelopeSeed(self), what).map_err(|e| self.limit_or(e))?;
+                    self.array(v, true)?;
                 } else {
                     return Err(EnvelopeError::NotCloudTrail(format!(
                         "{}: neither a \"Records\" array nor CloudTrail record fields",

@@ -174,6 +174,10 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
                 // chain of 2N links costs 2^N walks otherwise) are followed to it only the first
                 // time; and no kernel file system (/proc, /sys, ...) is entered through a link.
                 let mut seen: std::collections::HashSet<(u64, u64)> = Default::default();
+                // A link to a folder above the walked path (`/` among them) would walk it again
+                // and everything around it: named, not followed.
+                let above = std::fs::canonicalize(root).ok();
+                let mut refused: Vec<WalkError> = Vec::new();
                 for entry in walkdir::WalkDir::new(root)
                     .follow_links(true)
                     .sort_by_file_name()
@@ -184,6 +188,19 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
                             return false;
                         }
                         let Ok(m) = e.metadata() else { return true };
+                        if e.path_is_symlink()
+                            && m.is_dir()
+                            && let (Some(root), Ok(target)) =
+                                (&above, std::fs::canonicalize(e.path()))
+                            && root.starts_with(&target)
+                        {
+                            refused.push(WalkError {
+                                path: e.path().to_path_buf(),
+                                reason: "a link to a folder above the walked path: not followed"
+                                    .into(),
+                            });
+                            return false;
+                        }
                         // Folders, and whatever a link leads to; a regular file with two names
                         // is read under each (its records are de-duplicated like any repeat).
                         if (m.is_dir() || e.path_is_symlink()) && !seen.insert((m.dev(), m.ino())) {
@@ -212,6 +229,7 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
                         Ok(e) => errors.push(not_regular(e.path(), e.file_type())),
                     }
                 }
+                errors.extend(refused);
             }
         }
     }
