@@ -119,6 +119,16 @@ impl Served {
     }
 }
 
+/// The first two lines `serve --print-env` prints (the URI's and the token's exports, trimmed),
+/// and its stdout, to keep open while it serves.
+fn export_lines(child: &mut Child) -> (String, String, BufReader<std::process::ChildStdout>) {
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut uri, mut auth) = (String::new(), String::new());
+    out.read_line(&mut uri).unwrap();
+    out.read_line(&mut auth).unwrap();
+    (uri.trim().to_string(), auth.trim().to_string(), out)
+}
+
 /// One HTTP/1.1 GET with exactly these headers; status and body.
 fn http(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -823,10 +833,7 @@ fn the_id_token_file_is_never_the_servers_token() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let (mut uri, mut auth) = (String::new(), String::new());
-    out.read_line(&mut uri).unwrap();
-    out.read_line(&mut auth).unwrap();
+    let (_uri, auth, _out) = export_lines(&mut child);
     let _ = child.kill();
     let _ = child.wait();
     assert!(
@@ -912,12 +919,9 @@ fn a_token_file_of_another_user_with_a_newline_or_huge_is_refused_and_a_race_ser
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            let mut out = BufReader::new(c.stdout.take().unwrap());
-            let (mut uri, mut file) = (String::new(), String::new());
-            out.read_line(&mut uri).unwrap();
-            out.read_line(&mut file).unwrap();
+            let (uri, _file, out) = export_lines(&mut c);
             // Kept open: a server whose stdout is closed under it may stop.
-            (c, uri.trim().to_string(), out)
+            (c, uri, out)
         };
         let (a, b) = std::thread::scope(|s| {
             let a = s.spawn(spawn);

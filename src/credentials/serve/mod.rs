@@ -75,8 +75,8 @@ pub fn new_token() -> Result<Secret, ServeError> {
 const TOKEN_FILE_MAX: u64 = 4096;
 
 /// The token in `path`, which must be a regular file of the user's own, readable by them only;
-/// a missing file is created exclusively (0600) with a fresh token, for the clients to read, and
-/// when another server created it first, that one's token is read back and served. The token is
+/// a missing file is created whole and exclusively (0600) with a fresh token, for the clients to
+/// read, and when another server created it first, that one's token is read back and served. The token is
 /// exactly the file's bytes, as the SDKs send them (`AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`):
 /// a file that ends in a newline (`openssl rand -hex 32 > F`) is refused, since no client could
 /// send it in a header.
@@ -87,22 +87,30 @@ pub fn token_file(path: &Path) -> Result<Secret, ServeError> {
         path: path.to_path_buf(),
         why,
     };
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path);
-    match created {
-        Ok(mut f) => {
-            let token = new_token()?;
-            f.write_all(token.expose().as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| bad(e.to_string()))?;
-            return Ok(token);
+    // Created whole and exclusively: the token is written to a private file beside it, which is
+    // then hard-linked to the name (link(2) fails when the name exists), so no reader ever sees
+    // the file empty, and of two servers creating it at once, one wins and the other reads the
+    // winner's token below.
+    if std::fs::symlink_metadata(path).is_err() {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let token = new_token()?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".janus-audit-")
+            .suffix(".tmp")
+            .permissions(std::fs::Permissions::from_mode(0o600))
+            .tempfile_in(dir)
+            .map_err(|e| bad(e.to_string()))?;
+        tmp.write_all(token.expose().as_bytes())
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| bad(e.to_string()))?;
+        match std::fs::hard_link(tmp.path(), path) {
+            Ok(()) => return Ok(token),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(bad(e.to_string())),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(bad(e.to_string())),
     }
     // Not followed through a symlink: the file itself is what is checked.
     let mut f = std::fs::OpenOptions::new()
