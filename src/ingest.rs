@@ -412,24 +412,6 @@ fn read_one(
     if custody {
         return report;
     }
-    // Bytes that are not UTF-8 (a raw 0xff in a user agent) cannot be read as JSON text: each
-    // such sequence becomes U+FFFD, counted, and its record is kept with the rest of the file.
-    let not_utf8 = match std::str::from_utf8(&bufs.decoded) {
-        Ok(_) => 0,
-        Err(_) => {
-            let mut fixed = String::with_capacity(bufs.decoded.len() + 16);
-            let mut n = 0u64;
-            for chunk in bufs.decoded.utf8_chunks() {
-                fixed.push_str(chunk.valid());
-                if !chunk.invalid().is_empty() {
-                    fixed.push(char::REPLACEMENT_CHARACTER);
-                    n += 1;
-                }
-            }
-            bufs.decoded = fixed.into_bytes();
-            n
-        }
-    };
     if let Some(records) = envelope::unwrap_exports(&bufs.decoded) {
         bufs.decoded = records;
     }
@@ -438,9 +420,16 @@ fn read_one(
         Err(e) => envelope::repairable(&e.to_string()),
         Ok(split) => split.bad.iter().any(|b| envelope::repairable(&b.reason)),
     };
-    let mut nulled = 0;
+    let (mut nulled, mut not_utf8) = (0, 0);
     let parsed = if retry {
         drop(first);
+        not_utf8 = repair::invalid_utf8(&mut bufs.decoded);
+        // An export's envelope that could not be read for a bad byte can be now.
+        if not_utf8 > 0
+            && let Some(records) = envelope::unwrap_exports(&bufs.decoded)
+        {
+            bufs.decoded = records;
+        }
         nulled = repair::null_unreadable(&mut bufs.decoded);
         envelope::split(&bufs.decoded, limits.max_records)
     } else {

@@ -24,7 +24,8 @@
 //! change, and the one the views of `dataset ddl` follow. Each key then has one parent, and its
 //! depth is the number of steps up to the first root.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// Hash maps probed once per call of the window: foldhash, not SipHash (keys are not secret).
 type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -325,9 +326,9 @@ pub fn build(
     let h_event = strs(hops, "event_id")?;
     let h_window = flags(hops, "in_window")?;
 
-    // Every issuance, one per identity: the roots', then the chained keys' (the earliest claim
-    // of each identity no root holds).
-    let mut claimed: HashSet<Identity, foldhash::fast::RandomState> = HashSet::default();
+    // Every issuance, one per identity, by identity: the roots', then the chained keys' (the
+    // earliest claim of each identity no root holds).
+    let mut claimed: Fast<Identity, usize> = Fast::default();
     let mut all: Vec<Key> = Vec::new();
     let mut by_time: Vec<usize> = (0..assumptions.height()).collect();
     by_time.sort_by_key(|&i| earliest(&a_time, &a_event, i));
@@ -335,7 +336,8 @@ pub fn build(
         let Some(key) = a_key[i].filter(|_| a_err[i].is_none()) else {
             continue;
         };
-        if claimed.insert((key, a_arn[i], a_time[i])) {
+        if let Entry::Vacant(slot) = claimed.entry((key, a_arn[i], a_time[i])) {
+            slot.insert(all.len());
             all.push(Key {
                 key,
                 arn: a_arn[i],
@@ -370,7 +372,8 @@ pub fn build(
     by_time.sort_by_key(|&i| earliest(&h_time, &h_event, i));
     for i in by_time {
         let key = h_key[i].expect("hops with a key");
-        if claimed.insert((key, h_arn[i], h_time[i])) {
+        if let Entry::Vacant(slot) = claimed.entry((key, h_arn[i], h_time[i])) {
+            slot.insert(all.len());
             all.push(Key {
                 key,
                 arn: h_arn[i],
@@ -382,19 +385,6 @@ pub fn build(
             });
         }
     }
-    // Each chained key's parent: the issuance its AssumeRole was made with, matched as a call
-    // is (`ByKey::find`), the first in row order where a record lacks ARN or creation time.
-    let mut rank: Vec<usize> = (0..all.len()).collect();
-    rank.sort_by(|&a, &b| all[a].order().cmp(&all[b].order()));
-    let mut place = vec![0u32; all.len()];
-    for (r, &i) in rank.iter().enumerate() {
-        place[i] = r as u32;
-    }
-    let index = ByKey::new(
-        all.iter()
-            .enumerate()
-            .map(|(i, k)| (place[i], (k.key, k.arn, k.issued_at))),
-    );
     // A chained AssumeRole names its parent by its whole identity: one whose record lacks the
     // parent session's ARN or creation time is linked to no key (counted), rather than to the
     // first issuance of a key ID that AWS may have given another session.
@@ -408,8 +398,8 @@ pub fn build(
             unlinked += 1;
             continue;
         };
-        if let Some((r, _)) = index.find(p, Some(arn), Some(at)) {
-            children[rank[r as usize]].push(i);
+        if let Some(&parent) = claimed.get(&(p, Some(arn), Some(at))) {
+            children[parent].push(i);
         }
     }
 
@@ -436,8 +426,9 @@ pub fn build(
         level = next;
     }
 
-    // The lineage's rows, in rank order; each key's root as its row.
-    let order: Vec<usize> = rank.iter().copied().filter(|&i| reached[i]).collect();
+    // The lineage's rows, in row order (`Key::order`).
+    let mut order: Vec<usize> = (0..all.len()).filter(|&i| reached[i]).collect();
+    order.sort_by(|&a, &b| all[a].order().cmp(&all[b].order()));
     let keys: Vec<&Key> = order.iter().map(|&i| &all[i]).collect();
     // Read whole, not row by row: a dataset's tables come in thousands of chunks.
     let (a_role, a_session) = (

@@ -360,10 +360,12 @@ impl Sink {
                 .push_timed(id, f.seq, dedupe::content_hash(r), f.time),
             None => self.stats.without_event_id += 1,
         }
+        // Only a Logstash/Elastic `@timestamp` where eventTime should be.
+        let at_only = r.event_time.get().is_none() && r.at_timestamp.is_some();
         match (r.event_time.get(), f.time) {
             (None, _) => {
                 self.stats.without_time += 1;
-                self.stats.only_at_timestamp += r.at_timestamp.is_some() as u64;
+                self.stats.only_at_timestamp += at_only as u64;
             }
             (Some(raw), None) => {
                 self.stats.unreadable_time += 1;
@@ -380,7 +382,7 @@ impl Sink {
                 id.to_string(),
                 f.seq,
                 r.event_time.get().is_some(),
-                r.event_time.get().is_none() && r.at_timestamp.is_some(),
+                at_only,
             ));
         }
         let in_window = self.window.contains(f.time);

@@ -46,6 +46,19 @@ impl Peers {
         c
     }
 
+    /// `serve` with `--auth-token-file f`, run to its end (for the refusals).
+    fn serve_with_token_file(&self, f: &std::path::Path) -> std::process::Output {
+        self.cmd(&[
+            "serve",
+            "--role-arn",
+            ROLE,
+            "--auth-token-file",
+            f.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+    }
+
     /// `serve --print-env` with `args`; the server, its URI, token and stderr file.
     fn serve(&self, args: &[&str]) -> Served {
         let log = tempfile::NamedTempFile::new().unwrap();
@@ -396,16 +409,7 @@ fn a_token_file_must_be_private_and_is_created_when_missing() {
     // Readable by others: refused.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let refused = |f: &std::path::Path| {
-        let out = p
-            .cmd(&[
-                "serve",
-                "--role-arn",
-                ROLE,
-                "--auth-token-file",
-                f.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
+        let out = p.serve_with_token_file(f);
         assert_eq!(out.status.code(), Some(1));
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
@@ -851,20 +855,9 @@ fn a_token_file_of_another_user_with_a_newline_or_huge_is_refused_and_a_race_ser
     use std::os::unix::fs::PermissionsExt;
     let p = peers();
     let dir = tempfile::tempdir().unwrap();
-    let serve_with = |f: &std::path::Path| {
-        p.cmd(&[
-            "serve",
-            "--role-arn",
-            ROLE,
-            "--auth-token-file",
-            f.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap()
-    };
     let refused = |f: &std::path::Path, why: &str| {
         let started = Instant::now();
-        let out = serve_with(f);
+        let out = p.serve_with_token_file(f);
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(why), "{err}");

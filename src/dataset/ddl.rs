@@ -345,14 +345,13 @@ fn lineage_views(engine: Engine, call_cols: &str) -> Vec<String> {
         ),
         format!(
             "CREATE OR REPLACE VIEW janus_lineage_claims AS\n\
-             SELECT e.*, {} AS janus_id FROM (\n    \
+             SELECT e.*, {claim} AS janus_id FROM (\n    \
              SELECT *, ROW_NUMBER() OVER (PARTITION BY access_key_id, assumed_role_arn, event_time \
              {earliest}) AS n\n    \
              FROM hops\n    WHERE error_code IS NULL AND access_key_id IS NOT NULL AND parent_key IS NOT NULL\n        \
              AND COALESCE(identity_type, '') <> 'AWSAccount'\n) e\nWHERE n = 1\n    \
-             AND {} NOT IN (SELECT janus_id FROM janus_lineage_roots)",
-            identity("e.access_key_id", "e.assumed_role_arn", "e.event_time"),
-            identity("e.access_key_id", "e.assumed_role_arn", "e.event_time"),
+             AND {claim} NOT IN (SELECT janus_id FROM janus_lineage_roots)",
+            claim = identity("e.access_key_id", "e.assumed_role_arn", "e.event_time"),
         ),
         // A chained key's parent is named by its whole identity (lineage::build): a record
         // without the parent's ARN or creation time links to nothing.

@@ -177,6 +177,12 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
                 // A link to a folder above the walked path (`/` among them) would walk it again
                 // and everything around it: named, not followed.
                 let above = std::fs::canonicalize(root).ok();
+                // A folder on the walked path's own file system is no kernel one: only a
+                // folder on another is looked at closer (statfs), once per folder.
+                let home = {
+                    use std::os::unix::fs::MetadataExt;
+                    std::fs::metadata(root).map(|m| m.dev()).ok()
+                };
                 let mut refused: Vec<WalkError> = Vec::new();
                 for entry in walkdir::WalkDir::new(root)
                     .follow_links(true)
@@ -206,7 +212,7 @@ pub fn discover(paths: &[PathBuf], window: &Window) -> (Vec<Found>, Vec<WalkErro
                         if (m.is_dir() || e.path_is_symlink()) && !seen.insert((m.dev(), m.ino())) {
                             return false;
                         }
-                        !(m.is_dir() && kernel_file_system(e.path()))
+                        !(m.is_dir() && home != Some(m.dev()) && kernel_file_system(e.path()))
                     })
                 {
                     match entry {

@@ -1,10 +1,30 @@
 //! Values serde_json refuses to read, turned into `null` in place so that one bad field costs
 //! only that field, not its whole file: strings holding a lone UTF-16 surrogate escape
-//! (`"\ud83d"`, which has no Unicode meaning) and numbers out of the f64 range (`1e999`).
+//! (`"\ud83d"`, which has no Unicode meaning) and numbers out of the f64 range (`1e999`); and
+//! bytes that are not UTF-8, read as U+FFFD.
 //!
 //! Only run on a file that failed to parse: the scan is linear but the common path never pays
 //! for it. Each value is overwritten by `null` padded with spaces, so every other byte keeps its
 //! offset, and the buffer stays valid UTF-8.
+
+/// Replace each byte sequence of `buf` that is not UTF-8 (a raw 0xff in a user agent: JSON text
+/// must be UTF-8) with U+FFFD; returns how many. The record holding it is then kept.
+pub fn invalid_utf8(buf: &mut Vec<u8>) -> u64 {
+    if std::str::from_utf8(buf).is_ok() {
+        return 0;
+    }
+    let mut fixed = String::with_capacity(buf.len() + 16);
+    let mut n = 0;
+    for chunk in buf.utf8_chunks() {
+        fixed.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            fixed.push(char::REPLACEMENT_CHARACTER);
+            n += 1;
+        }
+    }
+    *buf = fixed.into_bytes();
+    n
+}
 
 /// Null every unreadable value in `buf`; returns how many. A string used as an object key
 /// cannot become `null` and is left as it is (the file then still fails, and says why).

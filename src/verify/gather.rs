@@ -138,15 +138,14 @@ pub struct KeyOptions {
     pub online: bool,
 }
 
-/// The keyring for `digests` (key tails or names): pinned keys only when pinned; else the keys
-/// fetched from AWS (for `s3://` inputs, or all with `online`), then the mirror's unless online.
+/// The keyring: pinned keys only when pinned; else the keys `fetched` from AWS (for `s3://`
+/// inputs, or all with `online`), then the `mirror`'s unless online.
 fn keyring(
     mirror: PublicKeys,
-    fetch: &dyn Fn() -> Result<Option<PublicKeys>, String>,
+    fetched: Option<PublicKeys>,
     opts: &KeyOptions,
 ) -> Result<Keyring, String> {
     let mut ring = Keyring::default();
-    let fetched = fetch()?;
     if let Some(aws) = &fetched {
         ring.add(aws, KeySource::Aws, "ListPublicKeys");
     }
@@ -391,14 +390,7 @@ pub fn inputs(
         ins.logs.extend(l);
         s3 = Some(conn);
     }
-    ins.keys = keys_for(
-        &ins,
-        s3.as_ref(),
-        !buckets.is_empty(),
-        &local,
-        opts,
-        key_opts,
-    )?;
+    ins.keys = keys_for(&ins, s3.as_ref(), &local, opts, key_opts)?;
     Ok((ins, errors))
 }
 
@@ -460,35 +452,30 @@ pub fn for_report(
         ins.digests.extend(d);
         s3 = Some(conn);
     }
-    ins.keys = keys_for(&ins, s3.as_ref(), !uris.is_empty(), &local, opts, key_opts)?;
+    ins.keys = keys_for(&ins, s3.as_ref(), &local, opts, key_opts)?;
     Ok(ins)
 }
 
-/// The keyring for the digests of `ins`: fetched from AWS when some input is in S3 (or
-/// `--online`), from the mirrors under `local` unless `--online`, narrowed to `--public-keys`.
+/// The keyring for the digests of `ins`: fetched from AWS when some input is in S3 (`s3` is
+/// its connection) or with `--online`, from the mirrors under `local` unless `--online`,
+/// narrowed to `--public-keys`.
 fn keys_for(
     ins: &Inputs,
     s3: Option<&S3>,
-    any_s3: bool,
     local: &[PathBuf],
     opts: &S3Options,
     key_opts: &KeyOptions,
 ) -> Result<Keyring, String> {
     let mirror = local_keys(local)?;
-    let tails: Vec<&str> = ins.digests.iter().map(|d| d.tail.as_str()).collect();
-    let fetch = || -> Result<Option<PublicKeys>, String> {
-        if !(any_s3 || key_opts.online) || tails.is_empty() {
-            return Ok(None);
-        }
-        let owned;
-        let conn = match s3 {
-            Some(c) => c,
-            None => {
-                owned = S3::connect(opts).map_err(|e| e.to_string())?;
-                &owned
-            }
-        };
-        s3_keys(conn, tails.iter().copied()).map(Some)
+    let tails = ins.digests.iter().map(|d| d.tail.as_str());
+    let fetched = match (s3, key_opts.online) {
+        _ if ins.digests.is_empty() => None,
+        (Some(conn), _) => Some(s3_keys(conn, tails)?),
+        (None, true) => Some(s3_keys(
+            &S3::connect(opts).map_err(|e| e.to_string())?,
+            tails,
+        )?),
+        (None, false) => None,
     };
-    keyring(mirror, &fetch, key_opts)
+    keyring(mirror, fetched, key_opts)
 }

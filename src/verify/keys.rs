@@ -105,10 +105,6 @@ impl Keyring {
         self.keys.is_empty()
     }
 
-    pub fn fingerprints(&self) -> BTreeSet<String> {
-        self.keys.keys().cloned().collect()
-    }
-
     /// Add `keys` from `source`, each only under its own fingerprint; keys already held are
     /// kept (add the more trusted source first).
     pub fn add(&mut self, keys: &PublicKeys, source: KeySource, from: &str) {

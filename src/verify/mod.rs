@@ -98,12 +98,16 @@ pub struct ScopeResult {
 impl ScopeResult {
     /// `aws`, `pinned`, `mirror`, or several joined with `;`; empty with no signed digest.
     pub fn keys_source(&self) -> String {
-        self.keys_sources
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(";")
+        joined(&self.keys_sources)
     }
+}
+
+fn joined(sources: &std::collections::BTreeSet<KeySource>) -> String {
+    sources
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// The outcome: per scope, each problem named, and each input file's status.
@@ -142,11 +146,7 @@ impl Verification {
 
     /// `keys_source` over every scope (see [`ScopeResult::keys_source`]).
     pub fn keys_source(&self) -> String {
-        self.keys_sources()
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(";")
+        joined(&self.keys_sources())
     }
 
     /// Some verdict rests on keys read from the mirror, which prove nothing against whoever
@@ -308,10 +308,11 @@ pub fn validate(inputs: &Inputs) -> Verification {
         .filter_map(|n| n.parsed.as_ref().and_then(|d| d.end()))
         .max();
     let windowed = inputs.window.since.is_some() || inputs.window.until.is_some();
-    let due = match (windowed, inputs.window.until.or(inputs.now)) {
-        (true, Some(end)) => Some(end.min(inputs.now.unwrap_or(end)) - DIGEST_DELIVERY),
-        _ => newest_digest.map(|t| t - DIGEST_DELIVERY),
+    let end = match windowed {
+        true => inputs.window.until.into_iter().chain(inputs.now).min(),
+        false => None,
     };
+    let due = end.or(newest_digest).map(|t| t - DIGEST_DELIVERY);
     for ((scope, trail), mut nodes) in chains {
         nodes.sort_by(|a, b| a.date.cmp(&b.date).then(a.file.tail.cmp(&b.file.tail)));
         let r = row(&mut results, &scope);

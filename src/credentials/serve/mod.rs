@@ -148,16 +148,6 @@ pub fn token_file(path: &Path) -> Result<Secret, ServeError> {
             "larger than {TOKEN_FILE_MAX} bytes: not a token"
         )));
     }
-    if bytes.is_empty() {
-        // Being written by the server that created it: wait for it briefly.
-        for _ in 0..50 {
-            std::thread::sleep(Duration::from_millis(20));
-            bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-            if !bytes.is_empty() {
-                break;
-            }
-        }
-    }
     if bytes.ends_with(b"\n") || bytes.ends_with(b"\r") {
         return Err(bad(
             "ends with a newline, which clients send as it is and no HTTP header can carry; write the token without one (printf '%s' TOKEN > FILE)".into(),
