@@ -196,6 +196,11 @@ mod serve {
             margin,
         };
         rt.block_on(async {
+            // Before anything is printed: a client may signal as soon as it has the exports.
+            // (`exec` forwards these signals to its child instead.)
+            if matches!(mode, Mode::Serve(_)) {
+                keep_serving_on_hangup();
+            }
             let server = match Server::start(opts, log).await {
                 Ok(s) => s,
                 Err(e) => return fail(e.to_string(), e.exit_code()),
@@ -244,9 +249,9 @@ mod serve {
         })
     }
 
-    /// Until SIGTERM or Ctrl-C. SIGHUP (a closed terminal, a `systemctl reload`) and SIGUSR1
-    /// would end the process by default: they are logged, and serving goes on.
-    async fn stopped() {
+    /// SIGHUP (a closed terminal, a `systemctl reload`) and SIGUSR1 would end the process by
+    /// default: from now on they are logged, and serving goes on.
+    fn keep_serving_on_hangup() {
         use tokio::signal::unix::{SignalKind, signal};
         for (kind, name) in [
             (SignalKind::hangup(), "SIGHUP"),
@@ -263,6 +268,11 @@ mod serve {
                 });
             }
         }
+    }
+
+    /// Until SIGTERM or Ctrl-C.
+    async fn stopped() {
+        use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).ok();
         let term = async {
             match &mut term {
