@@ -5,13 +5,14 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use janus_audit::base::exit;
 use janus_audit::cli::{Cli, Command};
-use janus_audit::exit;
 
 /// Counted, so that a runaway query ends with a message instead of an abort (see `memory`).
 #[cfg(feature = "analyzer")]
 #[global_allocator]
-static ALLOCATOR: janus_audit::memory::Capped = janus_audit::memory::Capped::new();
+static ALLOCATOR: janus_audit::analyzer::memory::Capped =
+    janus_audit::analyzer::memory::Capped::new();
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,20 +21,23 @@ fn main() -> ExitCode {
     let huge_pages = match &cli.command {
         #[cfg(feature = "credentials")]
         Command::Credentials(_) => Ok(()),
-        _ => janus_audit::memory::on_huge_pages(),
+        _ => janus_audit::analyzer::memory::on_huge_pages(),
     };
     init_logging(cli.verbose, cli.quiet);
     #[cfg(feature = "analyzer")]
     match huge_pages {
         Err(e) => tracing::debug!("malloc: not on huge pages: {e}"),
         Ok(()) => {
-            if let Some(tunables) = janus_audit::memory::huge_pages() {
+            if let Some(tunables) = janus_audit::analyzer::memory::huge_pages() {
                 tracing::info!("malloc: on transparent huge pages (GLIBC_TUNABLES={tunables})");
             }
         }
     }
     #[cfg(feature = "analyzer")]
-    if let Some(limit) = cli.max_memory.or_else(janus_audit::memory::default_limit) {
+    if let Some(limit) = cli
+        .max_memory
+        .or_else(janus_audit::analyzer::memory::default_limit)
+    {
         ALLOCATOR.set_limit(limit);
     }
     let code = match &cli.command {
@@ -135,11 +139,11 @@ mod serve {
     use std::sync::Arc;
     use std::time::Duration;
 
+    use janus_audit::base::exit;
     use janus_audit::cli::{CredentialsArgs, Mode};
     use janus_audit::credentials::exec;
     use janus_audit::credentials::format::sh;
     use janus_audit::credentials::serve::{self, ServeOptions, Server};
-    use janus_audit::exit;
 
     use super::{fail, print_line};
 
@@ -294,13 +298,13 @@ mod analyzer {
     use std::io::{IsTerminal, Write};
     use std::sync::Arc;
 
-    use janus_audit::acquire::Interrupt;
-    use janus_audit::analyze::{self, Command as Report};
+    use janus_audit::analyzer::acquire::Interrupt;
+    use janus_audit::analyzer::cmd::answer::{self, Command as Report};
+    use janus_audit::analyzer::cmd::error::AnalyzerError;
+    use janus_audit::analyzer::notice::{Notice, Ui};
+    use janus_audit::base::exit;
     use janus_audit::cli::{Cli, Command, UsageError};
-    use janus_audit::error::AnalyzerError;
-    use janus_audit::exit;
-    use janus_audit::notice::{Notice, Ui};
-    use janus_audit::{query, report, tables};
+    use janus_audit::{analyzer::cmd::tables, analyzer::query, analyzer::schedule};
 
     use super::fail;
 
@@ -342,7 +346,7 @@ mod analyzer {
             Command::Report(args) => match args.request() {
                 Ok(req) => {
                     let from_api = req.source.api.from_api;
-                    with_ui(cli, from_api, |ui| report::run(req, ui))
+                    with_ui(cli, from_api, |ui| schedule::run(req, ui))
                 }
                 Err(e) => Err(usage(e)),
             },
@@ -350,7 +354,7 @@ mod analyzer {
                 let req = args.request();
                 let from_api = req.source.api.from_api;
                 with_ui(cli, from_api, |ui| {
-                    janus_audit::dataset::write::run(req, ui)
+                    janus_audit::analyzer::dataset::write::run(req, ui)
                 })
             }
             Command::Dataset(janus_audit::cli::DatasetCommand::Ddl {
@@ -360,12 +364,14 @@ mod analyzer {
             }) => ddl(dataset, *engine, location.as_deref()),
             Command::Tables { queries } => list_tables(queries.clone()),
             Command::Sync(args) => match args.request() {
-                Ok(req) => with_ui(cli, false, |ui| janus_audit::sync::run(req, ui)),
+                Ok(req) => with_ui(cli, false, |ui| {
+                    janus_audit::analyzer::cmd::sync::run(req, ui)
+                }),
                 Err(e) => Err(usage(e)),
             },
             Command::Verify(args) => match args.request() {
                 Ok(req) => with_ui(cli, false, |ui| {
-                    janus_audit::verify::command::run(req, ui, &mut std::io::stdout().lock())
+                    janus_audit::analyzer::cmd::verify::run(req, ui, &mut std::io::stdout().lock())
                 }),
                 Err(e) => Err(usage(e)),
             },
@@ -379,13 +385,13 @@ mod analyzer {
         AnalyzerError::Usage(e.0)
     }
 
-    fn adhoc(cli: &Cli, req: Result<analyze::Request, UsageError>) -> Result<i32, AnalyzerError> {
+    fn adhoc(cli: &Cli, req: Result<answer::Request, UsageError>) -> Result<i32, AnalyzerError> {
         let req = req.map_err(usage)?;
         let from_api = req.source.api.from_api;
         with_ui(cli, from_api, |ui| {
             let stdout = std::io::stdout();
             let terminal = stdout.is_terminal();
-            analyze::run(req, ui, &mut stdout.lock(), terminal)
+            answer::run(req, ui, &mut stdout.lock(), terminal)
         })
     }
 
@@ -428,13 +434,13 @@ mod analyzer {
 
     fn ddl(
         dir: &std::path::Path,
-        engine: janus_audit::dataset::ddl::Engine,
+        engine: janus_audit::analyzer::dataset::ddl::Engine,
         location: Option<&str>,
     ) -> Result<i32, AnalyzerError> {
-        let ds = janus_audit::dataset::Dataset::open(dir)?;
+        let ds = janus_audit::analyzer::dataset::Dataset::open(dir)?;
         let absolute = std::path::absolute(dir)?;
         let location = location.map_or_else(|| absolute.display().to_string(), str::to_string);
-        let text = janus_audit::dataset::ddl::ddl(&ds, engine, &location)?;
+        let text = janus_audit::analyzer::dataset::ddl::ddl(&ds, engine, &location)?;
         std::io::stdout().lock().write_all(text.as_bytes())?;
         Ok(exit::OK)
     }

@@ -525,14 +525,17 @@ fn session_name_falls_back_when_claims_lack_the_instance() {
     assert!(o.status.success(), "{}", stderr(&o));
     let name = e.sts.calls.lock().unwrap()[2].session_name.clone();
     assert_eq!(name.len(), 64);
-    assert!(janus_audit::naming::is_valid_session_name(&name));
-    let p = janus_audit::naming::parse_session_name(&name);
+    assert!(janus_audit::base::naming::is_valid_session_name(&name));
+    let p = janus_audit::base::naming::parse_session_name(&name);
     assert_eq!(p.project, Some("prod-data-1234"));
     assert!(
         p.instance.unwrap().starts_with("etl-1-us-central1-a-"),
         "{name}"
     );
-    assert_eq!(p.source, janus_audit::naming::InstanceSource::Shortened);
+    assert_eq!(
+        p.source,
+        janus_audit::base::naming::InstanceSource::Shortened
+    );
 }
 
 #[test]

@@ -22,7 +22,7 @@ const FORMAT: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("credential cache {}: {source}", crate::text::quoted(path))]
+    #[error("credential cache {}: {source}", crate::base::text::quoted(path))]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -30,7 +30,7 @@ pub enum CacheError {
     #[error(
         "gave up after {:.1} s waiting for another janus-audit fetching the same credentials (it holds {})",
         waited.as_secs_f64(),
-        crate::text::quoted(path)
+        crate::base::text::quoted(path)
     )]
     LockTimeout { path: PathBuf, waited: Duration },
 }
@@ -123,14 +123,14 @@ impl Cache {
         if !meta.is_file() {
             tracing::warn!(
                 "ignoring {}: not a regular file; it will be replaced",
-                crate::text::quoted(&path)
+                crate::base::text::quoted(&path)
             );
             return None;
         }
         if meta.permissions().mode() & 0o077 != 0 {
             tracing::warn!(
                 "ignoring {}: readable by others; it will be replaced",
-                crate::text::quoted(&path)
+                crate::base::text::quoted(&path)
             );
             return None;
         }
@@ -142,7 +142,7 @@ impl Cache {
             if meta.uid() != me {
                 tracing::warn!(
                     "ignoring {}: owned by uid {}, not by this user; it will be replaced",
-                    crate::text::quoted(&path),
+                    crate::base::text::quoted(&path),
                     meta.uid()
                 );
                 return None;
@@ -154,7 +154,7 @@ impl Cache {
             Err(_) => {
                 tracing::warn!(
                     "ignoring damaged cache file {}; it will be replaced",
-                    crate::text::quoted(&path)
+                    crate::base::text::quoted(&path)
                 );
                 return None;
             }
@@ -162,7 +162,7 @@ impl Cache {
         if entry.format != FORMAT || entry.key != self.key {
             tracing::warn!(
                 "ignoring foreign cache file {}; it will be replaced",
-                crate::text::quoted(&path)
+                crate::base::text::quoted(&path)
             );
             return None;
         }
@@ -173,7 +173,10 @@ impl Cache {
             tracing::debug!("cached credentials expire at {expires}: refreshing");
             return None;
         }
-        tracing::debug!("serving credentials from {}", crate::text::quoted(&path));
+        tracing::debug!(
+            "serving credentials from {}",
+            crate::base::text::quoted(&path)
+        );
         Some(entry.credentials)
     }
 

@@ -54,7 +54,7 @@ impl ExecError {
         match self {
             ExecError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
             ExecError::Spawn { .. } => 126,
-            ExecError::Wait(_) => crate::exit::ERROR,
+            ExecError::Wait(_) => crate::base::exit::ERROR,
         }
     }
 }
@@ -72,7 +72,7 @@ pub async fn run(command: &[OsString], uri: &str, token: &Secret) -> Result<i32,
     cmd.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri)
         .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.expose());
     let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
-        name: crate::text::quoted(std::path::Path::new(program)),
+        name: crate::base::text::quoted(std::path::Path::new(program)),
         source,
     })?;
     let pid = child.id().map(|p| p as libc::pid_t);
@@ -105,7 +105,7 @@ pub async fn run(command: &[OsString], uri: &str, token: &Secret) -> Result<i32,
                 return Ok(status
                     .code()
                     .or_else(|| status.signal().map(|s| 128 + s))
-                    .unwrap_or(crate::exit::ERROR));
+                    .unwrap_or(crate::base::exit::ERROR));
             }
             Some(number) = rx.recv() => {
                 if let Some(pid) = pid && !from_terminal(number) {

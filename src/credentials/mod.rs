@@ -21,7 +21,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::naming::{self, TemplateError};
+use crate::base::naming::{self, TemplateError};
 use cache::{Cache, CacheKey};
 use deadline::Deadline;
 use metadata::{Metadata, MetadataError};
@@ -50,12 +50,12 @@ impl From<Issued> for ProcessCredentials {
             account_id: i
                 .assumed_role_arn
                 .as_deref()
-                .and_then(crate::arn::account_from_arn)
+                .and_then(crate::base::arn::account_from_arn)
                 .map(str::to_string),
             access_key_id: i.access_key_id,
             secret_access_key: i.secret_access_key,
             session_token: i.session_token,
-            expiration: crate::timefmt::format_utc(i.expiration),
+            expiration: crate::base::timefmt::format_utc(i.expiration),
         }
     }
 }
@@ -100,9 +100,9 @@ pub enum CredentialsError {
 }
 
 impl CredentialsError {
-    /// The documented exit status (see `crate::exit`).
+    /// The documented exit status (see `crate::base::exit`).
     pub fn exit_code(&self) -> i32 {
-        use crate::exit;
+        use crate::base::exit;
         match self {
             CredentialsError::Token(TokenError::Usage { .. }) | CredentialsError::Template(_) => {
                 exit::USAGE

@@ -79,7 +79,7 @@ pub enum TokenError {
     Metadata(#[from] MetadataError),
     #[error("gcloud: {0}")]
     Gcloud(String),
-    #[error("token file {}: {reason}", crate::text::quoted(path))]
+    #[error("token file {}: {reason}", crate::base::text::quoted(path))]
     File { path: PathBuf, reason: String },
     #[error("impersonation of {account}: {reason}")]
     Impersonate { account: String, reason: String },

@@ -4,9 +4,12 @@
 #   tests/interop/same_outputs.sh OLD_BINARY NEW_BINARY
 # Run from the repository root. Prints the first differences and exits 1 when any output differs.
 set -uo pipefail
-old=$(realpath "$1"); new=$(realpath "$2")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# Each build runs from its side's directory, so that a path it records (argv[0]) reads the same.
+mkdir -p "$work/old/.bin" "$work/new/.bin"
+cp "$1" "$work/old/.bin/janus-audit"; cp "$2" "$work/new/.bin/janus-audit"
+old=$work/old/.bin/janus-audit new=$work/new/.bin/janus-audit
 export JANUS_AUDIT_CACHE_DIR="$work/cache" NO_COLOR=1 TZ=UTC
 
 # run NAME ARGS...: run both builds with ARGS in their own directory; OUT stands for that directory.

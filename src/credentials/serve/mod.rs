@@ -35,7 +35,7 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("token file {}: {why}", crate::text::quoted(path))]
+    #[error("token file {}: {why}", crate::base::text::quoted(path))]
     TokenFile { path: PathBuf, why: String },
     #[error("the OS gave no random bytes for the token: {0}")]
     Random(String),
@@ -46,8 +46,8 @@ pub enum ServeError {
 impl ServeError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            ServeError::NotLoopback(_) | ServeError::NoRole => crate::exit::USAGE,
-            _ => crate::exit::ERROR,
+            ServeError::NotLoopback(_) | ServeError::NoRole => crate::base::exit::USAGE,
+            _ => crate::base::exit::ERROR,
         }
     }
 }
@@ -399,7 +399,7 @@ async fn handle<B>(state: &State, req: Request<B>) -> Response<Full<Bytes>> {
                     }
                     (
                         json(200, body),
-                        format!("valid for {}", crate::timefmt::format_span(remaining)),
+                        format!("valid for {}", crate::base::timefmt::format_span(remaining)),
                     )
                 }
                 Answer::Unavailable(why) => (error(503, "CredentialsUnavailable", &why), why),
@@ -409,7 +409,7 @@ async fn handle<B>(state: &State, req: Request<B>) -> Response<Full<Bytes>> {
     // The path a client asked for is printed quoted and cut short: it is the client's text.
     (state.log)(format!(
         "GET {} {} {note}",
-        crate::text::quoted(Path::new(&path.chars().take(200).collect::<String>())),
+        crate::base::text::quoted(Path::new(&path.chars().take(200).collect::<String>())),
         resp.status().as_u16()
     ));
     resp

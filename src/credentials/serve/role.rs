@@ -45,7 +45,7 @@ pub enum Answer {
 
 /// `/role/<account>/<name>` for `arn:aws:iam::<account>:role/[path/]<name>`.
 pub fn path_of(role_arn: &str) -> String {
-    let account = crate::arn::account_from_arn(role_arn).unwrap_or("unknown");
+    let account = crate::base::arn::account_from_arn(role_arn).unwrap_or("unknown");
     let name = role_arn.rsplit('/').next().unwrap_or(role_arn);
     format!("/role/{account}/{name}")
 }

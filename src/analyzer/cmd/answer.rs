@@ -1,0 +1,268 @@
+//! The report commands that answer on stdout or in one file: `by-instance`, `sessions`, `query`,
+//! `findings` and `timeline`. Input (files, store, API) → engine → one frame → output → status.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use polars::prelude::DataFrame;
+
+use crate::analyzer::acquire::{self, ApiSource, Input};
+use crate::analyzer::cmd::error::AnalyzerError;
+use crate::analyzer::cmd::progress::{self, FetchSpinner};
+use crate::analyzer::engine::{self, TrustedCidrs};
+use crate::analyzer::load::IngestOptions;
+use crate::analyzer::model::{Needs, ProviderFilter};
+use crate::analyzer::notice::Ui;
+use crate::analyzer::query::findings::{self, Severity, Thresholds};
+use crate::analyzer::query::timeline::Entity;
+use crate::analyzer::query::{Queries, Sql};
+use crate::analyzer::render::html;
+use crate::analyzer::render::{self, Format};
+use crate::analyzer::source::api::Progress;
+use crate::analyzer::source::files::Limits;
+use crate::base::exit;
+use crate::base::timefmt::Window;
+
+/// What a command reports.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// A shipped query by name: `by_instance`, `sessions`.
+    Named(&'static str),
+    /// `query FILE|NAME|'SQL'`, with the thresholds registered for it.
+    Query {
+        sql: String,
+        thresholds: Thresholds,
+    },
+    /// Every detection, stacked; `--fail-on` gates the exit status.
+    Findings {
+        thresholds: Thresholds,
+        trusted_cidrs: Option<PathBuf>,
+        fail_on: Option<Severity>,
+    },
+    Timeline(Entity),
+}
+
+/// Where a report reads from and how it is written, common to every report command.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub paths: Vec<PathBuf>,
+    pub api: ApiSource,
+    pub providers: ProviderFilter,
+    pub queries: Option<PathBuf>,
+    pub limits: Limits,
+    /// `--dataset DIR`: read this Parquet dataset instead of paths.
+    pub dataset: Option<PathBuf>,
+    /// How `s3://` paths are reached and narrowed.
+    pub s3: crate::analyzer::source::s3::S3Options,
+    /// `--verify`: validate the inputs against their digests (log-file integrity validation).
+    pub verify: bool,
+    /// `--public-keys FILE`: the only keys `--verify` trusts.
+    pub public_keys: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub command: Command,
+    pub source: Source,
+    pub window: Window,
+    pub format: Format,
+    /// Write here (atomically) instead of stdout.
+    pub output: Option<PathBuf>,
+}
+
+impl Command {
+    fn sqls(&self, queries: &Queries) -> Result<Vec<Sql>, AnalyzerError> {
+        Ok(match self {
+            Command::Named(name) => vec![queries.named(name)?],
+            Command::Query { sql, .. } => vec![queries.resolve(sql)?],
+            Command::Findings { .. } => queries.findings()?,
+            Command::Timeline(_) => vec![queries.named("timeline")?],
+        })
+    }
+
+    /// How a page names the report.
+    fn title(&self) -> &'static str {
+        match self {
+            Command::Named("by_instance") => "by-instance",
+            Command::Named(_) => "sessions",
+            Command::Query { .. } => "query",
+            Command::Findings { .. } => "findings",
+            Command::Timeline(_) => "timeline",
+        }
+    }
+
+    /// What the command's page shows: its own frame, and the extra frames asked for above.
+    fn sections<'a>(&self, frame: &'a DataFrame, extra: &'a [DataFrame]) -> html::Sections<'a> {
+        match self {
+            Command::Named("by_instance") => html::Sections {
+                by_instance: Some(frame),
+                activity: extra.first(),
+                ..Default::default()
+            },
+            Command::Findings { .. } => html::Sections {
+                findings: Some(frame),
+                ..Default::default()
+            },
+            Command::Named(_) => table("Sessions (one row per key)", frame),
+            Command::Query { .. } => table("Rows", frame),
+            Command::Timeline(_) => table("Timeline", frame),
+        }
+    }
+
+    /// The parameter tables the command's SQL reads.
+    fn params(&self) -> Vec<(String, DataFrame)> {
+        match self {
+            Command::Named(_) => vec![],
+            Command::Query { thresholds, .. } | Command::Findings { thresholds, .. } => {
+                vec![("findings_params".into(), thresholds.frame())]
+            }
+            Command::Timeline(entity) => vec![("timeline_filter".into(), entity.frame())],
+        }
+    }
+}
+
+/// Run one report command; its frame goes to `--output` or to `stdout`. Returns the exit status.
+pub fn run(
+    req: Request,
+    ui: Ui<'_>,
+    stdout: &mut dyn Write,
+    stdout_is_terminal: bool,
+) -> Result<i32, AnalyzerError> {
+    if req.format == Format::Parquet && req.output.is_none() && stdout_is_terminal {
+        return Err(AnalyzerError::Usage(
+            "refusing to write Parquet to a terminal; use --output FILE".into(),
+        ));
+    }
+    let queries = Queries::from_dir(req.source.queries.clone())?;
+    let mut sqls = req.command.sqls(&queries)?;
+    // A page draws more than the report's own rows: by-instance's page has its activity chart.
+    let own = sqls.len();
+    if req.format == Format::Html && matches!(req.command, Command::Named("by_instance")) {
+        sqls.push(queries.named("activity")?);
+    }
+    let (trusted, fail_on) = match &req.command {
+        Command::Findings {
+            trusted_cidrs,
+            fail_on,
+            ..
+        } => (read_trusted(trusted_cidrs.as_deref())?, *fail_on),
+        _ => (TrustedCidrs::default(), None),
+    };
+    let Ui {
+        progress,
+        interrupt,
+        tell,
+    } = ui;
+    let input = fetch_input(&req.source, req.window, progress, interrupt, tell)?;
+    if input.interrupted {
+        return Ok(exit::INTERRUPTED);
+    }
+    let opts = IngestOptions {
+        paths: input.paths,
+        window: req.window,
+        needs: Needs::default(),
+        providers: req.source.providers,
+        hash_inputs: false,
+        empty_ok: input.from_store || req.source.dataset.is_some(),
+        limits: req.source.limits,
+        dataset: req.source.dataset.clone(),
+        role_call_columns: None,
+        s3: req.source.s3.clone(),
+        verify: req.source.verify,
+        public_keys: req.source.public_keys.clone(),
+    };
+    let bar = progress::files_bar(progress, "");
+    let outcome = engine::run(
+        &sqls,
+        &queries,
+        opts,
+        req.command.params(),
+        &trusted.nets,
+        bar.as_ref(),
+    );
+    if let Some(pb) = &bar {
+        pb.finish_and_clear();
+    }
+    let outcome = outcome?;
+    outcome.ingested.tell(tell);
+    if let Some(v) = &outcome.verification {
+        crate::analyzer::cmd::verify::tell(v, tell);
+    }
+    let mut frames = outcome.frames;
+    let extra = frames.split_off(own);
+    let frame = match &req.command {
+        Command::Findings { .. } => findings::combine(frames)?,
+        _ => frames.into_iter().next().unwrap_or_default(),
+    };
+    let complete = outcome.ingested.summary.complete() && input.complete;
+    let write = |w: &mut dyn Write| match req.format {
+        Format::Html => {
+            let ctx = html::Context::new(
+                req.command.title(),
+                req.window,
+                &outcome.ingested,
+                outcome.verification.as_ref(),
+                &input.source,
+                complete,
+            );
+            let page = html::render(&ctx, &req.command.sections(&frame, &extra))?;
+            Ok(w.write_all(page.as_bytes())?)
+        }
+        f => render::write(&frame, f, req.command.title(), w),
+    };
+    match &req.output {
+        Some(path) => render::write_atomic(path, write)?,
+        None => write(stdout)?,
+    }
+    if let Some(gate) = fail_on
+        && findings::any_at_or_above(&frame, gate)?
+    {
+        return Ok(exit::FINDINGS);
+    }
+    Ok(match (&outcome.verification, complete) {
+        (Some(v), _) => v.report_status(complete),
+        (None, true) => exit::OK,
+        (None, false) => exit::INCOMPLETE,
+    })
+}
+
+fn table<'a>(name: &'a str, frame: &'a DataFrame) -> html::Sections<'a> {
+    html::Sections {
+        table: Some((name, frame)),
+        ..Default::default()
+    }
+}
+
+/// `--trusted-cidrs FILE`, read once (an absent option is no ranges).
+pub(crate) fn read_trusted(path: Option<&std::path::Path>) -> Result<TrustedCidrs, AnalyzerError> {
+    Ok(path
+        .map(TrustedCidrs::read)
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// The input for `window`: fetched from the API first when asked, with a spinner on a terminal.
+pub(crate) fn fetch_input(
+    source: &Source,
+    window: Window,
+    progress: bool,
+    interrupt: &acquire::Interrupt,
+    tell: &mut dyn FnMut(crate::analyzer::notice::Notice),
+) -> Result<Input, AnalyzerError> {
+    let counters = Arc::new(Progress::default());
+    let spinner = FetchSpinner::start(progress && source.api.from_api, counters.clone());
+    // Held until the spinner is gone, so that no line is drawn through it.
+    let mut told = Vec::new();
+    let input = acquire::acquire(
+        &source.paths,
+        &source.api,
+        window,
+        counters,
+        interrupt,
+        &mut |n| told.push(n),
+    );
+    drop(spinner);
+    told.into_iter().for_each(&mut *tell);
+    Ok(input?)
+}

@@ -1,0 +1,246 @@
+//! The engine every report command shares: ingest, register the tables, run the SQL.
+
+use std::path::PathBuf;
+
+use indicatif::ProgressBar;
+use polars::prelude::*;
+
+use crate::analyzer::load::{self, IngestOptions, Ingested};
+use crate::analyzer::model::Needs;
+use crate::analyzer::query::{self, Queries, QueryError, Registered, Sql};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("--trusted-cidrs {}: {reason}", crate::base::text::quoted(path))]
+    TrustedCidrs { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("--verify: {0}")]
+    Verify(String),
+    #[error("cannot build the tables: {0}")]
+    Model(#[from] PolarsError),
+    #[error(transparent)]
+    Dataset(#[from] crate::analyzer::dataset::DatasetError),
+    #[error(
+        "no CloudTrail log files (.json, .json.gz, .jsonl) found in {}{}",
+        list(paths),
+        unread(walk_errors)
+    )]
+    NoInput {
+        paths: Vec<PathBuf>,
+        walk_errors: Vec<String>,
+    },
+}
+
+fn unread(errors: &[String]) -> String {
+    match errors {
+        [] => String::new(),
+        e => format!(" (not read: {})", e.join("; ")),
+    }
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| crate::base::text::quoted(p))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub struct Outcome {
+    /// One frame per query, in the order given.
+    pub frames: Vec<DataFrame>,
+    pub ingested: Ingested,
+    /// The `calls` query that ran (embedded or overridden), for a manifest to hash.
+    pub calls: Sql,
+    /// `--verify`: what log-file integrity validation found.
+    pub verification: Option<crate::analyzer::verify::Verification>,
+}
+
+/// `--trusted-cidrs FILE`: the ranges, and the SHA-256 of exactly the bytes they were parsed from
+/// (a manifest must describe what was used, not what the file holds by the time it is re-read).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedCidrs {
+    pub path: Option<PathBuf>,
+    pub nets: Vec<ipnet::IpNet>,
+    pub sha256: Option<String>,
+}
+
+impl TrustedCidrs {
+    /// One CIDR or address per line; `#` starts a comment.
+    pub fn read(path: &std::path::Path) -> Result<TrustedCidrs, ReportError> {
+        let bad = |reason: String| ReportError::TrustedCidrs {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| bad(e.to_string()))?;
+        let mut nets = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let net = line
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| line.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    bad(format!(
+                        "line {}: '{}' is not a CIDR or IP address",
+                        n + 1,
+                        crate::base::text::excerpt(line)
+                    ))
+                })?;
+            nets.push(net);
+        }
+        Ok(TrustedCidrs {
+            path: Some(path.to_path_buf()),
+            nets,
+            sha256: Some(crate::analyzer::schedule::sha256_hex(&bytes)),
+        })
+    }
+
+    /// How a manifest records them.
+    pub fn describe(&self) -> serde_json::Value {
+        match &self.path {
+            Some(p) => serde_json::json!({"path": p.display().to_string(), "sha256": self.sha256}),
+            None => serde_json::Value::Null,
+        }
+    }
+}
+
+/// `trusted_source`: the call came from one of the trusted ranges (the project's own egress).
+fn mark_trusted(role_calls: &DataFrame, trusted: &[ipnet::IpNet]) -> PolarsResult<DataFrame> {
+    let mut out = role_calls.clone();
+    let ips = role_calls.column("source_ip")?.str()?;
+    let flags: BooleanChunked = ips
+        .iter()
+        .map(|ip| {
+            Some(
+                ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+                    .is_some_and(|ip| trusted.iter().any(|n| n.contains(&ip))),
+            )
+        })
+        .collect();
+    out.with_column(flags.with_name("trusted_source".into()).into_column())?;
+    Ok(out)
+}
+
+/// Ingest `opts.paths` and run `sql` over the result. `opts.needs` is widened to what the SQL reads.
+pub fn run(
+    sqls: &[Sql],
+    queries: &Queries,
+    mut opts: IngestOptions,
+    params: Vec<(String, DataFrame)>,
+    trusted: &[ipnet::IpNet],
+    progress: Option<&ProgressBar>,
+) -> Result<Outcome, ReportError> {
+    let calls = queries.named("calls")?;
+    opts.needs = Needs {
+        events: opts.needs.events
+            || sqls.iter().any(|s| query::mentions(&s.text, "events"))
+            || query::mentions(&calls.text, "events"),
+        id_times: opts.needs.id_times,
+    };
+    // Of role_calls, only what the queries can name is kept (or decoded, from a dataset).
+    opts.role_call_columns =
+        crate::analyzer::model::role_call_columns(query::words_read(&calls, sqls).as_ref());
+    let mut ingested = match &opts.dataset {
+        Some(dir) => crate::analyzer::dataset::read::read(dir, &opts)?,
+        None => load::ingest(&opts, progress)?,
+    };
+    let verification = match opts.verify {
+        true => Some(verify_inputs(&opts, &mut ingested)?),
+        false => None,
+    };
+    if ingested.files.is_empty() && !opts.empty_ok {
+        return Err(ReportError::NoInput {
+            paths: opts.paths.clone(),
+            walk_errors: ingested.walk_errors.iter().map(|e| e.to_string()).collect(),
+        });
+    }
+    // After parsing JSON on every core (see memory::give_back); a dataset's read leaves less
+    // behind, and its reports are the ones that must be quick.
+    if opts.dataset.is_none() {
+        crate::analyzer::memory::give_back();
+    }
+    let tables = &ingested.tables;
+    // Ingest fills `trusted_source` with false; parsing every source IP is only worth it here.
+    let marked = match trusted.is_empty() {
+        true => None,
+        false => Some(mark_trusted(&tables.role_calls, trusted)?),
+    };
+    let frames = query::run(
+        Registered {
+            events: tables.events.as_ref(),
+            role_calls: marked.as_ref().unwrap_or(&tables.role_calls),
+            assumptions: &tables.assumptions,
+            hops: &tables.hops,
+            key_lineage: &tables.key_lineage,
+            files: ingested.files_frame()?,
+            params,
+        },
+        &calls,
+        sqls,
+    )?;
+    Ok(Outcome {
+        frames,
+        ingested,
+        calls,
+        verification,
+    })
+}
+
+/// Validate what was just read against its digests, and mark each file with the result.
+fn verify_inputs(
+    opts: &IngestOptions,
+    ingested: &mut load::Ingested,
+) -> Result<crate::analyzer::verify::Verification, ReportError> {
+    use crate::analyzer::verify::{gather, validate};
+    let inputs = gather::for_report(
+        &opts.paths,
+        &ingested.files,
+        &opts.window,
+        &opts.s3,
+        &opts.limits,
+        &gather::KeyOptions {
+            pinned: opts.public_keys.clone(),
+            online: false,
+        },
+    )
+    .map_err(ReportError::Verify)?;
+    let v = validate(&inputs);
+    for f in &mut ingested.files {
+        let name = f.path.display().to_string();
+        // Files outside the layout are known by their path (gather::for_report).
+        let key = crate::analyzer::verify::digest::tail(&name).unwrap_or(&name);
+        let status = v.status.get(key);
+        f.validation = match (status, f.status) {
+            (Some(s), _) => Some(s.to_string()),
+            (None, load::FileStatus::OutsideWindow) => None,
+            (None, load::FileStatus::Digest) => Some("digest-not-checked".into()),
+            (None, _) => Some("not-checked".into()),
+        };
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_cidrs_hash_the_bytes_they_were_parsed_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("egress.txt");
+        let text = "# office\n203.0.113.0/24\n198.51.100.7\n";
+        std::fs::write(&path, text).unwrap();
+        let t = TrustedCidrs::read(&path).unwrap();
+        assert_eq!(t.nets.len(), 2);
+        assert_eq!(
+            t.sha256.as_deref(),
+            Some(crate::analyzer::schedule::sha256_hex(text.as_bytes()).as_str())
+        );
+        assert_eq!(t.describe()["path"], path.display().to_string());
+    }
+}

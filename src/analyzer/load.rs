@@ -1,0 +1,704 @@
+//! Files → tables, in parallel across files, with an account of every file.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::analyzer::model::{Needs, Part, ProviderFilter, Sink, Tables};
+use crate::analyzer::notice::Notice;
+use crate::analyzer::source::envelope::{self, BadRecord, EnvelopeError};
+use crate::analyzer::source::files::{self, Found, Limits, Plan, ReadError, WalkError};
+use crate::analyzer::source::repair;
+use crate::analyzer::source::s3::{self, S3, S3Error, S3Options, S3Uri};
+use crate::base::timefmt::Window;
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub paths: Vec<PathBuf>,
+    pub window: Window,
+    pub needs: Needs,
+    pub providers: ProviderFilter,
+    /// SHA-256 every file opened (digests included), for a report manifest.
+    pub hash_inputs: bool,
+    /// No file at all is a valid, empty input (a store the API found nothing for), not an error.
+    pub empty_ok: bool,
+    pub limits: Limits,
+    /// Read this Parquet dataset instead of `paths`.
+    pub dataset: Option<PathBuf>,
+    /// Keep only these columns of `role_calls` (see `model::role_call_columns`); `None`: all.
+    pub role_call_columns: Option<crate::analyzer::model::CallColumns>,
+    /// How `s3://` paths are reached and narrowed.
+    pub s3: S3Options,
+    /// Validate the inputs against their CloudTrail digests (`--verify`); each file's
+    /// decompressed content is hashed as it is read.
+    pub verify: bool,
+    /// `--public-keys FILE`: the only keys `--verify` trusts.
+    pub public_keys: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    /// Every record was read.
+    Read,
+    /// Read, but some records in it were unusable (listed in `problems`).
+    Partial,
+    Digest,
+    OutsideWindow,
+    /// Nothing could be read from it (reason in `problems`).
+    Skipped,
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Read => "read",
+            FileStatus::Partial => "partial",
+            FileStatus::Digest => "digest",
+            FileStatus::OutsideWindow => "outside-window",
+            FileStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// Why a file was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Broken gzip or JSON, unreadable, or empty.
+    Damaged,
+    /// Readable, but not CloudTrail (a CSV, a zip, JSON of another shape).
+    NotCloudTrail,
+    /// Over `--max-file-size` or `--max-records-per-file`.
+    OverLimit,
+}
+
+impl Skip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::Damaged => "damaged",
+            Skip::NotCloudTrail => "not-cloudtrail",
+            Skip::OverLimit => "over-limit",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    /// The id rows of the other tables carry (`file_id`); global across a dataset's runs.
+    pub file_id: u32,
+    pub path: PathBuf,
+    /// Size on disk (compressed, for `.gz`).
+    pub bytes: u64,
+    pub records: u64,
+    pub status: FileStatus,
+    /// Why, when `status` is `Skipped`.
+    pub skip: Option<Skip>,
+    /// What went wrong, each capped and escaped; unusable records are listed up to a bound.
+    pub problems: Vec<String>,
+    /// Records that could not be used (`Partial` files).
+    pub unusable: u64,
+    /// Values that could not be read and became null, their records kept (`Partial` files).
+    pub values_nulled: u64,
+    /// Hex SHA-256 of the bytes on disk, when hashing was asked for and the file could be read.
+    pub sha256: Option<String>,
+    /// An S3 object's ETag.
+    pub etag: Option<String>,
+    /// Hex SHA-256 of the decompressed content, with `hash_content`.
+    pub content_sha256: Option<String>,
+    /// What log-file integrity validation said of it (`--verify`), e.g. `valid`, `uncovered`.
+    pub validation: Option<String>,
+}
+
+/// Totals for the stderr summary and the report manifest.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub files_read: u64,
+    pub files_partial: u64,
+    pub files_skipped: u64,
+    /// Of `files_skipped`: readable, but not CloudTrail.
+    pub not_cloudtrail: u64,
+    /// Of `files_skipped`: over a size or record limit.
+    pub over_limit: u64,
+    pub digests: u64,
+    pub outside_window: u64,
+    pub paths_unreadable: u64,
+    pub records: u64,
+    pub bad_records: u64,
+    /// Values that could not be read and became null (their records kept).
+    pub values_nulled: u64,
+    pub duplicates: u64,
+    /// Of `duplicates`: copies whose content differed from the kept one (an ID collision).
+    pub duplicates_differing: u64,
+    /// The first few IDs with such copies.
+    pub differing_ids: Vec<String>,
+    /// Assumptions from other web identity providers that `--provider google` left out.
+    pub other_providers: u64,
+    pub without_event_id: u64,
+    pub without_time: u64,
+    pub only_at_timestamp: u64,
+    pub unreadable_time: u64,
+    pub unreadable_time_example: Option<String>,
+    pub incomplete_assumptions: u64,
+    /// Calls matched to a key on its ID with fewer than the session's ARN and creation time.
+    pub calls_matched_by_fewer_fields: u64,
+    /// Calls made with a key ID the input issued, but to another session or at another time.
+    pub calls_of_unseen_issuance: u64,
+    /// Chained AssumeRoles whose record does not name its parent session's ARN and creation time.
+    pub hops_unlinked: u64,
+}
+
+impl Summary {
+    /// True when every input that should have been read was read in full.
+    pub fn complete(&self) -> bool {
+        self.files_skipped == 0
+            && self.files_partial == 0
+            && self.paths_unreadable == 0
+            && self.bad_records == 0
+    }
+}
+
+pub struct Ingested {
+    pub tables: Tables,
+    pub files: Vec<FileReport>,
+    pub walk_errors: Vec<WalkError>,
+    pub summary: Summary,
+}
+
+/// The `files` table: one row per input file, `file_id` matching the other tables.
+pub fn files_frame(files: &[FileReport]) -> PolarsResult<DataFrame> {
+    df!(
+        "file_id" => files.iter().map(|f| f.file_id).collect::<Vec<_>>(),
+        "path" => files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+        "bytes" => files.iter().map(|f| f.bytes).collect::<Vec<_>>(),
+        "records" => files.iter().map(|f| f.records).collect::<Vec<_>>(),
+        "status" => files.iter().map(|f| f.status.as_str()).collect::<Vec<_>>(),
+        "problems" => files.iter().map(|f| (!f.problems.is_empty()).then(|| f.problems.join("; "))).collect::<Vec<_>>(),
+    )
+}
+
+/// The `files` table a report's queries read: the dataset's columns, and what `--verify` said
+/// of each file (null without it).
+pub fn report_files_frame(files: &[FileReport]) -> PolarsResult<DataFrame> {
+    let mut df = files_frame(files)?;
+    df.with_column(Column::new(
+        "validation".into(),
+        files
+            .iter()
+            .map(|f| f.validation.clone())
+            .collect::<Vec<_>>(),
+    ))?;
+    Ok(df)
+}
+
+impl Ingested {
+    pub fn files_frame(&self) -> PolarsResult<DataFrame> {
+        report_files_frame(&self.files)
+    }
+
+    /// Each skipped or partly read input, then the summary line.
+    pub fn tell(&self, tell: &mut dyn FnMut(Notice)) {
+        for w in &self.walk_errors {
+            tell(Notice::Problem(format!("skipped {w}")));
+        }
+        for f in &self.files {
+            match f.status {
+                FileStatus::Skipped => tell(Notice::Problem(format!(
+                    "skipped {}: {}",
+                    crate::base::text::quoted(&f.path),
+                    f.problems.join("; ")
+                ))),
+                FileStatus::Partial => tell(Notice::Problem(format!(
+                    "partly read {}: {} unusable record(s): {}",
+                    crate::base::text::quoted(&f.path),
+                    f.unusable,
+                    f.problems
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))),
+                _ => {}
+            }
+        }
+        tell(Notice::Info(self.summary.line()));
+    }
+}
+
+impl Summary {
+    /// The one-line account of a run's input, for stderr.
+    pub fn line(&self) -> String {
+        let s = self;
+        let mut parts = vec![format!(
+            "read {} file(s), {} record(s)",
+            s.files_read, s.records
+        )];
+        parts.push(format!("{} duplicate(s) dropped", s.duplicates));
+        if s.duplicates_differing > 0 {
+            parts.push(format!(
+                "{} of them differ from the copy kept (eventID collision; events may be lost: {})",
+                s.duplicates_differing,
+                s.differing_ids
+                    .iter()
+                    .map(|id| crate::base::text::excerpt(id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        parts.push(format!("{} digest file(s) skipped", s.digests));
+        parts.push(format!(
+            "{} file(s) skipped as damaged",
+            s.files_skipped + s.paths_unreadable - s.not_cloudtrail - s.over_limit
+        ));
+        let unread_time = format!(
+            "{} record(s) with an eventTime that is not a time (e.g. '{}')",
+            s.unreadable_time,
+            s.unreadable_time_example.as_deref().unwrap_or("")
+        );
+        // Each said only when it happened.
+        let optional = [
+            (
+                s.not_cloudtrail,
+                format!("{} file(s) skipped as not CloudTrail", s.not_cloudtrail),
+            ),
+            (
+                s.over_limit,
+                format!(
+                    "{} file(s) skipped over a size or record limit",
+                    s.over_limit
+                ),
+            ),
+            (
+                s.files_partial,
+                format!(
+                    "{} file(s) partly read ({} unusable record(s))",
+                    s.files_partial, s.bad_records
+                ),
+            ),
+            (
+                s.values_nulled,
+                format!(
+                    "{} unreadable value(s) read as null (records kept)",
+                    s.values_nulled
+                ),
+            ),
+            (
+                s.outside_window,
+                format!("{} file(s) outside the window not opened", s.outside_window),
+            ),
+            (
+                s.without_time,
+                match s.only_at_timestamp {
+                    0 => format!("{} record(s) without eventTime", s.without_time),
+                    n => format!(
+                        "{} record(s) without eventTime ({n} of them with only a Logstash/Elastic @timestamp, which is the export's time, not the event's, and is not read)",
+                        s.without_time
+                    ),
+                },
+            ),
+            (s.unreadable_time, unread_time),
+            (
+                s.without_event_id,
+                format!("{} record(s) without eventID kept", s.without_event_id),
+            ),
+            (
+                s.other_providers,
+                format!(
+                    "{} assumption(s) from other web identity providers (GitHub Actions, EKS, ...) not reported; --provider any includes them",
+                    s.other_providers
+                ),
+            ),
+            (
+                s.incomplete_assumptions,
+                format!(
+                    "{} successful assumption(s) without a readable key or expiration",
+                    s.incomplete_assumptions
+                ),
+            ),
+            (
+                s.calls_matched_by_fewer_fields,
+                format!(
+                    "{} call(s) matched to their key by key ID without the session's ARN or creation time (the record lacks it)",
+                    s.calls_matched_by_fewer_fields
+                ),
+            ),
+            (
+                s.calls_of_unseen_issuance,
+                format!(
+                    "{} call(s) made with a key ID the input issued, but to another session or at another time: a reused key ID whose issuing event is not in the input, left unattributed",
+                    s.calls_of_unseen_issuance
+                ),
+            ),
+            (
+                s.hops_unlinked,
+                format!(
+                    "{} chained AssumeRole(s) whose record lacks the parent session's ARN or creation time: their keys are linked to no parent",
+                    s.hops_unlinked
+                ),
+            ),
+        ];
+        parts.extend(optional.into_iter().filter(|(n, _)| *n > 0).map(|(_, t)| t));
+        parts.join("; ")
+    }
+}
+
+fn skip(report: &mut FileReport, kind: Skip, reason: String) {
+    report.status = FileStatus::Skipped;
+    report.skip = Some(kind);
+    report.problems.push(crate::base::text::reason(&reason));
+}
+
+fn read_one(
+    found: &Found,
+    body: Option<Result<s3::Got, S3Error>>,
+    file_id: u32,
+    sink: &mut Sink,
+    bufs: &mut files::Buffers,
+    limits: &Limits,
+) -> FileReport {
+    let mut report = FileReport {
+        file_id,
+        path: found.path.clone(),
+        bytes: 0,
+        records: 0,
+        status: match found.plan {
+            Plan::Read => FileStatus::Read,
+            Plan::Digest => FileStatus::Digest,
+            Plan::OutsideWindow => FileStatus::OutsideWindow,
+        },
+        skip: None,
+        problems: Vec::new(),
+        unusable: 0,
+        values_nulled: 0,
+        sha256: None,
+        etag: found.object.as_ref().and_then(|o| o.etag.clone()),
+        content_sha256: None,
+        validation: None,
+    };
+    let custody = bufs.hash && found.plan == Plan::Digest;
+    if found.plan != Plan::Read && !custody {
+        report.bytes = match &found.object {
+            Some(o) => o.size,
+            None => std::fs::metadata(&found.path).map(|m| m.len()).unwrap_or(0),
+        };
+        return report;
+    }
+    let read = match body {
+        None => files::read_decoded(&found.path, bufs, limits.max_file_bytes),
+        Some(Ok(got)) => {
+            if got.etag.is_some() {
+                report.etag = got.etag;
+            }
+            files::decode_fetched(got.body, bufs, limits.max_file_bytes)
+        }
+        Some(Err(S3Error::TooLarge { what, limit })) => Err(ReadError::TooLarge { what, limit }),
+        Some(Err(e)) => Err(ReadError::Fetch(e.to_string())),
+    };
+    report.sha256 = bufs.sha256.map(hex::encode);
+    report.content_sha256 = bufs.content_sha256.map(hex::encode);
+    match read {
+        Ok(size) => report.bytes = size,
+        Err(e) => {
+            let kind = match e {
+                ReadError::TooLarge { .. } => Skip::OverLimit,
+                _ => Skip::Damaged,
+            };
+            skip(&mut report, kind, e.to_string());
+            return report;
+        }
+    }
+    if custody {
+        return report;
+    }
+    if let Some(records) = envelope::unwrap_exports(&bufs.decoded) {
+        bufs.decoded = records;
+    }
+    let first = envelope::split(&bufs.decoded, limits.max_records);
+    let retry = match &first {
+        Err(e) => envelope::repairable(&e.to_string()),
+        Ok(split) => split.bad.iter().any(|b| envelope::repairable(&b.reason)),
+    };
+    let (mut nulled, mut not_utf8) = (0, 0);
+    let parsed = if retry {
+        drop(first);
+        not_utf8 = repair::invalid_utf8(&mut bufs.decoded);
+        // An export's envelope that could not be read for a bad byte can be now.
+        if not_utf8 > 0
+            && let Some(records) = envelope::unwrap_exports(&bufs.decoded)
+        {
+            bufs.decoded = records;
+        }
+        nulled = repair::null_unreadable(&mut bufs.decoded);
+        envelope::split(&bufs.decoded, limits.max_records)
+    } else {
+        first
+    };
+    let before = sink.stats.values_nulled;
+    match parsed {
+        Err(e) => {
+            let kind = match e {
+                EnvelopeError::Json(_) => Skip::Damaged,
+                EnvelopeError::NotCloudTrail(_) => Skip::NotCloudTrail,
+                EnvelopeError::TooManyRecords(_) => Skip::OverLimit,
+            };
+            skip(&mut report, kind, e.to_string());
+        }
+        Ok(split) if split.digest && split.records.is_empty() => report.status = FileStatus::Digest,
+        Ok(split) => {
+            for (i, r) in split.records.iter().enumerate() {
+                sink.push(r, file_id, i as u32);
+            }
+            report.records = split.records.len() as u64;
+            if split.bad_count > 0 {
+                report.status = FileStatus::Partial;
+                report.unusable = split.bad_count;
+                report.problems = split
+                    .bad
+                    .iter()
+                    .map(|BadRecord { at, reason }| {
+                        crate::base::text::reason(&format!("{at}: {reason}"))
+                    })
+                    .collect();
+                let unlisted = split.bad_count - split.bad.len() as u64;
+                if unlisted > 0 {
+                    report.problems.push(format!("and {unlisted} more"));
+                }
+            }
+            if not_utf8 > 0 {
+                report.status = FileStatus::Partial;
+                report.problems.push(format!(
+                    "{not_utf8} byte sequence(s) that are not UTF-8 read as U+FFFD; their records are kept"
+                ));
+            }
+            report.values_nulled = nulled + sink.stats.values_nulled - before;
+            if report.values_nulled > 0 {
+                report.status = FileStatus::Partial;
+                report.problems.push(format!(
+                    "{} unreadable value(s) (a lone UTF-16 surrogate escape, a number out of range) read as null; their records are kept",
+                    report.values_nulled
+                ));
+            }
+        }
+    }
+    report
+}
+
+/// Read every input and build the tables. Damaged files are reported, never fatal.
+pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsResult<Ingested> {
+    let (found, walk_errors, s3) = discover(opts);
+    if let Some(pb) = progress {
+        pb.set_length(found.len() as u64);
+    }
+    let (parts, reports) = match &s3 {
+        Some(s3) => read_fetched(&found, 0, s3, opts, progress),
+        None => read_files(&found, 0, opts, progress, Vec::new()),
+    };
+    let started = Instant::now();
+    let tables = Tables::from_parts(parts, &opts.providers)?;
+    tracing::info!("built tables in {:.2?}", started.elapsed());
+    let summary = summarize(&reports, &walk_errors, &tables);
+    Ok(Ingested {
+        tables,
+        files: reports,
+        walk_errors,
+        summary,
+    })
+}
+
+/// The local files and S3 objects the positional paths name, with what could not be listed;
+/// and the S3 client, when any path is a bucket.
+pub fn discover(opts: &IngestOptions) -> (Vec<Found>, Vec<WalkError>, Option<S3>) {
+    let (local, buckets): (Vec<PathBuf>, Vec<PathBuf>) = opts
+        .paths
+        .iter()
+        .cloned()
+        .partition(|p| S3Uri::of_path(p).is_none());
+    let (mut found, mut errors) = files::discover(&local, &opts.window);
+    if buckets.is_empty() {
+        return (found, errors, None);
+    }
+    let s3 = match S3::connect(&opts.s3) {
+        Ok(s3) => s3,
+        Err(e) => {
+            errors.extend(buckets.into_iter().map(|path| WalkError {
+                path,
+                reason: e.to_string(),
+            }));
+            return (found, errors, None);
+        }
+    };
+    for path in buckets {
+        let uri = S3Uri::of_path(&path).expect("partitioned on it");
+        match s3.list_trail(&uri, &opts.window, s3::Kind::Logs, &opts.s3) {
+            Ok(objects) => found.extend(objects.into_iter().map(|o| Found {
+                path: o.path(),
+                plan: files::plan_for(&o.path(), &opts.window),
+                object: Some(o),
+            })),
+            Err(e) => errors.push(WalkError {
+                path,
+                reason: format!("cannot list: {e}"),
+            }),
+        }
+    }
+    (found, errors, Some(s3))
+}
+
+/// What one fetched batch may hold (compressed bytes as listed); two batches are in memory at
+/// most, one being parsed while the next arrives.
+const FETCH_BATCH_BYTES: u64 = 64 << 20;
+const FETCH_BATCH_OBJECTS: usize = 512;
+
+/// [`read_files`] over input that includes S3 objects: batches are fetched on the client's
+/// runtime while the previous batch is parsed on every core.
+pub fn read_fetched(
+    found: &[Found],
+    first_id: u32,
+    s3: &S3,
+    opts: &IngestOptions,
+    progress: Option<&ProgressBar>,
+) -> (Vec<Part>, Vec<FileReport>) {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, f) in found.iter().enumerate() {
+        bytes += f.object.as_ref().map_or(0, |o| o.size);
+        if bytes >= FETCH_BATCH_BYTES || i + 1 - start >= FETCH_BATCH_OBJECTS {
+            batches.push(start..i + 1);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < found.len() {
+        batches.push(start..found.len());
+    }
+    let fetchable = |f: &Found| {
+        f.object.is_some() && (f.plan == Plan::Read || (opts.hash_inputs && f.plan == Plan::Digest))
+    };
+    let mut parts = Vec::new();
+    let mut reports = Vec::new();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let batches_ref = &batches;
+        scope.spawn(move || {
+            for range in batches_ref {
+                let chunk = &found[range.clone()];
+                let wanted: Vec<&s3::Object> = chunk
+                    .iter()
+                    .filter(|f| fetchable(f))
+                    .filter_map(|f| f.object.as_ref())
+                    .collect();
+                let mut got = s3.fetch(&wanted, opts.limits.max_file_bytes).into_iter();
+                let bodies: Vec<Option<Result<s3::Got, S3Error>>> = chunk
+                    .iter()
+                    .map(|f| fetchable(f).then(|| got.next()).flatten())
+                    .collect();
+                if tx.send((range.clone(), bodies)).is_err() {
+                    break;
+                }
+            }
+        });
+        for (range, bodies) in rx {
+            let first = first_id + range.start as u32;
+            let (p, r) = read_files(&found[range.clone()], first, opts, progress, bodies);
+            parts.extend(p);
+            reports.extend(r);
+        }
+    });
+    (parts, reports)
+}
+
+/// Parse `found` in parallel, numbering files from `first_id`: one [`Part`] per worker, in
+/// input order, and a report per file. `bodies` holds fetched S3 bodies by position (empty
+/// when every input is on disk).
+pub fn read_files(
+    found: &[Found],
+    first_id: u32,
+    opts: &IngestOptions,
+    progress: Option<&ProgressBar>,
+    bodies: Vec<Option<Result<s3::Got, S3Error>>>,
+) -> (Vec<Part>, Vec<FileReport>) {
+    let started = Instant::now();
+    let bodies: Vec<std::sync::Mutex<Option<Result<s3::Got, S3Error>>>> =
+        bodies.into_iter().map(std::sync::Mutex::new).collect();
+    let results: Vec<(Part, Vec<FileReport>)> = found
+        .par_iter()
+        .enumerate()
+        .fold(
+            || {
+                let mut bufs = files::Buffers::hashing(opts.hash_inputs);
+                bufs.hash_content = opts.verify;
+                (Sink::new(opts.needs, opts.window), Vec::new(), bufs)
+            },
+            |(mut sink, mut reports, mut bufs), (i, f)| {
+                let id = first_id + i as u32;
+                let body = bodies
+                    .get(i)
+                    .and_then(|b| b.lock().ok().and_then(|mut b| b.take()));
+                reports.push(read_one(f, body, id, &mut sink, &mut bufs, &opts.limits));
+                if let Some(pb) = progress {
+                    pb.inc(1);
+                }
+                (sink, reports, bufs)
+            },
+        )
+        .map(|(sink, reports, _)| {
+            (
+                sink.finish(opts.role_call_columns.as_ref().map(|c| c.kept.as_slice())),
+                reports,
+            )
+        })
+        .collect();
+    tracing::info!("parsed {} files in {:.2?}", found.len(), started.elapsed());
+    let mut parts = Vec::with_capacity(results.len());
+    let mut reports = Vec::with_capacity(found.len());
+    for (part, r) in results {
+        parts.push(part);
+        reports.extend(r);
+    }
+    (parts, reports)
+}
+
+/// The totals of a run over `reports`, with the counts the tables carry.
+pub fn summarize(reports: &[FileReport], walk_errors: &[WalkError], tables: &Tables) -> Summary {
+    let mut summary = Summary {
+        paths_unreadable: walk_errors.len() as u64,
+        records: tables.stats.records,
+        duplicates: tables.duplicates.dropped,
+        duplicates_differing: tables.duplicates.differing,
+        differing_ids: tables.duplicates.differing_ids.clone(),
+        other_providers: tables.other_providers,
+        without_event_id: tables.stats.without_event_id,
+        without_time: tables.stats.without_time,
+        only_at_timestamp: tables.stats.only_at_timestamp,
+        unreadable_time: tables.stats.unreadable_time,
+        unreadable_time_example: tables.stats.unreadable_time_example.clone(),
+        incomplete_assumptions: tables.stats.incomplete_assumptions,
+        calls_matched_by_fewer_fields: tables.key_match.by_fewer_fields,
+        calls_of_unseen_issuance: tables.key_match.other_issuance,
+        hops_unlinked: tables.key_match.hops_unlinked,
+        ..Summary::default()
+    };
+    for r in reports {
+        match r.status {
+            FileStatus::Read => summary.files_read += 1,
+            FileStatus::Partial => {
+                summary.files_read += 1;
+                summary.files_partial += 1;
+                summary.bad_records += r.unusable;
+                summary.values_nulled += r.values_nulled;
+            }
+            FileStatus::Digest => summary.digests += 1,
+            FileStatus::OutsideWindow => summary.outside_window += 1,
+            FileStatus::Skipped => {
+                summary.files_skipped += 1;
+                match r.skip {
+                    Some(Skip::NotCloudTrail) => summary.not_cloudtrail += 1,
+                    Some(Skip::OverLimit) => summary.over_limit += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    summary
+}

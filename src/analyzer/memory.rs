@@ -1,0 +1,231 @@
+//! A memory ceiling for the whole process. polars has no memory limit of its own, and a query
+//! such as a large cross join would otherwise run until the allocator fails and Rust aborts the
+//! process (exit 134) without a word. The binary installs [`Capped`] as its global allocator:
+//! it counts live heap bytes, and an allocation that would pass the ceiling ends the run at once
+//! with one clear line and exit status 1. Outputs are written atomically, so nothing half-written
+//! is left behind, and a scheduled run's state does not advance.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// The system allocator, counted and capped.
+pub struct Capped {
+    used: AtomicUsize,
+    /// 0: no ceiling (the default until [`Capped::set_limit`]).
+    limit: AtomicUsize,
+    /// Once the ceiling is hit, everything is allowed: the exit path may allocate.
+    dying: AtomicBool,
+}
+
+/// The line printed when the ceiling is hit, made before it can be needed (printing it then
+/// must not allocate).
+static MESSAGE: OnceLock<String> = OnceLock::new();
+
+impl Capped {
+    pub const fn new() -> Capped {
+        Capped {
+            used: AtomicUsize::new(0),
+            limit: AtomicUsize::new(0),
+            dying: AtomicBool::new(false),
+        }
+    }
+
+    /// Cap live heap bytes at `bytes`.
+    pub fn set_limit(&self, bytes: u64) {
+        let _ = MESSAGE.set(format!(
+            "janus-audit: error: out of memory: this run needed more than --max-memory ({}); \
+             narrow --since/--until or the query, or raise --max-memory\n",
+            human(bytes)
+        ));
+        self.limit.store(
+            usize::try_from(bytes).unwrap_or(usize::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Live heap bytes now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn admit(&self, more: usize) {
+        let limit = self.limit.load(Ordering::Relaxed);
+        if limit != 0
+            && self.used.load(Ordering::Relaxed).saturating_add(more) > limit
+            && !self.dying.swap(true, Ordering::SeqCst)
+        {
+            let message = MESSAGE
+                .get()
+                .map_or("janus-audit: error: out of memory\n", |m| m);
+            let _ = std::io::stderr().write_all(message.as_bytes());
+            std::process::exit(crate::base::exit::ERROR);
+        }
+    }
+}
+
+impl Default for Capped {
+    fn default() -> Self {
+        Capped::new()
+    }
+}
+
+// SAFETY: every call is passed to `System` with the same arguments; the counter and the
+// ceiling only decide whether to end the process first.
+unsafe impl GlobalAlloc for Capped {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.admit(layout.size());
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            self.used.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        self.admit(layout.size());
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            self.used.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        self.used.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        self.admit(new_size.saturating_sub(layout.size()));
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            self.used.fetch_add(new_size, Ordering::Relaxed);
+            self.used.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+/// The default ceiling: three quarters of the memory this process may use (the machine's, or
+/// its cgroup's limit when lower), leaving room for the page cache and the rest of the system.
+pub fn default_limit() -> Option<u64> {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let least = match (total, cgroup) {
+        (Some(t), Some(c)) => t.min(c),
+        (t, c) => t.or(c)?,
+    };
+    Some(least / 4 * 3)
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// Return the free pages at the top of the heap and in the arenas to the system. Parsing on
+/// every core leaves glibc's per-thread arenas holding freed buffers, and what is allocated
+/// after (the tables' last steps, the query) lands beside them: peak RSS grew by 10% with the
+/// same peak heap. Called once the tables are built, between the two phases.
+pub fn give_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory malloc holds as free; it touches no live block.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// glibc's tunable that backs malloc's heaps with transparent huge pages (glibc 2.35 and later).
+const HUGE_PAGES: &str = "glibc.malloc.hugetlb";
+
+/// Re-executes this process once with malloc on transparent huge pages, unless `GLIBC_TUNABLES`
+/// already names [`HUGE_PAGES`] (the user's choice: `glibc.malloc.hugetlb=0` keeps 4 KiB pages;
+/// or this is the re-executed process) or the kernel has them off.
+///
+/// Why: most of a report over a dataset is filling fresh memory (decoded columns, join and
+/// group-by results). With 4 KiB pages a third of its CPU time went to page faults (72,000 for
+/// `by-instance` at 1M events); with huge pages 42,000, and the report ran 15–20% faster for
+/// 1–2% more peak RSS. glibc reads its tunables only when a process starts, and offers no call to
+/// set this one later, hence the exec.
+///
+/// Returns only when it did not re-execute: `Ok` when there was nothing to do, the error when
+/// the exec failed (the run then goes on with small pages).
+pub fn on_huge_pages() -> std::io::Result<()> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+        let tunables = match std::env::var_os("GLIBC_TUNABLES").map(|v| v.into_string()) {
+            None => format!("{HUGE_PAGES}=1"),
+            // Left as they are: tunables that are not UTF-8, and a choice already made.
+            Some(Err(_)) => return Ok(()),
+            Some(Ok(t)) if huge_pages_setting(&t).is_some() => return Ok(()),
+            Some(Ok(t)) => format!("{t}:{HUGE_PAGES}=1"),
+        };
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
+        if thp.map_or(true, |mode| mode.contains("[never]")) {
+            return Ok(());
+        }
+        let mut args = std::env::args_os();
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        if let Some(arg0) = args.next() {
+            command.arg0(arg0);
+        }
+        return Err(command.args(args).env("GLIBC_TUNABLES", tunables).exec());
+    }
+    #[allow(unreachable_code)]
+    Ok(())
+}
+
+/// glibc's tunables when they put malloc on transparent huge pages (see [`on_huge_pages`]).
+pub fn huge_pages() -> Option<String> {
+    std::env::var("GLIBC_TUNABLES")
+        .ok()
+        .filter(|t| huge_pages_setting(t) == Some("1"))
+}
+
+/// The value `tunables` (`name=value:name=value…`) gives [`HUGE_PAGES`], if it names it.
+fn huge_pages_setting(tunables: &str) -> Option<&str> {
+    tunables
+        .split(':')
+        .find_map(|kv| kv.strip_prefix(HUGE_PAGES)?.strip_prefix('='))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human(512 << 20), "512.0 MiB");
+        assert_eq!(human(3 << 30), "3.0 GiB");
+        assert!(default_limit().is_some_and(|l| l > 64 << 20));
+    }
+
+    #[test]
+    fn huge_pages_are_on_only_when_the_tunable_says_1() {
+        let on = |t: &str| huge_pages_setting(t) == Some("1");
+        assert!(on("glibc.malloc.hugetlb=1"));
+        assert!(on("glibc.malloc.tcache_count=7:glibc.malloc.hugetlb=1"));
+        assert!(!on("glibc.malloc.hugetlb=0"));
+        assert!(!on("glibc.malloc.hugetlb=10"));
+        assert!(!on(""));
+        // Named at all, whatever the value: the user's choice, never changed.
+        assert_eq!(huge_pages_setting("glibc.malloc.hugetlb=0"), Some("0"));
+        assert_eq!(huge_pages_setting("glibc.malloc.tcache_count=7"), None);
+    }
+}

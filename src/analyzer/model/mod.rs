@@ -1,0 +1,1087 @@
+//! Records → column builders → polars tables. The schemas here are the contract users write SQL
+//! against (documented in the README); keep them stable.
+//!
+//! Tables:
+//! - `events`: every unique record in the window (built only when a query reads it).
+//! - `role_calls`: every record made inside an assumed-role session (temporary `ASIA` key or
+//!   `AssumedRole` identity), in the window.
+//! - `assumptions`: every `AssumeRoleWithWebIdentity`, successful or not, whatever its time, with
+//!   `in_window` saying whether it counts in the report; earlier ones still own later calls.
+//! - `files`: one row per input file and what became of it.
+
+pub mod dedupe;
+pub mod lineage;
+
+use polars::prelude::*;
+
+use crate::analyzer::model::dedupe::{Duplicates, EventIds};
+use crate::analyzer::source::record::{
+    self, Record, RoleRequest, SessionContext, UserIdentity, WebIdentityResponse, account_from_arn,
+    is_service_source, session_name_from_arn,
+};
+use crate::base::naming::{self, InstanceSource};
+use crate::base::timefmt::{Millis, Window, parse_event_time, parse_expiration};
+
+pub const ARWWI: &str = "AssumeRoleWithWebIdentity";
+pub const ASSUME_ROLE: &str = "AssumeRole";
+pub const GOOGLE: &str = "accounts.google.com";
+/// The provider of an assumption whose record names none and whose evidence is not Google's.
+pub const UNKNOWN: &str = "unknown";
+
+/// Which tables ingest must build. `events` is by far the largest, so it is opt-in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    pub events: bool,
+    /// Keep each eventID's time (a dataset partitions its `ids` table by date).
+    pub id_times: bool,
+}
+
+/// Declares a table: a struct of builders, a `new`, and a `finish` into a DataFrame whose column
+/// order is the declaration order. One place names every column once.
+macro_rules! table {
+    ($name:ident { $($col:ident : $kind:ident),* $(,)? }) => {
+        pub struct $name {
+            len: usize,
+            $(pub $col: table!(@ty $kind),)*
+        }
+        impl $name {
+            pub fn new(cap: usize) -> Self {
+                Self { len: 0, $($col: table!(@new $kind, stringify!($col), cap),)* }
+            }
+            fn finish(self) -> DataFrame {
+                let cols = vec![$(table!(@finish $kind, stringify!($col), self.$col)),*];
+                DataFrame::new(self.len, cols).expect("builders of one table have one length")
+            }
+        }
+    };
+    (@ty str) => { StringChunkedBuilder };
+    (@ty dict) => { Dict };
+    (@ty time) => { Vec<Option<Millis>> };
+    (@ty i64) => { Vec<Option<i64>> };
+    (@ty u32) => { Vec<u32> };
+    (@ty u64) => { Vec<u64> };
+    (@ty bool) => { Vec<bool> };
+    (@new str, $n:expr, $cap:expr) => { StringChunkedBuilder::new($n.into(), $cap) };
+    (@new dict, $n:expr, $cap:expr) => { Dict::new($cap) };
+    (@new $other:ident, $n:expr, $cap:expr) => { Vec::with_capacity($cap) };
+    (@finish str, $n:expr, $b:expr) => { $b.finish().into_column() };
+    (@finish dict, $n:expr, $b:expr) => { $b.finish($n).into_column() };
+    (@finish time, $n:expr, $v:expr) => {
+        Int64Chunked::from_iter_options($n.into(), $v.into_iter())
+            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+            .into_column()
+    };
+    (@finish i64, $n:expr, $v:expr) => {
+        Int64Chunked::from_iter_options($n.into(), $v.into_iter()).into_column()
+    };
+    (@finish u32, $n:expr, $v:expr) => { UInt32Chunked::from_vec($n.into(), $v).into_column() };
+    (@finish u64, $n:expr, $v:expr) => { UInt64Chunked::from_vec($n.into(), $v).into_column() };
+    (@finish bool, $n:expr, $v:expr) => {
+        BooleanChunked::from_iter_values($n.into(), $v.into_iter()).into_column()
+    };
+}
+
+table!(EventCols {
+    event_id: str,
+    event_time: time,
+    event_source: dict,
+    event_name: dict,
+    event_type: dict,
+    aws_region: dict,
+    source_ip: dict,
+    user_agent: dict,
+    error_code: dict,
+    error_message: str,
+    identity_type: dict,
+    principal_id: dict,
+    identity_arn: dict,
+    account_id: dict,
+    recipient_account_id: dict,
+    access_key_id: dict,
+    user_name: dict,
+    invoked_by: dict,
+    session_issuer_arn: dict,
+    session_name: dict,
+    web_id_provider: dict,
+    web_id_sub: dict,
+    file_id: u32,
+    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
+    // once it has.
+    __seq: u64,
+});
+
+table!(RoleCallCols {
+    event_id: str,
+    event_time: time,
+    event_source: dict,
+    event_name: dict,
+    aws_region: dict,
+    source_ip: dict,
+    user_agent: dict,
+    error_code: dict,
+    access_key_id: dict,
+    identity_arn: dict,
+    account_id: dict,
+    session_issuer_arn: dict,
+    session_name: dict,
+    session_created_at: time,
+    invoked_by: dict,
+    is_service: bool,
+    web_id_provider: dict,
+    web_id_sub: dict,
+    file_id: u32,
+    // From `--trusted-cidrs`: the call came from one of the project's own ranges. Filled with
+    // false here; the engine sets it when ranges are given.
+    trusted_source: bool,
+    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
+    // once it has.
+    __seq: u64,
+});
+
+table!(AssumptionCols {
+    event_id: str,
+    event_time: time,
+    aws_region: str,
+    issuing_ip: str,
+    user_agent: str,
+    error_code: str,
+    error_message: str,
+    access_key_id: str,
+    expires_at: time,
+    expiration_raw: str,
+    duration_seconds: i64,
+    role_arn: str,
+    account_id: str,
+    session_name: str,
+    assumed_role_arn: str,
+    source_identity: str,
+    provider: str,
+    aud: str,
+    sub: str,
+    project: str,
+    instance: str,
+    zone: str,
+    instance_source: str,
+    in_window: bool,
+    file_id: u32,
+    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
+    // once it has.
+    __seq: u64,
+});
+
+table!(HopCols {
+    event_id: str,
+    event_time: time,
+    aws_region: str,
+    source_ip: str,
+    user_agent: str,
+    error_code: str,
+    identity_type: str,
+    parent_key: str,
+    parent_arn: str,
+    // The parent session's creationDate: with parent_key and parent_arn, which issuance of a
+    // key ID the hop was made with (temporary key IDs repeat; see `lineage`).
+    parent_created_at: time,
+    access_key_id: str,
+    // The issued session's ARN (responseElements.assumedRoleUser.arn, else made from the role
+    // and session name): part of the issued key's identity.
+    assumed_role_arn: str,
+    expires_at: time,
+    role_arn: str,
+    account_id: str,
+    session_name: str,
+    source_identity: str,
+    shared_event_id: str,
+    recipient_account_id: str,
+    in_window: bool,
+    file_id: u32,
+    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
+    // once it has.
+    __seq: u64,
+});
+
+/// What ingest noticed about records beyond their count.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecordStats {
+    /// Records read (before de-duplication).
+    pub records: u64,
+    /// Records without an `eventID` (cannot be de-duplicated; all kept).
+    pub without_event_id: u64,
+    /// Records without an `eventTime` (kept; they fall outside any bounded window).
+    pub without_time: u64,
+    /// Records whose `eventTime` is there but not a time (kept, like those without one).
+    pub unreadable_time: u64,
+    /// AssumeRoleWithWebIdentity records that issued no readable key or expiration.
+    pub incomplete_assumptions: u64,
+    /// Values inside a record that could not be read and were taken as null.
+    pub values_nulled: u64,
+    /// The first unreadable `eventTime`, as an example for the summary (escaped and capped).
+    pub unreadable_time_example: Option<String>,
+    /// Of `without_time`, records that carry only a Logstash/Elastic `@timestamp`.
+    pub only_at_timestamp: u64,
+    /// Each record with an eventID and no readable time: (ID, input position, whether its
+    /// eventTime was there but unreadable, whether it had only `@timestamp`). The counts are
+    /// taken again once repeated IDs are resolved, so that they count the records the tables
+    /// hold (few records lack a time).
+    pub timeless: Vec<(String, u64, bool, bool)>,
+}
+
+impl RecordStats {
+    fn add(&mut self, o: &RecordStats) {
+        self.records += o.records;
+        self.without_event_id += o.without_event_id;
+        self.without_time += o.without_time;
+        self.unreadable_time += o.unreadable_time;
+        self.incomplete_assumptions += o.incomplete_assumptions;
+        self.values_nulled += o.values_nulled;
+        self.only_at_timestamp += o.only_at_timestamp;
+        self.timeless.extend(o.timeless.iter().cloned());
+        if self.unreadable_time_example.is_none() {
+            self.unreadable_time_example = o.unreadable_time_example.clone();
+        }
+    }
+
+    /// Take the counts of records without a readable time again over the copies that survive
+    /// de-duplication: a record delivered twice is one record in every table.
+    fn recount_timeless(&mut self, dups: &Duplicates) {
+        let firsts = dups.first_copies(self.timeless.iter().map(|t| t.0.as_str()));
+        for (id, seq, unreadable, at_only) in std::mem::take(&mut self.timeless) {
+            if firsts.get(id.as_str()).is_some_and(|first| *first != seq) {
+                match unreadable {
+                    true => self.unreadable_time -= 1,
+                    false => self.without_time -= 1,
+                }
+                self.only_at_timestamp -= at_only as u64;
+            }
+        }
+    }
+}
+
+/// The builders one ingest worker fills. Workers finish into [`Part`]s that are stacked in input
+/// order, so de-duplication keeps the first copy in path order on every run.
+pub struct Sink {
+    window: Window,
+    events: Option<EventCols>,
+    calls: RoleCallCols,
+    assumptions: AssumptionCols,
+    hops: HopCols,
+    ids: EventIds,
+    pub stats: RecordStats,
+}
+
+pub struct Part {
+    events: Option<DataFrame>,
+    calls: DataFrame,
+    assumptions: DataFrame,
+    hops: DataFrame,
+    ids: EventIds,
+    stats: RecordStats,
+}
+
+fn push_str(b: &mut impl PushStr, v: Option<&str>) {
+    b.push_str(v);
+}
+
+trait PushStr {
+    fn push_str(&mut self, v: Option<&str>);
+}
+
+impl PushStr for StringChunkedBuilder {
+    fn push_str(&mut self, v: Option<&str>) {
+        self.append_option(v);
+    }
+}
+
+/// A string column of few distinct values (services, names, regions, user agents, ARNs, keys):
+/// each value is kept once per file and each row holds its code, and the finished column's
+/// views all point into that one copy. Calls repeat a handful of values a million times; stored
+/// whole, a 130-byte user agent alone was a quarter of the memory of a 3M-event report.
+pub struct Dict {
+    index: std::collections::HashMap<Box<str>, IdxSize, foldhash::fast::RandomState>,
+    codes: Vec<Option<IdxSize>>,
+}
+
+impl Dict {
+    fn new(cap: usize) -> Dict {
+        Dict {
+            index: Default::default(),
+            codes: Vec::with_capacity(cap),
+        }
+    }
+
+    fn finish(self, name: &str) -> StringChunked {
+        let mut values = vec![""; self.index.len()];
+        for (v, &code) in &self.index {
+            values[code as usize] = v;
+        }
+        let dict = StringChunked::from_iter_values(name.into(), values.into_iter());
+        let codes = IdxCa::from_iter_options("".into(), self.codes.into_iter());
+        // Every code indexes `values`: take cannot fail.
+        dict.take(&codes).expect("codes index the dictionary")
+    }
+}
+
+impl PushStr for Dict {
+    fn push_str(&mut self, v: Option<&str>) {
+        let code = v.map(|v| match self.index.get(v) {
+            Some(&c) => c,
+            None => {
+                let c = self.index.len() as IdxSize;
+                self.index.insert(v.into(), c);
+                c
+            }
+        });
+        self.codes.push(code);
+    }
+}
+
+impl Sink {
+    pub fn new(needs: Needs, window: Window) -> Self {
+        Sink {
+            window,
+            events: needs.events.then(|| EventCols::new(1024)),
+            calls: RoleCallCols::new(1024),
+            assumptions: AssumptionCols::new(16),
+            hops: HopCols::new(0),
+            ids: if needs.id_times {
+                EventIds::with_times()
+            } else {
+                EventIds::default()
+            },
+            stats: RecordStats::default(),
+        }
+    }
+
+    /// Add record number `index` of file `file_id`. Never fails: what a record lacks is
+    /// counted, not fatal.
+    pub fn push(&mut self, r: &Record<'_>, file_id: u32, index: u32) {
+        self.stats.records += 1;
+        let f = Fields::of(r, dedupe::seq(file_id, index));
+        match f.event_id {
+            Some(id) => self
+                .ids
+                .push_timed(id, f.seq, dedupe::content_hash(r), f.time),
+            None => self.stats.without_event_id += 1,
+        }
+        // Only a Logstash/Elastic `@timestamp` where eventTime should be.
+        let at_only = r.event_time.get().is_none() && r.at_timestamp.is_some();
+        match (r.event_time.get(), f.time) {
+            (None, _) => {
+                self.stats.without_time += 1;
+                self.stats.only_at_timestamp += at_only as u64;
+            }
+            (Some(raw), None) => {
+                self.stats.unreadable_time += 1;
+                if self.stats.unreadable_time_example.is_none() {
+                    self.stats.unreadable_time_example = Some(crate::base::text::excerpt(raw));
+                }
+            }
+            _ => {}
+        }
+        if f.time.is_none()
+            && let Some(id) = f.event_id
+        {
+            self.stats.timeless.push((
+                id.to_string(),
+                f.seq,
+                r.event_time.get().is_some(),
+                at_only,
+            ));
+        }
+        let in_window = self.window.contains(f.time);
+        if f.is_arwwi {
+            self.push_assumption(r, &f, in_window, file_id);
+        } else if is_hop(&f) {
+            self.push_hop(r, &f, in_window, file_id);
+        }
+        if !in_window {
+            return;
+        }
+        if let Some(ev) = self.events.as_mut() {
+            push_event(ev, r, &f, file_id);
+        }
+        let in_session = f.identity_type == Some("AssumedRole")
+            || f.access_key.is_some_and(|k| k.starts_with("ASIA"));
+        if in_session && !f.is_arwwi {
+            push_call(&mut self.calls, r, &f, file_id);
+        }
+    }
+
+    fn push_assumption(&mut self, r: &Record<'_>, f: &Fields<'_>, in_window: bool, file_id: u32) {
+        let time = f.time;
+        let ui = r.user_identity.get();
+        let mut repaired = String::new();
+        let req = role_request(r, &mut repaired, &mut self.stats);
+        let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
+        let who = record::web_identity(
+            ui.and_then(|u| u.principal_id.get()),
+            ui.and_then(|u| u.identity_provider.get()),
+            ui.and_then(|u| u.user_name.get()),
+            &resp,
+        );
+        let creds = resp.credentials.get();
+        let key = creds.and_then(|c| c.access_key_id.get());
+        let expiration_raw = creds.and_then(|c| c.expiration.get());
+        let expires_at = expiration_raw.and_then(parse_expiration);
+        let failed = r.error_code.get().is_some();
+        if !failed && (key.is_none() || expires_at.is_none()) {
+            self.stats.incomplete_assumptions += 1;
+        }
+        let role_arn = req.role_arn.get();
+        let session_name = session_asked(&req, &resp);
+        let parsed = session_name.map(naming::parse_session_name);
+        // A bare 21-digit session name is the Google `sub` itself: only when the provider is
+        // Google's, or not named.
+        let source = match parsed.as_ref().map(|p| p.source) {
+            Some(InstanceSource::NumericSub) if who.provider.is_some_and(|p| p != GOOGLE) => {
+                InstanceSource::Unrecognized
+            }
+            Some(s) => s,
+            None => InstanceSource::Unrecognized,
+        };
+
+        let a = &mut self.assumptions;
+        a.len += 1;
+        push_str(&mut a.event_id, r.event_id.get());
+        a.event_time.push(time);
+        push_str(&mut a.aws_region, r.aws_region.get());
+        push_str(&mut a.issuing_ip, r.source_ip.get());
+        push_str(&mut a.user_agent, r.user_agent.get());
+        push_str(&mut a.error_code, r.error_code.get());
+        push_str(&mut a.error_message, r.error_message.get());
+        push_str(&mut a.access_key_id, key);
+        a.expires_at.push(expires_at);
+        push_str(&mut a.expiration_raw, expiration_raw);
+        a.duration_seconds
+            .push(req.duration_seconds.get().and_then(|n| n.parse().ok()));
+        push_str(&mut a.role_arn, role_arn);
+        push_str(&mut a.account_id, role_account(role_arn, r));
+        push_str(&mut a.session_name, session_name);
+        let mut made = None;
+        push_str(
+            &mut a.assumed_role_arn,
+            issued_session_arn(&resp, role_arn, session_name, &mut made),
+        );
+        push_str(&mut a.source_identity, req.source_identity.get());
+        push_str(&mut a.provider, who.provider);
+        push_str(&mut a.aud, who.aud);
+        push_str(&mut a.sub, who.sub);
+        push_str(&mut a.project, parsed.as_ref().and_then(|p| p.project));
+        push_str(&mut a.instance, parsed.as_ref().and_then(|p| p.instance));
+        push_str(&mut a.zone, parsed.as_ref().and_then(|p| p.zone));
+        push_str(&mut a.instance_source, Some(source.as_str()));
+        a.in_window.push(in_window);
+        a.file_id.push(file_id);
+        a.__seq.push(f.seq);
+    }
+
+    fn push_hop(&mut self, r: &Record<'_>, f: &Fields<'_>, in_window: bool, file_id: u32) {
+        let mut repaired = String::new();
+        let req = role_request(r, &mut repaired, &mut self.stats);
+        let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
+        let creds = resp.credentials.get();
+        let role_arn = req.role_arn.get();
+        let h = &mut self.hops;
+        h.len += 1;
+        push_str(&mut h.event_id, f.event_id);
+        h.event_time.push(f.time);
+        push_str(&mut h.aws_region, r.aws_region.get());
+        push_str(&mut h.source_ip, r.source_ip.get());
+        push_str(&mut h.user_agent, r.user_agent.get());
+        push_str(&mut h.error_code, r.error_code.get());
+        push_str(&mut h.identity_type, f.identity_type);
+        push_str(&mut h.parent_key, f.access_key);
+        push_str(&mut h.parent_arn, f.identity_arn);
+        h.parent_created_at.push(session_created_at(f));
+        push_str(
+            &mut h.access_key_id,
+            creds.and_then(|c| c.access_key_id.get()),
+        );
+        let session = session_asked(&req, &resp);
+        let mut made = None;
+        push_str(
+            &mut h.assumed_role_arn,
+            issued_session_arn(&resp, role_arn, session, &mut made),
+        );
+        h.expires_at.push(
+            creds
+                .and_then(|c| c.expiration.get())
+                .and_then(parse_expiration),
+        );
+        push_str(&mut h.role_arn, role_arn);
+        push_str(&mut h.account_id, role_account(role_arn, r));
+        push_str(&mut h.session_name, session);
+        push_str(&mut h.source_identity, req.source_identity.get());
+        push_str(&mut h.shared_event_id, r.shared_event_id.get());
+        push_str(&mut h.recipient_account_id, r.recipient_account_id.get());
+        h.in_window.push(in_window);
+        h.file_id.push(file_id);
+        h.__seq.push(f.seq);
+    }
+
+    /// The tables, `role_calls` cut to `columns` when given: a worker's share is held until
+    /// every file is read, and the columns no query names need not be.
+    pub fn finish(self, columns: Option<&[String]>) -> Part {
+        let calls = self.calls.finish();
+        // Repeated IDs are resolved once every file is read: each row keeps its ID till then.
+        let calls = match columns {
+            Some(c) => calls
+                .select(with_ids(c).iter().map(String::as_str))
+                .expect("columns of role_calls"),
+            None => calls,
+        };
+        Part {
+            events: self.events.map(EventCols::finish),
+            calls,
+            assumptions: self.assumptions.finish(),
+            hops: self.hops.finish(),
+            ids: self.ids,
+            stats: self.stats,
+        }
+    }
+}
+
+/// The request of an AssumeRole*. A value serde_json cannot read (`"durationSeconds": 1e999`)
+/// must cost that value, not the role ARN beside it: a repaired copy (kept in `repaired`) is
+/// read instead, and what was nulled is counted.
+fn role_request<'t>(
+    r: &Record<'t>,
+    repaired: &'t mut String,
+    stats: &mut RecordStats,
+) -> RoleRequest<'t> {
+    if let Some(req) = record::try_parse_raw(r.request_parameters) {
+        return req;
+    }
+    let (text, nulled) = crate::analyzer::source::repair::nulled_copy(
+        r.request_parameters.map_or("", |raw| raw.get()),
+    );
+    stats.values_nulled += nulled;
+    *repaired = text;
+    record::try_parse_raw_str(repaired).unwrap_or_default()
+}
+
+/// The role session name an AssumeRole* asked for, else the one its assumed-role ARN carries.
+fn session_asked<'a>(
+    req: &'a RoleRequest<'_>,
+    resp: &'a WebIdentityResponse<'_>,
+) -> Option<&'a str> {
+    req.role_session_name.get().or_else(|| {
+        resp.assumed_role_user
+            .get()
+            .and_then(|u| u.arn.get())
+            .and_then(session_name_from_arn)
+    })
+}
+
+/// The ARN of the session an AssumeRole* issued: its response's, else the one STS gives a session
+/// of that role and name (kept in `made`).
+fn issued_session_arn<'a>(
+    resp: &'a WebIdentityResponse<'_>,
+    role_arn: Option<&str>,
+    session: Option<&str>,
+    made: &'a mut Option<String>,
+) -> Option<&'a str> {
+    if let Some(arn) = resp.assumed_role_user.get().and_then(|u| u.arn.get()) {
+        return Some(arn);
+    }
+    *made = role_arn
+        .zip(session)
+        .and_then(|(r, s)| crate::base::arn::assumed_role_arn(r, s));
+    made.as_deref()
+}
+
+/// The account of the role an AssumeRole* asked for: its ARN's, else the account that logged it.
+fn role_account<'a>(role_arn: Option<&'a str>, r: &'a Record<'_>) -> Option<&'a str> {
+    role_arn
+        .and_then(account_from_arn)
+        .or_else(|| r.recipient_account_id.get())
+}
+
+/// A chained `AssumeRole`: made with a session's key (the parent), or the copy logged in the
+/// target account (`AWSAccount`, no key of its own, the parent's `sharedEventID`). Other
+/// AssumeRoles (an IAM user's long-term key) cannot extend a federated chain.
+fn is_hop(f: &Fields<'_>) -> bool {
+    f.event_name == Some(ASSUME_ROLE)
+        && (matches!(f.identity_type, Some("AssumedRole") | Some("AWSAccount"))
+            || f.access_key.is_some_and(|k| k.starts_with("ASIA")))
+}
+
+/// The fields of a record that more than one table reads, looked up once.
+struct Fields<'r> {
+    seq: u64,
+    event_id: Option<&'r str>,
+    time: Option<Millis>,
+    ui: Option<&'r UserIdentity<'r>>,
+    ctx: Option<&'r SessionContext<'r>>,
+    issuer_arn: Option<&'r str>,
+    identity_arn: Option<&'r str>,
+    identity_type: Option<&'r str>,
+    access_key: Option<&'r str>,
+    event_name: Option<&'r str>,
+    is_arwwi: bool,
+    web_sub: Option<&'r str>,
+    web_provider: Option<&'r str>,
+    session_name: Option<&'r str>,
+}
+
+impl<'r> Fields<'r> {
+    fn of(r: &'r Record<'r>, seq: u64) -> Self {
+        let ui = r.user_identity.get();
+        let ctx = ui.and_then(|u| u.session_context.get());
+        let webfed = ctx.and_then(|c| c.web_id_federation_data.get());
+        let identity_arn = ui.and_then(|u| u.arn.get());
+        let event_name = r.event_name.get();
+        let is_arwwi = event_name == Some(ARWWI);
+        Fields {
+            seq,
+            event_id: r.event_id.get(),
+            time: r.event_time.get().and_then(parse_event_time),
+            ui,
+            ctx,
+            issuer_arn: ctx
+                .and_then(|c| c.session_issuer.get())
+                .and_then(|i| i.arn.get()),
+            identity_arn,
+            identity_type: ui.and_then(|u| u.kind.get()),
+            access_key: ui.and_then(|u| u.access_key_id.get()),
+            event_name,
+            is_arwwi,
+            web_sub: webfed.and_then(|w| {
+                w.attributes
+                    .get()?
+                    .iter()
+                    .find(|(k, _)| k.ends_with(":sub"))
+                    .and_then(|(_, v)| v.get())
+            }),
+            web_provider: webfed
+                .and_then(|w| w.federated_provider.get())
+                .or_else(|| is_arwwi.then(|| ui.and_then(|u| u.identity_provider.get()))?),
+            session_name: identity_arn.and_then(session_name_from_arn),
+        }
+    }
+}
+
+fn push_event(ev: &mut EventCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32) {
+    let ui = f.ui;
+    ev.len += 1;
+    push_str(&mut ev.event_id, f.event_id);
+    ev.event_time.push(f.time);
+    push_str(&mut ev.event_source, r.event_source.get());
+    push_str(&mut ev.event_name, f.event_name);
+    push_str(&mut ev.event_type, r.event_type.get());
+    push_str(&mut ev.aws_region, r.aws_region.get());
+    push_str(&mut ev.source_ip, r.source_ip.get());
+    push_str(&mut ev.user_agent, r.user_agent.get());
+    push_str(&mut ev.error_code, r.error_code.get());
+    push_str(&mut ev.error_message, r.error_message.get());
+    push_str(&mut ev.identity_type, f.identity_type);
+    push_str(&mut ev.principal_id, ui.and_then(|u| u.principal_id.get()));
+    push_str(&mut ev.identity_arn, f.identity_arn);
+    push_str(&mut ev.account_id, ui.and_then(|u| u.account_id.get()));
+    push_str(&mut ev.recipient_account_id, r.recipient_account_id.get());
+    push_str(&mut ev.access_key_id, f.access_key);
+    push_str(&mut ev.user_name, ui.and_then(|u| u.user_name.get()));
+    push_str(&mut ev.invoked_by, ui.and_then(|u| u.invoked_by.get()));
+    push_str(&mut ev.session_issuer_arn, f.issuer_arn);
+    push_str(&mut ev.session_name, f.session_name);
+    push_str(&mut ev.web_id_provider, f.web_provider);
+    push_str(
+        &mut ev.web_id_sub,
+        f.web_sub
+            .or_else(|| f.is_arwwi.then(|| ui.and_then(|u| u.user_name.get()))?),
+    );
+    ev.file_id.push(file_id);
+    ev.__seq.push(f.seq);
+}
+
+/// When the session a record was made in was created (`sessionContext.attributes.creationDate`).
+fn session_created_at(f: &Fields<'_>) -> Option<Millis> {
+    f.ctx
+        .and_then(|c| c.attributes.get())
+        .and_then(|a| a.creation_date.get())
+        .and_then(parse_event_time)
+}
+
+fn push_call(c: &mut RoleCallCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32) {
+    let ui = f.ui;
+    c.len += 1;
+    let source_ip = r.source_ip.get();
+    let invoked_by = ui.and_then(|u| u.invoked_by.get());
+    push_str(&mut c.event_id, f.event_id);
+    c.event_time.push(f.time);
+    push_str(&mut c.event_source, r.event_source.get());
+    push_str(&mut c.event_name, f.event_name);
+    push_str(&mut c.aws_region, r.aws_region.get());
+    push_str(&mut c.source_ip, source_ip);
+    push_str(&mut c.user_agent, r.user_agent.get());
+    push_str(&mut c.error_code, r.error_code.get());
+    push_str(&mut c.access_key_id, f.access_key);
+    push_str(&mut c.identity_arn, f.identity_arn);
+    push_str(
+        &mut c.account_id,
+        ui.and_then(|u| u.account_id.get())
+            .or_else(|| r.recipient_account_id.get()),
+    );
+    push_str(&mut c.session_issuer_arn, f.issuer_arn);
+    push_str(&mut c.session_name, f.session_name);
+    c.session_created_at.push(session_created_at(f));
+    push_str(&mut c.invoked_by, invoked_by);
+    c.is_service
+        .push(invoked_by.is_some() || source_ip.is_some_and(is_service_source));
+    push_str(&mut c.web_id_provider, f.web_provider);
+    push_str(&mut c.web_id_sub, f.web_sub);
+    c.file_id.push(file_id);
+    c.trusted_source.push(false);
+    c.__seq.push(f.seq);
+}
+
+/// The tables after every file is read and duplicates are gone.
+pub struct Tables {
+    pub events: Option<DataFrame>,
+    pub role_calls: DataFrame,
+    pub assumptions: DataFrame,
+    /// Every chained AssumeRole (and target-account copy), one copy each.
+    pub hops: DataFrame,
+    /// Every key that descends from a selected provider's assumption (see `lineage`).
+    pub key_lineage: DataFrame,
+    /// How the window's calls were matched to their keys, beyond the matches themselves.
+    pub key_match: crate::analyzer::model::lineage::MatchStats,
+    pub stats: RecordStats,
+    /// Repeated `eventID`s: copies dropped, and those whose content differed.
+    pub duplicates: Duplicates,
+    /// Assumptions from other web identity providers left out by the Google filter.
+    pub other_providers: u64,
+}
+
+/// Which web-identity providers the reports cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderFilter {
+    Google,
+    Any,
+}
+
+impl ProviderFilter {
+    /// Every choice, with the name `--provider` takes and what it covers.
+    pub const ALL: [(ProviderFilter, &'static str, &'static str); 2] = [
+        (
+            ProviderFilter::Google,
+            "google",
+            "Only sessions federated from accounts.google.com",
+        ),
+        (
+            ProviderFilter::Any,
+            "any",
+            "Every web identity provider (GitHub Actions, EKS, ...)",
+        ),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderFilter::Google => "google",
+            ProviderFilter::Any => "any",
+        }
+    }
+}
+
+/// The columns of `role_calls` a report keeps (see [`role_call_columns`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallColumns {
+    /// In the table's order.
+    pub kept: Vec<String>,
+    /// Those of `kept` that no query names and janus-audit reads only to match a call made
+    /// without an access key to its session (`lineage::SESSION_MATCH`): a dataset decodes them
+    /// only when its window has such a call.
+    pub session_match: Vec<String>,
+}
+
+/// The columns of `role_calls` a report keeps: those its queries can name (`words`, see
+/// `query::words_read`) and those janus-audit reads itself (de-duplication, the window,
+/// `--trusted-cidrs`, each call's key: `lineage::KEY_REF`). `None` (keep all) when `words` is.
+/// `event_id` only when a query names it: the readers add it where repeated IDs must be resolved
+/// (see [`with_ids`]); on a dataset without them it is the widest column never decoded.
+pub fn role_call_columns(
+    words: Option<&std::collections::BTreeSet<String>>,
+) -> Option<CallColumns> {
+    // With the access key, the session's ARN and creation time: which issuance of a key ID a
+    // call was made with (`lineage`).
+    const OWN: [&str; 7] = [
+        "event_time",
+        dedupe::SEQ,
+        "source_ip",
+        "trusted_source",
+        "access_key_id",
+        crate::analyzer::model::lineage::KEY_MATCH[0],
+        crate::analyzer::model::lineage::KEY_MATCH[1],
+    ];
+    let words = words?;
+    let session_match =
+        |c: &str| crate::analyzer::model::lineage::SESSION_MATCH.contains(&c) && !OWN.contains(&c);
+    let kept: Vec<String> = RoleCallCols::new(0)
+        .finish()
+        .get_column_names()
+        .into_iter()
+        .filter(|c| OWN.contains(&c.as_str()) || session_match(c) || words.contains(c.as_str()))
+        .map(|c| c.to_string())
+        .collect();
+    let session_match = kept
+        .iter()
+        .filter(|c| session_match(c) && !words.contains(c.as_str()))
+        .cloned()
+        .collect();
+    Some(CallColumns {
+        kept,
+        session_match,
+    })
+}
+
+/// `columns` of `role_calls`, and its `event_id` too: what de-duplication joins on.
+pub fn with_ids(columns: &[String]) -> Vec<String> {
+    let mut out = columns.to_vec();
+    if !out.iter().any(|c| c == "event_id") {
+        out.insert(0, "event_id".to_string());
+    }
+    out
+}
+
+/// Frames of one schema, one after the other (their chunks are kept, not copied).
+pub fn stack(frames: impl Iterator<Item = DataFrame>) -> PolarsResult<Option<DataFrame>> {
+    let mut out: Option<DataFrame> = None;
+    for df in frames {
+        match out.as_mut() {
+            None => out = Some(df),
+            Some(acc) => {
+                acc.vstack_mut_owned(df)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The tables as read, before anything is decided across records: every copy of a repeated
+/// eventID (each row keeps its `__seq`), every provider. This is what a dataset stores; the
+/// decisions are made when the tables are built, over whatever was read.
+pub struct Raw {
+    pub events: Option<DataFrame>,
+    pub role_calls: DataFrame,
+    pub assumptions: DataFrame,
+    pub hops: DataFrame,
+    pub ids: EventIds,
+    /// What `ids` resolves to, when that is already known (a dataset's cached answer).
+    pub resolved: Option<Duplicates>,
+    pub stats: RecordStats,
+}
+
+impl Raw {
+    pub fn from_parts(parts: Vec<Part>) -> PolarsResult<Raw> {
+        let mut stats = RecordStats::default();
+        let mut events = Vec::new();
+        let mut calls = Vec::new();
+        let mut assumptions = Vec::new();
+        let mut hops = Vec::new();
+        let mut ids = EventIds::default();
+        for p in parts {
+            stats.add(&p.stats);
+            events.extend(p.events);
+            calls.push(p.calls);
+            assumptions.push(p.assumptions);
+            hops.push(p.hops);
+            ids.append(p.ids);
+        }
+        Ok(Raw {
+            events: stack(events.into_iter())?,
+            role_calls: stack(calls.into_iter())?.unwrap_or_else(|| RoleCallCols::new(0).finish()),
+            assumptions: stack(assumptions.into_iter())?
+                .unwrap_or_else(|| AssumptionCols::new(0).finish()),
+            hops: stack(hops.into_iter())?.unwrap_or_else(|| HopCols::new(0).finish()),
+            ids,
+            resolved: None,
+            stats,
+        })
+    }
+}
+
+/// Empty raw tables, for a dataset partition that holds no rows of one of them.
+pub fn empty_raw(table: &str) -> Option<DataFrame> {
+    match table {
+        "events" => Some(EventCols::new(0).finish()),
+        "role_calls" => Some(RoleCallCols::new(0).finish()),
+        "assumptions" => Some(AssumptionCols::new(0).finish()),
+        "hops" => Some(HopCols::new(0).finish()),
+        _ => None,
+    }
+}
+
+impl Tables {
+    pub fn from_parts(parts: Vec<Part>, providers: &ProviderFilter) -> PolarsResult<Tables> {
+        Tables::from_raw(Raw::from_parts(parts)?, providers)
+    }
+
+    /// Keep one copy of each repeated eventID, attribute and filter providers.
+    pub fn from_raw(raw: Raw, providers: &ProviderFilter) -> PolarsResult<Tables> {
+        let Raw {
+            events,
+            role_calls,
+            assumptions,
+            hops,
+            ids,
+            resolved,
+            stats,
+        } = raw;
+        let dups = match resolved {
+            Some(d) => d,
+            None => ids.resolve()?,
+        };
+        let mut stats = stats;
+        stats.recount_timeless(&dups);
+        let events = events.map(|df| dups.apply(df)).transpose()?;
+        let role_calls = dups.apply(role_calls)?;
+        let hops = dups.apply(hops)?;
+        let assumptions = attribute_providers(dups.apply(assumptions)?)?;
+        let other_providers = assumptions
+            .column("provider")?
+            .str()?
+            .iter()
+            .filter(|p| !matches!(*p, Some(GOOGLE) | Some(UNKNOWN)))
+            .count() as u64;
+        let assumptions = match providers {
+            ProviderFilter::Any => assumptions,
+            // A failure whose provider is unknown stays: it may be a forged or stolen token
+            // against a Google role, and an investigator would rather see a burst than miss one.
+            ProviderFilter::Google => assumptions
+                .lazy()
+                .filter(
+                    col("provider").eq(lit(GOOGLE)).or(col("provider")
+                        .eq(lit(UNKNOWN))
+                        .and(col("error_code").is_not_null())),
+                )
+                .collect()?,
+        };
+        let started = std::time::Instant::now();
+        let (key_lineage, key_refs, key_match) =
+            crate::analyzer::model::lineage::build(&assumptions, &hops, &role_calls)?;
+        let mut role_calls = role_calls;
+        role_calls.with_column(key_refs.into_column())?;
+        tracing::info!(
+            "key lineage: {} key(s) in {:.2?}",
+            key_lineage.height(),
+            started.elapsed()
+        );
+        Ok(Tables {
+            events,
+            role_calls,
+            assumptions,
+            hops,
+            key_lineage,
+            key_match,
+            stats,
+            duplicates: dups,
+            other_providers: match providers {
+                ProviderFilter::Google => other_providers,
+                ProviderFilter::Any => 0,
+            },
+        })
+    }
+}
+
+/// The provider of an assumption whose record names none (CloudTrail often writes only `type`
+/// and `userName` for a failure): Google when the evidence says so, that is, its `sub` has the
+/// form of a Google subject (21 digits) or its role has had Google assumptions in the input;
+/// `unknown` otherwise.
+fn attribute_providers(assumptions: DataFrame) -> PolarsResult<DataFrame> {
+    let google_roles = col("role_arn").is_in(
+        col("role_arn")
+            .filter(col("provider").eq(lit(GOOGLE)))
+            .implode(false),
+        false,
+    );
+    let google_sub = col("sub").str().contains(lit(r"^[0-9]{21}$"), true);
+    assumptions
+        .lazy()
+        .with_column(
+            when(col("provider").is_not_null())
+                .then(col("provider"))
+                .when(google_sub.or(google_roles).fill_null(lit(false)))
+                .then(lit(GOOGLE))
+                .otherwise(lit(UNKNOWN))
+                .alias("provider"),
+        )
+        .collect()
+}
+
+/// Every table built here: name, what it holds, and its schema, for `janus-audit tables`.
+pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
+    let s = |df: DataFrame| {
+        let mut schema = df.schema().as_ref().clone();
+        schema.shift_remove(dedupe::SEQ);
+        schema
+    };
+    vec![
+        (
+            "events",
+            "every unique record in the window (built only when a query names it)",
+            s(EventCols::new(0).finish()),
+        ),
+        (
+            "role_calls",
+            "records made in an assumed-role session, in the window",
+            {
+                let mut schema = s(RoleCallCols::new(0).finish());
+                schema.insert(
+                    crate::analyzer::model::lineage::KEY_REF.into(),
+                    DataType::UInt32,
+                );
+                schema
+            },
+        ),
+        (
+            "assumptions",
+            "every AssumeRoleWithWebIdentity of the selected providers, whatever its time",
+            s(AssumptionCols::new(0).finish()),
+        ),
+        (
+            "hops",
+            "every AssumeRole made with a session's key, and the target account's copy of one, whatever its time",
+            s(HopCols::new(0).finish()),
+        ),
+        (
+            "key_lineage",
+            "every key that descends from an assumption of the selected providers: the root (depth 0) and the keys chained from it",
+            crate::analyzer::model::lineage::empty()
+                .schema()
+                .as_ref()
+                .clone(),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dictionary_column_gives_back_every_value_in_order_and_stores_each_once() {
+        let agent = "aws-cli/2.27.0 md/awscrt#0.23.8 ua/2.1 os/linux#6.1.0 md/arch#x86_64 lang/python#3.12.9";
+        let input: Vec<Option<&str>> = (0..1000)
+            .map(|i| match i % 4 {
+                0 => Some(agent),
+                1 => None,
+                2 => Some("s3.amazonaws.com"),
+                _ => Some(if i % 8 == 3 {
+                    ""
+                } else {
+                    "a-value-longer-than-twelve-bytes"
+                }),
+            })
+            .collect();
+        let mut d = Dict::new(0);
+        for v in &input {
+            d.push_str(*v);
+        }
+        let col = d.finish("c");
+        assert_eq!(col.name().as_str(), "c");
+        assert_eq!(col.iter().collect::<Vec<_>>(), input);
+        // 250 copies of a long value share one copy of its bytes.
+        let bytes: usize = col.downcast_iter().map(|a| a.total_buffer_len()).sum();
+        assert!(bytes < 2 * agent.len() + 64, "{bytes} bytes of string data");
+    }
+}

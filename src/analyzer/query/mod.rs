@@ -1,0 +1,528 @@
+//! The SQL in `queries/`: embedded in the binary, overridable from a directory, run by polars SQL
+//! over the registered tables.
+
+pub mod cte;
+pub mod findings;
+pub mod sandbox;
+pub mod timeline;
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use polars::sql::SQLContext;
+
+/// Every query shipped in `queries/`, by name. `calls` is special: it defines the derived `calls`
+/// table that the others read.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("calls", include_str!("../../../queries/calls.sql")),
+    (
+        "by_instance",
+        include_str!("../../../queries/by_instance.sql"),
+    ),
+    ("sessions", include_str!("../../../queries/sessions.sql")),
+    ("timeline", include_str!("../../../queries/timeline.sql")),
+    ("activity", include_str!("../../../queries/activity.sql")),
+    (
+        "findings/key_used_from_foreign_ip",
+        include_str!("../../../queries/findings/key_used_from_foreign_ip.sql"),
+    ),
+    (
+        "findings/use_after_expiry",
+        include_str!("../../../queries/findings/use_after_expiry.sql"),
+    ),
+    (
+        "findings/orphan_federated_key",
+        include_str!("../../../queries/findings/orphan_federated_key.sql"),
+    ),
+    (
+        "findings/session_name_sub_mismatch",
+        include_str!("../../../queries/findings/session_name_sub_mismatch.sql"),
+    ),
+    (
+        "findings/failed_assumption_burst",
+        include_str!("../../../queries/findings/failed_assumption_burst.sql"),
+    ),
+    (
+        "findings/recon_burst",
+        include_str!("../../../queries/findings/recon_burst.sql"),
+    ),
+    (
+        "findings/role_chain_to_new_role",
+        include_str!("../../../queries/findings/role_chain_to_new_role.sql"),
+    ),
+    (
+        "findings/key_id_reused",
+        include_str!("../../../queries/findings/key_id_reused.sql"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("--queries {}: not a directory", crate::base::text::quoted(.0))]
+    NotADirectory(PathBuf),
+    #[error("no query named '{name}' (known: {known}); pass a .sql file path to run your own")]
+    Unknown { name: String, known: String },
+    #[error("cannot read query {}: {source}", crate::base::text::quoted(path))]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("query '{name}' refused: {reason}")]
+    Refused {
+        name: String,
+        reason: crate::analyzer::query::sandbox::Refused,
+    },
+    // Only the first paragraph: polars appends the whole query plan to the message.
+    #[error("query '{name}' failed: {}", unechoed(&first_paragraph(error)))]
+    Sql { name: String, error: PolarsError },
+    #[error(
+        "--queries: {} is a symbolic link out of {}: not read",
+        crate::base::text::quoted(path),
+        crate::base::text::quoted(dir)
+    )]
+    OutOfDir { path: PathBuf, dir: PathBuf },
+}
+
+/// A parser's message without the text it quotes from the query beyond a few characters: a
+/// query file that is not SQL (a secret behind a planted link, say) must not reach stderr.
+/// `found: TOKEN` keeps the token's first 4 characters.
+pub fn unechoed(message: &str) -> String {
+    const KEEP: usize = 4;
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("found: ") {
+        let (head, tail) = rest.split_at(at + "found: ".len());
+        out.push_str(head);
+        let end = tail
+            .find(" at Line")
+            .or_else(|| tail.find(char::is_whitespace))
+            .unwrap_or(tail.len());
+        let token = &tail[..end];
+        out.extend(token.chars().take(KEEP));
+        if token.chars().count() > KEEP {
+            out.push('…');
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    crate::base::text::reason(&out)
+}
+
+/// Polars appends the whole query plan to SQL errors; the first paragraph is the message.
+pub fn first_paragraph(e: &PolarsError) -> String {
+    let text = e.to_string();
+    text.split("\n\nResolved plan")
+        .next()
+        .unwrap_or(&text)
+        .trim()
+        .to_string()
+}
+
+/// Where query text comes from: the override directory first, then the embedded copy.
+#[derive(Debug, Clone, Default)]
+pub struct Queries {
+    pub dir: Option<PathBuf>,
+}
+
+/// A query ready to run, with the name it is reported under.
+#[derive(Debug, Clone)]
+pub struct Sql {
+    pub name: String,
+    pub text: String,
+}
+
+impl Queries {
+    /// `--queries DIR`, checked: a typo must not silently fall back to the embedded SQL.
+    pub fn from_dir(dir: Option<PathBuf>) -> Result<Queries, QueryError> {
+        match dir {
+            Some(d) if !d.is_dir() => Err(QueryError::NotADirectory(d)),
+            dir => Ok(Queries { dir }),
+        }
+    }
+
+    pub fn named(&self, name: &str) -> Result<Sql, QueryError> {
+        if let Some(dir) = &self.dir {
+            let path = dir.join(format!("{name}.sql"));
+            if path.is_file() {
+                // A link may point inside the directory, never out of it.
+                let inside = match (std::fs::canonicalize(&path), std::fs::canonicalize(dir)) {
+                    (Ok(p), Ok(d)) => p.starts_with(d),
+                    _ => false,
+                };
+                if !inside {
+                    return Err(QueryError::OutOfDir {
+                        path,
+                        dir: dir.clone(),
+                    });
+                }
+                return read(&path, name);
+            }
+        }
+        EMBEDDED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, text)| Sql {
+                name: n.to_string(),
+                text: text.to_string(),
+            })
+            .ok_or_else(|| QueryError::Unknown {
+                name: name.to_string(),
+                known: EMBEDDED
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// Every detection: the embedded `findings/*`, each overridable, plus any other
+    /// `DIR/findings/*.sql` a user added.
+    pub fn findings(&self) -> Result<Vec<Sql>, QueryError> {
+        let mut names: Vec<String> = EMBEDDED
+            .iter()
+            .filter(|(n, _)| n.starts_with("findings/"))
+            .map(|(n, _)| n.to_string())
+            .collect();
+        if let Some(dir) = &self.dir
+            && let Ok(entries) = std::fs::read_dir(dir.join("findings"))
+        {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "sql")
+                    && let Some(stem) = p.file_stem().and_then(|s| s.to_str())
+                {
+                    names.push(format!("findings/{stem}"));
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names.iter().map(|n| self.named(n)).collect()
+    }
+
+    /// `query FILE.sql|NAME|'SELECT …'`: an existing file path wins, then inline SQL (anything with
+    /// white space in it), else a query name.
+    pub fn resolve(&self, file_or_name: &str) -> Result<Sql, QueryError> {
+        let path = Path::new(file_or_name);
+        if !path.is_file() && file_or_name.trim().contains(char::is_whitespace) {
+            return Ok(Sql {
+                name: "inline".into(),
+                text: file_or_name.to_string(),
+            });
+        }
+        if path.is_file() {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| file_or_name.to_string());
+            return read(path, &name);
+        }
+        self.named(file_or_name.trim_end_matches(".sql"))
+    }
+}
+
+fn read(path: &Path, name: &str) -> Result<Sql, QueryError> {
+    std::fs::read_to_string(path)
+        .map(|text| Sql {
+            name: name.to_string(),
+            text,
+        })
+        .map_err(|source| QueryError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// True when `sql` mentions `table` as a whole word, outside `--` comments.
+pub fn mentions(sql: &str, table: &str) -> bool {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    sql.lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .any(|line| {
+            line.match_indices(table).any(|(i, _)| {
+                let before = line[..i].chars().next_back();
+                let after = line[i + table.len()..].chars().next();
+                !before.is_some_and(is_word) && !after.is_some_and(is_word)
+            })
+        })
+}
+
+/// The words of `calls` and `sqls` that can name a column of `role_calls`: what a report over a
+/// dataset has to read of that table (the rest is never decoded). A word qualified by a name
+/// that only ever stands for another base table (`a.event_id` after `FROM assumptions a`) names
+/// that table's column, not role_calls'. `None`, read everything, when a query selects `*` from
+/// `calls` or `role_calls` (the calls query's own `c.*` only passes the columns on), or when one
+/// does not parse (polars will say why).
+pub fn words_read(calls: &Sql, sqls: &[Sql]) -> Option<std::collections::BTreeSet<String>> {
+    use sqlparser::dialect::GenericDialect;
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let mut words = std::collections::BTreeSet::new();
+    for sql in std::iter::once(calls).chain(sqls) {
+        let tokens = Tokenizer::new(&GenericDialect, &sql.text).tokenize().ok()?;
+        let code: Vec<&Token> = tokens
+            .iter()
+            .filter(|t| !matches!(t, Token::Whitespace(_)))
+            .collect();
+        // polars' COLUMNS('regex') names columns by pattern, not by word.
+        let by_pattern = code.windows(2).any(|w| {
+            matches!(w, [Token::Word(f), Token::LParen] if f.value.eq_ignore_ascii_case("columns"))
+        });
+        if by_pattern {
+            return None;
+        }
+        let elsewhere = other_tables(&code);
+        words.extend(code.iter().enumerate().filter_map(|(i, t)| match t {
+            Token::Word(w) => {
+                let qualifier = match i.checked_sub(2).map(|q| (code[q], code[q + 1])) {
+                    Some((Token::Word(q), Token::Period)) => Some(q.value.to_ascii_lowercase()),
+                    _ => None,
+                };
+                match qualifier {
+                    Some(q) if elsewhere.contains(&q) => None,
+                    _ => Some(w.value.to_ascii_lowercase()),
+                }
+            }
+            _ => None,
+        }));
+        if !std::ptr::eq(sql, calls)
+            && crate::analyzer::query::sandbox::selects_all_of(&sql.text, &["calls", "role_calls"])?
+        {
+            return None;
+        }
+    }
+    Some(words)
+}
+
+/// The names in `code` that only ever stand for a base table other than `role_calls` and
+/// `calls`: those tables themselves, and each alias that `FROM`/`JOIN` gives one of them and
+/// nothing else. A table name the query redefines as a CTE, or an alias given to anything else
+/// too, is not one.
+fn other_tables(code: &[&sqlparser::tokenizer::Token]) -> std::collections::BTreeSet<String> {
+    use sqlparser::keywords::Keyword;
+    use sqlparser::tokenizer::Token;
+    const OTHER: [&str; 5] = ["assumptions", "hops", "key_lineage", "events", "files"];
+    let word = |i: usize| match code.get(i) {
+        Some(Token::Word(w)) => Some(w),
+        _ => None,
+    };
+    // `name AS (`: a CTE of that name, which is not the base table.
+    let ctes: std::collections::BTreeSet<String> = (0..code.len())
+        .filter(|&i| {
+            word(i + 1).is_some_and(|a| a.keyword == Keyword::AS)
+                && matches!(code.get(i + 2), Some(Token::LParen))
+        })
+        .filter_map(|i| word(i).map(|w| w.value.to_ascii_lowercase()))
+        .collect();
+    let other = |t: &str| OTHER.contains(&t) && !ctes.contains(t);
+    let mut names: std::collections::BTreeSet<String> = OTHER
+        .iter()
+        .filter(|t| other(t))
+        .map(|t| t.to_string())
+        .collect();
+    let mut mixed = std::collections::BTreeSet::new();
+    for i in 0..code.len() {
+        if !word(i).is_some_and(|w| matches!(w.keyword, Keyword::FROM | Keyword::JOIN)) {
+            continue;
+        }
+        let Some(table) = word(i + 1) else { continue };
+        let at = if word(i + 2).is_some_and(|a| a.keyword == Keyword::AS) {
+            i + 3
+        } else {
+            i + 2
+        };
+        if let Some(alias) = word(at).filter(|a| a.keyword == Keyword::NoKeyword) {
+            let alias = alias.value.to_ascii_lowercase();
+            match other(&table.value.to_ascii_lowercase()) {
+                true => names.insert(alias),
+                false => mixed.insert(alias),
+            };
+        }
+    }
+    names.retain(|n| !mixed.contains(n));
+    names
+}
+
+/// The tables a query runs over.
+pub struct Registered<'a> {
+    pub events: Option<&'a DataFrame>,
+    pub role_calls: &'a DataFrame,
+    pub assumptions: &'a DataFrame,
+    pub hops: &'a DataFrame,
+    pub key_lineage: &'a DataFrame,
+    pub files: DataFrame,
+    /// Parameter tables a query reads (e.g. `timeline_filter`), registered under their names.
+    pub params: Vec<(String, DataFrame)>,
+}
+
+fn wrap(name: &str) -> impl FnOnce(PolarsError) -> QueryError + use<> {
+    let name = name.to_string();
+    move |error| QueryError::Sql { name, error }
+}
+
+/// Refuse a query that reads anything but the registered tables (see `sandbox`).
+fn allowed(sql: &Sql) -> Result<(), QueryError> {
+    crate::analyzer::query::sandbox::check(&sql.text).map_err(|reason| QueryError::Refused {
+        name: sql.name.clone(),
+        reason,
+    })
+}
+
+/// The columns `calls` has over `tables`, as the `calls` query derives them.
+pub fn calls_schema(tables: Registered<'_>, calls: &Sql) -> Result<Schema, QueryError> {
+    allowed(calls)?;
+    let mut ctx = context(tables);
+    let mut derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
+    let schema = derived.collect_schema().map_err(wrap(&calls.name))?;
+    Ok(schema.as_ref().clone())
+}
+
+fn context(tables: Registered<'_>) -> SQLContext {
+    let ctx = SQLContext::new();
+    if let Some(ev) = tables.events {
+        ctx.register("events", ev.clone().lazy());
+    }
+    ctx.register("role_calls", tables.role_calls.clone().lazy());
+    ctx.register("assumptions", tables.assumptions.clone().lazy());
+    ctx.register("hops", tables.hops.clone().lazy());
+    ctx.register("key_lineage", tables.key_lineage.clone().lazy());
+    ctx.register("files", tables.files.lazy());
+    for (name, df) in tables.params {
+        ctx.register(&name, df.lazy());
+    }
+    ctx
+}
+
+/// Run each of `sqls` with the base tables and the derived `calls` table registered once.
+pub fn run(
+    tables: Registered<'_>,
+    calls: &Sql,
+    sqls: &[Sql],
+) -> Result<Vec<DataFrame>, QueryError> {
+    allowed(calls)?;
+    for sql in sqls {
+        allowed(sql)?;
+    }
+    let mut ctx = context(tables);
+    let derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
+    ctx.register("calls", derived);
+    sqls.iter()
+        .map(|sql| {
+            crate::analyzer::query::cte::execute(&mut ctx, &sql.text)
+                .and_then(|df| count_as_count(df, &sql.text))
+                .map_err(wrap(&sql.name))
+        })
+        .collect()
+}
+
+/// polars names an unaliased `COUNT(*)` `len`; a SQL user expects `count`. A query that says
+/// `len` itself keeps it.
+fn count_as_count(mut df: DataFrame, sql: &str) -> PolarsResult<DataFrame> {
+    if df.get_column_index("len").is_some()
+        && df.get_column_index("count").is_none()
+        && !mentions(&sql.to_ascii_lowercase(), "len")
+    {
+        df.rename("len", "count".into())?;
+    }
+    Ok(df)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_words_a_report_reads() {
+        let sql = |name: &str, text: &str| Sql {
+            name: name.into(),
+            text: text.into(),
+        };
+        let calls = sql(
+            "calls",
+            "SELECT c.*, i.x FROM role_calls c JOIN i USING (k) -- user_agent",
+        );
+        let words = words_read(
+            &calls,
+            &[sql("r", "SELECT event_name, COUNT(*) FROM calls")],
+        )
+        .unwrap();
+        assert!(words.contains("event_name") && words.contains("k") && words.contains("x"));
+        assert!(!words.contains("user_agent"), "comments name nothing");
+        assert_eq!(words_read(&calls, &[sql("r", "SELECT * FROM calls")]), None);
+        assert_eq!(words_read(&calls, &[sql("r", "SELECT 'unclosed")]), None);
+        let pattern = sql("r", "SELECT COLUMNS ('^user.*') FROM calls");
+        assert_eq!(words_read(&calls, &[pattern]), None);
+        // Qualified by what only stands for another table: that table's column.
+        let words = words_read(
+            &calls,
+            &[sql(
+                "r",
+                "SELECT a.event_id, x.user_agent FROM assumptions a JOIN calls c ON c.k = a.k \
+                 JOIN hops x ON TRUE JOIN calls x ON TRUE",
+            )],
+        )
+        .unwrap();
+        assert!(!words.contains("event_id"), "a is assumptions");
+        assert!(words.contains("user_agent"), "x is calls too");
+        let words = words_read(
+            &calls,
+            &[sql(
+                "r",
+                "WITH hops AS (SELECT k FROM calls) SELECT h.event_id FROM hops h",
+            )],
+        )
+        .unwrap();
+        assert!(words.contains("event_id"), "hops is a CTE here");
+        let words = words_read(
+            &calls,
+            &[sql("r", "SELECT assumptions.event_id FROM assumptions")],
+        );
+        assert!(!words.unwrap().contains("event_id"));
+    }
+
+    #[test]
+    fn word_mentions() {
+        assert!(mentions("SELECT * FROM events", "events"));
+        assert!(mentions("select *\nfrom events e", "events"));
+        assert!(!mentions(
+            "SELECT * FROM role_calls -- not events",
+            "events"
+        ));
+        assert!(!mentions("SELECT my_events FROM x", "events"));
+        assert!(!mentions("SELECT events_x FROM x", "events"));
+    }
+
+    #[test]
+    fn unaliased_count_is_count() {
+        let df = df!("x" => [1, 2, 3]).unwrap();
+        let mut ctx = SQLContext::new();
+        ctx.register("t", df.lazy());
+        let mut run = |sql: &str| {
+            let out = ctx.execute(sql).unwrap().collect().unwrap();
+            count_as_count(out, sql).unwrap()
+        };
+        assert_eq!(run("SELECT COUNT(*) FROM t").get_column_names(), ["count"]);
+        assert_eq!(
+            run("SELECT COUNT(*) AS len FROM t").get_column_names(),
+            ["len"]
+        );
+        assert_eq!(run("SELECT COUNT(*) AS n FROM t").get_column_names(), ["n"]);
+    }
+
+    #[test]
+    fn embedded_and_unknown() {
+        let q = Queries::default();
+        assert!(q.named("by_instance").unwrap().text.contains("GROUP BY"));
+        assert!(matches!(q.named("nope"), Err(QueryError::Unknown { .. })));
+    }
+
+    #[test]
+    fn override_dir_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sessions.sql"), "SELECT 1 AS x").unwrap();
+        let q = Queries {
+            dir: Some(dir.path().to_path_buf()),
+        };
+        assert_eq!(q.named("sessions").unwrap().text, "SELECT 1 AS x");
+        assert!(q.named("by_instance").unwrap().text.contains("GROUP BY"));
+    }
+}

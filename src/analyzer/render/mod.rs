@@ -1,0 +1,383 @@
+//! Report writers: a terminal table, CSV, JSON, Parquet and HTML, to stdout or atomically to a
+//! file. (A report command's HTML is a whole page with its context, see `html`; here, a frame
+//! alone becomes a page with just its table.)
+//!
+//! Multi-valued columns stay lists in Parquet and JSON and are `;`-joined in CSV and tables.
+//! Times are RFC 3339 UTC (`2026-10-05T12:00:00Z`) in text formats and UTC timestamps in Parquet.
+
+pub mod html;
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use comfy_table::{ContentArrangement, Table, presets};
+use polars::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+    Html,
+}
+
+impl Format {
+    /// Every format, by the name `--format` takes.
+    pub const ALL: [(Format, &'static str); 5] = [
+        (Format::Table, "table"),
+        (Format::Csv, "csv"),
+        (Format::Json, "json"),
+        (Format::Parquet, "parquet"),
+        (Format::Html, "html"),
+    ];
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Table => "txt",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Parquet => "parquet",
+            Format::Html => "html",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("cannot write {}: {source}", crate::base::text::quoted(path))]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the report: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot encode the report: {0}")]
+    Polars(#[from] PolarsError),
+}
+
+/// Times as RFC 3339 text, and lists joined with `join` when given: CSV and tables join with
+/// `;`, a page with a line break, JSON keeps them.
+pub fn as_text(df: &DataFrame, join: Option<&str>) -> PolarsResult<DataFrame> {
+    let exprs: Vec<Expr> = df
+        .columns()
+        .iter()
+        .map(|c| {
+            let name = c.name().as_str();
+            match (c.dtype(), join) {
+                (DataType::List(_), Some(sep)) => col(name).list().join(lit(sep), true),
+                (DataType::Datetime(_, _), _) => {
+                    col(name).dt().strftime(crate::base::timefmt::RFC3339)
+                }
+                _ => col(name),
+            }
+        })
+        .collect();
+    df.clone().lazy().select(exprs).collect()
+}
+
+/// A cell of a terminal table: control characters escaped (`\u{1b}`, `\n`), so that text from a
+/// record (a session name is the caller's to choose) cannot retitle the terminal, move the
+/// cursor or hide lines.
+fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV
+/// Injection"): a cell that starts with one is prefixed with `'`, which spreadsheets show and do
+/// not evaluate. Session names like `=1+2` are legal, and a failed assumption's `sub` is
+/// whatever an unauthenticated caller sent.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Every text column of `df` with its formula-starting cells neutralised.
+fn spreadsheet_safe(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    let names: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype() == &DataType::String)
+        .map(|c| c.name().clone())
+        .collect();
+    for name in names {
+        let ca = df.column(&name)?.str()?.clone();
+        if !ca.iter().flatten().any(|v| v.starts_with(FORMULA_START)) {
+            continue;
+        }
+        let safe = StringChunked::from_iter_options(
+            name.clone(),
+            ca.iter().map(|v| {
+                v.map(|v| match v.starts_with(FORMULA_START) {
+                    true => format!("'{v}"),
+                    false => v.to_string(),
+                })
+            }),
+        );
+        df.with_column(safe.into_column())?;
+    }
+    Ok(df)
+}
+
+fn table_text(df: &DataFrame) -> PolarsResult<String> {
+    let flat = as_text(df, Some(";"))?;
+    let text: Vec<StringChunked> = flat
+        .columns()
+        .iter()
+        .map(|c| Ok(c.cast(&DataType::String)?.str()?.clone()))
+        .collect::<PolarsResult<_>>()?;
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(flat.get_column_names().iter().map(|n| n.as_str()));
+    for row in 0..flat.height() {
+        table.add_row(text.iter().map(|c| terminal_safe(c.get(row).unwrap_or(""))));
+    }
+    Ok(format!("{table}\n"))
+}
+
+/// Write `df` in `format` to `w`. `title` names what made it, on an HTML page.
+pub fn write(
+    df: &DataFrame,
+    format: Format,
+    title: &str,
+    w: &mut dyn Write,
+) -> Result<(), OutputError> {
+    match format {
+        Format::Table => w.write_all(table_text(df)?.as_bytes())?,
+        Format::Csv => {
+            let mut flat = spreadsheet_safe(as_text(df, Some(";"))?)?;
+            CsvWriter::new(&mut *w)
+                .include_header(true)
+                .finish(&mut flat)?;
+        }
+        Format::Json => {
+            let mut out = as_text(df, None)?;
+            JsonWriter::new(&mut *w)
+                .with_json_format(JsonFormat::Json)
+                .finish(&mut out)?;
+            w.write_all(b"\n")?;
+        }
+        Format::Html => {
+            w.write_all(crate::analyzer::render::html::table_page(df, title)?.as_bytes())?
+        }
+        Format::Parquet => {
+            let mut out = df.clone();
+            ParquetWriter::new(&mut *w)
+                .with_compression(ParquetCompression::Zstd(None))
+                .finish(&mut out)?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Create `dir` and every missing folder above it owner-only (0700), whatever the umask: the
+/// folders janus-audit makes hold evidence, credentials or reports.
+pub fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Whether `path`, or a folder between `root` and it, is a symbolic link: writing there would
+/// write outside the folder janus-audit owns. (`root` itself may be a link: the user named it.)
+pub fn through_symlink(root: &Path, path: &Path) -> Option<PathBuf> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut at = root.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// Remove the temporary files (`.janus-audit-*.tmp`) that runs killed while writing left under
+/// `root`; the caller holds the folder's lock, so none of them is being written. Returns how
+/// many were removed. Symbolic links are not followed.
+pub fn remove_stale_temporaries(root: &Path) -> usize {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy();
+            n.starts_with(".janus-audit-") && n.ends_with(".tmp")
+        })
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
+/// Create `path` so that readers only ever see no file or the whole file: write a temporary file
+/// in the same directory, fsync it, then rename it into place. A path that names something other
+/// than a regular file (a device such as `/dev/null` or `/dev/stdout`, a FIFO) is written to as it
+/// is: renaming over it would replace the device with a file.
+pub fn write_atomic(
+    path: &Path,
+    body: impl FnOnce(&mut dyn Write) -> Result<(), OutputError>,
+) -> Result<(), OutputError> {
+    let file_err = |source| OutputError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(file_err)?;
+        let mut w = BufWriter::new(f);
+        body(&mut w)?;
+        w.flush().map_err(file_err)?;
+        return Ok(());
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".janus-audit-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(file_err)?;
+    {
+        let mut w = BufWriter::new(tmp.as_file_mut());
+        body(&mut w)?;
+        w.flush().map_err(file_err)?;
+    }
+    tmp.as_file().sync_all().map_err(file_err)?;
+    tmp.persist(path).map_err(|e| file_err(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_that_start_a_formula_are_neutralised_and_tables_escape_control_characters() {
+        let df = DataFrame::new(
+            5,
+            vec![
+                Column::new("s".into(), ["=1+2", "+x", "-y", "@SUM(A1)", "plain-=-text"]),
+                Column::new("n".into(), [-1i64, 2, 3, 4, 5]),
+            ],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write(&df, Format::Csv, "t", &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "s,n\n'=1+2,-1\n'+x,2\n'-y,3\n'@SUM(A1),4\nplain-=-text,5\n"
+        );
+        let tab = DataFrame::new(
+            1,
+            vec![Column::new("s".into(), ["evil\u{1b}]0;pwned\u{7}\nline"])],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write(&tab, Format::Table, "t", &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.contains("\\u{1b}]0;pwned"), "{text}");
+    }
+
+    #[test]
+    fn an_output_onto_a_fifo_or_device_writes_to_it_and_never_replaces_it() {
+        use std::os::unix::fs::FileTypeExt;
+        // A FIFO stands in for a device (`/dev/null`, `/dev/stdout`): renaming over either would
+        // put a regular file in its place.
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("out");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) on a path in our own temporary folder.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        write_atomic(&fifo, |w| Ok(w.write_all(b"report")?)).unwrap();
+        assert_eq!(reader.join().unwrap(), b"report");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+
+    fn sample() -> DataFrame {
+        let ips = Series::new(
+            "ips".into(),
+            [
+                Series::new("".into(), ["10.0.0.1", "10.0.0.2"]),
+                Series::new("".into(), ["10.0.0.3"]),
+            ],
+        );
+        let t = Int64Chunked::from_vec("t".into(), vec![1_700_000_000_000, 0])
+            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
+        DataFrame::new(
+            2,
+            vec![
+                Column::new("name".into(), ["a", "b"]),
+                ips.into(),
+                t.into_column(),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn csv_joins_lists_and_formats_times() {
+        let mut out = Vec::new();
+        write(&sample(), Format::Csv, "test", &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "name,ips,t\na,10.0.0.1;10.0.0.2,2023-11-14T22:13:20Z\nb,10.0.0.3,1970-01-01T00:00:00Z\n"
+        );
+    }
+
+    #[test]
+    fn json_keeps_lists() {
+        let mut out = Vec::new();
+        write(&sample(), Format::Json, "test", &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v[0]["ips"], serde_json::json!(["10.0.0.1", "10.0.0.2"]));
+        assert_eq!(v[0]["t"], "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn parquet_round_trips() {
+        let mut out = Vec::new();
+        write(&sample(), Format::Parquet, "test", &mut out).unwrap();
+        let back = ParquetReader::new(std::io::Cursor::new(out))
+            .finish()
+            .unwrap();
+        assert!(back.equals_missing(&sample()));
+    }
+
+    #[test]
+    fn atomic_write_leaves_nothing_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let err = write_atomic(&path, |w| {
+            w.write_all(b"half")?;
+            Err(OutputError::Io(std::io::Error::other("boom")))
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_atomic(&path, |w| Ok(w.write_all(b"whole")?)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"whole");
+    }
+}

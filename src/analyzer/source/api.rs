@@ -1,0 +1,803 @@
+//! The CloudTrail LookupEvents API as a source: fetch into the local store, within AWS limits,
+//! resumably, and only what the store does not already hold.
+//!
+//! Plan (the default): AssumeRoleWithWebIdentity events in each region, then the events of each
+//! key they issued to the selected providers (`AccessKeyId=`) in every region, then the events of
+//! each key chained from those (an AssumeRole made with one of them), until no new key appears.
+//! Where a region's whole window costs fewer requests than its keys' lookups (each key costs at
+//! least one), that region is read whole instead: the whole window is tried first with that
+//! many requests as its budget, and kept when it fits. `--full` reads every region whole;
+//! `--by-key` never does. One lookup attribute per call, 50 events per page, at most 2 calls per
+//! second per region: each region has its own limiter and runs concurrently with the others.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_cloudtrail::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use aws_smithy_types::DateTime as SmithyTime;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::analyzer::source::files;
+use crate::analyzer::source::record::{self, Record, WebIdentityResponse};
+use crate::analyzer::source::store::{self, Checkpoints, Store, StoreError};
+use crate::base::timefmt::{Millis, Window, parse_event_time, parse_expiration};
+
+/// Regions enabled in every AWS account; opt-in regions must be named in `--regions`.
+pub const DEFAULT_REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+];
+
+/// LookupEvents keeps 90 days of management events.
+pub const RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+/// A key is valid at most 12 hours; assumptions this long before the window can still matter.
+const KEY_LIFETIME: Millis = 12 * 3600 * 1000;
+/// Keys are followed this long past their expiration, so a use after expiry is still seen.
+const AFTER_EXPIRY: Millis = 12 * 3600 * 1000;
+const ARWWI: &str = "EventName=AssumeRoleWithWebIdentity";
+const PAGES_PER_FLUSH: u32 = 10;
+
+pub struct ApiOptions {
+    pub regions: Vec<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub full: bool,
+    /// Never read a region whole, however cheaper it would be.
+    pub by_key: bool,
+    /// Follow the keys of every web identity provider, not only Google's.
+    pub all_providers: bool,
+    pub since: Millis,
+    pub until: Millis,
+    pub now: Millis,
+    /// Events younger than this may not be in LookupEvents yet: never marked as fetched.
+    pub settle: Millis,
+    /// Spacing of calls per region: 500 ms would be exactly the 2-per-second limit.
+    pub min_interval: Duration,
+    pub retry_base: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("cannot tell which AWS account the credentials belong to (sts:GetCallerIdentity): {0}")]
+    Account(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("region {region}: {attribute}: {reason}")]
+    Lookup {
+        region: String,
+        attribute: String,
+        reason: String,
+    },
+}
+
+/// Live counters for a progress line.
+#[derive(Default)]
+pub struct Progress {
+    pub requests: AtomicU64,
+    pub pages: AtomicU64,
+    pub events: AtomicU64,
+    pub throttled: AtomicU64,
+    pub retried: AtomicU64,
+    pub lookups_done: AtomicU64,
+    pub lookups_planned: AtomicU64,
+    pub region: std::sync::Mutex<String>,
+}
+
+impl Progress {
+    /// The closing line of a fetch: what it cost.
+    pub fn summary(&self) -> String {
+        format!(
+            "LookupEvents: {} request(s), {} page(s), {} event(s), {} throttled and retried, {} other retries",
+            self.requests.load(Ordering::Relaxed),
+            self.pages.load(Ordering::Relaxed),
+            self.events.load(Ordering::Relaxed),
+            self.throttled.load(Ordering::Relaxed),
+            self.retried.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The live line of a fetch: region, pages, events, lookups and a rough time left.
+    pub fn status(&self, elapsed: Duration) -> String {
+        let lookups = self.lookups_done.load(Ordering::Relaxed);
+        let planned = self.lookups_planned.load(Ordering::Relaxed);
+        let left = (lookups > 0 && planned > lookups)
+            .then(|| elapsed.as_secs() * (planned - lookups) / lookups);
+        format!(
+            "LookupEvents {}: {} page(s), {} event(s), lookup {lookups}/{planned}{}",
+            self.region.lock().map(|r| r.clone()).unwrap_or_default(),
+            self.pages.load(Ordering::Relaxed),
+            self.events.load(Ordering::Relaxed),
+            left.map(|s| format!(", ~{s}s left")).unwrap_or_default(),
+        )
+    }
+}
+
+pub struct Fetched {
+    pub account: String,
+    pub full: bool,
+    pub regions: Vec<String>,
+    /// Regions the default plan read whole, because that was cheaper than by key.
+    pub read_whole: Vec<String>,
+    /// What the plan decided and why, one line each.
+    pub plan_notes: Vec<String>,
+    /// Lookups that failed after their retries; what they fetched before failing is kept.
+    pub failures: Vec<ApiError>,
+    pub interrupted: bool,
+    /// The window reached further back than LookupEvents keeps.
+    pub before_retention: bool,
+}
+
+/// Spaces calls at `interval`: a token bucket of one token, so no second holds more than
+/// 1 s / interval calls.
+struct Limiter {
+    next: Mutex<Instant>,
+    interval: Duration,
+}
+
+impl Limiter {
+    fn new(interval: Duration) -> Self {
+        Limiter {
+            next: Mutex::new(Instant::now()),
+            interval,
+        }
+    }
+
+    async fn wait(&self) {
+        let mut next = self.next.lock().await;
+        tokio::time::sleep_until(*next).await;
+        *next = Instant::now() + self.interval;
+    }
+}
+
+struct Region {
+    name: String,
+    client: aws_sdk_cloudtrail::Client,
+    limiter: Limiter,
+}
+
+/// One region's lookups: (attribute, start, end).
+/// One lookup: an attribute (`Name=value`, or `*` for every event) over `[start, end)`.
+type Lookup = (String, Millis, Millis);
+type Plan = (Arc<Region>, Vec<Lookup>);
+
+/// Keys seen issued (from this run or earlier ones): `(key, issued) -> expires`. One key ID can
+/// be issued more than once (AWS reuses temporary key IDs), and each issuance's lifetime is
+/// looked up.
+type Keys = BTreeMap<(String, Millis), Millis>;
+
+/// The key an AssumeRoleWithWebIdentity record issued, when, and until when, unless it was
+/// issued to a provider other than Google's and `all_providers` is off (a record that names no
+/// provider is followed: it may be Google's). Read by the same parser as every record a report
+/// reads.
+fn issued_key(json: &str, all_providers: bool) -> Option<(String, Millis, Millis)> {
+    let r: Record = serde_json::from_str(json).ok()?;
+    let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
+    if !all_providers {
+        let ui = r.user_identity.get();
+        let who = record::web_identity(
+            ui.and_then(|u| u.principal_id.get()),
+            ui.and_then(|u| u.identity_provider.get()),
+            ui.and_then(|u| u.user_name.get()),
+            &resp,
+        );
+        if who
+            .provider
+            .is_some_and(|p| p != crate::analyzer::model::GOOGLE)
+        {
+            return None;
+        }
+    }
+    credentials(&r, &resp)
+}
+
+/// The key an AssumeRole* record's response carries, when it was issued and until when (a key's
+/// longest life when the expiration cannot be read).
+fn credentials(r: &Record<'_>, resp: &WebIdentityResponse<'_>) -> Option<(String, Millis, Millis)> {
+    let creds = resp.credentials.get()?;
+    let issued = r.event_time.get().and_then(parse_event_time)?;
+    let expires = creds
+        .expiration
+        .get()
+        .and_then(parse_expiration)
+        .unwrap_or(issued + KEY_LIFETIME);
+    Some((creds.access_key_id.get()?.to_string(), issued, expires))
+}
+
+/// The parent key, the key, and when it was issued and expires, of a successful AssumeRole
+/// record.
+fn chained_key(json: &str) -> Option<(String, String, Millis, Millis)> {
+    let r: Record = serde_json::from_str(json).ok()?;
+    if r.event_name.get() != Some(crate::analyzer::model::ASSUME_ROLE)
+        || r.error_code.get().is_some()
+    {
+        return None;
+    }
+    let parent = r.user_identity.get()?.access_key_id.get()?.to_string();
+    let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
+    let (key, issued, expires) = credentials(&r, &resp)?;
+    Some((parent, key, issued, expires))
+}
+
+/// The account the credentials belong to, and one client and limiter per region.
+async fn connect(opts: &ApiOptions) -> Result<(String, Vec<Arc<Region>>), ApiError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Retries are ours: each attempt must pass the limiter, and throttling is never fatal.
+        .retry_config(RetryConfig::disabled());
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    let shared = loader
+        .region(aws_config::Region::new(opts.regions[0].clone()))
+        .load()
+        .await;
+    let account = aws_sdk_sts::Client::new(&shared)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| ApiError::Account(describe(&e)))?
+        .account
+        .ok_or_else(|| ApiError::Account("no account in the answer".into()))?;
+    let regions = opts
+        .regions
+        .iter()
+        .map(|r| {
+            let mut b = aws_sdk_cloudtrail::config::Builder::from(&shared)
+                .region(aws_config::Region::new(r.clone()));
+            if let Some(url) = &opts.endpoint_url {
+                b = b.endpoint_url(url);
+            }
+            Arc::new(Region {
+                name: r.clone(),
+                client: aws_sdk_cloudtrail::Client::from_conf(b.build()),
+                limiter: Limiter::new(opts.min_interval),
+            })
+        })
+        .collect();
+    Ok((account, regions))
+}
+
+pub async fn fetch(
+    opts: &ApiOptions,
+    store: &Store,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+) -> Result<Fetched, ApiError> {
+    let (account, regions) = connect(opts).await?;
+    let checkpoints = Arc::new(Mutex::new(store.checkpoints(&account)?));
+    let ctx = Arc::new(Ctx {
+        store: store.clone(),
+        account: account.clone(),
+        checkpoints,
+        progress,
+        stop,
+        settled_until: opts.now - opts.settle,
+        retry_base: opts.retry_base,
+    });
+    let mut failures = Vec::new();
+    let mut read_whole = Vec::new();
+    let mut plan_notes = Vec::new();
+
+    if opts.full {
+        let plans = regions
+            .iter()
+            .map(|r| (r.clone(), vec![("*".to_string(), opts.since, opts.until)]))
+            .collect();
+        failures.extend(run_plans(&ctx, plans, None).await.0);
+    } else {
+        // Step 1: the assumptions, from up to a key's lifetime before the window.
+        let start = opts.since - KEY_LIFETIME;
+        let plans = regions
+            .iter()
+            .map(|r| (r.clone(), vec![(ARWWI.to_string(), start, opts.until)]))
+            .collect();
+        failures.extend(run_plans(&ctx, plans, None).await.0);
+        // Step 2: every key issued (now or in an earlier run) that could be used in the window,
+        // then the keys chained from them, level by level.
+        let mut keys = root_keys(store, &account, start, opts.until, opts.all_providers)?;
+        let key_lookups = |keys: &Keys| -> Vec<Lookup> {
+            keys.iter()
+                .filter_map(|((key, issued), expires)| {
+                    let s = (*issued).max(opts.since);
+                    let e = (expires + AFTER_EXPIRY).min(opts.until);
+                    (s < e).then(|| (format!("AccessKeyId={key}"), s, e))
+                })
+                .collect()
+        };
+        let mut by_key: Vec<Arc<Region>> = regions.clone();
+        if !opts.by_key && !ctx.stop.load(Ordering::SeqCst) {
+            // The whole window, with a budget of one request per key lookup the region needs.
+            let needed = key_lookups(&keys).len() as u32;
+            let plans = regions
+                .iter()
+                .map(|r| (r.clone(), vec![("*".to_string(), opts.since, opts.until)]))
+                .collect();
+            let (errors, over) = run_plans(&ctx, plans, Some(needed.max(1))).await;
+            failures.extend(errors);
+            by_key.retain(|r| over.contains(&r.name));
+            for r in &regions {
+                let whole = !over.contains(&r.name);
+                if whole {
+                    read_whole.push(r.name.clone());
+                }
+                plan_notes.push(format!(
+                    "plan: {}: {}",
+                    r.name,
+                    if whole {
+                        format!("the whole window took at most {needed} request(s), no more than its keys' {needed} lookup(s): read whole")
+                    } else {
+                        format!("the whole window needs more than its keys' {needed} lookup(s): read by key")
+                    }
+                ));
+            }
+        }
+        let mut looked = std::collections::BTreeSet::new();
+        loop {
+            let new: Keys = keys
+                .iter()
+                .filter(|(k, _)| !looked.contains(*k))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            if new.is_empty() || ctx.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let plans = by_key
+                .iter()
+                .map(|r| (r.clone(), key_lookups(&new)))
+                .collect();
+            failures.extend(run_plans(&ctx, plans, None).await.0);
+            looked.extend(new.into_keys());
+            for (k, v) in chained_keys(store, &account, start, opts.until, &keys)? {
+                keys.entry(k).or_insert(v);
+            }
+        }
+    }
+    let retention_start = opts.now - RETENTION.as_millis() as Millis;
+    Ok(Fetched {
+        account,
+        full: opts.full,
+        regions: opts.regions.clone(),
+        read_whole,
+        plan_notes,
+        failures,
+        interrupted: ctx.stop.load(Ordering::SeqCst),
+        before_retention: opts.since < retention_start,
+    })
+}
+
+/// Keys issued in `[start, until)` to the selected providers, according to the
+/// AssumeRoleWithWebIdentity records in the store: this run's and earlier runs'.
+fn root_keys(
+    store: &Store,
+    account: &str,
+    start: Millis,
+    until: Millis,
+    all_providers: bool,
+) -> Result<Keys, ApiError> {
+    let mut keys = Keys::new();
+    scan(
+        store,
+        account,
+        start,
+        until,
+        &ARWWI.replace('=', "-"),
+        |line| {
+            if let Some((key, issued, expires)) = issued_key(line, all_providers)
+                && issued >= start
+                && issued < until
+            {
+                keys.insert((key, issued), expires);
+            }
+        },
+    )?;
+    Ok(keys)
+}
+
+/// Keys that an AssumeRole made with one of `parents` issued, according to the `AccessKeyId=`
+/// lookups in the store.
+fn chained_keys(
+    store: &Store,
+    account: &str,
+    start: Millis,
+    until: Millis,
+    parents: &Keys,
+) -> Result<Keys, ApiError> {
+    let mut keys = Keys::new();
+    scan(store, account, start, until, "AccessKeyId-", |line| {
+        // Made with an issuance of the parent's key ID that was alive then (to a key's
+        // lifetime past its expiration, as its calls are looked up).
+        let alive = |parent: &str, at: Millis| {
+            parents
+                .range((parent.to_string(), Millis::MIN)..=(parent.to_string(), at))
+                .any(|(_, expires)| at <= expires + AFTER_EXPIRY)
+        };
+        if let Some((parent, key, issued, expires)) = chained_key(line)
+            && alive(&parent, issued)
+            && issued < until
+        {
+            keys.insert((key, issued), expires);
+        }
+    })?;
+    Ok(keys)
+}
+
+/// Every record of the store's lookups whose file name holds `slug`, in `[start, until)`. Read
+/// like any trail: the same walk, day pruning and gunzip.
+fn scan(
+    store: &Store,
+    account: &str,
+    start: Millis,
+    until: Millis,
+    slug: &str,
+    mut each: impl FnMut(&str),
+) -> Result<(), ApiError> {
+    let root = store.account_dir(account);
+    if !root.exists() {
+        return Ok(());
+    }
+    let window = Window {
+        since: Some(start),
+        until: Some(until),
+    };
+    let (found, walk_errors) = files::discover(std::slice::from_ref(&root), &window);
+    if let Some(e) = walk_errors.into_iter().next() {
+        return Err(store::at(&e.path)(std::io::Error::other(e.reason)).into());
+    }
+    let mut bufs = files::Buffers::default();
+    for f in found {
+        let named = f
+            .path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(slug));
+        if f.plan != files::Plan::Read || !named {
+            continue;
+        }
+        files::read_decoded(&f.path, &mut bufs, files::Limits::default().max_file_bytes).map_err(
+            |e| store::at(&f.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        )?;
+        let text = std::str::from_utf8(&bufs.decoded).map_err(|e| {
+            store::at(&f.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })?;
+        text.lines().for_each(&mut each);
+    }
+    Ok(())
+}
+
+struct Ctx {
+    store: Store,
+    account: String,
+    checkpoints: Arc<Mutex<Checkpoints>>,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+    settled_until: Millis,
+    retry_base: Duration,
+}
+
+/// Run each region's lookups in order, regions concurrently; the gaps of each lookup only. With
+/// a `budget`, a region stops after that many pages (what it fetched is kept) and is named in
+/// the second part of the answer.
+async fn run_plans(
+    ctx: &Arc<Ctx>,
+    plans: Vec<Plan>,
+    budget: Option<u32>,
+) -> (Vec<ApiError>, std::collections::BTreeSet<String>) {
+    let mut tasks = Vec::new();
+    for (region, lookups) in plans {
+        let mut todo = Vec::new();
+        {
+            let c = ctx.checkpoints.lock().await;
+            for (attr, s, e) in lookups {
+                let covered = c
+                    .covered
+                    .get(&Checkpoints::key(&region.name, &attr))
+                    .cloned()
+                    .unwrap_or_default();
+                for (gs, ge) in covered.gaps(s, e) {
+                    todo.push((attr.clone(), gs, ge));
+                }
+            }
+        }
+        ctx.progress
+            .lookups_planned
+            .fetch_add(todo.len() as u64, Ordering::Relaxed);
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut errors = Vec::new();
+            let mut pages_left = budget;
+            let mut over = false;
+            for (attr, s, e) in todo {
+                if ctx.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                *ctx.progress.region.lock().expect("not poisoned") = region.name.clone();
+                match lookup(&ctx, &region, &attr, s, e, &mut pages_left).await {
+                    Ok(true) => {}
+                    Ok(false) => over = true,
+                    Err(err) => errors.push(err),
+                }
+                ctx.progress.lookups_done.fetch_add(1, Ordering::Relaxed);
+                if over {
+                    break;
+                }
+            }
+            (errors, over.then(|| region.name.clone()))
+        }));
+    }
+    let mut errors = Vec::new();
+    let mut over = std::collections::BTreeSet::new();
+    for t in tasks {
+        match t.await {
+            Ok((e, o)) => {
+                errors.extend(e);
+                over.extend(o);
+            }
+            Err(e) => errors.push(ApiError::Lookup {
+                region: "?".into(),
+                attribute: "?".into(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    (errors, over)
+}
+
+/// One lookup over `[start, end)`, newest events first (as LookupEvents returns them). Every few
+/// pages what was fetched is written to the store and `[oldest + 1 s, end)` marked as fetched:
+/// every event newer than the oldest one seen has been returned already, while more events in
+/// the oldest one's second may still follow. An interruption therefore resumes from there.
+/// With `pages_left`, it stops when they run out: `Ok(false)`, what was fetched kept.
+async fn lookup(
+    ctx: &Ctx,
+    region: &Region,
+    attr: &str,
+    start: Millis,
+    end: Millis,
+    pages_left: &mut Option<u32>,
+) -> Result<bool, ApiError> {
+    let fail = |reason: String| ApiError::Lookup {
+        region: region.name.clone(),
+        attribute: attr.to_string(),
+        reason,
+    };
+    let attribute = match attr.split_once('=') {
+        Some((k, v)) => Some(
+            LookupAttribute::builder()
+                .attribute_key(LookupAttributeKey::from(k))
+                .attribute_value(v)
+                .build()
+                .map_err(|e| fail(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let mut buffer: Vec<(Millis, String)> = Vec::new();
+    let mut oldest: Option<Millis> = None;
+    let mut token: Option<String> = None;
+    let mut pages = 0u32;
+    loop {
+        if *pages_left == Some(0) {
+            flush(ctx, region, attr, &mut buffer, resume_from(oldest), end).await?;
+            return Ok(false);
+        }
+        let next = if ctx.stop.load(Ordering::SeqCst) {
+            Err(None)
+        } else {
+            page(
+                ctx,
+                region,
+                attribute.as_ref(),
+                start,
+                end,
+                token.as_deref(),
+            )
+            .await
+            .map_err(Some)
+        };
+        let page = match next {
+            Ok(p) => p,
+            Err(why) => {
+                // Interrupted or failed: keep what was fetched; the next run resumes from it.
+                flush(ctx, region, attr, &mut buffer, resume_from(oldest), end).await?;
+                return why.map_or(Ok(true), |reason| Err(fail(reason)));
+            }
+        };
+        pages += 1;
+        if let Some(left) = pages_left.as_mut() {
+            *left -= 1;
+        }
+        ctx.progress.pages.fetch_add(1, Ordering::Relaxed);
+        for ev in page.events.unwrap_or_default() {
+            let Some(json) = ev.cloud_trail_event else {
+                continue;
+            };
+            let json = redact_session_token(json);
+            let t = ev
+                .event_time
+                .and_then(|t| t.to_millis().ok())
+                .or_else(|| record_time(&json))
+                .unwrap_or(start);
+            oldest = Some(oldest.map_or(t, |o| o.min(t)));
+            buffer.push((t, json));
+            ctx.progress.events.fetch_add(1, Ordering::Relaxed);
+        }
+        token = page.next_token.filter(|t| !t.is_empty());
+        if token.is_none() {
+            flush(ctx, region, attr, &mut buffer, Some(start), end).await?;
+            return Ok(true);
+        }
+        if pages.is_multiple_of(PAGES_PER_FLUSH) {
+            flush(ctx, region, attr, &mut buffer, resume_from(oldest), end).await?;
+        }
+    }
+}
+
+/// Where a partly read lookup is complete from: events come newest first, so everything after the
+/// oldest event's second has been seen; that second itself may continue on the next page.
+fn resume_from(oldest: Option<Millis>) -> Option<Millis> {
+    oldest.map(|o| o + 1000)
+}
+
+/// CloudTrail logs the session token an assumption returned. The store never keeps it: no report
+/// reads it, and a cache of live credentials is a liability.
+fn redact_session_token(json: String) -> String {
+    if !json.contains("\"sessionToken\"") {
+        return json;
+    }
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&json) else {
+        return json;
+    };
+    if let Some(t) = v
+        .pointer_mut("/responseElements/credentials/sessionToken")
+        .filter(|t| t.is_string())
+    {
+        *t = serde_json::Value::from("(redacted by janus-audit)");
+        return v.to_string();
+    }
+    json
+}
+
+fn record_time(json: &str) -> Option<Millis> {
+    let r: Record = serde_json::from_str(json).ok()?;
+    r.event_time.get().and_then(parse_event_time)
+}
+
+/// Persist the buffer, then mark `[from, end)` fetched (never past what has settled).
+async fn flush(
+    ctx: &Ctx,
+    region: &Region,
+    attr: &str,
+    buffer: &mut Vec<(Millis, String)>,
+    from: Option<Millis>,
+    end: Millis,
+) -> Result<(), ApiError> {
+    if !buffer.is_empty() {
+        ctx.store
+            .write_chunk(&ctx.account, &region.name, attr, buffer)?;
+        buffer.clear();
+    }
+    if let Some(from) = from {
+        let mut c = ctx.checkpoints.lock().await;
+        c.covered
+            .entry(Checkpoints::key(&region.name, attr))
+            .or_default()
+            .add(from, end.min(ctx.settled_until));
+        ctx.store.save_checkpoints(&c)?;
+    }
+    Ok(())
+}
+
+/// One page, retried: throttling with backoff until it passes (bounded, then an error, never a
+/// silent gap), connection failures and 5xx a few times.
+async fn page(
+    ctx: &Ctx,
+    region: &Region,
+    attribute: Option<&LookupAttribute>,
+    start: Millis,
+    end: Millis,
+    token: Option<&str>,
+) -> Result<aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput, String> {
+    let mut throttles = 0u32;
+    let mut failures = 0u32;
+    loop {
+        region.limiter.wait().await;
+        ctx.progress.requests.fetch_add(1, Ordering::Relaxed);
+        let mut req = region
+            .client
+            .lookup_events()
+            .start_time(SmithyTime::from_millis(start))
+            .end_time(SmithyTime::from_millis(end))
+            .max_results(50)
+            .set_next_token(token.map(str::to_string));
+        if let Some(a) = attribute {
+            req = req.lookup_attributes(a.clone());
+        }
+        let err = match req.send().await {
+            Ok(out) => return Ok(out),
+            Err(e) => e,
+        };
+        let throttled = matches!(&err, SdkError::ServiceError(s)
+            if matches!(s.err().code(), Some("ThrottlingException" | "Throttling" | "TooManyRequestsException")));
+        let transient = match &err {
+            SdkError::DispatchFailure(_)
+            | SdkError::TimeoutError(_)
+            | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(s) => s.raw().status().as_u16() >= 500,
+            _ => false,
+        };
+        let wait = if throttled && throttles < 12 {
+            throttles += 1;
+            ctx.progress.throttled.fetch_add(1, Ordering::Relaxed);
+            backoff(ctx.retry_base * 4, throttles)
+        } else if transient && failures < 5 {
+            failures += 1;
+            ctx.progress.retried.fetch_add(1, Ordering::Relaxed);
+            backoff(ctx.retry_base, failures)
+        } else {
+            return Err(describe(&err));
+        };
+        tracing::info!("{}: retrying in {wait:?}: {}", region.name, describe(&err));
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Exponential, capped at 20 s, with jitter so that regions throttled together spread out.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base
+        .saturating_mul(1 << attempt.min(8))
+        .min(Duration::from_secs(20));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    exp / 2 + exp / 2 * (nanos % 1000) / 1000
+}
+
+use crate::analyzer::source::s3::describe;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_keys_from_assumption_records() {
+        let rec = r#"{"eventTime":"2026-10-05T10:00:00Z","responseElements":{"credentials":
+            {"accessKeyId":"ASIAX","sessionToken":"secret","expiration":"Oct 5, 2026, 11:00:00\u202fAM"}}}"#;
+        let (key, issued, expires) = issued_key(rec, true).unwrap();
+        assert_eq!(key, "ASIAX");
+        assert_eq!(expires - issued, 3_600_000);
+        assert!(
+            issued_key(
+                r#"{"eventTime":"2026-10-05T10:00:00Z","errorCode":"AccessDenied"}"#,
+                true
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let b = Duration::from_millis(100);
+        assert!(backoff(b, 1) >= Duration::from_millis(100));
+        assert!(backoff(b, 3) >= Duration::from_millis(400));
+        assert!(backoff(b, 30) <= Duration::from_secs(20));
+    }
+}

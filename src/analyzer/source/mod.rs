@@ -1,0 +1,10 @@
+//! Where records come from.
+
+pub mod api;
+pub mod envelope;
+pub mod files;
+pub mod gunzip;
+pub mod record;
+pub mod repair;
+pub mod s3;
+pub mod store;

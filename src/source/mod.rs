@@ -1,9 +1,0 @@
-//! Where records come from.
-
-pub mod api;
-pub mod envelope;
-pub mod files;
-pub mod gunzip;
-pub mod repair;
-pub mod s3;
-pub mod store;
