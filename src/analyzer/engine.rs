@@ -96,7 +96,7 @@ impl TrustedCidrs {
         Ok(TrustedCidrs {
             path: Some(path.to_path_buf()),
             nets,
-            sha256: Some(crate::analyzer::schedule::sha256_hex(&bytes)),
+            sha256: Some(crate::base::hash::sha256_hex(&bytes)),
         })
     }
 
@@ -239,7 +239,7 @@ mod tests {
         assert_eq!(t.nets.len(), 2);
         assert_eq!(
             t.sha256.as_deref(),
-            Some(crate::analyzer::schedule::sha256_hex(text.as_bytes()).as_str())
+            Some(crate::base::hash::sha256_hex(text.as_bytes()).as_str())
         );
         assert_eq!(t.describe()["path"], path.display().to_string());
     }

@@ -2,7 +2,9 @@
 //! else of the crate.
 
 pub mod arn;
+pub mod atomic;
 pub mod exit;
+pub mod hash;
 pub mod naming;
 pub mod text;
 pub mod timefmt;

@@ -6,14 +6,12 @@
 //! expire is ignored and replaced: a cache entry is never trusted for more than it proves.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::ProcessCredentials;
 use super::deadline::Deadline;
@@ -35,17 +33,6 @@ pub enum CacheError {
     LockTimeout { path: PathBuf, waited: Duration },
 }
 
-/// `bytes` to `path` (in `dir`), readable by the owner only, written aside and renamed: readers
-/// see the old file or the new one, never half of one.
-pub(crate) fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    // tempfile creates 0600.
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    tmp.as_file_mut().write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 /// Everything that makes two requests interchangeable. Hashing it names the file.
 #[derive(Debug, Serialize)]
 pub struct CacheKey<'a> {
@@ -64,7 +51,7 @@ pub struct CacheKey<'a> {
 impl CacheKey<'_> {
     pub fn digest(&self) -> String {
         let json = serde_json::to_vec(self).expect("plain struct serialises");
-        hex::encode(Sha256::digest(json))
+        crate::base::hash::sha256_hex(&json)
     }
 }
 
@@ -189,7 +176,7 @@ impl Cache {
         };
         let path = self.path();
         let json = serde_json::to_vec(&entry).map_err(|e| io(&path)(std::io::Error::other(e)))?;
-        write_private(&self.dir, &path, &json).map_err(io(&path))
+        crate::base::atomic::write_bytes(&path, &json).map_err(|e| io(&path)(e.source))
     }
 
     /// Take the cross-process lock for this key, waiting for another holder at most until the

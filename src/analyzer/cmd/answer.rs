@@ -212,7 +212,7 @@ pub fn run(
         f => render::write(&frame, f, req.command.title(), w),
     };
     match &req.output {
-        Some(path) => render::write_atomic(path, write)?,
+        Some(path) => crate::base::atomic::write_atomic(path, write)?,
         None => write(stdout)?,
     }
     if let Some(gate) = fail_on

@@ -64,7 +64,7 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     // One sync at a time per mirror (a lock on its sync folder); then whatever temporary file is
     // in the mirror was left by a run killed while writing it.
     let sync_dir = req.dir.join(SYNC_DIR);
-    crate::analyzer::render::create_private_dirs(&sync_dir)
+    crate::base::atomic::create_private_dirs(&sync_dir)
         .map_err(|e| err(format!("{}: {e}", crate::base::text::quoted(&sync_dir))))?;
     let lock = std::fs::File::open(&sync_dir)
         .map_err(|e| err(format!("{}: {e}", crate::base::text::quoted(&sync_dir))))?;
@@ -78,7 +78,7 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
     }
-    let stale = crate::analyzer::render::remove_stale_temporaries(&req.dir);
+    let stale = crate::base::atomic::remove_stale_temporaries(&req.dir);
     if stale > 0 {
         (ui.tell)(Notice::Info(format!(
             "removed {stale} temporary file(s) an interrupted sync left"
@@ -104,10 +104,9 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
                     crate::base::text::quoted(&o.path())
                 )));
             }
-            Some(p) if crate::analyzer::render::through_symlink(&req.dir, &p).is_some() => {
+            Some(p) if crate::base::atomic::through_symlink(&req.dir, &p).is_some() => {
                 refused += 1;
-                let link =
-                    crate::analyzer::render::through_symlink(&req.dir, &p).unwrap_or_default();
+                let link = crate::base::atomic::through_symlink(&req.dir, &p).unwrap_or_default();
                 (ui.tell)(Notice::Problem(format!(
                     "not synced {}: {} in the mirror is a symbolic link, which would be written through",
                     crate::base::text::quoted(&o.path()),
@@ -206,16 +205,11 @@ fn keep(path: &Path, o: &Object, is_digest: bool, got: &s3::Got) -> Result<(), A
 /// Written aside in the same directory and renamed: a partial object never has its final name.
 fn write(path: &Path, bytes: &[u8]) -> Result<(), AnalyzerError> {
     if let Some(d) = path.parent() {
-        crate::analyzer::render::create_private_dirs(d)
+        crate::base::atomic::create_private_dirs(d)
             .map_err(|e| err(format!("{}: {e}", crate::base::text::quoted(d))))?;
     }
-    crate::analyzer::render::write_atomic(path, |w| {
-        w.write_all(bytes)
-            .map_err(|source| crate::analyzer::render::OutputError::File {
-                path: path.to_path_buf(),
-                source,
-            })
-    })?;
+    crate::base::atomic::write_bytes(path, bytes)
+        .map_err(crate::analyzer::render::OutputError::from)?;
     Ok(())
 }
 

@@ -39,9 +39,9 @@ pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, Anal
     tell(&v, ui.tell);
     let frame = v.frame()?;
     match &req.output {
-        Some(path) => {
-            render::write_atomic(path, |w| render::write(&frame, req.format, "verify", w))?
-        }
+        Some(path) => crate::base::atomic::write_atomic(path, |w| {
+            render::write(&frame, req.format, "verify", w)
+        })?,
         None => render::write(&frame, req.format, "verify", stdout)?,
     }
     let status = v.exit_status();

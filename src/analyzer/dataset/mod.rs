@@ -120,12 +120,12 @@ impl Dataset {
     /// Open a dataset for writing, creating it (with its schema) if it does not exist.
     pub fn create(dir: &Path) -> Result<Dataset, DatasetError> {
         let meta = dir.join(META);
-        crate::analyzer::render::create_private_dirs(&meta).map_err(io(&meta))?;
+        crate::base::atomic::create_private_dirs(&meta).map_err(io(&meta))?;
         // Every table's directory, rows or not: another engine's table over an empty one is an
         // empty table, over a missing one an error (a trail may hold no chained AssumeRole).
         for table in TABLES.iter().filter(|t| **t != "events") {
             let d = dir.join(table);
-            crate::analyzer::render::create_private_dirs(&d).map_err(io(&d))?;
+            crate::base::atomic::create_private_dirs(&d).map_err(io(&d))?;
         }
         let schema = meta.join("schema.json");
         if !schema.exists() {
@@ -293,7 +293,7 @@ impl Dataset {
     pub fn record_parts(&self, batch: u32, parts: &[String]) -> Result<(), DatasetError> {
         let path = parts_manifest(&self.dir, batch);
         if let Some(d) = path.parent() {
-            crate::analyzer::render::create_private_dirs(d).map_err(io(d))?;
+            crate::base::atomic::create_private_dirs(d).map_err(io(d))?;
         }
         write_aside(
             &path,
@@ -304,21 +304,24 @@ impl Dataset {
 
 /// Write `bytes` beside `path`, fsync, and rename into place: readers see all or nothing.
 fn write_aside(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
-    write_aside_with(path, |w| Ok(w.write_all(bytes)?))
+    crate::base::atomic::write_bytes(path, bytes).map_err(DatasetError::from)
 }
 
 /// As [`write_aside`], with the content written by `body` as it is made.
 fn write_aside_with(
     path: &Path,
-    body: impl FnOnce(&mut dyn std::io::Write) -> Result<(), crate::analyzer::render::OutputError>,
+    body: impl FnOnce(&mut dyn std::io::Write) -> Result<(), DatasetError>,
 ) -> Result<(), DatasetError> {
-    crate::analyzer::render::write_atomic(path, body).map_err(|e| match e {
-        crate::analyzer::render::OutputError::File { path, source } => {
-            DatasetError::Io { path, source }
+    crate::base::atomic::write_atomic(path, body)
+}
+
+impl From<crate::base::atomic::WriteError> for DatasetError {
+    fn from(e: crate::base::atomic::WriteError) -> Self {
+        DatasetError::Io {
+            path: e.path,
+            source: e.source,
         }
-        crate::analyzer::render::OutputError::Polars(e) => DatasetError::Polars(e),
-        other => io(path)(std::io::Error::other(other.to_string())),
-    })
+    }
 }
 
 /// `_janus/schema.json`: the format, its version, the partitioning, and every table's columns

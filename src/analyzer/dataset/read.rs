@@ -182,7 +182,7 @@ fn duplicates(
     }
     .resolve()?;
     let saved = serde_json::to_vec(&dups.save()?).expect("plain data");
-    if crate::analyzer::render::create_private_dirs(&dir).is_ok() {
+    if crate::base::atomic::create_private_dirs(&dir).is_ok() {
         match crate::analyzer::dataset::write_aside(&path, &saved) {
             Ok(()) => prune_cache(&dir),
             Err(e) => tracing::debug!("dataset: duplicates not cached: {e}"),

@@ -110,7 +110,7 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         )));
     }
     // Under the lock, every temporary file is one a killed ingest was writing.
-    let stale = crate::analyzer::render::remove_stale_temporaries(&ds.dir);
+    let stale = crate::base::atomic::remove_stale_temporaries(&ds.dir);
     if stale > 0 {
         tell(Notice::Problem(format!(
             "removed {stale} temporary file(s) an interrupted ingest left"
@@ -398,7 +398,7 @@ fn write_parquet(
     compression: ParquetCompression,
 ) -> Result<(), DatasetError> {
     let dir = path.parent().expect("a partition directory");
-    crate::analyzer::render::create_private_dirs(dir).map_err(io(dir))?;
+    crate::base::atomic::create_private_dirs(dir).map_err(io(dir))?;
     // Straight into the file beside the part: encoding into memory first grew a buffer the size
     // of the part, page by fresh page, for every part of every batch.
     write_aside_with(path, |w| {
@@ -437,7 +437,7 @@ fn write_batch(ds: &Dataset, b: Batch<'_>) -> Result<(), DatasetError> {
             let partition = format!("{table}/date={date}");
             let path = ds.dir.join(&partition).join(part_name(batch));
             // Never written through a link planted inside the dataset.
-            if let Some(link) = crate::analyzer::render::through_symlink(&ds.dir, &path) {
+            if let Some(link) = crate::base::atomic::through_symlink(&ds.dir, &path) {
                 return Err(DatasetError::Symlink(link));
             }
             write_parquet(&path, &mut part, compression(table))?;

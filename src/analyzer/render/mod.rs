@@ -7,8 +7,8 @@
 
 pub mod html;
 
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 use comfy_table::{ContentArrangement, Table, presets};
 use polars::prelude::*;
@@ -54,6 +54,15 @@ pub enum OutputError {
     Io(#[from] std::io::Error),
     #[error("cannot encode the report: {0}")]
     Polars(#[from] PolarsError),
+}
+
+impl From<crate::base::atomic::WriteError> for OutputError {
+    fn from(e: crate::base::atomic::WriteError) -> Self {
+        OutputError::File {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 /// Times as RFC 3339 text, and lists joined with `join` when given: CSV and tables join with
@@ -181,90 +190,10 @@ pub fn write(
     Ok(())
 }
 
-/// Create `dir` and every missing folder above it owner-only (0700), whatever the umask: the
-/// folders janus-audit makes hold evidence, credentials or reports.
-pub fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-/// Whether `path`, or a folder between `root` and it, is a symbolic link: writing there would
-/// write outside the folder janus-audit owns. (`root` itself may be a link: the user named it.)
-pub fn through_symlink(root: &Path, path: &Path) -> Option<PathBuf> {
-    let rel = path.strip_prefix(root).ok()?;
-    let mut at = root.to_path_buf();
-    for c in rel.components() {
-        at.push(c);
-        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Some(at);
-        }
-    }
-    None
-}
-
-/// Remove the temporary files (`.janus-audit-*.tmp`) that runs killed while writing left under
-/// `root`; the caller holds the folder's lock, so none of them is being written. Returns how
-/// many were removed. Symbolic links are not followed.
-pub fn remove_stale_temporaries(root: &Path) -> usize {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file())
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy();
-            n.starts_with(".janus-audit-") && n.ends_with(".tmp")
-        })
-        .filter(|e| std::fs::remove_file(e.path()).is_ok())
-        .count()
-}
-
-/// Create `path` so that readers only ever see no file or the whole file: write a temporary file
-/// in the same directory, fsync it, then rename it into place. A path that names something other
-/// than a regular file (a device such as `/dev/null` or `/dev/stdout`, a FIFO) is written to as it
-/// is: renaming over it would replace the device with a file.
-pub fn write_atomic(
-    path: &Path,
-    body: impl FnOnce(&mut dyn Write) -> Result<(), OutputError>,
-) -> Result<(), OutputError> {
-    let file_err = |source| OutputError::File {
-        path: path.to_path_buf(),
-        source,
-    };
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(file_err)?;
-        let mut w = BufWriter::new(f);
-        body(&mut w)?;
-        w.flush().map_err(file_err)?;
-        return Ok(());
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".janus-audit-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(file_err)?;
-    {
-        let mut w = BufWriter::new(tmp.as_file_mut());
-        body(&mut w)?;
-        w.flush().map_err(file_err)?;
-    }
-    tmp.as_file().sync_all().map_err(file_err)?;
-    tmp.persist(path).map_err(|e| file_err(e.error))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::atomic::write_atomic;
 
     #[test]
     fn csv_cells_that_start_a_formula_are_neutralised_and_tables_escape_control_characters() {
@@ -311,7 +240,7 @@ mod tests {
             let fifo = fifo.clone();
             std::thread::spawn(move || std::fs::read(fifo).unwrap())
         };
-        write_atomic(&fifo, |w| Ok(w.write_all(b"report")?)).unwrap();
+        write_atomic(&fifo, |w| Ok::<_, OutputError>(w.write_all(b"report")?)).unwrap();
         assert_eq!(reader.join().unwrap(), b"report");
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     }
@@ -377,7 +306,7 @@ mod tests {
         });
         assert!(err.is_err());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        write_atomic(&path, |w| Ok(w.write_all(b"whole")?)).unwrap();
+        write_atomic(&path, |w| Ok::<_, OutputError>(w.write_all(b"whole")?)).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"whole");
     }
 }

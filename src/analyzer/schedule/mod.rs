@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::analyzer::cmd::answer::{self, Source};
 use crate::analyzer::cmd::error::AnalyzerError;
@@ -71,7 +70,7 @@ fn take_output_dir(
         let path = path.to_path_buf();
         move |source| ScheduleError::Write { path, source }
     };
-    crate::analyzer::render::create_private_dirs(dir).map_err(err(dir))?;
+    crate::base::atomic::create_private_dirs(dir).map_err(err(dir))?;
     let lock = std::fs::File::open(dir).map_err(err(dir))?;
     match lock.try_lock() {
         Ok(()) => {}
@@ -83,21 +82,13 @@ fn take_output_dir(
     for line in publish::recover(dir).map_err(err(dir))? {
         tell(Notice::Problem(line));
     }
-    let stale = crate::analyzer::render::remove_stale_temporaries(dir);
+    let stale = crate::base::atomic::remove_stale_temporaries(dir);
     if stale > 0 {
         tell(Notice::Problem(format!(
             "removed {stale} temporary file(s) an interrupted report left"
         )));
     }
     Ok(lock)
-}
-
-pub fn rfc3339(t: Millis) -> String {
-    crate::base::timefmt::format_millis(t)
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +104,15 @@ pub enum ScheduleError {
     Output(#[from] OutputError),
     #[error("another janus-audit report is writing to {}; not starting a second", crate::base::text::quoted(.0))]
     Busy(PathBuf),
+}
+
+impl From<crate::base::atomic::WriteError> for ScheduleError {
+    fn from(e: crate::base::atomic::WriteError) -> Self {
+        ScheduleError::Write {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 /// What `--state FILE` remembers between runs.
@@ -142,9 +142,7 @@ pub fn read_state(path: &Path) -> Result<Option<State>, ScheduleError> {
 
 pub fn write_state(path: &Path, state: &State) -> Result<(), ScheduleError> {
     let text = serde_json::to_string_pretty(state).expect("plain struct") + "\n";
-    Ok(crate::analyzer::render::write_atomic(path, |w| {
-        Ok(std::io::Write::write_all(w, text.as_bytes())?)
-    })?)
+    Ok(crate::base::atomic::write_bytes(path, text.as_bytes())?)
 }
 
 /// The windows a run owes: every whole window of `width` (aligned to multiples of it since the
@@ -173,8 +171,8 @@ impl Request {
             Plan::Explicit { since, until } if until <= since => {
                 Err(AnalyzerError::Usage(format!(
                     "--until {} is not after --since {}",
-                    rfc3339(until),
-                    rfc3339(since)
+                    crate::base::timefmt::format_millis(until),
+                    crate::base::timefmt::format_millis(since)
                 )))
             }
             Plan::Explicit { since, until } => Ok(vec![Window::between(since, until)]),
@@ -245,7 +243,10 @@ pub fn run(mut req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
             done.findings.height()
         )));
         if let Some(path) = &req.state {
-            let until = w.until.map(rfc3339).unwrap_or_default();
+            let until = w
+                .until
+                .map(crate::base::timefmt::format_millis)
+                .unwrap_or_default();
             write_state(
                 path,
                 &State {
@@ -297,8 +298,8 @@ impl Shared<'_> {
         let mut parameters = self.base.clone();
         parameters["source"] = input.source;
         parameters["window"] = serde_json::json!({
-            "since": w.since.map(rfc3339),
-            "until": w.until.map(rfc3339),
+            "since": w.since.map(crate::base::timefmt::format_millis),
+            "until": w.until.map(crate::base::timefmt::format_millis),
         });
         let job = WindowJob {
             window: w,

@@ -11,7 +11,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::analyzer::schedule::{ScheduleError, dir_name, sha256_hex};
+use crate::analyzer::schedule::{ScheduleError, dir_name};
+use crate::base::hash::sha256_hex;
 use crate::base::timefmt::Window;
 
 /// One output file of a window, already encoded.
@@ -35,7 +36,7 @@ pub fn write_window(
         let path = path.to_path_buf();
         move |source| ScheduleError::Write { path, source }
     };
-    crate::analyzer::render::create_private_dirs(dir).map_err(err(dir))?;
+    crate::base::atomic::create_private_dirs(dir).map_err(err(dir))?;
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".janus-audit-{name}-"))
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))

@@ -12,9 +12,11 @@ use crate::analyzer::load::{FileStatus, IngestOptions, Ingested};
 use crate::analyzer::model::{Needs, ProviderFilter};
 use crate::analyzer::query::{Queries, QueryError};
 use crate::analyzer::render::{self, Format, OutputError};
+use crate::analyzer::schedule::ScheduleError;
 use crate::analyzer::schedule::publish::{Output, write_window};
-use crate::analyzer::schedule::{ScheduleError, rfc3339, sha256_hex};
+use crate::base::hash::sha256_hex;
 use crate::base::timefmt::Window;
+use crate::base::timefmt::format_millis;
 
 /// Everything a window's report is made from, for `run_window`.
 pub struct WindowJob<'a> {
@@ -202,7 +204,7 @@ fn verification_json(v: &crate::analyzer::verify::Verification) -> serde_json::V
                 "digests_invalid": s.digests_invalid, "digests_missing": s.digests_missing,
                 "log_files_valid": s.logs_valid, "log_files_modified": s.logs_modified,
                 "log_files_deleted": s.logs_deleted, "log_files_uncovered": s.logs_uncovered,
-                "gaps": s.gaps.iter().map(|(a, b)| [rfc3339(*a), rfc3339(*b)]).collect::<Vec<_>>(),
+                "gaps": s.gaps.iter().map(|(a, b)| [format_millis(*a), format_millis(*b)]).collect::<Vec<_>>(),
                 "keys_source": s.keys_source(),
             })
         })
@@ -265,7 +267,7 @@ fn manifest(
     let s = &ingested.summary;
     let m = json!({
         "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
-        "window": {"since": window.since.map(rfc3339), "until": window.until.map(rfc3339)},
+        "window": {"since": window.since.map(format_millis), "until": window.until.map(format_millis)},
         "generated_at": crate::base::timefmt::format_utc(Utc::now()),
         "complete": s.complete(),
         "parameters": parameters,

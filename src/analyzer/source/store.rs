@@ -13,7 +13,6 @@ use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::analyzer::render::{self, OutputError};
 use crate::base::timefmt::Millis;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +23,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("store: {0}")]
-    Write(#[from] OutputError),
+    Write(#[from] crate::base::atomic::WriteError),
 }
 
 pub(crate) fn at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -108,7 +107,7 @@ impl Store {
 
     /// Open (creating it owner-only) the store at `root`.
     pub fn open(root: PathBuf) -> Result<Store, StoreError> {
-        crate::analyzer::render::create_private_dirs(&root).map_err(at(&root))?;
+        crate::base::atomic::create_private_dirs(&root).map_err(at(&root))?;
         // The events say who did what from where: for the owner's eyes, like the trail bucket.
         #[cfg(unix)]
         {
@@ -131,7 +130,7 @@ impl Store {
             Some(a) => self.account_dir(a),
             None => self.root.join("AWSLogs"),
         };
-        crate::analyzer::render::create_private_dirs(&dir).map_err(at(&dir))?;
+        crate::base::atomic::create_private_dirs(&dir).map_err(at(&dir))?;
         Ok(dir)
     }
 
@@ -221,8 +220,8 @@ impl Store {
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    crate::analyzer::render::create_private_dirs(dir).map_err(at(dir))?;
-    Ok(render::write_atomic(path, |w| Ok(w.write_all(bytes)?))?)
+    crate::base::atomic::create_private_dirs(dir).map_err(at(dir))?;
+    Ok(crate::base::atomic::write_bytes(path, bytes)?)
 }
 
 #[cfg(test)]

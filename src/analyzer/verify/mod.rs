@@ -200,8 +200,8 @@ impl Verification {
                         .map(|(a, b)| {
                             format!(
                                 "{}/{}",
-                                crate::analyzer::schedule::rfc3339(*a),
-                                crate::analyzer::schedule::rfc3339(*b)
+                                crate::base::timefmt::format_millis(*a),
+                                crate::base::timefmt::format_millis(*b)
                             )
                         })
                         .collect::<Vec<_>>(),
@@ -272,9 +272,8 @@ pub fn validate(inputs: &Inputs) -> Verification {
             ));
             continue;
         };
-        use sha2::Digest as _;
         let (parsed, content_sha256) = match &f.content {
-            Ok(c) => (Digest::parse(c), Some(hex::encode(sha2::Sha256::digest(c)))),
+            Ok(c) => (Digest::parse(c), Some(crate::base::hash::sha256_hex(c))),
             Err(_) => (None, None),
         };
         let folder = f
