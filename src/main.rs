@@ -301,10 +301,11 @@ mod analyzer {
     use janus_audit::analyzer::acquire::Interrupt;
     use janus_audit::analyzer::cmd::answer::{self, Command as Report};
     use janus_audit::analyzer::cmd::error::AnalyzerError;
-    use janus_audit::analyzer::notice::{Notice, Ui};
+    use janus_audit::analyzer::cmd::ui::Ui;
+    use janus_audit::analyzer::notice::Notice;
     use janus_audit::base::exit;
     use janus_audit::cli::{Cli, Command, UsageError};
-    use janus_audit::{analyzer::cmd::tables, analyzer::query, analyzer::schedule};
+    use janus_audit::{analyzer::cmd::report, analyzer::cmd::tables, analyzer::query};
 
     use super::fail;
 
@@ -346,7 +347,7 @@ mod analyzer {
             Command::Report(args) => match args.request() {
                 Ok(req) => {
                     let from_api = req.source.api.from_api;
-                    with_ui(cli, from_api, |ui| schedule::run(req, ui))
+                    with_ui(cli, from_api, |ui| report::run(req, ui))
                 }
                 Err(e) => Err(usage(e)),
             },
@@ -354,7 +355,7 @@ mod analyzer {
                 let req = args.request();
                 let from_api = req.source.api.from_api;
                 with_ui(cli, from_api, |ui| {
-                    janus_audit::analyzer::dataset::write::run(req, ui)
+                    janus_audit::analyzer::cmd::ingest::run(req, ui)
                 })
             }
             Command::Dataset(janus_audit::cli::DatasetCommand::Ddl {

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use indicatif::ProgressBar;
 use polars::prelude::*;
 
 use crate::analyzer::load::{self, IngestOptions, Ingested};
@@ -133,7 +132,7 @@ pub fn run(
     mut opts: IngestOptions,
     params: Vec<(String, DataFrame)>,
     trusted: &[ipnet::IpNet],
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<Outcome, ReportError> {
     let calls = queries.named("calls")?;
     opts.needs = Needs {

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use indicatif::ProgressBar;
 use polars::prelude::*;
 use rayon::prelude::*;
 
@@ -486,10 +485,13 @@ fn read_one(
 }
 
 /// Read every input and build the tables. Damaged files are reported, never fatal.
-pub fn ingest(opts: &IngestOptions, progress: Option<&ProgressBar>) -> PolarsResult<Ingested> {
+pub fn ingest(
+    opts: &IngestOptions,
+    progress: Option<&dyn crate::analyzer::notice::FileCount>,
+) -> PolarsResult<Ingested> {
     let (found, walk_errors, s3) = discover(opts);
     if let Some(pb) = progress {
-        pb.set_length(found.len() as u64);
+        pb.set_total(found.len() as u64);
     }
     let (parts, reports) = match &s3 {
         Some(s3) => read_fetched(&found, 0, s3, opts, progress),
@@ -558,7 +560,7 @@ pub fn read_fetched(
     first_id: u32,
     s3: &S3,
     opts: &IngestOptions,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> (Vec<Part>, Vec<FileReport>) {
     let mut batches = Vec::new();
     let (mut start, mut bytes) = (0, 0u64);
@@ -615,7 +617,7 @@ pub fn read_files(
     found: &[Found],
     first_id: u32,
     opts: &IngestOptions,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn crate::analyzer::notice::FileCount>,
     bodies: Vec<Option<Result<s3::Got, S3Error>>>,
 ) -> (Vec<Part>, Vec<FileReport>) {
     let started = Instant::now();
@@ -637,7 +639,7 @@ pub fn read_files(
                     .and_then(|b| b.lock().ok().and_then(|mut b| b.take()));
                 reports.push(read_one(f, body, id, &mut sink, &mut bufs, &opts.limits));
                 if let Some(pb) = progress {
-                    pb.inc(1);
+                    pb.one_done();
                 }
                 (sink, reports, bufs)
             },

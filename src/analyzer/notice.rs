@@ -9,12 +9,10 @@ pub enum Notice {
     Info(String),
 }
 
-/// What a command needs from whoever runs it, besides its options.
-pub struct Ui<'a> {
-    /// Draw progress bars on stderr (a terminal is watching).
-    pub progress: bool,
-    /// Where a Ctrl-C during a fetch is delivered.
-    pub interrupt: &'a crate::analyzer::acquire::Interrupt,
-    /// Where each notice goes.
-    pub tell: &'a mut dyn FnMut(Notice),
+/// Files done, for whoever shows progress: library code counts, only a command draws.
+pub trait FileCount: Sync {
+    /// `n` files are to be read in all.
+    fn set_total(&self, n: u64);
+    /// One more file was read.
+    fn one_done(&self);
 }

@@ -15,11 +15,12 @@ use clap::{Parser, Subcommand};
 use crate::{
     analyzer::acquire::ApiSource,
     analyzer::cmd::answer::{self, Source},
+    analyzer::cmd::report,
     analyzer::model::ProviderFilter,
     analyzer::query::findings::{Severity, Thresholds},
     analyzer::query::timeline::Entity,
     analyzer::render::Format,
-    analyzer::schedule,
+    analyzer::schedule::state::Plan,
     base::timefmt::{self, Bound, Millis, Window},
 };
 
@@ -639,8 +640,8 @@ impl InputArgs {
 
 #[cfg(feature = "analyzer")]
 impl IngestArgs {
-    pub fn request(&self) -> crate::analyzer::dataset::write::Request {
-        crate::analyzer::dataset::write::Request {
+    pub fn request(&self) -> crate::analyzer::cmd::ingest::Request {
+        crate::analyzer::cmd::ingest::Request {
             source: Source {
                 paths: self.paths.clone(),
                 api: ApiSource {
@@ -690,18 +691,18 @@ impl EntityArgs {
 
 #[cfg(feature = "analyzer")]
 impl ScheduledArgs {
-    pub fn request(&self) -> Result<schedule::Request, UsageError> {
+    pub fn request(&self) -> Result<report::Request, UsageError> {
         let now = self.as_of.unwrap_or_else(chrono::Utc::now);
         let w = window(&self.since, &self.until, now)?;
         let plan = match (w.since, w.until) {
-            (Some(since), Some(until)) => schedule::Plan::Explicit { since, until },
-            _ => schedule::Plan::Owed {
+            (Some(since), Some(until)) => Plan::Explicit { since, until },
+            _ => Plan::Owed {
                 width: self.window,
                 settle: self.settle,
                 now: now.timestamp_millis(),
             },
         };
-        Ok(schedule::Request {
+        Ok(report::Request {
             source: self.input.source(),
             output_dir: self.output_dir.clone(),
             plan,

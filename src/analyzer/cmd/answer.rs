@@ -10,10 +10,10 @@ use polars::prelude::DataFrame;
 use crate::analyzer::acquire::{self, ApiSource, Input};
 use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::cmd::progress::{self, FetchSpinner};
+use crate::analyzer::cmd::ui::Ui;
 use crate::analyzer::engine::{self, TrustedCidrs};
 use crate::analyzer::load::IngestOptions;
 use crate::analyzer::model::{Needs, ProviderFilter};
-use crate::analyzer::notice::Ui;
 use crate::analyzer::query::findings::{self, Severity, Thresholds};
 use crate::analyzer::query::timeline::Entity;
 use crate::analyzer::query::{Queries, Sql};
@@ -179,7 +179,8 @@ pub fn run(
         opts,
         req.command.params(),
         &trusted.nets,
-        bar.as_ref(),
+        bar.as_ref()
+            .map(|b| b as &dyn crate::analyzer::notice::FileCount),
     );
     if let Some(pb) = &bar {
         pb.finish_and_clear();

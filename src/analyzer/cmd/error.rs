@@ -5,7 +5,8 @@ use crate::analyzer::acquire::AcquireError;
 use crate::analyzer::engine::ReportError;
 use crate::analyzer::query::QueryError;
 use crate::analyzer::render::OutputError;
-use crate::analyzer::schedule::{ScheduleError, WindowError};
+use crate::analyzer::schedule::state::ScheduleError;
+use crate::analyzer::schedule::window::WindowError;
 use crate::base::exit;
 
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,10 @@
 
 pub mod answer;
 pub mod error;
+pub mod ingest;
 pub mod progress;
+pub mod report;
 pub mod sync;
 pub mod tables;
+pub mod ui;
 pub mod verify;

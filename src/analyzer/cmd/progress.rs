@@ -21,6 +21,15 @@ pub fn files_bar(show: bool, label: &str) -> Option<ProgressBar> {
     })
 }
 
+impl crate::analyzer::notice::FileCount for ProgressBar {
+    fn set_total(&self, n: u64) {
+        self.set_length(n);
+    }
+    fn one_done(&self) {
+        self.inc(1);
+    }
+}
+
 /// A spinner redrawn from `progress` every 200 ms until dropped.
 pub struct FetchSpinner {
     done: Arc<AtomicBool>,

@@ -7,7 +7,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::analyzer::cmd::error::AnalyzerError;
-use crate::analyzer::notice::{Notice, Ui};
+use crate::analyzer::cmd::ui::Ui;
+use crate::analyzer::notice::Notice;
 use crate::analyzer::source::files::{Limits, SYNC_DIR};
 use crate::analyzer::source::s3::{self, Object, S3, S3Options, S3Uri};
 use crate::analyzer::verify::gather::{self, Sidecar};

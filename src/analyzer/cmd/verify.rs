@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::analyzer::cmd::error::AnalyzerError;
-use crate::analyzer::notice::{Notice, Ui};
+use crate::analyzer::cmd::ui::Ui;
+use crate::analyzer::notice::Notice;
 use crate::analyzer::render::{self, Format};
 use crate::analyzer::source::files::Limits;
 use crate::analyzer::source::s3::S3Options;

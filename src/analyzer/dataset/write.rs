@@ -1,4 +1,4 @@
-//! `janus-audit ingest`: CloudTrail into the dataset, a batch of files at a time, so memory
+//! Writing the dataset (`janus-audit ingest`): CloudTrail into the dataset, a batch of files at a time, so memory
 //! follows the batch and not the input. A rerun reads only files it has not recorded (same
 //! path, size and modification time); each batch's parts are written beside their final names,
 //! renamed into place, and committed by its `files` part, written last.
@@ -8,28 +8,26 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::analyzer::cmd::answer::{self, Source};
-use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::dataset::{
     Dataset, DatasetError, NO_DATE, TABLES, io, part_name, write_aside_with,
 };
 use crate::analyzer::load::{self, FileReport, FileStatus, IngestOptions};
 use crate::analyzer::model::dedupe::SEQ;
 use crate::analyzer::model::{Needs, ProviderFilter, Raw};
-use crate::analyzer::notice::{Notice, Ui};
-use crate::analyzer::source::files::Found;
-use crate::analyzer::source::s3::S3;
-use crate::base::exit;
+use crate::analyzer::notice::{FileCount, Notice};
+use crate::analyzer::source::files::{Found, Limits, WalkError};
+use crate::analyzer::source::s3::{S3, S3Options};
 use crate::base::timefmt::{Millis, Window};
 
+/// How an ingest reads and writes.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub source: Source,
-    pub dataset: PathBuf,
     /// Also write the `events` table (every record; by far the largest).
     pub events: bool,
     /// Files per batch: what one batch holds in memory.
     pub batch_files: usize,
+    pub limits: Limits,
+    pub s3: S3Options,
 }
 
 /// What the dataset records of a source file beside its report.
@@ -90,20 +88,29 @@ pub fn files_frame(rows: &[(FileReport, FileMeta)]) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
-/// Run `ingest`: returns the exit status (3 when a file of this run was skipped or partly read).
-pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
-    let Ui {
-        progress,
-        interrupt,
-        tell,
-    } = ui;
-    let input = answer::fetch_input(&req.source, Window::default(), progress, interrupt, tell)?;
-    if input.interrupted {
-        return Ok(exit::INTERRUPTED);
-    }
-    let ds = Dataset::create(&req.dataset)?;
+/// What [`write`] added, and what it could not read.
+pub struct Written {
+    pub files: u64,
+    pub records: u64,
+    /// A file was skipped or partly read.
+    pub incomplete: bool,
+    /// Files found that the dataset already holds.
+    pub already: u64,
+    /// Paths that could not be walked.
+    pub walk_errors: Vec<WalkError>,
+}
+
+/// Add the files under `paths` that `ds` has not recorded, a batch at a time, under its lock;
+/// first removes what an interrupted ingest left (said through `tell`).
+pub fn write(
+    ds: &Dataset,
+    paths: Vec<PathBuf>,
+    req: &Request,
+    progress: Option<&dyn FileCount>,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<Written, DatasetError> {
     let _lock = ds.lock()?;
-    let removed = clean_uncommitted(&ds)?;
+    let removed = clean_uncommitted(ds)?;
     if removed > 0 {
         tell(Notice::Problem(format!(
             "removed {removed} part file(s) of a batch an interrupted ingest never committed"
@@ -117,48 +124,34 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         )));
     }
     let known = ds.files()?;
-    let opts = batch_options(&req);
+    let opts = batch_options(req);
     let (found, walk_errors, s3) = load::discover(&IngestOptions {
-        paths: input.paths.clone(),
+        paths,
         ..opts.clone()
     });
     let (todo, already) = new_files(found, &known)?;
     // Parts of uncommitted batches are gone by now, so the next number is free everywhere.
     let first_batch = ds.committed()?.last().map_or(0, |b| b + 1);
-    let bar = crate::analyzer::cmd::progress::files_bar(progress, "ingest: ");
-    if let Some(pb) = &bar {
-        pb.set_length(todo.len() as u64);
+    if let Some(p) = progress {
+        p.set_total(todo.len() as u64);
     }
     let done = write_batches(
-        &ds,
-        &req,
+        ds,
+        req,
         &opts,
         s3.as_ref(),
         &todo,
         next_file_id(&known)?,
         first_batch,
-        bar.as_ref(),
+        progress,
         tell,
     )?;
-    if let Some(pb) = &bar {
-        pb.finish_and_clear();
-    }
-    let (files_done, records, incomplete) = (
-        done.files,
-        done.records,
-        done.incomplete || !walk_errors.is_empty(),
-    );
-    for w in &walk_errors {
-        tell(Notice::Problem(format!("skipped {w}")));
-    }
-    tell(Notice::Info(format!(
-        "ingested {files_done} new file(s), {records} record(s), into {}; {already} file(s) already in the dataset",
-        crate::base::text::quoted(&ds.dir)
-    )));
-    Ok(if incomplete || !input.complete {
-        exit::INCOMPLETE
-    } else {
-        exit::OK
+    Ok(Written {
+        files: done.files,
+        records: done.records,
+        incomplete: done.incomplete || !walk_errors.is_empty(),
+        already,
+        walk_errors,
     })
 }
 
@@ -183,7 +176,7 @@ fn write_batches(
     todo: &[Found],
     first_id: u32,
     first_batch: u32,
-    bar: Option<&indicatif::ProgressBar>,
+    bar: Option<&dyn FileCount>,
     tell: &mut dyn FnMut(Notice),
 ) -> Result<Done, DatasetError> {
     let mut done = Done {
@@ -270,10 +263,10 @@ fn batch_options(req: &Request) -> IngestOptions {
         providers: ProviderFilter::Any,
         hash_inputs: true,
         empty_ok: true,
-        limits: req.source.limits,
+        limits: req.limits,
         dataset: None,
         role_call_columns: None,
-        s3: req.source.s3.clone(),
+        s3: req.s3.clone(),
         verify: false,
         public_keys: None,
     }

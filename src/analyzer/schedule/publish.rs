@@ -11,9 +11,41 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::analyzer::schedule::{ScheduleError, dir_name};
+use crate::analyzer::notice::Notice;
+use crate::analyzer::schedule::state::{ScheduleError, dir_name};
 use crate::base::hash::sha256_hex;
 use crate::base::timefmt::Window;
+
+/// Lock the output directory (flock on the directory itself, so it leaves no file behind: two
+/// runs writing one directory would race), then recover what an interrupted run left behind.
+pub fn take_output_dir(
+    dir: &Path,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<std::fs::File, ScheduleError> {
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ScheduleError::Write { path, source }
+    };
+    crate::base::atomic::create_private_dirs(dir).map_err(err(dir))?;
+    let lock = std::fs::File::open(dir).map_err(err(dir))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(ScheduleError::Busy(dir.to_path_buf()));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(err(dir)(e)),
+    }
+    for line in recover(dir).map_err(err(dir))? {
+        tell(Notice::Problem(line));
+    }
+    let stale = crate::base::atomic::remove_stale_temporaries(dir);
+    if stale > 0 {
+        tell(Notice::Problem(format!(
+            "removed {stale} temporary file(s) an interrupted report left"
+        )));
+    }
+    Ok(lock)
+}
 
 /// One output file of a window, already encoded.
 pub struct Output {

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 
 use crate::analyzer::engine::{self, ReportError};
@@ -12,8 +11,8 @@ use crate::analyzer::load::{FileStatus, IngestOptions, Ingested};
 use crate::analyzer::model::{Needs, ProviderFilter};
 use crate::analyzer::query::{Queries, QueryError};
 use crate::analyzer::render::{self, Format, OutputError};
-use crate::analyzer::schedule::ScheduleError;
 use crate::analyzer::schedule::publish::{Output, write_window};
+use crate::analyzer::schedule::state::ScheduleError;
 use crate::base::hash::sha256_hex;
 use crate::base::timefmt::Window;
 use crate::base::timefmt::format_millis;
@@ -69,7 +68,7 @@ pub enum WindowError {
 /// The three reports of one window, in each format, with a manifest, in `DIR/<span>/`.
 pub fn run_window(
     job: WindowJob<'_>,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<WindowDone, WindowError> {
     let mut sqls = vec![
         job.queries.named("by_instance")?,

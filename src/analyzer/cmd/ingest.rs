@@ -1,0 +1,70 @@
+//! `janus-audit ingest`: CloudTrail (files, `s3://`, or the API's store) into the dataset, a
+//! batch of files at a time; a rerun reads only files it has not recorded.
+
+use std::path::PathBuf;
+
+use crate::analyzer::cmd::answer::{self, Source};
+use crate::analyzer::cmd::error::AnalyzerError;
+use crate::analyzer::cmd::progress;
+use crate::analyzer::cmd::ui::Ui;
+use crate::analyzer::dataset::Dataset;
+use crate::analyzer::dataset::write;
+use crate::analyzer::notice::{FileCount, Notice};
+use crate::base::exit;
+use crate::base::timefmt::Window;
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub source: Source,
+    pub dataset: PathBuf,
+    /// Also write the `events` table (every record; by far the largest).
+    pub events: bool,
+    /// Files per batch: what one batch holds in memory.
+    pub batch_files: usize,
+}
+
+/// Run `ingest`: returns the exit status (3 when a file of this run was skipped or partly read).
+pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
+    let Ui {
+        progress,
+        interrupt,
+        tell,
+    } = ui;
+    let input = answer::fetch_input(&req.source, Window::default(), progress, interrupt, tell)?;
+    if input.interrupted {
+        return Ok(exit::INTERRUPTED);
+    }
+    let ds = Dataset::create(&req.dataset)?;
+    let how = write::Request {
+        events: req.events,
+        batch_files: req.batch_files,
+        limits: req.source.limits,
+        s3: req.source.s3.clone(),
+    };
+    let bar = progress::files_bar(progress, "ingest: ");
+    let done = write::write(
+        &ds,
+        input.paths,
+        &how,
+        bar.as_ref().map(|b| b as &dyn FileCount),
+        tell,
+    );
+    if let Some(pb) = &bar {
+        pb.finish_and_clear();
+    }
+    let done = done?;
+    let (files_done, records, incomplete, already) =
+        (done.files, done.records, done.incomplete, done.already);
+    for w in &done.walk_errors {
+        tell(Notice::Problem(format!("skipped {w}")));
+    }
+    tell(Notice::Info(format!(
+        "ingested {files_done} new file(s), {records} record(s), into {}; {already} file(s) already in the dataset",
+        crate::base::text::quoted(&ds.dir)
+    )));
+    Ok(if incomplete || !input.complete {
+        exit::INCOMPLETE
+    } else {
+        exit::OK
+    })
+}
