@@ -925,7 +925,9 @@ mod credentials {
             let region = self
                 .region
                 .clone()
-                .or_else(|| crate::credentials::first_env(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
+                .or_else(|| {
+                    crate::credentials::env::first_env(&["AWS_REGION", "AWS_DEFAULT_REGION"])
+                })
                 .unwrap_or_else(|| "us-east-1".to_string());
             Options {
                 token: TokenOptions {

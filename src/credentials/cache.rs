@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ProcessCredentials;
 use super::deadline::Deadline;
+use super::process::ProcessCredentials;
 
 const FORMAT: u32 = 1;
 

@@ -6,7 +6,7 @@
 //! The quoting is written out here rather than taken from a crate: it is one rule per shell (a
 //! single-quoted string), and the crates that quote for `sh` do not quote for fish or PowerShell.
 
-use super::ProcessCredentials;
+use super::process::ProcessCredentials;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -45,8 +45,8 @@ pub struct Metadata {
 
 impl Metadata {
     pub fn from_env() -> Result<Self, MetadataError> {
-        let host =
-            super::first_env(&["GCE_METADATA_HOST"]).unwrap_or_else(|| DEFAULT_HOST.to_string());
+        let host = super::env::first_env(&["GCE_METADATA_HOST"])
+            .unwrap_or_else(|| DEFAULT_HOST.to_string());
         let client = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)

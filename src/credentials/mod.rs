@@ -7,9 +7,11 @@
 pub mod cache;
 pub mod claims;
 pub mod deadline;
+pub mod env;
 pub mod exec;
 pub mod format;
 pub mod metadata;
+pub mod process;
 pub mod secret;
 pub mod serve;
 pub mod sts;
@@ -19,46 +21,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::base::naming::{self, TemplateError};
 use cache::{Cache, CacheKey};
 use deadline::Deadline;
+use env::first_env;
 use metadata::{Metadata, MetadataError};
-use secret::Secret;
+pub use process::ProcessCredentials;
 use sts::{Failure, Issued, Sts, StsTarget};
 use token::{IdToken, TokenError, TokenOptions, TokenSource};
-
-/// The JSON a credential_process prints: exactly this, and nothing else, on stdout.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ProcessCredentials {
-    pub version: u8,
-    pub access_key_id: String,
-    pub secret_access_key: Secret,
-    pub session_token: Secret,
-    /// RFC 3339 with `Z`.
-    pub expiration: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
-}
-
-impl From<Issued> for ProcessCredentials {
-    fn from(i: Issued) -> Self {
-        ProcessCredentials {
-            version: 1,
-            account_id: i
-                .assumed_role_arn
-                .as_deref()
-                .and_then(crate::base::arn::account_from_arn)
-                .map(str::to_string),
-            access_key_id: i.access_key_id,
-            secret_access_key: i.secret_access_key,
-            session_token: i.session_token,
-            expiration: crate::base::timefmt::format_utc(i.expiration),
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -171,13 +143,6 @@ impl Options {
             }
         }
     }
-}
-
-/// The first of `names` that is set to something non-empty.
-pub fn first_env(names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
 }
 
 /// The warm path: credentials from the cache, with no network and no async runtime.

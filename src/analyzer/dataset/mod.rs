@@ -18,6 +18,7 @@
 //! reads the dataset, by the same rule as for JSON input (see `dedupe`).
 
 pub mod ddl;
+pub mod files;
 pub mod read;
 pub mod write;
 
@@ -181,7 +182,7 @@ impl Dataset {
             a
         }) {
             Some(df) => Ok(df),
-            None => Ok(write::files_frame(&[])?),
+            None => Ok(files::files_frame(&[])?),
         }
     }
 
@@ -335,7 +336,7 @@ fn schema_json() -> serde_json::Value {
             .collect()
     };
     for t in ["events", "role_calls", "assumptions", "hops"] {
-        let df = crate::analyzer::model::empty_raw(t).expect("a model table");
+        let df = crate::analyzer::model::schema::empty_raw(t).expect("a model table");
         tables.insert(t.into(), cols(&df));
     }
     let ids = crate::analyzer::model::dedupe::EventIds::default()
@@ -344,7 +345,7 @@ fn schema_json() -> serde_json::Value {
     tables.insert("ids".into(), cols(&ids));
     tables.insert(
         "files".into(),
-        cols(&write::files_frame(&[]).expect("static columns")),
+        cols(&files::files_frame(&[]).expect("static columns")),
     );
     serde_json::json!({
         "format": "janus-audit-dataset",

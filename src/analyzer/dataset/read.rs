@@ -11,7 +11,8 @@ use polars::prelude::*;
 use crate::analyzer::dataset::{Dataset, DatasetError, read_parquet};
 use crate::analyzer::load::{self, FileReport, FileStatus, IngestOptions, Ingested, Skip};
 use crate::analyzer::model::dedupe::{Duplicates, EventIds, SEQ, SavedDuplicates};
-use crate::analyzer::model::{Raw, RecordStats, Tables, empty_raw};
+use crate::analyzer::model::schema::empty_raw;
+use crate::analyzer::model::{Raw, RecordStats, Tables};
 use crate::base::timefmt::{Millis, Window};
 
 /// Inclusive date bounds; `None` is unbounded.

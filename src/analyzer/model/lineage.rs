@@ -564,7 +564,7 @@ fn frame(
 /// `key_lineage` with no rows: its schema.
 pub fn empty() -> DataFrame {
     let table = |name: &str| {
-        let mut df = crate::analyzer::model::empty_raw(name).expect("a model table");
+        let mut df = crate::analyzer::model::schema::empty_raw(name).expect("a model table");
         let _ = df.drop_in_place(crate::analyzer::model::dedupe::SEQ);
         df
     };

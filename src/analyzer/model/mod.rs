@@ -11,10 +11,12 @@
 
 pub mod dedupe;
 pub mod lineage;
+pub mod schema;
 
 use polars::prelude::*;
 
 use crate::analyzer::model::dedupe::{Duplicates, EventIds};
+use crate::analyzer::model::schema::{AssumptionCols, EventCols, HopCols, RoleCallCols, push_str};
 use crate::analyzer::source::record::{
     self, Record, RoleRequest, SessionContext, UserIdentity, WebIdentityResponse, account_from_arn,
     is_service_source, session_name_from_arn,
@@ -22,9 +24,7 @@ use crate::analyzer::source::record::{
 use crate::base::naming::{self, InstanceSource};
 use crate::base::timefmt::{Millis, Window, parse_event_time, parse_expiration};
 
-pub const ARWWI: &str = "AssumeRoleWithWebIdentity";
-pub const ASSUME_ROLE: &str = "AssumeRole";
-pub const GOOGLE: &str = "accounts.google.com";
+use crate::analyzer::source::record::{ARWWI, ASSUME_ROLE, GOOGLE};
 /// The provider of an assumption whose record names none and whose evidence is not Google's.
 pub const UNKNOWN: &str = "unknown";
 
@@ -35,170 +35,6 @@ pub struct Needs {
     /// Keep each eventID's time (a dataset partitions its `ids` table by date).
     pub id_times: bool,
 }
-
-/// Declares a table: a struct of builders, a `new`, and a `finish` into a DataFrame whose column
-/// order is the declaration order. One place names every column once.
-macro_rules! table {
-    ($name:ident { $($col:ident : $kind:ident),* $(,)? }) => {
-        pub struct $name {
-            len: usize,
-            $(pub $col: table!(@ty $kind),)*
-        }
-        impl $name {
-            pub fn new(cap: usize) -> Self {
-                Self { len: 0, $($col: table!(@new $kind, stringify!($col), cap),)* }
-            }
-            fn finish(self) -> DataFrame {
-                let cols = vec![$(table!(@finish $kind, stringify!($col), self.$col)),*];
-                DataFrame::new(self.len, cols).expect("builders of one table have one length")
-            }
-        }
-    };
-    (@ty str) => { StringChunkedBuilder };
-    (@ty dict) => { Dict };
-    (@ty time) => { Vec<Option<Millis>> };
-    (@ty i64) => { Vec<Option<i64>> };
-    (@ty u32) => { Vec<u32> };
-    (@ty u64) => { Vec<u64> };
-    (@ty bool) => { Vec<bool> };
-    (@new str, $n:expr, $cap:expr) => { StringChunkedBuilder::new($n.into(), $cap) };
-    (@new dict, $n:expr, $cap:expr) => { Dict::new($cap) };
-    (@new $other:ident, $n:expr, $cap:expr) => { Vec::with_capacity($cap) };
-    (@finish str, $n:expr, $b:expr) => { $b.finish().into_column() };
-    (@finish dict, $n:expr, $b:expr) => { $b.finish($n).into_column() };
-    (@finish time, $n:expr, $v:expr) => {
-        Int64Chunked::from_iter_options($n.into(), $v.into_iter())
-            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-            .into_column()
-    };
-    (@finish i64, $n:expr, $v:expr) => {
-        Int64Chunked::from_iter_options($n.into(), $v.into_iter()).into_column()
-    };
-    (@finish u32, $n:expr, $v:expr) => { UInt32Chunked::from_vec($n.into(), $v).into_column() };
-    (@finish u64, $n:expr, $v:expr) => { UInt64Chunked::from_vec($n.into(), $v).into_column() };
-    (@finish bool, $n:expr, $v:expr) => {
-        BooleanChunked::from_iter_values($n.into(), $v.into_iter()).into_column()
-    };
-}
-
-table!(EventCols {
-    event_id: str,
-    event_time: time,
-    event_source: dict,
-    event_name: dict,
-    event_type: dict,
-    aws_region: dict,
-    source_ip: dict,
-    user_agent: dict,
-    error_code: dict,
-    error_message: str,
-    identity_type: dict,
-    principal_id: dict,
-    identity_arn: dict,
-    account_id: dict,
-    recipient_account_id: dict,
-    access_key_id: dict,
-    user_name: dict,
-    invoked_by: dict,
-    session_issuer_arn: dict,
-    session_name: dict,
-    web_id_provider: dict,
-    web_id_sub: dict,
-    file_id: u32,
-    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
-    // once it has.
-    __seq: u64,
-});
-
-table!(RoleCallCols {
-    event_id: str,
-    event_time: time,
-    event_source: dict,
-    event_name: dict,
-    aws_region: dict,
-    source_ip: dict,
-    user_agent: dict,
-    error_code: dict,
-    access_key_id: dict,
-    identity_arn: dict,
-    account_id: dict,
-    session_issuer_arn: dict,
-    session_name: dict,
-    session_created_at: time,
-    invoked_by: dict,
-    is_service: bool,
-    web_id_provider: dict,
-    web_id_sub: dict,
-    file_id: u32,
-    // From `--trusted-cidrs`: the call came from one of the project's own ranges. Filled with
-    // false here; the engine sets it when ranges are given.
-    trusted_source: bool,
-    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
-    // once it has.
-    __seq: u64,
-});
-
-table!(AssumptionCols {
-    event_id: str,
-    event_time: time,
-    aws_region: str,
-    issuing_ip: str,
-    user_agent: str,
-    error_code: str,
-    error_message: str,
-    access_key_id: str,
-    expires_at: time,
-    expiration_raw: str,
-    duration_seconds: i64,
-    role_arn: str,
-    account_id: str,
-    session_name: str,
-    assumed_role_arn: str,
-    source_identity: str,
-    provider: str,
-    aud: str,
-    sub: str,
-    project: str,
-    instance: str,
-    zone: str,
-    instance_source: str,
-    in_window: bool,
-    file_id: u32,
-    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
-    // once it has.
-    __seq: u64,
-});
-
-table!(HopCols {
-    event_id: str,
-    event_time: time,
-    aws_region: str,
-    source_ip: str,
-    user_agent: str,
-    error_code: str,
-    identity_type: str,
-    parent_key: str,
-    parent_arn: str,
-    // The parent session's creationDate: with parent_key and parent_arn, which issuance of a
-    // key ID the hop was made with (temporary key IDs repeat; see `lineage`).
-    parent_created_at: time,
-    access_key_id: str,
-    // The issued session's ARN (responseElements.assumedRoleUser.arn, else made from the role
-    // and session name): part of the issued key's identity.
-    assumed_role_arn: str,
-    expires_at: time,
-    role_arn: str,
-    account_id: str,
-    session_name: str,
-    source_identity: str,
-    shared_event_id: str,
-    recipient_account_id: str,
-    in_window: bool,
-    file_id: u32,
-    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
-    // once it has.
-    __seq: u64,
-});
 
 /// What ingest noticed about records beyond their count.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -276,63 +112,6 @@ pub struct Part {
     hops: DataFrame,
     ids: EventIds,
     stats: RecordStats,
-}
-
-fn push_str(b: &mut impl PushStr, v: Option<&str>) {
-    b.push_str(v);
-}
-
-trait PushStr {
-    fn push_str(&mut self, v: Option<&str>);
-}
-
-impl PushStr for StringChunkedBuilder {
-    fn push_str(&mut self, v: Option<&str>) {
-        self.append_option(v);
-    }
-}
-
-/// A string column of few distinct values (services, names, regions, user agents, ARNs, keys):
-/// each value is kept once per file and each row holds its code, and the finished column's
-/// views all point into that one copy. Calls repeat a handful of values a million times; stored
-/// whole, a 130-byte user agent alone was a quarter of the memory of a 3M-event report.
-pub struct Dict {
-    index: std::collections::HashMap<Box<str>, IdxSize, foldhash::fast::RandomState>,
-    codes: Vec<Option<IdxSize>>,
-}
-
-impl Dict {
-    fn new(cap: usize) -> Dict {
-        Dict {
-            index: Default::default(),
-            codes: Vec::with_capacity(cap),
-        }
-    }
-
-    fn finish(self, name: &str) -> StringChunked {
-        let mut values = vec![""; self.index.len()];
-        for (v, &code) in &self.index {
-            values[code as usize] = v;
-        }
-        let dict = StringChunked::from_iter_values(name.into(), values.into_iter());
-        let codes = IdxCa::from_iter_options("".into(), self.codes.into_iter());
-        // Every code indexes `values`: take cannot fail.
-        dict.take(&codes).expect("codes index the dictionary")
-    }
-}
-
-impl PushStr for Dict {
-    fn push_str(&mut self, v: Option<&str>) {
-        let code = v.map(|v| match self.index.get(v) {
-            Some(&c) => c,
-            None => {
-                let c = self.index.len() as IdxSize;
-                self.index.insert(v.into(), c);
-                c
-            }
-        });
-        self.codes.push(code);
-    }
 }
 
 impl Sink {
@@ -900,17 +679,6 @@ impl Raw {
     }
 }
 
-/// Empty raw tables, for a dataset partition that holds no rows of one of them.
-pub fn empty_raw(table: &str) -> Option<DataFrame> {
-    match table {
-        "events" => Some(EventCols::new(0).finish()),
-        "role_calls" => Some(RoleCallCols::new(0).finish()),
-        "assumptions" => Some(AssumptionCols::new(0).finish()),
-        "hops" => Some(HopCols::new(0).finish()),
-        _ => None,
-    }
-}
-
 impl Tables {
     pub fn from_parts(parts: Vec<Part>, providers: &ProviderFilter) -> PolarsResult<Tables> {
         Tables::from_raw(Raw::from_parts(parts)?, providers)
@@ -1052,36 +820,4 @@ pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
                 .clone(),
         ),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_dictionary_column_gives_back_every_value_in_order_and_stores_each_once() {
-        let agent = "aws-cli/2.27.0 md/awscrt#0.23.8 ua/2.1 os/linux#6.1.0 md/arch#x86_64 lang/python#3.12.9";
-        let input: Vec<Option<&str>> = (0..1000)
-            .map(|i| match i % 4 {
-                0 => Some(agent),
-                1 => None,
-                2 => Some("s3.amazonaws.com"),
-                _ => Some(if i % 8 == 3 {
-                    ""
-                } else {
-                    "a-value-longer-than-twelve-bytes"
-                }),
-            })
-            .collect();
-        let mut d = Dict::new(0);
-        for v in &input {
-            d.push_str(*v);
-        }
-        let col = d.finish("c");
-        assert_eq!(col.name().as_str(), "c");
-        assert_eq!(col.iter().collect::<Vec<_>>(), input);
-        // 250 copies of a long value share one copy of its bytes.
-        let bytes: usize = col.downcast_iter().map(|a| a.total_buffer_len()).sum();
-        assert!(bytes < 2 * agent.len() + 64, "{bytes} bytes of string data");
-    }
 }

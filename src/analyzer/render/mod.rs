@@ -5,11 +5,13 @@
 //! Multi-valued columns stay lists in Parquet and JSON and are `;`-joined in CSV and tables.
 //! Times are RFC 3339 UTC (`2026-10-05T12:00:00Z`) in text formats and UTC timestamps in Parquet.
 
+pub mod flat;
 pub mod html;
 
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::analyzer::render::flat::as_text;
 use comfy_table::{ContentArrangement, Table, presets};
 use polars::prelude::*;
 
@@ -63,26 +65,6 @@ impl From<crate::base::atomic::WriteError> for OutputError {
             source: e.source,
         }
     }
-}
-
-/// Times as RFC 3339 text, and lists joined with `join` when given: CSV and tables join with
-/// `;`, a page with a line break, JSON keeps them.
-pub fn as_text(df: &DataFrame, join: Option<&str>) -> PolarsResult<DataFrame> {
-    let exprs: Vec<Expr> = df
-        .columns()
-        .iter()
-        .map(|c| {
-            let name = c.name().as_str();
-            match (c.dtype(), join) {
-                (DataType::List(_), Some(sep)) => col(name).list().join(lit(sep), true),
-                (DataType::Datetime(_, _), _) => {
-                    col(name).dt().strftime(crate::base::timefmt::RFC3339)
-                }
-                _ => col(name),
-            }
-        })
-        .collect();
-    df.clone().lazy().select(exprs).collect()
 }
 
 /// A cell of a terminal table: control characters escaped (`\u{1b}`, `\n`), so that text from a

@@ -203,7 +203,7 @@ fn issued_key(json: &str, all_providers: bool) -> Option<(String, Millis, Millis
         );
         if who
             .provider
-            .is_some_and(|p| p != crate::analyzer::model::GOOGLE)
+            .is_some_and(|p| p != crate::analyzer::source::record::GOOGLE)
         {
             return None;
         }
@@ -228,7 +228,7 @@ fn credentials(r: &Record<'_>, resp: &WebIdentityResponse<'_>) -> Option<(String
 /// record.
 fn chained_key(json: &str) -> Option<(String, String, Millis, Millis)> {
     let r: Record = serde_json::from_str(json).ok()?;
-    if r.event_name.get() != Some(crate::analyzer::model::ASSUME_ROLE)
+    if r.event_name.get() != Some(crate::analyzer::source::record::ASSUME_ROLE)
         || r.error_code.get().is_some()
     {
         return None;

@@ -4,6 +4,7 @@ pub mod api;
 pub mod envelope;
 pub mod files;
 pub mod gunzip;
+pub mod layout;
 pub mod record;
 pub mod repair;
 pub mod s3;

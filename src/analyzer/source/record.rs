@@ -12,6 +12,11 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+/// The CloudTrail names the analyzer keys on.
+pub const ARWWI: &str = "AssumeRoleWithWebIdentity";
+pub const ASSUME_ROLE: &str = "AssumeRole";
+pub const GOOGLE: &str = "accounts.google.com";
+
 /// A string field that reads as `None` when it is null or of another JSON type.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Text<'a>(pub Option<Cow<'a, str>>);

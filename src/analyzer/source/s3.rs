@@ -528,9 +528,9 @@ fn trail_files(mut all: Vec<Object>, kind: Kind) -> Vec<Object> {
 
 fn wanted(key: &str, kind: Kind) -> bool {
     let p = Path::new(key);
-    let digest = crate::analyzer::source::files::is_digest(p);
+    let digest = crate::analyzer::source::layout::is_digest(p);
     let name = key.rsplit('/').next().unwrap_or("");
-    crate::analyzer::source::files::is_log_name(name)
+    crate::analyzer::source::layout::is_log_name(name)
         && match kind {
             Kind::Logs => !digest,
             Kind::Digests => digest,

@@ -9,7 +9,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::analyzer::load::FileReport;
-use crate::analyzer::source::files::{self, Buffers, Limits, Plan, SYNC_DIR};
+use crate::analyzer::source::files::{self, Buffers, Limits, Plan};
+use crate::analyzer::source::layout::SYNC_DIR;
 use crate::analyzer::source::s3::{self, S3, S3Options, S3Uri};
 use crate::analyzer::verify::{
     DigestFile, Inputs, KeySource, Keyring, LogSeen, PublicKeys, Signature, digest, keys,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::analyzer::source::s3::describe;
 use crate::base::timefmt::Millis;
 
-/// The file `sync` writes the keys to, under the mirror's [`crate::analyzer::source::files::SYNC_DIR`].
+/// The file `sync` writes the keys to, under the mirror's [`crate::analyzer::source::layout::SYNC_DIR`].
 pub const FILE: &str = "public-keys.json";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -247,8 +247,8 @@ struct Node<'a> {
 /// A day of delivery margin, as the readers use: a digest or log file in a folder farther out
 /// was not listed, so its absence proves nothing.
 pub(crate) fn in_scope(tail: &str, window: &Window) -> bool {
-    !crate::analyzer::source::files::s3_day(std::path::Path::new(tail))
-        .is_some_and(|d| crate::analyzer::source::files::outside(d, window))
+    !crate::analyzer::source::layout::s3_day(std::path::Path::new(tail))
+        .is_some_and(|d| crate::analyzer::source::layout::outside(d, window))
 }
 
 /// Validate `inputs`.

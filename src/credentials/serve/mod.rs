@@ -23,8 +23,9 @@ use super::Options;
 use super::secret::Secret;
 use role::{Answer, Role};
 
-/// Where the server's lines go (one per request, refresh and failure; never a secret).
-pub type Log = Arc<dyn Fn(String) + Send + Sync>;
+pub mod log;
+
+pub use log::Log;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::credentials::{self, Options, ProcessCredentials};
+use crate::credentials::process::ProcessCredentials;
+use crate::credentials::{self, Options};
 
-use super::Log;
+use super::log::Log;
 
 pub struct Role {
     /// Where it is served: `/role/<account>/<name>`.

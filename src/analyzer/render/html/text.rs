@@ -12,7 +12,7 @@ pub struct Text {
 
 impl Text {
     pub fn of(df: &DataFrame) -> PolarsResult<Text> {
-        let flat = crate::analyzer::render::as_text(df, Some("\n"))?;
+        let flat = crate::analyzer::render::flat::as_text(df, Some("\n"))?;
         let mut names = Vec::new();
         let mut cols = Vec::new();
         let mut numeric = Vec::new();
