@@ -21,6 +21,30 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     })
 }
 
+/// `bytes` to `path`, written aside and renamed over whatever is there, even a FIFO or device:
+/// for files janus-audit owns (the credentials cache), where anything but its own regular file
+/// is debris to replace, never something to open (opening a FIFO would hang the run).
+pub fn replace_bytes(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let err = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // tempfile creates 0600.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".janus-audit-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.as_file_mut().write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
 /// Create `dir` and every missing folder above it owner-only (0700), whatever the umask: the
 /// folders janus-audit makes hold evidence, credentials or reports.
 pub fn create_private_dirs(dir: &Path) -> std::io::Result<()> {

@@ -57,3 +57,8 @@ pub fn help() -> String {
     let items: Vec<String> = TABLE.iter().map(|(c, m)| format!("{c} {m}")).collect();
     format!("Exit status: {}. See the README.", items.join("; "))
 }
+
+/// The one line a command ends with when it fails (on stderr).
+pub fn error_line(message: impl std::fmt::Display) -> String {
+    format!("janus-audit: error: {message}\n")
+}

@@ -11,6 +11,8 @@ use clap::Args;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
+pub mod generate;
+
 #[cfg(feature = "analyzer")]
 use crate::{
     analyzer::acquire::ApiSource,
@@ -117,6 +119,19 @@ pub enum Command {
         /// Describe `calls` as the override in DIR/calls.sql derives it.
         #[arg(long, value_name = "DIR", env = "JANUS_AUDIT_QUERIES")]
         queries: Option<PathBuf>,
+        /// `markdown`: the listing as docs/TABLES.md has it.
+        #[arg(long, default_value = "text", value_parser = ["text", "markdown"])]
+        format: String,
+    },
+    /// Print the manual page (roff), or write one page per subcommand into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -716,12 +731,97 @@ impl ScheduledArgs {
     }
 }
 
+/// The command line as the library's plain requests: what `main` hands to a half's `cmd::run`.
+#[derive(Debug)]
+pub enum Request {
+    /// `man` or `completions`: text made from these very definitions.
+    Generate(generate::Generate),
+    #[cfg(feature = "credentials")]
+    Credentials(Box<crate::credentials::cmd::Request>),
+    #[cfg(feature = "analyzer")]
+    Analyzer(Box<crate::analyzer::cmd::Request>),
+}
+
+impl Command {
+    /// The request this command makes, or the usage error that stops it (exit 2).
+    pub fn request(&self) -> Result<Request, String> {
+        match self {
+            Command::Man { dir } => Ok(Request::Generate(generate::Generate::Man {
+                dir: dir.clone(),
+            })),
+            Command::Completions { shell } => {
+                Ok(Request::Generate(generate::Generate::Completions(*shell)))
+            }
+            #[cfg(feature = "credentials")]
+            Command::Credentials(args) => args.request().map(|r| Request::Credentials(Box::new(r))),
+            #[cfg(feature = "analyzer")]
+            other => other
+                .analyzer_request()
+                .map(|r| Request::Analyzer(Box::new(r)))
+                .map_err(|e| e.0),
+        }
+    }
+
+    #[cfg(feature = "analyzer")]
+    fn analyzer_request(&self) -> Result<crate::analyzer::cmd::Request, UsageError> {
+        use crate::analyzer::cmd::Request as R;
+        use answer::Command as Report;
+        Ok(match self {
+            Command::ByInstance(args) => R::Answer(args.request(Report::ByInstance)?),
+            Command::Sessions(args) => R::Answer(args.request(Report::Sessions)?),
+            Command::Query {
+                sql,
+                report,
+                thresholds,
+            } => R::Answer(report.request(Report::Query {
+                sql: sql.clone(),
+                thresholds: thresholds.thresholds()?,
+            })?),
+            Command::Findings {
+                report,
+                fail_on,
+                trusted_cidrs,
+                thresholds,
+            } => R::Answer(report.request(Report::Findings {
+                thresholds: thresholds.thresholds()?,
+                trusted_cidrs: trusted_cidrs.clone(),
+                fail_on: *fail_on,
+            })?),
+            Command::Timeline { entity, report } => {
+                R::Answer(report.request(Report::Timeline(entity.entity()))?)
+            }
+            Command::Report(args) => R::Report(args.request()?),
+            Command::Ingest(args) => R::Ingest(args.request()),
+            Command::Dataset(DatasetCommand::Ddl {
+                dataset,
+                engine,
+                location,
+            }) => R::Ddl(crate::analyzer::cmd::dataset::DdlRequest {
+                dataset: dataset.clone(),
+                engine: *engine,
+                location: location.clone(),
+            }),
+            Command::Tables { queries, format } => R::Tables {
+                queries: queries.clone(),
+                markdown: format == "markdown",
+            },
+            Command::Sync(args) => R::Sync(args.request()?),
+            Command::Verify(args) => R::Verify(args.request()?),
+            #[cfg(feature = "credentials")]
+            Command::Credentials(_) => unreachable!("a credentials request"),
+            Command::Man { .. } | Command::Completions { .. } => unreachable!("generated"),
+        })
+    }
+}
+
 #[cfg(feature = "credentials")]
 pub use credentials::{CredentialsArgs, ExecArgs, Mode, ServeArgs, ServerArgs};
 
 #[cfg(feature = "credentials")]
 mod credentials {
     use std::path::PathBuf;
+
+    use crate::credentials::cmd;
 
     use clap::Args;
 
@@ -879,6 +979,46 @@ mod credentials {
     }
 
     impl CredentialsArgs {
+        /// The request: the credential_process form, or `serve`/`exec`.
+        pub fn request(&self) -> Result<cmd::Request, String> {
+            let Some(mode) = &self.mode else {
+                return Ok(cmd::Request::Fetch(cmd::Fetch {
+                    opts: self.options()?,
+                    format: self.format,
+                    explain: self.explain,
+                    pin_session_name: self.pin_session_name,
+                }));
+            };
+            if self.explain {
+                return Err("--explain is for the credential_process form".into());
+            }
+            let roles = self.options_per_role()?;
+            if roles.is_empty() {
+                return Err("--role-arn (or JANUS_ROLE_ARN) is required".into());
+            }
+            let (server, mode) = match mode {
+                Mode::Serve(s) => (
+                    &s.server,
+                    cmd::serve::Mode::Serve {
+                        auth_token_file: s.auth_token_file.clone(),
+                        print_env: s.print_env,
+                    },
+                ),
+                Mode::Exec(e) => (
+                    &e.server,
+                    cmd::serve::Mode::Exec {
+                        command: e.command.clone(),
+                    },
+                ),
+            };
+            Ok(cmd::Request::Serve(cmd::serve::Request {
+                roles,
+                bind: server.bind,
+                port: server.port,
+                mode,
+            }))
+        }
+
         /// The options for each `--role-arn` (in order).
         pub fn options_per_role(&self) -> Result<Vec<Options>, String> {
             let margin = self.refresh_margin()?;

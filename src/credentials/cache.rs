@@ -176,7 +176,7 @@ impl Cache {
         };
         let path = self.path();
         let json = serde_json::to_vec(&entry).map_err(|e| io(&path)(std::io::Error::other(e)))?;
-        crate::base::atomic::write_bytes(&path, &json).map_err(|e| io(&path)(e.source))
+        crate::base::atomic::replace_bytes(&path, &json).map_err(|e| io(&path)(e.source))
     }
 
     /// Take the cross-process lock for this key, waiting for another holder at most until the

@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod claims;
+pub mod cmd;
 pub mod deadline;
 pub mod env;
 pub mod exec;

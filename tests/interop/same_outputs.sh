@@ -67,7 +67,6 @@ for fixture in fixtures/*/; do
 done
 run timeline-instance timeline fixtures/cloudtrail --instance web-1 --format csv "${all[@]}"
 run tables tables
-run tables-json tables --format json
 run ddl-spark dataset ddl --engine spark --dataset "SIDE/cloudtrail-ingest/out/ds" --location /ds
 run ddl-athena dataset ddl --engine athena --dataset "SIDE/cloudtrail-ingest/out/ds" --location s3://b/ds
 run help --help

@@ -27,8 +27,10 @@ use crate::base::timefmt::Window;
 /// What a command reports.
 #[derive(Debug, Clone)]
 pub enum Command {
-    /// A shipped query by name: `by_instance`, `sessions`.
-    Named(&'static str),
+    /// `by-instance`: the shipped `by_instance` query, with its activity chart on a page.
+    ByInstance,
+    /// `sessions`: the shipped `sessions` query.
+    Sessions,
     /// `query FILE|NAME|'SQL'`, with the thresholds registered for it.
     Query {
         sql: String,
@@ -74,7 +76,8 @@ pub struct Request {
 impl Command {
     fn sqls(&self, queries: &Queries) -> Result<Vec<Sql>, AnalyzerError> {
         Ok(match self {
-            Command::Named(name) => vec![queries.named(name)?],
+            Command::ByInstance => vec![queries.named("by_instance")?],
+            Command::Sessions => vec![queries.named("sessions")?],
             Command::Query { sql, .. } => vec![queries.resolve(sql)?],
             Command::Findings { .. } => queries.findings()?,
             Command::Timeline(_) => vec![queries.named("timeline")?],
@@ -84,8 +87,8 @@ impl Command {
     /// How a page names the report.
     fn title(&self) -> &'static str {
         match self {
-            Command::Named("by_instance") => "by-instance",
-            Command::Named(_) => "sessions",
+            Command::ByInstance => "by-instance",
+            Command::Sessions => "sessions",
             Command::Query { .. } => "query",
             Command::Findings { .. } => "findings",
             Command::Timeline(_) => "timeline",
@@ -95,7 +98,7 @@ impl Command {
     /// What the command's page shows: its own frame, and the extra frames asked for above.
     fn sections<'a>(&self, frame: &'a DataFrame, extra: &'a [DataFrame]) -> html::Sections<'a> {
         match self {
-            Command::Named("by_instance") => html::Sections {
+            Command::ByInstance => html::Sections {
                 by_instance: Some(frame),
                 activity: extra.first(),
                 ..Default::default()
@@ -104,7 +107,7 @@ impl Command {
                 findings: Some(frame),
                 ..Default::default()
             },
-            Command::Named(_) => table("Sessions (one row per key)", frame),
+            Command::Sessions => table("Sessions (one row per key)", frame),
             Command::Query { .. } => table("Rows", frame),
             Command::Timeline(_) => table("Timeline", frame),
         }
@@ -113,7 +116,7 @@ impl Command {
     /// The parameter tables the command's SQL reads.
     fn params(&self) -> Vec<(String, DataFrame)> {
         match self {
-            Command::Named(_) => vec![],
+            Command::ByInstance | Command::Sessions => vec![],
             Command::Query { thresholds, .. } | Command::Findings { thresholds, .. } => {
                 vec![("findings_params".into(), thresholds.frame())]
             }
@@ -138,7 +141,7 @@ pub fn run(
     let mut sqls = req.command.sqls(&queries)?;
     // A page draws more than the report's own rows: by-instance's page has its activity chart.
     let own = sqls.len();
-    if req.format == Format::Html && matches!(req.command, Command::Named("by_instance")) {
+    if req.format == Format::Html && matches!(req.command, Command::ByInstance) {
         sqls.push(queries.named("activity")?);
     }
     let (trusted, fail_on) = match &req.command {

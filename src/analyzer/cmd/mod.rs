@@ -1,7 +1,9 @@
 //! One file per subcommand, the analyzer's error type and what talks to a person (notices,
-//! progress bars).
+//! progress bars). `answer` runs the reports that answer on stdout or in one file (`by-instance`,
+//! `sessions`, `query`, `findings`, `timeline`).
 
 pub mod answer;
+pub mod dataset;
 pub mod error;
 pub mod ingest;
 pub mod progress;
@@ -10,3 +12,55 @@ pub mod sync;
 pub mod tables;
 pub mod ui;
 pub mod verify;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use crate::base::exit;
+
+/// A parsed analyzer command.
+#[derive(Debug, Clone)]
+pub enum Request {
+    Answer(answer::Request),
+    Report(report::Request),
+    Ingest(ingest::Request),
+    Ddl(dataset::DdlRequest),
+    Tables {
+        queries: Option<PathBuf>,
+        markdown: bool,
+    },
+    Sync(sync::Request),
+    Verify(verify::Request),
+}
+
+/// Runs the command; returns the exit status, having said on stderr why it is not 0.
+pub fn run(req: Request, quiet: bool) -> i32 {
+    let stdout = std::io::stdout();
+    let result = match req {
+        Request::Answer(req) => {
+            let from_api = req.source.api.from_api;
+            let terminal = stdout.is_terminal();
+            ui::with_ui(quiet, from_api, |ui| {
+                answer::run(req, ui, &mut stdout.lock(), terminal)
+            })
+        }
+        Request::Report(req) => {
+            let from_api = req.source.api.from_api;
+            ui::with_ui(quiet, from_api, |ui| report::run(req, ui))
+        }
+        Request::Ingest(req) => {
+            let from_api = req.source.api.from_api;
+            ui::with_ui(quiet, from_api, |ui| ingest::run(req, ui))
+        }
+        Request::Ddl(req) => dataset::ddl(&req, &mut stdout.lock()),
+        Request::Tables { queries, markdown } => tables::run(queries, markdown, &mut stdout.lock()),
+        Request::Sync(req) => ui::with_ui(quiet, false, |ui| sync::run(req, ui)),
+        Request::Verify(req) => {
+            ui::with_ui(quiet, false, |ui| verify::run(req, ui, &mut stdout.lock()))
+        }
+    };
+    result.unwrap_or_else(|e| {
+        let _ = std::io::stderr().write_all(exit::error_line(&e).as_bytes());
+        e.exit_code()
+    })
+}
