@@ -241,7 +241,7 @@ pub struct ScheduledArgs {
 #[derive(Debug, Args)]
 pub struct ThresholdArgs {
     /// Override a detection threshold, e.g. --set recon_min_distinct=12 --set recon_window_s=10m
-    /// (names and defaults: README, "Findings").
+    /// (names and defaults: `janus-audit tables`, docs/TABLES.md).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
 }
@@ -835,7 +835,7 @@ mod credentials {
     use crate::credentials::token::{TokenOptions, TokenSource};
 
     /// The audience when none is given. It must match the role's trust policy
-    /// (`accounts.google.com:oaud`); see the README.
+    /// (`accounts.google.com:oaud`); see docs/CREDENTIALS.md.
     pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
 
     fn duration_range(s: &str) -> Result<i32, String> {

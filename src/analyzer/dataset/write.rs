@@ -318,8 +318,7 @@ fn by_date(df: &DataFrame) -> Result<BTreeMap<String, DataFrame>, DatasetError> 
 }
 
 /// How a table's parts are compressed: Snappy, as Spark, Athena and DuckDB write by default (on
-/// 1M events, a quarter faster to ingest and a tenth faster to read than zstd; see the README's
-/// Benchmarks). Not `ids`, whose columns are UUIDs, content hashes and positions: Snappy took a
+/// 1M events, a quarter faster to ingest and a tenth faster to read than zstd). Not `ids`, whose columns are UUIDs, content hashes and positions: Snappy took a
 /// seventh off its size for about 1.5% of ingest's time.
 fn compression(table: &str) -> ParquetCompression {
     match table {

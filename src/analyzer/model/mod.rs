@@ -1,5 +1,5 @@
 //! Records → column builders → polars tables. The schemas here are the contract users write SQL
-//! against (documented in the README); keep them stable.
+//! against (docs/TABLES.md, generated from `schema`); keep them stable.
 //!
 //! Tables:
 //! - `events`: every unique record in the window (built only when a query reads it).

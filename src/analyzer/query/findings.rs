@@ -106,7 +106,7 @@ pub fn any_at_or_above(df: &DataFrame, gate: Severity) -> PolarsResult<bool> {
         .any(|s| Severity::parse(s).unwrap_or(Severity::Info) >= gate))
 }
 
-/// A detection threshold's name, default and meaning, for `janus-audit tables` and the README.
+/// A detection threshold's name, default and meaning, for `janus-audit tables` and docs/TABLES.md.
 pub struct Param {
     pub name: &'static str,
     pub default: i64,
