@@ -1,0 +1,672 @@
+//! The analyzer's commands: their arguments, and the requests they make.
+
+use std::path::PathBuf;
+
+use clap::builder::TypedValueParser;
+use clap::{Args, Subcommand};
+
+use crate::cli::values::choice;
+use crate::{
+    analyzer::acquire::ApiSource,
+    analyzer::cmd::answer::{self, Source},
+    analyzer::cmd::report,
+    analyzer::model::ProviderFilter,
+    analyzer::query::findings::{Severity, Thresholds},
+    analyzer::query::timeline::Entity,
+    analyzer::render::Format,
+    analyzer::schedule::state::Plan,
+    base::timefmt::{self, Bound, Millis, Window},
+};
+
+#[derive(Debug, Subcommand)]
+pub enum AnalyzerCommand {
+    /// Activity per GCP instance (role session name): keys, calls, source IPs, services.
+    ByInstance(ReportArgs),
+    /// One row per issued temporary key and what was done with it.
+    Sessions(ReportArgs),
+    /// Run any SQL (a file, a query in queries/, or inline) over the tables.
+    Query {
+        /// A .sql file, the name of a shipped query (by_instance), or inline SQL ('SELECT ...').
+        sql: String,
+        #[command(flatten)]
+        report: ReportArgs,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+    },
+    /// Suspicious activity, one row per finding; each detection is a SQL file in queries/findings/.
+    Findings {
+        #[command(flatten)]
+        report: ReportArgs,
+        /// Exit with status 4 when a finding at or above this severity exists (for cron and CI).
+        #[arg(long, value_name = "SEVERITY", value_parser = severities())]
+        fail_on: Option<Severity>,
+        /// Source IPs in these ranges (one CIDR or address per line, # comments) are never foreign.
+        #[arg(long, value_name = "FILE")]
+        trusted_cidrs: Option<PathBuf>,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+    },
+    /// Every event of one instance, session, key or sub in time order, foreign IPs marked.
+    Timeline {
+        #[command(flatten)]
+        entity: EntityArgs,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// The scheduled report: by-instance, sessions and findings for each owed window, in CSV and
+    /// Parquet, with a manifest, each window directory written atomically (for cron/systemd).
+    Report(Box<ScheduledArgs>),
+    /// Parse log files (or the API) once into a Parquet dataset, partitioned by event date, that
+    /// every report reads with --dataset DIR (and Spark, Athena or DuckDB can read too).
+    Ingest(Box<IngestArgs>),
+    /// Mirror a trail's days from S3 into DIR, keeping each digest's signature and the public
+    /// keys so that `verify` works offline; a rerun fetches only what is new or changed.
+    Sync(Box<SyncArgs>),
+    /// CloudTrail log file integrity validation: digest signatures and chain, each log file's
+    /// hash, and what no digest covers, per account and region.
+    Verify(Box<VerifyArgs>),
+    /// Work with a dataset made by `ingest`.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Print the tables and columns that queries can use.
+    Tables {
+        /// Describe `calls` as the override in DIR/calls.sql derives it.
+        #[arg(long, value_name = "DIR", env = "JANUS_AUDIT_QUERIES")]
+        queries: Option<PathBuf>,
+        /// `markdown`: the listing as docs/TABLES.md has it.
+        #[arg(long, default_value = "text", value_parser = ["text", "markdown"])]
+        format: String,
+    },
+}
+
+impl AnalyzerCommand {
+    /// The request this command makes, or the usage error that stops it (exit 2).
+    pub fn request(&self) -> Result<crate::analyzer::cmd::Request, UsageError> {
+        use crate::analyzer::cmd::Request as R;
+        use answer::Command as Report;
+        Ok(match self {
+            AnalyzerCommand::ByInstance(args) => R::Answer(args.request(Report::ByInstance)?),
+            AnalyzerCommand::Sessions(args) => R::Answer(args.request(Report::Sessions)?),
+            AnalyzerCommand::Query {
+                sql,
+                report,
+                thresholds,
+            } => R::Answer(report.request(Report::Query {
+                sql: sql.clone(),
+                thresholds: thresholds.thresholds()?,
+            })?),
+            AnalyzerCommand::Findings {
+                report,
+                fail_on,
+                trusted_cidrs,
+                thresholds,
+            } => R::Answer(report.request(Report::Findings {
+                thresholds: thresholds.thresholds()?,
+                trusted_cidrs: trusted_cidrs.clone(),
+                fail_on: *fail_on,
+            })?),
+            AnalyzerCommand::Timeline { entity, report } => {
+                R::Answer(report.request(Report::Timeline(entity.entity()))?)
+            }
+            AnalyzerCommand::Report(args) => R::Report(args.request()?),
+            AnalyzerCommand::Ingest(args) => R::Ingest(args.request()),
+            AnalyzerCommand::Dataset(DatasetCommand::Ddl {
+                dataset,
+                engine,
+                location,
+            }) => R::Ddl(crate::analyzer::cmd::dataset::DdlRequest {
+                dataset: dataset.clone(),
+                engine: *engine,
+                location: location.clone(),
+            }),
+            AnalyzerCommand::Tables { queries, format } => R::Tables {
+                queries: queries.clone(),
+                markdown: format == "markdown",
+            },
+            AnalyzerCommand::Sync(args) => R::Sync(args.request()?),
+            AnalyzerCommand::Verify(args) => R::Verify(args.request()?),
+        })
+    }
+}
+
+fn severities() -> impl TypedValueParser<Value = Severity> {
+    choice(Severity::ALL.iter().map(|(s, n)| (*s, *n, "")).collect())
+}
+
+fn formats() -> impl TypedValueParser<Value = Format> {
+    choice(Format::ALL.iter().map(|(f, n)| (*f, *n, "")).collect())
+}
+
+fn providers() -> impl TypedValueParser<Value = ProviderFilter> {
+    choice(ProviderFilter::ALL.to_vec())
+}
+
+fn bound(s: &str) -> Result<Bound, timefmt::BadTime> {
+    Bound::parse(s)
+}
+
+/// A positive span (`90s`, `10m`, `24h`, `7d`), in milliseconds.
+fn positive_span(s: &str) -> Result<Millis, String> {
+    timefmt::parse_span(s)
+        .map(|d| d.num_milliseconds())
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| format!("'{s}': expected a span like 1h, 24h or 7d"))
+}
+
+fn span_ms(s: &str) -> Result<Millis, String> {
+    timefmt::parse_span(s)
+        .map(|d| d.num_milliseconds())
+        .ok_or_else(|| format!("'{s}': expected a span like 30m"))
+}
+
+fn rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("'{s}': {e}"))
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduledArgs {
+    /// Where window directories (DIR/2026-10-05T00-00Z_2026-10-06T00-00Z/) are written.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Window length: windows are aligned to multiples of it since the epoch (24h = midnight to
+    /// midnight UTC); the latest whole one is reported, or every one owed since --state.
+    #[arg(long, default_value = "24h", value_parser = positive_span, conflicts_with_all = ["since", "until"])]
+    pub window: Millis,
+    /// One explicit window instead: start (RFC 3339 or a date). Needs --until.
+    #[arg(long, requires = "until", value_parser = bound)]
+    pub since: Option<Bound>,
+    /// One explicit window instead: end, exclusive. Needs --since.
+    #[arg(long, requires = "since", value_parser = bound)]
+    pub until: Option<Bound>,
+    /// Remember the last completed window here, so a missed night is caught up next run.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["since", "until"])]
+    pub state: Option<PathBuf>,
+    /// A window is owed only once this long has passed since its end (CloudTrail delivers log
+    /// files within about 15 minutes).
+    #[arg(long, default_value = "1h", value_name = "SPAN", value_parser = span_ms)]
+    pub settle: Millis,
+    /// Plan windows as if it were this time (RFC 3339); for backfills.
+    #[arg(long, value_name = "TIME", value_parser = rfc3339)]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// Formats to write, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "csv,parquet", value_parser = formats())]
+    pub formats: Vec<Format>,
+    /// Source IPs in these ranges are never foreign (see `findings`).
+    #[arg(long, value_name = "FILE")]
+    pub trusted_cidrs: Option<PathBuf>,
+    /// Exit with status 4 when a finding at or above this severity was reported.
+    #[arg(long, value_name = "SEVERITY", value_parser = severities())]
+    pub fail_on: Option<Severity>,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+}
+
+/// Detection thresholds, the `findings_params` table the findings SQL reads.
+#[derive(Debug, Args)]
+pub struct ThresholdArgs {
+    /// Override a detection threshold, e.g. --set recon_min_distinct=12 --set recon_window_s=10m
+    /// (names and defaults: `janus-audit tables`, docs/TABLES.md).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// Exactly one entity to follow.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct EntityArgs {
+    /// A GCP instance name (as parsed from session names).
+    #[arg(long)]
+    pub instance: Option<String>,
+    /// A role session name.
+    #[arg(long)]
+    pub session_name: Option<String>,
+    /// A temporary access key (ASIA…).
+    #[arg(long)]
+    pub access_key: Option<String>,
+    /// A web identity subject (the Google service account's unique ID).
+    #[arg(long)]
+    pub sub: Option<String>,
+}
+
+/// The LookupEvents API as a source, and the local store it fills.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Fetch events from the CloudTrail LookupEvents API into the store, then report from it
+    /// (management events only, last 90 days).
+    #[arg(long)]
+    pub from_api: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Fetch every event in the window, not just assumptions and the issued keys' calls.
+    #[arg(long, requires = "from_api")]
+    pub full: bool,
+    /// Fetch by key in every region, even where reading the region whole would cost fewer
+    /// requests (the default picks the cheaper per region).
+    #[arg(long, requires = "from_api", conflicts_with = "full")]
+    pub by_key: bool,
+    /// The local store of fetched events (default: the cache dir). Without --from-api, report
+    /// from the store alone.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+/// Where AWS is (profile, endpoint) and which accounts and regions to read.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// --from-api: regions to fetch (default us-east-1), or `all` (every region enabled by
+    /// default). s3:// input: only these regions' folders (default: every region found).
+    #[arg(long, value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// s3:// input: only these accounts' folders (default: every account found).
+    #[arg(long, value_delimiter = ',')]
+    pub accounts: Vec<String>,
+    /// AWS profile for the API calls (else the standard chain: env, SSO, instance role…).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Endpoint of the AWS API the command reads: S3 for s3:// input, CloudTrail for
+    /// --from-api (AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_CLOUDTRAIL set them apart).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// s3:// input: objects fetched at once.
+    #[arg(long, value_name = "N", default_value = "16", value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub s3_concurrency: u16,
+}
+
+impl AwsArgs {
+    pub fn s3(&self) -> crate::analyzer::source::s3::S3Options {
+        crate::analyzer::source::s3::S3Options {
+            endpoint_url: self.endpoint_url.clone(),
+            profile: self.profile.clone(),
+            concurrency: self.s3_concurrency as usize,
+            accounts: self.accounts.clone(),
+            regions: self
+                .regions
+                .iter()
+                .filter(|r| *r != "all")
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// `sync`: an incremental mirror of a trail's window, with what validation needs.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The trail: s3://bucket[/prefix] (the prefix above AWSLogs/).
+    pub source: String,
+    /// The mirror, laid out like the bucket below the prefix.
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `verify`: log-file integrity validation of a trail.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Trails: local directories (a `sync` mirror, or an `aws s3 sync` copy) or s3://bucket/prefix.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = formats())]
+    pub format: Format,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Trust only these CloudTrail public keys: the JSON `aws cloudtrail list-public-keys`
+    /// prints, or a report manifest's recorded fingerprints. Without it, keys come from AWS for
+    /// s3:// inputs and from the mirror's own key file (unauthenticated) for local ones.
+    #[arg(long, value_name = "FILE")]
+    pub public_keys: Option<PathBuf>,
+    /// Fetch the public keys for the digests' time range from AWS (ListPublicKeys) and use them
+    /// instead of the mirror's; name any mirror key AWS does not list.
+    #[arg(long)]
+    pub online: bool,
+}
+
+/// The window `sync` and `verify` read: the day folders it needs, with a day of margin each side.
+#[derive(Debug, Args)]
+pub struct WindowArgs {
+    /// Start: RFC 3339, a date (UTC midnight) or a span back from now (24h, 7d).
+    #[arg(long, value_parser = bound)]
+    pub since: Option<Bound>,
+    /// End (exclusive), same forms as --since.
+    #[arg(long, value_parser = bound)]
+    pub until: Option<Bound>,
+}
+
+impl WindowArgs {
+    pub fn window(&self) -> Result<Window, UsageError> {
+        window(&self.since, &self.until, chrono::Utc::now())
+    }
+}
+
+impl SyncArgs {
+    pub fn request(&self) -> Result<crate::analyzer::cmd::sync::Request, UsageError> {
+        let source = crate::analyzer::source::s3::S3Uri::parse(&self.source).ok_or_else(|| {
+            UsageError(format!("'{}': expected s3://bucket[/prefix]", self.source))
+        })?;
+        Ok(crate::analyzer::cmd::sync::Request {
+            source,
+            dir: self.dir.clone(),
+            window: self.window.window()?,
+            s3: self.aws.s3(),
+            limits: self.limits.limits(),
+        })
+    }
+}
+
+impl VerifyArgs {
+    pub fn request(&self) -> Result<crate::analyzer::cmd::verify::Request, UsageError> {
+        Ok(crate::analyzer::cmd::verify::Request {
+            paths: self.paths.clone(),
+            window: self.window.window()?,
+            s3: self.aws.s3(),
+            limits: self.limits.limits(),
+            format: self.format,
+            output: self.output.clone(),
+            keys: crate::analyzer::verify::gather::KeyOptions {
+                pinned: self.public_keys.clone(),
+                online: self.online,
+            },
+        })
+    }
+}
+
+/// What every report reads, and which SQL it runs.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// CloudTrail log files or directories (walked recursively; S3 layout, org trails,
+    /// .json/.json.gz/.jsonl), or s3://bucket/prefix (only the window's day folders are listed).
+    #[arg(required_unless_present_any = ["from_api", "store", "dataset"])]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Read queries from DIR first; NAME.sql there overrides the embedded query of that name.
+    #[arg(long, value_name = "DIR", env = "JANUS_AUDIT_QUERIES")]
+    pub queries: Option<PathBuf>,
+    /// Which web identity providers to report on.
+    #[arg(long, default_value = "google", value_parser = providers())]
+    pub provider: ProviderFilter,
+    /// Read a Parquet dataset made by `janus-audit ingest` instead of log files: only the date
+    /// partitions the window needs.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["paths", "from_api", "store"])]
+    pub dataset: Option<PathBuf>,
+    /// Validate every input log file against its trail's signed digests (log-file integrity
+    /// validation, as `janus-audit verify`); each file's status goes to the manifest and the
+    /// `files` table, and a failure sets the exit status.
+    #[arg(long, conflicts_with_all = ["dataset", "from_api", "store"])]
+    pub verify: bool,
+    /// With --verify: trust only these CloudTrail public keys (the JSON `aws cloudtrail
+    /// list-public-keys` prints, or a report manifest's recorded fingerprints), not the keys a
+    /// mirror carries.
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    pub public_keys: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Print the CREATE TABLE statements (and the views the reports read) that make the dataset
+    /// queryable by Spark SQL or Athena.
+    Ddl {
+        /// The dataset (its _janus/schema.json names the columns).
+        #[arg(long, value_name = "DIR")]
+        dataset: PathBuf,
+        #[arg(long, value_parser = engines())]
+        engine: crate::analyzer::dataset::ddl::Engine,
+        /// Where the engine finds the dataset (an s3:// URI for Athena); default: DIR, absolute.
+        #[arg(long, value_name = "URI")]
+        location: Option<String>,
+    },
+}
+
+fn engines() -> impl TypedValueParser<Value = crate::analyzer::dataset::ddl::Engine> {
+    choice(crate::analyzer::dataset::ddl::Engine::ALL.to_vec())
+}
+
+/// What one input file may cost.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Skip (and name) a file larger than this, on disk or decompressed: 1G, 512M, 100K or bytes.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size)]
+    pub max_file_size: u64,
+    /// Skip (and name) a file holding more records than this.
+    #[arg(long, value_name = "N", default_value = "2000000")]
+    pub max_records_per_file: u64,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> crate::analyzer::source::files::Limits {
+        crate::analyzer::source::files::Limits {
+            max_file_bytes: self.max_file_size,
+            max_records: self.max_records_per_file,
+        }
+    }
+}
+
+/// `ingest`: log files (or the API) into a Parquet dataset.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// CloudTrail log files or directories, as for the reports.
+    #[arg(required_unless_present_any = ["from_api", "store"])]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The dataset to create or add to.
+    #[arg(long, value_name = "DIR")]
+    pub dataset: PathBuf,
+    /// Also write the `events` table (every record: by far the largest; needed only by queries
+    /// that read `events`).
+    #[arg(long)]
+    pub events: bool,
+    /// Source files per batch. A batch is written while the next is parsed, so memory holds
+    /// two.
+    #[arg(long, value_name = "N", default_value = "192")]
+    pub batch_files: usize,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// A size: a whole number with an optional K, M, G or T (powers of 1024).
+pub(crate) fn size(s: &str) -> Result<u64, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("'{s}': expected a size like 512M or 2G")),
+    };
+    n.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{s}': expected a size like 512M or 2G"))
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Start of the window: RFC 3339, a date (UTC midnight) or a span back from now (24h, 7d).
+    #[arg(long, value_parser = bound)]
+    pub since: Option<Bound>,
+    /// End of the window (exclusive), same forms as --since.
+    #[arg(long, value_parser = bound)]
+    pub until: Option<Bound>,
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = formats())]
+    pub format: Format,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// A value the command line gave that the library cannot use: a usage error (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// `[since, until)`, refused when it holds no time at all: an empty report would look like a
+/// quiet one.
+fn window(
+    since: &Option<Bound>,
+    until: &Option<Bound>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Window, UsageError> {
+    let w = Window {
+        since: resolve(since, now)?,
+        until: resolve(until, now)?,
+    };
+    if let (Some(s), Some(u)) = (w.since, w.until)
+        && s >= u
+    {
+        return Err(UsageError(format!(
+            "--since ({}) is not before --until ({}): the window [since, until) holds no time",
+            crate::base::timefmt::format_millis(s),
+            crate::base::timefmt::format_millis(u)
+        )));
+    }
+    Ok(w)
+}
+
+fn resolve(
+    b: &Option<Bound>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Millis>, UsageError> {
+    b.as_ref()
+        .map(|b| b.resolve(now).map(|t| t.timestamp_millis()))
+        .transpose()
+        .map_err(|e| UsageError(e.to_string()))
+}
+
+impl ThresholdArgs {
+    pub fn thresholds(&self) -> Result<Thresholds, UsageError> {
+        Thresholds::with_overrides(&self.set).map_err(|e| UsageError(e.to_string()))
+    }
+}
+
+impl ApiArgs {
+    pub fn source(&self) -> ApiSource {
+        ApiSource {
+            from_api: self.from_api,
+            regions: self.aws.regions.clone(),
+            profile: self.aws.profile.clone(),
+            endpoint_url: self.aws.endpoint_url.clone(),
+            full: self.full,
+            by_key: self.by_key,
+            all_providers: false,
+            store: self.store.clone(),
+        }
+    }
+}
+
+impl InputArgs {
+    pub fn source(&self) -> Source {
+        Source {
+            paths: self.paths.clone(),
+            api: ApiSource {
+                all_providers: self.provider == ProviderFilter::Any,
+                ..self.api.source()
+            },
+            providers: self.provider,
+            queries: self.queries.clone(),
+            limits: self.limits.limits(),
+            dataset: self.dataset.clone(),
+            s3: self.api.aws.s3(),
+            verify: self.verify,
+            public_keys: self.public_keys.clone(),
+        }
+    }
+}
+
+impl IngestArgs {
+    pub fn request(&self) -> crate::analyzer::cmd::ingest::Request {
+        crate::analyzer::cmd::ingest::Request {
+            source: Source {
+                paths: self.paths.clone(),
+                api: ApiSource {
+                    all_providers: true,
+                    ..self.api.source()
+                },
+                providers: ProviderFilter::Any,
+                queries: None,
+                limits: self.limits.limits(),
+                dataset: None,
+                s3: self.api.aws.s3(),
+                verify: false,
+                public_keys: None,
+            },
+            dataset: self.dataset.clone(),
+            events: self.events,
+            batch_files: self.batch_files,
+        }
+    }
+}
+
+impl ReportArgs {
+    pub fn request(&self, command: answer::Command) -> Result<answer::Request, UsageError> {
+        let now = chrono::Utc::now();
+        Ok(answer::Request {
+            command,
+            source: self.input.source(),
+            window: window(&self.since, &self.until, now)?,
+            format: self.format,
+            output: self.output.clone(),
+        })
+    }
+}
+
+impl EntityArgs {
+    pub fn entity(&self) -> Entity {
+        Entity {
+            instance: self.instance.clone(),
+            session_name: self.session_name.clone(),
+            access_key_id: self.access_key.clone(),
+            sub: self.sub.clone(),
+        }
+    }
+}
+
+impl ScheduledArgs {
+    pub fn request(&self) -> Result<report::Request, UsageError> {
+        let now = self.as_of.unwrap_or_else(chrono::Utc::now);
+        let w = window(&self.since, &self.until, now)?;
+        let plan = match (w.since, w.until) {
+            (Some(since), Some(until)) => Plan::Explicit { since, until },
+            _ => Plan::Owed {
+                width: self.window,
+                settle: self.settle,
+                now: now.timestamp_millis(),
+            },
+        };
+        Ok(report::Request {
+            source: self.input.source(),
+            output_dir: self.output_dir.clone(),
+            plan,
+            state: self.state.clone(),
+            formats: self.formats.clone(),
+            trusted_cidrs: self.trusted_cidrs.clone(),
+            fail_on: self.fail_on,
+            thresholds: self.thresholds.thresholds()?,
+            command_line: std::env::args().collect(),
+        })
+    }
+}

@@ -1,0 +1,20 @@
+//! Value parsers both halves' arguments share.
+
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+
+/// A value parser over a library enum's named values (each with its help, if any).
+pub fn choice<T: Copy + Send + Sync + 'static>(
+    items: Vec<(T, &'static str, &'static str)>,
+) -> impl TypedValueParser<Value = T> {
+    let values = items.iter().map(|(_, name, help)| match *help {
+        "" => PossibleValue::new(*name),
+        help => PossibleValue::new(*name).help(help),
+    });
+    PossibleValuesParser::new(values).map(move |s| {
+        items
+            .iter()
+            .find(|(_, name, _)| *name == s)
+            .expect("clap checked the value")
+            .0
+    })
+}
