@@ -424,18 +424,16 @@ fn code_lines(lines: &[&str]) -> usize {
 /// Files and functions over the limits that are still to be split: the list may only shrink
 /// (a file or function that fits is taken off it, and the test says so).
 const STILL_LONG: &[&str] = &[
-    "src/analyzer/model/mod.rs",
     "src/analyzer/source/api.rs",
-    "src/analyzer/load.rs",
     "src/analyzer/verify/mod.rs::validate",
     "src/analyzer/model/lineage.rs::build",
     "src/analyzer/dataset/ddl.rs::lineage_views",
-    "src/analyzer/load.rs::read_one",
+    "src/analyzer/load/mod.rs::read_one",
     "src/analyzer/render/html/activity.rs::chart",
     "src/analyzer/dataset/ddl.rs::views",
     "src/analyzer/schedule/window.rs::run_window",
     "src/analyzer/cmd/sync.rs::run",
-    "src/analyzer/load.rs::line",
+    "src/analyzer/load/account.rs::line",
     "src/analyzer/model/lineage.rs::match_calls",
     "src/analyzer/verify/mod.rs::walk",
     "src/analyzer/source/envelope.rs::unwrap_exports",
