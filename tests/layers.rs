@@ -424,7 +424,6 @@ fn code_lines(lines: &[&str]) -> usize {
 /// Files and functions over the limits that are still to be split: the list may only shrink
 /// (a file or function that fits is taken off it, and the test says so).
 const STILL_LONG: &[&str] = &[
-    "src/analyzer/source/api.rs",
     "src/analyzer/verify/mod.rs::validate",
     "src/analyzer/model/lineage.rs::build",
     "src/analyzer/dataset/ddl.rs::lineage_views",
@@ -437,12 +436,12 @@ const STILL_LONG: &[&str] = &[
     "src/analyzer/model/lineage.rs::match_calls",
     "src/analyzer/verify/mod.rs::walk",
     "src/analyzer/source/envelope.rs::unwrap_exports",
-    "src/analyzer/source/api.rs::fetch",
+    "src/analyzer/source/api/mod.rs::fetch",
     "src/analyzer/cmd/answer.rs::run",
     "src/analyzer/dataset/read.rs::read",
     "src/analyzer/model/lineage.rs::frame",
     "src/analyzer/schedule/window.rs::manifest",
-    "src/analyzer/source/api.rs::lookup",
+    "src/analyzer/source/api/mod.rs::lookup",
     "src/credentials/cmd/serve.rs::run",
 ];
 

@@ -21,12 +21,17 @@ use aws_sdk_cloudtrail::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_smithy_types::DateTime as SmithyTime;
 use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 use crate::analyzer::source::files;
-use crate::analyzer::source::record::{self, Record, WebIdentityResponse};
+use crate::analyzer::source::s3::describe;
+
+mod pace;
+mod records;
+
 use crate::analyzer::source::store::{self, Checkpoints, Store, StoreError};
-use crate::base::timefmt::{Millis, Window, parse_event_time, parse_expiration};
+use crate::base::timefmt::{Millis, Window};
+use pace::{Limiter, backoff};
+use records::{KEY_LIFETIME, chained_key, issued_key, record_time, redact_session_token};
 
 /// Regions enabled in every AWS account; opt-in regions must be named in `--regions`.
 pub const DEFAULT_REGIONS: &[&str] = &[
@@ -51,8 +56,6 @@ pub const DEFAULT_REGIONS: &[&str] = &[
 
 /// LookupEvents keeps 90 days of management events.
 pub const RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
-/// A key is valid at most 12 hours; assumptions this long before the window can still matter.
-const KEY_LIFETIME: Millis = 12 * 3600 * 1000;
 /// Keys are followed this long past their expiration, so a use after expiry is still seen.
 const AFTER_EXPIRY: Millis = 12 * 3600 * 1000;
 const ARWWI: &str = "EventName=AssumeRoleWithWebIdentity";
@@ -148,28 +151,6 @@ pub struct Fetched {
     pub before_retention: bool,
 }
 
-/// Spaces calls at `interval`: a token bucket of one token, so no second holds more than
-/// 1 s / interval calls.
-struct Limiter {
-    next: Mutex<Instant>,
-    interval: Duration,
-}
-
-impl Limiter {
-    fn new(interval: Duration) -> Self {
-        Limiter {
-            next: Mutex::new(Instant::now()),
-            interval,
-        }
-    }
-
-    async fn wait(&self) {
-        let mut next = self.next.lock().await;
-        tokio::time::sleep_until(*next).await;
-        *next = Instant::now() + self.interval;
-    }
-}
-
 struct Region {
     name: String,
     client: aws_sdk_cloudtrail::Client,
@@ -185,59 +166,6 @@ type Plan = (Arc<Region>, Vec<Lookup>);
 /// be issued more than once (AWS reuses temporary key IDs), and each issuance's lifetime is
 /// looked up.
 type Keys = BTreeMap<(String, Millis), Millis>;
-
-/// The key an AssumeRoleWithWebIdentity record issued, when, and until when, unless it was
-/// issued to a provider other than Google's and `all_providers` is off (a record that names no
-/// provider is followed: it may be Google's). Read by the same parser as every record a report
-/// reads.
-fn issued_key(json: &str, all_providers: bool) -> Option<(String, Millis, Millis)> {
-    let r: Record = serde_json::from_str(json).ok()?;
-    let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
-    if !all_providers {
-        let ui = r.user_identity.get();
-        let who = record::web_identity(
-            ui.and_then(|u| u.principal_id.get()),
-            ui.and_then(|u| u.identity_provider.get()),
-            ui.and_then(|u| u.user_name.get()),
-            &resp,
-        );
-        if who
-            .provider
-            .is_some_and(|p| p != crate::analyzer::source::record::GOOGLE)
-        {
-            return None;
-        }
-    }
-    credentials(&r, &resp)
-}
-
-/// The key an AssumeRole* record's response carries, when it was issued and until when (a key's
-/// longest life when the expiration cannot be read).
-fn credentials(r: &Record<'_>, resp: &WebIdentityResponse<'_>) -> Option<(String, Millis, Millis)> {
-    let creds = resp.credentials.get()?;
-    let issued = r.event_time.get().and_then(parse_event_time)?;
-    let expires = creds
-        .expiration
-        .get()
-        .and_then(parse_expiration)
-        .unwrap_or(issued + KEY_LIFETIME);
-    Some((creds.access_key_id.get()?.to_string(), issued, expires))
-}
-
-/// The parent key, the key, and when it was issued and expires, of a successful AssumeRole
-/// record.
-fn chained_key(json: &str) -> Option<(String, String, Millis, Millis)> {
-    let r: Record = serde_json::from_str(json).ok()?;
-    if r.event_name.get() != Some(crate::analyzer::source::record::ASSUME_ROLE)
-        || r.error_code.get().is_some()
-    {
-        return None;
-    }
-    let parent = r.user_identity.get()?.access_key_id.get()?.to_string();
-    let resp: WebIdentityResponse = record::parse_raw(r.response_elements);
-    let (key, issued, expires) = credentials(&r, &resp)?;
-    Some((parent, key, issued, expires))
-}
 
 /// The account the credentials belong to, and one client and limiter per region.
 async fn connect(opts: &ApiOptions) -> Result<(String, Vec<Arc<Region>>), ApiError> {
@@ -656,30 +584,6 @@ fn resume_from(oldest: Option<Millis>) -> Option<Millis> {
     oldest.map(|o| o + 1000)
 }
 
-/// CloudTrail logs the session token an assumption returned. The store never keeps it: no report
-/// reads it, and a cache of live credentials is a liability.
-fn redact_session_token(json: String) -> String {
-    if !json.contains("\"sessionToken\"") {
-        return json;
-    }
-    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&json) else {
-        return json;
-    };
-    if let Some(t) = v
-        .pointer_mut("/responseElements/credentials/sessionToken")
-        .filter(|t| t.is_string())
-    {
-        *t = serde_json::Value::from("(redacted by janus-audit)");
-        return v.to_string();
-    }
-    json
-}
-
-fn record_time(json: &str) -> Option<Millis> {
-    let r: Record = serde_json::from_str(json).ok()?;
-    r.event_time.get().and_then(parse_event_time)
-}
-
 /// Persist the buffer, then mark `[from, end)` fetched (never past what has settled).
 async fn flush(
     ctx: &Ctx,
@@ -758,20 +662,6 @@ async fn page(
         tokio::time::sleep(wait).await;
     }
 }
-
-/// Exponential, capped at 20 s, with jitter so that regions throttled together spread out.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exp = base
-        .saturating_mul(1 << attempt.min(8))
-        .min(Duration::from_secs(20));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    exp / 2 + exp / 2 * (nanos % 1000) / 1000
-}
-
-use crate::analyzer::source::s3::describe;
 
 #[cfg(test)]
 mod tests {
