@@ -97,29 +97,10 @@ pub fn run(req: Request) -> i32 {
                 auth_token_file,
                 print_env,
             } => {
-                if *print_env {
-                    let mut lines = vec![
-                        format!(
-                            "export AWS_CONTAINER_CREDENTIALS_FULL_URI={}",
-                            sh(&urls[0].1)
-                        ),
-                        match auth_token_file {
-                            Some(p) => format!(
-                                "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
-                                sh(&p.display().to_string())
-                            ),
-                            None => format!(
-                                "export AWS_CONTAINER_AUTHORIZATION_TOKEN={}",
-                                sh(token.expose())
-                            ),
-                        },
-                    ];
-                    for (arn, url) in &urls[1..] {
-                        lines.push(format!("# {arn}: {url}"));
-                    }
-                    if let Err(e) = print_line(&lines.join("\n")) {
-                        return fail(format!("cannot write the environment: {e}"), exit::ERROR);
-                    }
+                if *print_env
+                    && let Err(e) = print_line(&exports(&urls, auth_token_file.as_deref(), &token))
+                {
+                    return fail(format!("cannot write the environment: {e}"), exit::ERROR);
                 }
                 for (arn, url) in &urls {
                     let _ = writeln!(std::io::stderr(), "janus-audit: serving {arn} at {url}");
@@ -136,6 +117,35 @@ pub fn run(req: Request) -> i32 {
             },
         }
     })
+}
+
+/// `--print-env`: the two variables an SDK needs, for `eval`, and each further role's URL as a
+/// comment.
+fn exports(
+    urls: &[(String, String)],
+    token_file: Option<&std::path::Path>,
+    token: &crate::credentials::secret::Secret,
+) -> String {
+    let mut lines = vec![
+        format!(
+            "export AWS_CONTAINER_CREDENTIALS_FULL_URI={}",
+            sh(&urls[0].1)
+        ),
+        match token_file {
+            Some(p) => format!(
+                "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
+                sh(&p.display().to_string())
+            ),
+            None => format!(
+                "export AWS_CONTAINER_AUTHORIZATION_TOKEN={}",
+                sh(token.expose())
+            ),
+        },
+    ];
+    for (arn, url) in &urls[1..] {
+        lines.push(format!("# {arn}: {url}"));
+    }
+    lines.join("\n")
 }
 
 /// SIGHUP (a closed terminal, a `systemctl reload`) and SIGUSR1 would end the process by
