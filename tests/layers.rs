@@ -437,7 +437,6 @@ const STILL_LONG: &[&str] = &[
     "src/analyzer/verify/mod.rs::walk",
     "src/analyzer/source/envelope.rs::unwrap_exports",
     "src/analyzer/source/api/mod.rs::fetch",
-    "src/analyzer/cmd/answer.rs::run",
     "src/analyzer/dataset/read.rs::read",
     "src/analyzer/model/lineage.rs::frame",
     "src/analyzer/schedule/window.rs::manifest",

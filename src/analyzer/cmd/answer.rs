@@ -63,6 +63,33 @@ pub struct Source {
     pub public_keys: Option<PathBuf>,
 }
 
+impl Source {
+    /// How the engine reads this source's `paths` over `window`: the one place a report's
+    /// options become ingest options. `from_store`: the paths are the API's store, where finding
+    /// nothing is an empty report.
+    pub fn ingest_options(
+        &self,
+        paths: Vec<PathBuf>,
+        window: Window,
+        from_store: bool,
+    ) -> IngestOptions {
+        IngestOptions {
+            paths,
+            window,
+            needs: Needs::default(),
+            providers: self.providers,
+            hash_inputs: false,
+            empty_ok: from_store || self.dataset.is_some(),
+            limits: self.limits,
+            dataset: self.dataset.clone(),
+            role_call_columns: None,
+            s3: self.s3.clone(),
+            verify: self.verify,
+            public_keys: self.public_keys.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Request {
     pub command: Command,
@@ -113,6 +140,18 @@ impl Command {
         }
     }
 
+    /// `findings`' `--trusted-cidrs` ranges and `--fail-on` gate; none for the others.
+    fn trusted_and_gate(&self) -> Result<(TrustedCidrs, Option<Severity>), AnalyzerError> {
+        Ok(match self {
+            Command::Findings {
+                trusted_cidrs,
+                fail_on,
+                ..
+            } => (read_trusted(trusted_cidrs.as_deref())?, *fail_on),
+            _ => (TrustedCidrs::default(), None),
+        })
+    }
+
     /// The parameter tables the command's SQL reads.
     fn params(&self) -> Vec<(String, DataFrame)> {
         match self {
@@ -144,14 +183,7 @@ pub fn run(
     if req.format == Format::Html && matches!(req.command, Command::ByInstance) {
         sqls.push(queries.named("activity")?);
     }
-    let (trusted, fail_on) = match &req.command {
-        Command::Findings {
-            trusted_cidrs,
-            fail_on,
-            ..
-        } => (read_trusted(trusted_cidrs.as_deref())?, *fail_on),
-        _ => (TrustedCidrs::default(), None),
-    };
+    let (trusted, fail_on) = req.command.trusted_and_gate()?;
     let Ui {
         progress,
         interrupt,
@@ -161,20 +193,9 @@ pub fn run(
     if input.interrupted {
         return Ok(exit::INTERRUPTED);
     }
-    let opts = IngestOptions {
-        paths: input.paths,
-        window: req.window,
-        needs: Needs::default(),
-        providers: req.source.providers,
-        hash_inputs: false,
-        empty_ok: input.from_store || req.source.dataset.is_some(),
-        limits: req.source.limits,
-        dataset: req.source.dataset.clone(),
-        role_call_columns: None,
-        s3: req.source.s3.clone(),
-        verify: req.source.verify,
-        public_keys: req.source.public_keys.clone(),
-    };
+    let opts = req
+        .source
+        .ingest_options(input.paths, req.window, input.from_store);
     let bar = progress::files_bar(progress, "");
     let outcome = engine::run(
         &sqls,
@@ -188,37 +209,27 @@ pub fn run(
     if let Some(pb) = &bar {
         pb.finish_and_clear();
     }
-    let outcome = outcome?;
+    let mut outcome = outcome?;
     outcome.ingested.tell(tell);
     if let Some(v) = &outcome.verification {
         crate::analyzer::cmd::verify::tell(v, tell);
     }
-    let mut frames = outcome.frames;
+    let mut frames = std::mem::take(&mut outcome.frames);
     let extra = frames.split_off(own);
     let frame = match &req.command {
         Command::Findings { .. } => findings::combine(frames)?,
         _ => frames.into_iter().next().unwrap_or_default(),
     };
     let complete = outcome.ingested.summary.complete() && input.complete;
-    let write = |w: &mut dyn Write| match req.format {
-        Format::Html => {
-            let ctx = html::Context::new(
-                req.command.title(),
-                req.window,
-                &outcome.ingested,
-                outcome.verification.as_ref(),
-                &input.source,
-                complete,
-            );
-            let page = html::render(&ctx, &req.command.sections(&frame, &extra))?;
-            Ok(w.write_all(page.as_bytes())?)
-        }
-        f => render::write(&frame, f, req.command.title(), w),
-    };
-    match &req.output {
-        Some(path) => crate::base::atomic::write_atomic(path, write)?,
-        None => write(stdout)?,
-    }
+    write_out(
+        &req,
+        &frame,
+        &extra,
+        &outcome,
+        &input.source,
+        complete,
+        stdout,
+    )?;
     if let Some(gate) = fail_on
         && findings::any_at_or_above(&frame, gate)?
     {
@@ -229,6 +240,38 @@ pub fn run(
         (None, true) => exit::OK,
         (None, false) => exit::INCOMPLETE,
     })
+}
+
+/// The frame, or the page with its extra frames, to `--output` (atomically) or to `stdout`.
+fn write_out(
+    req: &Request,
+    frame: &DataFrame,
+    extra: &[DataFrame],
+    outcome: &engine::Outcome,
+    source: &serde_json::Value,
+    complete: bool,
+    stdout: &mut dyn Write,
+) -> Result<(), AnalyzerError> {
+    let write = |w: &mut dyn Write| match req.format {
+        Format::Html => {
+            let ctx = html::Context::new(
+                req.command.title(),
+                req.window,
+                &outcome.ingested,
+                outcome.verification.as_ref(),
+                source,
+                complete,
+            );
+            let page = html::render(&ctx, &req.command.sections(frame, extra))?;
+            Ok(w.write_all(page.as_bytes())?)
+        }
+        f => render::write(frame, f, req.command.title(), w),
+    };
+    match &req.output {
+        Some(path) => crate::base::atomic::write_atomic(path, write)?,
+        None => write(stdout)?,
+    }
+    Ok(())
 }
 
 fn table<'a>(name: &'a str, frame: &'a DataFrame) -> html::Sections<'a> {

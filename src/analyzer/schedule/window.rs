@@ -8,7 +8,6 @@ use polars::prelude::DataFrame;
 
 use crate::analyzer::engine::{self, ReportError};
 use crate::analyzer::load::{FileStatus, IngestOptions, Ingested};
-use crate::analyzer::model::{Needs, ProviderFilter};
 use crate::analyzer::query::{Queries, QueryError};
 use crate::analyzer::render::{self, Format, OutputError};
 use crate::analyzer::schedule::publish::{Output, write_window};
@@ -23,18 +22,9 @@ pub struct WindowJob<'a> {
     pub output_dir: &'a Path,
     pub formats: &'a [Format],
     pub queries: &'a Queries,
-    /// What to read (the window, and hashing for the manifest, are this module's to set).
-    pub paths: Vec<PathBuf>,
-    pub providers: ProviderFilter,
-    /// No input file at all is an empty window (the store had nothing), not an error.
-    pub empty_ok: bool,
-    pub limits: crate::analyzer::source::files::Limits,
-    pub dataset: Option<PathBuf>,
-    pub s3: crate::analyzer::source::s3::S3Options,
-    /// `--verify`: validate the inputs against their digests.
-    pub verify: bool,
-    /// `--public-keys FILE`: the only keys `--verify` trusts.
-    pub public_keys: Option<PathBuf>,
+    /// What to read, over `window` (hashing every input, for the manifest, is this module's to
+    /// set).
+    pub input: IngestOptions,
     pub params: Vec<(String, DataFrame)>,
     pub trusted: &'a [ipnet::IpNet],
     /// Every planned API lookup succeeded (true for files): for the page's header.
@@ -89,18 +79,9 @@ pub fn run_window(
         ));
     }
     let opts = IngestOptions {
-        paths: job.paths,
         window: job.window,
-        needs: Needs::default(),
-        providers: job.providers,
         hash_inputs: true,
-        empty_ok: job.empty_ok,
-        limits: job.limits,
-        dataset: job.dataset,
-        role_call_columns: None,
-        s3: job.s3,
-        verify: job.verify,
-        public_keys: job.public_keys,
+        ..job.input
     };
     let outcome = engine::run(&sqls, job.queries, opts, params, job.trusted, progress)?;
     let mut frames = outcome.frames;
