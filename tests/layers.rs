@@ -430,8 +430,6 @@ const STILL_LONG: &[&str] = &[
     "src/analyzer/load/mod.rs::read_one",
     "src/analyzer/render/html/activity.rs::chart",
     "src/analyzer/dataset/ddl.rs::views",
-    "src/analyzer/schedule/window.rs::run_window",
-    "src/analyzer/cmd/sync.rs::run",
     "src/analyzer/load/account.rs::line",
     "src/analyzer/model/lineage.rs::match_calls",
     "src/analyzer/verify/mod.rs::walk",

@@ -63,29 +63,7 @@ fn up_to_date(path: &Path, o: &Object) -> bool {
 
 /// Mirror the window; returns the exit status (3 when an object could not be fetched).
 pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
-    // One sync at a time per mirror (a lock on its sync folder); then whatever temporary file is
-    // in the mirror was left by a run killed while writing it.
-    let sync_dir = req.dir.join(SYNC_DIR);
-    crate::base::atomic::create_private_dirs(&sync_dir)
-        .map_err(|e| err(format!("{}: {e}", crate::base::text::quoted(&sync_dir))))?;
-    let lock = std::fs::File::open(&sync_dir)
-        .map_err(|e| err(format!("{}: {e}", crate::base::text::quoted(&sync_dir))))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(err(format!(
-                "{}: another sync is writing this mirror",
-                crate::base::text::quoted(&req.dir)
-            )));
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
-    }
-    let stale = crate::base::atomic::remove_stale_temporaries(&req.dir);
-    if stale > 0 {
-        (ui.tell)(Notice::Info(format!(
-            "removed {stale} temporary file(s) an interrupted sync left"
-        )));
-    }
+    let _lock = lock_mirror(&req.dir, ui.tell)?;
     let s3 = S3::connect(&req.s3).map_err(err)?;
     let mut objects = s3
         .list_trail(&req.source, &req.window, s3::Kind::Digests, &req.s3)
@@ -95,30 +73,7 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         s3.list_trail(&req.source, &req.window, s3::Kind::Logs, &req.s3)
             .map_err(|e| err(format!("cannot list {}: {e}", req.source)))?,
     );
-    let mut todo = Vec::new();
-    let (mut current, mut refused) = (0u64, 0u64);
-    for (i, o) in objects.iter().enumerate() {
-        match local_path(&req.dir, &req.source, &o.key) {
-            None => {
-                refused += 1;
-                (ui.tell)(Notice::Problem(format!(
-                    "not synced {}: its key would leave the mirror, or has an empty, '.' or '..' part",
-                    crate::base::text::quoted(&o.path())
-                )));
-            }
-            Some(p) if crate::base::atomic::through_symlink(&req.dir, &p).is_some() => {
-                refused += 1;
-                let link = crate::base::atomic::through_symlink(&req.dir, &p).unwrap_or_default();
-                (ui.tell)(Notice::Problem(format!(
-                    "not synced {}: {} in the mirror is a symbolic link, which would be written through",
-                    crate::base::text::quoted(&o.path()),
-                    crate::base::text::quoted(&link)
-                )));
-            }
-            Some(p) if up_to_date(&p, o) => current += 1,
-            Some(p) => todo.push((i < digests, o, p)),
-        }
-    }
+    let (todo, current, refused) = plan(&req.dir, &req.source, &objects, digests, ui.tell);
     let (mut fetched, mut bytes, mut failed) = (0u64, 0u64, 0u64);
     for batch in todo.chunks(BATCH) {
         let refs: Vec<&Object> = batch.iter().map(|(_, o, _)| *o).collect();
@@ -151,22 +106,8 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     }
     // Keys for every digest of the window, not only the new ones: a mirror whose key file was
     // lost gets it back.
-    let key_file = req.dir.join(SYNC_DIR).join(keys::FILE);
-    if digests > 0 {
-        let mut have = keys::PublicKeys::load(&key_file).map_err(err)?;
-        match gather::s3_keys(&s3, objects[..digests].iter().map(|o| o.key.as_str())) {
-            Ok(k) => {
-                have.extend(k);
-                write(&key_file, &have.to_json())?;
-            }
-            Err(e) => {
-                failed += 1;
-                (ui.tell)(Notice::Problem(format!(
-                    "public keys not synced (offline verify will not check signatures): {}",
-                    crate::base::text::reason(&e)
-                )));
-            }
-        }
+    if digests > 0 && !sync_keys(&req.dir, &s3, &objects[..digests], ui.tell)? {
+        failed += 1;
     }
     (ui.tell)(Notice::Info(format!(
         "synced {fetched} new or changed object(s) ({bytes} bytes) into {}; {current} already up to date; {} request(s)",
@@ -178,6 +119,97 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     } else {
         crate::base::exit::OK
     })
+}
+
+/// One sync at a time per mirror (a lock on its sync folder); then whatever temporary file is
+/// in the mirror was left by a run killed while writing it.
+fn lock_mirror(dir: &Path, tell: &mut dyn FnMut(Notice)) -> Result<std::fs::File, AnalyzerError> {
+    let sync_dir = dir.join(SYNC_DIR);
+    crate::base::atomic::create_private_dirs(&sync_dir)
+        .map_err(|e| err(format!("{}: {e}", crate::base::text::quoted(&sync_dir))))?;
+    let lock = std::fs::File::open(&sync_dir)
+        .map_err(|e| err(format!("{}: {e}", crate::base::text::quoted(&sync_dir))))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(err(format!(
+                "{}: another sync is writing this mirror",
+                crate::base::text::quoted(dir)
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+    }
+    let stale = crate::base::atomic::remove_stale_temporaries(dir);
+    if stale > 0 {
+        tell(Notice::Info(format!(
+            "removed {stale} temporary file(s) an interrupted sync left"
+        )));
+    }
+    Ok(lock)
+}
+
+/// Which listed objects to fetch (with whether each is a digest, and where it goes), how many are
+/// up to date, and how many were refused (each named): a key that would leave the mirror or be
+/// written through a link in it.
+#[allow(clippy::type_complexity)]
+fn plan<'o>(
+    dir: &Path,
+    source: &S3Uri,
+    objects: &'o [Object],
+    digests: usize,
+    tell: &mut dyn FnMut(Notice),
+) -> (Vec<(bool, &'o Object, PathBuf)>, u64, u64) {
+    let mut todo = Vec::new();
+    let (mut current, mut refused) = (0u64, 0u64);
+    for (i, o) in objects.iter().enumerate() {
+        match local_path(dir, source, &o.key) {
+            None => {
+                refused += 1;
+                tell(Notice::Problem(format!(
+                    "not synced {}: its key would leave the mirror, or has an empty, '.' or '..' part",
+                    crate::base::text::quoted(&o.path())
+                )));
+            }
+            Some(p) if crate::base::atomic::through_symlink(dir, &p).is_some() => {
+                refused += 1;
+                let link = crate::base::atomic::through_symlink(dir, &p).unwrap_or_default();
+                tell(Notice::Problem(format!(
+                    "not synced {}: {} in the mirror is a symbolic link, which would be written through",
+                    crate::base::text::quoted(&o.path()),
+                    crate::base::text::quoted(&link)
+                )));
+            }
+            Some(p) if up_to_date(&p, o) => current += 1,
+            Some(p) => todo.push((i < digests, o, p)),
+        }
+    }
+    (todo, current, refused)
+}
+
+/// The public keys of `digests` added to the mirror's key file; false (said) when they could not
+/// be fetched.
+fn sync_keys(
+    dir: &Path,
+    s3: &S3,
+    digests: &[Object],
+    tell: &mut dyn FnMut(Notice),
+) -> Result<bool, AnalyzerError> {
+    let key_file = dir.join(SYNC_DIR).join(keys::FILE);
+    let mut have = keys::PublicKeys::load(&key_file).map_err(err)?;
+    match gather::s3_keys(s3, digests.iter().map(|o| o.key.as_str())) {
+        Ok(k) => {
+            have.extend(k);
+            write(&key_file, &have.to_json())?;
+            Ok(true)
+        }
+        Err(e) => {
+            tell(Notice::Problem(format!(
+                "public keys not synced (offline verify will not check signatures): {}",
+                crate::base::text::reason(&e)
+            )));
+            Ok(false)
+        }
+    }
 }
 
 /// The object's bytes, then its sidecar: a file with no sidecar (or an older one) is fetched again.

@@ -60,18 +60,10 @@ pub fn run_window(
     job: WindowJob<'_>,
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<WindowDone, WindowError> {
-    let mut sqls = vec![
-        job.queries.named("by_instance")?,
-        job.queries.named("sessions")?,
-    ];
-    sqls.extend(job.queries.findings()?);
-    // The page draws each instance's activity and timeline too.
-    let own = sqls.len();
     let html = job.formats.contains(&Format::Html);
+    let (sqls, own) = window_queries(job.queries, html)?;
     let mut params = job.params;
     if html {
-        sqls.push(job.queries.named("activity")?);
-        sqls.push(job.queries.named("timeline")?);
         // No entity set: every instance's timeline.
         params.push((
             "timeline_filter".into(),
@@ -83,8 +75,8 @@ pub fn run_window(
         hash_inputs: true,
         ..job.input
     };
-    let outcome = engine::run(&sqls, job.queries, opts, params, job.trusted, progress)?;
-    let mut frames = outcome.frames;
+    let mut outcome = engine::run(&sqls, job.queries, opts, params, job.trusted, progress)?;
+    let mut frames = std::mem::take(&mut outcome.frames);
     let extra = frames.split_off(own);
     let mut frames = frames.into_iter();
     let by_instance = frames.next().unwrap_or_default();
@@ -102,44 +94,14 @@ pub fn run_window(
     ];
     let mut outputs = Vec::new();
     if html {
-        let ctx = crate::analyzer::render::html::Context::new(
-            "window report",
-            job.window,
-            &outcome.ingested,
-            outcome.verification.as_ref(),
-            &job.parameters["source"],
-            outcome.ingested.summary.complete() && job.input_complete,
-        );
-        let sections = crate::analyzer::render::html::Sections {
-            findings: Some(&findings),
-            activity: extra.first(),
-            by_instance: Some(&by_instance),
-            sessions: Some(&sessions),
-            timeline: extra.get(1),
-            table: None,
-        };
-        let page = crate::analyzer::render::html::render(&ctx, &sections).map_err(|e| {
-            WindowError::Encode {
-                name: "index.html".into(),
-                source: e.into(),
-            }
-        })?;
-        outputs.push(Output {
-            name: "index.html".into(),
-            bytes: page.into_bytes(),
-        });
+        let complete = outcome.ingested.summary.complete() && job.input_complete;
+        let source = &job.parameters["source"];
+        let frames = [&by_instance, &sessions, &findings];
+        outputs.push(page(
+            job.window, source, complete, &outcome, frames, &extra,
+        )?);
     }
-    for (name, df) in reports {
-        for f in job.formats.iter().filter(|f| **f != Format::Html) {
-            let file = format!("{name}.{}", f.extension());
-            let mut bytes = Vec::new();
-            render::write(df, *f, name, &mut bytes).map_err(|source| WindowError::Encode {
-                name: file.clone(),
-                source,
-            })?;
-            outputs.push(Output { name: file, bytes });
-        }
-    }
+    outputs.extend(encode(&reports, job.formats)?);
     let ingested = outcome.ingested;
     let verification = outcome.verification;
     let rows: serde_json::Map<String, serde_json::Value> = reports
@@ -170,6 +132,78 @@ pub fn run_window(
         findings,
         verification,
     })
+}
+
+/// The three reports' queries (by-instance, sessions, then every finding's), and for a page the
+/// activity and timeline it draws too; with how many are the reports'.
+fn window_queries(
+    queries: &Queries,
+    html: bool,
+) -> Result<(Vec<crate::analyzer::query::Sql>, usize), QueryError> {
+    let mut sqls = vec![queries.named("by_instance")?, queries.named("sessions")?];
+    sqls.extend(queries.findings()?);
+    let own = sqls.len();
+    if html {
+        sqls.push(queries.named("activity")?);
+        sqls.push(queries.named("timeline")?);
+    }
+    Ok((sqls, own))
+}
+
+/// The window's page, `index.html`: `frames` are by-instance, sessions and findings, `extra` the
+/// activity and timeline frames.
+fn page(
+    window: Window,
+    source: &serde_json::Value,
+    complete: bool,
+    outcome: &engine::Outcome,
+    frames: [&DataFrame; 3],
+    extra: &[DataFrame],
+) -> Result<Output, WindowError> {
+    let [by_instance, sessions, findings] = frames;
+    let ctx = crate::analyzer::render::html::Context::new(
+        "window report",
+        window,
+        &outcome.ingested,
+        outcome.verification.as_ref(),
+        source,
+        complete,
+    );
+    let sections = crate::analyzer::render::html::Sections {
+        findings: Some(findings),
+        activity: extra.first(),
+        by_instance: Some(by_instance),
+        sessions: Some(sessions),
+        timeline: extra.get(1),
+        table: None,
+    };
+    let page = crate::analyzer::render::html::render(&ctx, &sections).map_err(|e| {
+        WindowError::Encode {
+            name: "index.html".into(),
+            source: e.into(),
+        }
+    })?;
+    Ok(Output {
+        name: "index.html".into(),
+        bytes: page.into_bytes(),
+    })
+}
+
+/// Each report in each of `formats` but the page, in that order.
+fn encode(reports: &[(&str, &DataFrame)], formats: &[Format]) -> Result<Vec<Output>, WindowError> {
+    let mut outputs = Vec::new();
+    for (name, df) in reports {
+        for f in formats.iter().filter(|f| **f != Format::Html) {
+            let file = format!("{name}.{}", f.extension());
+            let mut bytes = Vec::new();
+            render::write(df, *f, name, &mut bytes).map_err(|source| WindowError::Encode {
+                name: file.clone(),
+                source,
+            })?;
+            outputs.push(Output { name: file, bytes });
+        }
+    }
+    Ok(outputs)
 }
 
 /// `--verify`'s findings for a manifest: per account and region, and every problem named.
