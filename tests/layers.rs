@@ -437,7 +437,6 @@ const STILL_LONG: &[&str] = &[
     "src/analyzer/source/api/mod.rs::fetch",
     "src/analyzer/dataset/read.rs::read",
     "src/analyzer/model/lineage.rs::frame",
-    "src/analyzer/schedule/window.rs::manifest",
     "src/analyzer/source/api/mod.rs::lookup",
 ];
 

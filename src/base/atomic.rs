@@ -29,20 +29,24 @@ pub fn replace_bytes(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
         path: path.to_path_buf(),
         source,
     };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    // tempfile creates 0600.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".janus-audit-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(err)?;
+    let mut tmp = temporary_beside(path).map_err(err)?;
     tmp.as_file_mut().write_all(bytes).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
+}
+
+/// A private (0600) temporary file in `path`'s folder, named so that
+/// [`remove_stale_temporaries`] knows it: renamed onto `path` once whole.
+fn temporary_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".janus-audit-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
 }
 
 /// Create `dir` and every missing folder above it owner-only (0700), whatever the umask: the
@@ -113,15 +117,7 @@ pub fn write_atomic<E: From<WriteError>>(
         w.flush().map_err(file_err)?;
         return Ok(());
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".janus-audit-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(file_err)?;
+    let mut tmp = temporary_beside(path).map_err(file_err)?;
     {
         let mut w = BufWriter::new(tmp.as_file_mut());
         body(&mut w)?;

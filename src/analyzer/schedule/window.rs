@@ -3,18 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
 use polars::prelude::DataFrame;
 
 use crate::analyzer::engine::{self, ReportError};
-use crate::analyzer::load::{FileStatus, IngestOptions, Ingested};
+use crate::analyzer::load::{IngestOptions, Ingested};
 use crate::analyzer::query::{Queries, QueryError};
 use crate::analyzer::render::{self, Format, OutputError};
+use crate::analyzer::schedule::manifest::{Made, Manifest};
 use crate::analyzer::schedule::publish::{Output, write_window};
 use crate::analyzer::schedule::state::ScheduleError;
 use crate::base::hash::sha256_hex;
 use crate::base::timefmt::Window;
-use crate::base::timefmt::format_millis;
 
 /// Everything a window's report is made from, for `run_window`.
 pub struct WindowJob<'a> {
@@ -115,15 +114,14 @@ pub fn run_window(
     let window = job.window;
     let parameters = job.parameters;
     let dir = write_window(job.output_dir, &window, &outputs, |listed| {
-        manifest(
-            &window,
-            &ingested,
-            verification.as_ref(),
+        let made = Made {
+            window: &window,
             parameters,
             queries,
             rows,
             listed,
-        )
+        };
+        Manifest::new(made, &ingested, verification.as_ref()).to_bytes()
     })?;
     Ok(WindowDone {
         complete: ingested.summary.complete(),
@@ -204,120 +202,4 @@ fn encode(reports: &[(&str, &DataFrame)], formats: &[Format]) -> Result<Vec<Outp
         }
     }
     Ok(outputs)
-}
-
-/// `--verify`'s findings for a manifest: per account and region, and every problem named.
-fn verification_json(v: &crate::analyzer::verify::Verification) -> serde_json::Value {
-    let scopes: Vec<_> = v
-        .scopes
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "account_id": s.account, "region": s.region,
-                "digests_valid": s.digests_valid, "digests_unsigned": s.digests_unsigned,
-                "digests_invalid": s.digests_invalid, "digests_missing": s.digests_missing,
-                "log_files_valid": s.logs_valid, "log_files_modified": s.logs_modified,
-                "log_files_deleted": s.logs_deleted, "log_files_uncovered": s.logs_uncovered,
-                "gaps": s.gaps.iter().map(|(a, b)| [format_millis(*a), format_millis(*b)]).collect::<Vec<_>>(),
-                "keys_source": s.keys_source(),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "tampered": v.tampered(),
-        "fully_covered": !v.gaps(),
-        "keys_source": v.keys_source(),
-        "keys_caveat": v.rests_on_mirror_keys().then_some(crate::analyzer::verify::keys::MIRROR_CAVEAT),
-        // What `--public-keys` takes to pin the keys of this verdict in a later run.
-        "public_key_fingerprints": v.fingerprints_used,
-        "scopes": scopes,
-        "problems": v.problems,
-    })
-}
-
-/// The chain-of-custody record: what went in (with hashes), what was skipped and why, the
-/// counts, the tool and its exact parameters, and the hash of every file that came out.
-fn manifest(
-    window: &Window,
-    ingested: &Ingested,
-    verification: Option<&crate::analyzer::verify::Verification>,
-    parameters: serde_json::Value,
-    queries: serde_json::Map<String, serde_json::Value>,
-    rows: serde_json::Map<String, serde_json::Value>,
-    listed: &[(String, u64, String)],
-) -> Vec<u8> {
-    use serde_json::json;
-    let inputs: Vec<_> = ingested
-        .files
-        .iter()
-        .map(|f| {
-            json!({
-                "path": f.path.display().to_string(),
-                "bytes": f.bytes,
-                "sha256": f.sha256,
-                "etag": f.etag,
-                "status": f.status.as_str(),
-                "records": f.records,
-                "validation": f.validation,
-            })
-        })
-        .collect();
-    let mut skipped: Vec<_> = ingested
-        .files
-        .iter()
-        .filter(|f| matches!(f.status, FileStatus::Skipped | FileStatus::Partial))
-        .map(|f| {
-            json!({
-                "path": f.path.display().to_string(),
-                "status": f.status.as_str(),
-                "kind": f.skip.map(|k| k.as_str()),
-                "reasons": f.problems,
-            })
-        })
-        .collect();
-    skipped.extend(ingested.walk_errors.iter().map(|w| {
-        json!({"path": w.path.display().to_string(), "status": "unreadable", "reasons": [w.reason.clone()]})
-    }));
-    let s = &ingested.summary;
-    let m = json!({
-        "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
-        "window": {"since": window.since.map(format_millis), "until": window.until.map(format_millis)},
-        "generated_at": crate::base::timefmt::format_utc(Utc::now()),
-        "complete": s.complete(),
-        "parameters": parameters,
-        "queries_sha256": queries,
-        "inputs": inputs,
-        "skipped": skipped,
-        "verification": verification.map(verification_json),
-        "counts": {
-            "files_read": s.files_read,
-            "files_partial": s.files_partial,
-            "files_skipped": s.files_skipped,
-            "files_not_cloudtrail": s.not_cloudtrail,
-            "files_over_limit": s.over_limit,
-            "paths_unreadable": s.paths_unreadable,
-            "digests": s.digests,
-            "outside_window_not_opened": s.outside_window,
-            "records": s.records,
-            "unusable_records": s.bad_records,
-            "duplicates_dropped": s.duplicates,
-            "duplicates_differing": s.duplicates_differing,
-            "duplicate_ids_differing": s.differing_ids,
-            "other_provider_assumptions": s.other_providers,
-            "records_without_event_id": s.without_event_id,
-            "records_without_time": s.without_time,
-            "records_with_unreadable_time": s.unreadable_time,
-            "values_read_as_null": s.values_nulled,
-            "calls_matched_by_fewer_fields": s.calls_matched_by_fewer_fields,
-            "calls_of_unseen_issuance": s.calls_of_unseen_issuance,
-            "chained_assumptions_unlinked": s.hops_unlinked,
-            "rows": rows,
-        },
-        "outputs": listed.iter().map(|(name, bytes, sha)| json!({
-            "file": name, "bytes": bytes, "sha256": sha,
-        })).collect::<Vec<_>>(),
-    });
-    let mut out = serde_json::to_vec_pretty(&m).expect("json values");
-    out.push(b'\n');
-    out
 }
