@@ -74,9 +74,16 @@ pub enum AnalyzerCommand {
         #[arg(long, value_name = "DIR", env = "JANUS_AUDIT_QUERIES")]
         queries: Option<PathBuf>,
         /// `markdown`: the listing as docs/TABLES.md has it.
-        #[arg(long, default_value = "text", value_parser = ["text", "markdown"])]
-        format: String,
+        #[arg(long, value_enum, default_value_t = TablesFormat::Text)]
+        format: TablesFormat,
     },
+}
+
+/// How `tables` prints the listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TablesFormat {
+    Text,
+    Markdown,
 }
 
 impl AnalyzerCommand {
@@ -121,7 +128,7 @@ impl AnalyzerCommand {
             }),
             AnalyzerCommand::Tables { queries, format } => R::Tables {
                 queries: queries.clone(),
-                markdown: format == "markdown",
+                markdown: *format == TablesFormat::Markdown,
             },
             AnalyzerCommand::Sync(args) => R::Sync(args.request()?),
             AnalyzerCommand::Verify(args) => R::Verify(args.request()?),

@@ -203,12 +203,9 @@ pub fn run(
         opts,
         req.command.params(),
         &trusted.nets,
-        bar.as_ref()
-            .map(|b| b as &dyn crate::analyzer::notice::FileCount),
+        bar.count(),
     );
-    if let Some(pb) = &bar {
-        pb.finish_and_clear();
-    }
+    bar.finish();
     let mut outcome = outcome?;
     outcome.ingested.tell(tell);
     if let Some(v) = &outcome.verification {

@@ -9,7 +9,7 @@ use crate::analyzer::cmd::progress;
 use crate::analyzer::cmd::ui::Ui;
 use crate::analyzer::dataset::Dataset;
 use crate::analyzer::dataset::write;
-use crate::analyzer::notice::{FileCount, Notice};
+use crate::analyzer::notice::Notice;
 use crate::base::exit;
 use crate::base::timefmt::Window;
 
@@ -42,16 +42,8 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         s3: req.source.s3.clone(),
     };
     let bar = progress::files_bar(progress, "ingest: ");
-    let done = write::write(
-        &ds,
-        input.paths,
-        &how,
-        bar.as_ref().map(|b| b as &dyn FileCount),
-        tell,
-    );
-    if let Some(pb) = &bar {
-        pb.finish_and_clear();
-    }
+    let done = write::write(&ds, input.paths, &how, bar.count(), tell);
+    bar.finish();
     let done = done?;
     let (files_done, records, incomplete, already) =
         (done.files, done.records, done.incomplete, done.already);

@@ -10,15 +10,31 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::analyzer::source::api::Progress;
 
-/// A bar counting files, with `label` before it; `None` when progress is not wanted.
-pub fn files_bar(show: bool, label: &str) -> Option<ProgressBar> {
-    show.then(|| {
+/// A bar counting files, with `label` before it; nothing is drawn when progress is not wanted.
+pub struct FilesBar(Option<ProgressBar>);
+
+pub fn files_bar(show: bool, label: &str) -> FilesBar {
+    FilesBar(show.then(|| {
         let pb = ProgressBar::new(0);
         let template =
             format!("{{spinner}} {label}reading {{pos}}/{{len}} files {{wide_bar}} {{eta}}");
         pb.set_style(ProgressStyle::with_template(&template).expect("static template"));
         pb
-    })
+    }))
+}
+
+impl FilesBar {
+    /// What library code counts files into.
+    pub fn count(&self) -> Option<&dyn crate::analyzer::notice::FileCount> {
+        self.0.as_ref().map(|b| b as _)
+    }
+
+    /// Clear the bar before the command's own lines.
+    pub fn finish(&self) {
+        if let Some(pb) = &self.0 {
+            pb.finish_and_clear();
+        }
+    }
 }
 
 impl crate::analyzer::notice::FileCount for ProgressBar {

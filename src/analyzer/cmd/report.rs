@@ -181,14 +181,8 @@ impl Shared<'_> {
             parameters,
         };
         let bar = progress::files_bar(self.progress, label);
-        let done = run_window(
-            job,
-            bar.as_ref()
-                .map(|b| b as &dyn crate::analyzer::notice::FileCount),
-        );
-        if let Some(pb) = &bar {
-            pb.finish_and_clear();
-        }
+        let done = run_window(job, bar.count());
+        bar.finish();
         let mut done = done.map_err(|source| AnalyzerError::Window {
             window: dir_name(&w),
             source,
