@@ -974,6 +974,46 @@ fn each_tamper_case_is_caught_and_named() {
         .find(|i| i["path"].as_str().unwrap().ends_with(name))
         .unwrap();
     assert_eq!(input["validation"], "modified", "{input}");
+
+    // Several windows in one run: the status is the most severe of theirs, whatever order they
+    // come in. Every window reads the modified file (tampered, 8); only 11:00-12:00 has a high
+    // finding (--fail-on high, 4, which wins). Windows [10-11, 11-12], then [11-12, 12-13].
+    for (done_until, as_of) in [
+        ("2026-10-05T10:00:00Z", "2026-10-05T13:00:00Z"),
+        ("2026-10-05T11:00:00Z", "2026-10-05T14:00:00Z"),
+    ] {
+        let out_dir = tempfile::tempdir().unwrap();
+        let state = out_dir.path().join("state.json");
+        std::fs::write(
+            &state,
+            format!(r#"{{"last_completed_until":"{done_until}"}}"#),
+        )
+        .unwrap();
+        let out = local_bin(&[
+            "report",
+            dir_str(d.path()),
+            "--verify",
+            "--output-dir",
+            dir_str(out_dir.path()),
+            "--window",
+            "1h",
+            "--state",
+            state.to_str().unwrap(),
+            "--as-of",
+            as_of,
+            "--fail-on",
+            "high",
+            "--formats",
+            "csv",
+        ]);
+        assert_eq!(out.code, 4, "windows after {done_until}: {}", out.stderr);
+        assert_eq!(
+            out.stderr.matches(": MODIFIED: ").count(),
+            2,
+            "{}",
+            out.stderr
+        );
+    }
 }
 
 /// `out` has status `code` and names `file` with `word` on stderr.

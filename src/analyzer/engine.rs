@@ -15,7 +15,7 @@ pub enum ReportError {
     #[error(transparent)]
     Query(#[from] QueryError),
     #[error("--verify: {0}")]
-    Verify(String),
+    Verify(#[from] crate::analyzer::verify::gather::GatherError),
     #[error("cannot build the tables: {0}")]
     Model(#[from] PolarsError),
     #[error(transparent)]

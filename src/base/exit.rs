@@ -28,6 +28,17 @@ pub const NOT_COVERED: i32 = 9;
 /// store and the next run resumes from it. 128 + SIGINT, as shells report it.
 pub const INTERRUPTED: i32 = 130;
 
+/// When several statuses apply to one run, the first of these wins (docs/STABILITY.md): a
+/// matched `--fail-on` gate, then tampering, skipped input, unproven input, success. A status
+/// not listed here (an error) wins over all of them.
+const PRECEDENCE: [i32; 5] = [FINDINGS, TAMPERED, INCOMPLETE, NOT_COVERED, OK];
+
+/// The status a run exits with when `a` and `b` both apply (for any order of the two).
+pub fn most_severe(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| PRECEDENCE.iter().position(|p| *p == c).map_or(0, |i| i + 1);
+    if rank(b) < rank(a) { b } else { a }
+}
+
 /// Every status with the short meaning `--help` shows.
 pub const TABLE: &[(i32, &str)] = &[
     (OK, "success"),
@@ -61,4 +72,20 @@ pub fn help() -> String {
 /// The one line a command ends with when it fails (on stderr).
 pub fn error_line(message: impl std::fmt::Display) -> String {
     format!("janus-audit: error: {message}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_order_wins_whatever_order_the_statuses_come_in() {
+        let order = [ERROR, FINDINGS, TAMPERED, INCOMPLETE, NOT_COVERED, OK];
+        for (i, a) in order.iter().enumerate() {
+            for b in &order[i..] {
+                assert_eq!(most_severe(*a, *b), *a, "{a} over {b}");
+                assert_eq!(most_severe(*b, *a), *a, "{a} over {b}, other way round");
+            }
+        }
+    }
 }

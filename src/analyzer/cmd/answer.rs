@@ -227,16 +227,27 @@ pub fn run(
         complete,
         stdout,
     )?;
-    if let Some(gate) = fail_on
-        && findings::any_at_or_above(&frame, gate)?
-    {
-        return Ok(exit::FINDINGS);
-    }
-    Ok(match (&outcome.verification, complete) {
-        (Some(v), _) => v.report_status(complete),
-        (None, true) => exit::OK,
-        (None, false) => exit::INCOMPLETE,
-    })
+    let gate_hit = match fail_on {
+        Some(gate) => findings::any_at_or_above(&frame, gate)?,
+        None => false,
+    };
+    Ok(status(outcome.verification.as_ref(), complete, gate_hit))
+}
+
+/// One report's exit status: the most severe of a matched `--fail-on` gate, what `--verify`
+/// found, and whether every input was read.
+pub fn status(
+    verification: Option<&crate::analyzer::verify::Verification>,
+    complete: bool,
+    gate_hit: bool,
+) -> i32 {
+    [
+        if gate_hit { exit::FINDINGS } else { exit::OK },
+        verification.map_or(exit::OK, |v| v.exit_status()),
+        if complete { exit::OK } else { exit::INCOMPLETE },
+    ]
+    .into_iter()
+    .fold(exit::OK, exit::most_severe)
 }
 
 /// The frame, or the page with its extra frames, to `--output` (atomically) or to `stdout`.

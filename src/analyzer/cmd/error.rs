@@ -7,6 +7,8 @@ use crate::analyzer::query::QueryError;
 use crate::analyzer::render::OutputError;
 use crate::analyzer::schedule::state::ScheduleError;
 use crate::analyzer::schedule::window::WindowError;
+use crate::analyzer::verify::gather::GatherError;
+use crate::analyzer::verify::keys::KeysError;
 use crate::base::exit;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,15 +28,15 @@ pub enum AnalyzerError {
     Schedule(#[from] ScheduleError),
     #[error("window {window}: {source}")]
     Window { window: String, source: WindowError },
-    #[error("{0}")]
-    Polars(String),
+    #[error("{}", crate::analyzer::query::first_paragraph(.0))]
+    Polars(polars::prelude::PolarsError),
     #[error(transparent)]
     Dataset(#[from] crate::analyzer::dataset::DatasetError),
     /// Validation could not read what it needs (a listing, the public keys).
     #[error("verify: {0}")]
-    Verify(String),
+    Verify(#[from] GatherError),
     #[error("sync: {0}")]
-    Sync(String),
+    Sync(#[from] SyncError),
     #[error("cannot write to the terminal: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -53,6 +55,25 @@ impl AnalyzerError {
 
 impl From<polars::prelude::PolarsError> for AnalyzerError {
     fn from(e: polars::prelude::PolarsError) -> Self {
-        AnalyzerError::Polars(crate::analyzer::query::first_paragraph(&e))
+        AnalyzerError::Polars(e)
     }
+}
+
+/// Why `sync` stopped before mirroring anything more (one object that cannot be fetched or
+/// written is skipped and counted instead).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Gather(GatherError),
+    #[error("{}: {source}", crate::base::text::quoted(.path))]
+    Dir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: another sync is writing this mirror", crate::base::text::quoted(.dir))]
+    Busy { dir: std::path::PathBuf },
+    #[error("{0}")]
+    Lock(std::io::Error),
+    #[error(transparent)]
+    Keys(KeysError),
 }

@@ -125,21 +125,13 @@ pub fn run(mut req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         if let Some(v) = &done.verification {
             crate::analyzer::cmd::verify::tell(v, tell);
         }
-        if !done.complete && code == exit::OK {
-            code = exit::INCOMPLETE;
-        }
-        if let Some(v) = &done.verification {
-            if v.tampered() {
-                code = exit::TAMPERED;
-            } else if v.gaps() && code == exit::OK {
-                code = exit::NOT_COVERED;
-            }
-        }
-        if let Some(gate) = req.fail_on
-            && findings::any_at_or_above(&done.findings, gate)?
-        {
-            code = exit::FINDINGS;
-        }
+        let gate_hit = match req.fail_on {
+            Some(gate) => findings::any_at_or_above(&done.findings, gate)?,
+            None => false,
+        };
+        // Each window's status counts whatever the order of the windows.
+        let window = answer::status(done.verification.as_ref(), done.complete, gate_hit);
+        code = exit::most_severe(code, window);
     }
     Ok(code)
 }

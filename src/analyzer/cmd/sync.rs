@@ -6,13 +6,13 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::analyzer::cmd::error::AnalyzerError;
+use crate::analyzer::cmd::error::{AnalyzerError, SyncError};
 use crate::analyzer::cmd::ui::Ui;
 use crate::analyzer::notice::Notice;
 use crate::analyzer::source::files::Limits;
 use crate::analyzer::source::layout::SYNC_DIR;
 use crate::analyzer::source::s3::{self, Object, S3, S3Options, S3Uri};
-use crate::analyzer::verify::gather::{self, Sidecar};
+use crate::analyzer::verify::gather::{self, GatherError, Sidecar};
 use crate::analyzer::verify::keys;
 use crate::base::timefmt::Window;
 
@@ -28,8 +28,14 @@ pub struct Request {
 /// Objects fetched and written per step: what one step holds in memory.
 const BATCH: usize = 64;
 
-fn err(e: impl std::fmt::Display) -> AnalyzerError {
-    AnalyzerError::Sync(e.to_string())
+fn dir_err(path: &Path) -> impl FnOnce(std::io::Error) -> AnalyzerError + '_ {
+    move |source| {
+        SyncError::Dir {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()
+    }
 }
 
 /// Where an object goes under `dir`; `None` for a key that would leave it (`..`, an absolute
@@ -64,14 +70,17 @@ fn up_to_date(path: &Path, o: &Object) -> bool {
 /// Mirror the window; returns the exit status (3 when an object could not be fetched).
 pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     let _lock = lock_mirror(&req.dir, ui.tell)?;
-    let s3 = S3::connect(&req.s3).map_err(err)?;
+    let s3 = S3::connect(&req.s3).map_err(|e| SyncError::Gather(GatherError::Connect(e)))?;
+    let uri = || req.source.clone();
     let mut objects = s3
         .list_trail(&req.source, &req.window, s3::Kind::Digests, &req.s3)
-        .map_err(|e| err(format!("cannot list digests under {}: {e}", req.source)))?;
+        .map_err(|source| GatherError::ListDigests { uri: uri(), source })
+        .map_err(SyncError::Gather)?;
     let digests = objects.len();
     objects.extend(
         s3.list_trail(&req.source, &req.window, s3::Kind::Logs, &req.s3)
-            .map_err(|e| err(format!("cannot list {}: {e}", req.source)))?,
+            .map_err(|source| GatherError::ListLogs { uri: uri(), source })
+            .map_err(SyncError::Gather)?,
     );
     let (todo, current, refused) = plan(&req.dir, &req.source, &objects, digests, ui.tell);
     let (mut fetched, mut bytes, mut failed) = (0u64, 0u64, 0u64);
@@ -125,19 +134,17 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
 /// in the mirror was left by a run killed while writing it.
 fn lock_mirror(dir: &Path, tell: &mut dyn FnMut(Notice)) -> Result<std::fs::File, AnalyzerError> {
     let sync_dir = dir.join(SYNC_DIR);
-    crate::base::atomic::create_private_dirs(&sync_dir)
-        .map_err(|e| err(format!("{}: {e}", crate::base::text::quoted(&sync_dir))))?;
-    let lock = std::fs::File::open(&sync_dir)
-        .map_err(|e| err(format!("{}: {e}", crate::base::text::quoted(&sync_dir))))?;
+    crate::base::atomic::create_private_dirs(&sync_dir).map_err(dir_err(&sync_dir))?;
+    let lock = std::fs::File::open(&sync_dir).map_err(dir_err(&sync_dir))?;
     match lock.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(err(format!(
-                "{}: another sync is writing this mirror",
-                crate::base::text::quoted(dir)
-            )));
+            return Err(SyncError::Busy {
+                dir: dir.to_path_buf(),
+            }
+            .into());
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+        Err(std::fs::TryLockError::Error(e)) => return Err(SyncError::Lock(e).into()),
     }
     let stale = crate::base::atomic::remove_stale_temporaries(dir);
     if stale > 0 {
@@ -195,7 +202,7 @@ fn sync_keys(
     tell: &mut dyn FnMut(Notice),
 ) -> Result<bool, AnalyzerError> {
     let key_file = dir.join(SYNC_DIR).join(keys::FILE);
-    let mut have = keys::PublicKeys::load(&key_file).map_err(err)?;
+    let mut have = keys::PublicKeys::load(&key_file).map_err(SyncError::Keys)?;
     match gather::s3_keys(s3, digests.iter().map(|o| o.key.as_str())) {
         Ok(k) => {
             have.extend(k);
@@ -205,7 +212,7 @@ fn sync_keys(
         Err(e) => {
             tell(Notice::Problem(format!(
                 "public keys not synced (offline verify will not check signatures): {}",
-                crate::base::text::reason(&e)
+                crate::base::text::reason(&e.to_string())
             )));
             Ok(false)
         }
@@ -232,15 +239,14 @@ fn keep(path: &Path, o: &Object, is_digest: bool, got: &s3::Got) -> Result<(), A
     write(path, &got.body)?;
     write(
         &Sidecar::path_for(path),
-        &serde_json::to_vec_pretty(&side).map_err(err)?,
+        &serde_json::to_vec_pretty(&side).expect("plain data"),
     )
 }
 
 /// Written aside in the same directory and renamed: a partial object never has its final name.
 fn write(path: &Path, bytes: &[u8]) -> Result<(), AnalyzerError> {
     if let Some(d) = path.parent() {
-        crate::base::atomic::create_private_dirs(d)
-            .map_err(|e| err(format!("{}: {e}", crate::base::text::quoted(d))))?;
+        crate::base::atomic::create_private_dirs(d).map_err(dir_err(d))?;
     }
     crate::base::atomic::write_bytes(path, bytes)
         .map_err(crate::analyzer::render::OutputError::from)?;

@@ -45,14 +45,11 @@ pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, Anal
         })?,
         None => render::write(&frame, req.format, "verify", stdout)?,
     }
-    let status = v.exit_status();
-    Ok(
-        if status == crate::base::exit::OK && !walk_errors.is_empty() {
-            crate::base::exit::INCOMPLETE
-        } else {
-            status
-        },
-    )
+    let read = match walk_errors.is_empty() {
+        true => crate::base::exit::OK,
+        false => crate::base::exit::INCOMPLETE,
+    };
+    Ok(crate::base::exit::most_severe(v.exit_status(), read))
 }
 
 /// Each problem, then one summary line.

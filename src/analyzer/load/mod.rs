@@ -136,7 +136,7 @@ fn read_one(
             files::decode_fetched(got.body, bufs, limits.max_file_bytes)
         }
         Some(Err(S3Error::TooLarge { what, limit })) => Err(ReadError::TooLarge { what, limit }),
-        Some(Err(e)) => Err(ReadError::Fetch(e.to_string())),
+        Some(Err(e)) => Err(ReadError::Fetch(e)),
     };
     report.sha256 = bufs.sha256.map(hex::encode);
     report.content_sha256 = bufs.content_sha256.map(hex::encode);

@@ -19,7 +19,7 @@ pub enum ReadError {
     #[error("empty file (0 bytes)")]
     Empty,
     #[error("cannot fetch: {0}")]
-    Fetch(String),
+    Fetch(crate::analyzer::source::s3::S3Error),
     #[error("{what} exceeds --max-file-size ({limit} bytes); raise it to read this file")]
     TooLarge { what: &'static str, limit: u64 },
 }

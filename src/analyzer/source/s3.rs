@@ -109,9 +109,34 @@ pub enum S3Error {
     #[error("{what} exceeds --max-file-size ({limit} bytes); raise it to read this object")]
     TooLarge { what: &'static str, limit: u64 },
     #[error("{0}")]
-    Request(String),
+    Request(AwsFailure),
+    #[error("connection dropped while reading: {0}")]
+    Dropped(AwsFailure),
+    #[error("{0}")]
+    Task(std::sync::Arc<tokio::task::JoinError>),
+    #[error("fetch task failed")]
+    FetchLost,
     #[error("cannot start the async runtime: {0}")]
-    Runtime(String),
+    Runtime(std::sync::Arc<std::io::Error>),
+}
+
+/// What AWS or the transport said about a failed request: the service's code and message, or
+/// the transport's chain of reasons, escaped and capped. Text rather than the SDK's error,
+/// because that one can carry the request, and with it a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsFailure(String);
+
+impl AwsFailure {
+    /// Any other failure's text, escaped and capped as AWS's is.
+    pub fn of(text: &str) -> AwsFailure {
+        AwsFailure(crate::base::text::reason(text))
+    }
+}
+
+impl std::fmt::Display for AwsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Which half of a trail's layout to list.
@@ -158,7 +183,7 @@ impl S3 {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| S3Error::Runtime(e.to_string()))?;
+            .map_err(|e| S3Error::Runtime(std::sync::Arc::new(e)))?;
         let (client, shared) = rt.block_on(async {
             let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
                 RetryConfig::standard()
@@ -282,7 +307,7 @@ impl S3 {
         }
         let mut parts = Vec::new();
         while let Some(done) = set.join_next().await {
-            let (i, listed) = done.map_err(|e| S3Error::Request(e.to_string()))?;
+            let (i, listed) = done.map_err(|e| S3Error::Task(std::sync::Arc::new(e)))?;
             let (objects, requests) = listed?;
             self.requests
                 .fetch_add(requests, std::sync::atomic::Ordering::Relaxed);
@@ -337,7 +362,7 @@ impl S3 {
         let mut out: Vec<Option<Result<Got, S3Error>>> = vec![None; objects.len()];
         self.fetch_each(objects, limit, |i, got| out[i] = Some(got));
         out.into_iter()
-            .map(|g| g.unwrap_or_else(|| Err(S3Error::Request("fetch task failed".into()))))
+            .map(|g| g.unwrap_or_else(|| Err(S3Error::FetchLost)))
             .collect()
     }
 
@@ -445,7 +470,7 @@ async fn get(
     limit: u64,
 ) -> (Result<Got, S3Error>, u64) {
     let mut requests = 0;
-    let mut last = S3Error::Request("not attempted".into());
+    let mut last = S3Error::FetchLost;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
@@ -489,7 +514,7 @@ async fn get(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    failed = Some(e.to_string());
+                    failed = Some(AwsFailure::of(&e.to_string()));
                     break;
                 }
             }
@@ -505,7 +530,7 @@ async fn get(
                     requests,
                 );
             }
-            Some(e) => last = S3Error::Request(format!("connection dropped while reading: {e}")),
+            Some(e) => last = S3Error::Dropped(e),
         }
     }
     (Err(last), requests)
@@ -565,7 +590,7 @@ pub(crate) fn describe<
     R: std::fmt::Debug,
 >(
     e: &SdkError<E, R>,
-) -> String {
+) -> AwsFailure {
     let text = match e {
         SdkError::ServiceError(s) => format!(
             "{}: {}",
@@ -583,7 +608,7 @@ pub(crate) fn describe<
             text
         }
     };
-    crate::base::text::reason(&text)
+    AwsFailure::of(&text)
 }
 
 #[cfg(test)]

@@ -11,11 +11,25 @@ use serde::{Deserialize, Serialize};
 use crate::analyzer::load::FileReport;
 use crate::analyzer::source::files::{self, Buffers, Limits, Plan};
 use crate::analyzer::source::layout::SYNC_DIR;
-use crate::analyzer::source::s3::{self, S3, S3Options, S3Uri};
+use crate::analyzer::source::s3::{self, S3, S3Error, S3Options, S3Uri};
 use crate::analyzer::verify::{
-    DigestFile, Inputs, KeySource, Keyring, LogSeen, PublicKeys, Signature, digest, keys,
+    DigestFile, Inputs, KeySource, Keyring, LogSeen, PublicKeys, Signature, Unreadable, digest,
+    keys,
 };
 use crate::base::timefmt::Window;
+
+/// Why validation cannot gather what it needs: a listing or the public keys.
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    #[error(transparent)]
+    Keys(#[from] keys::KeysError),
+    #[error(transparent)]
+    Connect(S3Error),
+    #[error("cannot list digests under {uri}: {source}")]
+    ListDigests { uri: S3Uri, source: S3Error },
+    #[error("cannot list {uri}: {source}")]
+    ListLogs { uri: S3Uri, source: S3Error },
+}
 
 /// What `sync` keeps beside each object (`<file>.s3meta`): where it came from, and for a digest
 /// the signature S3 held in the object's metadata.
@@ -44,15 +58,14 @@ impl Sidecar {
         Sidecar::read_checked(file).ok().flatten()
     }
 
-    /// The sidecar of `file`: `None` when there is none, an error when it cannot be read.
-    pub fn read_checked(file: &Path) -> Result<Option<Sidecar>, String> {
+    /// The sidecar of `file`: `None` when there is none, an error when it cannot be read or is
+    /// not one janus-audit wrote.
+    pub fn read_checked(file: &Path) -> std::io::Result<Option<Sidecar>> {
         let path = Sidecar::path_for(file);
         match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.to_string()),
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|_| "not a sidecar janus-audit wrote".to_string()),
+            Err(e) => Err(e),
+            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(Into::into),
         }
     }
 
@@ -118,7 +131,7 @@ fn local_digest(path: &Path, limits: &Limits) -> Option<DigestFile> {
     let mut bufs = Buffers::default();
     let content = files::read_decoded(path, &mut bufs, limits.max_file_bytes)
         .map(|_| std::mem::take(&mut bufs.decoded))
-        .map_err(|e| e.to_string());
+        .map_err(|e| Unreadable::Read(e.into()));
     Some(DigestFile {
         name,
         tail,
@@ -147,7 +160,7 @@ fn keyring(
     mirror: PublicKeys,
     fetched: Option<PublicKeys>,
     opts: &KeyOptions,
-) -> Result<Keyring, String> {
+) -> Result<Keyring, GatherError> {
     let mut ring = Keyring::default();
     if let Some(aws) = &fetched {
         ring.add(aws, KeySource::Aws, "ListPublicKeys");
@@ -181,7 +194,7 @@ fn keyring(
 }
 
 /// The public keys a mirror under `roots` carries (`.janus-sync/public-keys.json` at a root).
-pub fn local_keys(roots: &[PathBuf]) -> Result<PublicKeys, String> {
+pub fn local_keys(roots: &[PathBuf]) -> Result<PublicKeys, GatherError> {
     let mut keys = PublicKeys::default();
     for r in roots {
         keys.extend(PublicKeys::load(&r.join(SYNC_DIR).join(keys::FILE))?);
@@ -242,13 +255,16 @@ pub fn from_s3(
     opts: &S3Options,
     limits: &Limits,
     with_logs: bool,
-) -> Result<(Vec<DigestFile>, Vec<Hashed>), String> {
+) -> Result<(Vec<DigestFile>, Vec<Hashed>), GatherError> {
     let mut digests = Vec::new();
     let mut logs = Vec::new();
     for uri in uris {
         let listed = s3
             .list_trail(uri, window, s3::Kind::Digests, opts)
-            .map_err(|e| format!("cannot list digests under {uri}: {e}"))?;
+            .map_err(|source| GatherError::ListDigests {
+                uri: uri.clone(),
+                source,
+            })?;
         let refs: Vec<&s3::Object> = listed.iter().collect();
         for (o, got) in listed.iter().zip(s3.fetch(&refs, limits.max_file_bytes)) {
             let Some(tail) = key_tail(&o.key) else {
@@ -260,10 +276,10 @@ pub fn from_s3(
                     let mut bufs = Buffers::default();
                     let c = files::decode_fetched(g.body, &mut bufs, limits.max_file_bytes)
                         .map(|_| std::mem::take(&mut bufs.decoded))
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| Unreadable::Read(e.into()));
                     (c, sig)
                 }
-                Err(e) => (Err(e.to_string()), Signature::Missing),
+                Err(e) => (Err(Unreadable::Fetch(e)), Signature::Missing),
             };
             digests.push(DigestFile {
                 name: o.uri(),
@@ -276,7 +292,10 @@ pub fn from_s3(
         if with_logs {
             let objects = s3
                 .list_trail(uri, window, s3::Kind::Logs, opts)
-                .map_err(|e| format!("cannot list {uri}: {e}"))?;
+                .map_err(|source| GatherError::ListLogs {
+                    uri: uri.clone(),
+                    source,
+                })?;
             for batch in objects.chunks(256) {
                 let refs: Vec<&s3::Object> = batch.iter().collect();
                 let got = s3.fetch(&refs, limits.max_file_bytes);
@@ -338,7 +357,7 @@ pub fn key_range<'a>(digest_keys: impl Iterator<Item = &'a str>) -> Option<(i64,
 pub fn s3_keys<'a>(
     s3: &S3,
     digest_keys: impl Iterator<Item = &'a str> + Clone,
-) -> Result<PublicKeys, String> {
+) -> Result<PublicKeys, GatherError> {
     let regions = home_regions(digest_keys.clone());
     let Some((start, end)) = key_range(digest_keys) else {
         return Ok(PublicKeys::default());
@@ -346,12 +365,12 @@ pub fn s3_keys<'a>(
     if regions.is_empty() {
         return Ok(PublicKeys::default());
     }
-    s3.block_on(PublicKeys::fetch(
+    Ok(s3.block_on(PublicKeys::fetch(
         &s3.shared,
         &regions,
         Some(start),
         Some(end),
-    ))
+    ))?)
 }
 
 /// Everything `janus-audit verify` reads for `paths` (local trees and `s3://` URIs).
@@ -361,7 +380,7 @@ pub fn inputs(
     opts: &S3Options,
     limits: &Limits,
     key_opts: &KeyOptions,
-) -> Result<(Inputs, Vec<files::WalkError>), String> {
+) -> Result<(Inputs, Vec<files::WalkError>), GatherError> {
     let (local, buckets): (Vec<PathBuf>, Vec<PathBuf>) = paths
         .iter()
         .cloned()
@@ -387,7 +406,7 @@ pub fn inputs(
     let mut s3 = None;
     if !buckets.is_empty() {
         let uris: Vec<S3Uri> = buckets.iter().filter_map(|p| S3Uri::of_path(p)).collect();
-        let conn = S3::connect(opts).map_err(|e| e.to_string())?;
+        let conn = S3::connect(opts).map_err(GatherError::Connect)?;
         let (d, l) = from_s3(&conn, &uris, window, opts, limits, true)?;
         ins.digests.extend(d);
         ins.logs.extend(l);
@@ -406,7 +425,7 @@ pub fn for_report(
     opts: &S3Options,
     limits: &Limits,
     key_opts: &KeyOptions,
-) -> Result<Inputs, String> {
+) -> Result<Inputs, GatherError> {
     let mut ins = Inputs {
         window: *window,
         now: Some(chrono::Utc::now().timestamp_millis()),
@@ -450,7 +469,7 @@ pub fn for_report(
     let uris: Vec<S3Uri> = paths.iter().filter_map(|p| S3Uri::of_path(p)).collect();
     let mut s3 = None;
     if !uris.is_empty() {
-        let conn = S3::connect(opts).map_err(|e| e.to_string())?;
+        let conn = S3::connect(opts).map_err(GatherError::Connect)?;
         let (d, _) = from_s3(&conn, &uris, window, opts, limits, false)?;
         ins.digests.extend(d);
         s3 = Some(conn);
@@ -468,14 +487,14 @@ fn keys_for(
     local: &[PathBuf],
     opts: &S3Options,
     key_opts: &KeyOptions,
-) -> Result<Keyring, String> {
+) -> Result<Keyring, GatherError> {
     let mirror = local_keys(local)?;
     let tails = ins.digests.iter().map(|d| d.tail.as_str());
     let fetched = match (s3, key_opts.online) {
         _ if ins.digests.is_empty() => None,
         (Some(conn), _) => Some(s3_keys(conn, tails)?),
         (None, true) => Some(s3_keys(
-            &S3::connect(opts).map_err(|e| e.to_string())?,
+            &S3::connect(opts).map_err(GatherError::Connect)?,
             tails,
         )?),
         (None, false) => None,

@@ -17,6 +17,58 @@ use serde::{Deserialize, Serialize};
 use crate::analyzer::source::s3::describe;
 use crate::base::timefmt::Millis;
 
+/// Why a set of public keys cannot be had. Each names the file or the region it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    #[error("{file}: {source}")]
+    Read {
+        file: String,
+        source: crate::analyzer::source::files::ReadError,
+    },
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: not JSON ({source})")]
+    NotJson {
+        file: String,
+        source: serde_json::Error,
+    },
+    #[error("{file}: not a public key file: {source}")]
+    NotKeyFile {
+        file: String,
+        source: serde_json::Error,
+    },
+    /// `--public-keys FILE` holds something that pins nothing, or pins it wrongly.
+    #[error("{file}: {problem}")]
+    Pinned { file: String, problem: PinProblem },
+    #[error("ListPublicKeys in {region}: {failure}")]
+    List {
+        region: String,
+        failure: crate::analyzer::source::s3::AwsFailure,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PinProblem {
+    #[error("a PublicKeyList entry without Fingerprint and Value")]
+    EntryIncomplete,
+    #[error("the Value of {}: not base64 ({source})", crate::base::text::excerpt(.fingerprint))]
+    NotBase64 {
+        fingerprint: String,
+        source: base64::DecodeError,
+    },
+    #[error("a fingerprint that is not a string")]
+    FingerprintNotText,
+    #[error(
+        "neither `aws cloudtrail list-public-keys` output (PublicKeyList) nor a janus-audit report manifest (verification.public_key_fingerprints)"
+    )]
+    Unknown,
+    #[error("pins no key")]
+    Empty,
+}
+
 /// The file `sync` writes the keys to, under the mirror's [`crate::analyzer::source::layout::SYNC_DIR`].
 pub const FILE: &str = "public-keys.json";
 
@@ -144,14 +196,25 @@ pub struct Pinned {
 impl Pinned {
     /// Read `path`: the JSON `aws cloudtrail list-public-keys` prints (`PublicKeyList`, each
     /// `Fingerprint` and base64 `Value`), or a janus-audit report manifest.
-    pub fn load(path: &Path) -> Result<Pinned, String> {
+    pub fn load(path: &Path) -> Result<Pinned, KeysError> {
         use base64::Engine as _;
-        let name = crate::base::text::quoted(path);
+        let file = crate::base::text::quoted(path);
+        let pin = |problem| KeysError::Pinned {
+            file: file.clone(),
+            problem,
+        };
         let mut bufs = crate::analyzer::source::files::Buffers::default();
-        crate::analyzer::source::files::read_decoded(path, &mut bufs, 64 << 20)
-            .map_err(|e| format!("{name}: {e}"))?;
+        crate::analyzer::source::files::read_decoded(path, &mut bufs, 64 << 20).map_err(
+            |source| KeysError::Read {
+                file: file.clone(),
+                source,
+            },
+        )?;
         let v: serde_json::Value =
-            serde_json::from_slice(&bufs.decoded).map_err(|e| format!("{name}: not JSON ({e})"))?;
+            serde_json::from_slice(&bufs.decoded).map_err(|source| KeysError::NotJson {
+                file: file.clone(),
+                source,
+            })?;
         let mut out = Pinned::default();
         let list = v.get("PublicKeyList").or_else(|| v.get("publicKeyList"));
         if let Some(list) = list.and_then(|l| l.as_array()) {
@@ -160,17 +223,15 @@ impl Pinned {
                     k.get("Fingerprint").and_then(|f| f.as_str()),
                     k.get("Value").and_then(|f| f.as_str()),
                 ) else {
-                    return Err(format!(
-                        "{name}: a PublicKeyList entry without Fingerprint and Value"
-                    ));
+                    return Err(pin(PinProblem::EntryIncomplete));
                 };
                 let der = base64::engine::general_purpose::STANDARD
                     .decode(value.trim())
-                    .map_err(|e| {
-                        format!(
-                            "{name}: the Value of {}: not base64 ({e})",
-                            crate::base::text::excerpt(fp)
-                        )
+                    .map_err(|source| {
+                        pin(PinProblem::NotBase64 {
+                            fingerprint: fp.to_string(),
+                            source,
+                        })
                     })?;
                 out.keys.keys.insert(fp.to_ascii_lowercase(), der);
                 out.fingerprints.insert(fp.to_ascii_lowercase());
@@ -181,17 +242,15 @@ impl Pinned {
         {
             for f in fps {
                 let Some(f) = f.as_str() else {
-                    return Err(format!("{name}: a fingerprint that is not a string"));
+                    return Err(pin(PinProblem::FingerprintNotText));
                 };
                 out.fingerprints.insert(f.to_ascii_lowercase());
             }
         } else {
-            return Err(format!(
-                "{name}: neither `aws cloudtrail list-public-keys` output (PublicKeyList) nor a janus-audit report manifest (verification.public_key_fingerprints)"
-            ));
+            return Err(pin(PinProblem::Unknown));
         }
         if out.fingerprints.is_empty() {
-            return Err(format!("{name}: pins no key"));
+            return Err(pin(PinProblem::Empty));
         }
         Ok(out)
     }
@@ -219,15 +278,17 @@ impl PublicKeys {
     }
 
     /// The keys in a mirror's sync directory; none when it has no such file.
-    pub fn load(path: &Path) -> Result<PublicKeys, String> {
+    pub fn load(path: &Path) -> Result<PublicKeys, KeysError> {
+        let file = || crate::base::text::quoted(path);
         match std::fs::read(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PublicKeys::default()),
-            Err(e) => Err(format!("{}: {e}", crate::base::text::quoted(path))),
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                format!(
-                    "{}: not a public key file: {e}",
-                    crate::base::text::quoted(path)
-                )
+            Err(source) => Err(KeysError::Io {
+                file: file(),
+                source,
+            }),
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| KeysError::NotKeyFile {
+                file: file(),
+                source,
             }),
         }
     }
@@ -242,7 +303,7 @@ impl PublicKeys {
         home_regions: &[String],
         start: Option<Millis>,
         end: Option<Millis>,
-    ) -> Result<PublicKeys, String> {
+    ) -> Result<PublicKeys, KeysError> {
         let mut out = PublicKeys::default();
         let t = |ms: Millis| aws_smithy_types::DateTime::from_millis(ms);
         for region in home_regions {
@@ -259,7 +320,10 @@ impl PublicKeys {
                     .set_next_token(token)
                     .send()
                     .await
-                    .map_err(|e| format!("ListPublicKeys in {region}: {}", describe(&e)))?;
+                    .map_err(|e| KeysError::List {
+                        region: region.clone(),
+                        failure: describe(&e),
+                    })?;
                 for k in page.public_key_list() {
                     if let (Some(fp), Some(v)) = (k.fingerprint(), k.value()) {
                         out.keys.insert(fp.to_string(), v.as_ref().to_vec());
@@ -348,6 +412,12 @@ mod tests {
         assert!(p.fingerprints.contains(fa));
         let other = d.path().join("other.json");
         std::fs::write(&other, r#"{"Records":[]}"#).unwrap();
-        assert!(Pinned::load(&other).unwrap_err().contains("neither"));
+        assert!(matches!(
+            Pinned::load(&other),
+            Err(KeysError::Pinned {
+                problem: PinProblem::Unknown,
+                ..
+            })
+        ));
     }
 }

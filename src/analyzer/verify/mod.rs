@@ -49,8 +49,17 @@ pub struct DigestFile {
     /// Its bucket, when known (S3, or a synced copy's sidecar).
     pub bucket: Option<String>,
     /// Decompressed content, or why it could not be read.
-    pub content: Result<Vec<u8>, String>,
+    pub content: Result<Vec<u8>, Unreadable>,
     pub signature: Signature,
+}
+
+/// Why a digest's bytes could not be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unreadable {
+    #[error(transparent)]
+    Read(std::sync::Arc<crate::analyzer::source::files::ReadError>),
+    #[error(transparent)]
+    Fetch(crate::analyzer::source::s3::S3Error),
 }
 
 /// A log file of the input: how it is named, and the SHA-256 of its decompressed content
@@ -161,16 +170,8 @@ impl Verification {
             .any(|s| s.logs_uncovered + s.digests_unsigned > 0 || !s.gaps.is_empty())
     }
 
-    /// A report's status with `--verify`: tampering over an incomplete read over gaps.
-    pub fn report_status(&self, complete: bool) -> i32 {
-        match (self.tampered(), complete, self.gaps()) {
-            (true, _, _) => crate::base::exit::TAMPERED,
-            (false, false, _) => crate::base::exit::INCOMPLETE,
-            (false, true, true) => crate::base::exit::NOT_COVERED,
-            _ => crate::base::exit::OK,
-        }
-    }
-
+    /// What validation found, as an exit status: tampering, else unproven input, else success
+    /// (a report combines it with its own, `base::exit::most_severe`).
     pub fn exit_status(&self) -> i32 {
         if self.tampered() {
             crate::base::exit::TAMPERED
@@ -556,49 +557,67 @@ fn min_opt(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
     }
 }
 
+/// Why a digest does not vouch for what it lists: each is a verdict's text in the report.
+#[derive(Debug, thiserror::Error)]
+enum DigestFault {
+    #[error("cannot be read: {0}")]
+    Unreadable(Unreadable),
+    #[error("invalid format")]
+    InvalidFormat,
+    #[error("has been moved from its original location")]
+    Moved,
+    #[error("no signature metadata")]
+    NoSignature,
+    /// The sidecar that holds the signature is missing or damaged: the reason.
+    #[error("{0}")]
+    SignatureDamaged(String),
+    #[error("unsupported signature algorithm {}", crate::base::text::excerpt(.0))]
+    Algorithm(String),
+    #[error("public key not found for fingerprint {}", crate::base::text::excerpt(.0))]
+    NoKey(String),
+    #[error("signature verification failed")]
+    BadSignature,
+    #[error("its signature is not the one the next digest records (chain broken)")]
+    ChainSignature,
+    #[error("its content is not what the next digest records (chain broken)")]
+    ChainContent,
+}
+
 /// One digest: `Ok(Some(source))` valid, with the key's source; `Ok(None)` unsigned but
 /// well-formed and in place; `Err` why not.
 fn judge(
     n: &Node<'_>,
     inputs: &Inputs,
     expected: Option<(Option<String>, Option<String>)>,
-) -> Result<Option<KeySource>, String> {
+) -> Result<Option<KeySource>, DigestFault> {
     let f = n.file;
     if let Err(e) = &f.content {
-        return Err(format!("cannot be read: {e}"));
+        return Err(DigestFault::Unreadable(e.clone()));
     }
-    let d = n.parsed.as_ref().ok_or("invalid format")?;
+    let d = n.parsed.as_ref().ok_or(DigestFault::InvalidFormat)?;
     if digest::tail(&d.digest_s3_object) != Some(f.tail.as_str())
         || f.bucket.as_ref().is_some_and(|b| *b != d.digest_s3_bucket)
     {
-        return Err("has been moved from its original location".into());
+        return Err(DigestFault::Moved);
     }
     let sha = n.content_sha256.as_deref().unwrap_or_default();
     // The signature first: a forged digest says so, whatever its link.
     let signed = match &f.signature {
         Signature::Unavailable => None,
-        Signature::Missing => return Err("no signature metadata".into()),
-        Signature::Damaged(why) => return Err(why.clone()),
+        Signature::Missing => return Err(DigestFault::NoSignature),
+        Signature::Damaged(why) => return Err(DigestFault::SignatureDamaged(why.clone())),
         Signature::Present { hex, algorithm } => {
             if !algorithm.eq_ignore_ascii_case("SHA256withRSA") {
-                return Err(format!(
-                    "unsupported signature algorithm {}",
-                    crate::base::text::excerpt(algorithm)
-                ));
+                return Err(DigestFault::Algorithm(algorithm.clone()));
             }
             let (key, source) = inputs
                 .keys
                 .get(&d.digest_public_key_fingerprint)
-                .ok_or_else(|| {
-                    format!(
-                        "public key not found for fingerprint {}",
-                        crate::base::text::excerpt(&d.digest_public_key_fingerprint)
-                    )
-                })?;
+                .ok_or_else(|| DigestFault::NoKey(d.digest_public_key_fingerprint.clone()))?;
             if digest::signature_ok(key, d.string_to_sign(sha).as_bytes(), hex) {
                 Some(source)
             } else {
-                return Err("signature verification failed".into());
+                return Err(DigestFault::BadSignature);
             }
         }
     };
@@ -610,14 +629,12 @@ fn judge(
         if let (Some(recorded), Some(own)) = (sig.as_deref(), own.as_deref())
             && recorded.to_ascii_lowercase() != own
         {
-            return Err(
-                "its signature is not the one the next digest records (chain broken)".into(),
-            );
+            return Err(DigestFault::ChainSignature);
         }
         if let Some(h) = hash
             && !h.eq_ignore_ascii_case(sha)
         {
-            return Err("its content is not what the next digest records (chain broken)".into());
+            return Err(DigestFault::ChainContent);
         }
     }
     Ok(signed)

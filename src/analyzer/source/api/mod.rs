@@ -23,7 +23,7 @@ use aws_smithy_types::DateTime as SmithyTime;
 use tokio::sync::Mutex;
 
 use crate::analyzer::source::files;
-use crate::analyzer::source::s3::describe;
+use crate::analyzer::source::s3::{AwsFailure, describe};
 
 mod pace;
 mod records;
@@ -83,14 +83,14 @@ pub struct ApiOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("cannot tell which AWS account the credentials belong to (sts:GetCallerIdentity): {0}")]
-    Account(String),
+    Account(AwsFailure),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("region {region}: {attribute}: {reason}")]
+    #[error("region {region}: {attribute}: {failure}")]
     Lookup {
         region: String,
         attribute: String,
-        reason: String,
+        failure: AwsFailure,
     },
 }
 
@@ -185,7 +185,7 @@ async fn connect(opts: &ApiOptions) -> Result<(String, Vec<Arc<Region>>), ApiErr
         .await
         .map_err(|e| ApiError::Account(describe(&e)))?
         .account
-        .ok_or_else(|| ApiError::Account("no account in the answer".into()))?;
+        .ok_or_else(|| ApiError::Account(AwsFailure::of("no account in the answer")))?;
     let regions = opts
         .regions
         .iter()
@@ -482,7 +482,7 @@ async fn run_plans(
             Err(e) => errors.push(ApiError::Lookup {
                 region: "?".into(),
                 attribute: "?".into(),
-                reason: e.to_string(),
+                failure: AwsFailure::of(&e.to_string()),
             }),
         }
     }
@@ -502,10 +502,10 @@ async fn lookup(
     end: Millis,
     pages_left: &mut Option<u32>,
 ) -> Result<bool, ApiError> {
-    let fail = |reason: String| ApiError::Lookup {
+    let fail = |failure: AwsFailure| ApiError::Lookup {
         region: region.name.clone(),
         attribute: attr.to_string(),
-        reason,
+        failure,
     };
     let attribute = match attr.split_once('=') {
         Some((k, v)) => Some(
@@ -513,7 +513,7 @@ async fn lookup(
                 .attribute_key(LookupAttributeKey::from(k))
                 .attribute_value(v)
                 .build()
-                .map_err(|e| fail(e.to_string()))?,
+                .map_err(|e| fail(AwsFailure::of(&e.to_string())))?,
         ),
         None => None,
     };
@@ -545,7 +545,7 @@ async fn lookup(
             Err(why) => {
                 // Interrupted or failed: keep what was fetched; the next run resumes from it.
                 flush(ctx, region, attr, &mut buffer, resume_from(oldest), end).await?;
-                return why.map_or(Ok(true), |reason| Err(fail(reason)));
+                return why.map_or(Ok(true), |failure| Err(fail(failure)));
             }
         };
         pages += 1;
@@ -618,7 +618,7 @@ async fn page(
     start: Millis,
     end: Millis,
     token: Option<&str>,
-) -> Result<aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput, String> {
+) -> Result<aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput, AwsFailure> {
     let mut throttles = 0u32;
     let mut failures = 0u32;
     loop {
