@@ -423,22 +423,7 @@ fn code_lines(lines: &[&str]) -> usize {
 
 /// Files and functions over the limits that are still to be split: the list may only shrink
 /// (a file or function that fits is taken off it, and the test says so).
-const STILL_LONG: &[&str] = &[
-    "src/analyzer/verify/mod.rs::validate",
-    "src/analyzer/model/lineage.rs::build",
-    "src/analyzer/dataset/ddl.rs::lineage_views",
-    "src/analyzer/load/mod.rs::read_one",
-    "src/analyzer/render/html/activity.rs::chart",
-    "src/analyzer/dataset/ddl.rs::views",
-    "src/analyzer/load/account.rs::line",
-    "src/analyzer/model/lineage.rs::match_calls",
-    "src/analyzer/verify/mod.rs::walk",
-    "src/analyzer/source/envelope.rs::unwrap_exports",
-    "src/analyzer/source/api/mod.rs::fetch",
-    "src/analyzer/dataset/read.rs::read",
-    "src/analyzer/model/lineage.rs::frame",
-    "src/analyzer/source/api/mod.rs::lookup",
-];
+const STILL_LONG: &[&str] = &[];
 
 /// No file over about 600 lines of code (tests aside) and no function over about 80, unless a
 /// comment just above it says why it reads better whole.
@@ -478,7 +463,7 @@ fn files_and_functions_stay_short() {
             };
             let why = lines[i.saturating_sub(4)..i]
                 .iter()
-                .any(|l| l.contains("reads better whole"));
+                .any(|l| l.to_ascii_lowercase().contains("reads better whole"));
             if code_lines(&lines[i..=i + len]) > 80 && !why {
                 over.push(format!("{rel}::{name}"));
             }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use polars::prelude::*;
 
 use crate::analyzer::load::{self, IngestOptions, Ingested};
-use crate::analyzer::model::Needs;
-use crate::analyzer::query::{self, Queries, QueryError, Registered, Sql};
+use crate::analyzer::model::{Needs, Table};
+use crate::analyzer::query::{self, Queries, QueryError, Registered, Shipped, Sql};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -130,15 +130,17 @@ pub fn run(
     sqls: &[Sql],
     queries: &Queries,
     mut opts: IngestOptions,
-    params: Vec<(String, DataFrame)>,
+    params: Vec<(Table, DataFrame)>,
     trusted: &[ipnet::IpNet],
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<Outcome, ReportError> {
-    let calls = queries.named("calls")?;
+    let calls = queries.shipped(Shipped::Calls)?;
     opts.needs = Needs {
         events: opts.needs.events
-            || sqls.iter().any(|s| query::mentions(&s.text, "events"))
-            || query::mentions(&calls.text, "events"),
+            || sqls
+                .iter()
+                .any(|s| query::mentions(&s.text, Table::Events.name()))
+            || query::mentions(&calls.text, Table::Events.name()),
         id_times: opts.needs.id_times,
     };
     // Of role_calls, only what the queries can name is kept (or decoded, from a dataset).

@@ -13,10 +13,11 @@ use crate::analyzer::cmd::progress::{self, FetchSpinner};
 use crate::analyzer::cmd::ui::Ui;
 use crate::analyzer::engine::{self, TrustedCidrs};
 use crate::analyzer::load::IngestOptions;
+use crate::analyzer::model::Table;
 use crate::analyzer::model::{Needs, ProviderFilter};
 use crate::analyzer::query::findings::{self, Severity, Thresholds};
 use crate::analyzer::query::timeline::Entity;
-use crate::analyzer::query::{Queries, Sql};
+use crate::analyzer::query::{Queries, Shipped, Sql};
 use crate::analyzer::render::html;
 use crate::analyzer::render::{self, Format};
 use crate::analyzer::source::api::Progress;
@@ -103,11 +104,11 @@ pub struct Request {
 impl Command {
     fn sqls(&self, queries: &Queries) -> Result<Vec<Sql>, AnalyzerError> {
         Ok(match self {
-            Command::ByInstance => vec![queries.named("by_instance")?],
-            Command::Sessions => vec![queries.named("sessions")?],
+            Command::ByInstance => vec![queries.shipped(Shipped::ByInstance)?],
+            Command::Sessions => vec![queries.shipped(Shipped::Sessions)?],
             Command::Query { sql, .. } => vec![queries.resolve(sql)?],
             Command::Findings { .. } => queries.findings()?,
-            Command::Timeline(_) => vec![queries.named("timeline")?],
+            Command::Timeline(_) => vec![queries.shipped(Shipped::Timeline)?],
         })
     }
 
@@ -153,13 +154,13 @@ impl Command {
     }
 
     /// The parameter tables the command's SQL reads.
-    fn params(&self) -> Vec<(String, DataFrame)> {
+    fn params(&self) -> Vec<(Table, DataFrame)> {
         match self {
             Command::ByInstance | Command::Sessions => vec![],
             Command::Query { thresholds, .. } | Command::Findings { thresholds, .. } => {
-                vec![("findings_params".into(), thresholds.frame())]
+                vec![(Table::FindingsParams, thresholds.frame())]
             }
-            Command::Timeline(entity) => vec![("timeline_filter".into(), entity.frame())],
+            Command::Timeline(entity) => vec![(Table::TimelineFilter, entity.frame())],
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::cmd::progress;
 use crate::analyzer::cmd::ui::Ui;
 use crate::analyzer::engine::TrustedCidrs;
+use crate::analyzer::model::Table;
 use crate::analyzer::notice::Notice;
 use crate::analyzer::query::Queries;
 use crate::analyzer::query::findings::{self, Severity, Thresholds};
@@ -167,7 +168,7 @@ impl Shared<'_> {
             formats: &req.formats,
             queries,
             input: req.source.ingest_options(input.paths, w, input.from_store),
-            params: vec![("findings_params".into(), req.thresholds.frame())],
+            params: vec![(Table::FindingsParams, req.thresholds.frame())],
             trusted: &trusted.nets,
             input_complete: input.complete,
             parameters,

@@ -3,41 +3,42 @@
 
 use polars::prelude::*;
 
+use crate::analyzer::model::Table;
 use crate::analyzer::query::findings::{PARAMS, Thresholds};
 use crate::analyzer::query::timeline::Entity;
-use crate::analyzer::query::{self, Queries, QueryError, Registered};
+use crate::analyzer::query::{self, Queries, QueryError, Registered, Shipped};
 
-/// One table: its name, what it is, and its columns with their types.
-pub struct Table {
-    pub name: &'static str,
+/// One table: which, what it is, and its columns with their types.
+pub struct Listed {
+    pub table: Table,
     pub about: &'static str,
     pub schema: Schema,
 }
 
 /// The base tables, `calls` as `queries/calls.sql` (embedded or overridden) derives it, and the
 /// parameter tables.
-pub fn catalog(queries: &Queries) -> Result<Vec<Table>, QueryError> {
-    let mut out: Vec<Table> = crate::analyzer::model::schemas()
+pub fn catalog(queries: &Queries) -> Result<Vec<Listed>, QueryError> {
+    let mut out: Vec<Listed> = crate::analyzer::model::schemas()
         .into_iter()
-        .map(|(name, about, schema)| Table {
-            name,
+        .map(|(table, about, schema)| Listed {
+            table,
             about,
             schema,
         })
         .collect();
     let files = crate::analyzer::load::report_files_frame(&[]).expect("static columns");
-    let empty = |name: &str| {
+    let empty = |table: Table| {
         out.iter()
-            .find(|t| t.name == name)
+            .find(|t| t.table == table)
             .map(|t| DataFrame::empty_with_schema(&t.schema))
             .expect("a base table")
     };
     let (events, role_calls, assumptions, hops, key_lineage) = (
-        empty("events"),
-        empty("role_calls"),
-        empty("assumptions"),
-        empty("hops"),
-        empty("key_lineage"),
+        empty(Table::Events),
+        empty(Table::RoleCalls),
+        empty(Table::Assumptions),
+        empty(Table::Hops),
+        empty(Table::KeyLineage),
     );
     let calls = query::calls_schema(
         Registered {
@@ -49,33 +50,33 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Table>, QueryError> {
             files: files.clone(),
             params: vec![],
         },
-        &queries.named("calls")?,
+        &queries.shipped(Shipped::Calls)?,
     )?;
-    out.push(Table {
-        name: "calls",
+    out.push(Listed {
+        table: Table::Calls,
         about: "role_calls joined, through key_lineage, to the assumption at the root of each key (queries/calls.sql)",
         schema: calls,
     });
     let params = [
         (
-            "files",
+            Table::Files,
             "one row per input file and what became of it",
             files,
         ),
         (
-            "timeline_filter",
+            Table::TimelineFilter,
             "timeline only: the entity followed",
             Entity::default().frame(),
         ),
         (
-            "findings_params",
+            Table::FindingsParams,
             "findings, query, report: detection thresholds (--set NAME=VALUE)",
             Thresholds::default().frame(),
         ),
     ];
-    for (name, about, df) in params {
-        out.push(Table {
-            name,
+    for (table, about, df) in params {
+        out.push(Listed {
+            table,
             about,
             schema: df.schema().as_ref().clone(),
         });
@@ -84,13 +85,13 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Table>, QueryError> {
 }
 
 /// The listing `janus-audit tables` prints.
-pub fn render(tables: &[Table]) -> String {
+pub fn render(tables: &[Listed]) -> String {
     let mut out = String::new();
     for t in tables {
-        out.push_str(&format!("{}\n  -- {}\n", t.name, t.about));
+        out.push_str(&format!("{}\n  -- {}\n", t.table, t.about));
         for (col, dtype) in t.schema.iter() {
             let param = PARAMS.iter().find(|p| p.name == col.as_str());
-            match param.filter(|_| t.name == "findings_params") {
+            match param.filter(|_| t.table == Table::FindingsParams) {
                 Some(p) => out.push_str(&format!(
                     "  {col:<28} {dtype:<6} default {:>4}  {}\n",
                     p.default, p.doc
@@ -103,87 +104,91 @@ pub fn render(tables: &[Table]) -> String {
 }
 
 /// What a column means where its name does not say it all: (table, column, note).
-const NOTES: &[(&str, &str, &str)] = &[
+const NOTES: &[(Table, &str, &str)] = &[
     (
-        "role_calls",
+        Table::RoleCalls,
         "trusted_source",
         "the source IP is in a `--trusted-cidrs` range; always false without one",
     ),
     (
-        "role_calls",
+        Table::RoleCalls,
         "key_ref",
         "the `key_lineage` row of the key the call was made with; null when it is no key of the lineage",
     ),
     (
-        "role_calls",
+        Table::RoleCalls,
         "session_created_at",
         "the session's `creationDate`: with the key ID and session ARN, which issuance of a key ID made the call (temporary key IDs repeat)",
     ),
     (
-        "assumptions",
+        Table::Assumptions,
         "in_window",
         "whether the assumption counts in the report; earlier ones still own later calls",
     ),
     (
-        "assumptions",
+        Table::Assumptions,
         "instance_source",
         "how the instance was read from the session name (`instance-name`, `hostname`, `shortened`, `unrecognized`, ...)",
     ),
     (
-        "hops",
+        Table::Hops,
         "parent_key",
         "with `parent_arn` and `parent_created_at`: the identity of the key that asked",
     ),
     (
-        "hops",
+        Table::Hops,
         "access_key_id",
         "with `assumed_role_arn`: the key issued",
     ),
     (
-        "key_lineage",
+        Table::KeyLineage,
         "depth",
         "0 for the key AssumeRoleWithWebIdentity issued, one more per chained AssumeRole",
     ),
     (
-        "key_lineage",
+        Table::KeyLineage,
         "used_in_window",
         "a call in the window was made with the key, matched as `calls.sql` matches",
     ),
     (
-        "key_lineage",
+        Table::KeyLineage,
         "key_ref",
         "the row's number, in order of `issued_at`, key, then session ARN; depends on what was read, so join on it, don't keep it",
     ),
-    ("key_lineage", "issuing_ip", "the IP that requested the key"),
     (
-        "key_lineage",
+        Table::KeyLineage,
+        "issuing_ip",
+        "the IP that requested the key",
+    ),
+    (
+        Table::KeyLineage,
         "shared_event_id",
         "set when the target account's copy of the issuing event is in the input",
     ),
     (
-        "calls",
+        Table::Calls,
         "issued_session_no",
         "the number of `issued_session_name` in name order, equal for equal names",
     ),
     (
-        "calls",
+        Table::Calls,
         "matched_by",
         "`access_key` or `session`: how the call was joined to its key",
     ),
     (
-        "calls",
+        Table::Calls,
         "foreign_ip",
         "the source IP differs from the one that obtained the root key; never for calls AWS makes on the session's behalf",
     ),
     (
-        "files",
+        Table::Files,
         "status",
         "`read`, `partial`, `digest`, `outside-window` or `skipped`",
     ),
 ];
 
 /// The listing as Markdown: docs/TABLES.md is exactly this, and a test keeps it so.
-pub fn render_markdown(tables: &[Table]) -> String {
+pub fn render_markdown(tables: &[Listed]) -> String {
     let mut out = String::from(
         "# Tables\n\n\
          The tables every query reads, generated by `janus-audit tables --format markdown` from the \
@@ -195,17 +200,17 @@ pub fn render_markdown(tables: &[Table]) -> String {
     for t in tables {
         out.push_str(&format!(
             "\n## `{}`\n\n{}.\n\n",
-            t.name,
+            t.table,
             capitalise(t.about)
         ));
         out.push_str("| column | type | notes |\n|---|---|---|\n");
         for (col, dtype) in t.schema.iter() {
             let param = PARAMS.iter().find(|p| p.name == col.as_str());
-            let note = match param.filter(|_| t.name == "findings_params") {
+            let note = match param.filter(|_| t.table == Table::FindingsParams) {
                 Some(p) => format!("default {}: {}", p.default, p.doc),
                 None => NOTES
                     .iter()
-                    .find(|(table, c, _)| *table == t.name && *c == col.as_str())
+                    .find(|(table, c, _)| *table == t.table && *c == col.as_str())
                     .map_or(String::new(), |(_, _, n)| (*n).to_string()),
             };
             out.push_str(&format!(

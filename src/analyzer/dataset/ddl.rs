@@ -135,6 +135,8 @@ fn create(engine: Engine, table: &str, cols: &[(String, &str)], location: &str) 
 }
 
 /// The tables `queries/` read, as janus-audit builds them from what it stored.
+// Reads better whole: the views in the order the script creates them, each beside the SQL it
+// emits; the closures above them are the vocabulary they share.
 fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<String> {
     // In queries Trino quotes with double quotes, and wants them on a name that starts with '_'.
     let seq = match engine {
@@ -320,6 +322,8 @@ const MATCH_FORMS: [&str; 5] = ["key", "keyarn", "keytime", "keyonly", "session"
 /// grows with [`MAX_DEPTH`], not with the power of it); then the keys numbered (`janus_keys`),
 /// each call given its key's number (`role_calls`), and each key marked used by a call
 /// (`key_lineage`).
+// Reads better whole: one SQL script, view after view in dependency order, as an engine reads
+// it; split, the views would lose the order that makes the walk readable.
 fn lineage_views(engine: Engine, call_cols: &str) -> Vec<String> {
     let text = text_type(engine);
     let earliest = "ORDER BY event_time IS NULL, event_time, event_id";

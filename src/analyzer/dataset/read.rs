@@ -214,39 +214,23 @@ fn in_window(df: &DataFrame, w: &Window) -> Result<BooleanChunked, DatasetError>
     Ok(t.phys.iter().map(|t| Some(w.contains(t))).collect())
 }
 
-/// The tables a report over `opts.window` reads, from the dataset at `dir`; of `role_calls`,
-/// only `opts.role_call_columns` are decoded.
-pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> {
-    let started = std::time::Instant::now();
-    let ds = Dataset::open(dir)?;
-    let committed = ds.committed()?;
+/// Reads a table's parts for some dates, with some columns (all: `None`).
+type TableReader<'a> =
+    dyn Fn(&str, Dates, Option<&[String]>) -> Result<DataFrame, DatasetError> + 'a;
+
+/// The window's role_calls, with the columns the queries can name (`opts.role_call_columns`, and
+/// the event IDs too where some repeat: `repeats`), in the table's order.
+fn read_role_calls(
+    table: &TableReader<'_>,
+    opts: &IngestOptions,
+    repeats: bool,
+    calls_dates: Dates,
+) -> Result<DataFrame, DatasetError> {
     let w = opts.window;
-    let (calls_dates, wide) = ranges(&w);
-    let table = |name: &str, dates: Dates, columns: Option<&[String]>| {
-        Ok::<_, DatasetError>(
-            match in_input_order(load(&ds, name, dates, &committed, columns)?)? {
-                Some(df) => df,
-                None => {
-                    let all = empty_raw(name).expect("a model table");
-                    match columns {
-                        Some(c) => all.select(c.iter().map(String::as_str))?,
-                        None => all,
-                    }
-                }
-            },
-        )
-    };
-    // Which copy of a repeated eventID survives is known before anything is decoded; only then
-    // does role_calls' event_id have to be (when no query names it).
-    let resolved = duplicates(&ds, wide, &committed)?;
-    tracing::info!("dataset: duplicates resolved in {:.2?}", started.elapsed());
-    let call_columns = opts
-        .role_call_columns
-        .as_ref()
-        .map(|c| match resolved.any() {
-            true => crate::analyzer::model::with_ids(&c.kept),
-            false => c.kept.clone(),
-        });
+    let call_columns = opts.role_call_columns.as_ref().map(|c| match repeats {
+        true => crate::analyzer::model::with_ids(&c.kept),
+        false => c.kept.clone(),
+    });
     // The columns that match a call without an access key to its session are three of the
     // widest, and most windows have no such call: they are decoded after the rest, if needed.
     let later = opts
@@ -280,6 +264,36 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
             .filter(|c| role_calls.get_column_index(c).is_some());
         role_calls = role_calls.select(present.map(String::as_str))?;
     }
+    Ok(role_calls)
+}
+
+/// The tables a report over `opts.window` reads, from the dataset at `dir`; of `role_calls`,
+/// only `opts.role_call_columns` are decoded.
+pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> {
+    let started = std::time::Instant::now();
+    let ds = Dataset::open(dir)?;
+    let committed = ds.committed()?;
+    let w = opts.window;
+    let (calls_dates, wide) = ranges(&w);
+    let table = |name: &str, dates: Dates, columns: Option<&[String]>| {
+        Ok::<_, DatasetError>(
+            match in_input_order(load(&ds, name, dates, &committed, columns)?)? {
+                Some(df) => df,
+                None => {
+                    let all = empty_raw(name).expect("a model table");
+                    match columns {
+                        Some(c) => all.select(c.iter().map(String::as_str))?,
+                        None => all,
+                    }
+                }
+            },
+        )
+    };
+    // Which copy of a repeated eventID survives is known before anything is decoded; only then
+    // does role_calls' event_id have to be (when no query names it).
+    let resolved = duplicates(&ds, wide, &committed)?;
+    tracing::info!("dataset: duplicates resolved in {:.2?}", started.elapsed());
+    let role_calls = read_role_calls(&table, opts, resolved.any(), calls_dates)?;
     let events = if opts.needs.events {
         let ev = table("events", calls_dates, None)?;
         Some(ev.filter(&in_window(&ev, &w)?)?)

@@ -154,6 +154,7 @@ pub fn report_files_frame(files: &[FileReport]) -> PolarsResult<DataFrame> {
 }
 impl Summary {
     /// The one-line account of a run's input, for stderr.
+    // Reads better whole: the line's clauses in the order it says them, one entry each.
     pub fn line(&self) -> String {
         let s = self;
         let mut parts = vec![format!(

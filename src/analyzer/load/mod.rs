@@ -100,25 +100,7 @@ fn read_one(
     bufs: &mut files::Buffers,
     limits: &Limits,
 ) -> FileReport {
-    let mut report = FileReport {
-        file_id,
-        path: found.path.clone(),
-        bytes: 0,
-        records: 0,
-        status: match found.plan {
-            Plan::Read => FileStatus::Read,
-            Plan::Digest => FileStatus::Digest,
-            Plan::OutsideWindow => FileStatus::OutsideWindow,
-        },
-        skip: None,
-        problems: Vec::new(),
-        unusable: 0,
-        values_nulled: 0,
-        sha256: None,
-        etag: found.object.as_ref().and_then(|o| o.etag.clone()),
-        content_sha256: None,
-        validation: None,
-    };
+    let mut report = FileReport::planned(found, file_id);
     let custody = bufs.hash && found.plan == Plan::Digest;
     if found.plan != Plan::Read && !custody {
         report.bytes = match &found.object {
@@ -127,17 +109,7 @@ fn read_one(
         };
         return report;
     }
-    let read = match body {
-        None => files::read_decoded(&found.path, bufs, limits.max_file_bytes),
-        Some(Ok(got)) => {
-            if got.etag.is_some() {
-                report.etag = got.etag;
-            }
-            files::decode_fetched(got.body, bufs, limits.max_file_bytes)
-        }
-        Some(Err(S3Error::TooLarge { what, limit })) => Err(ReadError::TooLarge { what, limit }),
-        Some(Err(e)) => Err(ReadError::Fetch(e)),
-    };
+    let read = decode(found, body, &mut report, bufs, limits);
     report.sha256 = bufs.sha256.map(hex::encode);
     report.content_sha256 = bufs.content_sha256.map(hex::encode);
     match read {
@@ -193,38 +165,90 @@ fn read_one(
                 sink.push(r, file_id, i as u32);
             }
             report.records = split.records.len() as u64;
-            if split.bad_count > 0 {
-                report.status = FileStatus::Partial;
-                report.unusable = split.bad_count;
-                report.problems = split
-                    .bad
-                    .iter()
-                    .map(|BadRecord { at, reason }| {
-                        crate::base::text::reason(&format!("{at}: {reason}"))
-                    })
-                    .collect();
-                let unlisted = split.bad_count - split.bad.len() as u64;
-                if unlisted > 0 {
-                    report.problems.push(format!("and {unlisted} more"));
-                }
-            }
-            if not_utf8 > 0 {
-                report.status = FileStatus::Partial;
-                report.problems.push(format!(
-                    "{not_utf8} byte sequence(s) that are not UTF-8 read as U+FFFD; their records are kept"
-                ));
-            }
-            report.values_nulled = nulled + sink.stats.values_nulled - before;
-            if report.values_nulled > 0 {
-                report.status = FileStatus::Partial;
-                report.problems.push(format!(
-                    "{} unreadable value(s) (a lone UTF-16 surrogate escape, a number out of range) read as null; their records are kept",
-                    report.values_nulled
-                ));
-            }
+            let nulled = nulled + sink.stats.values_nulled - before;
+            partly_read(&mut report, &split, not_utf8, nulled);
         }
     }
     report
+}
+
+impl FileReport {
+    /// A file's report before it is read: what the walk planned for it.
+    fn planned(found: &Found, file_id: u32) -> FileReport {
+        FileReport {
+            file_id,
+            path: found.path.clone(),
+            bytes: 0,
+            records: 0,
+            status: match found.plan {
+                Plan::Read => FileStatus::Read,
+                Plan::Digest => FileStatus::Digest,
+                Plan::OutsideWindow => FileStatus::OutsideWindow,
+            },
+            skip: None,
+            problems: Vec::new(),
+            unusable: 0,
+            values_nulled: 0,
+            sha256: None,
+            etag: found.object.as_ref().and_then(|o| o.etag.clone()),
+            content_sha256: None,
+            validation: None,
+        }
+    }
+}
+
+/// The file's bytes, decompressed into `bufs` (from disk, or the object fetched for it): how
+/// many. A fetched object's ETag replaces the listing's.
+fn decode(
+    found: &Found,
+    body: Option<Result<s3::Got, S3Error>>,
+    report: &mut FileReport,
+    bufs: &mut files::Buffers,
+    limits: &Limits,
+) -> Result<u64, ReadError> {
+    match body {
+        None => files::read_decoded(&found.path, bufs, limits.max_file_bytes),
+        Some(Ok(got)) => {
+            if got.etag.is_some() {
+                report.etag = got.etag;
+            }
+            files::decode_fetched(got.body, bufs, limits.max_file_bytes)
+        }
+        Some(Err(S3Error::TooLarge { what, limit })) => Err(ReadError::TooLarge { what, limit }),
+        Some(Err(e)) => Err(ReadError::Fetch(e)),
+    }
+}
+
+/// A file whose records were read with some unusable, some bytes that are not UTF-8, or some
+/// values read as null: partly read, each kind of damage said once.
+fn partly_read(report: &mut FileReport, split: &envelope::Split<'_>, not_utf8: u64, nulled: u64) {
+    if split.bad_count > 0 {
+        report.status = FileStatus::Partial;
+        report.unusable = split.bad_count;
+        report.problems = split
+            .bad
+            .iter()
+            .map(|BadRecord { at, reason }| crate::base::text::reason(&format!("{at}: {reason}")))
+            .collect();
+        let unlisted = split.bad_count - split.bad.len() as u64;
+        if unlisted > 0 {
+            report.problems.push(format!("and {unlisted} more"));
+        }
+    }
+    if not_utf8 > 0 {
+        report.status = FileStatus::Partial;
+        report.problems.push(format!(
+            "{not_utf8} byte sequence(s) that are not UTF-8 read as U+FFFD; their records are kept"
+        ));
+    }
+    report.values_nulled = nulled;
+    if report.values_nulled > 0 {
+        report.status = FileStatus::Partial;
+        report.problems.push(format!(
+            "{} unreadable value(s) (a lone UTF-16 surrogate escape, a number out of range) read as null; their records are kept",
+            report.values_nulled
+        ));
+    }
 }
 
 /// Read every input and build the tables. Damaged files are reported, never fatal.

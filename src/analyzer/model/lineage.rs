@@ -178,6 +178,97 @@ pub struct MatchStats {
     pub hops_unlinked: u64,
 }
 
+/// No key: a sentinel rather than an Option, half the bytes per call until the column is made.
+const NONE: u32 = u32::MAX;
+
+/// Each call's key row by its key ID, session ARN and creation time ([`NONE`] when no key
+/// matches), probed on every core, a slice of the rows each (slices of the three columns are
+/// views).
+fn probe(
+    by_key: &ByKey<'_>,
+    call_keys: &StringChunked,
+    arns: &StringChunked,
+    created: &DatetimeChunked,
+) -> (Vec<u32>, MatchStats) {
+    use rayon::prelude::*;
+    let n = call_keys.len();
+    let step = n
+        .div_ceil(rayon::current_num_threads().max(1) * 4)
+        .max(1 << 14);
+    let parts: Vec<(Vec<u32>, MatchStats)> = (0..n)
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|&at| {
+            let len = step.min(n - at);
+            let (k, a, c) = (
+                call_keys.slice(at as i64, len),
+                arns.slice(at as i64, len),
+                created.phys.slice(at as i64, len),
+            );
+            let mut stats = MatchStats::default();
+            let out = k
+                .iter()
+                .zip(a.iter())
+                .zip(c.iter())
+                .map(|((k, a), c)| {
+                    let Some(k) = k else { return NONE };
+                    match by_key.find(k, a, c) {
+                        Some((row, weaker)) => {
+                            stats.by_fewer_fields += weaker as u64;
+                            row
+                        }
+                        None => {
+                            stats.other_issuance += by_key.ranges.contains_key(k) as u64;
+                            NONE
+                        }
+                    }
+                })
+                .collect();
+            (out, stats)
+        })
+        .collect();
+    let mut stats = MatchStats::default();
+    let mut refs = Vec::with_capacity(n);
+    for (r, s) in parts {
+        refs.extend(r);
+        stats.by_fewer_fields += s.by_fewer_fields;
+        stats.other_issuance += s.other_issuance;
+    }
+    (refs, stats)
+}
+
+/// The few calls without a key, matched by their session: role ARN, session name and creation
+/// time.
+fn match_sessions(
+    keys: &[&Key<'_>],
+    sessions: &[(Option<&str>, Option<&str>)],
+    role_calls: &DataFrame,
+    refs: &mut [u32],
+) -> PolarsResult<()> {
+    let mut by_session: Fast<(&str, &str, Millis), u32> = Fast::default();
+    for (row, (k, s)) in keys.iter().zip(sessions).enumerate() {
+        if let (Some(r), Some(n), Some(t)) = (s.0, s.1, k.issued_at) {
+            by_session.entry((r, n, t)).or_insert(row as u32);
+        }
+    }
+    let call_keys = role_calls.column("access_key_id")?.str()?;
+    let created = role_calls.column("session_created_at")?.datetime()?;
+    let rows = call_keys
+        .iter()
+        .zip(role_calls.column("session_issuer_arn")?.str()?.iter())
+        .zip(role_calls.column("session_name")?.str()?.iter())
+        .zip(created.phys.iter());
+    for (slot, (((k, r), n), c)) in refs.iter_mut().zip(rows) {
+        if k.is_none()
+            && let (Some(r), Some(n), Some(c)) = (r, n, c)
+        {
+            *slot = by_session.get(&(r, n, c)).copied().unwrap_or(NONE);
+        }
+    }
+    Ok(())
+}
+
 /// Which key each of the window's calls (`role_calls`) was made with, as its row in the
 /// lineage (`key_ref`), matched as `queries/calls.sql` documents: by access key ID, the
 /// session's ARN and creation time (see the module's documentation), or for a record without a
@@ -213,79 +304,10 @@ fn match_calls(
         Some(c) => c.datetime()?,
         None => &no_time,
     };
-    // No key: a sentinel rather than an Option, half the bytes per call until the column is made.
-    const NONE: u32 = u32::MAX;
     let keyless = call_keys.null_count() > 0;
-    // Probed on every core, a slice of the rows each (slices of the three columns are views).
-    let (mut refs, stats): (Vec<u32>, MatchStats) = {
-        use rayon::prelude::*;
-        let n = role_calls.height();
-        let step = n
-            .div_ceil(rayon::current_num_threads().max(1) * 4)
-            .max(1 << 14);
-        let parts: Vec<(Vec<u32>, MatchStats)> = (0..n)
-            .step_by(step)
-            .collect::<Vec<_>>()
-            .par_iter()
-            .map(|&at| {
-                let len = step.min(n - at);
-                let (k, a, c) = (
-                    call_keys.slice(at as i64, len),
-                    arns.slice(at as i64, len),
-                    created.phys.slice(at as i64, len),
-                );
-                let mut stats = MatchStats::default();
-                let out = k
-                    .iter()
-                    .zip(a.iter())
-                    .zip(c.iter())
-                    .map(|((k, a), c)| {
-                        let Some(k) = k else { return NONE };
-                        match by_key.find(k, a, c) {
-                            Some((row, weaker)) => {
-                                stats.by_fewer_fields += weaker as u64;
-                                row
-                            }
-                            None => {
-                                stats.other_issuance += by_key.ranges.contains_key(k) as u64;
-                                NONE
-                            }
-                        }
-                    })
-                    .collect();
-                (out, stats)
-            })
-            .collect();
-        let mut stats = MatchStats::default();
-        let mut refs = Vec::with_capacity(n);
-        for (r, s) in parts {
-            refs.extend(r);
-            stats.by_fewer_fields += s.by_fewer_fields;
-            stats.other_issuance += s.other_issuance;
-        }
-        (refs, stats)
-    };
+    let (mut refs, stats) = probe(&by_key, call_keys, arns, created);
     if keyless && SESSION_MATCH.iter().all(|c| col(c).is_some()) {
-        let mut by_session: Fast<(&str, &str, Millis), u32> = Fast::default();
-        for (row, (k, s)) in keys.iter().zip(sessions).enumerate() {
-            if let (Some(r), Some(n), Some(t)) = (s.0, s.1, k.issued_at) {
-                by_session.entry((r, n, t)).or_insert(row as u32);
-            }
-        }
-        // The few calls without a key, matched by their session.
-        let created = role_calls.column("session_created_at")?.datetime()?;
-        let rows = call_keys
-            .iter()
-            .zip(role_calls.column("session_issuer_arn")?.str()?.iter())
-            .zip(role_calls.column("session_name")?.str()?.iter())
-            .zip(created.phys.iter());
-        for (slot, (((k, r), n), c)) in refs.iter_mut().zip(rows) {
-            if k.is_none()
-                && let (Some(r), Some(n), Some(c)) = (r, n, c)
-            {
-                *slot = by_session.get(&(r, n, c)).copied().unwrap_or(NONE);
-            }
-        }
+        match_sessions(keys, sessions, role_calls, &mut refs)?;
     }
     // Most trails match every call: then the values are the column as they are.
     let refs = match refs.contains(&NONE) {
@@ -298,38 +320,18 @@ fn match_calls(
     Ok((refs, stats))
 }
 
-/// The lineage of every key issued by a successful assumption in `assumptions` (roots, depth
-/// 0) through the successful chained AssumeRoles in `hops`, and whether one of the window's
-/// calls in `role_calls` was made with it; and for each of those calls, its key's row
-/// (`key_ref`, null for a call made with no key of the lineage). The tables are de-duplicated.
-pub fn build(
-    assumptions: &DataFrame,
-    hops: &DataFrame,
-    role_calls: &DataFrame,
-) -> PolarsResult<(DataFrame, UInt32Chunked, MatchStats)> {
+/// The keys successful assumptions issued, earliest first, each identity once.
+fn root_issuances<'t>(
+    assumptions: &'t DataFrame,
+    claimed: &mut Fast<Identity<'t>, usize>,
+    all: &mut Vec<Key<'t>>,
+) -> PolarsResult<()> {
     let a_key = strs(assumptions, "access_key_id")?;
     let a_arn = strs(assumptions, "assumed_role_arn")?;
     let a_err = strs(assumptions, "error_code")?;
     let a_time = times(assumptions, "event_time")?;
     let a_event = strs(assumptions, "event_id")?;
     let a_window = flags(assumptions, "in_window")?;
-
-    let h_key = strs(hops, "access_key_id")?;
-    let h_arn = strs(hops, "assumed_role_arn")?;
-    let h_parent = strs(hops, "parent_key")?;
-    let h_parent_arn = strs(hops, "parent_arn")?;
-    let h_parent_created = times(hops, "parent_created_at")?;
-    let h_err = strs(hops, "error_code")?;
-    let h_type = strs(hops, "identity_type")?;
-    let h_shared = strs(hops, "shared_event_id")?;
-    let h_time = times(hops, "event_time")?;
-    let h_event = strs(hops, "event_id")?;
-    let h_window = flags(hops, "in_window")?;
-
-    // Every issuance, one per identity, by identity: the roots', then the chained keys' (the
-    // earliest claim of each identity no root holds).
-    let mut claimed: Fast<Identity, usize> = Fast::default();
-    let mut all: Vec<Key> = Vec::new();
     let mut by_time: Vec<usize> = (0..assumptions.height()).collect();
     by_time.sort_by_key(|&i| earliest(&a_time, &a_event, i));
     for i in by_time {
@@ -349,9 +351,26 @@ pub fn build(
             });
         }
     }
-    let roots = all.len();
-    // The sharedEventID of each key whose target-account copy is in the input (the least,
-    // should there be several).
+    Ok(())
+}
+
+/// The keys successful chained AssumeRoles issued (earliest first, each identity no earlier
+/// claim holds), and the sharedEventID of each key whose target-account copy is in the input
+/// (the least, should there be several).
+fn chained_issuances<'t>(
+    hops: &'t DataFrame,
+    claimed: &mut Fast<Identity<'t>, usize>,
+    all: &mut Vec<Key<'t>>,
+) -> PolarsResult<Fast<Identity<'t>, &'t str>> {
+    let h_key = strs(hops, "access_key_id")?;
+    let h_arn = strs(hops, "assumed_role_arn")?;
+    let h_parent = strs(hops, "parent_key")?;
+    let h_err = strs(hops, "error_code")?;
+    let h_type = strs(hops, "identity_type")?;
+    let h_shared = strs(hops, "shared_event_id")?;
+    let h_time = times(hops, "event_time")?;
+    let h_event = strs(hops, "event_id")?;
+    let h_window = flags(hops, "in_window")?;
     let mut target_copy: Fast<Identity, &str> = Fast::default();
     let mut by_time: Vec<usize> = Vec::new();
     for i in 0..hops.height() {
@@ -385,9 +404,22 @@ pub fn build(
             });
         }
     }
-    // A chained AssumeRole names its parent by its whole identity: one whose record lacks the
-    // parent session's ARN or creation time is linked to no key (counted), rather than to the
-    // first issuance of a key ID that AWS may have given another session.
+    Ok(target_copy)
+}
+
+/// Each key's chained children: a chained AssumeRole names its parent by its whole identity, so
+/// one whose record lacks the parent session's ARN or creation time is linked to no key
+/// (counted), rather than to the first issuance of a key ID that AWS may have given another
+/// session.
+fn link(
+    all: &[Key<'_>],
+    roots: usize,
+    claimed: &Fast<Identity<'_>, usize>,
+    hops: &DataFrame,
+) -> PolarsResult<(Vec<Vec<usize>>, u64)> {
+    let h_parent = strs(hops, "parent_key")?;
+    let h_parent_arn = strs(hops, "parent_arn")?;
+    let h_parent_created = times(hops, "parent_created_at")?;
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); all.len()];
     let mut unlinked = 0u64;
     for (i, k) in all.iter().enumerate().skip(roots) {
@@ -402,8 +434,12 @@ pub fn build(
             children[parent].push(i);
         }
     }
+    Ok((children, unlinked))
+}
 
-    // The walk, from every root.
+/// The walk from every root (the first `roots` keys) down its children, level by level: each
+/// key reached gets its root and depth. Which keys were reached.
+fn descend(all: &mut [Key<'_>], roots: usize, children: &[Vec<usize>]) -> Vec<bool> {
     let mut reached = vec![false; all.len()];
     let mut level: Vec<usize> = (0..roots).collect();
     for (i, k) in all.iter_mut().enumerate().take(roots) {
@@ -425,6 +461,27 @@ pub fn build(
         }
         level = next;
     }
+    reached
+}
+
+/// The lineage of every key issued by a successful assumption in `assumptions` (roots, depth
+/// 0) through the successful chained AssumeRoles in `hops`, and whether one of the window's
+/// calls in `role_calls` was made with it; and for each of those calls, its key's row
+/// (`key_ref`, null for a call made with no key of the lineage). The tables are de-duplicated.
+pub fn build(
+    assumptions: &DataFrame,
+    hops: &DataFrame,
+    role_calls: &DataFrame,
+) -> PolarsResult<(DataFrame, UInt32Chunked, MatchStats)> {
+    // Every issuance, one per identity, by identity: the roots', then the chained keys' (the
+    // earliest claim of each identity no root holds).
+    let mut claimed: Fast<Identity, usize> = Fast::default();
+    let mut all: Vec<Key> = Vec::new();
+    root_issuances(assumptions, &mut claimed, &mut all)?;
+    let roots = all.len();
+    let target_copy = chained_issuances(hops, &mut claimed, &mut all)?;
+    let (children, unlinked) = link(&all, roots, &claimed, hops)?;
+    let reached = descend(&mut all, roots, &children);
 
     // The lineage's rows, in row order (`Key::order`).
     let mut order: Vec<usize> = (0..all.len()).filter(|&i| reached[i]).collect();
@@ -476,44 +533,9 @@ fn frame(
     shared: &[Option<&str>],
 ) -> PolarsResult<DataFrame> {
     let rows: Vec<Src> = keys.iter().map(|k| k.src).collect();
-    // A column from either source table, row by row: the roots' rows, then the hops', then put
-    // in order. Every step takes views of the source strings; none copies them. A table without
-    // the column (a root has no parent) gives nulls.
-    let pick =
-        |name: &str, a: Option<&str>, h: Option<&str>, rows: &[Src]| -> PolarsResult<Column> {
-            let (mut ia, mut ih) = (Vec::new(), Vec::new());
-            // Each row's place: (a root's, its index among the roots' rows), else the hops'.
-            let at: Vec<(bool, IdxSize)> = rows
-                .iter()
-                .map(|r| match *r {
-                    Src::Root(i) => {
-                        ia.push(i);
-                        (true, ia.len() as IdxSize - 1)
-                    }
-                    Src::Hop(i) => {
-                        ih.push(i);
-                        (false, ih.len() as IdxSize - 1)
-                    }
-                })
-                .collect();
-            let dtype = match (a, h) {
-                (Some(c), _) => assumptions.column(c)?.dtype().clone(),
-                (None, Some(c)) => hops.column(c)?.dtype().clone(),
-                (None, None) => unreachable!("a column has a source"),
-            };
-            let part = |table: &DataFrame, col: Option<&str>, idx: Vec<IdxSize>| match col {
-                Some(c) => table.column(c)?.take(&IdxCa::from_vec("".into(), idx)),
-                None => Ok(Column::full_null("".into(), idx.len(), &dtype)),
-            };
-            let mut both = part(assumptions, a, ia)?.as_materialized_series().clone();
-            let roots = both.len() as IdxSize;
-            both.append(part(hops, h, ih)?.as_materialized_series())?;
-            let perm = IdxCa::from_iter_values(
-                "".into(),
-                at.iter().map(|&(root, i)| if root { i } else { roots + i }),
-            );
-            Ok(both.take(&perm)?.with_name(name.into()).into_column())
-        };
+    let pick = |name: &str, a: Option<&str>, h: Option<&str>, rows: &[Src]| {
+        pick(assumptions, hops, name, (a, h), rows)
+    };
     let columns = vec![
         pick(
             "access_key_id",
@@ -559,6 +581,52 @@ fn frame(
     ];
     debug_assert!(columns.iter().map(|c| c.name().as_str()).eq(COLUMNS));
     DataFrame::new(keys.len(), columns)
+}
+
+/// A column from either source table (`cols`: its name in each, none where that table lacks it),
+/// row by row: the roots' rows, then the hops', then put in order. Every step takes views of the
+/// source strings; none copies them. A table without the column (a root has no parent) gives
+/// nulls.
+fn pick(
+    assumptions: &DataFrame,
+    hops: &DataFrame,
+    name: &str,
+    cols: (Option<&str>, Option<&str>),
+    rows: &[Src],
+) -> PolarsResult<Column> {
+    let (a, h) = cols;
+    let (mut ia, mut ih) = (Vec::new(), Vec::new());
+    // Each row's place: (a root's, its index among the roots' rows), else the hops'.
+    let at: Vec<(bool, IdxSize)> = rows
+        .iter()
+        .map(|r| match *r {
+            Src::Root(i) => {
+                ia.push(i);
+                (true, ia.len() as IdxSize - 1)
+            }
+            Src::Hop(i) => {
+                ih.push(i);
+                (false, ih.len() as IdxSize - 1)
+            }
+        })
+        .collect();
+    let dtype = match (a, h) {
+        (Some(c), _) => assumptions.column(c)?.dtype().clone(),
+        (None, Some(c)) => hops.column(c)?.dtype().clone(),
+        (None, None) => unreachable!("a column has a source"),
+    };
+    let part = |table: &DataFrame, col: Option<&str>, idx: Vec<IdxSize>| match col {
+        Some(c) => table.column(c)?.take(&IdxCa::from_vec("".into(), idx)),
+        None => Ok(Column::full_null("".into(), idx.len(), &dtype)),
+    };
+    let mut both = part(assumptions, a, ia)?.as_materialized_series().clone();
+    let roots = both.len() as IdxSize;
+    both.append(part(hops, h, ih)?.as_materialized_series())?;
+    let perm = IdxCa::from_iter_values(
+        "".into(),
+        at.iter().map(|&(root, i)| if root { i } else { roots + i }),
+    );
+    Ok(both.take(&perm)?.with_name(name.into()).into_column())
 }
 
 /// `key_lineage` with no rows: its schema.

@@ -19,6 +19,7 @@ pub use sink::{Needs, Part, RecordStats, Sink, UNKNOWN, with_ids};
 use polars::prelude::*;
 
 use crate::analyzer::model::dedupe::{Duplicates, EventIds};
+pub use crate::analyzer::model::schema::Table;
 use crate::analyzer::model::schema::{AssumptionCols, EventCols, HopCols, RoleCallCols};
 
 use crate::analyzer::source::record::GOOGLE;
@@ -276,7 +277,7 @@ fn attribute_providers(assumptions: DataFrame) -> PolarsResult<DataFrame> {
 }
 
 /// Every table built here: name, what it holds, and its schema, for `janus-audit tables`.
-pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
+pub fn schemas() -> Vec<(Table, &'static str, Schema)> {
     let s = |df: DataFrame| {
         let mut schema = df.schema().as_ref().clone();
         schema.shift_remove(dedupe::SEQ);
@@ -284,12 +285,12 @@ pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
     };
     vec![
         (
-            "events",
+            Table::Events,
             "every unique record in the window (built only when a query names it)",
             s(EventCols::new(0).finish()),
         ),
         (
-            "role_calls",
+            Table::RoleCalls,
             "records made in an assumed-role session, in the window",
             {
                 let mut schema = s(RoleCallCols::new(0).finish());
@@ -301,17 +302,17 @@ pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
             },
         ),
         (
-            "assumptions",
+            Table::Assumptions,
             "every AssumeRoleWithWebIdentity of the selected providers, whatever its time",
             s(AssumptionCols::new(0).finish()),
         ),
         (
-            "hops",
+            Table::Hops,
             "every AssumeRole made with a session's key, and the target account's copy of one, whatever its time",
             s(HopCols::new(0).finish()),
         ),
         (
-            "key_lineage",
+            Table::KeyLineage,
             "every key that descends from an assumption of the selected providers: the root (depth 0) and the keys chained from it",
             crate::analyzer::model::lineage::empty()
                 .schema()

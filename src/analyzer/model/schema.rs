@@ -226,13 +226,51 @@ impl PushStr for Dict {
     }
 }
 
+/// The tables SQL reads, by the names it reads them under: one home for them. The model builds
+/// the first five from the records; `queries/calls.sql` derives `calls`; `files` says what
+/// became of each input file; the last two are parameter tables a command fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Events,
+    RoleCalls,
+    Assumptions,
+    Hops,
+    KeyLineage,
+    Calls,
+    Files,
+    TimelineFilter,
+    FindingsParams,
+}
+
+impl Table {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Table::Events => "events",
+            Table::RoleCalls => "role_calls",
+            Table::Assumptions => "assumptions",
+            Table::Hops => "hops",
+            Table::KeyLineage => "key_lineage",
+            Table::Calls => "calls",
+            Table::Files => "files",
+            Table::TimelineFilter => "timeline_filter",
+            Table::FindingsParams => "findings_params",
+        }
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Empty raw tables, for a dataset partition that holds no rows of one of them.
 pub fn empty_raw(table: &str) -> Option<DataFrame> {
     match table {
-        "events" => Some(EventCols::new(0).finish()),
-        "role_calls" => Some(RoleCallCols::new(0).finish()),
-        "assumptions" => Some(AssumptionCols::new(0).finish()),
-        "hops" => Some(HopCols::new(0).finish()),
+        t if t == Table::Events.name() => Some(EventCols::new(0).finish()),
+        t if t == Table::RoleCalls.name() => Some(RoleCallCols::new(0).finish()),
+        t if t == Table::Assumptions.name() => Some(AssumptionCols::new(0).finish()),
+        t if t == Table::Hops.name() => Some(HopCols::new(0).finish()),
         _ => None,
     }
 }

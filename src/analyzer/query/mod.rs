@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use polars::sql::SQLContext;
 
+use crate::analyzer::model::Table;
+
 /// Every query shipped in `queries/`, by name. `calls` is special: it defines the derived `calls`
 /// table that the others read.
 pub const EMBEDDED: &[(&str, &str)] = &[
@@ -118,6 +120,30 @@ pub fn first_paragraph(e: &PolarsError) -> String {
         .to_string()
 }
 
+/// The shipped queries a command runs by name (the findings are found by their folder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shipped {
+    /// Defines the derived `calls` table the others read.
+    Calls,
+    ByInstance,
+    Sessions,
+    Timeline,
+    /// The page's hourly activity chart.
+    Activity,
+}
+
+impl Shipped {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Shipped::Calls => "calls",
+            Shipped::ByInstance => "by_instance",
+            Shipped::Sessions => "sessions",
+            Shipped::Timeline => "timeline",
+            Shipped::Activity => "activity",
+        }
+    }
+}
+
 /// Where query text comes from: the override directory first, then the embedded copy.
 #[derive(Debug, Clone, Default)]
 pub struct Queries {
@@ -138,6 +164,11 @@ impl Queries {
             Some(d) if !d.is_dir() => Err(QueryError::NotADirectory(d)),
             dir => Ok(Queries { dir }),
         }
+    }
+
+    /// A shipped query, or the file overriding it.
+    pub fn shipped(&self, query: Shipped) -> Result<Sql, QueryError> {
+        self.named(query.name())
     }
 
     pub fn named(&self, name: &str) -> Result<Sql, QueryError> {
@@ -350,8 +381,8 @@ pub struct Registered<'a> {
     pub hops: &'a DataFrame,
     pub key_lineage: &'a DataFrame,
     pub files: DataFrame,
-    /// Parameter tables a query reads (e.g. `timeline_filter`), registered under their names.
-    pub params: Vec<(String, DataFrame)>,
+    /// Parameter tables a query reads (`timeline_filter`, `findings_params`).
+    pub params: Vec<(Table, DataFrame)>,
 }
 
 fn wrap(name: &str) -> impl FnOnce(PolarsError) -> QueryError + use<> {
@@ -379,15 +410,15 @@ pub fn calls_schema(tables: Registered<'_>, calls: &Sql) -> Result<Schema, Query
 fn context(tables: Registered<'_>) -> SQLContext {
     let ctx = SQLContext::new();
     if let Some(ev) = tables.events {
-        ctx.register("events", ev.clone().lazy());
+        ctx.register(Table::Events.name(), ev.clone().lazy());
     }
-    ctx.register("role_calls", tables.role_calls.clone().lazy());
-    ctx.register("assumptions", tables.assumptions.clone().lazy());
-    ctx.register("hops", tables.hops.clone().lazy());
-    ctx.register("key_lineage", tables.key_lineage.clone().lazy());
-    ctx.register("files", tables.files.lazy());
-    for (name, df) in tables.params {
-        ctx.register(&name, df.lazy());
+    ctx.register(Table::RoleCalls.name(), tables.role_calls.clone().lazy());
+    ctx.register(Table::Assumptions.name(), tables.assumptions.clone().lazy());
+    ctx.register(Table::Hops.name(), tables.hops.clone().lazy());
+    ctx.register(Table::KeyLineage.name(), tables.key_lineage.clone().lazy());
+    ctx.register(Table::Files.name(), tables.files.lazy());
+    for (table, df) in tables.params {
+        ctx.register(table.name(), df.lazy());
     }
     ctx
 }
@@ -404,7 +435,7 @@ pub fn run(
     }
     let mut ctx = context(tables);
     let derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
-    ctx.register("calls", derived);
+    ctx.register(Table::Calls.name(), derived);
     sqls.iter()
         .map(|sql| {
             crate::analyzer::query::cte::execute(&mut ctx, &sql.text)

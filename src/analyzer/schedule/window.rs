@@ -7,7 +7,8 @@ use polars::prelude::DataFrame;
 
 use crate::analyzer::engine::{self, ReportError};
 use crate::analyzer::load::{IngestOptions, Ingested};
-use crate::analyzer::query::{Queries, QueryError};
+use crate::analyzer::model::Table;
+use crate::analyzer::query::{Queries, QueryError, Shipped};
 use crate::analyzer::render::{self, Format, OutputError};
 use crate::analyzer::schedule::manifest::{Made, Manifest};
 use crate::analyzer::schedule::publish::{Output, write_window};
@@ -24,7 +25,7 @@ pub struct WindowJob<'a> {
     /// What to read, over `window` (hashing every input, for the manifest, is this module's to
     /// set).
     pub input: IngestOptions,
-    pub params: Vec<(String, DataFrame)>,
+    pub params: Vec<(Table, DataFrame)>,
     pub trusted: &'a [ipnet::IpNet],
     /// Every planned API lookup succeeded (true for files): for the page's header.
     pub input_complete: bool,
@@ -65,7 +66,7 @@ pub fn run_window(
     if html {
         // No entity set: every instance's timeline.
         params.push((
-            "timeline_filter".into(),
+            Table::TimelineFilter,
             crate::analyzer::query::timeline::Entity::default().frame(),
         ));
     }
@@ -138,12 +139,15 @@ fn window_queries(
     queries: &Queries,
     html: bool,
 ) -> Result<(Vec<crate::analyzer::query::Sql>, usize), QueryError> {
-    let mut sqls = vec![queries.named("by_instance")?, queries.named("sessions")?];
+    let mut sqls = vec![
+        queries.shipped(Shipped::ByInstance)?,
+        queries.shipped(Shipped::Sessions)?,
+    ];
     sqls.extend(queries.findings()?);
     let own = sqls.len();
     if html {
-        sqls.push(queries.named("activity")?);
-        sqls.push(queries.named("timeline")?);
+        sqls.push(queries.shipped(Shipped::Activity)?);
+        sqls.push(queries.shipped(Shipped::Timeline)?);
     }
     Ok((sqls, own))
 }

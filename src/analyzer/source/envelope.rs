@@ -359,83 +359,11 @@ impl<'a> Split<'a> {
 /// here, so S3 deliveries, arrays and plain NDJSON pay one short scan.
 pub fn unwrap_exports(buf: &[u8]) -> Option<Vec<u8>> {
     let body = skip_ws(buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf));
-    if !body.starts_with(b"{") || starts_with_records_key(body) {
-        return None;
-    }
-    let head = &body[..body.len().min(64 << 10)];
-    const MARKS: [&[u8]; 5] = [
-        b"\"detail-type\"",
-        b"\"logEvents\"",
-        b"\"CloudTrailEvent\"",
-        b"\"@timestamp\"",
-        b"\"original\"",
-    ];
-    if !MARKS
-        .iter()
-        .any(|m| memchr::memmem::find(head, m).is_some())
-    {
+    if !looks_exported(body) {
         return None;
     }
     let mut out = Vec::with_capacity(body.len());
     let mut unwrapped = false;
-    let emit = |v: &serde_json::Value, out: &mut Vec<u8>| {
-        serde_json::to_writer(&mut *out, v).expect("a value");
-        out.push(b'\n');
-    };
-    // A record carried as text: parsed when it is JSON, else passed on as the string it is (a
-    // line the splitter counts as unusable).
-    let text = |s: &str, out: &mut Vec<u8>| {
-        match serde_json::from_str::<serde_json::Value>(s) {
-            Ok(v) if v.is_object() => serde_json::to_writer(&mut *out, &v),
-            _ => serde_json::to_writer(&mut *out, s),
-        }
-        .expect("a value");
-        out.push(b'\n');
-    };
-    let mut each = |v: serde_json::Value, out: &mut Vec<u8>| {
-        use serde_json::Value;
-        let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        if let (Some(detail), true) = (v.get("detail"), v.get("detail-type").is_some()) {
-            unwrapped = true;
-            emit(detail, out);
-        } else if let Some(events) = v.get("Events").and_then(Value::as_array) {
-            unwrapped = true;
-            for e in events {
-                match str_of(e, "CloudTrailEvent") {
-                    Some(s) => text(&s, out),
-                    None => emit(e, out),
-                }
-            }
-        } else if let Some(logs) = v.get("logEvents").and_then(Value::as_array) {
-            unwrapped = true;
-            if str_of(&v, "messageType").as_deref() != Some("CONTROL_MESSAGE") {
-                for e in logs {
-                    match str_of(e, "message") {
-                        Some(s) => text(&s, out),
-                        None => emit(e, out),
-                    }
-                }
-            }
-        } else if let Some(s) = v
-            .get("event")
-            .and_then(|e| e.get("original"))
-            .and_then(Value::as_str)
-            .or_else(|| {
-                (v.get("eventVersion").is_none() && v.get("eventTime").is_none())
-                    .then(|| v.get("message").and_then(Value::as_str))
-                    .flatten()
-            })
-        {
-            unwrapped = true;
-            text(s, out);
-        } else if let Some(records) = v.get("Records").and_then(Value::as_array) {
-            for r in records {
-                emit(r, out);
-            }
-        } else {
-            emit(&v, out);
-        }
-    };
     // One value per line where the first line is one (NDJSON: a broken line costs only that
     // line), else every value of the buffer in turn.
     let first = body.split(|&b| b == b'\n').next().unwrap_or_default();
@@ -446,7 +374,7 @@ pub fn unwrap_exports(buf: &[u8]) -> Option<Vec<u8>> {
                 continue;
             }
             match serde_json::from_slice::<serde_json::Value>(line) {
-                Ok(v) => each(v, &mut out),
+                Ok(v) => unwrapped |= unwrap_one(v, &mut out),
                 // Passed on for the splitter to count and name.
                 Err(_) => {
                     out.extend_from_slice(line);
@@ -457,12 +385,97 @@ pub fn unwrap_exports(buf: &[u8]) -> Option<Vec<u8>> {
     } else {
         for v in serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>() {
             match v {
-                Ok(v) => each(v, &mut out),
+                Ok(v) => unwrapped |= unwrap_one(v, &mut out),
                 Err(_) => return None,
             }
         }
     }
     unwrapped.then_some(out)
+}
+
+/// Whether `body` (white space skipped) can be an export: an object that is not CloudTrail's own
+/// `{"Records": ...}` and names, near its start, a field only an export's wrapper has.
+fn looks_exported(body: &[u8]) -> bool {
+    if !body.starts_with(b"{") || starts_with_records_key(body) {
+        return false;
+    }
+    let head = &body[..body.len().min(64 << 10)];
+    const MARKS: [&[u8]; 5] = [
+        b"\"detail-type\"",
+        b"\"logEvents\"",
+        b"\"CloudTrailEvent\"",
+        b"\"@timestamp\"",
+        b"\"original\"",
+    ];
+    MARKS
+        .iter()
+        .any(|m| memchr::memmem::find(head, m).is_some())
+}
+
+/// One value written to `out` as a line.
+fn emit(v: &serde_json::Value, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, v).expect("a value");
+    out.push(b'\n');
+}
+
+/// A record carried as text: parsed when it is JSON, else passed on as the string it is (a line
+/// the splitter counts as unusable).
+fn text(s: &str, out: &mut Vec<u8>) {
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(v) if v.is_object() => serde_json::to_writer(&mut *out, &v),
+        _ => serde_json::to_writer(&mut *out, s),
+    }
+    .expect("a value");
+    out.push(b'\n');
+}
+
+/// The records of one exported value, as lines of `out`: an EventBridge event's `detail`,
+/// `lookup-events`' `Events`, a CloudWatch Logs subscription's `logEvents` (not its control
+/// messages), an Elastic/Logstash document's original, a CloudTrail file's `Records`, else the
+/// value itself. True when it was a wrapper.
+fn unwrap_one(v: serde_json::Value, out: &mut Vec<u8>) -> bool {
+    use serde_json::Value;
+    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    if let (Some(detail), true) = (v.get("detail"), v.get("detail-type").is_some()) {
+        emit(detail, out);
+    } else if let Some(events) = v.get("Events").and_then(Value::as_array) {
+        for e in events {
+            match str_of(e, "CloudTrailEvent") {
+                Some(s) => text(&s, out),
+                None => emit(e, out),
+            }
+        }
+    } else if let Some(logs) = v.get("logEvents").and_then(Value::as_array) {
+        if str_of(&v, "messageType").as_deref() != Some("CONTROL_MESSAGE") {
+            for e in logs {
+                match str_of(e, "message") {
+                    Some(s) => text(&s, out),
+                    None => emit(e, out),
+                }
+            }
+        }
+    } else if let Some(s) = v
+        .get("event")
+        .and_then(|e| e.get("original"))
+        .and_then(Value::as_str)
+        .or_else(|| {
+            (v.get("eventVersion").is_none() && v.get("eventTime").is_none())
+                .then(|| v.get("message").and_then(Value::as_str))
+                .flatten()
+        })
+    {
+        text(s, out);
+    } else {
+        if let Some(records) = v.get("Records").and_then(Value::as_array) {
+            for r in records {
+                emit(r, out);
+            }
+        } else {
+            emit(&v, out);
+        }
+        return false;
+    }
+    true
 }
 
 /// True when a parse error names a value `repair::null_unreadable` can turn into null.

@@ -7,6 +7,8 @@
 
 pub mod digest;
 pub mod gather;
+pub mod inputs;
+pub mod judge;
 pub mod keys;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -15,6 +17,9 @@ use polars::prelude::*;
 
 use crate::base::timefmt::{Millis, Window};
 use digest::{Digest, Scope};
+use inputs::Node;
+pub use inputs::{DigestFile, Inputs, LogSeen, Signature, Unreadable};
+use judge::judge;
 pub use keys::{KeySource, Keyring, PublicKeys};
 
 /// How long after the hour it covers CloudTrail delivers a digest: the end of a window (or of
@@ -24,63 +29,6 @@ pub const DIGEST_DELIVERY: Millis = 3_600_000;
 /// The scope of an input file outside CloudTrail's layout (`AWSLogs/<acct>/CloudTrail/<region>/`):
 /// no digest can list it.
 pub const OUTSIDE_LAYOUT: &str = "(outside the CloudTrail layout)";
-
-/// A digest's signature as the input carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signature {
-    /// `x-amz-meta-signature` (hex) and `x-amz-meta-signature-algorithm`.
-    Present { hex: String, algorithm: String },
-    /// An S3 object (or a synced one) without the metadata: it fails, as in `validate-logs`.
-    Missing,
-    /// A copy made without the metadata (`aws s3 sync`): nothing to check it with.
-    Unavailable,
-    /// In a mirror `sync` wrote (which writes a sidecar for every digest), the sidecar is
-    /// missing or unreadable: damage to the evidence, not a copy without metadata.
-    Damaged(String),
-}
-
-/// One digest file of the input.
-#[derive(Debug, Clone)]
-pub struct DigestFile {
-    /// How messages name it: its `s3://` URI or its path.
-    pub name: String,
-    /// Its key from `AWSLogs/` on.
-    pub tail: String,
-    /// Its bucket, when known (S3, or a synced copy's sidecar).
-    pub bucket: Option<String>,
-    /// Decompressed content, or why it could not be read.
-    pub content: Result<Vec<u8>, Unreadable>,
-    pub signature: Signature,
-}
-
-/// Why a digest's bytes could not be had.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum Unreadable {
-    #[error(transparent)]
-    Read(std::sync::Arc<crate::analyzer::source::files::ReadError>),
-    #[error(transparent)]
-    Fetch(crate::analyzer::source::s3::S3Error),
-}
-
-/// A log file of the input: how it is named, and the SHA-256 of its decompressed content
-/// (`None`: it could not be read).
-#[derive(Debug, Clone)]
-pub struct LogSeen {
-    pub name: String,
-    pub content_sha256: Option<String>,
-}
-
-/// Everything validation looks at.
-#[derive(Debug, Default)]
-pub struct Inputs {
-    pub digests: Vec<DigestFile>,
-    /// By key tail (`AWSLogs/...`).
-    pub logs: HashMap<String, LogSeen>,
-    pub keys: Keyring,
-    pub window: Window,
-    /// When the run started: a window without an end ends here.
-    pub now: Option<Millis>,
-}
 
 /// What validation said of one account and region.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -237,14 +185,6 @@ impl Verification {
     }
 }
 
-/// A digest as the walk sees it.
-struct Node<'a> {
-    file: &'a DigestFile,
-    date: Millis,
-    parsed: Option<Digest>,
-    content_sha256: Option<String>,
-}
-
 /// A day of delivery margin, as the readers use: a digest or log file in a folder farther out
 /// was not listed, so its absence proves nothing.
 pub(crate) fn in_scope(tail: &str, window: &Window) -> bool {
@@ -261,9 +201,55 @@ pub fn validate(inputs: &Inputs) -> Verification {
         ..Verification::default()
     };
     let mut results: BTreeMap<Scope, ScopeResult> = BTreeMap::new();
-    // Chains are per trail: its folder (an organization trail and an account's own trail both
-    // write an account's folder), region and name.
-    let mut chains: BTreeMap<(Scope, String), Vec<Node<'_>>> = BTreeMap::new();
+    let chains = chains(inputs, &mut v);
+    let due = due(&chains, inputs);
+    // Log tails each valid digest vouches for, with the hash it records and whether signed.
+    let mut vouched: Vouched = HashMap::new();
+    // Gaps are per chain: another trail writing the same account and region (an account's own
+    // trail beside the organization's) does not vouch for what this one's missing digest held.
+    let mut chain_gaps: HashMap<Scope, Vec<(Millis, Millis)>> = HashMap::new();
+    for ((scope, trail), mut nodes) in chains {
+        nodes.sort_by(|a, b| a.date.cmp(&b.date).then(a.file.tail.cmp(&b.file.tail)));
+        let r = row(&mut results, &scope);
+        let iv = walk(&nodes, inputs, r, &mut v, &mut vouched);
+        let folder = trail.split('|').next().unwrap_or_default();
+        let logs = format!("{folder}/CloudTrail/{}/", scope.region);
+        let newest_log = newest_log(inputs, |t| t.starts_with(&logs));
+        chain_gaps
+            .entry(scope)
+            .or_default()
+            .extend(gaps(iv, newest_log.max(due), &inputs.window));
+    }
+    listed_logs(inputs, &vouched, &mut results, &mut v);
+    unlisted_logs(inputs, &vouched, &mut results, &mut v);
+    for (scope, r) in results.iter_mut() {
+        if scope.account == OUTSIDE_LAYOUT {
+            continue;
+        }
+        r.gaps = match chain_gaps.remove(scope) {
+            Some(g) => merged(g),
+            // Log files and no digest at all: the window up to the newest of them.
+            None => {
+                let newest = newest_log(inputs, |t| digest::scope(t).as_ref() == Some(scope));
+                gaps(Vec::new(), newest, &inputs.window)
+            }
+        };
+    }
+    v.scopes = results.into_values().collect();
+    v
+}
+
+/// Digest chains, by trail: its folder (an organization trail and an account's own trail both
+/// write an account's folder), region and name.
+type Chains<'a> = BTreeMap<(Scope, String), Vec<Node<'a>>>;
+
+/// Log tails each valid digest vouches for, with the hash it records and whether it was signed.
+type Vouched = HashMap<String, (String, bool)>;
+
+/// Every digest of `inputs`, parsed and filed under its chain; a name that is no digest's is a
+/// problem.
+fn chains<'a>(inputs: &'a Inputs, v: &mut Verification) -> Chains<'a> {
+    let mut chains: Chains<'a> = BTreeMap::new();
     for f in &inputs.digests {
         let (Some(scope), Some(name)) = (digest::scope(&f.tail), digest::digest_name(&f.tail))
         else {
@@ -292,15 +278,14 @@ pub fn validate(inputs: &Inputs) -> Verification {
                 content_sha256,
             });
     }
-    // Log tails each valid digest vouches for, with the hash it records and whether signed.
-    let mut vouched: HashMap<String, (String, bool)> = HashMap::new();
-    // Gaps are per chain: another trail writing the same account and region (an account's own
-    // trail beside the organization's) does not vouch for what this one's missing digest held.
-    let mut chain_gaps: HashMap<Scope, Vec<(Millis, Millis)>> = HashMap::new();
-    // The time every trail must be covered to: the window's end (or now, for a window with no
-    // end) less a digest's delivery time; without a window, what the other trails' digests
-    // reach, less the same. A trail whose newest digests were deleted, or a region that stopped
-    // while the others went on, has a gap up to it.
+    chains
+}
+
+/// The time every trail must be covered to: the window's end (or now, for a window with no end)
+/// less a digest's delivery time; without a window, what the other trails' digests reach, less
+/// the same. A trail whose newest digests were deleted, or a region that stopped while the
+/// others went on, has a gap up to it.
+fn due(chains: &Chains<'_>, inputs: &Inputs) -> Option<Millis> {
     let newest_digest = chains
         .values()
         .flatten()
@@ -311,27 +296,23 @@ pub fn validate(inputs: &Inputs) -> Verification {
         true => inputs.window.until.into_iter().chain(inputs.now).min(),
         false => None,
     };
-    let due = end.or(newest_digest).map(|t| t - DIGEST_DELIVERY);
-    for ((scope, trail), mut nodes) in chains {
-        nodes.sort_by(|a, b| a.date.cmp(&b.date).then(a.file.tail.cmp(&b.file.tail)));
-        let r = row(&mut results, &scope);
-        let iv = walk(&nodes, inputs, r, &mut v, &mut vouched);
-        let folder = trail.split('|').next().unwrap_or_default();
-        let logs = format!("{folder}/CloudTrail/{}/", scope.region);
-        let newest_log = newest_log(inputs, |t| t.starts_with(&logs));
-        chain_gaps
-            .entry(scope)
-            .or_default()
-            .extend(gaps(iv, newest_log.max(due), &inputs.window));
-    }
-    // The log files the valid digests list.
+    end.or(newest_digest).map(|t| t - DIGEST_DELIVERY)
+}
+
+/// The log files the valid digests list: valid, modified, or deleted.
+fn listed_logs(
+    inputs: &Inputs,
+    vouched: &Vouched,
+    results: &mut BTreeMap<Scope, ScopeResult>,
+    v: &mut Verification,
+) {
     let mut deleted_seen = HashSet::new();
-    for (tail, (hash, signed)) in &vouched {
+    for (tail, (hash, signed)) in vouched {
         let scope = digest::scope(tail).unwrap_or(Scope {
             account: String::new(),
             region: String::new(),
         });
-        let r = row(&mut results, &scope);
+        let r = row(results, &scope);
         match inputs.logs.get(tail) {
             Some(seen) if seen.content_sha256.as_deref() == Some(hash.as_str()) => {
                 r.logs_valid += 1;
@@ -358,7 +339,16 @@ pub fn validate(inputs: &Inputs) -> Verification {
             None => {}
         }
     }
-    // Log files no valid digest lists.
+}
+
+/// Log files no valid digest lists: uncovered, unless delivered after the newest digest's hour
+/// (pending) or outside the window.
+fn unlisted_logs(
+    inputs: &Inputs,
+    vouched: &Vouched,
+    results: &mut BTreeMap<Scope, ScopeResult>,
+    v: &mut Verification,
+) {
     let newest: HashMap<Scope, Millis> = results
         .iter()
         .filter_map(|(s, r)| r.covered_until.map(|t| (s.clone(), t)))
@@ -373,7 +363,7 @@ pub fn validate(inputs: &Inputs) -> Verification {
         // A file outside the layout is read by the reports all the same: nothing vouches for it.
         let Some(scope) = digest::scope(tail) else {
             let r = row(
-                &mut results,
+                results,
                 &Scope {
                     account: OUTSIDE_LAYOUT.into(),
                     region: String::new(),
@@ -401,7 +391,7 @@ pub fn validate(inputs: &Inputs) -> Verification {
             v.status.insert(tail.clone(), "pending");
             continue;
         }
-        let r = row(&mut results, &scope);
+        let r = row(results, &scope);
         r.logs_uncovered += 1;
         v.status.insert(tail.clone(), "uncovered");
         v.problems.push(format!(
@@ -409,21 +399,6 @@ pub fn validate(inputs: &Inputs) -> Verification {
             quoted(&inputs.logs[tail].name)
         ));
     }
-    for (scope, r) in results.iter_mut() {
-        if scope.account == OUTSIDE_LAYOUT {
-            continue;
-        }
-        r.gaps = match chain_gaps.remove(scope) {
-            Some(g) => merged(g),
-            // Log files and no digest at all: the window up to the newest of them.
-            None => {
-                let newest = newest_log(inputs, |t| digest::scope(t).as_ref() == Some(scope));
-                gaps(Vec::new(), newest, &inputs.window)
-            }
-        };
-    }
-    v.scopes = results.into_values().collect();
-    v
 }
 
 /// The result row of `scope`, made on first use.
@@ -445,7 +420,7 @@ fn walk(
     inputs: &Inputs,
     r: &mut ScopeResult,
     v: &mut Verification,
-    vouched: &mut HashMap<String, (String, bool)>,
+    vouched: &mut Vouched,
 ) -> Vec<(Millis, Millis)> {
     let by_tail: HashMap<&str, usize> = nodes
         .iter()
@@ -477,30 +452,9 @@ fn walk(
             }
             Ok(signed) => {
                 let d = n.parsed.as_ref().expect("judged valid");
-                if let Some(source) = signed {
-                    r.digests_valid += 1;
-                    r.keys_sources.insert(source);
-                    v.fingerprints_used
-                        .insert(d.digest_public_key_fingerprint.to_ascii_lowercase());
-                    v.status.insert(n.file.tail.clone(), "digest-valid");
-                } else {
-                    r.digests_unsigned += 1;
-                    v.status.insert(n.file.tail.clone(), "digest-unsigned");
-                    v.problems.push(format!(
-                        "digest {}: UNSIGNED: signature metadata not available (a copy made without it); its log files are checked against it anyway",
-                        quoted(&n.file.name)
-                    ));
-                }
+                accept(n, d, signed, r, v, vouched);
                 if let (Some(s), Some(e)) = (d.start(), d.end()) {
                     intervals.push((s, e));
-                }
-                for l in &d.log_files {
-                    if let Some(t) = digest::tail(&l.s3_object) {
-                        vouched.insert(
-                            t.to_string(),
-                            (l.hash_value.to_ascii_lowercase(), signed.is_some()),
-                        );
-                    }
                 }
                 let prev = d
                     .previous_digest_s3_object
@@ -531,17 +485,7 @@ fn walk(
             }
         }
     }
-    // Digests the walk never reached are not part of the chain the newest one vouches for.
-    for (i, n) in nodes.iter().enumerate() {
-        if !visited[i] {
-            r.digests_invalid += 1;
-            v.status.insert(n.file.tail.clone(), "digest-invalid");
-            v.problems.push(format!(
-                "digest {}: INVALID: not in the chain of digests",
-                quoted(&n.file.name)
-            ));
-        }
-    }
+    unreached(nodes, &visited, r, v);
     intervals.sort();
     let from = intervals.iter().map(|i| i.0).min();
     let until = intervals.iter().map(|i| i.1).max();
@@ -550,94 +494,57 @@ fn walk(
     intervals
 }
 
+/// Digests the walk never reached are not part of the chain the newest one vouches for.
+fn unreached(nodes: &[Node<'_>], visited: &[bool], r: &mut ScopeResult, v: &mut Verification) {
+    for (n, _) in nodes.iter().zip(visited).filter(|(_, seen)| !**seen) {
+        r.digests_invalid += 1;
+        v.status.insert(n.file.tail.clone(), "digest-invalid");
+        v.problems.push(format!(
+            "digest {}: INVALID: not in the chain of digests",
+            quoted(&n.file.name)
+        ));
+    }
+}
+
+/// A digest judged valid (`signed` by a key from that source) or unsigned but in place: counted,
+/// and the log files it lists vouched for.
+fn accept(
+    n: &Node<'_>,
+    d: &Digest,
+    signed: Option<KeySource>,
+    r: &mut ScopeResult,
+    v: &mut Verification,
+    vouched: &mut Vouched,
+) {
+    if let Some(source) = signed {
+        r.digests_valid += 1;
+        r.keys_sources.insert(source);
+        v.fingerprints_used
+            .insert(d.digest_public_key_fingerprint.to_ascii_lowercase());
+        v.status.insert(n.file.tail.clone(), "digest-valid");
+    } else {
+        r.digests_unsigned += 1;
+        v.status.insert(n.file.tail.clone(), "digest-unsigned");
+        v.problems.push(format!(
+            "digest {}: UNSIGNED: signature metadata not available (a copy made without it); its log files are checked against it anyway",
+            quoted(&n.file.name)
+        ));
+    }
+    for l in &d.log_files {
+        if let Some(t) = digest::tail(&l.s3_object) {
+            vouched.insert(
+                t.to_string(),
+                (l.hash_value.to_ascii_lowercase(), signed.is_some()),
+            );
+        }
+    }
+}
+
 fn min_opt(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// Why a digest does not vouch for what it lists: each is a verdict's text in the report.
-#[derive(Debug, thiserror::Error)]
-enum DigestFault {
-    #[error("cannot be read: {0}")]
-    Unreadable(Unreadable),
-    #[error("invalid format")]
-    InvalidFormat,
-    #[error("has been moved from its original location")]
-    Moved,
-    #[error("no signature metadata")]
-    NoSignature,
-    /// The sidecar that holds the signature is missing or damaged: the reason.
-    #[error("{0}")]
-    SignatureDamaged(String),
-    #[error("unsupported signature algorithm {}", crate::base::text::excerpt(.0))]
-    Algorithm(String),
-    #[error("public key not found for fingerprint {}", crate::base::text::excerpt(.0))]
-    NoKey(String),
-    #[error("signature verification failed")]
-    BadSignature,
-    #[error("its signature is not the one the next digest records (chain broken)")]
-    ChainSignature,
-    #[error("its content is not what the next digest records (chain broken)")]
-    ChainContent,
-}
-
-/// One digest: `Ok(Some(source))` valid, with the key's source; `Ok(None)` unsigned but
-/// well-formed and in place; `Err` why not.
-fn judge(
-    n: &Node<'_>,
-    inputs: &Inputs,
-    expected: Option<(Option<String>, Option<String>)>,
-) -> Result<Option<KeySource>, DigestFault> {
-    let f = n.file;
-    if let Err(e) = &f.content {
-        return Err(DigestFault::Unreadable(e.clone()));
-    }
-    let d = n.parsed.as_ref().ok_or(DigestFault::InvalidFormat)?;
-    if digest::tail(&d.digest_s3_object) != Some(f.tail.as_str())
-        || f.bucket.as_ref().is_some_and(|b| *b != d.digest_s3_bucket)
-    {
-        return Err(DigestFault::Moved);
-    }
-    let sha = n.content_sha256.as_deref().unwrap_or_default();
-    // The signature first: a forged digest says so, whatever its link.
-    let signed = match &f.signature {
-        Signature::Unavailable => None,
-        Signature::Missing => return Err(DigestFault::NoSignature),
-        Signature::Damaged(why) => return Err(DigestFault::SignatureDamaged(why.clone())),
-        Signature::Present { hex, algorithm } => {
-            if !algorithm.eq_ignore_ascii_case("SHA256withRSA") {
-                return Err(DigestFault::Algorithm(algorithm.clone()));
-            }
-            let (key, source) = inputs
-                .keys
-                .get(&d.digest_public_key_fingerprint)
-                .ok_or_else(|| DigestFault::NoKey(d.digest_public_key_fingerprint.clone()))?;
-            if digest::signature_ok(key, d.string_to_sign(sha).as_bytes(), hex) {
-                Some(source)
-            } else {
-                return Err(DigestFault::BadSignature);
-            }
-        }
-    };
-    if let Some((sig, hash)) = expected {
-        let own = match &f.signature {
-            Signature::Present { hex, .. } => Some(hex.to_ascii_lowercase()),
-            _ => None,
-        };
-        if let (Some(recorded), Some(own)) = (sig.as_deref(), own.as_deref())
-            && recorded.to_ascii_lowercase() != own
-        {
-            return Err(DigestFault::ChainSignature);
-        }
-        if let Some(h) = hash
-            && !h.eq_ignore_ascii_case(sha)
-        {
-            return Err(DigestFault::ChainContent);
-        }
-    }
-    Ok(signed)
 }
 
 /// The parts of the range asked for (the window, else the span the chain's digests cover, up

@@ -42,6 +42,76 @@ pub fn chart(
     anchors: &Anchors,
     window: Window,
 ) -> PolarsResult<Markup> {
+    let (
+        grid,
+        Span {
+            first,
+            per_cell,
+            columns,
+        },
+    ) = bin(activity, anchors, window)?;
+    let max = grid.values().map(|c| c.calls).max().unwrap_or(0);
+    let mut cells: Vec<_> = grid.into_iter().collect();
+    cells.sort_unstable_by_key(|(k, _)| *k);
+
+    let width = LABEL_W + columns * CELL_W + 8;
+    let height = TOP + instances.height() as i64 * ROW_H + 4;
+    let label = |row: usize| {
+        let name = match instances.get("instance", row) {
+            "" => instances.get("session_name", row),
+            i => i,
+        };
+        short(name)
+    };
+    let unit = match per_cell {
+        1 => "hour".to_string(),
+        n => format!("{n} hours"),
+    };
+    let grid_svg = cells_svg(&cells, max, (first, per_cell), &label);
+    let step = (AXIS_LABEL_W + CELL_W - 1) / CELL_W;
+    Ok(html! {
+        section #activity {
+            h2 { "Activity: API calls per " (unit) ", per instance" }
+            p.legend.muted {
+                span { i style="background:#dbe9f6" {} "few calls" }
+                span { i style="background:#123f73" {} (max) " calls (the busiest cell)" }
+                span { i style="outline:2px solid #b3261e" {} "a call from a foreign IP" }
+                span { i style="background:#c26a00" {} "a failed call" }
+            }
+            div.scroll {
+                svg #activity-chart xmlns="http://www.w3.org/2000/svg" width=(width) height=(height)
+                    role="img" aria-label="API calls per instance over the window" {
+                    @for c in (0..columns).step_by(step as usize) {
+                        text.axis x=(LABEL_W + c * CELL_W) y="12" {
+                            (hour_label((first + c * per_cell) * HOUR_MS))
+                        }
+                    }
+                    @for row in 0..instances.height() {
+                        a href={ "#i-" (row) } {
+                            text x="2" y=(TOP + row as i64 * ROW_H + ROW_H - 3) { (label(row)) }
+                        }
+                    }
+                    (PreEscaped(grid_svg))
+                }
+            }
+        }
+    })
+}
+
+/// 1 to 5 on a log scale of the busiest cell, so that a quiet instance still shows.
+/// The chart's cells by (instance row, column).
+type Grid = HashMap<(usize, i64), Cell>;
+
+/// The hours the chart spans: the first, how many per cell, and how many cells across.
+struct Span {
+    first: i64,
+    per_cell: i64,
+    columns: i64,
+}
+
+/// The activity's rows summed into the chart's cells (instance row, column), over the window's
+/// hours (or the activity's, for a window without bounds), at most [`MAX_COLUMNS`] across.
+fn bin(activity: &DataFrame, anchors: &Anchors, window: Window) -> PolarsResult<(Grid, Span)> {
     let col = |name: &str| -> PolarsResult<Column> { activity.column(name).cloned() };
     let session = col("session_name")?;
     let session = session.str()?;
@@ -86,28 +156,31 @@ pub fn chart(
         cell.errors += errors[i];
         cell.foreign += foreign[i];
     }
-    let max = grid.values().map(|c| c.calls).max().unwrap_or(0);
-    let mut cells: Vec<_> = grid.into_iter().collect();
-    cells.sort_unstable_by_key(|(k, _)| *k);
-    let tooltips = cells.len() <= MAX_TOOLTIPS;
+    Ok((
+        grid,
+        Span {
+            first,
+            per_cell,
+            columns,
+        },
+    ))
+}
 
-    let width = LABEL_W + columns * CELL_W + 8;
-    let height = TOP + instances.height() as i64 * ROW_H + 4;
-    let label = |row: usize| {
-        let name = match instances.get("instance", row) {
-            "" => instances.get("session_name", row),
-            i => i,
-        };
-        short(name)
-    };
-    let unit = match per_cell {
-        1 => "hour".to_string(),
-        n => format!("{n} hours"),
-    };
+/// The grid's cells as SVG: each shaded by its share of the busiest cell's calls, with a tooltip
+/// (while there are few enough cells) and marks for foreign-IP and failed calls. `at`: the
+/// first hour and the hours per cell.
+fn cells_svg(
+    cells: &[((usize, i64), Cell)],
+    max: u64,
+    at: (i64, i64),
+    label: &dyn Fn(usize) -> String,
+) -> String {
     // The numbers and class names below are this module's own; only `label` and tooltips come
     // from the log, and they go through maud's escaping.
+    let (first, per_cell) = at;
+    let tooltips = cells.len() <= MAX_TOOLTIPS;
     let mut grid_svg = String::with_capacity(cells.len() * 64);
-    for ((row, c), cell) in &cells {
+    for ((row, c), cell) in cells {
         let (x, y) = (LABEL_W + c * CELL_W, TOP + *row as i64 * ROW_H);
         // A cell's size is in the page's CSS (`svg rect.cN`): at 50,000 cells the attributes
         // would be a megabyte.
@@ -139,37 +212,9 @@ pub fn chart(
             );
         }
     }
-    let step = (AXIS_LABEL_W + CELL_W - 1) / CELL_W;
-    Ok(html! {
-        section #activity {
-            h2 { "Activity: API calls per " (unit) ", per instance" }
-            p.legend.muted {
-                span { i style="background:#dbe9f6" {} "few calls" }
-                span { i style="background:#123f73" {} (max) " calls (the busiest cell)" }
-                span { i style="outline:2px solid #b3261e" {} "a call from a foreign IP" }
-                span { i style="background:#c26a00" {} "a failed call" }
-            }
-            div.scroll {
-                svg #activity-chart xmlns="http://www.w3.org/2000/svg" width=(width) height=(height)
-                    role="img" aria-label="API calls per instance over the window" {
-                    @for c in (0..columns).step_by(step as usize) {
-                        text.axis x=(LABEL_W + c * CELL_W) y="12" {
-                            (hour_label((first + c * per_cell) * HOUR_MS))
-                        }
-                    }
-                    @for row in 0..instances.height() {
-                        a href={ "#i-" (row) } {
-                            text x="2" y=(TOP + row as i64 * ROW_H + ROW_H - 3) { (label(row)) }
-                        }
-                    }
-                    (PreEscaped(grid_svg))
-                }
-            }
-        }
-    })
+    grid_svg
 }
 
-/// 1 to 5 on a log scale of the busiest cell, so that a quiet instance still shows.
 fn level(calls: u64, max: u64) -> u64 {
     if max <= 1 || calls <= 1 {
         return 1;

@@ -10,7 +10,6 @@
 //! `--by-key` never does. One lookup attribute per call, 50 events per page, at most 2 calls per
 //! second per region: each region has its own limiter and runs concurrently with the others.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,16 +21,17 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_smithy_types::DateTime as SmithyTime;
 use tokio::sync::Mutex;
 
-use crate::analyzer::source::files;
 use crate::analyzer::source::s3::{AwsFailure, describe};
 
+mod keys;
 mod pace;
 mod records;
 
-use crate::analyzer::source::store::{self, Checkpoints, Store, StoreError};
-use crate::base::timefmt::{Millis, Window};
+use crate::analyzer::source::store::{Checkpoints, Store, StoreError};
+use crate::base::timefmt::Millis;
+use keys::{AFTER_EXPIRY, ARWWI, Keys, chained_keys, root_keys};
 use pace::{Limiter, backoff};
-use records::{KEY_LIFETIME, chained_key, issued_key, record_time, redact_session_token};
+use records::{KEY_LIFETIME, record_time, redact_session_token};
 
 /// Regions enabled in every AWS account; opt-in regions must be named in `--regions`.
 pub const DEFAULT_REGIONS: &[&str] = &[
@@ -56,9 +56,6 @@ pub const DEFAULT_REGIONS: &[&str] = &[
 
 /// LookupEvents keeps 90 days of management events.
 pub const RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
-/// Keys are followed this long past their expiration, so a use after expiry is still seen.
-const AFTER_EXPIRY: Millis = 12 * 3600 * 1000;
-const ARWWI: &str = "EventName=AssumeRoleWithWebIdentity";
 const PAGES_PER_FLUSH: u32 = 10;
 
 pub struct ApiOptions {
@@ -162,11 +159,6 @@ struct Region {
 type Lookup = (String, Millis, Millis);
 type Plan = (Arc<Region>, Vec<Lookup>);
 
-/// Keys seen issued (from this run or earlier ones): `(key, issued) -> expires`. One key ID can
-/// be issued more than once (AWS reuses temporary key IDs), and each issuance's lifetime is
-/// looked up.
-type Keys = BTreeMap<(String, Millis), Millis>;
-
 /// The account the credentials belong to, and one client and limiter per region.
 async fn connect(opts: &ApiOptions) -> Result<(String, Vec<Arc<Region>>), ApiError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -243,41 +235,14 @@ pub async fn fetch(
         // Step 2: every key issued (now or in an earlier run) that could be used in the window,
         // then the keys chained from them, level by level.
         let mut keys = root_keys(store, &account, start, opts.until, opts.all_providers)?;
-        let key_lookups = |keys: &Keys| -> Vec<Lookup> {
-            keys.iter()
-                .filter_map(|((key, issued), expires)| {
-                    let s = (*issued).max(opts.since);
-                    let e = (expires + AFTER_EXPIRY).min(opts.until);
-                    (s < e).then(|| (format!("AccessKeyId={key}"), s, e))
-                })
-                .collect()
-        };
         let mut by_key: Vec<Arc<Region>> = regions.clone();
         if !opts.by_key && !ctx.stop.load(Ordering::SeqCst) {
-            // The whole window, with a budget of one request per key lookup the region needs.
-            let needed = key_lookups(&keys).len() as u32;
-            let plans = regions
-                .iter()
-                .map(|r| (r.clone(), vec![("*".to_string(), opts.since, opts.until)]))
-                .collect();
-            let (errors, over) = run_plans(&ctx, plans, Some(needed.max(1))).await;
-            failures.extend(errors);
-            by_key.retain(|r| over.contains(&r.name));
-            for r in &regions {
-                let whole = !over.contains(&r.name);
-                if whole {
-                    read_whole.push(r.name.clone());
-                }
-                plan_notes.push(format!(
-                    "plan: {}: {}",
-                    r.name,
-                    if whole {
-                        format!("the whole window took at most {needed} request(s), no more than its keys' {needed} lookup(s): read whole")
-                    } else {
-                        format!("the whole window needs more than its keys' {needed} lookup(s): read by key")
-                    }
-                ));
-            }
+            let needed = key_lookups(&keys, opts).len() as u32;
+            let plan = choose(&ctx, &regions, opts, needed).await;
+            failures.extend(plan.failures);
+            by_key.retain(|r| plan.by_key.contains(&r.name));
+            read_whole = plan.read_whole;
+            plan_notes = plan.notes;
         }
         let mut looked = std::collections::BTreeSet::new();
         loop {
@@ -291,7 +256,7 @@ pub async fn fetch(
             }
             let plans = by_key
                 .iter()
-                .map(|r| (r.clone(), key_lookups(&new)))
+                .map(|r| (r.clone(), key_lookups(&new, opts)))
                 .collect();
             failures.extend(run_plans(&ctx, plans, None).await.0);
             looked.extend(new.into_keys());
@@ -313,102 +278,57 @@ pub async fn fetch(
     })
 }
 
-/// Keys issued in `[start, until)` to the selected providers, according to the
-/// AssumeRoleWithWebIdentity records in the store: this run's and earlier runs'.
-fn root_keys(
-    store: &Store,
-    account: &str,
-    start: Millis,
-    until: Millis,
-    all_providers: bool,
-) -> Result<Keys, ApiError> {
-    let mut keys = Keys::new();
-    scan(
-        store,
-        account,
-        start,
-        until,
-        &ARWWI.replace('=', "-"),
-        |line| {
-            if let Some((key, issued, expires)) = issued_key(line, all_providers)
-                && issued >= start
-                && issued < until
-            {
-                keys.insert((key, issued), expires);
-            }
-        },
-    )?;
-    Ok(keys)
+/// The lookups that fetch each key's calls in the window: from its issue (or the window's start)
+/// to a while after it expires (or the window's end).
+fn key_lookups(keys: &Keys, opts: &ApiOptions) -> Vec<Lookup> {
+    keys.iter()
+        .filter_map(|((key, issued), expires)| {
+            let s = (*issued).max(opts.since);
+            let e = (expires + AFTER_EXPIRY).min(opts.until);
+            (s < e).then(|| (format!("AccessKeyId={key}"), s, e))
+        })
+        .collect()
 }
 
-/// Keys that an AssumeRole made with one of `parents` issued, according to the `AccessKeyId=`
-/// lookups in the store.
-fn chained_keys(
-    store: &Store,
-    account: &str,
-    start: Millis,
-    until: Millis,
-    parents: &Keys,
-) -> Result<Keys, ApiError> {
-    let mut keys = Keys::new();
-    scan(store, account, start, until, "AccessKeyId-", |line| {
-        // Made with an issuance of the parent's key ID that was alive then (to a key's
-        // lifetime past its expiration, as its calls are looked up).
-        let alive = |parent: &str, at: Millis| {
-            parents
-                .range((parent.to_string(), Millis::MIN)..=(parent.to_string(), at))
-                .any(|(_, expires)| at <= expires + AFTER_EXPIRY)
-        };
-        if let Some((parent, key, issued, expires)) = chained_key(line)
-            && alive(&parent, issued)
-            && issued < until
-        {
-            keys.insert((key, issued), expires);
-        }
-    })?;
-    Ok(keys)
+/// Which regions to read whole and which by key.
+struct Choice {
+    failures: Vec<ApiError>,
+    /// The regions to read by key.
+    by_key: std::collections::BTreeSet<String>,
+    read_whole: Vec<String>,
+    notes: Vec<String>,
 }
 
-/// Every record of the store's lookups whose file name holds `slug`, in `[start, until)`. Read
-/// like any trail: the same walk, day pruning and gunzip.
-fn scan(
-    store: &Store,
-    account: &str,
-    start: Millis,
-    until: Millis,
-    slug: &str,
-    mut each: impl FnMut(&str),
-) -> Result<(), ApiError> {
-    let root = store.account_dir(account);
-    if !root.exists() {
-        return Ok(());
-    }
-    let window = Window {
-        since: Some(start),
-        until: Some(until),
+/// Each region read whole, with a budget of one request per key lookup it needs (`needed`): one
+/// that finishes within it is read; one that does not is read by key.
+async fn choose(ctx: &Arc<Ctx>, regions: &[Arc<Region>], opts: &ApiOptions, needed: u32) -> Choice {
+    let plans = regions
+        .iter()
+        .map(|r| (r.clone(), vec![("*".to_string(), opts.since, opts.until)]))
+        .collect();
+    let (failures, over) = run_plans(ctx, plans, Some(needed.max(1))).await;
+    let mut choice = Choice {
+        failures,
+        by_key: over,
+        read_whole: Vec::new(),
+        notes: Vec::new(),
     };
-    let (found, walk_errors) = files::discover(std::slice::from_ref(&root), &window);
-    if let Some(e) = walk_errors.into_iter().next() {
-        return Err(store::at(&e.path)(std::io::Error::other(e.reason)).into());
-    }
-    let mut bufs = files::Buffers::default();
-    for f in found {
-        let named = f
-            .path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().contains(slug));
-        if f.plan != files::Plan::Read || !named {
-            continue;
+    for r in regions {
+        let whole = !choice.by_key.contains(&r.name);
+        if whole {
+            choice.read_whole.push(r.name.clone());
         }
-        files::read_decoded(&f.path, &mut bufs, files::Limits::default().max_file_bytes).map_err(
-            |e| store::at(&f.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-        )?;
-        let text = std::str::from_utf8(&bufs.decoded).map_err(|e| {
-            store::at(&f.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-        })?;
-        text.lines().for_each(&mut each);
+        choice.notes.push(format!(
+            "plan: {}: {}",
+            r.name,
+            if whole {
+                format!("the whole window took at most {needed} request(s), no more than its keys' {needed} lookup(s): read whole")
+            } else {
+                format!("the whole window needs more than its keys' {needed} lookup(s): read by key")
+            }
+        ));
     }
-    Ok(())
+    choice
 }
 
 struct Ctx {
@@ -553,16 +473,7 @@ async fn lookup(
             *left -= 1;
         }
         ctx.progress.pages.fetch_add(1, Ordering::Relaxed);
-        for ev in page.events.unwrap_or_default() {
-            let Some(json) = ev.cloud_trail_event else {
-                continue;
-            };
-            let json = redact_session_token(json);
-            let t = ev
-                .event_time
-                .and_then(|t| t.to_millis().ok())
-                .or_else(|| record_time(&json))
-                .unwrap_or(start);
+        for (t, json) in page_records(page.events.unwrap_or_default(), start) {
             oldest = Some(oldest.map_or(t, |o| o.min(t)));
             buffer.push((t, json));
             ctx.progress.events.fetch_add(1, Ordering::Relaxed);
@@ -576,6 +487,23 @@ async fn lookup(
             flush(ctx, region, attr, &mut buffer, resume_from(oldest), end).await?;
         }
     }
+}
+
+/// A page's records with their times (the event's, else the record's own, else the lookup's
+/// start), session tokens redacted before anything keeps them.
+fn page_records(
+    events: Vec<aws_sdk_cloudtrail::types::Event>,
+    start: Millis,
+) -> impl Iterator<Item = (Millis, String)> {
+    events.into_iter().filter_map(move |ev| {
+        let json = redact_session_token(ev.cloud_trail_event?);
+        let t = ev
+            .event_time
+            .and_then(|t| t.to_millis().ok())
+            .or_else(|| record_time(&json))
+            .unwrap_or(start);
+        Some((t, json))
+    })
 }
 
 /// Where a partly read lookup is complete from: events come newest first, so everything after the
@@ -665,6 +593,7 @@ async fn page(
 
 #[cfg(test)]
 mod tests {
+    use super::records::issued_key;
     use super::*;
 
     #[test]
