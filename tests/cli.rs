@@ -1382,3 +1382,217 @@ fn the_analyzer_runs_on_huge_pages_unless_told_otherwise() {
     );
     assert_eq!(malloc_line(Some("glibc.malloc.hugetlb=0")), None);
 }
+
+/// The header line of a terminal table: its column names.
+fn headers(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split(['│', '┆'])
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
+/// The columns named under a fitted table as not shown.
+fn named_as_more(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .find_map(|l| l.split_once(" more column(s): "))
+        .map(|(_, rest)| {
+            rest.split(" (")
+                .next()
+                .unwrap()
+                .split(", ")
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_table_fits_its_width_never_cuts_a_header_and_names_what_it_leaves_out() {
+    for width in [60usize, 80, 120] {
+        let r = run(&[
+            "by-instance",
+            "fixtures/cloudtrail",
+            "--width",
+            &width.to_string(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let table: Vec<&str> = r
+            .stdout
+            .lines()
+            .filter(|l| !l.contains("more column(s)"))
+            .collect();
+        for line in &table {
+            assert!(line.chars().count() <= width, "{width}: {line}");
+        }
+        let shown = headers(&r.stdout);
+        let more = named_as_more(&r.stdout);
+        // Every column is either shown, its header whole, or named.
+        assert_eq!(
+            shown.len() + more.len(),
+            BY_INSTANCE_COLUMNS.len(),
+            "{}",
+            r.stdout
+        );
+        for h in &shown {
+            assert!(!h.contains('…'), "a header cut: {h}");
+        }
+        assert_eq!(shown[..2], ["project", "instance"]);
+        // Cut cells end in an ellipsis; whole ones are as the CSV has them.
+        assert!(r.stdout.contains("etl-runner-0042"), "{}", r.stdout);
+    }
+    // Every column when asked, still within the width: those that do not fit are named.
+    let r = run(&[
+        "by-instance",
+        "fixtures/cloudtrail",
+        "--width",
+        "100",
+        "--wide",
+    ]);
+    assert!(
+        r.stdout
+            .lines()
+            .all(|l| l.chars().count() <= 100 || l.contains("more column(s)"))
+    );
+    assert_eq!(
+        headers(&r.stdout)[..3],
+        ["project", "instance", "session_name"]
+    );
+    // Piped without --width: the whole table, every column at full width, nothing said under it.
+    let r = run(&["by-instance", "fixtures/cloudtrail"]);
+    assert_eq!(headers(&r.stdout), BY_INSTANCE_COLUMNS, "{}", r.stdout);
+    assert!(!r.stdout.contains("more column(s)"));
+}
+
+#[test]
+fn on_a_terminal_the_table_takes_the_terminals_width() {
+    // A pseudo-terminal of 90 columns (util-linux `script`): stdout is a terminal there.
+    let bin = assert_cmd::cargo::cargo_bin("janus-audit");
+    let cmd = format!(
+        "stty cols 90 rows 50; {} by-instance fixtures/cloudtrail 2>/dev/null",
+        bin.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("util-linux `script` runs a command on a pseudo-terminal");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let table: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with(['┌', '│', '╞', '└']))
+        .collect();
+    assert!(table.len() >= 8, "{text}");
+    for line in &table {
+        assert!(line.chars().count() <= 90, "{line}");
+    }
+    assert!(text.contains("more column(s)"), "{text}");
+}
+
+#[test]
+fn columns_selects_and_orders_and_names_the_ones_there_are() {
+    let r = run(&[
+        "by-instance",
+        "fixtures/cloudtrail",
+        "--columns",
+        "instance,api_calls",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().next(), Some("instance,api_calls"));
+    assert!(r.stdout.contains("etl-1,8\n"), "{}", r.stdout);
+    let r = run(&[
+        "by-instance",
+        "fixtures/cloudtrail",
+        "--columns",
+        "instance,nope",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no column 'nope'") && r.stderr.contains("foreign_ip_calls"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&[
+        "by-instance",
+        "fixtures/cloudtrail",
+        "--columns",
+        "instance",
+        "--format",
+        "html",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
+fn an_empty_answer_says_why() {
+    // A window the input's day folders are all outside of: not even opened, and said.
+    let r = run(&[
+        "by-instance",
+        "fixtures/cloudtrail",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-02",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    assert!(
+        r.stderr.contains(
+            "nothing in the window [2026-11-01T00:00:00Z, 2026-11-02T00:00:00Z): the input's day folders run from 2026-10-04 to 2026-10-07"
+        ),
+        "{}",
+        r.stderr
+    );
+    // A window inside the days read, between the records: their span is said.
+    let r = run(&[
+        "sessions",
+        "fixtures/cloudtrail",
+        "--since",
+        "2026-10-05T15:00:00Z",
+        "--until",
+        "2026-10-05T16:00:00Z",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("record(s) read run from 2026-10-04T23:30:00Z to 2026-10-06T09:02:00Z"),
+        "{}",
+        r.stderr
+    );
+    // A window with records in it says nothing of the kind.
+    let r = run(&["by-instance", "fixtures/cloudtrail", "--format", "csv"]);
+    assert!(!r.stderr.contains("nothing in the window"), "{}", r.stderr);
+    // A timeline of a name the input does not hold names the nearest ones it does.
+    let r = run(&[
+        "timeline",
+        "fixtures/cloudtrail",
+        "--instance",
+        "web-9",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("no instance 'web-9' in the window; the nearest it holds: web-3"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&[
+        "timeline",
+        "fixtures/cloudtrail",
+        "--instance",
+        "etl-1",
+        "--format",
+        "csv",
+    ]);
+    assert!(!r.stderr.contains("no instance"), "{}", r.stderr);
+}

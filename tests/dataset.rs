@@ -272,6 +272,25 @@ fn a_directory_that_is_not_a_dataset_is_named() {
     );
 }
 
+#[test]
+fn a_query_of_events_on_a_dataset_without_them_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = d.path().join("ds");
+    let r = run(&["ingest", "--dataset", s(&ds), "fixtures/cloudtrail"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(&["query", "SELECT COUNT(*) FROM events", "--dataset", s(&ds)]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no events table") && r.stderr.contains("ingest --events"),
+        "{}",
+        r.stderr
+    );
+    // The reports that do not read events are unaffected.
+    let r = run(&["by-instance", "--dataset", s(&ds), "--format", "csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.lines().count() > 1, "{}", r.stdout);
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

@@ -190,3 +190,115 @@ fn man_page_and_completions_come_from_the_definitions() {
         );
     }
 }
+
+/// Split a command line as a shell would for the examples: words, and "double-quoted" or
+/// 'single-quoted' strings as one word.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Every example in the docs, an indented block that starts `$ janus-audit ...`: the command,
+/// the exit status it shows (`# exit N`, else 0) and the lines it shows of its output.
+fn examples() -> Vec<(String, Vec<String>, i32, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut files = vec![root().join("README.md")];
+    files.extend(
+        std::fs::read_dir(root().join("docs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "md")),
+    );
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let Some(cmd) = lines[i].strip_prefix("    $ janus-audit ") else {
+                i += 1;
+                continue;
+            };
+            let (cmd, status) = match cmd.split_once("# exit ") {
+                Some((c, s)) => (c.trim(), s.trim().parse().unwrap()),
+                None => (cmd.trim(), 0),
+            };
+            let mut shown = Vec::new();
+            i += 1;
+            while i < lines.len() && lines[i].starts_with("    ") && !lines[i].starts_with("    $ ")
+            {
+                shown.push(lines[i][4..].to_string());
+                i += 1;
+            }
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            out.push((name, words(cmd), status, shown));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_example_in_the_docs_is_what_the_binary_prints() {
+    let all = examples();
+    assert!(all.len() >= 3, "the docs' examples were not found: {all:?}");
+    for (file, args, status, shown) in all {
+        let out = Command::new(env!("CARGO_BIN_EXE_janus-audit"))
+            .args(&args)
+            .current_dir(root())
+            .env_remove("JANUS_AUDIT_QUERIES")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(status), "{file}: {args:?}\n{text}");
+        let printed: Vec<&str> = text.lines().map(str::trim_end).collect();
+        for line in shown {
+            assert!(
+                printed.contains(&line.trim_end()),
+                "{file}: `janus-audit {}` does not print\n  {line}\nIt prints:\n{text}",
+                args.join(" ")
+            );
+        }
+    }
+}
+
+#[test]
+fn example_commands_split_as_a_shell_splits_them() {
+    assert_eq!(
+        words(r#"query "SELECT a, b FROM calls" fixtures/x --format csv"#),
+        [
+            "query",
+            "SELECT a, b FROM calls",
+            "fixtures/x",
+            "--format",
+            "csv"
+        ]
+    );
+    assert_eq!(words("a '' b"), ["a", "", "b"]);
+}

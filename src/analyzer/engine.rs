@@ -146,6 +146,14 @@ pub fn run(
     // Of role_calls, only what the queries can name is kept (or decoded, from a dataset).
     opts.role_call_columns =
         crate::analyzer::model::role_call_columns(query::words_read(&calls, sqls).as_ref());
+    if let Some(dir) = &opts.dataset {
+        let reads_events = std::iter::once(&calls)
+            .chain(sqls)
+            .any(|s| query::sandbox::reads_table(&s.text, Table::Events.name()) == Some(true));
+        if reads_events && !crate::analyzer::dataset::Dataset::open(dir)?.has_events() {
+            return Err(crate::analyzer::dataset::DatasetError::NoEvents(dir.clone()).into());
+        }
+    }
     let mut ingested = match &opts.dataset {
         Some(dir) => crate::analyzer::dataset::read::read(dir, &opts)?,
         None => load::ingest(&opts, progress)?,

@@ -524,6 +524,17 @@ pub struct ReportArgs {
     /// Write to FILE (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Show only these columns, in this order (every format but html), e.g.
+    /// --columns instance,api_calls,foreign_ip_calls.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub columns: Option<Vec<String>>,
+    /// A table on a terminal shows every column, not the report's usual few.
+    #[arg(long, conflicts_with = "columns")]
+    pub wide: bool,
+    /// Fit a table to N terminal columns (default: the terminal's width when stdout is a
+    /// terminal; a table piped or written to a file keeps its full width).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
+    pub width: Option<u16>,
 }
 
 /// A value the command line gave that the library cannot use: a usage error (exit 2).
@@ -631,12 +642,23 @@ impl IngestArgs {
 impl ReportArgs {
     pub fn request(&self, command: answer::Command) -> Result<answer::Request, UsageError> {
         let now = chrono::Utc::now();
+        if self.format == Format::Html && self.columns.is_some() {
+            return Err(UsageError(
+                "--columns does not apply to --format html: the page lays out its own tables"
+                    .into(),
+            ));
+        }
         Ok(answer::Request {
             command,
             source: self.input.source(),
             window: window(&self.since, &self.until, now)?,
             format: self.format,
             output: self.output.clone(),
+            view: answer::View {
+                columns: self.columns.clone(),
+                wide: self.wide,
+                width: self.width.map(usize::from),
+            },
         })
     }
 }

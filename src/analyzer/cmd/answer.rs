@@ -15,6 +15,7 @@ use crate::analyzer::engine::{self, TrustedCidrs};
 use crate::analyzer::load::IngestOptions;
 use crate::analyzer::model::Table;
 use crate::analyzer::model::{Needs, ProviderFilter};
+use crate::analyzer::notice::Notice;
 use crate::analyzer::query::findings::{self, Severity, Thresholds};
 use crate::analyzer::query::timeline::Entity;
 use crate::analyzer::query::{Queries, Shipped, Sql};
@@ -99,9 +100,73 @@ pub struct Request {
     pub format: Format,
     /// Write here (atomically) instead of stdout.
     pub output: Option<PathBuf>,
+    pub view: View,
+}
+
+/// Which columns an answer shows, and how wide a terminal table may be.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// `--columns`: only these, in this order (every format but a page).
+    pub columns: Option<Vec<String>>,
+    /// `--wide`: a table on a terminal shows every column, not the report's usual few.
+    pub wide: bool,
+    /// `--width`: fit a table to this many terminal cells (else a terminal's own width; a table
+    /// piped or written to a file keeps its full width).
+    pub width: Option<usize>,
 }
 
 impl Command {
+    /// The columns a table on a terminal shows unless asked for more: the ones a reader scans
+    /// first. The rest are named under the table.
+    fn usual_columns(&self) -> Option<&'static [&'static str]> {
+        Some(match self {
+            Command::ByInstance => &[
+                "project",
+                "instance",
+                "api_calls",
+                "foreign_ip_calls",
+                "api_errors",
+                "first_seen",
+                "last_seen",
+                "assumptions",
+                "failed_assumptions",
+                "access_keys",
+            ],
+            Command::Sessions => &[
+                "instance",
+                "access_key_id",
+                "issued_at",
+                "api_calls",
+                "foreign_ip_calls",
+                "api_errors",
+                "issuing_ip",
+                "depth",
+                "last_call",
+            ],
+            Command::Findings { .. } => &[
+                "severity",
+                "kind",
+                "instance",
+                "source_ip",
+                "first_seen",
+                "events",
+                "access_key_id",
+                "detail",
+            ],
+            Command::Timeline(_) => &[
+                "time",
+                "instance",
+                "event_name",
+                "kind",
+                "source_ip",
+                "foreign_ip",
+                "error_code",
+                "detail",
+            ],
+            Command::Query { .. } => return None,
+        })
+    }
+
     fn sqls(&self, queries: &Queries) -> Result<Vec<Sql>, AnalyzerError> {
         Ok(match self {
             Command::ByInstance => vec![queries.shipped(Shipped::ByInstance)?],
@@ -209,6 +274,13 @@ pub fn run(
     bar.finish();
     let mut outcome = outcome?;
     outcome.ingested.tell(tell);
+    if let Some(missed) = outcome
+        .ingested
+        .summary
+        .missed(&req.window, &outcome.ingested.files)
+    {
+        tell(Notice::Problem(missed));
+    }
     if let Some(v) = &outcome.verification {
         crate::analyzer::cmd::verify::tell(v, tell);
     }
@@ -218,6 +290,12 @@ pub fn run(
         Command::Findings { .. } => findings::combine(frames)?,
         _ => frames.into_iter().next().unwrap_or_default(),
     };
+    if let Command::Timeline(entity) = &req.command
+        && frame.height() == 0
+        && let Some(why) = entity.unmatched(&outcome.ingested.tables)?
+    {
+        tell(Notice::Problem(why));
+    }
     let complete = outcome.ingested.summary.complete() && input.complete;
     write_out(
         &req,
@@ -261,6 +339,15 @@ fn write_out(
     complete: bool,
     stdout: &mut dyn Write,
 ) -> Result<(), AnalyzerError> {
+    let selected = match req.format {
+        Format::Html => None,
+        _ => Some(select_columns(frame.clone(), &req.view)?),
+    };
+    let frame = selected.as_ref().unwrap_or(frame);
+    let fitted = match (req.format, table_width(req)) {
+        (Format::Table, Some(width)) => Some((width, usual(&req.command, &req.view, frame)?)),
+        _ => None,
+    };
     let write = |w: &mut dyn Write| match req.format {
         Format::Html => {
             let ctx = html::Context::new(
@@ -274,6 +361,10 @@ fn write_out(
             let page = html::render(&ctx, &req.command.sections(frame, extra))?;
             Ok(w.write_all(page.as_bytes())?)
         }
+        Format::Table => match &fitted {
+            Some((width, (shown, hidden))) => render::write_fitted(shown, *width, hidden, w),
+            None => render::write(frame, Format::Table, req.command.title(), w),
+        },
         f => render::write(frame, f, req.command.title(), w),
     };
     match &req.output {
@@ -281,6 +372,61 @@ fn write_out(
         None => write(stdout)?,
     }
     Ok(())
+}
+
+/// How wide a table may be: `--width`, else the terminal's when stdout is one; `None`: full width.
+fn table_width(req: &Request) -> Option<usize> {
+    req.view.width.or_else(|| match req.output {
+        None => crate::analyzer::cmd::ui::terminal_width(),
+        Some(_) => None,
+    })
+}
+
+/// `--columns LIST`: only those columns, in that order; a name the answer does not have is a
+/// usage error that lists the ones it has.
+fn select_columns(frame: DataFrame, view: &View) -> Result<DataFrame, AnalyzerError> {
+    let Some(columns) = &view.columns else {
+        return Ok(frame);
+    };
+    if let Some(unknown) = columns.iter().find(|c| frame.get_column_index(c).is_none()) {
+        return Err(AnalyzerError::Usage(format!(
+            "--columns: no column '{}' in this answer; its columns: {}",
+            crate::base::text::excerpt(unknown),
+            frame
+                .get_column_names()
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(frame.select(columns.iter().map(String::as_str))?)
+}
+
+/// A terminal table's columns: the command's usual few unless `--wide` or `--columns`, and the
+/// names of the others.
+fn usual(
+    command: &Command,
+    view: &View,
+    frame: &DataFrame,
+) -> Result<(DataFrame, Vec<String>), AnalyzerError> {
+    let usual = match (view.wide || view.columns.is_some(), command.usual_columns()) {
+        (false, Some(usual)) => usual,
+        _ => return Ok((frame.clone(), Vec::new())),
+    };
+    let keep: Vec<&str> = usual
+        .iter()
+        .copied()
+        .filter(|c| frame.get_column_index(c).is_some())
+        .collect();
+    let hidden = frame
+        .get_column_names()
+        .iter()
+        .map(|n| n.as_str())
+        .filter(|n| !keep.contains(n))
+        .map(str::to_string)
+        .collect();
+    Ok((frame.select(keep)?, hidden))
 }
 
 fn table<'a>(name: &'a str, frame: &'a DataFrame) -> html::Sections<'a> {

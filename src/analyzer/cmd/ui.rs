@@ -17,6 +17,15 @@ pub struct Ui<'a> {
     pub tell: &'a mut dyn FnMut(Notice),
 }
 
+/// The terminal's width in cells when stdout is a terminal.
+pub fn terminal_width() -> Option<usize> {
+    let out = std::io::stdout();
+    if !out.is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size_of(&out).map(|(w, _)| usize::from(w.0))
+}
+
 /// Notices to stderr (`--quiet` keeps only problems), progress on a terminal, and while an
 /// API fetch may run, a Ctrl-C handler: the first Ctrl-C stops the fetch cleanly, any other
 /// ends the process as Ctrl-C always does.

@@ -62,6 +62,13 @@ pub enum DatasetError {
     Damaged { path: PathBuf, why: String },
     #[error("dataset part {}: missing, though its batch was committed with it; the dataset is damaged, re-ingest", crate::base::text::quoted(.0))]
     MissingPart(PathBuf),
+    /// A query reads `events`, which only `ingest --events` writes: an empty answer would
+    /// look like a quiet trail.
+    #[error(
+        "dataset {}: no events table (it was ingested without --events); re-ingest with `janus-audit ingest --events --dataset DIR ...`, or run the query over the log files",
+        crate::base::text::quoted(.0)
+    )]
+    NoEvents(PathBuf),
     #[error("dataset {}: a symbolic link; a dataset's folders are its own, never followed out of it", crate::base::text::quoted(.0))]
     Symlink(PathBuf),
 }
@@ -149,6 +156,11 @@ impl Dataset {
             Err(std::fs::TryLockError::WouldBlock) => Err(DatasetError::Busy(self.dir.clone())),
             Err(std::fs::TryLockError::Error(e)) => Err(io(&meta)(e)),
         }
+    }
+
+    /// Whether any ingest wrote the `events` table (`ingest --events`).
+    pub fn has_events(&self) -> bool {
+        self.dir.join("events").is_dir()
     }
 
     fn files_dir(&self) -> PathBuf {

@@ -7,6 +7,7 @@ use polars::prelude::*;
 
 use crate::analyzer::model::Tables;
 use crate::analyzer::source::files::WalkError;
+use crate::base::timefmt::{Millis, Window};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileStatus {
@@ -83,6 +84,10 @@ pub struct FileReport {
 /// Totals for the stderr summary and the report manifest.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
+    /// Records whose time falls in the window, and the earliest and latest time of all read.
+    pub records_in_window: u64,
+    pub earliest: Option<Millis>,
+    pub latest: Option<Millis>,
     pub files_read: u64,
     pub files_partial: u64,
     pub files_skipped: u64,
@@ -153,6 +158,41 @@ pub fn report_files_frame(files: &[FileReport]) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 impl Summary {
+    /// Nothing in `window`, though the input holds records elsewhere (read, or in day folders
+    /// outside the window, which are not opened): said, with the time the input spans, so that
+    /// an empty answer is not taken for a quiet trail.
+    pub fn missed(&self, window: &Window, files: &[FileReport]) -> Option<String> {
+        if self.records_in_window > 0 || (window.since.is_none() && window.until.is_none()) {
+            return None;
+        }
+        let t = crate::base::timefmt::format_millis;
+        let span = match (self.earliest, self.latest) {
+            (Some(first), Some(last)) => {
+                format!(
+                    "the {} record(s) read run from {} to {}",
+                    self.records,
+                    t(first),
+                    t(last)
+                )
+            }
+            _ => {
+                let days: Vec<chrono::NaiveDate> = files
+                    .iter()
+                    .filter(|f| f.status == FileStatus::OutsideWindow)
+                    .filter_map(|f| crate::analyzer::source::layout::s3_day(&f.path))
+                    .collect();
+                let (first, last) = (days.iter().min()?, days.iter().max()?);
+                format!("the input's day folders run from {first} to {last}")
+            }
+        };
+        let bound = |b: Option<Millis>| b.map_or("open".to_string(), t);
+        Some(format!(
+            "nothing in the window [{}, {}): {span}; choose the window with --since and --until (`report` plans its windows as of now, or of --as-of)",
+            bound(window.since),
+            bound(window.until),
+        ))
+    }
+
     /// The one-line account of a run's input, for stderr.
     // Reads better whole: the line's clauses in the order it says them, one entry each.
     pub fn line(&self) -> String {
@@ -287,6 +327,9 @@ pub fn summarize(reports: &[FileReport], walk_errors: &[WalkError], tables: &Tab
         calls_matched_by_fewer_fields: tables.key_match.by_fewer_fields,
         calls_of_unseen_issuance: tables.key_match.other_issuance,
         hops_unlinked: tables.key_match.hops_unlinked,
+        records_in_window: tables.stats.in_window,
+        earliest: tables.stats.earliest,
+        latest: tables.stats.latest,
         ..Summary::default()
     };
     for r in reports {

@@ -49,6 +49,11 @@ pub struct RecordStats {
     /// taken again once repeated IDs are resolved, so that they count the records the tables
     /// hold (few records lack a time).
     pub timeless: Vec<(String, u64, bool, bool)>,
+    /// Records whose time falls in the window (before de-duplication).
+    pub in_window: u64,
+    /// The earliest and latest readable eventTime of every record read, in the window or not.
+    pub earliest: Option<Millis>,
+    pub latest: Option<Millis>,
 }
 
 impl RecordStats {
@@ -61,6 +66,9 @@ impl RecordStats {
         self.values_nulled += o.values_nulled;
         self.only_at_timestamp += o.only_at_timestamp;
         self.timeless.extend(o.timeless.iter().cloned());
+        self.in_window += o.in_window;
+        self.earliest = self.earliest.into_iter().chain(o.earliest).min();
+        self.latest = self.latest.max(o.latest);
         if self.unreadable_time_example.is_none() {
             self.unreadable_time_example = o.unreadable_time_example.clone();
         }
@@ -157,6 +165,11 @@ impl Sink {
             ));
         }
         let in_window = self.window.contains(f.time);
+        self.stats.in_window += in_window as u64;
+        if let Some(t) = f.time {
+            self.stats.earliest = Some(self.stats.earliest.map_or(t, |e| e.min(t)));
+            self.stats.latest = Some(self.stats.latest.map_or(t, |l| l.max(t)));
+        }
         if f.is_arwwi {
             self.push_assumption(r, &f, in_window, file_id);
         } else if is_hop(&f) {

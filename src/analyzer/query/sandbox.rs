@@ -69,6 +69,38 @@ pub fn check(sql: &str) -> Result<(), Refused> {
     }
 }
 
+/// Whether `sql` reads the table `table` (by name, in a FROM or JOIN; a column or alias of
+/// that name does not count); `None` when it does not parse.
+pub fn reads_table(sql: &str, table: &str) -> Option<bool> {
+    struct Reads<'t>(&'t str);
+    impl Visitor for Reads<'_> {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
+            match t {
+                TableFactor::Table { name, .. }
+                    if name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case(self.0)) =>
+                {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    let statements = Parser::new(&GenericDialect)
+        .with_options(ParserOptions {
+            trailing_commas: true,
+            ..Default::default()
+        })
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .ok()?;
+    Some(statements.visit(&mut Reads(table)).is_break())
+}
+
 /// Whether `sql` selects `*` (or `alias.*`) in a SELECT that reads one of `tables` directly;
 /// `None` when it does not parse.
 pub fn selects_all_of(sql: &str, tables: &[&str]) -> Option<bool> {
@@ -187,6 +219,26 @@ mod tests {
         ] {
             assert!(check(sql).is_err(), "{sql}");
         }
+    }
+
+    #[test]
+    fn a_table_is_read_by_name_not_by_a_column_of_that_name() {
+        assert_eq!(
+            reads_table("SELECT COUNT(*) FROM events", "events"),
+            Some(true)
+        );
+        assert_eq!(
+            reads_table("SELECT c.x FROM calls c JOIN Events e ON TRUE", "events"),
+            Some(true)
+        );
+        assert_eq!(
+            reads_table(
+                "SELECT COUNT(*) AS events FROM calls GROUP BY key",
+                "events"
+            ),
+            Some(false)
+        );
+        assert_eq!(reads_table("SELECT 'unclosed", "events"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Multi-valued columns stay lists in Parquet and JSON and are `;`-joined in CSV and tables.
 //! Times are RFC 3339 UTC (`2026-10-05T12:00:00Z`) in text formats and UTC timestamps in Parquet.
 
+pub mod fit;
 pub mod flat;
 pub mod html;
 
@@ -134,6 +135,67 @@ fn table_text(df: &DataFrame) -> PolarsResult<String> {
         table.add_row(text.iter().map(|c| terminal_safe(c.get(row).unwrap_or(""))));
     }
     Ok(format!("{table}\n"))
+}
+
+/// `df` as a table fitted to `width` terminal cells (see `fit`), with a line after it naming
+/// the columns not shown: `hidden` (left out by the caller) and those whose header did not fit.
+pub fn write_fitted(
+    df: &DataFrame,
+    width: usize,
+    hidden: &[String],
+    w: &mut dyn Write,
+) -> Result<(), OutputError> {
+    let flat = as_text(df, Some(";"))?;
+    let names: Vec<&str> = flat.get_column_names().iter().map(|n| n.as_str()).collect();
+    let cells: Vec<Vec<String>> = flat
+        .columns()
+        .iter()
+        .map(|c| {
+            let s = c.cast(&DataType::String)?;
+            Ok(s.str()?
+                .iter()
+                .map(|v| terminal_safe(v.unwrap_or("")).into_owned())
+                .collect())
+        })
+        .collect::<PolarsResult<_>>()?;
+    let natural: Vec<usize> = cells
+        .iter()
+        .map(|c| c.iter().map(|v| fit::shown(v)).max().unwrap_or(0))
+        .collect();
+    let fitted = fit::fit(&names, &natural, width);
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(fitted.columns.iter().map(|&c| names[c]));
+    let kept: Vec<(&Vec<String>, usize)> = fitted
+        .columns
+        .iter()
+        .zip(&fitted.widths)
+        .map(|(&c, &w)| (&cells[c], w))
+        .collect();
+    for row in 0..flat.height() {
+        table.add_row(
+            kept.iter()
+                .map(|(cells, w)| fit::cut(&cells[row], *w).into_owned()),
+        );
+    }
+    writeln!(w, "{table}")?;
+    let unshown: Vec<&str> = fitted
+        .dropped
+        .iter()
+        .map(|&c| names[c])
+        .chain(hidden.iter().map(String::as_str))
+        .collect();
+    if !unshown.is_empty() {
+        writeln!(
+            w,
+            "{} more column(s): {} (--wide or --columns LIST shows them; --format csv has all)",
+            unshown.len(),
+            unshown.join(", ")
+        )?;
+    }
+    Ok(())
 }
 
 /// Write `df` in `format` to `w`. `title` names what made it, on an HTML page.
