@@ -1,5 +1,6 @@
 //! The analyzer's commands: their arguments, and the requests they make.
 
+use crate::cli::UsageError;
 use std::path::PathBuf;
 
 use clap::builder::TypedValueParser;
@@ -536,11 +537,6 @@ pub struct ReportArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
     pub width: Option<u16>,
 }
-
-/// A value the command line gave that the library cannot use: a usage error (exit 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 /// `[since, until)`, refused when it holds no time at all: an empty report would look like a
 /// quiet one.

@@ -1,5 +1,6 @@
 //! `janus-audit credentials`: its arguments, and the request they make.
 
+use crate::cli::UsageError;
 use std::path::PathBuf;
 
 use crate::credentials::cmd;
@@ -163,7 +164,7 @@ pub struct CredentialsArgs {
 
 impl CredentialsArgs {
     /// The request: the credential_process form, or `serve`/`exec`.
-    pub fn request(&self) -> Result<cmd::Request, String> {
+    pub fn request(&self) -> Result<cmd::Request, UsageError> {
         let Some(mode) = &self.mode else {
             return Ok(cmd::Request::Fetch(cmd::Fetch {
                 opts: self.options()?,
@@ -173,11 +174,15 @@ impl CredentialsArgs {
             }));
         };
         if self.explain {
-            return Err("--explain is for the credential_process form".into());
+            return Err(UsageError(
+                "--explain is for the credential_process form".into(),
+            ));
         }
         let roles = self.options_per_role()?;
         if roles.is_empty() {
-            return Err("--role-arn (or JANUS_ROLE_ARN) is required".into());
+            return Err(UsageError(
+                "--role-arn (or JANUS_ROLE_ARN) is required".into(),
+            ));
         }
         let (server, mode) = match mode {
             Mode::Serve(s) => (
@@ -203,7 +208,7 @@ impl CredentialsArgs {
     }
 
     /// The options for each `--role-arn` (in order).
-    pub fn options_per_role(&self) -> Result<Vec<Options>, String> {
+    pub fn options_per_role(&self) -> Result<Vec<Options>, UsageError> {
         let margin = self.refresh_margin()?;
         Ok(self
             .role_arn
@@ -214,12 +219,16 @@ impl CredentialsArgs {
 
     /// The options for the one role a credential_process fetches. A margin at or past the
     /// duration only means the cache is never used: each run calls STS, once.
-    pub fn options(&self) -> Result<Options, String> {
+    pub fn options(&self) -> Result<Options, UsageError> {
         let margin = self.refresh_before.unwrap_or_else(|| self.default_margin());
         match self.role_arn.as_slice() {
             [one] => Ok(self.options_for(one, margin)),
-            [] => Err("--role-arn (or JANUS_ROLE_ARN) is required".into()),
-            _ => Err("give one --role-arn (more than one is for serve and exec)".into()),
+            [] => Err(UsageError(
+                "--role-arn (or JANUS_ROLE_ARN) is required".into(),
+            )),
+            _ => Err(UsageError(
+                "give one --role-arn (more than one is for serve and exec)".into(),
+            )),
         }
     }
 
@@ -231,15 +240,15 @@ impl CredentialsArgs {
     /// How much validity must remain for a server (`serve`, `exec`) to hand credentials out:
     /// below the duration STS issues them for, or no credential is ever fresh enough (it
     /// would answer 503 and call STS without end).
-    pub fn refresh_margin(&self) -> Result<Duration, String> {
+    pub fn refresh_margin(&self) -> Result<Duration, UsageError> {
         let duration = Duration::from_secs(self.duration.max(0) as u64);
         match self.refresh_before {
             None => Ok(self.default_margin()),
-            Some(m) if m >= duration => Err(format!(
+            Some(m) if m >= duration => Err(UsageError(format!(
                 "--refresh-before ({}s) must be below --duration ({}s): credentials that never have more validity left than the margin are never handed out",
                 m.as_secs(),
                 duration.as_secs()
-            )),
+            ))),
             Some(m) => Ok(m),
         }
     }

@@ -66,9 +66,15 @@ pub enum Request {
     Analyzer(Box<crate::analyzer::cmd::Request>),
 }
 
+/// A value the command line gave that the library cannot use: a usage error (exit 2), found
+/// after the argument parser's own checks.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 impl Command {
     /// The request this command makes, or the usage error that stops it (exit 2).
-    pub fn request(&self) -> Result<Request, String> {
+    pub fn request(&self) -> Result<Request, UsageError> {
         match self {
             Command::Man { dir } => Ok(Request::Generate(generate::Generate::Man {
                 dir: dir.clone(),
@@ -79,10 +85,7 @@ impl Command {
             #[cfg(feature = "credentials")]
             Command::Credentials(args) => args.request().map(|r| Request::Credentials(Box::new(r))),
             #[cfg(feature = "analyzer")]
-            Command::Analyzer(a) => a
-                .request()
-                .map(|r| Request::Analyzer(Box::new(r)))
-                .map_err(|e| e.0),
+            Command::Analyzer(a) => a.request().map(|r| Request::Analyzer(Box::new(r))),
         }
     }
 }

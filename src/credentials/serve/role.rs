@@ -34,6 +34,20 @@ pub struct Role {
 pub const STS_CALLS: usize = 5;
 pub const STS_WINDOW: Duration = Duration::from_secs(10);
 
+/// Why a renewal gave no credentials to hand out. Its text is what a client is told (503) and
+/// the log says, so it holds nothing secret: STS's and the token source's messages are scrubbed.
+#[derive(Debug, Clone, thiserror::Error)]
+enum RenewError {
+    #[error("{0}")]
+    Fetch(String),
+    #[error("STS gave an unreadable expiration")]
+    Expiration,
+    #[error(
+        "STS issued credentials with {left}s of validity left, less than the refresh margin ({margin}s)"
+    )]
+    TooShort { left: u64, margin: u64 },
+}
+
 /// What a request for the role gets.
 pub enum Answer {
     Credentials {
@@ -125,7 +139,7 @@ impl Role {
                     "STS issued credentials that expire within the refresh margin".into(),
                 ),
             },
-            Err(why) => Answer::Unavailable(why),
+            Err(why) => Answer::Unavailable(why.to_string()),
         }
     }
 
@@ -137,7 +151,7 @@ impl Role {
 
     /// Fetch credentials newer than the current ones (the cache may hold some another process
     /// renewed; STS otherwise). The caller holds `refresh`.
-    async fn renew(&self) -> Result<(), String> {
+    async fn renew(&self) -> Result<(), RenewError> {
         // Wait for the oldest of the last few renewals to leave the window.
         loop {
             let wait = {
@@ -178,7 +192,7 @@ impl Role {
         match fetched {
             Ok(c) => {
                 let expires = DateTime::parse_from_rfc3339(&c.expiration)
-                    .map_err(|_| "STS gave an unreadable expiration".to_string())?
+                    .map_err(|_| RenewError::Expiration)?
                     .with_timezone(&Utc);
                 (self.log)(format!(
                     "{}: credentials {} until {}",
@@ -189,22 +203,22 @@ impl Role {
                 if left < self.margin {
                     // Already expired, or too close to it to hand out: a failure, retried with
                     // backoff, not at once.
-                    let why = format!(
-                        "STS issued credentials with {}s of validity left, less than the refresh margin ({}s)",
-                        left.as_secs(),
-                        self.margin.as_secs()
-                    );
+                    let why = RenewError::TooShort {
+                        left: left.as_secs(),
+                        margin: self.margin.as_secs(),
+                    };
                     (self.log)(format!("{}: refresh failed: {why}", self.path));
-                    *self.failing.write().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+                    *self.failing.write().unwrap_or_else(|e| e.into_inner()) =
+                        Some(why.to_string());
                     return Err(why);
                 }
                 *self.failing.write().unwrap_or_else(|e| e.into_inner()) = None;
                 Ok(())
             }
             Err(e) => {
-                let why = credentials::secret::scrub(&e.to_string());
+                let why = RenewError::Fetch(credentials::secret::scrub(&e.to_string()));
                 (self.log)(format!("{}: refresh failed: {why}", self.path));
-                *self.failing.write().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+                *self.failing.write().unwrap_or_else(|e| e.into_inner()) = Some(why.to_string());
                 Err(why)
             }
         }
