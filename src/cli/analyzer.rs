@@ -22,10 +22,13 @@ use crate::{
 #[derive(Debug, Subcommand)]
 pub enum AnalyzerCommand {
     /// Activity per GCP instance (role session name): keys, calls, source IPs, services.
+    #[command(after_long_help = crate::cli::examples::BY_INSTANCE)]
     ByInstance(ReportArgs),
     /// One row per issued temporary key and what was done with it.
+    #[command(after_long_help = crate::cli::examples::SESSIONS)]
     Sessions(ReportArgs),
     /// Run any SQL (a file, a query in queries/, or inline) over the tables.
+    #[command(after_long_help = crate::cli::examples::QUERY)]
     Query {
         /// A .sql file, the name of a shipped query (by_instance), or inline SQL ('SELECT ...').
         sql: String,
@@ -35,19 +38,21 @@ pub enum AnalyzerCommand {
         thresholds: ThresholdArgs,
     },
     /// Suspicious activity, one row per finding; each detection is a SQL file in queries/findings/.
+    #[command(after_long_help = crate::cli::examples::FINDINGS)]
     Findings {
         #[command(flatten)]
         report: ReportArgs,
         /// Exit with status 4 when a finding at or above this severity exists (for cron and CI).
-        #[arg(long, value_name = "SEVERITY", value_parser = severities())]
+        #[arg(long, value_name = "SEVERITY", value_parser = severities(), help_heading = "Findings")]
         fail_on: Option<Severity>,
         /// Source IPs in these ranges (one CIDR or address per line, # comments) are never foreign.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", help_heading = "Findings")]
         trusted_cidrs: Option<PathBuf>,
         #[command(flatten)]
         thresholds: ThresholdArgs,
     },
     /// Every event of one instance, session, key or sub in time order, foreign IPs marked.
+    #[command(after_long_help = crate::cli::examples::TIMELINE)]
     Timeline {
         #[command(flatten)]
         entity: EntityArgs,
@@ -56,20 +61,25 @@ pub enum AnalyzerCommand {
     },
     /// The scheduled report: by-instance, sessions and findings for each owed window, in CSV and
     /// Parquet, with a manifest, each window directory written atomically (for cron/systemd).
+    #[command(after_long_help = crate::cli::examples::REPORT)]
     Report(Box<ScheduledArgs>),
     /// Parse log files (or the API) once into a Parquet dataset, partitioned by event date, that
     /// every report reads with --dataset DIR (and Spark, Athena or DuckDB can read too).
+    #[command(after_long_help = crate::cli::examples::INGEST)]
     Ingest(Box<IngestArgs>),
     /// Mirror a trail's days from S3 into DIR, keeping each digest's signature and the public
     /// keys so that `verify` works offline; a rerun fetches only what is new or changed.
+    #[command(after_long_help = crate::cli::examples::SYNC)]
     Sync(Box<SyncArgs>),
     /// CloudTrail log file integrity validation: digest signatures and chain, each log file's
     /// hash, and what no digest covers, per account and region.
+    #[command(after_long_help = crate::cli::examples::VERIFY)]
     Verify(Box<VerifyArgs>),
     /// Work with a dataset made by `ingest`.
     #[command(subcommand)]
     Dataset(DatasetCommand),
     /// Print the tables and columns that queries can use.
+    #[command(after_long_help = crate::cli::examples::TABLES)]
     Tables {
         /// Describe `calls` as the override in DIR/calls.sql derives it.
         #[arg(long, value_name = "DIR", env = "JANUS_AUDIT_QUERIES")]
@@ -137,12 +147,29 @@ impl AnalyzerCommand {
     }
 }
 
+/// `--fail-on`'s severities: those a shipped detection reports (`low` is still accepted, as
+/// `medium`'s synonym in effect, but not offered: nothing reports it).
 fn severities() -> impl TypedValueParser<Value = Severity> {
-    choice(Severity::ALL.iter().map(|(s, n)| (*s, *n, "")).collect())
+    use clap::builder::{PossibleValue, PossibleValuesParser};
+    let values = Severity::ALL
+        .iter()
+        .map(|(s, n)| PossibleValue::new(*n).hide(*s == Severity::Low));
+    PossibleValuesParser::new(values).map(|s| Severity::parse(&s).expect("clap checked the value"))
 }
 
 fn formats() -> impl TypedValueParser<Value = Format> {
     choice(Format::ALL.iter().map(|(f, n)| (*f, *n, "")).collect())
+}
+
+/// The formats `report` writes files in: not `table`, which is for a terminal.
+fn file_formats() -> impl TypedValueParser<Value = Format> {
+    choice(
+        Format::ALL
+            .iter()
+            .filter(|(f, _)| *f != Format::Table)
+            .map(|(f, n)| (*f, *n, ""))
+            .collect(),
+    )
 }
 
 fn providers() -> impl TypedValueParser<Value = ProviderFilter> {
@@ -201,7 +228,7 @@ pub struct ScheduledArgs {
     #[arg(long, value_name = "TIME", value_parser = rfc3339)]
     pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Formats to write, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "csv,parquet", value_parser = formats())]
+    #[arg(long, value_delimiter = ',', default_value = "csv,parquet", value_parser = file_formats(), help_heading = "Output")]
     pub formats: Vec<Format>,
     /// Source IPs in these ranges are never foreign (see `findings`).
     #[arg(long, value_name = "FILE")]
@@ -218,7 +245,7 @@ pub struct ScheduledArgs {
 pub struct ThresholdArgs {
     /// Override a detection threshold, e.g. --set recon_min_distinct=12 --set recon_window_s=10m
     /// (names and defaults: `janus-audit tables`, docs/TABLES.md).
-    #[arg(long = "set", value_name = "NAME=VALUE")]
+    #[arg(long = "set", value_name = "NAME=VALUE", help_heading = "Findings")]
     pub set: Vec<String>,
 }
 
@@ -243,22 +270,27 @@ pub struct EntityArgs {
 /// The LookupEvents API as a source, and the local store it fills.
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
-    /// Fetch events from the CloudTrail LookupEvents API into the store, then report from it
-    /// (management events only, last 90 days).
-    #[arg(long)]
+    /// Fetch events from the CloudTrail LookupEvents API into the store, and read them from
+    /// there (management events only, last 90 days).
+    #[arg(long, help_heading = "API")]
     pub from_api: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
     /// Fetch every event in the window, not just assumptions and the issued keys' calls.
-    #[arg(long, requires = "from_api")]
+    #[arg(long, requires = "from_api", help_heading = "API")]
     pub full: bool,
     /// Fetch by key in every region, even where reading the region whole would cost fewer
     /// requests (the default picks the cheaper per region).
-    #[arg(long, requires = "from_api", conflicts_with = "full")]
+    #[arg(
+        long,
+        requires = "from_api",
+        conflicts_with = "full",
+        help_heading = "API"
+    )]
     pub by_key: bool,
-    /// The local store of fetched events (default: the cache dir). Without --from-api, report
-    /// from the store alone.
-    #[arg(long, value_name = "DIR")]
+    /// The local store of fetched events (default: the cache dir). Without --from-api, read
+    /// what the store holds, fetching nothing.
+    #[arg(long, value_name = "DIR", help_heading = "API")]
     pub store: Option<PathBuf>,
 }
 
@@ -267,21 +299,53 @@ pub struct ApiArgs {
 pub struct AwsArgs {
     /// --from-api: regions to fetch (default us-east-1), or `all` (every region enabled by
     /// default). s3:// input: only these regions' folders (default: every region found).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', help_heading = "AWS")]
     pub regions: Vec<String>,
     /// s3:// input: only these accounts' folders (default: every account found).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', help_heading = "AWS")]
     pub accounts: Vec<String>,
     /// AWS profile for the API calls (else the standard chain: env, SSO, instance role…).
-    #[arg(long)]
+    #[arg(long, help_heading = "AWS")]
     pub profile: Option<String>,
     /// Endpoint of the AWS API the command reads: S3 for s3:// input, CloudTrail for
     /// --from-api (AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_CLOUDTRAIL set them apart).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "AWS")]
     pub endpoint_url: Option<String>,
     /// s3:// input: objects fetched at once.
-    #[arg(long, value_name = "N", default_value = "16", value_parser = clap::value_parser!(u16).range(1..=512))]
+    #[arg(long, value_name = "N", default_value = "16", value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "AWS")]
     pub s3_concurrency: u16,
+}
+
+/// Where S3 is and which of a trail's folders `sync` and `verify` read.
+#[derive(Debug, Clone, Args)]
+pub struct MirrorArgs {
+    /// Only these regions' folders (default: every region found).
+    #[arg(long, value_delimiter = ',', help_heading = "AWS")]
+    pub regions: Vec<String>,
+    /// Only these accounts' folders (default: every account found).
+    #[arg(long, value_delimiter = ',', help_heading = "AWS")]
+    pub accounts: Vec<String>,
+    /// AWS profile (else the standard chain: env, SSO, instance role…).
+    #[arg(long, help_heading = "AWS")]
+    pub profile: Option<String>,
+    /// Endpoint of S3 (and of CloudTrail, for the public keys).
+    #[arg(long, value_name = "URL", help_heading = "AWS")]
+    pub endpoint_url: Option<String>,
+    /// Objects fetched at once.
+    #[arg(long, value_name = "N", default_value = "16", value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "AWS")]
+    pub s3_concurrency: u16,
+}
+
+impl MirrorArgs {
+    pub fn s3(&self) -> crate::analyzer::source::s3::S3Options {
+        crate::analyzer::source::s3::S3Options {
+            endpoint_url: self.endpoint_url.clone(),
+            profile: self.profile.clone(),
+            concurrency: self.s3_concurrency as usize,
+            accounts: self.accounts.clone(),
+            regions: self.regions.clone(),
+        }
+    }
 }
 
 impl AwsArgs {
@@ -311,7 +375,7 @@ pub struct SyncArgs {
     #[command(flatten)]
     pub window: WindowArgs,
     #[command(flatten)]
-    pub aws: AwsArgs,
+    pub aws: MirrorArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -325,7 +389,7 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub window: WindowArgs,
     #[command(flatten)]
-    pub aws: AwsArgs,
+    pub aws: MirrorArgs,
     /// Output format.
     #[arg(long, default_value = "table", value_parser = formats())]
     pub format: Format,
@@ -404,24 +468,29 @@ pub struct InputArgs {
     #[command(flatten)]
     pub api: ApiArgs,
     /// Read queries from DIR first; NAME.sql there overrides the embedded query of that name.
-    #[arg(long, value_name = "DIR", env = "JANUS_AUDIT_QUERIES")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "JANUS_AUDIT_QUERIES",
+        help_heading = "Input"
+    )]
     pub queries: Option<PathBuf>,
     /// Which web identity providers to report on.
-    #[arg(long, default_value = "google", value_parser = providers())]
+    #[arg(long, default_value = "google", value_parser = providers(), help_heading = "Input")]
     pub provider: ProviderFilter,
     /// Read a Parquet dataset made by `janus-audit ingest` instead of log files: only the date
     /// partitions the window needs.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["paths", "from_api", "store"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["paths", "from_api", "store"], help_heading = "Input")]
     pub dataset: Option<PathBuf>,
     /// Validate every input log file against its trail's signed digests (log-file integrity
     /// validation, as `janus-audit verify`); each file's status goes to the manifest and the
     /// `files` table, and a failure sets the exit status.
-    #[arg(long, conflicts_with_all = ["dataset", "from_api", "store"])]
+    #[arg(long, conflicts_with_all = ["dataset", "from_api", "store"], help_heading = "Input")]
     pub verify: bool,
     /// With --verify: trust only these CloudTrail public keys (the JSON `aws cloudtrail
     /// list-public-keys` prints, or a report manifest's recorded fingerprints), not the keys a
     /// mirror carries.
-    #[arg(long, value_name = "FILE", requires = "verify")]
+    #[arg(long, value_name = "FILE", requires = "verify", help_heading = "Input")]
     pub public_keys: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -431,10 +500,13 @@ pub struct InputArgs {
 pub enum DatasetCommand {
     /// Print the CREATE TABLE statements (and the views the reports read) that make the dataset
     /// queryable by Spark SQL or Athena.
+    #[command(after_long_help = crate::cli::examples::DDL)]
     Ddl {
         /// The dataset (its _janus/schema.json names the columns).
         #[arg(long, value_name = "DIR")]
         dataset: PathBuf,
+        /// The engine whose SQL to print: `spark` (Spark SQL, Hive-style tables) or `athena`
+        /// (Athena's Trino SQL over S3).
         #[arg(long, value_parser = engines())]
         engine: crate::analyzer::dataset::ddl::Engine,
         /// Where the engine finds the dataset (an s3:// URI for Athena); default: DIR, absolute.
@@ -451,10 +523,15 @@ fn engines() -> impl TypedValueParser<Value = crate::analyzer::dataset::ddl::Eng
 #[derive(Debug, Args)]
 pub struct LimitArgs {
     /// Skip (and name) a file larger than this, on disk or decompressed: 1G, 512M, 100K or bytes.
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size)]
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size, help_heading = "Limits")]
     pub max_file_size: u64,
     /// Skip (and name) a file holding more records than this.
-    #[arg(long, value_name = "N", default_value = "2000000")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "2000000",
+        help_heading = "Limits"
+    )]
     pub max_records_per_file: u64,
 }
 
@@ -511,8 +588,6 @@ pub(crate) fn size(s: &str) -> Result<u64, String> {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
     /// Start of the window: RFC 3339, a date (UTC midnight) or a span back from now (24h, 7d).
     #[arg(long, value_parser = bound)]
     pub since: Option<Bound>,
@@ -536,6 +611,8 @@ pub struct ReportArgs {
     /// terminal; a table piped or written to a file keeps its full width).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
     pub width: Option<u16>,
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 /// `[since, until)`, refused when it holds no time at all: an empty report would look like a

@@ -65,8 +65,10 @@ fn output_formats() -> impl clap::builder::TypedValueParser<Value = Format> {
 pub enum Mode {
     /// Serve the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI) on
     /// loopback, renewing in the background.
+    #[command(after_long_help = crate::cli::examples::SERVE)]
     Serve(ServeArgs),
     /// Run COMMAND with a private credential server as its only AWS credentials.
+    #[command(after_long_help = crate::cli::examples::EXEC)]
     Exec(ExecArgs),
 }
 

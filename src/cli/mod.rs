@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 #[cfg(feature = "analyzer")]
 mod analyzer;
+mod examples;
 pub mod generate;
 mod values;
 
@@ -28,10 +29,10 @@ pub struct Cli {
     /// Only errors and skipped inputs on stderr, no summary.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Reports: end the run (exit 1, one line) rather than let it use more heap than this
-    /// (512M, 8G, ...). Default: 3/4 of the machine's (or cgroup's) memory.
+    /// End the run (exit 1, one line) rather than let it use more heap than this (512M, 8G,
+    /// ...). Default: 3/4 of the machine's (or cgroup's) memory.
     #[cfg(feature = "analyzer")]
-    #[arg(long, global = true, value_name = "SIZE", value_parser = analyzer::size)]
+    #[arg(long, global = true, value_name = "SIZE", value_parser = analyzer::size, help_heading = "Limits")]
     pub max_memory: Option<u64>,
 }
 
@@ -39,16 +40,19 @@ pub struct Cli {
 pub enum Command {
     /// Print temporary AWS credentials for a Google workload (an AWS credential_process).
     #[cfg(feature = "credentials")]
+    #[command(after_long_help = examples::CREDENTIALS)]
     Credentials(Box<CredentialsArgs>),
     #[cfg(feature = "analyzer")]
     #[command(flatten)]
     Analyzer(Box<AnalyzerCommand>),
     /// Print the manual page (roff), or write one page per subcommand into DIR.
+    #[command(after_long_help = examples::MAN)]
     Man {
         #[arg(long, value_name = "DIR")]
         dir: Option<std::path::PathBuf>,
     },
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    #[command(after_long_help = examples::COMPLETIONS)]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
