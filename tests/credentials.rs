@@ -54,8 +54,13 @@ impl Env {
     }
 
     fn cmd(&self, extra: &[&str]) -> std::process::Command {
+        self.cmd_for(AUD, extra)
+    }
+
+    /// The command asking Google for `audience` (the fake STS accepts only `AUD`).
+    fn cmd_for(&self, audience: &str, extra: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_janus-audit"));
-        c.args(["credentials", "--role-arn", ROLE, "--audience", AUD])
+        c.args(["credentials", "--role-arn", ROLE, "--audience", audience])
             .args(["--sts-endpoint", &self.sts.url])
             .args(["--cache-dir", self.cache.path().to_str().unwrap()])
             .args(extra)
@@ -260,6 +265,24 @@ fn access_denied_explains_the_trust_policy() {
 }
 
 #[test]
+fn an_audience_sts_refuses_is_named_with_where_it_came_from() {
+    let e = env();
+    let o = e
+        .cmd_for("not-the-role's-audience", &["--no-cache"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("Incorrect token audience"), "{err}");
+    assert!(
+        err.contains("The token was asked for audience 'not-the-role's-audience' (--audience)"),
+        "{err}"
+    );
+    assert!(err.contains("accounts.google.com:oaud"), "{err}");
+    assert_no_leak(&err);
+}
+
+#[test]
 fn transient_sts_errors_are_retried() {
     let e = env();
     e.sts.knobs.idp_errors.store(1, Ordering::SeqCst);
@@ -278,6 +301,12 @@ fn transient_sts_errors_are_retried() {
         start.elapsed()
     );
     assert!(stderr(&o).contains("Throttling"), "{}", stderr(&o));
+    // It names the endpoint it could not get credentials from.
+    assert!(
+        stderr(&o).contains(&format!("STS at {} did not give credentials", e.sts.url)),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -336,7 +365,8 @@ fn metadata_5xx_at_pod_start_is_retried() {
 #[test]
 fn auto_says_why_each_source_failed() {
     let e = env();
-    e.fake_gcloud("echo 'ERROR: (gcloud.auth.print-identity-token) You do not currently have an active account selected.' >&2; exit 1");
+    // gcloud's own message when no account is selected, as it prints it (several lines).
+    e.fake_gcloud("printf 'ERROR: (gcloud.auth.print-identity-token) You do not currently have an active account selected.\\nPlease run:\\n\\n  $ gcloud auth login\\n\\nto obtain new credentials.\\n\\nIf you have already logged in with a different account, run:\\n\\n  $ gcloud config set account ACCOUNT\\n\\nto select an already authenticated account to use.\\n' >&2; exit 1");
     let o = e
         .cmd(&[])
         .env("GCE_METADATA_HOST", "127.0.0.1:9")
@@ -350,10 +380,12 @@ fn auto_says_why_each_source_failed() {
         "{err}"
     );
     assert!(err.contains("gcloud: exited with"), "{err}");
+    // The whole message, not its last line: the advice is in the middle.
     assert!(
-        err.contains("no active account") || err.contains("active account"),
+        err.contains("You do not currently have an active account selected. Please run: $ gcloud auth login to obtain new credentials."),
         "{err}"
     );
+    assert!(err.contains("--token-source gcloud"), "{err}");
 }
 
 #[test]

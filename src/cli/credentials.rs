@@ -1,6 +1,6 @@
 //! `janus-audit credentials`: its arguments, and the request they make.
 
-use crate::cli::UsageError;
+use crate::cli::values::UsageError;
 use std::path::PathBuf;
 
 use crate::credentials::cmd;
@@ -168,12 +168,12 @@ impl CredentialsArgs {
     /// The request: the credential_process form, or `serve`/`exec`.
     pub fn request(&self) -> Result<cmd::Request, UsageError> {
         let Some(mode) = &self.mode else {
-            return Ok(cmd::Request::Fetch(cmd::Fetch {
+            return Ok(cmd::Request::Fetch(Box::new(cmd::Fetch {
                 opts: self.options()?,
                 format: self.format,
                 explain: self.explain,
                 pin_session_name: self.pin_session_name,
-            }));
+            })));
         };
         if self.explain {
             return Err(UsageError(
@@ -265,6 +265,11 @@ impl CredentialsArgs {
             token: TokenOptions {
                 source: self.token_source,
                 audience: self.audience.clone(),
+                audience_from: match std::env::var("JANUS_AUDIENCE") {
+                    Ok(v) if v == self.audience => "JANUS_AUDIENCE",
+                    _ if self.audience == DEFAULT_AUDIENCE => "the default",
+                    _ => "--audience",
+                },
                 token_file: self.token_file.clone(),
                 service_account: self.service_account.clone(),
                 iam_endpoint: self.iam_endpoint.clone(),

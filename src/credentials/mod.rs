@@ -59,14 +59,20 @@ pub enum CredentialsError {
     Template(#[from] TemplateError),
     #[error("{0}")]
     Denied(String),
-    #[error("STS refused AssumeRoleWithWebIdentity on {role}: {code}: {message}")]
+    #[error("STS refused AssumeRoleWithWebIdentity on {role}: {code}: {message}{hint}")]
     Refused {
         role: String,
         code: String,
         message: String,
+        /// What to check, where the refusal names it (an audience STS did not accept).
+        hint: String,
     },
-    #[error("STS did not give credentials after {attempts} attempt(s): {last}")]
-    Unavailable { attempts: u32, last: String },
+    #[error("STS at {endpoint} did not give credentials after {attempts} attempt(s): {last}")]
+    Unavailable {
+        attempts: u32,
+        last: String,
+        endpoint: String,
+    },
     /// Waited the whole budget for another run fetching the same credentials.
     #[error("{0}; try again")]
     Busy(String),
@@ -294,6 +300,26 @@ pub fn trust_policy(claims: &claims::Claims, session_name: Option<&str>) -> serd
     })
 }
 
+/// A refusal other than AccessDenied; one that names the audience says which one the token was
+/// asked for, where that came from, and what the trust policy must say.
+fn refused(opts: &Options, token: &IdToken, code: String, message: String) -> CredentialsError {
+    let hint = match message.to_ascii_lowercase().contains("audience") {
+        true => format!(
+            ". The token was asked for audience '{}' ({}); its aud claim is '{}'. The role's trust policy must accept it as accounts.google.com:oaud (`janus-audit credentials --explain` prints one that does), or pass the audience it names with --audience",
+            crate::base::text::excerpt(&opts.token.audience),
+            opts.token.audience_from,
+            crate::base::text::excerpt(token.claims.aud.as_deref().unwrap_or("(absent)")),
+        ),
+        false => String::new(),
+    };
+    CredentialsError::Refused {
+        role: opts.role_arn.clone(),
+        code,
+        message,
+        hint,
+    }
+}
+
 fn denied(opts: &Options, token: &IdToken, message: &str) -> CredentialsError {
     let c = &token.claims;
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".into());
@@ -396,21 +422,13 @@ async fn assume(
                 token = token::fetch(&opts.token, meta, deadline).await?;
             }
             Err(Failure::BadToken { code, message }) => {
-                return Err(CredentialsError::Refused {
-                    role: opts.role_arn.clone(),
-                    code,
-                    message,
-                });
+                return Err(refused(opts, &token, code, message));
             }
             Err(Failure::Refused { code, message }) if code == "AccessDenied" => {
                 return Err(denied(opts, &token, &message));
             }
             Err(Failure::Refused { code, message }) => {
-                return Err(CredentialsError::Refused {
-                    role: opts.role_arn.clone(),
-                    code,
-                    message,
-                });
+                return Err(refused(opts, &token, code, message));
             }
             Err(Failure::Transient(why)) => {
                 attempt += 1;
@@ -423,6 +441,9 @@ async fn assume(
                     return Err(CredentialsError::Unavailable {
                         attempts: attempt,
                         last: why,
+                        endpoint: opts.endpoint().unwrap_or_else(|| {
+                            format!("https://sts.{}.amazonaws.com", opts.sts.region)
+                        }),
                     });
                 }
             }

@@ -67,6 +67,9 @@ impl TokenSource {
 pub struct TokenOptions {
     pub source: TokenSource,
     pub audience: String,
+    /// Where the audience came from (`--audience`, `JANUS_AUDIENCE`, or the default), for an
+    /// error that must say which audience was asked for and why.
+    pub audience_from: &'static str,
     pub token_file: Option<PathBuf>,
     /// For `impersonate`, and passed to gcloud as --impersonate-service-account.
     pub service_account: Option<String>,
@@ -90,7 +93,10 @@ pub enum TokenError {
         source_name: &'static str,
         err: ClaimsError,
     },
-    #[error("no token source worked: {}", .0.iter().map(|(s, e)| format!("{s}: {e}")).collect::<Vec<_>>().join("; "))]
+    #[error(
+        "no token source worked: {}. Not on GCE? Choose the source: --token-source gcloud (a laptop with `gcloud auth login`), file (--token-file PATH), or impersonate (--service-account EMAIL)",
+        .0.iter().map(|(s, e)| format!("{s}: {e}")).collect::<Vec<_>>().join("; ")
+    )]
     AllFailed(Vec<(&'static str, String)>),
 }
 
@@ -136,19 +142,27 @@ pub async fn gcloud(args: &[String], deadline: &Deadline) -> Result<String, Toke
             _ => TokenError::Gcloud(e.to_string()),
         })?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
         return Err(TokenError::Gcloud(format!(
             "exited with {}: {}",
             out.status,
-            last.chars().take(300).collect::<String>()
+            gcloud_says(&String::from_utf8_lossy(&out.stderr))
         )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// gcloud's whole complaint on one line: its advice ("Please run: $ gcloud auth login ... to
+/// obtain new credentials") spans lines, and the last one alone ("to select an already
+/// authenticated account to use.") says nothing. Scrubbed of anything token-shaped, escaped and
+/// capped, as every reason is.
+fn gcloud_says(stderr: &str) -> String {
+    let joined = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    crate::base::text::reason(&crate::credentials::secret::scrub(&joined))
 }
 
 async fn from_gcloud(opts: &TokenOptions, deadline: &Deadline) -> Result<IdToken, TokenError> {

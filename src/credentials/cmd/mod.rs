@@ -21,7 +21,7 @@ pub struct Fetch {
 
 #[derive(Debug, Clone)]
 pub enum Request {
-    Fetch(Fetch),
+    Fetch(Box<Fetch>),
     Serve(serve::Request),
 }
 
