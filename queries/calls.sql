@@ -18,7 +18,8 @@
 --
 -- A call is from a foreign IP when its source IP differs from the IP that obtained the root key
 -- (the instance's); calls made by AWS services on the session's behalf (invokedBy, service-name
--- sources, "AWS Internal") never are.
+-- sources, "AWS Internal") never are, nor calls from a --trusted-cidrs range (trusted_source),
+-- so that every report and finding gives one answer.
 WITH issued AS (
     SELECT
         a.event_id AS assumption_event_id,
@@ -70,5 +71,5 @@ matched AS (
 )
 SELECT
     *,
-    COALESCE(NOT is_service AND source_ip <> issuing_ip, FALSE) AS foreign_ip
+    COALESCE(NOT is_service AND source_ip <> issuing_ip AND NOT trusted_source, FALSE) AS foreign_ip
 FROM matched

@@ -169,7 +169,8 @@ fn by_instance_every_column_on_the_fixture_trail() {
             "assumptions": 1, "failed_assumptions": 0,
             "access_keys": ["ASIASHORTENEDKEY0001"],
             "api_calls": 0, "api_errors": 0, "source_ips": ["34.1.2.3"], "foreign_ip_calls": 0,
-            "services": null,
+            // No call, no service: an empty list, not null (JSON writes lists as lists).
+            "services": [],
             "first_seen": "2026-10-07T01:00:00Z", "last_seen": "2026-10-07T01:00:00Z",
             "instance_source": "shortened",
         }),
@@ -180,7 +181,7 @@ fn by_instance_every_column_on_the_fixture_trail() {
         // Nothing in this trail chains.
         assert_eq!(
             (&got["chained_roles"], &got["chained_calls"]),
-            (&json!(null), &json!(0))
+            (&json!([]), &json!(0))
         );
     }
 }
@@ -893,6 +894,29 @@ fn findings_fail_on_and_trusted_cidrs() {
         run(&["findings", TRAIL, "--trusted-cidrs", c, "--fail-on", "info"]).code,
         0
     );
+    // One answer to "foreign IP": every report counts and marks with the same ranges.
+    let foreign = |args: &[&str]| -> u64 {
+        let (rows, r) = json_rows(args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        rows.iter()
+            .map(|r| r["foreign_ip_calls"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(foreign(&["by-instance", TRAIL]), 2);
+    assert_eq!(foreign(&["by-instance", TRAIL, "--trusted-cidrs", c]), 0);
+    assert_eq!(foreign(&["sessions", TRAIL, "--trusted-cidrs", c]), 0);
+    let (rows, _) = json_rows(&[
+        "timeline",
+        TRAIL,
+        "--instance",
+        "etl-1",
+        "--trusted-cidrs",
+        c,
+    ]);
+    assert!(
+        rows.iter().all(|r| r["foreign_ip"] == json!(false)),
+        "{rows:#?}"
+    );
     std::fs::write(&cidrs, "10.0.0.0/8\nnot-a-range\n").unwrap();
     let r = run(&["findings", TRAIL, "--trusted-cidrs", c]);
     assert_eq!(r.code, 2);
@@ -1527,6 +1551,24 @@ fn columns_selects_and_orders_and_names_the_ones_there_are() {
         "html",
     ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
+fn json_writes_an_empty_list_as_an_empty_list() {
+    let (rows, r) = json_rows(&["by-instance", "fixtures/cloudtrail"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let etl = rows.iter().find(|r| r["instance"] == "etl-1").unwrap();
+    assert_eq!(etl["chained_roles"], json!([]), "{etl:#?}");
+    // CSV keeps writing it as an empty cell.
+    let r = run(&[
+        "by-instance",
+        "fixtures/cloudtrail",
+        "--columns",
+        "instance,chained_roles",
+        "--format",
+        "csv",
+    ]);
+    assert!(r.stdout.contains("etl-1,\n"), "{}", r.stdout);
 }
 
 #[test]

@@ -142,7 +142,8 @@ fn by_instance_counts_every_call_of_every_chained_key() {
                 1,
                 0,
                 ["sts.amazonaws.com"],
-                null,
+                // Its chain was refused: no chained role, an empty list in JSON.
+                [],
                 "2026-10-09T13:00:00Z",
                 "2026-10-09T13:05:00Z"
             ]),

@@ -1,6 +1,7 @@
 //! The analyzer's commands: their arguments, and the requests they make.
 
-use crate::cli::UsageError;
+use crate::cli::sources::{ApiArgs, LimitArgs, MirrorArgs};
+use crate::cli::values::UsageError;
 use std::path::PathBuf;
 
 use clap::builder::TypedValueParser;
@@ -45,9 +46,6 @@ pub enum AnalyzerCommand {
         /// Exit with status 4 when a finding at or above this severity exists (for cron and CI).
         #[arg(long, value_name = "SEVERITY", value_parser = severities(), help_heading = "Findings")]
         fail_on: Option<Severity>,
-        /// Source IPs in these ranges (one CIDR or address per line, # comments) are never foreign.
-        #[arg(long, value_name = "FILE", help_heading = "Findings")]
-        trusted_cidrs: Option<PathBuf>,
         #[command(flatten)]
         thresholds: ThresholdArgs,
     },
@@ -116,11 +114,9 @@ impl AnalyzerCommand {
             AnalyzerCommand::Findings {
                 report,
                 fail_on,
-                trusted_cidrs,
                 thresholds,
             } => R::Answer(report.request(Report::Findings {
                 thresholds: thresholds.thresholds()?,
-                trusted_cidrs: trusted_cidrs.clone(),
                 fail_on: *fail_on,
             })?),
             AnalyzerCommand::Timeline { entity, report } => {
@@ -230,7 +226,8 @@ pub struct ScheduledArgs {
     /// Formats to write, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "csv,parquet", value_parser = file_formats(), help_heading = "Output")]
     pub formats: Vec<Format>,
-    /// Source IPs in these ranges are never foreign (see `findings`).
+    /// Source IPs in these ranges (one CIDR or address per line, # comments) are never
+    /// foreign: not in any report's foreign-IP counts, marks or findings.
     #[arg(long, value_name = "FILE")]
     pub trusted_cidrs: Option<PathBuf>,
     /// Exit with status 4 when a finding at or above this severity was reported.
@@ -265,104 +262,6 @@ pub struct EntityArgs {
     /// A web identity subject (the Google service account's unique ID).
     #[arg(long)]
     pub sub: Option<String>,
-}
-
-/// The LookupEvents API as a source, and the local store it fills.
-#[derive(Debug, Clone, Args)]
-pub struct ApiArgs {
-    /// Fetch events from the CloudTrail LookupEvents API into the store, and read them from
-    /// there (management events only, last 90 days).
-    #[arg(long, help_heading = "API")]
-    pub from_api: bool,
-    #[command(flatten)]
-    pub aws: AwsArgs,
-    /// Fetch every event in the window, not just assumptions and the issued keys' calls.
-    #[arg(long, requires = "from_api", help_heading = "API")]
-    pub full: bool,
-    /// Fetch by key in every region, even where reading the region whole would cost fewer
-    /// requests (the default picks the cheaper per region).
-    #[arg(
-        long,
-        requires = "from_api",
-        conflicts_with = "full",
-        help_heading = "API"
-    )]
-    pub by_key: bool,
-    /// The local store of fetched events (default: the cache dir). Without --from-api, read
-    /// what the store holds, fetching nothing.
-    #[arg(long, value_name = "DIR", help_heading = "API")]
-    pub store: Option<PathBuf>,
-}
-
-/// Where AWS is (profile, endpoint) and which accounts and regions to read.
-#[derive(Debug, Clone, Args)]
-pub struct AwsArgs {
-    /// --from-api: regions to fetch (default us-east-1), or `all` (every region enabled by
-    /// default). s3:// input: only these regions' folders (default: every region found).
-    #[arg(long, value_delimiter = ',', help_heading = "AWS")]
-    pub regions: Vec<String>,
-    /// s3:// input: only these accounts' folders (default: every account found).
-    #[arg(long, value_delimiter = ',', help_heading = "AWS")]
-    pub accounts: Vec<String>,
-    /// AWS profile for the API calls (else the standard chain: env, SSO, instance role…).
-    #[arg(long, help_heading = "AWS")]
-    pub profile: Option<String>,
-    /// Endpoint of the AWS API the command reads: S3 for s3:// input, CloudTrail for
-    /// --from-api (AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_CLOUDTRAIL set them apart).
-    #[arg(long, value_name = "URL", help_heading = "AWS")]
-    pub endpoint_url: Option<String>,
-    /// s3:// input: objects fetched at once.
-    #[arg(long, value_name = "N", default_value = "16", value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "AWS")]
-    pub s3_concurrency: u16,
-}
-
-/// Where S3 is and which of a trail's folders `sync` and `verify` read.
-#[derive(Debug, Clone, Args)]
-pub struct MirrorArgs {
-    /// Only these regions' folders (default: every region found).
-    #[arg(long, value_delimiter = ',', help_heading = "AWS")]
-    pub regions: Vec<String>,
-    /// Only these accounts' folders (default: every account found).
-    #[arg(long, value_delimiter = ',', help_heading = "AWS")]
-    pub accounts: Vec<String>,
-    /// AWS profile (else the standard chain: env, SSO, instance role…).
-    #[arg(long, help_heading = "AWS")]
-    pub profile: Option<String>,
-    /// Endpoint of S3 (and of CloudTrail, for the public keys).
-    #[arg(long, value_name = "URL", help_heading = "AWS")]
-    pub endpoint_url: Option<String>,
-    /// Objects fetched at once.
-    #[arg(long, value_name = "N", default_value = "16", value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "AWS")]
-    pub s3_concurrency: u16,
-}
-
-impl MirrorArgs {
-    pub fn s3(&self) -> crate::analyzer::source::s3::S3Options {
-        crate::analyzer::source::s3::S3Options {
-            endpoint_url: self.endpoint_url.clone(),
-            profile: self.profile.clone(),
-            concurrency: self.s3_concurrency as usize,
-            accounts: self.accounts.clone(),
-            regions: self.regions.clone(),
-        }
-    }
-}
-
-impl AwsArgs {
-    pub fn s3(&self) -> crate::analyzer::source::s3::S3Options {
-        crate::analyzer::source::s3::S3Options {
-            endpoint_url: self.endpoint_url.clone(),
-            profile: self.profile.clone(),
-            concurrency: self.s3_concurrency as usize,
-            accounts: self.accounts.clone(),
-            regions: self
-                .regions
-                .iter()
-                .filter(|r| *r != "all")
-                .cloned()
-                .collect(),
-        }
-    }
 }
 
 /// `sync`: an incremental mirror of a trail's window, with what validation needs.
@@ -519,31 +418,6 @@ fn engines() -> impl TypedValueParser<Value = crate::analyzer::dataset::ddl::Eng
     choice(crate::analyzer::dataset::ddl::Engine::ALL.to_vec())
 }
 
-/// What one input file may cost.
-#[derive(Debug, Args)]
-pub struct LimitArgs {
-    /// Skip (and name) a file larger than this, on disk or decompressed: 1G, 512M, 100K or bytes.
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size, help_heading = "Limits")]
-    pub max_file_size: u64,
-    /// Skip (and name) a file holding more records than this.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value = "2000000",
-        help_heading = "Limits"
-    )]
-    pub max_records_per_file: u64,
-}
-
-impl LimitArgs {
-    pub fn limits(&self) -> crate::analyzer::source::files::Limits {
-        crate::analyzer::source::files::Limits {
-            max_file_bytes: self.max_file_size,
-            max_records: self.max_records_per_file,
-        }
-    }
-}
-
 /// `ingest`: log files (or the API) into a Parquet dataset.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
@@ -565,25 +439,6 @@ pub struct IngestArgs {
     pub batch_files: usize,
     #[command(flatten)]
     pub limits: LimitArgs,
-}
-
-/// A size: a whole number with an optional K, M, G or T (powers of 1024).
-pub(crate) fn size(s: &str) -> Result<u64, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        _ => return Err(format!("'{s}': expected a size like 512M or 2G")),
-    };
-    n.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("'{s}': expected a size like 512M or 2G"))
 }
 
 #[derive(Debug, Args)]
@@ -611,6 +466,10 @@ pub struct ReportArgs {
     /// terminal; a table piped or written to a file keeps its full width).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
     pub width: Option<u16>,
+    /// Source IPs in these ranges (one CIDR or address per line, # comments) are never
+    /// foreign: not in any report's foreign-IP counts, marks or findings.
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
+    pub trusted_cidrs: Option<PathBuf>,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -651,21 +510,6 @@ fn resolve(
 impl ThresholdArgs {
     pub fn thresholds(&self) -> Result<Thresholds, UsageError> {
         Thresholds::with_overrides(&self.set).map_err(|e| UsageError(e.to_string()))
-    }
-}
-
-impl ApiArgs {
-    pub fn source(&self) -> ApiSource {
-        ApiSource {
-            from_api: self.from_api,
-            regions: self.aws.regions.clone(),
-            profile: self.aws.profile.clone(),
-            endpoint_url: self.aws.endpoint_url.clone(),
-            full: self.full,
-            by_key: self.by_key,
-            all_providers: false,
-            store: self.store.clone(),
-        }
     }
 }
 
@@ -732,6 +576,7 @@ impl ReportArgs {
                 wide: self.wide,
                 width: self.width.map(usize::from),
             },
+            trusted_cidrs: self.trusted_cidrs.clone(),
         })
     }
 }

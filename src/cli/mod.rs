@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 mod analyzer;
 mod examples;
 pub mod generate;
+#[cfg(feature = "analyzer")]
+mod sources;
 mod values;
+
+pub use values::UsageError;
 
 #[cfg(feature = "analyzer")]
 pub use analyzer::*;
@@ -32,7 +36,7 @@ pub struct Cli {
     /// End the run (exit 1, one line) rather than let it use more heap than this (512M, 8G,
     /// ...). Default: 3/4 of the machine's (or cgroup's) memory.
     #[cfg(feature = "analyzer")]
-    #[arg(long, global = true, value_name = "SIZE", value_parser = analyzer::size, help_heading = "Limits")]
+    #[arg(long, global = true, value_name = "SIZE", value_parser = sources::size, help_heading = "Limits")]
     pub max_memory: Option<u64>,
 }
 
@@ -69,12 +73,6 @@ pub enum Request {
     #[cfg(feature = "analyzer")]
     Analyzer(Box<crate::analyzer::cmd::Request>),
 }
-
-/// A value the command line gave that the library cannot use: a usage error (exit 2), found
-/// after the argument parser's own checks.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 impl Command {
     /// The request this command makes, or the usage error that stops it (exit 2).

@@ -38,7 +38,12 @@ fn server() -> PathBuf {
                 .status()
                 .unwrap()
                 .success();
-        assert!(ok, "could not install moto[server] into {}", venv.display());
+        if !ok {
+            panic!(
+                "\n\ncargo test runs moto's S3 and STS server, the AWS CLI and boto3 from PyPI, in the venv {}, and could not install them there (is PyPI reachable?).\nPrepare the venv ahead of time with `bash tests/interop/prepare_venv.sh`, or name a moto_server with JANUS_MOTO_SERVER.\n",
+                venv.display()
+            );
+        }
     }
     bin
 }

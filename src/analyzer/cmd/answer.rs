@@ -41,7 +41,6 @@ pub enum Command {
     /// Every detection, stacked; `--fail-on` gates the exit status.
     Findings {
         thresholds: Thresholds,
-        trusted_cidrs: Option<PathBuf>,
         fail_on: Option<Severity>,
     },
     Timeline(Entity),
@@ -101,6 +100,8 @@ pub struct Request {
     /// Write here (atomically) instead of stdout.
     pub output: Option<PathBuf>,
     pub view: View,
+    /// `--trusted-cidrs FILE`: source IPs in these ranges are never foreign, in every report.
+    pub trusted_cidrs: Option<PathBuf>,
 }
 
 /// Which columns an answer shows, and how wide a terminal table may be.
@@ -206,16 +207,12 @@ impl Command {
         }
     }
 
-    /// `findings`' `--trusted-cidrs` ranges and `--fail-on` gate; none for the others.
-    fn trusted_and_gate(&self) -> Result<(TrustedCidrs, Option<Severity>), AnalyzerError> {
-        Ok(match self {
-            Command::Findings {
-                trusted_cidrs,
-                fail_on,
-                ..
-            } => (read_trusted(trusted_cidrs.as_deref())?, *fail_on),
-            _ => (TrustedCidrs::default(), None),
-        })
+    /// `findings`' `--fail-on` gate; none for the others.
+    fn gate(&self) -> Option<Severity> {
+        match self {
+            Command::Findings { fail_on, .. } => *fail_on,
+            _ => None,
+        }
     }
 
     /// The parameter tables the command's SQL reads.
@@ -247,9 +244,12 @@ pub fn run(
     // A page draws more than the report's own rows: by-instance's page has its activity chart.
     let own = sqls.len();
     if req.format == Format::Html && matches!(req.command, Command::ByInstance) {
-        sqls.push(queries.named("activity")?);
+        sqls.push(queries.shipped(Shipped::Activity)?);
     }
-    let (trusted, fail_on) = req.command.trusted_and_gate()?;
+    let (trusted, fail_on) = (
+        read_trusted(req.trusted_cidrs.as_deref())?,
+        req.command.gate(),
+    );
     let Ui {
         progress,
         interrupt,
@@ -274,13 +274,6 @@ pub fn run(
     bar.finish();
     let mut outcome = outcome?;
     outcome.ingested.tell(tell);
-    if let Some(missed) = outcome
-        .ingested
-        .summary
-        .missed(&req.window, &outcome.ingested.files)
-    {
-        tell(Notice::Problem(missed));
-    }
     if let Some(v) = &outcome.verification {
         crate::analyzer::cmd::verify::tell(v, tell);
     }
@@ -290,12 +283,7 @@ pub fn run(
         Command::Findings { .. } => findings::combine(frames)?,
         _ => frames.into_iter().next().unwrap_or_default(),
     };
-    if let Command::Timeline(entity) = &req.command
-        && frame.height() == 0
-        && let Some(why) = entity.unmatched(&outcome.ingested.tables)?
-    {
-        tell(Notice::Problem(why));
-    }
+    tell_why_empty(&req, &outcome, &frame, tell)?;
     let complete = outcome.ingested.summary.complete() && input.complete;
     write_out(
         &req,
@@ -311,6 +299,27 @@ pub fn run(
         None => false,
     };
     Ok(status(outcome.verification.as_ref(), complete, gate_hit))
+}
+
+/// An answer with nothing in it says why, where the input can tell: a window that holds none of
+/// its records, or a timeline of a name the window does not hold.
+fn tell_why_empty(
+    req: &Request,
+    outcome: &engine::Outcome,
+    frame: &DataFrame,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<(), AnalyzerError> {
+    let ingested = &outcome.ingested;
+    if let Some(missed) = ingested.summary.missed(&req.window, &ingested.files) {
+        tell(Notice::Problem(missed));
+    }
+    if let Command::Timeline(entity) = &req.command
+        && frame.height() == 0
+        && let Some(why) = entity.unmatched(&ingested.tables)?
+    {
+        tell(Notice::Problem(why));
+    }
+    Ok(())
 }
 
 /// One report's exit status: the most severe of a matched `--fail-on` gate, what `--verify`

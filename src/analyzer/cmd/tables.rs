@@ -178,7 +178,7 @@ const NOTES: &[(Table, &str, &str)] = &[
     (
         Table::Calls,
         "foreign_ip",
-        "the source IP differs from the one that obtained the root key; never for calls AWS makes on the session's behalf",
+        "the source IP differs from the one that obtained the root key; never for calls AWS makes on the session's behalf, nor from a `--trusted-cidrs` range",
     ),
     (
         Table::Files,

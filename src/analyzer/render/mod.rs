@@ -198,6 +198,30 @@ pub fn write_fitted(
     Ok(())
 }
 
+/// A list column's nulls as empty lists: a session that chained no role has `[]` chained roles
+/// in JSON, not `null`.
+fn empty_lists(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    let names: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.dtype(), DataType::List(_)) && c.null_count() > 0)
+        .map(|c| c.name().clone())
+        .collect();
+    for name in names {
+        let column = df.column(&name)?.clone();
+        let DataType::List(inner) = column.dtype() else {
+            continue;
+        };
+        let empty = Series::new_empty(PlSmallStr::EMPTY, inner);
+        let list = column.list()?;
+        let filled: ListChunked = (0..list.len())
+            .map(|i| Some(list.get_as_series(i).unwrap_or_else(|| empty.clone())))
+            .collect();
+        df.with_column(filled.with_name(name).into_column())?;
+    }
+    Ok(df)
+}
+
 /// Write `df` in `format` to `w`. `title` names what made it, on an HTML page.
 pub fn write(
     df: &DataFrame,
@@ -214,7 +238,7 @@ pub fn write(
                 .finish(&mut flat)?;
         }
         Format::Json => {
-            let mut out = as_text(df, None)?;
+            let mut out = empty_lists(as_text(df, None)?)?;
             JsonWriter::new(&mut *w)
                 .with_json_format(JsonFormat::Json)
                 .finish(&mut out)?;
