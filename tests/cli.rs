@@ -517,6 +517,13 @@ fn exit_codes() {
     );
     let r = run(&["query", "SELECT nope FROM assumptions", TRAIL]);
     assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("query 'inline': no column 'nope'"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["query", "SELECT FROM FROM calls", TRAIL]);
+    assert_eq!(r.code, 1);
     assert!(r.stderr.contains("query 'inline' failed"), "{}", r.stderr);
 }
 
@@ -1637,4 +1644,27 @@ fn an_empty_answer_says_why() {
         "csv",
     ]);
     assert!(!r.stderr.contains("no instance"), "{}", r.stderr);
+}
+
+#[test]
+fn a_misspelled_column_names_the_nearest_of_every_tables_columns() {
+    let r = run(&[
+        "query",
+        "SELECT instanse, COUNT(*) FROM calls GROUP BY 1",
+        "fixtures/cloudtrail",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("no column 'instanse' in the tables it reads (nearest: instance"),
+        "{}",
+        r.stderr
+    );
+    // Not the few columns this run decoded: user_agent is one no query named.
+    let r = run(&[
+        "query",
+        "SELECT user_agnt FROM calls",
+        "fixtures/cloudtrail",
+    ]);
+    assert!(r.stderr.contains("nearest: user_agent"), "{}", r.stderr);
 }

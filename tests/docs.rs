@@ -237,19 +237,28 @@ fn examples() -> Vec<(String, Vec<String>, i32, Vec<String>)> {
         let lines: Vec<&str> = text.lines().collect();
         let mut i = 0;
         while i < lines.len() {
-            let Some(cmd) = lines[i].strip_prefix("    $ janus-audit ") else {
+            // An indented block, at the top level or in a list item.
+            let indent = lines[i].len() - lines[i].trim_start().len();
+            let Some(cmd) = lines[i]
+                .trim_start()
+                .strip_prefix("$ janus-audit ")
+                .filter(|_| indent >= 4)
+            else {
                 i += 1;
                 continue;
             };
+            let pad = " ".repeat(indent);
             let (cmd, status) = match cmd.split_once("# exit ") {
                 Some((c, s)) => (c.trim(), s.trim().parse().unwrap()),
                 None => (cmd.trim(), 0),
             };
             let mut shown = Vec::new();
             i += 1;
-            while i < lines.len() && lines[i].starts_with("    ") && !lines[i].starts_with("    $ ")
+            while i < lines.len()
+                && lines[i].starts_with(&pad)
+                && !lines[i][indent..].starts_with("$ ")
             {
-                shown.push(lines[i][4..].to_string());
+                shown.push(lines[i][indent..].to_string());
                 i += 1;
             }
             let name = f.file_name().unwrap().to_string_lossy().into_owned();

@@ -77,18 +77,21 @@ pub struct MirrorArgs {
 }
 
 impl MirrorArgs {
+    /// The same options a report's `AwsArgs` give, worded for a mirror's help.
     pub fn s3(&self) -> crate::analyzer::source::s3::S3Options {
-        crate::analyzer::source::s3::S3Options {
-            endpoint_url: self.endpoint_url.clone(),
-            profile: self.profile.clone(),
-            concurrency: self.s3_concurrency as usize,
-            accounts: self.accounts.clone(),
+        AwsArgs {
             regions: self.regions.clone(),
+            accounts: self.accounts.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            s3_concurrency: self.s3_concurrency,
         }
+        .s3()
     }
 }
 
 impl AwsArgs {
+    /// `all` is for `--from-api`; for `s3://` no region list is every region.
     pub fn s3(&self) -> crate::analyzer::source::s3::S3Options {
         crate::analyzer::source::s3::S3Options {
             endpoint_url: self.endpoint_url.clone(),

@@ -222,6 +222,7 @@ def main():
             url, wall = s.open(path)
             load_ms = s.load_time()
             check_clean(s, url, name)
+            check_fits(s, name)
             print(f"{name}: {path.stat().st_size / 1e3:.1f} kB, loaded in {load_ms:.0f} ms "
                   f"(WebDriver navigation {wall * 1e3:.0f} ms): no console error, no request")
             if not page.is_dir():
@@ -250,6 +251,17 @@ def main():
         drv_proc.kill()
         shutil.rmtree(work, ignore_errors=True)
     print("check_pages: every page passed in Chromium")
+
+
+def check_fits(s, name):
+    """Nothing reaches past the window's right edge: a wide table scrolls inside its own box."""
+    over = s.js("var w = document.documentElement.clientWidth; var out = [];"
+                "document.querySelectorAll('body *').forEach(function (e) {"
+                "  var r = e.getBoundingClientRect();"
+                "  if (r.right > w + 1 && !e.closest('.scroll')) out.push(e.tagName + '#' + e.id);"
+                "}); return [document.documentElement.scrollWidth, w, out.slice(0, 5)];")
+    if over[0] > over[1] + 1 or over[2]:
+        fail(f"{name}: the page is {over[0]} px wide in a {over[1]} px window: {over[2]}")
 
 
 def check_sorting(s, name):

@@ -272,7 +272,7 @@ pub fn run(
         bar.count(),
     );
     bar.finish();
-    let mut outcome = outcome?;
+    let mut outcome = outcome.map_err(|e| unknown_column(e, &queries))?;
     outcome.ingested.tell(tell);
     if let Some(v) = &outcome.verification {
         crate::analyzer::cmd::verify::tell(v, tell);
@@ -299,6 +299,37 @@ pub fn run(
         None => false,
     };
     Ok(status(outcome.verification.as_ref(), complete, gate_hit))
+}
+
+/// A query naming a column no table has: the nearest columns of every table, not the few this
+/// run decoded.
+fn unknown_column(e: engine::ReportError, queries: &Queries) -> AnalyzerError {
+    use crate::analyzer::query::QueryError;
+    let engine::ReportError::Query(QueryError::Sql {
+        name,
+        error: polars::prelude::PolarsError::ColumnNotFound(msg),
+    }) = &e
+    else {
+        return e.into();
+    };
+    let (Some(column), Ok(catalog)) = (
+        msg.split('"').nth(1),
+        crate::analyzer::cmd::tables::catalog(queries),
+    ) else {
+        return e.into();
+    };
+    let mut all: Vec<String> = catalog
+        .iter()
+        .flat_map(|t| t.schema.iter_names().map(|n| n.to_string()))
+        .collect();
+    all.sort();
+    all.dedup();
+    QueryError::UnknownColumn {
+        name: name.clone(),
+        column: crate::base::text::excerpt(column),
+        nearest: crate::analyzer::query::nearest(column, &all),
+    }
+    .into()
 }
 
 /// An answer with nothing in it says why, where the input can tell: a window that holds none of

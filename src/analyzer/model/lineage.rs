@@ -320,6 +320,14 @@ fn match_calls(
     Ok((refs, stats))
 }
 
+/// `key` joins the issuances unless an earlier one holds its identity.
+fn claim<'t>(claimed: &mut Fast<Identity<'t>, usize>, all: &mut Vec<Key<'t>>, key: Key<'t>) {
+    if let Entry::Vacant(slot) = claimed.entry((key.key, key.arn, key.issued_at)) {
+        slot.insert(all.len());
+        all.push(key);
+    }
+}
+
 /// The keys successful assumptions issued, earliest first, each identity once.
 fn root_issuances<'t>(
     assumptions: &'t DataFrame,
@@ -338,9 +346,10 @@ fn root_issuances<'t>(
         let Some(key) = a_key[i].filter(|_| a_err[i].is_none()) else {
             continue;
         };
-        if let Entry::Vacant(slot) = claimed.entry((key, a_arn[i], a_time[i])) {
-            slot.insert(all.len());
-            all.push(Key {
+        claim(
+            claimed,
+            all,
+            Key {
                 key,
                 arn: a_arn[i],
                 issued_at: a_time[i],
@@ -348,8 +357,8 @@ fn root_issuances<'t>(
                 in_window: a_window[i],
                 root: usize::MAX,
                 depth: 0,
-            });
-        }
+            },
+        );
     }
     Ok(())
 }
@@ -391,9 +400,10 @@ fn chained_issuances<'t>(
     by_time.sort_by_key(|&i| earliest(&h_time, &h_event, i));
     for i in by_time {
         let key = h_key[i].expect("hops with a key");
-        if let Entry::Vacant(slot) = claimed.entry((key, h_arn[i], h_time[i])) {
-            slot.insert(all.len());
-            all.push(Key {
+        claim(
+            claimed,
+            all,
+            Key {
                 key,
                 arn: h_arn[i],
                 issued_at: h_time[i],
@@ -401,8 +411,8 @@ fn chained_issuances<'t>(
                 in_window: h_window[i],
                 root: usize::MAX,
                 depth: 0,
-            });
-        }
+            },
+        );
     }
     Ok(target_copy)
 }

@@ -77,12 +77,53 @@ pub enum QueryError {
     // Only the first paragraph: polars appends the whole query plan to the message.
     #[error("query '{name}' failed: {}", unechoed(&first_paragraph(error)))]
     Sql { name: String, error: PolarsError },
+    /// A column no table has. polars would list only the columns this run decoded (a report
+    /// decodes what its queries name), so the nearest of every table's columns are named.
+    #[error(
+        "query '{name}': no column '{column}' in the tables it reads{}; every table and column: `janus-audit tables`",
+        match nearest.is_empty() {
+            true => String::new(),
+            false => format!(" (nearest: {})", nearest.join(", ")),
+        }
+    )]
+    UnknownColumn {
+        name: String,
+        column: String,
+        nearest: Vec<String>,
+    },
     #[error(
         "--queries: {} is a symbolic link out of {}: not read",
         crate::base::text::quoted(path),
         crate::base::text::quoted(dir)
     )]
     OutOfDir { path: PathBuf, dir: PathBuf },
+}
+
+/// Up to five of `known`, closest to `asked` first: those that contain it or that it contains,
+/// then by Jaro-Winkler similarity (0.7 or more).
+pub fn nearest(asked: &str, known: &[String]) -> Vec<String> {
+    let asked_l = asked.to_lowercase();
+    let mut scored: Vec<(f64, &String)> = known
+        .iter()
+        .map(|k| {
+            let l = k.to_lowercase();
+            let contains = !asked_l.is_empty() && (l.contains(&asked_l) || asked_l.contains(&l));
+            let score = strsim::jaro_winkler(&asked_l, &l) + if contains { 1.0 } else { 0.0 };
+            (score, k)
+        })
+        .filter(|(s, _)| *s >= 0.7)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    let mut out: Vec<String> = Vec::new();
+    for (_, k) in scored {
+        if !out.contains(k) {
+            out.push(k.clone());
+        }
+        if out.len() == 5 {
+            break;
+        }
+    }
+    out
 }
 
 /// A parser's message without the text it quotes from the query beyond a few characters: a

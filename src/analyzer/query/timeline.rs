@@ -69,7 +69,7 @@ impl Entity {
                 "the {kind} '{shown}' has nothing in the window (its keys were issued, but not used in it)"
             )));
         }
-        let near = nearest(asked, &known);
+        let near = crate::analyzer::query::nearest(asked, &known);
         Ok(Some(match near.is_empty() {
             true if known.is_empty() => {
                 format!("no {kind} '{shown}' in the window, which holds none at all")
@@ -86,36 +86,9 @@ impl Entity {
     }
 }
 
-/// Up to five of `known`, closest to `asked` first: those that contain it or that it contains,
-/// then by Jaro-Winkler similarity (0.7 or more).
-pub fn nearest(asked: &str, known: &[String]) -> Vec<String> {
-    let asked_l = asked.to_lowercase();
-    let mut scored: Vec<(f64, &String)> = known
-        .iter()
-        .map(|k| {
-            let l = k.to_lowercase();
-            let contains = !asked_l.is_empty() && (l.contains(&asked_l) || asked_l.contains(&l));
-            let score = strsim::jaro_winkler(&asked_l, &l) + if contains { 1.0 } else { 0.0 };
-            (score, k)
-        })
-        .filter(|(s, _)| *s >= 0.7)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-    let mut out: Vec<String> = Vec::new();
-    for (_, k) in scored {
-        if !out.contains(k) {
-            out.push(k.clone());
-        }
-        if out.len() == 5 {
-            break;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::analyzer::query::nearest;
 
     #[test]
     fn the_nearest_names_come_first_and_far_ones_not_at_all() {

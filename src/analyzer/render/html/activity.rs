@@ -35,12 +35,13 @@ struct Cell {
     foreign: u64,
 }
 
-/// The chart's section.
+/// The chart's section. `linked`: the page has a section per instance for its labels to lead to.
 pub fn chart(
     activity: &DataFrame,
     instances: &Text,
     anchors: &Anchors,
     window: Window,
+    linked: bool,
 ) -> PolarsResult<Markup> {
     let (
         grid,
@@ -87,7 +88,11 @@ pub fn chart(
                         }
                     }
                     @for row in 0..instances.height() {
-                        a href={ "#i-" (row) } {
+                        @if linked {
+                            a href={ "#i-" (row) } {
+                                text x="2" y=(TOP + row as i64 * ROW_H + ROW_H - 3) { (label(row)) }
+                            }
+                        } @else {
                             text x="2" y=(TOP + row as i64 * ROW_H + ROW_H - 3) { (label(row)) }
                         }
                     }

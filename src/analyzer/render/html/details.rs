@@ -308,13 +308,17 @@ impl Rows {
                 "Timeline: " (n) " of " (self.total[instance]) " row(s)"
                 @if n < self.total[instance] { " (the notable ones first)" }
             }
+            // In its own scrolling box: a section's paint is contained, so a table wider than
+            // the window would be cut off at its right edge, not scrolled to.
             @if n > 0 {
-                table.sortable {
-                    thead { tr { @for c in TIMELINE_COLUMNS { th scope="col" { (c) } } } }
-                    tbody {
-                        @for r in start..start + n {
-                            tr class=[self.foreign[r].then_some("foreign")] {
-                                @for c in 0..TIMELINE_COLUMNS.len() { td { (t.cell(c, r)) } }
+                div.scroll {
+                    table.sortable {
+                        thead { tr { @for c in TIMELINE_COLUMNS { th scope="col" { (c) } } } }
+                        tbody {
+                            @for r in start..start + n {
+                                tr class=[self.foreign[r].then_some("foreign")] {
+                                    @for c in 0..TIMELINE_COLUMNS.len() { td { (t.cell(c, r)) } }
+                                }
                             }
                         }
                     }

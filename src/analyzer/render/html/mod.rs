@@ -16,7 +16,7 @@ use polars::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::analyzer::load::Summary;
-use crate::base::timefmt::{Millis, Window};
+use crate::base::timefmt::Window;
 use text::Text;
 
 const CSS: &str = include_str!("page.css");
@@ -115,16 +115,30 @@ pub fn render(ctx: &Context, s: &Sections<'_>) -> PolarsResult<String> {
         .table
         .map(|(name, df)| Text::of(df).map(|t| (name, t)))
         .transpose()?;
-    let activity = match (s.activity, &by_instance, &anchors) {
-        (Some(a), Some(b), Some(anchors)) => Some(activity::chart(a, b, anchors, ctx.window)?),
-        _ => None,
-    };
     let details = match (&by_instance, &anchors) {
         (Some(b), Some(a)) if s.sessions.is_some() || s.timeline.is_some() => {
             Some(details::sections(b, a, s.sessions, s.timeline, ctx.window)?)
         }
         _ => None,
     };
+    // An instance's name leads to its section only where the page has one.
+    let linked = details.is_some();
+    let activity = match (s.activity, &by_instance, &anchors) {
+        (Some(a), Some(b), Some(anchors)) => {
+            Some(activity::chart(a, b, anchors, ctx.window, linked)?)
+        }
+        _ => None,
+    };
+    let nav: Vec<(&str, &str)> = [
+        (findings.is_some(), "#findings", "Findings"),
+        (activity.is_some(), "#activity", "Activity"),
+        (by_instance.is_some(), "#instances", "Instances"),
+        (details.is_some(), "#details", "Per instance"),
+    ]
+    .into_iter()
+    .filter(|(shown, _, _)| *shown)
+    .map(|(_, href, name)| (href, name))
+    .collect();
     let script_hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT));
     let csp = format!(
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
@@ -144,15 +158,19 @@ pub fn render(ctx: &Context, s: &Sections<'_>) -> PolarsResult<String> {
             }
             body {
                 (header(ctx))
-                nav.muted {
-                    @if findings.is_some() { a href="#findings" { "Findings" } " · " }
-                    @if activity.is_some() { a href="#activity" { "Activity" } " · " }
-                    @if by_instance.is_some() { a href="#instances" { "Instances" } " · " }
-                    @if details.is_some() { a href="#details" { "Per instance" } }
+                @if nav.len() > 1 {
+                    nav.muted {
+                        @for (i, (href, name)) in nav.iter().enumerate() {
+                            @if i > 0 { " · " }
+                            a href=(href) { (name) }
+                        }
+                    }
                 }
-                @if let Some(f) = &findings { (findings_section(f, anchors.as_ref())) }
+                @if let Some(f) = &findings {
+                    (findings_section(f, anchors.as_ref().filter(|_| linked)))
+                }
                 @if let Some(a) = activity { (a) }
-                @if let Some(b) = &by_instance { (instances_section(b)) }
+                @if let Some(b) = &by_instance { (instances_section(b, linked)) }
                 @if let Some(d) = details { (d) }
                 @if let Some((name, t)) = &table {
                     section #report {
@@ -188,11 +206,15 @@ pub fn table_page(df: &DataFrame, title: &str) -> PolarsResult<String> {
     )
 }
 
+/// The window as a reader says it; no window is the whole input, not "open to open".
 fn span(w: Window) -> String {
-    let end = |t: Option<Millis>| {
-        t.map_or_else(|| "open".to_string(), crate::base::timefmt::format_millis)
-    };
-    format!("{} to {}", end(w.since), end(w.until))
+    let t = crate::base::timefmt::format_millis;
+    match (w.since, w.until) {
+        (None, None) => "the whole input (no --since or --until)".to_string(),
+        (Some(s), None) => format!("from {} on", t(s)),
+        (None, Some(u)) => format!("up to {}", t(u)),
+        (Some(s), Some(u)) => format!("{} to {}", t(s), t(u)),
+    }
 }
 
 fn header(ctx: &Context) -> Markup {
@@ -268,13 +290,17 @@ fn severity_class(label: &str) -> &'static str {
     }
 }
 
-fn instances_section(b: &Text) -> Markup {
+fn instances_section(b: &Text, linked: bool) -> Markup {
     html! {
         section #instances {
             h2 { "Instances (" span #instance-count { (b.height()) } ")" }
-            p.muted { "Click a column to sort; an instance's name leads to its section." }
+            p.muted {
+                "Click a column to sort"
+                @if linked { "; an instance's name leads to its section" }
+                "."
+            }
             (filter("by-instance"))
-            (table_markup("by-instance", b, &["session_name"]))
+            (table_markup("by-instance", b, if linked { &["session_name"] } else { &[] }))
         }
     }
 }

@@ -68,8 +68,53 @@ fn every_value_from_the_log_is_escaped() {
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img"));
     // A severity label never reaches the class attribute.
     assert!(page.contains(r#"class="finding sev-info""#));
-    // The finding links to its instance's section, by row number.
-    assert!(page.contains(r##"href="#i-0""##));
+    // This page has no section per instance (no sessions, no timeline): nothing links to one
+    // (a scheduled report's page does, tests/html.rs), and the menu has no dangling separator.
+    assert!(!page.contains("href=\"#i-"), "{page}");
+    assert!(
+        page.contains(r##"<a href="#instances">Instances</a></nav>"##),
+        "{page}"
+    );
+}
+
+#[test]
+fn a_page_without_a_window_says_it_covers_the_whole_input() {
+    let b = by_instance();
+    let whole = Context {
+        window: Window::default(),
+        ..ctx()
+    };
+    let page = render(
+        &whole,
+        &Sections {
+            by_instance: Some(&b),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        page.contains("the whole input (no --since or --until)"),
+        "{page}"
+    );
+    assert!(!page.contains("open to open"));
+    let since = Context {
+        window: Window {
+            since: Some(1_791_590_400_000),
+            until: None,
+        },
+        ..ctx()
+    };
+    let page = render(
+        &since,
+        &Sections {
+            by_instance: Some(&b),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(page.contains("from 2026-10-10T00:00:00Z on"), "{page}");
+    // One section: no menu at all.
+    assert!(!page.contains("<nav"), "{page}");
 }
 
 #[test]
