@@ -50,17 +50,35 @@ impl Visitor for Guard {
     }
 }
 
+/// `sql` parsed as polars-sql parses it; `None` when it does not parse.
+fn parse(sql: &str) -> Option<Vec<Statement>> {
+    Parser::new(&GenericDialect)
+        .with_options(ParserOptions {
+            trailing_commas: true,
+            ..Default::default()
+        })
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .ok()
+}
+
+/// Whether a FROM or JOIN item is a table named one of `tables` (the last part of its name, in
+/// any case).
+fn names_table(t: &TableFactor, tables: &[&str]) -> bool {
+    match t {
+        TableFactor::Table { name, .. } => name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| tables.iter().any(|t| i.value.eq_ignore_ascii_case(t))),
+        _ => false,
+    }
+}
+
 /// Refuse `sql` if it reads anything but registered tables or is not a query. SQL that does
 /// not parse is left to polars, which says why.
 pub fn check(sql: &str) -> Result<(), Refused> {
-    let parser = Parser::new(&GenericDialect).with_options(ParserOptions {
-        trailing_commas: true,
-        ..Default::default()
-    });
-    let Ok(statements) = parser
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
-    else {
+    let Some(statements) = parse(sql) else {
         return Ok(());
     };
     match statements.visit(&mut Guard) {
@@ -76,29 +94,13 @@ pub fn reads_table(sql: &str, table: &str) -> Option<bool> {
     impl Visitor for Reads<'_> {
         type Break = ();
         fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
-            match t {
-                TableFactor::Table { name, .. }
-                    if name
-                        .0
-                        .last()
-                        .and_then(|p| p.as_ident())
-                        .is_some_and(|i| i.value.eq_ignore_ascii_case(self.0)) =>
-                {
-                    ControlFlow::Break(())
-                }
-                _ => ControlFlow::Continue(()),
+            match names_table(t, &[self.0]) {
+                true => ControlFlow::Break(()),
+                false => ControlFlow::Continue(()),
             }
         }
     }
-    let statements = Parser::new(&GenericDialect)
-        .with_options(ParserOptions {
-            trailing_commas: true,
-            ..Default::default()
-        })
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
-        .ok()?;
-    Some(statements.visit(&mut Reads(table)).is_break())
+    Some(parse(sql)?.visit(&mut Reads(table)).is_break())
 }
 
 /// Whether `sql` selects `*` (or `alias.*`) in a SELECT that reads one of `tables` directly;
@@ -124,14 +126,7 @@ pub fn selects_all_of(sql: &str, tables: &[&str]) -> Option<bool> {
                     let reads = s.from.iter().any(|t| {
                         std::iter::once(&t.relation)
                             .chain(t.joins.iter().map(|j| &j.relation))
-                            .any(|r| match r {
-                                TableFactor::Table { name, .. } => {
-                                    name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
-                                        self.tables.iter().any(|t| i.value.eq_ignore_ascii_case(t))
-                                    })
-                                }
-                                _ => false,
-                            })
+                            .any(|r| names_table(r, self.tables))
                     });
                     self.found |= star && reads;
                 }
@@ -154,15 +149,7 @@ pub fn selects_all_of(sql: &str, tables: &[&str]) -> Option<bool> {
         }
     }
 
-    let statements = Parser::new(&GenericDialect)
-        .with_options(ParserOptions {
-            trailing_commas: true,
-            ..Default::default()
-        })
-        .try_with_sql(sql)
-        .ok()?
-        .parse_statements()
-        .ok()?;
+    let statements = parse(sql)?;
     let mut v = Stars {
         tables,
         found: false,

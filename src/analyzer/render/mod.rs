@@ -119,20 +119,44 @@ fn spreadsheet_safe(mut df: DataFrame) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
-fn table_text(df: &DataFrame) -> PolarsResult<String> {
+/// A frame as a terminal shows it: its column names, and each column's cells as text (lists
+/// joined, times RFC 3339, control characters escaped).
+fn terminal_cells(df: &DataFrame) -> PolarsResult<(Vec<String>, Vec<Vec<String>>)> {
     let flat = as_text(df, Some(";"))?;
-    let text: Vec<StringChunked> = flat
+    let names = flat
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let cells = flat
         .columns()
         .iter()
-        .map(|c| Ok(c.cast(&DataType::String)?.str()?.clone()))
+        .map(|c| {
+            let s = c.cast(&DataType::String)?;
+            Ok(s.str()?
+                .iter()
+                .map(|v| terminal_safe(v.unwrap_or("")).into_owned())
+                .collect())
+        })
         .collect::<PolarsResult<_>>()?;
+    Ok((names, cells))
+}
+
+/// A table with the look every terminal table has.
+fn terminal_table(arrangement: ContentArrangement) -> Table {
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(flat.get_column_names().iter().map(|n| n.as_str()));
-    for row in 0..flat.height() {
-        table.add_row(text.iter().map(|c| terminal_safe(c.get(row).unwrap_or(""))));
+        .set_content_arrangement(arrangement);
+    table
+}
+
+fn table_text(df: &DataFrame) -> PolarsResult<String> {
+    let (names, cells) = terminal_cells(df)?;
+    let mut table = terminal_table(ContentArrangement::Dynamic);
+    table.set_header(&names);
+    for row in 0..df.height() {
+        table.add_row(cells.iter().map(|c| c[row].as_str()));
     }
     Ok(format!("{table}\n"))
 }
@@ -145,36 +169,22 @@ pub fn write_fitted(
     hidden: &[String],
     w: &mut dyn Write,
 ) -> Result<(), OutputError> {
-    let flat = as_text(df, Some(";"))?;
-    let names: Vec<&str> = flat.get_column_names().iter().map(|n| n.as_str()).collect();
-    let cells: Vec<Vec<String>> = flat
-        .columns()
-        .iter()
-        .map(|c| {
-            let s = c.cast(&DataType::String)?;
-            Ok(s.str()?
-                .iter()
-                .map(|v| terminal_safe(v.unwrap_or("")).into_owned())
-                .collect())
-        })
-        .collect::<PolarsResult<_>>()?;
+    let (names, cells) = terminal_cells(df)?;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let natural: Vec<usize> = cells
         .iter()
         .map(|c| c.iter().map(|v| fit::shown(v)).max().unwrap_or(0))
         .collect();
     let fitted = fit::fit(&names, &natural, width);
-    let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(fitted.columns.iter().map(|&c| names[c]));
+    let mut table = terminal_table(ContentArrangement::Disabled);
+    table.set_header(fitted.columns.iter().map(|&c| names[c]));
     let kept: Vec<(&Vec<String>, usize)> = fitted
         .columns
         .iter()
         .zip(&fitted.widths)
         .map(|(&c, &w)| (&cells[c], w))
         .collect();
-    for row in 0..flat.height() {
+    for row in 0..df.height() {
         table.add_row(
             kept.iter()
                 .map(|(cells, w)| fit::cut(&cells[row], *w).into_owned()),
