@@ -2,8 +2,9 @@
 -- timeline_filter(instance, session_name, access_key_id, sub); exactly one column is set.
 --
 -- Rows: each AssumeRoleWithWebIdentity (with issuing IP and expiry; a refresh shows which key
--- replaced which), each follow-on call (service, name, region, source IP, error), marked when it
--- came from an IP other than the one that obtained its key. Calls made with a key chained from the
+-- replaced which), each follow-on call (service, name, region, source IP, error, and what it
+-- touched: S3 bucket and key, resources' ARNs, request parameters), marked when it came from an
+-- IP other than the one that obtained its key. Calls made with a key chained from the
 -- session's (key_lineage) are part of its story, marked `via ROLE`; the AssumeRole that chained
 -- it shows `chain: PARENT -> CHILD (ROLE)`. --access-key with a chained key follows its root's
 -- session. With --access-key, calls made with a key whose issuing event is not in the input are
@@ -52,13 +53,17 @@ rows AS (
             WHEN previous_key IS NOT NULL AND previous_key <> access_key_id
                 THEN 'key change: ' || previous_key || ' -> ' || access_key_id
             ELSE 'new key ' || access_key_id
-        END AS detail
+        END AS detail,
+        CAST(NULL AS STRING) AS s3_bucket, CAST(NULL AS STRING) AS s3_key,
+        CAST(NULL AS VARCHAR[]) AS resources, CAST(NULL AS STRING) AS request_parameters
     FROM ok
     UNION ALL
     SELECT event_time AS time, 'failed_assumption' AS kind,
         'AssumeRoleWithWebIdentity' AS event_name, 'sts.amazonaws.com' AS event_source,
         aws_region, issuing_ip AS source_ip, FALSE AS foreign_ip, error_code, access_key_id,
-        session_name, instance, sub, issuing_ip, expires_at, 'refused: ' || error_code AS detail
+        session_name, instance, sub, issuing_ip, expires_at, 'refused: ' || error_code AS detail,
+        CAST(NULL AS STRING) AS s3_bucket, CAST(NULL AS STRING) AS s3_key,
+        CAST(NULL AS VARCHAR[]) AS resources, CAST(NULL AS STRING) AS request_parameters
     FROM shown
     WHERE error_code IS NOT NULL
     UNION ALL
@@ -75,7 +80,8 @@ rows AS (
                 WHEN c.foreign_ip THEN 'FOREIGN IP: key obtained from ' || c.issuing_ip
                 WHEN c.is_service THEN 'by ' || COALESCE(c.invoked_by, c.source_ip) || ' on the session''s behalf'
             END
-        ), '') AS detail
+        ), '') AS detail,
+        c.s3_bucket, c.s3_key, c.resources, c.request_parameters
     FROM calls c
     LEFT JOIN (
         SELECT event_id AS hop_event_id, parent_key AS hop_parent, access_key_id AS hop_key,
@@ -89,7 +95,8 @@ rows AS (
         r.aws_region, r.source_ip, FALSE AS foreign_ip, r.error_code, r.access_key_id,
         r.session_name, CAST(NULL AS STRING) AS instance, r.web_id_sub AS sub,
         CAST(NULL AS STRING) AS issuing_ip, CASE WHEN FALSE THEN r.event_time END AS expires_at,
-        'issuing AssumeRoleWithWebIdentity not in the input' AS detail
+        'issuing AssumeRoleWithWebIdentity not in the input' AS detail,
+        r.s3_bucket, r.s3_key, r.resources, r.request_parameters
     FROM role_calls r CROSS JOIN f
     WHERE f.asked_key IS NOT NULL
         AND r.access_key_id = f.asked_key

@@ -142,10 +142,16 @@ pub fn run(
                 .any(|s| query::mentions(&s.text, Table::Events.name()))
             || query::mentions(&calls.text, Table::Events.name()),
         id_times: opts.needs.id_times,
+        touched: opts.needs.touched,
     };
     // Of role_calls, only what the queries can name is kept (or decoded, from a dataset).
     opts.role_call_columns =
         crate::analyzer::model::role_call_columns(query::words_read(&calls, sqls).as_ref());
+    opts.needs.touched |= opts.role_call_columns.as_ref().is_none_or(|c| {
+        c.kept
+            .iter()
+            .any(|k| crate::analyzer::model::schema::TOUCHED.contains(&k.as_str()))
+    });
     if let Some(dir) = &opts.dataset {
         let reads_events = std::iter::once(&calls)
             .chain(sqls)

@@ -324,6 +324,11 @@ fn unknown_column(e: engine::ReportError, queries: &Queries) -> AnalyzerError {
         .collect();
     all.sort();
     all.dedup();
+    // A column some table has, missing where the query looks for it (a union's other side, a
+    // CTE that does not select it): polars' own words say more than a list of near names.
+    if all.iter().any(|c| c == column) {
+        return e.into();
+    }
     QueryError::UnknownColumn {
         name: name.clone(),
         column: crate::base::text::excerpt(column),

@@ -103,6 +103,11 @@ pub fn render(tables: &[Listed]) -> String {
     out
 }
 
+/// `events` and `calls` carry what a call touched as `role_calls` does, under one note.
+fn touched(column: &str) -> bool {
+    crate::analyzer::model::schema::TOUCHED.contains(&column)
+}
+
 /// What a column means where its name does not say it all: (table, column, note).
 const NOTES: &[(Table, &str, &str)] = &[
     (
@@ -119,6 +124,26 @@ const NOTES: &[(Table, &str, &str)] = &[
         Table::RoleCalls,
         "session_created_at",
         "the session's `creationDate`: with the key ID and session ARN, which issuance of a key ID made the call (temporary key IDs repeat)",
+    ),
+    (
+        Table::RoleCalls,
+        "request_parameters",
+        "the record's `requestParameters` as JSON text, whitespace between tokens dropped; as the caller sent it, so never trust it as more than that",
+    ),
+    (
+        Table::RoleCalls,
+        "resources",
+        "the `ARN` of each entry of the record's `resources`; null when it has none",
+    ),
+    (
+        Table::RoleCalls,
+        "s3_bucket",
+        "for `s3.amazonaws.com`: `requestParameters.bucketName`, else the bucket of an S3 ARN in `resources`",
+    ),
+    (
+        Table::RoleCalls,
+        "s3_key",
+        "for `s3.amazonaws.com`: `requestParameters.key`, else the key of an `AWS::S3::Object` ARN in `resources`",
     ),
     (
         Table::Assumptions,
@@ -210,7 +235,11 @@ pub fn render_markdown(tables: &[Listed]) -> String {
                 Some(p) => format!("default {}: {}", p.default, p.doc),
                 None => NOTES
                     .iter()
-                    .find(|(table, c, _)| *table == t.table && *c == col.as_str())
+                    .find(|(table, c, _)| {
+                        *c == col.as_str()
+                            && (*table == t.table
+                                || (touched(c) && matches!(t.table, Table::Events | Table::Calls)))
+                    })
                     .map_or(String::new(), |(_, _, n)| (*n).to_string()),
             };
             out.push_str(&format!(

@@ -44,6 +44,7 @@ fn sql_type(polars: &str) -> &'static str {
         "u64" => "DECIMAL(20,0)",
         "binary" => "BINARY",
         t if t.starts_with("datetime") => "TIMESTAMP",
+        "list[str]" => "ARRAY<STRING>",
         _ => "STRING",
     }
 }

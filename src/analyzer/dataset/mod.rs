@@ -30,8 +30,10 @@ use polars::prelude::*;
 
 /// The dataset format's version; a reader refuses another. 2 added `hops` (role chains) and
 /// `assumptions.source_identity`; 3 stored CloudTrail's eventIDs as UUID bytes; 4 added
-/// `hops.parent_created_at` and `hops.assumed_role_arn` (a key is an issuance, not a key ID).
-pub const VERSION: u32 = 4;
+/// `hops.parent_created_at` and `hops.assumed_role_arn` (a key is an issuance, not a key ID);
+/// 5 added what each call touched to `role_calls` and `events` (`request_parameters`,
+/// `resources`, `s3_bucket`, `s3_key`).
+pub const VERSION: u32 = 5;
 /// The partition of records without a readable eventTime (Hive's and Spark's name for null).
 pub const NO_DATE: &str = "__HIVE_DEFAULT_PARTITION__";
 /// The date-partitioned tables.

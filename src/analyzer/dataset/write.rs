@@ -202,6 +202,7 @@ fn batch_options(req: &Request) -> IngestOptions {
         needs: Needs {
             events: req.events,
             id_times: true,
+            touched: true,
         },
         providers: ProviderFilter::Any,
         hash_inputs: true,

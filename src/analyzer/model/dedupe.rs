@@ -65,6 +65,7 @@ pub fn content_hash(r: &Record<'_>) -> u64 {
     r.response_elements
         .map(|v| canonical_hash(v.get()))
         .hash(&mut h);
+    r.resources.map(|v| canonical_hash(v.get())).hash(&mut h);
     h.finish()
 }
 

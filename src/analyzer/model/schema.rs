@@ -7,22 +7,54 @@ use crate::base::timefmt::Millis;
 
 /// Declares a table: a struct of builders, a `new`, and a `finish` into a DataFrame whose column
 /// order is the declaration order. One place names every column once.
+///
+/// A kind written `opt(KIND)` is a column built only when asked for: `lean` leaves it out (each
+/// row then costs it nothing) and `finish` gives a column of nulls of its type in its place.
 macro_rules! table {
-    ($name:ident { $($col:ident : $kind:ident),* $(,)? }) => {
+    ($name:ident { $($col:ident : $kind:ident $(($inner:ident))?),* $(,)? }) => {
         pub struct $name {
             pub len: usize,
-            $(pub $col: table!(@ty $kind),)*
+            $(pub $col: table!(@ty $kind $($inner)?),)*
         }
         impl $name {
+            /// Every column built.
             pub fn new(cap: usize) -> Self {
-                Self { len: 0, $($col: table!(@new $kind, stringify!($col), cap),)* }
+                Self { len: 0, $($col: table!(@new $kind $($inner)?, stringify!($col), cap, true),)* }
+            }
+            /// The `opt` columns left out.
+            pub fn lean(cap: usize) -> Self {
+                Self { len: 0, $($col: table!(@new $kind $($inner)?, stringify!($col), cap, false),)* }
             }
             pub fn finish(self) -> DataFrame {
-                let cols = vec![$(table!(@finish $kind, stringify!($col), self.$col)),*];
-                DataFrame::new(self.len, cols).expect("builders of one table have one length")
+                let len = self.len;
+                let cols = vec![$(table!(@finish $kind $($inner)?, stringify!($col), self.$col, len)),*];
+                DataFrame::new(len, cols).expect("builders of one table have one length")
             }
         }
     };
+    (@ty opt $inner:ident) => { Option<table!(@ty $inner)> };
+    (@new opt $inner:ident, $n:expr, $cap:expr, $full:expr) => {
+        $full.then(|| table!(@new $inner, $n, $cap, true))
+    };
+    (@finish opt $inner:ident, $n:expr, $b:expr, $len:expr) => {
+        match $b {
+            Some(b) => {
+                // The list builder finishes through `&mut`; the others by value.
+                #[allow(unused_mut)]
+                let mut b = b;
+                table!(@finish $inner, $n, b, $len)
+            }
+            None => Column::full_null($n.into(), $len, &table!(@dtype $inner)),
+        }
+    };
+    (@dtype str) => { DataType::String };
+    (@dtype dict) => { DataType::String };
+    (@dtype list) => { DataType::List(Box::new(DataType::String)) };
+    (@ty list) => { ListStringChunkedBuilder };
+    (@new list, $n:expr, $cap:expr, $full:expr) => {
+        ListStringChunkedBuilder::new($n.into(), $cap, $cap * 2)
+    };
+    (@finish list, $n:expr, $b:expr, $len:expr) => { $b.finish().into_column() };
     (@ty str) => { StringChunkedBuilder };
     (@ty dict) => { Dict };
     (@ty time) => { Vec<Option<Millis>> };
@@ -30,22 +62,22 @@ macro_rules! table {
     (@ty u32) => { Vec<u32> };
     (@ty u64) => { Vec<u64> };
     (@ty bool) => { Vec<bool> };
-    (@new str, $n:expr, $cap:expr) => { StringChunkedBuilder::new($n.into(), $cap) };
-    (@new dict, $n:expr, $cap:expr) => { Dict::new($cap) };
-    (@new $other:ident, $n:expr, $cap:expr) => { Vec::with_capacity($cap) };
-    (@finish str, $n:expr, $b:expr) => { $b.finish().into_column() };
-    (@finish dict, $n:expr, $b:expr) => { $b.finish($n).into_column() };
-    (@finish time, $n:expr, $v:expr) => {
+    (@new str, $n:expr, $cap:expr, $full:expr) => { StringChunkedBuilder::new($n.into(), $cap) };
+    (@new dict, $n:expr, $cap:expr, $full:expr) => { Dict::new($cap) };
+    (@new $other:ident, $n:expr, $cap:expr, $full:expr) => { Vec::with_capacity($cap) };
+    (@finish str, $n:expr, $b:expr, $len:expr) => { $b.finish().into_column() };
+    (@finish dict, $n:expr, $b:expr, $len:expr) => { $b.finish($n).into_column() };
+    (@finish time, $n:expr, $v:expr, $len:expr) => {
         Int64Chunked::from_iter_options($n.into(), $v.into_iter())
             .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
             .into_column()
     };
-    (@finish i64, $n:expr, $v:expr) => {
+    (@finish i64, $n:expr, $v:expr, $len:expr) => {
         Int64Chunked::from_iter_options($n.into(), $v.into_iter()).into_column()
     };
-    (@finish u32, $n:expr, $v:expr) => { UInt32Chunked::from_vec($n.into(), $v).into_column() };
-    (@finish u64, $n:expr, $v:expr) => { UInt64Chunked::from_vec($n.into(), $v).into_column() };
-    (@finish bool, $n:expr, $v:expr) => {
+    (@finish u32, $n:expr, $v:expr, $len:expr) => { UInt32Chunked::from_vec($n.into(), $v).into_column() };
+    (@finish u64, $n:expr, $v:expr, $len:expr) => { UInt64Chunked::from_vec($n.into(), $v).into_column() };
+    (@finish bool, $n:expr, $v:expr, $len:expr) => {
         BooleanChunked::from_iter_values($n.into(), $v.into_iter()).into_column()
     };
 }
@@ -74,6 +106,12 @@ table!(EventCols {
     web_id_provider: dict,
     web_id_sub: dict,
     file_id: u32,
+    // What the call touched (`source::touched`): built only for a report whose queries name
+    // them, and always for a dataset.
+    request_parameters: opt(str),
+    resources: opt(list),
+    s3_bucket: opt(dict),
+    s3_key: opt(str),
     // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
     // once it has.
     __seq: u64,
@@ -102,6 +140,12 @@ table!(RoleCallCols {
     // From `--trusted-cidrs`: the call came from one of the project's own ranges. Filled with
     // false here; the engine sets it when ranges are given.
     trusted_source: bool,
+    // What the call touched (`source::touched`): built only for a report whose queries name
+    // them, and always for a dataset.
+    request_parameters: opt(str),
+    resources: opt(list),
+    s3_bucket: opt(dict),
+    s3_key: opt(str),
     // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
     // once it has.
     __seq: u64,
@@ -168,6 +212,9 @@ table!(HopCols {
     // once it has.
     __seq: u64,
 });
+
+/// The `opt` columns of `role_calls` (and `events`): what a call touched.
+pub const TOUCHED: [&str; 4] = ["request_parameters", "resources", "s3_bucket", "s3_key"];
 
 pub fn push_str(b: &mut impl PushStr, v: Option<&str>) {
     b.push_str(v);

@@ -4,11 +4,14 @@
 use polars::prelude::*;
 
 use crate::analyzer::model::dedupe::{self, Duplicates, EventIds};
-use crate::analyzer::model::schema::{AssumptionCols, EventCols, HopCols, RoleCallCols, push_str};
+use crate::analyzer::model::schema::{
+    AssumptionCols, Dict, EventCols, HopCols, RoleCallCols, push_str,
+};
 use crate::analyzer::source::record::{
     self, Record, RoleRequest, SessionContext, UserIdentity, WebIdentityResponse, account_from_arn,
     is_service_source, session_name_from_arn,
 };
+use crate::analyzer::source::touched;
 use crate::base::naming::{self, InstanceSource};
 use crate::base::timefmt::{Millis, Window, parse_event_time, parse_expiration};
 
@@ -23,6 +26,9 @@ pub struct Needs {
     pub events: bool,
     /// Keep each eventID's time (a dataset partitions its `ids` table by date).
     pub id_times: bool,
+    /// Build what each call touched (`source::touched`) in `role_calls`: its request is often
+    /// the widest thing in a record, so only for queries that name those columns, and a dataset.
+    pub touched: bool,
 }
 
 /// What ingest noticed about records beyond their count.
@@ -116,7 +122,10 @@ impl Sink {
         Sink {
             window,
             events: needs.events.then(|| EventCols::new(1024)),
-            calls: RoleCallCols::new(1024),
+            calls: match needs.touched {
+                true => RoleCallCols::new(1024),
+                false => RoleCallCols::lean(1024),
+            },
             assumptions: AssumptionCols::new(16),
             hops: HopCols::new(0),
             ids: if needs.id_times {
@@ -471,6 +480,11 @@ fn push_event(ev: &mut EventCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32) 
         f.web_sub
             .or_else(|| f.is_arwwi.then(|| ui.and_then(|u| u.user_name.get()))?),
     );
+    push_touched(
+        r,
+        (&mut ev.request_parameters, &mut ev.resources),
+        (&mut ev.s3_bucket, &mut ev.s3_key),
+    );
     ev.file_id.push(file_id);
     ev.__seq.push(f.seq);
 }
@@ -511,9 +525,39 @@ fn push_call(c: &mut RoleCallCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32)
         .push(invoked_by.is_some() || source_ip.is_some_and(is_service_source));
     push_str(&mut c.web_id_provider, f.web_provider);
     push_str(&mut c.web_id_sub, f.web_sub);
+    push_touched(
+        r,
+        (&mut c.request_parameters, &mut c.resources),
+        (&mut c.s3_bucket, &mut c.s3_key),
+    );
     c.file_id.push(file_id);
     c.trusted_source.push(false);
     c.__seq.push(f.seq);
+}
+
+/// What the call touched, into a table's four `opt` columns: none of them when the table was
+/// made `lean`.
+fn push_touched(
+    r: &Record<'_>,
+    (request, resources): (
+        &mut Option<StringChunkedBuilder>,
+        &mut Option<ListStringChunkedBuilder>,
+    ),
+    (bucket, key): (&mut Option<Dict>, &mut Option<StringChunkedBuilder>),
+) {
+    let (Some(request), Some(resources), Some(bucket), Some(key)) =
+        (request, resources, bucket, key)
+    else {
+        return;
+    };
+    let t = touched::of(r.event_source.get(), r.request_parameters, r.resources);
+    push_str(request, t.request_parameters.as_deref());
+    match &t.resources {
+        Some(arns) => resources.append_values_iter(arns.iter().map(|a| a.as_ref())),
+        None => resources.append_null(),
+    }
+    push_str(bucket, t.s3_bucket.as_deref());
+    push_str(key, t.s3_key.as_deref());
 }
 
 /// `columns` of `role_calls`, and its `event_id` too: what de-duplication joins on.
@@ -523,4 +567,54 @@ pub fn with_ids(columns: &[String]) -> Vec<String> {
         out.insert(0, "event_id".to_string());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALL: &str = r#"{"eventID":"e1","eventTime":"2026-10-05T10:05:00Z",
+        "eventSource":"s3.amazonaws.com","eventName":"GetObject",
+        "userIdentity":{"type":"AssumedRole","accessKeyId":"ASIAEXAMPLE",
+            "arn":"arn:aws:sts::111122223333:assumed-role/r/s"},
+        "requestParameters":{ "bucketName" : "b", "key": "k" },
+        "resources":[{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::b/k"}]}"#;
+
+    fn calls(touched: bool) -> DataFrame {
+        let r: Record = serde_json::from_str(CALL).unwrap();
+        let needs = Needs {
+            touched,
+            ..Needs::default()
+        };
+        let mut sink = Sink::new(needs, Window::default());
+        sink.push(&r, 0, 0);
+        sink.finish(None).calls
+    }
+
+    #[test]
+    fn what_a_call_touched_is_built_only_when_asked_for() {
+        let full = calls(true);
+        let text = |c: &str| {
+            full.column(c)
+                .unwrap()
+                .str()
+                .unwrap()
+                .get(0)
+                .map(str::to_string)
+        };
+        assert_eq!(text("s3_bucket").as_deref(), Some("b"));
+        assert_eq!(text("s3_key").as_deref(), Some("k"));
+        assert_eq!(
+            text("request_parameters").as_deref(),
+            Some(r#"{"bucketName":"b","key":"k"}"#)
+        );
+        let lean = calls(false);
+        assert_eq!(lean.schema(), full.schema(), "one schema either way");
+        for c in crate::analyzer::model::schema::TOUCHED {
+            let col = lean.column(c).unwrap();
+            // Nulls that were never built: one value standing for every row.
+            assert!(matches!(col, Column::Scalar(_)), "{c}");
+            assert_eq!(col.null_count(), 1, "{c}");
+        }
+    }
 }

@@ -136,6 +136,12 @@ pub fn unechoed(message: &str) -> String {
     while let Some(at) = rest.find("found: ") {
         let (head, tail) = rest.split_at(at + "found: ".len());
         out.push_str(head);
+        // polars' "not found: unable to find column ..." is its own text, not the parser's
+        // echo of the query.
+        if head.ends_with("not found: ") {
+            rest = tail;
+            continue;
+        }
         let end = tail
             .find(" at Line")
             .or_else(|| tail.find(char::is_whitespace))

@@ -9,3 +9,4 @@ pub mod record;
 pub mod repair;
 pub mod s3;
 pub mod store;
+pub mod touched;

@@ -165,11 +165,14 @@ pub struct Record<'a> {
     pub shared_event_id: Text<'a>,
     #[serde(borrow, default)]
     pub user_identity: Obj<UserIdentity<'a>>,
-    /// Kept raw: only AssumeRoleWithWebIdentity and AssumeRole records have their parameters read.
+    /// Kept raw: AssumeRole* records have their parameters read, and `touched` keeps them as text.
     #[serde(borrow, default)]
     pub request_parameters: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub response_elements: Option<&'a RawValue>,
+    /// Kept raw: read (by `touched`) only when a table that shows it is built.
+    #[serde(borrow, default)]
+    pub resources: Option<&'a RawValue>,
     /// Present only in digest files; lets a digest be told from a record by content.
     #[serde(default)]
     pub digest_start_time: Option<IgnoredAny>,

@@ -282,6 +282,28 @@ const TIMELINE_COLUMNS: [&str; 9] = [
     "detail",
 ];
 
+/// What the page says a call touched: `s3://bucket/key` for S3, else its resources' ARNs.
+const TOUCHED_COLUMNS: [&str; 4] = ["s3_bucket", "s3_key", "resources", "request_parameters"];
+
+/// A request is shown up to this many characters: 6,000 rows of whole requests would make the
+/// page too large to open; the timeline's CSV has them whole.
+const REQUEST_CAP: usize = 160;
+
+fn touched(t: &Text, r: usize) -> String {
+    match (t.get("s3_bucket", r), t.get("s3_key", r)) {
+        ("", _) => t.get("resources", r).to_string(),
+        (bucket, "") => format!("s3://{bucket}"),
+        (bucket, key) => format!("s3://{bucket}/{key}"),
+    }
+}
+
+fn capped(text: &str, cap: usize) -> String {
+    match text.char_indices().nth(cap) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 impl Rows {
     fn new(df: &DataFrame, shown: Vec<usize>, total: Vec<usize>) -> PolarsResult<Rows> {
         let foreign = df
@@ -291,8 +313,15 @@ impl Rows {
             .map(|v| v.unwrap_or(false))
             .collect();
         let starts = starts(&shown);
+        // What a call touched, where the timeline query gives it (an overridden one may not).
+        let present: Vec<&str> = TIMELINE_COLUMNS
+            .iter()
+            .chain(&TOUCHED_COLUMNS)
+            .copied()
+            .filter(|c| df.schema().contains(c))
+            .collect();
         Ok(Rows {
-            text: Text::of(&df.select(TIMELINE_COLUMNS)?)?,
+            text: Text::of(&df.select(present)?)?,
             foreign,
             starts,
             shown,
@@ -313,11 +342,19 @@ impl Rows {
             @if n > 0 {
                 div.scroll {
                     table.sortable {
-                        thead { tr { @for c in TIMELINE_COLUMNS { th scope="col" { (c) } } } }
+                        thead {
+                            tr {
+                                @for c in TIMELINE_COLUMNS { th scope="col" { (c) } }
+                                th scope="col" { "touched" }
+                                th scope="col" { "request" }
+                            }
+                        }
                         tbody {
                             @for r in start..start + n {
                                 tr class=[self.foreign[r].then_some("foreign")] {
-                                    @for c in 0..TIMELINE_COLUMNS.len() { td { (t.cell(c, r)) } }
+                                    @for c in TIMELINE_COLUMNS { td { (t.get(c, r)) } }
+                                    td { (touched(t, r)) }
+                                    td.request { (capped(t.get("request_parameters", r), REQUEST_CAP)) }
                                 }
                             }
                         }
