@@ -1780,3 +1780,44 @@ fn calls_say_which_bucket_object_and_resources_they_touched() {
     let keys: Vec<&str> = tl.iter().filter_map(|r| r["s3_key"].as_str()).collect();
     assert_eq!(keys.len(), 5, "{keys:?}");
 }
+
+#[test]
+fn verify_fits_a_terminal_like_the_reports() {
+    let r = run(&[
+        "verify",
+        "fixtures/cloudtrail",
+        "--since",
+        "2026-10-05",
+        "--until",
+        "2026-10-06",
+        "--public-keys",
+        "fixtures/keys/cloudtrail-public-keys.json",
+        "--width",
+        "80",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| l.chars().count() <= 80),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines.last().unwrap().contains("keys_source"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&[
+        "verify",
+        "fixtures/cloudtrail",
+        "--public-keys",
+        "fixtures/keys/cloudtrail-public-keys.json",
+        "--columns",
+        "region,gaps",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(r.stdout.lines().next(), Some("region,gaps"), "{}", r.stdout);
+}

@@ -11,6 +11,7 @@ use crate::analyzer::acquire::{self, ApiSource, Input};
 use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::cmd::progress::{self, FetchSpinner};
 use crate::analyzer::cmd::ui::Ui;
+pub use crate::analyzer::cmd::view::{self, View};
 use crate::analyzer::engine::{self, TrustedCidrs};
 use crate::analyzer::load::IngestOptions;
 use crate::analyzer::model::Table;
@@ -102,18 +103,6 @@ pub struct Request {
     pub view: View,
     /// `--trusted-cidrs FILE`: source IPs in these ranges are never foreign, in every report.
     pub trusted_cidrs: Option<PathBuf>,
-}
-
-/// Which columns an answer shows, and how wide a terminal table may be.
-#[derive(Debug, Clone, Default)]
-pub struct View {
-    /// `--columns`: only these, in this order (every format but a page).
-    pub columns: Option<Vec<String>>,
-    /// `--wide`: a table on a terminal shows every column, not the report's usual few.
-    pub wide: bool,
-    /// `--width`: fit a table to this many terminal cells (else a terminal's own width; a table
-    /// piped or written to a file keeps its full width).
-    pub width: Option<usize>,
 }
 
 impl Command {
@@ -386,13 +375,16 @@ fn write_out(
 ) -> Result<(), AnalyzerError> {
     let selected = match req.format {
         Format::Html => None,
-        _ => Some(select_columns(frame.clone(), &req.view)?),
+        _ => Some(view::select_columns(frame.clone(), &req.view)?),
     };
     let frame = selected.as_ref().unwrap_or(frame);
-    let fitted = match (req.format, table_width(req)) {
-        (Format::Table, Some(width)) => Some((width, usual(&req.command, &req.view, frame)?)),
-        _ => None,
-    };
+    let fitted = view::fitted(
+        req.format,
+        &req.view,
+        req.output.as_ref(),
+        req.command.usual_columns(),
+        frame,
+    )?;
     let write = |w: &mut dyn Write| match req.format {
         Format::Html => {
             let ctx = html::Context::new(
@@ -417,61 +409,6 @@ fn write_out(
         None => write(stdout)?,
     }
     Ok(())
-}
-
-/// How wide a table may be: `--width`, else the terminal's when stdout is one; `None`: full width.
-fn table_width(req: &Request) -> Option<usize> {
-    req.view.width.or_else(|| match req.output {
-        None => crate::analyzer::cmd::ui::terminal_width(),
-        Some(_) => None,
-    })
-}
-
-/// `--columns LIST`: only those columns, in that order; a name the answer does not have is a
-/// usage error that lists the ones it has.
-fn select_columns(frame: DataFrame, view: &View) -> Result<DataFrame, AnalyzerError> {
-    let Some(columns) = &view.columns else {
-        return Ok(frame);
-    };
-    if let Some(unknown) = columns.iter().find(|c| frame.get_column_index(c).is_none()) {
-        return Err(AnalyzerError::Usage(format!(
-            "--columns: no column '{}' in this answer; its columns: {}",
-            crate::base::text::excerpt(unknown),
-            frame
-                .get_column_names()
-                .iter()
-                .map(|n| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    Ok(frame.select(columns.iter().map(String::as_str))?)
-}
-
-/// A terminal table's columns: the command's usual few unless `--wide` or `--columns`, and the
-/// names of the others.
-fn usual(
-    command: &Command,
-    view: &View,
-    frame: &DataFrame,
-) -> Result<(DataFrame, Vec<String>), AnalyzerError> {
-    let usual = match (view.wide || view.columns.is_some(), command.usual_columns()) {
-        (false, Some(usual)) => usual,
-        _ => return Ok((frame.clone(), Vec::new())),
-    };
-    let keep: Vec<&str> = usual
-        .iter()
-        .copied()
-        .filter(|c| frame.get_column_index(c).is_some())
-        .collect();
-    let hidden = frame
-        .get_column_names()
-        .iter()
-        .map(|n| n.as_str())
-        .filter(|n| !keep.contains(n))
-        .map(str::to_string)
-        .collect();
-    Ok((frame.select(keep)?, hidden))
 }
 
 fn table<'a>(name: &'a str, frame: &'a DataFrame) -> html::Sections<'a> {

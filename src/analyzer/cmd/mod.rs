@@ -12,6 +12,7 @@ pub mod sync;
 pub mod tables;
 pub mod ui;
 pub mod verify;
+pub mod view;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

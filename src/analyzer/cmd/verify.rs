@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::cmd::ui::Ui;
+use crate::analyzer::cmd::view::{self, View};
 use crate::analyzer::notice::Notice;
 use crate::analyzer::render::{self, Format};
 use crate::analyzer::source::files::Limits;
@@ -20,8 +21,24 @@ pub struct Request {
     pub limits: Limits,
     pub format: Format,
     pub output: Option<PathBuf>,
+    pub view: View,
     pub keys: crate::analyzer::verify::gather::KeyOptions,
 }
+
+/// What a table on a terminal shows first: the verdict's counts, its gaps and its keys.
+const USUAL: &[&str] = &[
+    "account_id",
+    "region",
+    "digests_valid",
+    "digests_invalid",
+    "digests_missing",
+    "log_files_valid",
+    "log_files_modified",
+    "log_files_deleted",
+    "log_files_uncovered",
+    "gaps",
+    "keys_source",
+];
 
 /// Validate, tell each problem, write the per-scope table; the status says what was found.
 pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, AnalyzerError> {
@@ -38,12 +55,21 @@ pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, Anal
     }
     let v = crate::analyzer::verify::validate(&inputs);
     tell(&v, ui.tell);
-    let frame = v.frame()?;
+    let frame = view::select_columns(v.frame()?, &req.view)?;
+    let fitted = view::fitted(
+        req.format,
+        &req.view,
+        req.output.as_ref(),
+        Some(USUAL),
+        &frame,
+    )?;
+    let write = |w: &mut dyn Write| match &fitted {
+        Some((width, (shown, hidden))) => render::write_fitted(shown, *width, hidden, w),
+        None => render::write(&frame, req.format, "verify", w),
+    };
     match &req.output {
-        Some(path) => crate::base::atomic::write_atomic(path, |w| {
-            render::write(&frame, req.format, "verify", w)
-        })?,
-        None => render::write(&frame, req.format, "verify", stdout)?,
+        Some(path) => crate::base::atomic::write_atomic(path, write)?,
+        None => write(stdout)?,
     }
     let read = match walk_errors.is_empty() {
         true => crate::base::exit::OK,
