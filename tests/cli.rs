@@ -1821,3 +1821,26 @@ fn verify_fits_a_terminal_like_the_reports() {
     ]);
     assert_eq!(r.stdout.lines().next(), Some("region,gaps"), "{}", r.stdout);
 }
+
+/// A reader that stops reading (`| head`) ends the run quietly with 0, as ripgrep does.
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("janus-audit"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "query",
+            "SELECT * FROM calls",
+            "fixtures/chains",
+            "--format",
+            "csv",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}

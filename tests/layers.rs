@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["model"],
     &["query"],
     &["load"],
-    &["verify"],
+    &["verify", "trust"],
     &["dataset"],
     &["acquire"],
     &["render"],

@@ -13,4 +13,5 @@ pub mod query;
 pub mod render;
 pub mod schedule;
 pub mod source;
+pub mod trust;
 pub mod verify;

@@ -1,5 +1,5 @@
-//! What both halves use: exit statuses, quoting, times, ARNs and session names. Imports nothing
-//! else of the crate.
+//! What both halves use: exit statuses, quoting, times, ARNs, session names and the model of a
+//! trust policy. Imports nothing else of the crate.
 
 pub mod arn;
 pub mod atomic;
@@ -8,3 +8,4 @@ pub mod hash;
 pub mod naming;
 pub mod text;
 pub mod timefmt;
+pub mod trust;

@@ -1,6 +1,6 @@
 //! The analyzer's commands: their arguments, and the requests they make.
 
-use crate::cli::sources::{ApiArgs, LimitArgs, MirrorArgs};
+use crate::cli::sources::{ApiArgs, LimitArgs, MirrorArgs, formats};
 use crate::cli::values::UsageError;
 use std::path::PathBuf;
 
@@ -73,6 +73,10 @@ pub enum AnalyzerCommand {
     /// hash, and what no digest covers, per account and region.
     #[command(after_long_help = crate::cli::examples::VERIFY)]
     Verify(Box<VerifyArgs>),
+    /// Which Google identities each role's trust policy admits, statement by statement: how far
+    /// the session names CloudTrail shows for it can be believed.
+    #[command(after_long_help = crate::cli::examples::TRUST)]
+    Trust(Box<crate::cli::trust::TrustArgs>),
     /// Work with a dataset made by `ingest`.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -139,6 +143,7 @@ impl AnalyzerCommand {
             },
             AnalyzerCommand::Sync(args) => R::Sync(args.request()?),
             AnalyzerCommand::Verify(args) => R::Verify(args.request()?),
+            AnalyzerCommand::Trust(args) => R::Trust(args.request()),
         })
     }
 }
@@ -151,10 +156,6 @@ fn severities() -> impl TypedValueParser<Value = Severity> {
         .iter()
         .map(|(s, n)| PossibleValue::new(*n).hide(*s == Severity::Low));
     PossibleValuesParser::new(values).map(|s| Severity::parse(&s).expect("clap checked the value"))
-}
-
-fn formats() -> impl TypedValueParser<Value = Format> {
-    choice(Format::ALL.iter().map(|(f, n)| (*f, *n, "")).collect())
 }
 
 /// The formats `report` writes files in: not `table`, which is for a terminal.

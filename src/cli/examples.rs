@@ -69,6 +69,14 @@ Examples:
   janus-audit verify ~/mirror --public-keys keys.json                  # trust only AWS's keys";
 
 #[cfg(feature = "analyzer")]
+pub const TRUST: &str = "\
+Examples:
+  aws iam get-account-authorization-details --filter Role > roles.json
+  janus-audit trust --policies roles.json                          # every role, every statement
+  janus-audit trust --policies roles.json --format csv -o trust.csv
+  janus-audit trust --policies fixtures/trust/roles               # the bundled cases";
+
+#[cfg(feature = "analyzer")]
 pub const DDL: &str = "\
 Examples:
   janus-audit dataset ddl --dataset ~/ds --engine spark > tables.sql

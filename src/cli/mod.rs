@@ -9,6 +9,8 @@ mod examples;
 pub mod generate;
 #[cfg(feature = "analyzer")]
 mod sources;
+#[cfg(feature = "analyzer")]
+mod trust;
 mod values;
 
 pub use values::UsageError;

@@ -1,11 +1,17 @@
 //! Where an analyzer command reads from: the LookupEvents API and its store, AWS (S3, a
-//! trail's accounts and regions), and what one input file may cost.
+//! trail's accounts and regions), what one input file may cost, and the formats answers take.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use crate::analyzer::acquire::ApiSource;
+use crate::analyzer::render::Format;
+
+/// `--format`'s values: every format an answer can be written in.
+pub fn formats() -> impl clap::builder::TypedValueParser<Value = Format> {
+    crate::cli::values::choice(Format::ALL.iter().map(|(f, n)| (*f, *n, "")).collect())
+}
 
 /// The LookupEvents API as a source, and the local store it fills.
 #[derive(Debug, Clone, Args)]

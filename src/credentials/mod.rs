@@ -274,30 +274,7 @@ pub fn trust_policy(claims: &claims::Claims, session_name: Option<&str>) -> serd
     let aud = claims.aud.clone().unwrap_or_default();
     let azp = claims.azp.clone().unwrap_or_else(|| aud.clone());
     let sub = claims.sub.clone().unwrap_or_default();
-    let mut equals = serde_json::json!({
-        "accounts.google.com:aud": azp,
-        "accounts.google.com:oaud": aud,
-        "accounts.google.com:sub": sub,
-    });
-    if let Some(name) = session_name {
-        equals["sts:RoleSessionName"] = serde_json::json!(name);
-    }
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": "accounts.google.com"},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {
-                "StringEquals": equals,
-                "Null": {
-                    "accounts.google.com:aud": "false",
-                    "accounts.google.com:oaud": "false",
-                    "accounts.google.com:sub": "false",
-                },
-            },
-        }],
-    })
+    crate::base::trust::pinned_policy(&azp, &aud, &sub, session_name)
 }
 
 /// A refusal other than AccessDenied; one that names the audience says which one the token was

@@ -10,6 +10,7 @@ pub mod progress;
 pub mod report;
 pub mod sync;
 pub mod tables;
+pub mod trust;
 pub mod ui;
 pub mod verify;
 pub mod view;
@@ -32,6 +33,7 @@ pub enum Request {
     },
     Sync(sync::Request),
     Verify(verify::Request),
+    Trust(trust::Request),
 }
 
 /// Runs the command; returns the exit status, having said on stderr why it is not 0.
@@ -59,9 +61,35 @@ pub fn run(req: Request, quiet: bool) -> i32 {
         Request::Verify(req) => {
             ui::with_ui(quiet, false, |ui| verify::run(req, ui, &mut stdout.lock()))
         }
+        Request::Trust(req) => {
+            ui::with_ui(quiet, false, |ui| trust::run(req, ui, &mut stdout.lock()))
+        }
     };
     result.unwrap_or_else(|e| {
+        // A reader that stopped reading (`| head`) is not an error of ours: stop quietly, as
+        // ripgrep and xsv do.
+        if reader_went_away(&e) {
+            return exit::OK;
+        }
         let _ = std::io::stderr().write_all(exit::error_line(&e).as_bytes());
         e.exit_code()
     })
+}
+
+/// Whether `e` is a write to stdout that failed because its reader has gone. Only the writers of
+/// stdout are asked: a network peer's broken pipe is a real error.
+fn reader_went_away(e: &error::AnalyzerError) -> bool {
+    use crate::analyzer::render::OutputError;
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
+    match e {
+        error::AnalyzerError::Io(io) | error::AnalyzerError::Output(OutputError::Io(io)) => {
+            broken(io)
+        }
+        // polars keeps the I/O error of a writer it was handed as an I/O error of its own.
+        error::AnalyzerError::Output(OutputError::Polars(polars::prelude::PolarsError::IO {
+            error,
+            ..
+        })) => broken(error),
+        _ => false,
+    }
 }

@@ -1,0 +1,199 @@
+//! `janus-audit trust`: the exact verdict for every statement and role of the fixture cases
+//! (fixtures/README.md says why each is what it is), and bad input named and counted.
+
+use std::collections::BTreeMap;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn run(args: &[&str]) -> (i32, Vec<Value>, String) {
+    let out = Command::cargo_bin("janus-audit")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let rows = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    (out.status.code().unwrap_or(-1), rows, stderr)
+}
+
+/// (role name, statement) → "effect who subjects session_name".
+fn verdicts(rows: &[Value]) -> BTreeMap<(String, String), String> {
+    rows.iter()
+        .map(|r| {
+            let role = r["role_arn"].as_str().unwrap().rsplit('/').next().unwrap();
+            let list = |c: &str| {
+                r[c].as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            (
+                (
+                    role.to_string(),
+                    r["statement"].as_str().unwrap().to_string(),
+                ),
+                format!(
+                    "{} {} [{}] {}",
+                    r["effect"].as_str().unwrap_or("-"),
+                    r["who"].as_str().unwrap(),
+                    list("subjects"),
+                    r["session_name"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect()
+}
+
+const ETL: &str = "111111111111111111111";
+const WEB: &str = "222222222222222222222";
+
+#[test]
+fn every_case_gets_its_verdict_per_statement_and_per_role() {
+    let (code, rows, stderr) = run(&["trust", "--policies", "fixtures/trust/roles"]);
+    assert_eq!(code, 0, "{stderr}");
+    let any = "any_google_identity";
+    let expected: Vec<(&str, &str, String)> = vec![
+        ("oaud-only", "0", format!("Allow {any} [] free")),
+        ("oaud-only", "*", format!("- {any} [] free")),
+        (
+            "aud-pinned",
+            "0",
+            format!("Allow listed_identities [{ETL},{WEB}] free"),
+        ),
+        (
+            "aud-pinned",
+            "*",
+            format!("- listed_identities [{ETL},{WEB}] free"),
+        ),
+        (
+            "sub-pinned",
+            "0",
+            format!("Allow listed_identities [{ETL}] free"),
+        ),
+        (
+            "sub-pinned",
+            "*",
+            format!("- listed_identities [{ETL}] free"),
+        ),
+        (
+            "explain",
+            "0",
+            format!("Allow listed_identities [{ETL}] free"),
+        ),
+        ("explain", "*", format!("- listed_identities [{ETL}] free")),
+        ("sub-wildcard", "0", "Allow pattern [1111*] free".into()),
+        ("sub-wildcard", "*", "- pattern [1111*] free".into()),
+        ("forallvalues-trap", "0", format!("Allow {any} [] free")),
+        ("forallvalues-trap", "*", format!("- {any} [] free")),
+        ("other-provider-key", "0", "Allow none [] free".into()),
+        ("other-provider-key", "*", "- none [] free".into()),
+        (
+            "one-loose-statement",
+            "Tight",
+            format!("Allow listed_identities [{ETL}] free"),
+        ),
+        (
+            "one-loose-statement",
+            "Loose",
+            format!("Allow {any} [] free"),
+        ),
+        ("one-loose-statement", "*", format!("- {any} [] free")),
+        (
+            "deny-one",
+            "0",
+            format!("Allow listed_identities [{ETL},{WEB}] free"),
+        ),
+        (
+            "deny-one",
+            "NotWeb",
+            format!("Deny listed_identities [{WEB}] free"),
+        ),
+        ("deny-one", "*", format!("- listed_identities [{ETL}] free")),
+        ("deny-all", "0", format!("Allow {any} [] free")),
+        ("deny-all", "Nobody", format!("Deny {any} [] free")),
+        ("deny-all", "*", "- none [] free".into()),
+        ("github-only", "*", "- none [] free".into()),
+        ("wrong-action", "0", "Allow none [] free".into()),
+        ("wrong-action", "*", "- none [] free".into()),
+        ("sts-star", "0", format!("Allow {any} [] free")),
+        ("sts-star", "*", format!("- {any} [] free")),
+        (
+            "gcloud-client",
+            "0",
+            format!("Allow {any} [32555940559.apps.googleusercontent.com] free"),
+        ),
+        (
+            "gcloud-client",
+            "*",
+            format!("- {any} [32555940559.apps.googleusercontent.com] free"),
+        ),
+        (
+            "session-pinned",
+            "0",
+            format!("Allow listed_identities [{ETL}] StringLike prod-data-1234.*"),
+        ),
+        (
+            "session-pinned",
+            "*",
+            format!("- listed_identities [{ETL}] StringLike prod-data-1234.*"),
+        ),
+        ("principal-star", "0", format!("Allow {any} [] free")),
+        ("principal-star", "*", format!("- {any} [] free")),
+        ("source-ip", "0", "Allow unknown [] free".into()),
+        ("source-ip", "*", "- unknown [] free".into()),
+    ];
+    let expected: BTreeMap<(String, String), String> = expected
+        .into_iter()
+        .map(|(r, s, v)| ((r.to_string(), s.to_string()), v))
+        .collect();
+    assert_eq!(verdicts(&rows), expected);
+    // Each verdict says what decides it.
+    let reason = |role: &str| {
+        rows.iter()
+            .find(|r| r["role_arn"].as_str().unwrap().ends_with(role) && r["statement"] == "*")
+            .unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        reason("/oaud-only").contains("checks only oaud"),
+        "{}",
+        reason("/oaud-only")
+    );
+    assert!(reason("/gcloud-client").contains("anyone who signs in through it"));
+    assert!(reason("/other-provider-key").contains("never carries that key"));
+    assert!(reason("/wrong-action").contains("sts:AssumeRole"));
+    assert!(reason("/deny-all").contains("Deny statement Nobody"));
+    assert!(reason("/source-ip").contains("aws:SourceIp"));
+    assert!(reason("/one-loose-statement").contains("loosest decides"));
+}
+
+#[test]
+fn bad_input_is_named_counted_and_never_judged_safe() {
+    let (code, rows, stderr) = run(&["trust", "--policies", "fixtures/trust/bad"]);
+    assert_eq!(code, 3, "{stderr}");
+    for named in [
+        "bare-policy.json\": a policy document alone names no role",
+        "not-json.json\": not JSON",
+        "not-principal (\"fixtures/trust/bad/roles.json\"), statement 0: NotPrincipal is not allowed",
+        "odd-operator (\"fixtures/trust/bad/roles.json\"), statement 0: unknown condition operator",
+        "no-policy (\"fixtures/trust/bad/roles.json\"): the role has no trust policy",
+        "broken-text (\"fixtures/trust/bad/roles.json\"): its trust policy cannot be read",
+    ] {
+        assert!(stderr.contains(named), "{named}: {stderr}");
+    }
+    assert!(
+        stderr.contains("4 role(s) judged; 6 problem(s)"),
+        "{stderr}"
+    );
+    // Every role the input names has a row that says it cannot be decided.
+    let roles: Vec<&Value> = rows.iter().filter(|r| r["statement"] == "*").collect();
+    assert_eq!(roles.len(), 4);
+    assert!(roles.iter().all(|r| r["who"] == "unknown"), "{rows:?}");
+}
