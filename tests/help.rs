@@ -17,6 +17,7 @@ const COMMANDS: &[&[&str]] = &[
     &["ingest"],
     &["sync"],
     &["verify"],
+    &["trust"],
     &["dataset", "ddl"],
     &["tables"],
     &["credentials"],

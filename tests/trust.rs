@@ -189,11 +189,130 @@ fn bad_input_is_named_counted_and_never_judged_safe() {
         assert!(stderr.contains(named), "{named}: {stderr}");
     }
     assert!(
-        stderr.contains("4 role(s) judged; 6 problem(s)"),
+        stderr
+            .contains("4 role(s) judged, 0 change(s) of a trust policy in the trail; 6 problem(s)"),
         "{stderr}"
     );
     // Every role the input names has a row that says it cannot be decided.
     let roles: Vec<&Value> = rows.iter().filter(|r| r["statement"] == "*").collect();
     assert_eq!(roles.len(), 4);
     assert!(roles.iter().all(|r| r["who"] == "unknown"), "{rows:?}");
+}
+
+/// The trail's history: CreateRole pinned `gcp-widened` to etl, alice widened it to any Google
+/// identity, and a sub no one listed assumed it after; a refused update changed nothing; a
+/// service account that `aud-pinned` does not list was admitted, which its policy would refuse.
+#[test]
+fn assumptions_are_judged_against_the_policy_in_force_when_they_happened() {
+    let (code, rows, stderr) = run(&[
+        "trust",
+        "fixtures/trust/trail",
+        "--policies",
+        "fixtures/trust/roles",
+        "--observed",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("2 change(s) of a trust policy in the trail"),
+        "{stderr}"
+    );
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {}/{} {}",
+                r["role_arn"].as_str().unwrap(),
+                r["sub"].as_str().unwrap(),
+                r["admitted"].as_str().unwrap(),
+                r["assumptions"],
+                r["failed"],
+                r["who"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    let role = "arn:aws:iam::111122223333:role";
+    assert_eq!(
+        got,
+        [
+            format!("{role}/aud-pinned 777777777777777777777 no 1/0 listed_identities"),
+            format!("{role}/gcp/gcp-widened {ETL} yes 1/0 listed_identities"),
+            format!("{role}/gcp/gcp-widened 999999999999999999999 yes 1/0 any_google_identity"),
+        ]
+    );
+    let policy = |i: usize| rows[i]["policy"].as_str().unwrap().to_string();
+    assert!(
+        policy(0).ends_with("account-authorization-details.json"),
+        "{}",
+        policy(0)
+    );
+    assert!(
+        policy(1).starts_with("CloudTrail CreateRole 2026-10-12T09:00:00Z"),
+        "{}",
+        policy(1)
+    );
+    assert!(
+        policy(2).starts_with(
+            "CloudTrail UpdateAssumeRolePolicy 2026-10-12T10:00:00Z by arn:aws:iam::111122223333:user/alice from 198.51.100.23"
+        ),
+        "{}",
+        policy(2)
+    );
+    assert!(
+        rows[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("input is incomplete")
+    );
+
+    // Each version the trail records is judged like the --policies documents.
+    let (code, rows, stderr) = run(&[
+        "trust",
+        "fixtures/trust/trail",
+        "--policies",
+        "fixtures/trust/roles",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let widened: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| {
+            r["role_arn"]
+                .as_str()
+                .unwrap()
+                .ends_with("/gcp/gcp-widened")
+                && r["statement"] == "*"
+        })
+        .map(|r| {
+            (
+                r["who"].as_str().unwrap().to_string(),
+                r["source"]
+                    .as_str()
+                    .unwrap()
+                    .split(' ')
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        })
+        .collect();
+    assert_eq!(
+        widened,
+        [
+            (
+                "listed_identities".to_string(),
+                "CloudTrail CreateRole".to_string()
+            ),
+            (
+                "any_google_identity".to_string(),
+                "CloudTrail UpdateAssumeRolePolicy".to_string()
+            ),
+        ]
+    );
+    // Without a trail there is nothing to observe.
+    let out = Command::cargo_bin("janus-audit")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["trust", "--policies", "fixtures/trust/roles", "--observed"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -8,11 +8,22 @@ use crate::analyzer::render::Format;
 
 #[derive(Debug, Args)]
 pub struct TrustArgs {
+    /// CloudTrail log files or directories (or s3://bucket/prefix): their CreateRole and
+    /// UpdateAssumeRolePolicy events are the policies' history, and each Google assumption is
+    /// judged against the policy in force when it happened.
+    pub paths: Vec<PathBuf>,
     /// Where the roles' trust policies are (repeatable): `aws iam
     /// get-account-authorization-details` or `list-roles` output, `aws iam get-role` output, a
     /// file {"RoleArn": ..., "AssumeRolePolicyDocument": ...}, or a directory of these.
-    #[arg(long, value_name = "SOURCE", required = true)]
+    #[arg(long, value_name = "SOURCE", required_unless_present_any = ["paths", "dataset"])]
     pub policies: Vec<PathBuf>,
+    /// Read the trail from a dataset made by `janus-audit ingest --events`.
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<PathBuf>,
+    /// Print each role's Google assumptions (per sub and policy in force), and whether that
+    /// policy admits the sub, instead of the policies.
+    #[arg(long)]
+    pub observed: bool,
     /// Output format.
     #[arg(long, default_value = "table", value_parser = crate::cli::sources::formats())]
     pub format: Format,
@@ -29,12 +40,18 @@ pub struct TrustArgs {
     /// terminal; a table piped or written to a file keeps its full width).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
     pub width: Option<u16>,
+    #[command(flatten)]
+    pub limits: crate::cli::sources::LimitArgs,
 }
 
 impl TrustArgs {
     pub fn request(&self) -> crate::analyzer::cmd::trust::Request {
         crate::analyzer::cmd::trust::Request {
             policies: self.policies.clone(),
+            paths: self.paths.clone(),
+            dataset: self.dataset.clone(),
+            limits: self.limits.limits(),
+            observed: self.observed,
             format: self.format,
             output: self.output.clone(),
             view: crate::analyzer::cmd::view::View {

@@ -46,7 +46,7 @@ def janus_rows(args, source):
 
 spark = (SparkSession.builder.master("local[2]").appName("janus-audit-interop")
          .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
-         .config("spark.sql.shuffle.partitions", "4").config("spark.driver.memory", "2g")
+         .config("spark.sql.shuffle.partitions", "4").config("spark.driver.memory", "4g")
          .config("spark.ui.showConsoleProgress", "false")
          .config("spark.sql.warehouse.dir", str(work / "spark-warehouse"))
          .getOrCreate())

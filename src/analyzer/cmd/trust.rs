@@ -7,12 +7,25 @@ use std::path::PathBuf;
 use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::cmd::ui::Ui;
 use crate::analyzer::cmd::view::{self, View};
+use crate::analyzer::engine;
+use crate::analyzer::load::IngestOptions;
+use crate::analyzer::model::{Needs, ProviderFilter};
 use crate::analyzer::notice::Notice;
+use crate::analyzer::query::{Queries, Shipped};
 use crate::analyzer::render::{self, Format};
+use crate::analyzer::trust::history;
+use crate::base::timefmt::Window;
+use polars::prelude::DataFrame;
 
 #[derive(Debug, Clone)]
 pub struct Request {
     pub policies: Vec<PathBuf>,
+    /// Trail paths (or `s3://`), whose trust-policy changes and assumptions are judged too.
+    pub paths: Vec<PathBuf>,
+    pub dataset: Option<PathBuf>,
+    pub limits: crate::analyzer::source::files::Limits,
+    /// Print the assumptions judged against the policy in force, not the policies.
+    pub observed: bool,
     pub format: Format,
     pub output: Option<PathBuf>,
     pub view: View,
@@ -33,27 +46,51 @@ const USUAL: &[&str] = &[
 /// cannot be read, a statement IAM would not accept) is named and makes the status 3.
 pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, AnalyzerError> {
     let loaded = crate::analyzer::trust::load(&req.policies);
+    let trail = match req.paths.is_empty() && req.dataset.is_none() {
+        true => None,
+        false => Some(read_trail(&req, ui.tell)?),
+    };
+    let (changes, observed, complete) = match trail {
+        Some((history, assumptions, complete)) => {
+            let changes = history::changes(&history, &loaded.roles)?;
+            let observed = history::observed(&assumptions, &loaded.roles, &changes)?;
+            (changes, Some(observed), complete)
+        }
+        None => (Vec::new(), None, true),
+    };
+    let mut policies = loaded.roles.clone();
+    policies.extend(changes.iter().map(|c| c.policy.clone()));
     let bad: Vec<String> = loaded
         .problems
         .iter()
         .cloned()
-        .chain(crate::analyzer::trust::malformed(&loaded.roles))
+        .chain(crate::analyzer::trust::malformed(&policies))
         .collect();
     for p in &bad {
         (ui.tell)(Notice::Problem(format!("trust: {p}")));
     }
-    let frame = crate::analyzer::trust::frame(&loaded.roles)?;
     (ui.tell)(Notice::Info(format!(
-        "trust: {} role(s) judged; {} problem(s) in the input",
+        "trust: {} role(s) judged, {} change(s) of a trust policy in the trail; {} problem(s) in the input",
         loaded.roles.len(),
+        changes.len(),
         bad.len()
     )));
+    let frame = match (req.observed, observed) {
+        (true, Some(o)) => o,
+        (true, None) => {
+            return Err(AnalyzerError::Usage(
+                "--observed judges the assumptions a trail holds: give trail paths or --dataset"
+                    .into(),
+            ));
+        }
+        (false, _) => crate::analyzer::trust::frame(&policies)?,
+    };
     let frame = view::select_columns(frame, &req.view)?;
     let fitted = view::fitted(
         req.format,
         &req.view,
         req.output.as_ref(),
-        Some(USUAL),
+        Some(if req.observed { OBSERVED } else { USUAL }),
         &frame,
     )?;
     let write = |w: &mut dyn Write| match &fitted {
@@ -64,8 +101,55 @@ pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, Anal
         Some(path) => crate::base::atomic::write_atomic(path, write)?,
         None => write(stdout)?,
     }
-    Ok(match bad.is_empty() {
+    Ok(match bad.is_empty() && complete {
         true => crate::base::exit::OK,
         false => crate::base::exit::INCOMPLETE,
     })
+}
+
+const OBSERVED: &[&str] = &[
+    "role_arn",
+    "sub",
+    "admitted",
+    "assumptions",
+    "failed",
+    "who",
+];
+
+/// The trail's trust-policy changes and Google assumptions (every record, no window), and
+/// whether every input was read whole.
+fn read_trail(
+    req: &Request,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<(DataFrame, DataFrame, bool), AnalyzerError> {
+    let queries = Queries::default();
+    let sqls = vec![
+        queries.shipped(Shipped::TrustHistory)?,
+        queries.shipped(Shipped::TrustAssumptions)?,
+    ];
+    let opts = IngestOptions {
+        paths: req.paths.clone(),
+        window: Window::default(),
+        needs: Needs {
+            events: true,
+            ..Needs::default()
+        },
+        providers: ProviderFilter::Google,
+        hash_inputs: false,
+        empty_ok: req.dataset.is_some(),
+        limits: req.limits,
+        dataset: req.dataset.clone(),
+        role_call_columns: None,
+        s3: Default::default(),
+        verify: false,
+        public_keys: None,
+    };
+    let mut outcome = engine::run(&sqls, &queries, opts, Vec::new(), &[], None)?;
+    outcome.ingested.tell(tell);
+    let complete = outcome.ingested.summary.complete();
+    let mut frames = std::mem::take(&mut outcome.frames).into_iter();
+    let (Some(history), Some(assumptions)) = (frames.next(), frames.next()) else {
+        unreachable!("two queries give two frames");
+    };
+    Ok((history, assumptions, complete))
 }

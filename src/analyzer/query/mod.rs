@@ -25,6 +25,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("timeline", include_str!("../../../queries/timeline.sql")),
     ("activity", include_str!("../../../queries/activity.sql")),
     (
+        "trust_history",
+        include_str!("../../../queries/trust_history.sql"),
+    ),
+    (
+        "trust_assumptions",
+        include_str!("../../../queries/trust_assumptions.sql"),
+    ),
+    (
         "findings/key_used_from_foreign_ip",
         include_str!("../../../queries/findings/key_used_from_foreign_ip.sql"),
     ),
@@ -177,6 +185,9 @@ pub enum Shipped {
     Timeline,
     /// The page's hourly activity chart.
     Activity,
+    /// `trust`: the trail's changes of trust policies, and the assumptions to judge.
+    TrustHistory,
+    TrustAssumptions,
 }
 
 impl Shipped {
@@ -187,6 +198,8 @@ impl Shipped {
             Shipped::Sessions => "sessions",
             Shipped::Timeline => "timeline",
             Shipped::Activity => "activity",
+            Shipped::TrustHistory => "trust_history",
+            Shipped::TrustAssumptions => "trust_assumptions",
         }
     }
 }

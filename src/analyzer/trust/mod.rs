@@ -1,6 +1,7 @@
 //! The roles' trust policies, read from where users keep them (`--policies`), judged by
 //! `base::trust`, as one row per statement that names Google and one per role.
 
+pub mod history;
 pub mod source;
 
 use polars::prelude::*;

@@ -1,0 +1,6 @@
+-- trust_assumptions: every Google AssumeRoleWithWebIdentity (refused ones too), for
+-- `janus-audit trust` to judge against the trust policy in force when it happened.
+SELECT role_arn, sub, event_time, error_code
+FROM assumptions
+WHERE role_arn IS NOT NULL
+ORDER BY role_arn, sub, event_time
