@@ -316,3 +316,69 @@ fn assumptions_are_judged_against_the_policy_in_force_when_they_happened() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--policies` on the reports: each key's name_trust from its role's policy and its sub, and a
+/// by-instance row takes its weakest key's.
+#[test]
+fn reports_say_how_far_each_session_name_can_be_believed() {
+    let policies = "fixtures/trust/cloudtrail-roles.json";
+    let (code, rows, stderr) = run(&["by-instance", "fixtures/cloudtrail", "--policies", policies]);
+    assert_eq!(code, 0, "{stderr}");
+    let got: BTreeMap<String, String> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["instance"].as_str().unwrap_or("-").to_string(),
+                r["name_trust"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got.get("etl-1").map(String::as_str),
+        Some("pinned"),
+        "{got:?}"
+    );
+    assert_eq!(
+        got.get("web-3").map(String::as_str),
+        Some("any_google_identity")
+    );
+    // gcp-batch lists another sub; the other roles are in no source.
+    assert_eq!(got.get("nightly-1").map(String::as_str), Some("unknown"));
+    assert_eq!(
+        got.values().filter(|v| *v == "unknown").count(),
+        4,
+        "{got:?}"
+    );
+    // The column is appended after the existing ones.
+    let last = rows[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next_back()
+        .unwrap()
+        .clone();
+    assert_eq!(last, "name_trust");
+    let (code, rows, stderr) = run(&["sessions", "fixtures/cloudtrail", "--policies", policies]);
+    assert_eq!(code, 0, "{stderr}");
+    let etl: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["instance"] == "etl-1")
+        .map(|r| r["name_trust"].as_str().unwrap())
+        .collect();
+    assert_eq!(etl, ["pinned", "pinned"]);
+    // Only where a key's name is reported.
+    let out = Command::cargo_bin("janus-audit")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "timeline",
+            "fixtures/cloudtrail",
+            "--instance",
+            "etl-1",
+            "--policies",
+            policies,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -486,6 +486,10 @@ pub struct ReportArgs {
     /// foreign: not in any report's foreign-IP counts, marks or findings.
     #[arg(long, value_name = "FILE", help_heading = "Input")]
     pub trusted_cidrs: Option<PathBuf>,
+    /// by-instance and sessions: the roles' trust policies (repeatable; what `trust --policies`
+    /// reads); appends name_trust, how far each session name can be believed.
+    #[arg(long, value_name = "SOURCE", help_heading = "Input")]
+    pub policies: Vec<PathBuf>,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -575,6 +579,16 @@ impl IngestArgs {
 impl ReportArgs {
     pub fn request(&self, command: answer::Command) -> Result<answer::Request, UsageError> {
         let now = chrono::Utc::now();
+        if !self.policies.is_empty()
+            && !matches!(
+                command,
+                answer::Command::ByInstance | answer::Command::Sessions
+            )
+        {
+            return Err(UsageError(
+                "--policies applies to by-instance and sessions (and `trust`)".into(),
+            ));
+        }
         if self.format == Format::Html && self.columns.is_some() {
             return Err(UsageError(
                 "--columns does not apply to --format html: the page lays out its own tables"
@@ -593,6 +607,7 @@ impl ReportArgs {
                 width: self.width.map(usize::from),
             },
             trusted_cidrs: self.trusted_cidrs.clone(),
+            policies: self.policies.clone(),
         })
     }
 }

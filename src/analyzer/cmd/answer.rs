@@ -103,6 +103,8 @@ pub struct Request {
     pub view: View,
     /// `--trusted-cidrs FILE`: source IPs in these ranges are never foreign, in every report.
     pub trusted_cidrs: Option<PathBuf>,
+    /// `--policies SOURCE...`: the roles' trust policies; `name_trust` is appended.
+    pub policies: Vec<PathBuf>,
 }
 
 impl Command {
@@ -229,12 +231,7 @@ pub fn run(
         ));
     }
     let queries = Queries::from_dir(req.source.queries.clone())?;
-    let mut sqls = req.command.sqls(&queries)?;
-    // A page draws more than the report's own rows: by-instance's page has its activity chart.
-    let own = sqls.len();
-    if req.format == Format::Html && matches!(req.command, Command::ByInstance) {
-        sqls.push(queries.shipped(Shipped::Activity)?);
-    }
+    let (sqls, own, keys_too) = all_sqls(&req, &queries)?;
     let (trusted, fail_on) = (
         read_trusted(req.trusted_cidrs.as_deref())?,
         req.command.gate(),
@@ -267,13 +264,21 @@ pub fn run(
         crate::analyzer::cmd::verify::tell(v, tell);
     }
     let mut frames = std::mem::take(&mut outcome.frames);
+    let keys = match keys_too {
+        true => frames.pop(),
+        false => None,
+    };
     let extra = frames.split_off(own);
-    let frame = match &req.command {
+    let mut frame = match &req.command {
         Command::Findings { .. } => findings::combine(frames)?,
         _ => frames.into_iter().next().unwrap_or_default(),
     };
     tell_why_empty(&req, &outcome, &frame, tell)?;
-    let complete = outcome.ingested.summary.complete() && input.complete;
+    let policies_read = match req.policies.is_empty() {
+        true => true,
+        false => name_trust(&req, &mut frame, keys.as_ref(), tell)?,
+    };
+    let complete = outcome.ingested.summary.complete() && input.complete && policies_read;
     write_out(
         &req,
         &frame,
@@ -288,6 +293,59 @@ pub fn run(
         None => false,
     };
     Ok(status(outcome.verification.as_ref(), complete, gate_hit))
+}
+
+/// The SQL a report runs: its own (the first `own`), what its page draws besides, and for
+/// by-instance with `--policies` the sessions report last (`true`), whose keys give name_trust.
+fn all_sqls(req: &Request, queries: &Queries) -> Result<(Vec<Sql>, usize, bool), AnalyzerError> {
+    let mut sqls = req.command.sqls(queries)?;
+    let own = sqls.len();
+    // A page draws more than the report's own rows: by-instance's page has its activity chart.
+    if req.format == Format::Html && matches!(req.command, Command::ByInstance) {
+        sqls.push(queries.shipped(Shipped::Activity)?);
+    }
+    let keys_too = !req.policies.is_empty() && matches!(req.command, Command::ByInstance);
+    if keys_too {
+        sqls.push(queries.shipped(Shipped::Sessions)?);
+    }
+    Ok((sqls, own, keys_too))
+}
+
+/// Append `name_trust` (see `trust::name`) from `--policies`; whether they were read whole (what
+/// could not be is named).
+fn name_trust(
+    req: &Request,
+    frame: &mut DataFrame,
+    keys: Option<&DataFrame>,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<bool, AnalyzerError> {
+    use crate::analyzer::trust::{self, name};
+    let loaded = trust::load(&req.policies);
+    let bad: Vec<String> = loaded
+        .problems
+        .iter()
+        .cloned()
+        .chain(trust::malformed(&loaded.roles))
+        .collect();
+    for p in &bad {
+        tell(Notice::Problem(format!("--policies: {p}")));
+    }
+    let values = match keys {
+        None => name::for_sessions(frame, &loaded.roles)?,
+        Some(keys) => {
+            let weakest = name::weakest_by_name(keys, &name::for_sessions(keys, &loaded.roles)?)?;
+            let names = frame
+                .column("session_name")?
+                .cast(&polars::prelude::DataType::String)?;
+            names
+                .str()?
+                .iter()
+                .map(|n| n.and_then(|n| weakest.get(n)).copied().unwrap_or("unknown"))
+                .collect()
+        }
+    };
+    name::append(frame, values)?;
+    Ok(bad.is_empty())
 }
 
 /// A query naming a column no table has: the nearest columns of every table, not the few this

@@ -2,6 +2,7 @@
 //! `base::trust`, as one row per statement that names Google and one per role.
 
 pub mod history;
+pub mod name;
 pub mod source;
 
 use polars::prelude::*;

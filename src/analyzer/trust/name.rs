@@ -1,0 +1,104 @@
+//! `name_trust`: how far each key's session name can be believed, from its role's trust policy
+//! and its `sub`, for `sessions` and `by-instance --policies`.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+
+use crate::analyzer::trust::RolePolicy;
+use crate::analyzer::trust::history::verdict;
+use crate::base::trust::judge::{Verdict, Who};
+use crate::base::trust::wildcard_match;
+
+/// The values, weakest first: a `by-instance` row takes its weakest key's.
+pub const ORDER: [&str; 4] = ["any_google_identity", "pattern", "unknown", "pinned"];
+
+/// One key's value: `pinned` when the role admits only listed identities and this `sub` is one of
+/// them; `any_google_identity` when it admits any; `pattern` when a wildcard admits this `sub`;
+/// `unknown` otherwise (a policy that cannot be decided, a role no source gives, or a `sub` the
+/// policy would refuse: the input is then incomplete or the policy was different).
+fn judge(v: Option<&Verdict>, sub: Option<&str>) -> &'static str {
+    let (Some(v), Some(sub)) = (v, sub) else {
+        return "unknown";
+    };
+    match v.who {
+        Who::AnyGoogleIdentity => "any_google_identity",
+        Who::ListedIdentities if v.subjects.iter().any(|s| s == sub) => "pinned",
+        Who::Pattern if v.subjects.iter().any(|p| wildcard_match(p, sub, false)) => "pattern",
+        _ => "unknown",
+    }
+}
+
+/// `name_trust` for every row of a `sessions` frame. A chained key's name is its root's: it
+/// takes the value of the key its chain started from.
+pub fn for_sessions(
+    sessions: &DataFrame,
+    policies: &[RolePolicy],
+) -> PolarsResult<Vec<&'static str>> {
+    let verdicts: HashMap<&str, Option<Verdict>> = policies
+        .iter()
+        .map(|p| (p.role_arn.as_str(), verdict(p)))
+        .collect();
+    let col = |n: &str| -> PolarsResult<StringChunked> {
+        Ok(sessions.column(n)?.cast(&DataType::String)?.str()?.clone())
+    };
+    let (roles, subs, keys, roots, names) = (
+        col("role_arn")?,
+        col("sub")?,
+        col("access_key_id")?,
+        col("root_key")?,
+        col("session_name")?,
+    );
+    let depth = sessions.column("depth")?.cast(&DataType::Int64)?;
+    let depth = depth.i64()?;
+    let own: Vec<&'static str> = (0..sessions.height())
+        .map(|i| {
+            let v = roles
+                .get(i)
+                .and_then(|r| verdicts.get(r))
+                .and_then(Option::as_ref);
+            judge(v, subs.get(i))
+        })
+        .collect();
+    let roots_of: HashMap<(Option<&str>, Option<&str>), &'static str> = (0..sessions.height())
+        .filter(|&i| depth.get(i) == Some(0))
+        .map(|i| ((keys.get(i), names.get(i)), own[i]))
+        .collect();
+    Ok((0..sessions.height())
+        .map(|i| match depth.get(i) {
+            Some(0) => own[i],
+            _ => roots_of
+                .get(&(roots.get(i), names.get(i)))
+                .copied()
+                .unwrap_or("unknown"),
+        })
+        .collect())
+}
+
+/// Each session name's weakest value among its keys.
+pub fn weakest_by_name(
+    sessions: &DataFrame,
+    values: &[&'static str],
+) -> PolarsResult<HashMap<String, &'static str>> {
+    let names = sessions.column("session_name")?.cast(&DataType::String)?;
+    let names = names.str()?;
+    let rank = |v: &str| ORDER.iter().position(|o| *o == v).unwrap_or(0);
+    let mut out: HashMap<String, &'static str> = HashMap::new();
+    for (i, v) in values.iter().enumerate() {
+        let Some(name) = names.get(i) else { continue };
+        out.entry(name.to_string())
+            .and_modify(|w| {
+                if rank(v) < rank(w) {
+                    *w = v;
+                }
+            })
+            .or_insert(v);
+    }
+    Ok(out)
+}
+
+/// `frame` with `name_trust` appended: per row from `values`.
+pub fn append(frame: &mut DataFrame, values: Vec<&'static str>) -> PolarsResult<()> {
+    frame.with_column(Column::new("name_trust".into(), values))?;
+    Ok(())
+}
