@@ -382,3 +382,57 @@ fn reports_say_how_far_each_session_name_can_be_believed() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--tighten` pins each loose role to what the trail shows, in a shape `trust` reads back and
+/// judges `listed_identities`.
+#[test]
+fn a_loose_role_is_tightened_to_the_identities_the_trail_shows() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("tight.json");
+    let r = Command::cargo_bin("janus-audit")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "trust",
+            "fixtures/trust/trail",
+            "--policies",
+            "fixtures/trust/roles",
+            "--tighten",
+        ])
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(0), "{stderr}");
+    // Loose roles nobody assumed are named, not pinned to nothing.
+    assert!(
+        stderr.contains("oaud-only admits any_google_identity but the trail shows no one"),
+        "{stderr}"
+    );
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let roles = doc["RoleDetailList"].as_array().unwrap();
+    assert_eq!(roles.len(), 1, "{doc:#}");
+    assert_eq!(
+        roles[0]["Arn"],
+        "arn:aws:iam::111122223333:role/gcp/gcp-widened"
+    );
+    assert_eq!(roles[0]["Replaces"], "any_google_identity");
+    let cond = &roles[0]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringEquals"];
+    assert_eq!(
+        cond["accounts.google.com:sub"],
+        serde_json::json!([ETL, "999999999999999999999"])
+    );
+    assert_eq!(
+        cond["accounts.google.com:oaud"],
+        "https://aws.example.com/janus"
+    );
+    let (code, rows, stderr) = run(&["trust", "--policies", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let role = rows.iter().find(|r| r["statement"] == "*").unwrap();
+    assert_eq!(role["who"], "listed_identities");
+    assert_eq!(
+        role["subjects"],
+        serde_json::json!([ETL, "999999999999999999999"])
+    );
+}

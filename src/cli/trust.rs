@@ -24,6 +24,10 @@ pub struct TrustArgs {
     /// policy admits the sub, instead of the policies.
     #[arg(long)]
     pub observed: bool,
+    /// Print, as JSON `trust --policies` reads back, a policy for each role that admits more
+    /// than listed identities, pinned to the sub and aud values the trail shows assuming it.
+    #[arg(long, conflicts_with = "observed")]
+    pub tighten: bool,
     /// Output format.
     #[arg(long, default_value = "table", value_parser = crate::cli::sources::formats())]
     pub format: Format,
@@ -52,6 +56,7 @@ impl TrustArgs {
             dataset: self.dataset.clone(),
             limits: self.limits.limits(),
             observed: self.observed,
+            tighten: self.tighten,
             format: self.format,
             output: self.output.clone(),
             view: crate::analyzer::cmd::view::View {

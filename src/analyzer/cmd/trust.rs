@@ -26,6 +26,8 @@ pub struct Request {
     pub limits: crate::analyzer::source::files::Limits,
     /// Print the assumptions judged against the policy in force, not the policies.
     pub observed: bool,
+    /// Print, for each loose role, a policy pinned to the identities the trail shows.
+    pub tighten: bool,
     pub format: Format,
     pub output: Option<PathBuf>,
     pub view: View,
@@ -50,11 +52,17 @@ pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, Anal
         true => None,
         false => Some(read_trail(&req, ui.tell)?),
     };
-    let (changes, observed, complete) = match trail {
+    if (req.observed || req.tighten) && trail.is_none() {
+        return Err(AnalyzerError::Usage(
+            "--observed and --tighten judge the assumptions a trail holds: give trail paths or --dataset"
+                .into(),
+        ));
+    }
+    let (changes, observed, complete) = match &trail {
         Some((history, assumptions, complete)) => {
-            let changes = history::changes(&history, &loaded.roles)?;
-            let observed = history::observed(&assumptions, &loaded.roles, &changes)?;
-            (changes, Some(observed), complete)
+            let changes = history::changes(history, &loaded.roles)?;
+            let observed = history::observed(assumptions, &loaded.roles, &changes)?;
+            (changes, Some(observed), *complete)
         }
         None => (Vec::new(), None, true),
     };
@@ -75,22 +83,61 @@ pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, Anal
         changes.len(),
         bad.len()
     )));
-    let frame = match (req.observed, observed) {
-        (true, Some(o)) => o,
-        (true, None) => {
-            return Err(AnalyzerError::Usage(
-                "--observed judges the assumptions a trail holds: give trail paths or --dataset"
-                    .into(),
-            ));
+    match (&trail, observed) {
+        (Some((_, assumptions, _)), _) if req.tighten => {
+            let latest = history::latest(&loaded.roles, &changes);
+            write_tightened(&req, assumptions, &latest, ui.tell, stdout)?
         }
-        (false, _) => crate::analyzer::trust::frame(&policies)?,
-    };
+        (_, Some(o)) if req.observed => write_frame(&req, o, OBSERVED, stdout)?,
+        _ => write_frame(
+            &req,
+            crate::analyzer::trust::frame(&policies)?,
+            USUAL,
+            stdout,
+        )?,
+    }
+    Ok(match bad.is_empty() && complete {
+        true => crate::base::exit::OK,
+        false => crate::base::exit::INCOMPLETE,
+    })
+}
+
+/// `--tighten`'s JSON; each loose role it cannot pin is named.
+fn write_tightened(
+    req: &Request,
+    assumptions: &DataFrame,
+    latest: &[crate::analyzer::trust::RolePolicy],
+    tell: &mut dyn FnMut(Notice),
+    stdout: &mut dyn Write,
+) -> Result<(), AnalyzerError> {
+    let (doc, untouched) = crate::analyzer::trust::tighten::tighten(assumptions, latest)?;
+    for u in untouched {
+        tell(Notice::Info(format!("trust: {u}")));
+    }
+    let text = serde_json::to_string_pretty(&doc).expect("JSON values serialise") + "\n";
+    match &req.output {
+        Some(path) => crate::base::atomic::write_atomic(path, |w| {
+            w.write_all(text.as_bytes())
+                .map_err(crate::analyzer::render::OutputError::Io)
+        })?,
+        None => stdout.write_all(text.as_bytes())?,
+    }
+    Ok(())
+}
+
+/// A table in `--format`, fitted to a terminal with `usual` first.
+fn write_frame(
+    req: &Request,
+    frame: DataFrame,
+    usual: &[&str],
+    stdout: &mut dyn Write,
+) -> Result<(), AnalyzerError> {
     let frame = view::select_columns(frame, &req.view)?;
     let fitted = view::fitted(
         req.format,
         &req.view,
         req.output.as_ref(),
-        Some(if req.observed { OBSERVED } else { USUAL }),
+        Some(usual),
         &frame,
     )?;
     let write = |w: &mut dyn Write| match &fitted {
@@ -101,10 +148,7 @@ pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, Anal
         Some(path) => crate::base::atomic::write_atomic(path, write)?,
         None => write(stdout)?,
     }
-    Ok(match bad.is_empty() && complete {
-        true => crate::base::exit::OK,
-        false => crate::base::exit::INCOMPLETE,
-    })
+    Ok(())
 }
 
 const OBSERVED: &[&str] = &[

@@ -116,6 +116,22 @@ pub fn changes(df: &DataFrame, current: &[RolePolicy]) -> PolarsResult<Vec<Chang
     Ok(out)
 }
 
+/// Each role's policy as it stands: the trail's last change of it, else its `--policies`
+/// document (which has no time to be ordered by).
+pub fn latest(current: &[RolePolicy], changes: &[Change]) -> Vec<RolePolicy> {
+    let mut out: Vec<RolePolicy> = current
+        .iter()
+        .filter(|r| !changes.iter().any(|c| c.policy.role_arn == r.role_arn))
+        .cloned()
+        .collect();
+    let mut last: BTreeMap<&str, &RolePolicy> = BTreeMap::new();
+    for c in changes {
+        last.insert(&c.policy.role_arn, &c.policy);
+    }
+    out.extend(last.into_values().cloned());
+    out
+}
+
 /// The role-level verdict of a policy (or why it has none).
 pub fn verdict(p: &RolePolicy) -> Option<Verdict> {
     let doc = p.document.as_ref().ok()?;

@@ -4,6 +4,7 @@
 pub mod history;
 pub mod name;
 pub mod source;
+pub mod tighten;
 
 use polars::prelude::*;
 

@@ -165,13 +165,27 @@ fn principal(v: Option<&Value>) -> Principal {
 /// the service account's unique ID), `oaud` (the audience asked for) and `sub`, and the session
 /// name when given. `credentials --explain` prints it; `trust` judges it `listed_identities`.
 pub fn pinned_policy(azp: &str, aud: &str, sub: &str, session_name: Option<&str>) -> Value {
-    let mut equals = serde_json::json!({
-        KEY_AUD: azp,
-        KEY_OAUD: aud,
-        KEY_SUB: sub,
-    });
+    pinned_to(&[azp], &[aud], &[sub], session_name)
+}
+
+/// A policy that admits only tokens whose `aud` (`azp`), `oaud` and `sub` are among the values
+/// given (one value is written as a string, several as a list): what `credentials --explain`
+/// prints for one identity and `trust --tighten` for the identities a trail shows.
+pub fn pinned_to(aud: &[&str], oaud: &[&str], sub: &[&str], session_name: Option<&str>) -> Value {
+    let mut equals = serde_json::Map::new();
+    let mut present = serde_json::Map::new();
+    // A key with no value to pin (no audience known) is left out, not pinned to nothing.
+    for (key, values) in [(KEY_AUD, aud), (KEY_OAUD, oaud), (KEY_SUB, sub)] {
+        let v = match values {
+            [] => continue,
+            [one] => Value::from(*one),
+            many => Value::from(many.to_vec()),
+        };
+        equals.insert(key.into(), v);
+        present.insert(key.into(), "false".into());
+    }
     if let Some(name) = session_name {
-        equals[KEY_SESSION_NAME] = serde_json::json!(name);
+        equals.insert(KEY_SESSION_NAME.into(), name.into());
     }
     serde_json::json!({
         "Version": "2012-10-17",
@@ -181,11 +195,7 @@ pub fn pinned_policy(azp: &str, aud: &str, sub: &str, session_name: Option<&str>
             "Action": ACTION,
             "Condition": {
                 "StringEquals": equals,
-                "Null": {
-                    KEY_AUD: "false",
-                    KEY_OAUD: "false",
-                    KEY_SUB: "false",
-                },
+                "Null": present,
             },
         }],
     })
