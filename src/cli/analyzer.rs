@@ -1,6 +1,6 @@
 //! The analyzer's commands: their arguments, and the requests they make.
 
-use crate::cli::sources::{ApiArgs, LimitArgs, MirrorArgs, formats};
+use crate::cli::sources::{ApiArgs, LimitArgs, MirrorArgs, ViewArgs, formats};
 use crate::cli::values::UsageError;
 use std::path::PathBuf;
 
@@ -296,16 +296,8 @@ pub struct VerifyArgs {
     /// Write to FILE (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Show only these columns, in this order, e.g. --columns region,gaps.
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    pub columns: Option<Vec<String>>,
-    /// A table on a terminal shows every column, not the usual few.
-    #[arg(long, conflicts_with = "columns")]
-    pub wide: bool,
-    /// Fit a table to N terminal columns (default: the terminal's width when stdout is a
-    /// terminal; a table piped or written to a file keeps its full width).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
-    pub width: Option<u16>,
+    #[command(flatten)]
+    pub view: ViewArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Trust only these CloudTrail public keys: the JSON `aws cloudtrail list-public-keys`
@@ -360,11 +352,7 @@ impl VerifyArgs {
             limits: self.limits.limits(),
             format: self.format,
             output: self.output.clone(),
-            view: crate::analyzer::cmd::view::View {
-                columns: self.columns.clone(),
-                wide: self.wide,
-                width: self.width.map(usize::from),
-            },
+            view: self.view.view(),
             keys: crate::analyzer::verify::gather::KeyOptions {
                 pinned: self.public_keys.clone(),
                 online: self.online,
@@ -471,17 +459,8 @@ pub struct ReportArgs {
     /// Write to FILE (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Show only these columns, in this order (every format but html), e.g.
-    /// --columns instance,api_calls,foreign_ip_calls.
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    pub columns: Option<Vec<String>>,
-    /// A table on a terminal shows every column, not the report's usual few.
-    #[arg(long, conflicts_with = "columns")]
-    pub wide: bool,
-    /// Fit a table to N terminal columns (default: the terminal's width when stdout is a
-    /// terminal; a table piped or written to a file keeps its full width).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
-    pub width: Option<u16>,
+    #[command(flatten)]
+    pub view: ViewArgs,
     /// Source IPs in these ranges (one CIDR or address per line, # comments) are never
     /// foreign: not in any report's foreign-IP counts, marks or findings.
     #[arg(long, value_name = "FILE", help_heading = "Input")]
@@ -589,7 +568,7 @@ impl ReportArgs {
                 "--policies applies to by-instance and sessions (and `trust`)".into(),
             ));
         }
-        if self.format == Format::Html && self.columns.is_some() {
+        if self.format == Format::Html && self.view.columns.is_some() {
             return Err(UsageError(
                 "--columns does not apply to --format html: the page lays out its own tables"
                     .into(),
@@ -601,11 +580,7 @@ impl ReportArgs {
             window: window(&self.since, &self.until, now)?,
             format: self.format,
             output: self.output.clone(),
-            view: answer::View {
-                columns: self.columns.clone(),
-                wide: self.wide,
-                width: self.width.map(usize::from),
-            },
+            view: self.view.view(),
             trusted_cidrs: self.trusted_cidrs.clone(),
             policies: self.policies.clone(),
         })

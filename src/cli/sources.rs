@@ -8,6 +8,32 @@ use clap::Args;
 use crate::analyzer::acquire::ApiSource;
 use crate::analyzer::render::Format;
 
+/// How an answer is shown: its columns, and a table's width on a terminal.
+#[derive(Debug, Clone, Args)]
+pub struct ViewArgs {
+    /// Show only these columns, in this order (every format but html); a name the answer does
+    /// not have is refused with the names it has.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub columns: Option<Vec<String>>,
+    /// A table on a terminal shows every column, not the usual few.
+    #[arg(long, conflicts_with = "columns")]
+    pub wide: bool,
+    /// Fit a table to N terminal columns (default: the terminal's width when stdout is a
+    /// terminal; a table piped or written to a file keeps its full width).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
+    pub width: Option<u16>,
+}
+
+impl ViewArgs {
+    pub fn view(&self) -> crate::analyzer::cmd::view::View {
+        crate::analyzer::cmd::view::View {
+            columns: self.columns.clone(),
+            wide: self.wide,
+            width: self.width.map(usize::from),
+        }
+    }
+}
+
 /// `--format`'s values: every format an answer can be written in.
 pub fn formats() -> impl clap::builder::TypedValueParser<Value = Format> {
     crate::cli::values::choice(Format::ALL.iter().map(|(f, n)| (*f, *n, "")).collect())

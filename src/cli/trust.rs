@@ -34,16 +34,8 @@ pub struct TrustArgs {
     /// Write to FILE (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Show only these columns, in this order, e.g. --columns role_arn,who.
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    pub columns: Option<Vec<String>>,
-    /// A table on a terminal shows every column, not the usual few.
-    #[arg(long, conflicts_with = "columns")]
-    pub wide: bool,
-    /// Fit a table to N terminal columns (default: the terminal's width when stdout is a
-    /// terminal; a table piped or written to a file keeps its full width).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
-    pub width: Option<u16>,
+    #[command(flatten)]
+    pub view: crate::cli::sources::ViewArgs,
     #[command(flatten)]
     pub limits: crate::cli::sources::LimitArgs,
 }
@@ -59,11 +51,7 @@ impl TrustArgs {
             tighten: self.tighten,
             format: self.format,
             output: self.output.clone(),
-            view: crate::analyzer::cmd::view::View {
-                columns: self.columns.clone(),
-                wide: self.wide,
-                width: self.width.map(usize::from),
-            },
+            view: self.view.view(),
         }
     }
 }

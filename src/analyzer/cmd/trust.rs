@@ -12,7 +12,7 @@ use crate::analyzer::load::IngestOptions;
 use crate::analyzer::model::{Needs, ProviderFilter};
 use crate::analyzer::notice::Notice;
 use crate::analyzer::query::{Queries, Shipped};
-use crate::analyzer::render::{self, Format};
+use crate::analyzer::render::Format;
 use crate::analyzer::trust::history;
 use crate::base::timefmt::Window;
 use polars::prelude::DataFrame;
@@ -102,6 +102,16 @@ pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, Anal
     })
 }
 
+fn write_frame(
+    req: &Request,
+    frame: DataFrame,
+    usual: &[&str],
+    stdout: &mut dyn Write,
+) -> Result<(), AnalyzerError> {
+    let output = req.output.as_ref();
+    view::write(frame, req.format, "trust", &req.view, output, usual, stdout)
+}
+
 /// `--tighten`'s JSON; each loose role it cannot pin is named.
 fn write_tightened(
     req: &Request,
@@ -121,32 +131,6 @@ fn write_tightened(
                 .map_err(crate::analyzer::render::OutputError::Io)
         })?,
         None => stdout.write_all(text.as_bytes())?,
-    }
-    Ok(())
-}
-
-/// A table in `--format`, fitted to a terminal with `usual` first.
-fn write_frame(
-    req: &Request,
-    frame: DataFrame,
-    usual: &[&str],
-    stdout: &mut dyn Write,
-) -> Result<(), AnalyzerError> {
-    let frame = view::select_columns(frame, &req.view)?;
-    let fitted = view::fitted(
-        req.format,
-        &req.view,
-        req.output.as_ref(),
-        Some(usual),
-        &frame,
-    )?;
-    let write = |w: &mut dyn Write| match &fitted {
-        Some((width, (shown, hidden))) => render::write_fitted(shown, *width, hidden, w),
-        None => render::write(&frame, req.format, "trust", w),
-    };
-    match &req.output {
-        Some(path) => crate::base::atomic::write_atomic(path, write)?,
-        None => write(stdout)?,
     }
     Ok(())
 }

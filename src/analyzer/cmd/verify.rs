@@ -8,7 +8,7 @@ use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::cmd::ui::Ui;
 use crate::analyzer::cmd::view::{self, View};
 use crate::analyzer::notice::Notice;
-use crate::analyzer::render::{self, Format};
+use crate::analyzer::render::Format;
 use crate::analyzer::source::files::Limits;
 use crate::analyzer::source::s3::S3Options;
 use crate::base::timefmt::Window;
@@ -55,22 +55,15 @@ pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, Anal
     }
     let v = crate::analyzer::verify::validate(&inputs);
     tell(&v, ui.tell);
-    let frame = view::select_columns(v.frame()?, &req.view)?;
-    let fitted = view::fitted(
+    view::write(
+        v.frame()?,
         req.format,
+        "verify",
         &req.view,
         req.output.as_ref(),
-        Some(USUAL),
-        &frame,
+        USUAL,
+        stdout,
     )?;
-    let write = |w: &mut dyn Write| match &fitted {
-        Some((width, (shown, hidden))) => render::write_fitted(shown, *width, hidden, w),
-        None => render::write(&frame, req.format, "verify", w),
-    };
-    match &req.output {
-        Some(path) => crate::base::atomic::write_atomic(path, write)?,
-        None => write(stdout)?,
-    }
     let read = match walk_errors.is_empty() {
         true => crate::base::exit::OK,
         false => crate::base::exit::INCOMPLETE,

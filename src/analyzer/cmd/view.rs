@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use polars::prelude::DataFrame;
 
 use crate::analyzer::cmd::error::AnalyzerError;
-use crate::analyzer::render::Format;
+use crate::analyzer::render::{self, Format};
 
 /// Which columns an answer shows, and how wide a terminal table may be.
 #[derive(Debug, Clone, Default)]
@@ -86,4 +86,28 @@ fn usual_of(
         .map(str::to_string)
         .collect();
     Ok((frame.select(keep)?, hidden))
+}
+
+/// Write `frame` as a command without a page of its own does: `--columns`, then to `output`
+/// (atomically) or to `stdout`, a table fitted to a terminal with `usual` first.
+pub fn write(
+    frame: DataFrame,
+    format: Format,
+    title: &str,
+    view: &View,
+    output: Option<&PathBuf>,
+    usual: &[&str],
+    stdout: &mut dyn std::io::Write,
+) -> Result<(), AnalyzerError> {
+    let frame = select_columns(frame, view)?;
+    let fitted = fitted(format, view, output, Some(usual), &frame)?;
+    let write = |w: &mut dyn std::io::Write| match &fitted {
+        Some((width, (shown, hidden))) => render::write_fitted(shown, *width, hidden, w),
+        None => render::write(&frame, format, title, w),
+    };
+    match output {
+        Some(path) => crate::base::atomic::write_atomic(path, write)?,
+        None => write(stdout)?,
+    }
+    Ok(())
 }

@@ -134,15 +134,7 @@ pub fn latest(current: &[RolePolicy], changes: &[Change]) -> Vec<RolePolicy> {
 
 /// The role-level verdict of a policy (or why it has none).
 pub fn verdict(p: &RolePolicy) -> Option<Verdict> {
-    let doc = p.document.as_ref().ok()?;
-    let judged: Vec<_> = doc
-        .statements
-        .iter()
-        .filter(|s| judge::names_google(s))
-        .map(|s| (s, judge::statement(s)))
-        .collect();
-    let pairs: Vec<_> = judged.iter().map(|(s, v)| (*s, v)).collect();
-    Some(judge::role(&pairs))
+    Some(judge::document(p.document.as_ref().ok()?).1)
 }
 
 /// Whether a verdict admits `sub`: `yes`, `no` or `unknown`.

@@ -25,23 +25,11 @@ pub fn frame(roles: &[RolePolicy]) -> PolarsResult<DataFrame> {
     for r in roles {
         let verdict = match &r.document {
             Ok(doc) => {
-                let judged: Vec<_> = doc
-                    .statements
-                    .iter()
-                    .filter(|s| judge::names_google(s))
-                    .map(|s| (s, judge::statement(s)))
-                    .collect();
-                for (s, v) in &judged {
-                    rows.push((
-                        &r.role_arn,
-                        s.id.clone(),
-                        s.effect.clone(),
-                        v.clone(),
-                        &r.origin,
-                    ));
+                let (judged, role) = judge::document(doc);
+                for (s, v) in judged {
+                    rows.push((&r.role_arn, s.id.clone(), s.effect.clone(), v, &r.origin));
                 }
-                let pairs: Vec<_> = judged.iter().map(|(s, v)| (*s, v)).collect();
-                judge::role(&pairs)
+                role
             }
             Err(e) => Verdict {
                 who: Who::Unknown,

@@ -550,3 +550,16 @@ pub fn role(statements: &[(&Statement, &Verdict)]) -> Verdict {
     }
     out
 }
+
+/// A document's statements that name Google, each judged, and the role's verdict from them.
+pub fn document(doc: &crate::base::trust::Document) -> (Vec<(&Statement, Verdict)>, Verdict) {
+    let judged: Vec<(&Statement, Verdict)> = doc
+        .statements
+        .iter()
+        .filter(|s| names_google(s))
+        .map(|s| (s, statement(s)))
+        .collect();
+    let pairs: Vec<_> = judged.iter().map(|(s, v)| (*s, v)).collect();
+    let role = role(&pairs);
+    (judged, role)
+}
