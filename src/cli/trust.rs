@@ -12,7 +12,7 @@ pub struct TrustArgs {
     /// UpdateAssumeRolePolicy events are the policies' history, and each Google assumption is
     /// judged against the policy in force when it happened.
     pub paths: Vec<PathBuf>,
-    /// Where the roles' trust policies are (repeatable): `aws iam
+    /// Where the roles' trust policies are (repeatable): `iam` (the live IAM API), `aws iam
     /// get-account-authorization-details` or `list-roles` output, `aws iam get-role` output, a
     /// file {"RoleArn": ..., "AssumeRolePolicyDocument": ...}, or a directory of these.
     #[arg(long, value_name = "SOURCE", required_unless_present_any = ["paths", "dataset"])]
@@ -36,6 +36,12 @@ pub struct TrustArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub view: crate::cli::sources::ViewArgs,
+    /// --policies iam: the AWS profile (else the standard chain: env, SSO, instance role…).
+    #[arg(long, help_heading = "AWS")]
+    pub profile: Option<String>,
+    /// --policies iam: IAM's endpoint (AWS_ENDPOINT_URL_IAM sets it too).
+    #[arg(long, value_name = "URL", help_heading = "AWS")]
+    pub endpoint_url: Option<String>,
     #[command(flatten)]
     pub limits: crate::cli::sources::LimitArgs,
 }
@@ -49,6 +55,10 @@ impl TrustArgs {
             limits: self.limits.limits(),
             observed: self.observed,
             tighten: self.tighten,
+            iam: crate::analyzer::trust::iam::IamOptions {
+                profile: self.profile.clone(),
+                endpoint_url: self.endpoint_url.clone(),
+            },
             format: self.format,
             output: self.output.clone(),
             view: self.view.view(),

@@ -320,7 +320,11 @@ fn name_trust(
     tell: &mut dyn FnMut(Notice),
 ) -> Result<bool, AnalyzerError> {
     use crate::analyzer::trust::{self, name};
-    let loaded = trust::load(&req.policies);
+    let iam = trust::iam::IamOptions {
+        profile: req.source.s3.profile.clone(),
+        endpoint_url: None,
+    };
+    let loaded = trust::load(&req.policies, &iam).map_err(|e| AnalyzerError::Trust(Box::new(e)))?;
     let bad: Vec<String> = loaded
         .problems
         .iter()

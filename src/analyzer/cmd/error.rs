@@ -39,6 +39,9 @@ pub enum AnalyzerError {
     Sync(#[from] SyncError),
     #[error("cannot write to the terminal: {0}")]
     Io(#[from] std::io::Error),
+    /// `--policies iam` could not list the roles.
+    #[error("--policies iam: {0}")]
+    Trust(Box<crate::analyzer::trust::iam::IamError>),
 }
 
 impl AnalyzerError {

@@ -28,6 +28,8 @@ pub struct Request {
     pub observed: bool,
     /// Print, for each loose role, a policy pinned to the identities the trail shows.
     pub tighten: bool,
+    /// How `--policies iam` reaches IAM.
+    pub iam: crate::analyzer::trust::iam::IamOptions,
     pub format: Format,
     pub output: Option<PathBuf>,
     pub view: View,
@@ -47,7 +49,8 @@ const USUAL: &[&str] = &[
 /// Judge every role the sources hold; bad input (a file that holds no role, a document that
 /// cannot be read, a statement IAM would not accept) is named and makes the status 3.
 pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, AnalyzerError> {
-    let loaded = crate::analyzer::trust::load(&req.policies);
+    let loaded = crate::analyzer::trust::load(&req.policies, &req.iam)
+        .map_err(|e| AnalyzerError::Trust(Box::new(e)))?;
     let trail = match req.paths.is_empty() && req.dataset.is_none() {
         true => None,
         false => Some(read_trail(&req, ui.tell)?),

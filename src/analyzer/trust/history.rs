@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use serde::Deserialize;
 
-use crate::analyzer::trust::RolePolicy;
+use crate::analyzer::trust::source::RolePolicy;
 use crate::analyzer::trust::source::decoded;
 use crate::base::timefmt::Millis;
 use crate::base::trust::judge::{self, Verdict, Who};

@@ -2,6 +2,7 @@
 //! `base::trust`, as one row per statement that names Google and one per role.
 
 pub mod history;
+pub mod iam;
 pub mod name;
 pub mod source;
 pub mod tighten;
@@ -11,7 +12,31 @@ use polars::prelude::*;
 use crate::base::text::{excerpt, quoted};
 use crate::base::trust::judge::{self, Verdict, Who};
 
-pub use source::{RolePolicy, load};
+pub use source::{Loaded, RolePolicy};
+
+/// Read every source, in order: `iam` is the live IAM API, anything else a file or directory.
+/// A role given twice keeps its first document. Roles come out in ARN order, whatever order
+/// the source listed them in, so that two nights' answers can be compared line by line.
+pub fn load(
+    sources: &[std::path::PathBuf],
+    iam_opts: &iam::IamOptions,
+) -> Result<Loaded, iam::IamError> {
+    let mut out = Loaded::default();
+    for src in sources {
+        match src.as_os_str() == iam::SOURCE {
+            true => {
+                let (roles, problems) = iam::roles(iam_opts)?;
+                out.roles.extend(roles);
+                out.problems.extend(problems);
+            }
+            false => source::read_source(src, &mut out),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.roles.retain(|r| seen.insert(r.role_arn.clone()));
+    out.roles.sort_by(|a, b| a.role_arn.cmp(&b.role_arn));
+    Ok(out)
+}
 
 /// The `statement` of a role's own row.
 pub const ROLE_ROW: &str = "*";

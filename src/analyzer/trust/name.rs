@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use polars::prelude::*;
 
-use crate::analyzer::trust::RolePolicy;
 use crate::analyzer::trust::history::verdict;
+use crate::analyzer::trust::source::RolePolicy;
 use crate::base::trust::judge::{Verdict, Who};
 use crate::base::trust::wildcard_match;
 

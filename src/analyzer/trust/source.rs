@@ -38,17 +38,11 @@ pub struct Loaded {
 /// default and 4,096 at most; an account's authorization details run to megabytes).
 const MAX_FILE: u64 = 256 << 20;
 
-/// Read every source, in order. A role given twice keeps its first document.
-pub fn load(sources: &[PathBuf]) -> Loaded {
-    let mut out = Loaded::default();
-    for src in sources {
-        for file in files(src, &mut out.problems) {
-            read_file(&file, &mut out);
-        }
+/// Read one source (a file or a directory of them) into `out`.
+pub fn read_source(src: &Path, out: &mut Loaded) {
+    for file in files(src, &mut out.problems) {
+        read_file(&file, out);
     }
-    let mut seen = std::collections::HashSet::new();
-    out.roles.retain(|r| seen.insert(r.role_arn.clone()));
-    out
 }
 
 fn files(src: &Path, problems: &mut Vec<String>) -> Vec<PathBuf> {

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use polars::prelude::*;
 use serde_json::{Value, json};
 
-use crate::analyzer::trust::RolePolicy;
 use crate::analyzer::trust::history::verdict;
+use crate::analyzer::trust::source::RolePolicy;
 use crate::base::trust::judge::Who;
 
 /// The tightened policies, and a sentence for each loose role that cannot be tightened.
