@@ -452,23 +452,24 @@ fn a_dataset_of_another_format_version_is_refused_with_a_way_out() {
     assert_eq!(ingest(&["fixtures/chains"], &ds).code, 0);
     let schema = ds.join("_janus/schema.json");
     let text = std::fs::read_to_string(&schema).unwrap();
-    assert!(text.contains("\"version\": 5"), "{text}");
+    assert!(text.contains("\"version\": 6"), "{text}");
     assert!(
         text.contains("\"hops\"")
             && text.contains("\"event_uuid\"")
             && text.contains("\"parent_created_at\"")
             && text.contains("\"request_parameters\"")
-            && text.contains("\"list[str]\""),
+            && text.contains("\"list[str]\"")
+            && text.contains("\"policy_changes\""),
         "{text}"
     );
     // A version 1 dataset has no hops: its reports would silently miss every chained call. A
     // version 2 one spells every ID in `ids`, where this one reads UUIDs as bytes. A version 3
     // one cannot tell two issuances of one chained key ID apart. A version 4 one has no record
-    // of what each call touched.
-    for old in [1, 2, 3, 4] {
+    // of what each call touched; a version 5 one none of the trust policies' history.
+    for old in [1, 2, 3, 4, 5] {
         std::fs::write(
             &schema,
-            text.replace("\"version\": 5", &format!("\"version\": {old}")),
+            text.replace("\"version\": 6", &format!("\"version\": {old}")),
         )
         .unwrap();
         let r = run(&["by-instance", "--dataset", s(&ds)]);

@@ -436,3 +436,56 @@ fn a_loose_role_is_tightened_to_the_identities_the_trail_shows() {
         serde_json::json!([ETL, "999999999999999999999"])
     );
 }
+
+/// A dataset keeps the policies' history (`policy_changes`, without `--events`): `trust --dataset`
+/// gives what `trust` over the JSON gives.
+#[test]
+fn a_dataset_holds_the_policies_history() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = d.path().join("ds");
+    let out = Command::cargo_bin("janus-audit")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["ingest", "fixtures/trust/trail", "--dataset"])
+        .arg(&ds)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let policies = ["--policies", "fixtures/trust/roles", "--observed"];
+    let (code, from_json, stderr) =
+        run(&[&["trust", "fixtures/trust/trail"][..], &policies].concat());
+    assert_eq!(code, 0, "{stderr}");
+    let (code, from_dataset, stderr) =
+        run(&[&["trust", "--dataset", ds.to_str().unwrap()][..], &policies].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(from_dataset, from_json);
+    assert_eq!(from_json.len(), 3);
+    // Spark and Athena see the history too; a dataset without any has the table, empty.
+    let ddl = |dir: &std::path::Path| {
+        let out = Command::cargo_bin("janus-audit")
+            .unwrap()
+            .args(["dataset", "ddl", "--engine", "spark", "--dataset"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = ddl(&ds);
+    assert!(text.contains("janus_policy_changes") && text.contains("VIEW policy_changes AS"));
+    let bare = d.path().join("bare");
+    Command::cargo_bin("janus-audit")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["ingest", "fixtures/chains", "--dataset"])
+        .arg(&bare)
+        .assert()
+        .success();
+    assert!(ddl(&bare).contains("VIEW policy_changes AS"));
+    assert!(bare.join("policy_changes").is_dir());
+}

@@ -191,6 +191,7 @@ pub fn run(
             role_calls: marked.as_ref().unwrap_or(&tables.role_calls),
             assumptions: &tables.assumptions,
             hops: &tables.hops,
+            policy_changes: &tables.policy_changes,
             key_lineage: &tables.key_lineage,
             files: ingested.files_frame()?,
             params,

@@ -17,7 +17,7 @@ pub struct TrustArgs {
     /// file {"RoleArn": ..., "AssumeRolePolicyDocument": ...}, or a directory of these.
     #[arg(long, value_name = "SOURCE", required_unless_present_any = ["paths", "dataset"])]
     pub policies: Vec<PathBuf>,
-    /// Read the trail from a dataset made by `janus-audit ingest --events`.
+    /// Read the trail from a dataset made by `janus-audit ingest`.
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
     /// Print each role's Google assumptions (per sub and policy in force), and whether that

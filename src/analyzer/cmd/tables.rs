@@ -40,12 +40,14 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Listed>, QueryError> {
         empty(Table::Hops),
         empty(Table::KeyLineage),
     );
+    let policy_changes = empty(Table::PolicyChanges);
     let calls = query::calls_schema(
         Registered {
             events: Some(&events),
             role_calls: &role_calls,
             assumptions: &assumptions,
             hops: &hops,
+            policy_changes: &policy_changes,
             key_lineage: &key_lineage,
             files: files.clone(),
             params: vec![],

@@ -161,10 +161,7 @@ fn read_trail(
     let opts = IngestOptions {
         paths: req.paths.clone(),
         window: Window::default(),
-        needs: Needs {
-            events: true,
-            ..Needs::default()
-        },
+        needs: Needs::default(),
         providers: ProviderFilter::Google,
         hash_inputs: false,
         empty_ok: req.dataset.is_some(),

@@ -72,6 +72,7 @@ pub fn ddl(ds: &Dataset, engine: Engine, location: &str) -> Result<String, Datas
         "role_calls",
         "assumptions",
         "hops",
+        "policy_changes",
         "ids",
         "events",
         "files",
@@ -238,6 +239,10 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
         "CREATE OR REPLACE VIEW hops AS\nSELECT {}\nFROM ({}) h",
         whole("hops", "h", &|_| None),
         first_copy("hops", &list("hops", "t"))
+    ));
+    out.push(format!(
+        "CREATE OR REPLACE VIEW policy_changes AS\n{}",
+        first_copy("policy_changes", &list("policy_changes", "t"))
     ));
     out.extend(lineage_views(engine, &list("role_calls", "c")));
     let files = cols("files")

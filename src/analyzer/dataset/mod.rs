@@ -33,11 +33,19 @@ use polars::prelude::*;
 /// `hops.parent_created_at` and `hops.assumed_role_arn` (a key is an issuance, not a key ID);
 /// 5 added what each call touched to `role_calls` and `events` (`request_parameters`,
 /// `resources`, `s3_bucket`, `s3_key`).
-pub const VERSION: u32 = 5;
+/// 6 added `policy_changes` (the trust policies' history).
+pub const VERSION: u32 = 6;
 /// The partition of records without a readable eventTime (Hive's and Spark's name for null).
 pub const NO_DATE: &str = "__HIVE_DEFAULT_PARTITION__";
 /// The date-partitioned tables.
-pub const TABLES: [&str; 5] = ["role_calls", "assumptions", "hops", "events", "ids"];
+pub const TABLES: [&str; 6] = [
+    "role_calls",
+    "assumptions",
+    "hops",
+    "policy_changes",
+    "events",
+    "ids",
+];
 const META: &str = "_janus";
 
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +140,8 @@ impl Dataset {
         let meta = dir.join(META);
         crate::base::atomic::create_private_dirs(&meta).map_err(io(&meta))?;
         // Every table's directory, rows or not: another engine's table over an empty one is an
-        // empty table, over a missing one an error (a trail may hold no chained AssumeRole).
+        // empty table, over a missing one an error (a trail may hold no chained AssumeRole, or
+        // no change of a trust policy).
         for table in TABLES.iter().filter(|t| **t != "events") {
             let d = dir.join(table);
             crate::base::atomic::create_private_dirs(&d).map_err(io(&d))?;
@@ -349,7 +358,13 @@ fn schema_json() -> serde_json::Value {
             .map(|(n, t)| serde_json::json!([n.as_str(), t.to_string()]))
             .collect()
     };
-    for t in ["events", "role_calls", "assumptions", "hops"] {
+    for t in [
+        "events",
+        "role_calls",
+        "assumptions",
+        "hops",
+        "policy_changes",
+    ] {
         let df = crate::analyzer::model::schema::empty_raw(t).expect("a model table");
         tables.insert(t.into(), cols(&df));
     }
@@ -364,7 +379,7 @@ fn schema_json() -> serde_json::Value {
     serde_json::json!({
         "format": "janus-audit-dataset",
         "version": VERSION,
-        "partitioning": "role_calls, assumptions, hops, events and ids: date=YYYY-MM-DD, the event's UTC date (date=__HIVE_DEFAULT_PARTITION__ without one); files: unpartitioned",
+        "partitioning": "role_calls, assumptions, hops, policy_changes, events and ids: date=YYYY-MM-DD, the event's UTC date (date=__HIVE_DEFAULT_PARTITION__ without one); files: unpartitioned",
         "commit": "a batch's parts count once files/part-<batch>.parquet exists",
         "tables": tables,
     })

@@ -310,6 +310,8 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
     };
     let assumptions = with_margin("assumptions")?;
     let hops = with_margin("hops")?;
+    // A policy's history has no window: every change the dataset holds.
+    let policy_changes = table("policy_changes", ranges(&Window::default()).1, None)?;
     tracing::info!("dataset: tables read in {:.2?}", started.elapsed());
     let (files, stats) = source_files(&ds, &wide)?;
     let raw = Raw {
@@ -317,6 +319,7 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
         role_calls,
         assumptions,
         hops,
+        policy_changes,
         ids: EventIds::default(),
         resolved: Some(resolved),
         stats,

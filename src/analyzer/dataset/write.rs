@@ -359,6 +359,7 @@ fn write_batch(ds: &Dataset, b: Batch<'_>) -> Result<(), DatasetError> {
         ("role_calls", raw.role_calls),
         ("assumptions", raw.assumptions),
         ("hops", raw.hops),
+        ("policy_changes", raw.policy_changes),
         ("ids", ids),
     ];
     if let Some(events) = raw.events {

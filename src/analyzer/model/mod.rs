@@ -7,6 +7,8 @@
 //!   `AssumedRole` identity), in the window.
 //! - `assumptions`: every `AssumeRoleWithWebIdentity`, successful or not, whatever its time, with
 //!   `in_window` saying whether it counts in the report; earlier ones still own later calls.
+//! - `policy_changes`: every CreateRole and UpdateAssumeRolePolicy, whatever its time (`trust`
+//!   reads the trust policies' history from it).
 //! - `files`: one row per input file and what became of it.
 
 pub mod dedupe;
@@ -20,7 +22,9 @@ use polars::prelude::*;
 
 use crate::analyzer::model::dedupe::{Duplicates, EventIds};
 pub use crate::analyzer::model::schema::Table;
-use crate::analyzer::model::schema::{AssumptionCols, EventCols, HopCols, RoleCallCols};
+use crate::analyzer::model::schema::{
+    AssumptionCols, EventCols, HopCols, PolicyChangeCols, RoleCallCols,
+};
 
 use crate::analyzer::source::record::GOOGLE;
 /// The tables after every file is read and duplicates are gone.
@@ -30,6 +34,8 @@ pub struct Tables {
     pub assumptions: DataFrame,
     /// Every chained AssumeRole (and target-account copy), one copy each.
     pub hops: DataFrame,
+    /// Every CreateRole and UpdateAssumeRolePolicy, one copy each: the trust policies' history.
+    pub policy_changes: DataFrame,
     /// Every key that descends from a selected provider's assumption (see `lineage`).
     pub key_lineage: DataFrame,
     /// How the window's calls were matched to their keys, beyond the matches themselves.
@@ -144,6 +150,7 @@ pub struct Raw {
     pub role_calls: DataFrame,
     pub assumptions: DataFrame,
     pub hops: DataFrame,
+    pub policy_changes: DataFrame,
     pub ids: EventIds,
     /// What `ids` resolves to, when that is already known (a dataset's cached answer).
     pub resolved: Option<Duplicates>,
@@ -157,6 +164,7 @@ impl Raw {
         let mut calls = Vec::new();
         let mut assumptions = Vec::new();
         let mut hops = Vec::new();
+        let mut changes = Vec::new();
         let mut ids = EventIds::default();
         for p in parts {
             stats.add(&p.stats);
@@ -164,6 +172,7 @@ impl Raw {
             calls.push(p.calls);
             assumptions.push(p.assumptions);
             hops.push(p.hops);
+            changes.push(p.policy_changes);
             ids.append(p.ids);
         }
         Ok(Raw {
@@ -172,6 +181,8 @@ impl Raw {
             assumptions: stack(assumptions.into_iter())?
                 .unwrap_or_else(|| AssumptionCols::new(0).finish()),
             hops: stack(hops.into_iter())?.unwrap_or_else(|| HopCols::new(0).finish()),
+            policy_changes: stack(changes.into_iter())?
+                .unwrap_or_else(|| PolicyChangeCols::new(0).finish()),
             ids,
             resolved: None,
             stats,
@@ -191,6 +202,7 @@ impl Tables {
             role_calls,
             assumptions,
             hops,
+            policy_changes,
             ids,
             resolved,
             stats,
@@ -204,6 +216,7 @@ impl Tables {
         let events = events.map(|df| dups.apply(df)).transpose()?;
         let role_calls = dups.apply(role_calls)?;
         let hops = dups.apply(hops)?;
+        let policy_changes = dups.apply(policy_changes)?;
         let assumptions = attribute_providers(dups.apply(assumptions)?)?;
         let other_providers = assumptions
             .column("provider")?
@@ -239,6 +252,7 @@ impl Tables {
             role_calls,
             assumptions,
             hops,
+            policy_changes,
             key_lineage,
             key_match,
             stats,
@@ -310,6 +324,11 @@ pub fn schemas() -> Vec<(Table, &'static str, Schema)> {
             Table::Hops,
             "every AssumeRole made with a session's key, and the target account's copy of one, whatever its time",
             s(HopCols::new(0).finish()),
+        ),
+        (
+            Table::PolicyChanges,
+            "every CreateRole and UpdateAssumeRolePolicy, refused ones too, whatever its time: the roles' trust policies over time",
+            s(PolicyChangeCols::new(0).finish()),
         ),
         (
             Table::KeyLineage,

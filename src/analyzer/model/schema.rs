@@ -216,6 +216,23 @@ table!(HopCols {
 /// The `opt` columns of `role_calls` (and `events`): what a call touched.
 pub const TOUCHED: [&str; 4] = ["request_parameters", "resources", "s3_bucket", "s3_key"];
 
+table!(PolicyChangeCols {
+    event_id: str,
+    event_time: time,
+    event_name: str,
+    account_id: str,
+    caller_arn: str,
+    source_ip: str,
+    // The request as JSON text: CreateRole's assumeRolePolicyDocument, UpdateAssumeRolePolicy's
+    // policyDocument, the role's name and path.
+    request_parameters: str,
+    error_code: str,
+    file_id: u32,
+    // Input order (dedupe::SEQ): decides which copy of a repeated eventID survives; dropped
+    // once it has.
+    __seq: u64,
+});
+
 pub fn push_str(b: &mut impl PushStr, v: Option<&str>) {
     b.push_str(v);
 }
@@ -282,6 +299,7 @@ pub enum Table {
     RoleCalls,
     Assumptions,
     Hops,
+    PolicyChanges,
     KeyLineage,
     Calls,
     Files,
@@ -296,6 +314,7 @@ impl Table {
             Table::RoleCalls => "role_calls",
             Table::Assumptions => "assumptions",
             Table::Hops => "hops",
+            Table::PolicyChanges => "policy_changes",
             Table::KeyLineage => "key_lineage",
             Table::Calls => "calls",
             Table::Files => "files",
@@ -318,6 +337,7 @@ pub fn empty_raw(table: &str) -> Option<DataFrame> {
         t if t == Table::RoleCalls.name() => Some(RoleCallCols::new(0).finish()),
         t if t == Table::Assumptions.name() => Some(AssumptionCols::new(0).finish()),
         t if t == Table::Hops.name() => Some(HopCols::new(0).finish()),
+        t if t == Table::PolicyChanges.name() => Some(PolicyChangeCols::new(0).finish()),
         _ => None,
     }
 }

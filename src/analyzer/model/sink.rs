@@ -5,7 +5,7 @@ use polars::prelude::*;
 
 use crate::analyzer::model::dedupe::{self, Duplicates, EventIds};
 use crate::analyzer::model::schema::{
-    AssumptionCols, Dict, EventCols, HopCols, RoleCallCols, push_str,
+    AssumptionCols, Dict, EventCols, HopCols, PolicyChangeCols, RoleCallCols, push_str,
 };
 use crate::analyzer::source::record::{
     self, Record, RoleRequest, SessionContext, UserIdentity, WebIdentityResponse, account_from_arn,
@@ -104,6 +104,7 @@ pub struct Sink {
     calls: RoleCallCols,
     assumptions: AssumptionCols,
     hops: HopCols,
+    policy_changes: PolicyChangeCols,
     ids: EventIds,
     pub stats: RecordStats,
 }
@@ -113,6 +114,7 @@ pub struct Part {
     pub(super) calls: DataFrame,
     pub(super) assumptions: DataFrame,
     pub(super) hops: DataFrame,
+    pub(super) policy_changes: DataFrame,
     pub(super) ids: EventIds,
     pub(super) stats: RecordStats,
 }
@@ -128,6 +130,7 @@ impl Sink {
             },
             assumptions: AssumptionCols::new(16),
             hops: HopCols::new(0),
+            policy_changes: PolicyChangeCols::new(0),
             ids: if needs.id_times {
                 EventIds::with_times()
             } else {
@@ -183,6 +186,8 @@ impl Sink {
             self.push_assumption(r, &f, in_window, file_id);
         } else if is_hop(&f) {
             self.push_hop(r, &f, in_window, file_id);
+        } else if is_policy_change(r, &f) {
+            push_policy_change(&mut self.policy_changes, r, &f, file_id);
         }
         if !in_window {
             return;
@@ -325,6 +330,7 @@ impl Sink {
             calls,
             assumptions: self.assumptions.finish(),
             hops: self.hops.finish(),
+            policy_changes: self.policy_changes.finish(),
             ids: self.ids,
             stats: self.stats,
         }
@@ -533,6 +539,32 @@ fn push_call(c: &mut RoleCallCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32)
     c.file_id.push(file_id);
     c.trusted_source.push(false);
     c.__seq.push(f.seq);
+}
+
+/// A change of a role's trust policy (whatever its time: `trust` needs the policy's history).
+fn is_policy_change(r: &Record<'_>, f: &Fields<'_>) -> bool {
+    r.event_source.get() == Some("iam.amazonaws.com")
+        && matches!(f.event_name, Some("CreateRole" | "UpdateAssumeRolePolicy"))
+}
+
+fn push_policy_change(t: &mut PolicyChangeCols, r: &Record<'_>, f: &Fields<'_>, file_id: u32) {
+    t.len += 1;
+    push_str(&mut t.event_id, f.event_id);
+    t.event_time.push(f.time);
+    push_str(&mut t.event_name, f.event_name);
+    push_str(
+        &mut t.account_id,
+        r.recipient_account_id
+            .get()
+            .or_else(|| f.ui.and_then(|u| u.account_id.get())),
+    );
+    push_str(&mut t.caller_arn, f.identity_arn);
+    push_str(&mut t.source_ip, r.source_ip.get());
+    let request = r.request_parameters.map(|v| touched::compact(v.get()));
+    push_str(&mut t.request_parameters, request.as_deref());
+    push_str(&mut t.error_code, r.error_code.get());
+    t.file_id.push(file_id);
+    t.__seq.push(f.seq);
 }
 
 /// What the call touched, into a table's four `opt` columns: none of them when the table was

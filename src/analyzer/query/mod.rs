@@ -439,6 +439,7 @@ pub struct Registered<'a> {
     pub role_calls: &'a DataFrame,
     pub assumptions: &'a DataFrame,
     pub hops: &'a DataFrame,
+    pub policy_changes: &'a DataFrame,
     pub key_lineage: &'a DataFrame,
     pub files: DataFrame,
     /// Parameter tables a query reads (`timeline_filter`, `findings_params`).
@@ -475,6 +476,10 @@ fn context(tables: Registered<'_>) -> SQLContext {
     ctx.register(Table::RoleCalls.name(), tables.role_calls.clone().lazy());
     ctx.register(Table::Assumptions.name(), tables.assumptions.clone().lazy());
     ctx.register(Table::Hops.name(), tables.hops.clone().lazy());
+    ctx.register(
+        Table::PolicyChanges.name(),
+        tables.policy_changes.clone().lazy(),
+    );
     ctx.register(Table::KeyLineage.name(), tables.key_lineage.clone().lazy());
     ctx.register(Table::Files.name(), tables.files.lazy());
     for (table, df) in tables.params {
