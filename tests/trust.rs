@@ -489,3 +489,77 @@ fn a_dataset_holds_the_policies_history() {
     assert!(ddl(&bare).contains("VIEW policy_changes AS"));
     assert!(bare.join("policy_changes").is_dir());
 }
+
+/// The trust findings, from the trail's own history and from --policies.
+#[test]
+fn findings_name_a_widened_policy_and_roles_anyone_can_assume() {
+    let (code, rows, stderr) = run(&["findings", "fixtures/trust/trail"]);
+    assert_eq!(code, 0, "{stderr}");
+    let of = |kind: &str| -> Vec<&Value> { rows.iter().filter(|r| r["kind"] == kind).collect() };
+    let widened = of("trust_policy_widened");
+    assert_eq!(widened.len(), 1, "{rows:#?}");
+    let w = widened[0];
+    assert_eq!(w["severity"], "high");
+    assert_eq!(w["sub"], "999999999999999999999");
+    assert_eq!(w["source_ip"], "198.51.100.23");
+    assert_eq!(w["first_seen"], "2026-10-12T10:00:00Z");
+    assert_eq!(w["last_seen"], "2026-10-12T10:30:00Z");
+    let detail = w["detail"].as_str().unwrap();
+    for part in [
+        "role arn:aws:iam::111122223333:role/gcp/gcp-widened widened from listed_identities to any_google_identity",
+        "by arn:aws:iam::111122223333:user/alice from 198.51.100.23",
+        "first assumption by a newly admitted sub: 999999999999999999999 from 203.0.113.66",
+    ] {
+        assert!(detail.contains(part), "{detail}");
+    }
+    // Assumed while it admitted anyone: high, counting that one assumption.
+    let any = of("trust_any_google_identity");
+    assert_eq!(any.len(), 1, "{rows:#?}");
+    assert_eq!(
+        (any[0]["severity"].as_str(), any[0]["events"].as_u64()),
+        (Some("high"), Some(1))
+    );
+    assert_eq!(of("trust_session_name_free").len(), 1);
+
+    // With --policies, the roles the files hold too: the loose ones nobody assumed are medium.
+    let (code, rows, stderr) = run(&[
+        "findings",
+        "fixtures/trust/trail",
+        "--policies",
+        "fixtures/trust/roles",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut any: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r["kind"] == "trust_any_google_identity")
+        .map(|r| {
+            let d = r["detail"].as_str().unwrap();
+            let role = d.split(' ').nth(1).unwrap().rsplit('/').next().unwrap();
+            (
+                role.to_string(),
+                r["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    any.sort();
+    let medium = |r: &str| (r.to_string(), "medium".to_string());
+    assert_eq!(
+        any,
+        [
+            medium("forallvalues-trap"),
+            medium("gcloud-client"),
+            ("gcp-widened".to_string(), "high".to_string()),
+            medium("oaud-only"),
+            medium("one-loose-statement"),
+            medium("principal-star"),
+            medium("sts-star"),
+        ]
+    );
+    // Every role that admits someone and leaves the session name free: all but session-pinned
+    // and the four that admit no Google token.
+    let free = rows
+        .iter()
+        .filter(|r| r["kind"] == "trust_session_name_free")
+        .count();
+    assert_eq!(free, 18 - 1 - 4, "{rows:#?}");
+}

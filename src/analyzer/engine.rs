@@ -126,12 +126,16 @@ fn mark_trusted(role_calls: &DataFrame, trusted: &[ipnet::IpNet]) -> PolarsResul
 }
 
 /// Ingest `opts.paths` and run `sql` over the result. `opts.needs` is widened to what the SQL reads.
+///
+/// `trust`: the `--policies` roles; with the input's own changes of trust policies they make the
+/// `trust_versions` table the trust findings read, built when a query names it.
 pub fn run(
     sqls: &[Sql],
     queries: &Queries,
     mut opts: IngestOptions,
-    params: Vec<(Table, DataFrame)>,
+    mut params: Vec<(Table, DataFrame)>,
     trusted: &[ipnet::IpNet],
+    trust: &[crate::analyzer::trust::RolePolicy],
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<Outcome, ReportError> {
     let calls = queries.shipped(Shipped::Calls)?;
@@ -185,6 +189,7 @@ pub fn run(
         true => None,
         false => Some(mark_trusted(&tables.role_calls, trusted)?),
     };
+    params.extend(trust_versions(sqls, tables, trust)?);
     let frames = query::run(
         Registered {
             events: tables.events.as_ref(),
@@ -205,6 +210,24 @@ pub fn run(
         calls,
         verification,
     })
+}
+
+/// `trust_versions` (see `trust::versions`), when one of `sqls` reads it.
+fn trust_versions(
+    sqls: &[Sql],
+    tables: &crate::analyzer::model::Tables,
+    trust: &[crate::analyzer::trust::RolePolicy],
+) -> PolarsResult<Option<(Table, DataFrame)>> {
+    let named = |s: &Sql| query::mentions(&s.text, Table::TrustVersions.name());
+    if !sqls.iter().any(named) {
+        return Ok(None);
+    }
+    let versions = crate::analyzer::trust::versions::frame(
+        &tables.policy_changes,
+        &tables.assumptions,
+        trust,
+    )?;
+    Ok(Some((Table::TrustVersions, versions)))
 }
 
 /// Validate what was just read against its digests, and mark each file with the result.

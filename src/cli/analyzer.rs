@@ -465,8 +465,9 @@ pub struct ReportArgs {
     /// foreign: not in any report's foreign-IP counts, marks or findings.
     #[arg(long, value_name = "FILE", help_heading = "Input")]
     pub trusted_cidrs: Option<PathBuf>,
-    /// by-instance and sessions: the roles' trust policies (repeatable; what `trust --policies`
-    /// reads); appends name_trust, how far each session name can be believed.
+    /// by-instance, sessions, findings: the roles' trust policies (repeatable; what `trust
+    /// --policies` reads): name_trust (how far each session name can be believed) is appended,
+    /// and the trust findings judge these policies too.
     #[arg(long, value_name = "SOURCE", help_heading = "Input")]
     pub policies: Vec<PathBuf>,
     #[command(flatten)]
@@ -561,11 +562,13 @@ impl ReportArgs {
         if !self.policies.is_empty()
             && !matches!(
                 command,
-                answer::Command::ByInstance | answer::Command::Sessions
+                answer::Command::ByInstance
+                    | answer::Command::Sessions
+                    | answer::Command::Findings { .. }
             )
         {
             return Err(UsageError(
-                "--policies applies to by-instance and sessions (and `trust`)".into(),
+                "--policies applies to by-instance, sessions and findings (and `trust`)".into(),
             ));
         }
         if self.format == Format::Html && self.view.columns.is_some() {

@@ -241,6 +241,7 @@ pub fn run(
         interrupt,
         tell,
     } = ui;
+    let (policies, policies_read) = load_policies(&req, tell)?;
     let input = fetch_input(&req.source, req.window, progress, interrupt, tell)?;
     if input.interrupted {
         return Ok(exit::INTERRUPTED);
@@ -255,6 +256,7 @@ pub fn run(
         opts,
         req.command.params(),
         &trusted.nets,
+        &policies,
         bar.count(),
     );
     bar.finish();
@@ -274,10 +276,9 @@ pub fn run(
         _ => frames.into_iter().next().unwrap_or_default(),
     };
     tell_why_empty(&req, &outcome, &frame, tell)?;
-    let policies_read = match req.policies.is_empty() {
-        true => true,
-        false => name_trust(&req, &mut frame, keys.as_ref(), tell)?,
-    };
+    if matches!(req.command, Command::ByInstance | Command::Sessions) && !req.policies.is_empty() {
+        name_trust(&mut frame, keys.as_ref(), &policies)?;
+    }
     let complete = outcome.ingested.summary.complete() && input.complete && policies_read;
     write_out(
         &req,
@@ -311,15 +312,15 @@ fn all_sqls(req: &Request, queries: &Queries) -> Result<(Vec<Sql>, usize, bool),
     Ok((sqls, own, keys_too))
 }
 
-/// Append `name_trust` (see `trust::name`) from `--policies`; whether they were read whole (what
-/// could not be is named).
-fn name_trust(
+/// `--policies`' roles, and whether they were read whole (what could not be is named).
+fn load_policies(
     req: &Request,
-    frame: &mut DataFrame,
-    keys: Option<&DataFrame>,
     tell: &mut dyn FnMut(Notice),
-) -> Result<bool, AnalyzerError> {
-    use crate::analyzer::trust::{self, name};
+) -> Result<(Vec<crate::analyzer::trust::RolePolicy>, bool), AnalyzerError> {
+    use crate::analyzer::trust;
+    if req.policies.is_empty() {
+        return Ok((Vec::new(), true));
+    }
     let iam = trust::iam::IamOptions {
         profile: req.source.s3.profile.clone(),
         endpoint_url: None,
@@ -334,10 +335,20 @@ fn name_trust(
     for p in &bad {
         tell(Notice::Problem(format!("--policies: {p}")));
     }
+    Ok((loaded.roles, bad.is_empty()))
+}
+
+/// Append `name_trust` (see `trust::name`).
+fn name_trust(
+    frame: &mut DataFrame,
+    keys: Option<&DataFrame>,
+    policies: &[crate::analyzer::trust::RolePolicy],
+) -> Result<(), AnalyzerError> {
+    use crate::analyzer::trust::name;
     let values = match keys {
-        None => name::for_sessions(frame, &loaded.roles)?,
+        None => name::for_sessions(frame, policies)?,
         Some(keys) => {
-            let weakest = name::weakest_by_name(keys, &name::for_sessions(keys, &loaded.roles)?)?;
+            let weakest = name::weakest_by_name(keys, &name::for_sessions(keys, policies)?)?;
             let names = frame
                 .column("session_name")?
                 .cast(&polars::prelude::DataType::String)?;
@@ -349,7 +360,7 @@ fn name_trust(
         }
     };
     name::append(frame, values)?;
-    Ok(bad.is_empty())
+    Ok(())
 }
 
 /// A query naming a column no table has: the nearest columns of every table, not the few this

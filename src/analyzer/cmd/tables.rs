@@ -75,6 +75,11 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Listed>, QueryError> {
             "findings, query, report: detection thresholds (--set NAME=VALUE)",
             Thresholds::default().frame(),
         ),
+        (
+            Table::TrustVersions,
+            "each role's trust policy over time (the input's CreateRole and UpdateAssumeRolePolicy, else --policies), judged as `trust` judges it",
+            crate::analyzer::trust::versions::empty(),
+        ),
     ];
     for (table, about, df) in params {
         out.push(Listed {

@@ -172,7 +172,7 @@ fn read_trail(
         verify: false,
         public_keys: None,
     };
-    let mut outcome = engine::run(&sqls, &queries, opts, Vec::new(), &[], None)?;
+    let mut outcome = engine::run(&sqls, &queries, opts, Vec::new(), &[], &[], None)?;
     outcome.ingested.tell(tell);
     let complete = outcome.ingested.summary.complete();
     let mut frames = std::mem::take(&mut outcome.frames).into_iter();

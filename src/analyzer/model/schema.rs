@@ -305,6 +305,7 @@ pub enum Table {
     Files,
     TimelineFilter,
     FindingsParams,
+    TrustVersions,
 }
 
 impl Table {
@@ -320,6 +321,7 @@ impl Table {
             Table::Files => "files",
             Table::TimelineFilter => "timeline_filter",
             Table::FindingsParams => "findings_params",
+            Table::TrustVersions => "trust_versions",
         }
     }
 }

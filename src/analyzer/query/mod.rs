@@ -64,6 +64,18 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "findings/key_id_reused",
         include_str!("../../../queries/findings/key_id_reused.sql"),
     ),
+    (
+        "findings/trust_any_google_identity",
+        include_str!("../../../queries/findings/trust_any_google_identity.sql"),
+    ),
+    (
+        "findings/trust_policy_widened",
+        include_str!("../../../queries/findings/trust_policy_widened.sql"),
+    ),
+    (
+        "findings/trust_session_name_free",
+        include_str!("../../../queries/findings/trust_session_name_free.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -75,7 +75,7 @@ pub fn run_window(
         hash_inputs: true,
         ..job.input
     };
-    let mut outcome = engine::run(&sqls, job.queries, opts, params, job.trusted, progress)?;
+    let mut outcome = engine::run(&sqls, job.queries, opts, params, job.trusted, &[], progress)?;
     let mut frames = std::mem::take(&mut outcome.frames);
     let extra = frames.split_off(own);
     let mut frames = frames.into_iter();

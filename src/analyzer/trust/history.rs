@@ -18,6 +18,10 @@ use crate::base::trust::{self, wildcard_match};
 pub struct Change {
     pub at: Millis,
     pub policy: RolePolicy,
+    pub event_id: Option<String>,
+    pub event_name: String,
+    pub caller_arn: Option<String>,
+    pub source_ip: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +103,10 @@ pub fn changes(df: &DataFrame, current: &[RolePolicy]) -> PolarsResult<Vec<Chang
         };
         out.push(Change {
             at,
+            event_id: ids[i].clone(),
+            event_name: event.clone(),
+            caller_arn: callers[i].clone(),
+            source_ip: ips[i].clone(),
             policy: RolePolicy {
                 role_arn: format!("arn:aws:iam::{account}:role{path}{name}"),
                 document,
@@ -138,7 +146,7 @@ pub fn verdict(p: &RolePolicy) -> Option<Verdict> {
 }
 
 /// Whether a verdict admits `sub`: `yes`, `no` or `unknown`.
-fn admits(v: &Verdict, sub: &str) -> &'static str {
+pub fn admits(v: &Verdict, sub: &str) -> &'static str {
     match v.who {
         Who::AnyGoogleIdentity => "yes",
         Who::ListedIdentities if v.subjects.iter().any(|s| s == sub) => "yes",

@@ -6,6 +6,7 @@ pub mod iam;
 pub mod name;
 pub mod source;
 pub mod tighten;
+pub mod versions;
 
 use polars::prelude::*;
 
