@@ -735,3 +735,64 @@ fn a_reused_key_id_is_looked_up_over_the_lifetime_of_each_issuance() {
     assert_eq!(s, files_s);
     assert!(looked_up(&fake, "ASIAREUSEDCHAIN00001"));
 }
+
+/// `trust --from-api` looks up the trust policies' changes (IAM logs them in us-east-1) beside
+/// the assumptions, and judges as it does over the same files.
+#[test]
+fn trust_reads_the_policies_history_from_the_api() {
+    let dirs = vec![root().join("fixtures/trust/trail/AWSLogs").join(ACCOUNT)];
+    let fake = fake_of(&dirs);
+    let store = tempfile::tempdir().unwrap();
+    let common = [
+        "--since",
+        "2026-10-12",
+        "--until",
+        "2026-10-13",
+        "--policies",
+        "fixtures/trust/roles",
+        "--observed",
+        "--format",
+        "json",
+    ];
+    let o = command(&fake)
+        .args([
+            "trust",
+            "--from-api",
+            "--regions",
+            "us-east-1",
+            "--endpoint-url",
+        ])
+        .arg(&fake.url)
+        .arg("--store")
+        .arg(store.path())
+        .args(common)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let from_api = rows(&o);
+    let o = command(&fake)
+        .args(["trust", "fixtures/trust/trail"])
+        .args(common)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut from_files = rows(&o);
+    // Only where each policy came from differs: the store's file, not the fixture's.
+    for r in from_files.as_array_mut().unwrap() {
+        r.as_object_mut().unwrap().remove("policy");
+    }
+    let mut from_api = from_api;
+    for r in from_api.as_array_mut().unwrap() {
+        r.as_object_mut().unwrap().remove("policy");
+    }
+    assert_eq!(from_api, from_files);
+    assert_eq!(from_api.as_array().unwrap().len(), 3);
+    for name in ["CreateRole", "UpdateAssumeRolePolicy"] {
+        assert!(
+            fake.log()
+                .iter()
+                .any(|l| l.attribute == Some(("EventName".into(), name.into()))),
+            "{name} not looked up"
+        );
+    }
+}

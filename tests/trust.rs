@@ -563,3 +563,36 @@ fn findings_name_a_widened_policy_and_roles_anyone_can_assume() {
         .count();
     assert_eq!(free, 18 - 1 - 4, "{rows:#?}");
 }
+
+/// name_trust judges each key by the policy in force when it was issued: etl's key on
+/// gcp-widened came while the role listed only etl (pinned); the rogue's after it admitted
+/// anyone.
+#[test]
+fn name_trust_follows_the_policy_in_force_when_the_key_was_issued() {
+    let (code, rows, stderr) = run(&[
+        "sessions",
+        "fixtures/trust/trail",
+        "--policies",
+        "fixtures/trust/roles",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let got: BTreeMap<String, String> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["sub"].as_str().unwrap().to_string(),
+                r["name_trust"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got.get(ETL).map(String::as_str), Some("pinned"), "{got:?}");
+    assert_eq!(
+        got.get("999999999999999999999").map(String::as_str),
+        Some("any_google_identity")
+    );
+    // aud-pinned does not list the service account that assumed it.
+    assert_eq!(
+        got.get("777777777777777777777").map(String::as_str),
+        Some("unknown")
+    );
+}

@@ -116,7 +116,12 @@ for name, path, doc in json.load(sys.stdin):
     );
     std::fs::write(&export, &out.stdout).unwrap();
 
-    let live = trust_rows(&["--policies", "iam", "--endpoint-url", &moto.url], &moto);
+    let live = trust_rows(
+        &["--policies", "iam", "--iam-endpoint-url", &moto.url],
+        &moto,
+    );
+    // AWS_ENDPOINT_URL_IAM points it there too (aws_env sets AWS_ENDPOINT_URL).
+    assert_eq!(trust_rows(&["--policies", "iam"], &moto), live);
     let file = trust_rows(&["--policies", export.to_str().unwrap()], &moto);
     assert_eq!(live, file);
     // And both judge the cases as the fixture files do, role by role.
@@ -147,7 +152,7 @@ fn an_unreachable_iam_is_an_error_not_an_empty_answer() {
         .unwrap()
         .port();
     let out = Command::new(assert_cmd::cargo::cargo_bin("janus-audit"))
-        .args(["trust", "--policies", "iam", "--endpoint-url"])
+        .args(["trust", "--policies", "iam", "--iam-endpoint-url"])
         .arg(format!("http://127.0.0.1:{port}"))
         .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLESECRETKEY")
         .env(

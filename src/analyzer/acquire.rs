@@ -26,6 +26,8 @@ pub struct ApiSource {
     pub by_key: bool,
     /// Follow every web identity provider's keys (`--provider any`), not only Google's.
     pub all_providers: bool,
+    /// Fetch the trust policies' history too (CreateRole, UpdateAssumeRolePolicy): `trust`.
+    pub policy_history: bool,
     /// `None`: the default store under the cache directory.
     pub store: Option<PathBuf>,
 }
@@ -164,6 +166,7 @@ fn fetch(
         full: api.full,
         by_key: api.by_key,
         all_providers: api.all_providers,
+        policy_history: api.policy_history,
         since: window
             .since
             .unwrap_or(now - api::RETENTION.as_millis() as Millis),

@@ -1,6 +1,8 @@
 //! The analyzer's commands: their arguments, and the requests they make.
 
-use crate::cli::sources::{ApiArgs, LimitArgs, MirrorArgs, ViewArgs, formats};
+use crate::cli::sources::{
+    ApiArgs, LimitArgs, MirrorArgs, ViewArgs, WindowArgs, bound, formats, window,
+};
 use crate::cli::values::UsageError;
 use std::path::PathBuf;
 
@@ -17,7 +19,7 @@ use crate::{
     analyzer::query::timeline::Entity,
     analyzer::render::Format,
     analyzer::schedule::state::Plan,
-    base::timefmt::{self, Bound, Millis, Window},
+    base::timefmt::{self, Bound, Millis},
 };
 
 #[derive(Debug, Subcommand)]
@@ -143,7 +145,7 @@ impl AnalyzerCommand {
             },
             AnalyzerCommand::Sync(args) => R::Sync(args.request()?),
             AnalyzerCommand::Verify(args) => R::Verify(args.request()?),
-            AnalyzerCommand::Trust(args) => R::Trust(args.request()),
+            AnalyzerCommand::Trust(args) => R::Trust(args.request()?),
         })
     }
 }
@@ -171,10 +173,6 @@ fn file_formats() -> impl TypedValueParser<Value = Format> {
 
 fn providers() -> impl TypedValueParser<Value = ProviderFilter> {
     choice(ProviderFilter::ALL.to_vec())
-}
-
-fn bound(s: &str) -> Result<Bound, timefmt::BadTime> {
-    Bound::parse(s)
 }
 
 /// A positive span (`90s`, `10m`, `24h`, `7d`), in milliseconds.
@@ -309,23 +307,6 @@ pub struct VerifyArgs {
     /// instead of the mirror's; name any mirror key AWS does not list.
     #[arg(long)]
     pub online: bool,
-}
-
-/// The window `sync` and `verify` read: the day folders it needs, with a day of margin each side.
-#[derive(Debug, Args)]
-pub struct WindowArgs {
-    /// Start: RFC 3339, a date (UTC midnight) or a span back from now (24h, 7d).
-    #[arg(long, value_parser = bound)]
-    pub since: Option<Bound>,
-    /// End (exclusive), same forms as --since.
-    #[arg(long, value_parser = bound)]
-    pub until: Option<Bound>,
-}
-
-impl WindowArgs {
-    pub fn window(&self) -> Result<Window, UsageError> {
-        window(&self.since, &self.until, chrono::Utc::now())
-    }
 }
 
 impl SyncArgs {
@@ -472,39 +453,6 @@ pub struct ReportArgs {
     pub policies: Vec<PathBuf>,
     #[command(flatten)]
     pub input: InputArgs,
-}
-
-/// `[since, until)`, refused when it holds no time at all: an empty report would look like a
-/// quiet one.
-fn window(
-    since: &Option<Bound>,
-    until: &Option<Bound>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Window, UsageError> {
-    let w = Window {
-        since: resolve(since, now)?,
-        until: resolve(until, now)?,
-    };
-    if let (Some(s), Some(u)) = (w.since, w.until)
-        && s >= u
-    {
-        return Err(UsageError(format!(
-            "--since ({}) is not before --until ({}): the window [since, until) holds no time",
-            crate::base::timefmt::format_millis(s),
-            crate::base::timefmt::format_millis(u)
-        )));
-    }
-    Ok(w)
-}
-
-fn resolve(
-    b: &Option<Bound>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<Millis>, UsageError> {
-    b.as_ref()
-        .map(|b| b.resolve(now).map(|t| t.timestamp_millis()))
-        .transpose()
-        .map_err(|e| UsageError(e.to_string()))
 }
 
 impl ThresholdArgs {

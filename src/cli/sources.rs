@@ -7,6 +7,8 @@ use clap::Args;
 
 use crate::analyzer::acquire::ApiSource;
 use crate::analyzer::render::Format;
+use crate::base::timefmt::{self, Bound, Millis, Window};
+use crate::cli::values::UsageError;
 
 /// How an answer is shown: its columns, and a table's width on a terminal.
 #[derive(Debug, Clone, Args)]
@@ -194,7 +196,62 @@ impl ApiArgs {
             full: self.full,
             by_key: self.by_key,
             all_providers: false,
+            policy_history: false,
             store: self.store.clone(),
         }
     }
+}
+
+/// The window `sync` and `verify` read: the day folders it needs, with a day of margin each side.
+#[derive(Debug, Args)]
+pub struct WindowArgs {
+    /// Start: RFC 3339, a date (UTC midnight) or a span back from now (24h, 7d).
+    #[arg(long, value_parser = bound)]
+    pub since: Option<Bound>,
+    /// End (exclusive), same forms as --since.
+    #[arg(long, value_parser = bound)]
+    pub until: Option<Bound>,
+}
+
+impl WindowArgs {
+    pub fn window(&self) -> Result<Window, UsageError> {
+        window(&self.since, &self.until, chrono::Utc::now())
+    }
+}
+
+pub fn bound(s: &str) -> Result<Bound, timefmt::BadTime> {
+    Bound::parse(s)
+}
+
+/// `[since, until)`, refused when it holds no time at all: an empty report would look like a
+/// quiet one.
+pub fn window(
+    since: &Option<Bound>,
+    until: &Option<Bound>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Window, UsageError> {
+    let w = Window {
+        since: resolve(since, now)?,
+        until: resolve(until, now)?,
+    };
+    if let (Some(s), Some(u)) = (w.since, w.until)
+        && s >= u
+    {
+        return Err(UsageError(format!(
+            "--since ({}) is not before --until ({}): the window [since, until) holds no time",
+            crate::base::timefmt::format_millis(s),
+            crate::base::timefmt::format_millis(u)
+        )));
+    }
+    Ok(w)
+}
+
+fn resolve(
+    b: &Option<Bound>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Millis>, UsageError> {
+    b.as_ref()
+        .map(|b| b.resolve(now).map(|t| t.timestamp_millis()))
+        .transpose()
+        .map_err(|e| UsageError(e.to_string()))
 }

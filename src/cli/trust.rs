@@ -4,7 +4,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::analyzer::acquire::ApiSource;
+use crate::analyzer::cmd::answer::Source;
+use crate::analyzer::model::ProviderFilter;
 use crate::analyzer::render::Format;
+use crate::cli::sources::{ApiArgs, LimitArgs, ViewArgs, WindowArgs, formats};
+use crate::cli::values::UsageError;
 
 #[derive(Debug, Args)]
 pub struct TrustArgs {
@@ -15,8 +20,14 @@ pub struct TrustArgs {
     /// Where the roles' trust policies are (repeatable): `iam` (the live IAM API), `aws iam
     /// get-account-authorization-details` or `list-roles` output, `aws iam get-role` output, a
     /// file {"RoleArn": ..., "AssumeRolePolicyDocument": ...}, or a directory of these.
-    #[arg(long, value_name = "SOURCE", required_unless_present_any = ["paths", "dataset"])]
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        required_unless_present_any = ["paths", "dataset", "from_api", "store"]
+    )]
     pub policies: Vec<PathBuf>,
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// Read the trail from a dataset made by `janus-audit ingest`.
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
@@ -29,39 +40,51 @@ pub struct TrustArgs {
     #[arg(long, conflicts_with = "observed")]
     pub tighten: bool,
     /// Output format.
-    #[arg(long, default_value = "table", value_parser = crate::cli::sources::formats())]
+    #[arg(long, default_value = "table", value_parser = formats())]
     pub format: Format,
     /// Write to FILE (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub view: crate::cli::sources::ViewArgs,
-    /// --policies iam: the AWS profile (else the standard chain: env, SSO, instance role…).
-    #[arg(long, help_heading = "AWS")]
-    pub profile: Option<String>,
-    /// --policies iam: IAM's endpoint (AWS_ENDPOINT_URL_IAM sets it too).
-    #[arg(long, value_name = "URL", help_heading = "AWS")]
-    pub endpoint_url: Option<String>,
+    pub view: ViewArgs,
     #[command(flatten)]
-    pub limits: crate::cli::sources::LimitArgs,
+    pub api: ApiArgs,
+    /// --policies iam: IAM's endpoint (AWS_ENDPOINT_URL_IAM sets it too; --profile is shared).
+    #[arg(long, value_name = "URL", help_heading = "AWS")]
+    pub iam_endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 impl TrustArgs {
-    pub fn request(&self) -> crate::analyzer::cmd::trust::Request {
-        crate::analyzer::cmd::trust::Request {
+    pub fn request(&self) -> Result<crate::analyzer::cmd::trust::Request, UsageError> {
+        Ok(crate::analyzer::cmd::trust::Request {
             policies: self.policies.clone(),
-            paths: self.paths.clone(),
-            dataset: self.dataset.clone(),
-            limits: self.limits.limits(),
+            source: Source {
+                paths: self.paths.clone(),
+                // With --from-api, the trust policies' changes are looked up too.
+                api: ApiSource {
+                    policy_history: true,
+                    ..self.api.source()
+                },
+                providers: ProviderFilter::Google,
+                queries: None,
+                limits: self.limits.limits(),
+                dataset: self.dataset.clone(),
+                s3: self.api.aws.s3(),
+                verify: false,
+                public_keys: None,
+            },
+            window: self.window.window()?,
             observed: self.observed,
             tighten: self.tighten,
             iam: crate::analyzer::trust::iam::IamOptions {
-                profile: self.profile.clone(),
-                endpoint_url: self.endpoint_url.clone(),
+                profile: self.api.aws.profile.clone(),
+                endpoint_url: self.iam_endpoint_url.clone(),
             },
             format: self.format,
             output: self.output.clone(),
             view: self.view.view(),
-        }
+        })
     }
 }

@@ -277,7 +277,11 @@ pub fn run(
     };
     tell_why_empty(&req, &outcome, &frame, tell)?;
     if matches!(req.command, Command::ByInstance | Command::Sessions) && !req.policies.is_empty() {
-        name_trust(&mut frame, keys.as_ref(), &policies)?;
+        let changes = crate::analyzer::trust::history::succeeded(
+            &outcome.ingested.tables.policy_changes,
+            &policies,
+        )?;
+        name_trust(&mut frame, keys.as_ref(), &policies, &changes)?;
     }
     let complete = outcome.ingested.summary.complete() && input.complete && policies_read;
     write_out(
@@ -343,12 +347,14 @@ fn name_trust(
     frame: &mut DataFrame,
     keys: Option<&DataFrame>,
     policies: &[crate::analyzer::trust::RolePolicy],
+    changes: &[crate::analyzer::trust::history::Change],
 ) -> Result<(), AnalyzerError> {
     use crate::analyzer::trust::name;
     let values = match keys {
-        None => name::for_sessions(frame, policies)?,
+        None => name::for_sessions(frame, policies, changes)?,
         Some(keys) => {
-            let weakest = name::weakest_by_name(keys, &name::for_sessions(keys, policies)?)?;
+            let weakest =
+                name::weakest_by_name(keys, &name::for_sessions(keys, policies, changes)?)?;
             let names = frame
                 .column("session_name")?
                 .cast(&polars::prelude::DataType::String)?;

@@ -62,7 +62,10 @@ pub fn run(req: Request, quiet: bool) -> i32 {
             ui::with_ui(quiet, false, |ui| verify::run(req, ui, &mut stdout.lock()))
         }
         Request::Trust(req) => {
-            ui::with_ui(quiet, false, |ui| trust::run(req, ui, &mut stdout.lock()))
+            let from_api = req.source.api.from_api;
+            ui::with_ui(quiet, from_api, |ui| {
+                trust::run(req, ui, &mut stdout.lock())
+            })
         }
     };
     result.unwrap_or_else(|e| {

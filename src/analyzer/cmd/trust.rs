@@ -4,12 +4,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::analyzer::cmd::answer::Source;
 use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::cmd::ui::Ui;
 use crate::analyzer::cmd::view::{self, View};
 use crate::analyzer::engine;
-use crate::analyzer::load::IngestOptions;
-use crate::analyzer::model::{Needs, ProviderFilter};
 use crate::analyzer::notice::Notice;
 use crate::analyzer::query::{Queries, Shipped};
 use crate::analyzer::render::Format;
@@ -20,10 +19,10 @@ use polars::prelude::DataFrame;
 #[derive(Debug, Clone)]
 pub struct Request {
     pub policies: Vec<PathBuf>,
-    /// Trail paths (or `s3://`), whose trust-policy changes and assumptions are judged too.
-    pub paths: Vec<PathBuf>,
-    pub dataset: Option<PathBuf>,
-    pub limits: crate::analyzer::source::files::Limits,
+    /// The trail (paths, `s3://`, a dataset or the API), whose trust-policy changes and
+    /// assumptions are judged too.
+    pub source: Source,
+    pub window: Window,
     /// Print the assumptions judged against the policy in force, not the policies.
     pub observed: bool,
     /// Print, for each loose role, a policy pinned to the identities the trail shows.
@@ -51,9 +50,17 @@ const USUAL: &[&str] = &[
 pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, AnalyzerError> {
     let loaded = crate::analyzer::trust::load(&req.policies, &req.iam)
         .map_err(|e| AnalyzerError::Trust(Box::new(e)))?;
-    let trail = match req.paths.is_empty() && req.dataset.is_none() {
-        true => None,
-        false => Some(read_trail(&req, ui.tell)?),
+    let api = &req.source.api;
+    let has_trail = !req.source.paths.is_empty()
+        || req.source.dataset.is_some()
+        || api.from_api
+        || api.store.is_some();
+    let trail = match has_trail {
+        true => match read_trail(&req, ui.progress, ui.interrupt, ui.tell)? {
+            Some(t) => Some(t),
+            None => return Ok(crate::base::exit::INTERRUPTED),
+        },
+        false => None,
     };
     if (req.observed || req.tighten) && trail.is_none() {
         return Err(AnalyzerError::Usage(
@@ -147,37 +154,38 @@ const OBSERVED: &[&str] = &[
     "who",
 ];
 
-/// The trail's trust-policy changes and Google assumptions (every record, no window), and
-/// whether every input was read whole.
+/// The trail's trust-policy changes and Google assumptions in the window, and whether every
+/// input was read whole; `None` when a fetch from the API was interrupted.
 fn read_trail(
     req: &Request,
+    progress: bool,
+    interrupt: &crate::analyzer::acquire::Interrupt,
     tell: &mut dyn FnMut(Notice),
-) -> Result<(DataFrame, DataFrame, bool), AnalyzerError> {
+) -> Result<Option<(DataFrame, DataFrame, bool)>, AnalyzerError> {
     let queries = Queries::default();
     let sqls = vec![
         queries.shipped(Shipped::TrustHistory)?,
         queries.shipped(Shipped::TrustAssumptions)?,
     ];
-    let opts = IngestOptions {
-        paths: req.paths.clone(),
-        window: Window::default(),
-        needs: Needs::default(),
-        providers: ProviderFilter::Google,
-        hash_inputs: false,
-        empty_ok: req.dataset.is_some(),
-        limits: req.limits,
-        dataset: req.dataset.clone(),
-        role_call_columns: None,
-        s3: Default::default(),
-        verify: false,
-        public_keys: None,
-    };
+    let input = crate::analyzer::cmd::answer::fetch_input(
+        &req.source,
+        req.window,
+        progress,
+        interrupt,
+        tell,
+    )?;
+    if input.interrupted {
+        return Ok(None);
+    }
+    let opts = req
+        .source
+        .ingest_options(input.paths, req.window, input.from_store);
     let mut outcome = engine::run(&sqls, &queries, opts, Vec::new(), &[], &[], None)?;
     outcome.ingested.tell(tell);
-    let complete = outcome.ingested.summary.complete();
+    let complete = outcome.ingested.summary.complete() && input.complete;
     let mut frames = std::mem::take(&mut outcome.frames).into_iter();
     let (Some(history), Some(assumptions)) = (frames.next(), frames.next()) else {
         unreachable!("two queries give two frames");
     };
-    Ok((history, assumptions, complete))
+    Ok(Some((history, assumptions, complete)))
 }

@@ -124,6 +124,17 @@ pub fn changes(df: &DataFrame, current: &[RolePolicy]) -> PolarsResult<Vec<Chang
     Ok(out)
 }
 
+/// The changes in a `policy_changes` table that took effect (an event with an error changed
+/// nothing), in time order.
+pub fn succeeded(policy_changes: &DataFrame, current: &[RolePolicy]) -> PolarsResult<Vec<Change>> {
+    let ok = policy_changes
+        .clone()
+        .lazy()
+        .filter(col("error_code").is_null())
+        .collect()?;
+    changes(&ok, current)
+}
+
 /// Each role's policy as it stands: the trail's last change of it, else its `--policies`
 /// document (which has no time to be ordered by).
 pub fn latest(current: &[RolePolicy], changes: &[Change]) -> Vec<RolePolicy> {

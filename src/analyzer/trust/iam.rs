@@ -1,5 +1,6 @@
 //! `--policies iam`: every role's trust policy from the live IAM API, through the standard AWS
-//! credential chain (`--profile`, `AWS_ENDPOINT_URL_IAM` / `--endpoint-url`).
+//! credential chain (`--profile`; `--iam-endpoint-url`, else `AWS_ENDPOINT_URL_IAM`, else
+//! `AWS_ENDPOINT_URL`).
 //!
 //! `ListRoles` returns each role's document; a role it lists without one is asked for with
 //! `GetRole`. Real IAM returns documents URL-encoded; moto encodes only `GetRole`'s: both are read
@@ -55,7 +56,12 @@ async fn fetch(opts: &IamOptions) -> Result<(Vec<RolePolicy>, Vec<String>), IamE
     if shared.region().is_none() {
         b = b.region(aws_config::Region::new("us-east-1"));
     }
-    if let Some(url) = &opts.endpoint_url {
+    let custom = opts.endpoint_url.clone().or_else(|| {
+        std::env::var("AWS_ENDPOINT_URL_IAM")
+            .ok()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+    });
+    if let Some(url) = &custom {
         b = b.endpoint_url(url);
     }
     let client = aws_sdk_iam::Client::from_conf(b.build());

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use polars::prelude::*;
 
-use crate::analyzer::trust::history::verdict;
+use crate::analyzer::trust::history::{Change, verdict};
 use crate::analyzer::trust::source::RolePolicy;
+use crate::base::timefmt::Millis;
 use crate::base::trust::judge::{Verdict, Who};
 use crate::base::trust::wildcard_match;
 
@@ -29,16 +30,37 @@ fn judge(v: Option<&Verdict>, sub: Option<&str>) -> &'static str {
     }
 }
 
-/// `name_trust` for every row of a `sessions` frame. A chained key's name is its root's: it
-/// takes the value of the key its chain started from.
+/// `name_trust` for every row of a `sessions` frame, judged by the policy in force when the key
+/// was issued: the input's last change of its role before then, else (for a role the input never
+/// changes) its `--policies` document; a key issued before the input's first change of its role
+/// is judged by no policy (`unknown`). A chained key's name is its root's: it takes the value of
+/// the key its chain started from.
 pub fn for_sessions(
     sessions: &DataFrame,
     policies: &[RolePolicy],
+    changes: &[Change],
 ) -> PolarsResult<Vec<&'static str>> {
     let verdicts: HashMap<&str, Option<Verdict>> = policies
         .iter()
         .map(|p| (p.role_arn.as_str(), verdict(p)))
         .collect();
+    let versions: Vec<(&str, Millis, Option<Verdict>)> = changes
+        .iter()
+        .map(|c| (c.policy.role_arn.as_str(), c.at, verdict(&c.policy)))
+        .collect();
+    let issued = sessions.column("issued_at")?.cast(&DataType::Int64)?;
+    let issued = issued.i64()?;
+    let in_force = |role: &str, at: Option<Millis>| -> Option<&Verdict> {
+        let of_role: Vec<_> = versions.iter().filter(|v| v.0 == role).collect();
+        match of_role.is_empty() {
+            true => verdicts.get(role).and_then(Option::as_ref),
+            false => of_role
+                .iter()
+                .rev()
+                .find(|v| at.is_some_and(|t| v.1 <= t))
+                .and_then(|v| v.2.as_ref()),
+        }
+    };
     let col = |n: &str| -> PolarsResult<StringChunked> {
         Ok(sessions.column(n)?.cast(&DataType::String)?.str()?.clone())
     };
@@ -53,10 +75,7 @@ pub fn for_sessions(
     let depth = depth.i64()?;
     let own: Vec<&'static str> = (0..sessions.height())
         .map(|i| {
-            let v = roles
-                .get(i)
-                .and_then(|r| verdicts.get(r))
-                .and_then(Option::as_ref);
+            let v = roles.get(i).and_then(|r| in_force(r, issued.get(i)));
             judge(v, subs.get(i))
         })
         .collect();

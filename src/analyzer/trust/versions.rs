@@ -79,12 +79,7 @@ pub fn frame(
     assumptions: &DataFrame,
     current: &[RolePolicy],
 ) -> PolarsResult<DataFrame> {
-    let succeeded = policy_changes
-        .clone()
-        .lazy()
-        .filter(col("error_code").is_null())
-        .collect()?;
-    let changes = history::changes(&succeeded, current)?;
+    let changes = history::succeeded(policy_changes, current)?;
     let assumed = successful(assumptions)?;
     let mut by_role: BTreeMap<String, Vec<Change>> = BTreeMap::new();
     for c in changes {

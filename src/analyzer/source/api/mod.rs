@@ -33,6 +33,21 @@ use keys::{AFTER_EXPIRY, ARWWI, Keys, chained_keys, root_keys};
 use pace::{Limiter, backoff};
 use records::{KEY_LIFETIME, record_time, redact_session_token};
 
+/// A region's first lookups: its assumptions from `start`, and in IAM's region, when asked, the
+/// changes of trust policies in the window.
+fn first_lookups(region: &str, start: Millis, opts: &ApiOptions) -> Vec<(String, Millis, Millis)> {
+    let mut lookups = vec![(ARWWI.to_string(), start, opts.until)];
+    if opts.policy_history && region == IAM_REGION {
+        lookups.extend(POLICY_CHANGES.map(|e| (format!("EventName={e}"), opts.since, opts.until)));
+    }
+    lookups
+}
+
+/// IAM is global: CloudTrail logs its calls in us-east-1.
+const IAM_REGION: &str = "us-east-1";
+/// The calls that set a role's trust policy, looked up by name for `trust`.
+const POLICY_CHANGES: [&str; 2] = ["CreateRole", "UpdateAssumeRolePolicy"];
+
 /// Regions enabled in every AWS account; opt-in regions must be named in `--regions`.
 pub const DEFAULT_REGIONS: &[&str] = &[
     "us-east-1",
@@ -67,6 +82,8 @@ pub struct ApiOptions {
     pub by_key: bool,
     /// Follow the keys of every web identity provider, not only Google's.
     pub all_providers: bool,
+    /// Also look up the trust policies' changes (IAM logs them in us-east-1).
+    pub policy_history: bool,
     pub since: Millis,
     pub until: Millis,
     pub now: Millis,
@@ -229,7 +246,7 @@ pub async fn fetch(
         let start = opts.since - KEY_LIFETIME;
         let plans = regions
             .iter()
-            .map(|r| (r.clone(), vec![(ARWWI.to_string(), start, opts.until)]))
+            .map(|r| (r.clone(), first_lookups(&r.name, start, opts)))
             .collect();
         failures.extend(run_plans(&ctx, plans, None).await.0);
         // Step 2: every key issued (now or in an earlier run) that could be used in the window,
