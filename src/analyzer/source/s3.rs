@@ -177,6 +177,20 @@ pub struct S3 {
 /// Attempts per request, the SDK's own retries included (throttling, 5xx, dropped connections).
 const ATTEMPTS: u32 = 6;
 
+/// The standard credential chain (with `profile`), retrying each request up to [`ATTEMPTS`]
+/// times: what the S3 and IAM clients are built from.
+pub(crate) async fn retrying_config(profile: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
+        RetryConfig::standard()
+            .with_max_attempts(ATTEMPTS)
+            .with_initial_backoff(Duration::from_millis(50)),
+    );
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
+    }
+    loader.load().await
+}
+
 impl S3 {
     pub fn connect(opts: &S3Options) -> Result<S3, S3Error> {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -185,15 +199,7 @@ impl S3 {
             .build()
             .map_err(|e| S3Error::Runtime(std::sync::Arc::new(e)))?;
         let (client, shared) = rt.block_on(async {
-            let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(ATTEMPTS)
-                    .with_initial_backoff(Duration::from_millis(50)),
-            );
-            if let Some(p) = &opts.profile {
-                loader = loader.profile_name(p);
-            }
-            let shared = loader.load().await;
+            let shared = retrying_config(opts.profile.as_deref()).await;
             let mut b = aws_sdk_s3::config::Builder::from(&shared);
             if shared.region().is_none() {
                 b = b.region(aws_config::Region::new("us-east-1"));

@@ -6,12 +6,7 @@
 //! `GetRole`. Real IAM returns documents URL-encoded; moto encodes only `GetRole`'s: both are read
 //! by `source::document`.
 
-use std::time::Duration;
-
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-
-use crate::analyzer::source::s3::{AwsFailure, describe};
+use crate::analyzer::source::s3::{AwsFailure, describe, retrying_config};
 use crate::analyzer::trust::source::{RolePolicy, document};
 
 /// The name that means "the live IAM API" among `--policies` sources.
@@ -42,15 +37,7 @@ pub fn roles(opts: &IamOptions) -> Result<(Vec<RolePolicy>, Vec<String>), IamErr
 }
 
 async fn fetch(opts: &IamOptions) -> Result<(Vec<RolePolicy>, Vec<String>), IamError> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
-        RetryConfig::standard()
-            .with_max_attempts(6)
-            .with_initial_backoff(Duration::from_millis(50)),
-    );
-    if let Some(p) = &opts.profile {
-        loader = loader.profile_name(p);
-    }
-    let shared = loader.load().await;
+    let shared = retrying_config(opts.profile.as_deref()).await;
     let mut b = aws_sdk_iam::config::Builder::from(&shared);
     // IAM is global; its endpoint answers in us-east-1.
     if shared.region().is_none() {
