@@ -85,28 +85,55 @@ pub fn fit(headers: &[&str], natural: &[usize], width: usize) -> Fitted {
     }
 }
 
-/// `s` cut to `width` terminal cells, its last one an ellipsis when anything was cut.
+/// `s` cut to `width` terminal cells, its last one an ellipsis when anything was cut. An ARN
+/// keeps its end instead, where the resource's name is (`arn:aws:iam::1111…/gcp/app-role`).
 pub fn cut(s: &str, width: usize) -> std::borrow::Cow<'_, str> {
     if shown(s) <= width {
         return std::borrow::Cow::Borrowed(s);
     }
+    if s.starts_with("arn:") && width >= 8 {
+        let head: String = take_cells(s.chars(), width / 3);
+        let tail: String = take_cells(s.chars().rev(), width - shown(&head) - 1)
+            .chars()
+            .rev()
+            .collect();
+        return std::borrow::Cow::Owned(format!("{head}…{tail}"));
+    }
+    let mut out = take_cells(s.chars(), width - 1);
+    out.push('…');
+    std::borrow::Cow::Owned(out)
+}
+
+/// The leading characters of `chars` that fill at most `width` terminal cells.
+fn take_cells(chars: impl Iterator<Item = char>, width: usize) -> String {
     let mut out = String::new();
     let mut used = 0;
-    for ch in s.chars() {
+    for ch in chars {
         let w = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
-        if used + w + 1 > width {
+        if used + w > width {
             break;
         }
         out.push(ch);
         used += w;
     }
-    out.push('…');
-    std::borrow::Cow::Owned(out)
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_arn_keeps_its_name() {
+        let arn = "arn:aws:iam::111122223333:role/gcp/gcp-widened";
+        let c = cut(arn, 30);
+        assert_eq!(shown(&c), 30, "{c}");
+        assert!(
+            c.starts_with("arn:aws:i") && c.ends_with("/gcp/gcp-widened"),
+            "{c}"
+        );
+        assert_eq!(cut("prod-data-1234.etl-1", 10), "prod-data…");
+    }
 
     #[test]
     fn a_table_that_fits_is_left_whole() {
