@@ -64,13 +64,13 @@ pub fn run(req: Request, ui: Ui<'_>, stdout: &mut dyn Write) -> Result<i32, Anal
     };
     if (req.observed || req.tighten) && trail.is_none() {
         return Err(AnalyzerError::Usage(
-            "--observed and --tighten judge the assumptions a trail holds: give trail paths or --dataset"
+            "--observed and --tighten judge the assumptions a trail holds: give trail paths, --dataset or --from-api"
                 .into(),
         ));
     }
     let (changes, observed, complete) = match &trail {
-        Some((history, assumptions, complete)) => {
-            let changes = history::changes(history, &loaded.roles)?;
+        Some((policy_changes, assumptions, complete)) => {
+            let changes = history::succeeded(policy_changes, &loaded.roles)?;
             let observed = history::observed(assumptions, &loaded.roles, &changes)?;
             (changes, Some(observed), *complete)
         }
@@ -154,8 +154,8 @@ const OBSERVED: &[&str] = &[
     "who",
 ];
 
-/// The trail's trust-policy changes and Google assumptions in the window, and whether every
-/// input was read whole; `None` when a fetch from the API was interrupted.
+/// The trail's `policy_changes` and Google assumptions in the window, and whether every input
+/// was read whole; `None` when a fetch from the API was interrupted.
 fn read_trail(
     req: &Request,
     progress: bool,
@@ -163,10 +163,7 @@ fn read_trail(
     tell: &mut dyn FnMut(Notice),
 ) -> Result<Option<(DataFrame, DataFrame, bool)>, AnalyzerError> {
     let queries = Queries::default();
-    let sqls = vec![
-        queries.shipped(Shipped::TrustHistory)?,
-        queries.shipped(Shipped::TrustAssumptions)?,
-    ];
+    let sqls = vec![queries.shipped(Shipped::TrustAssumptions)?];
     let input = crate::analyzer::cmd::answer::fetch_input(
         &req.source,
         req.window,
@@ -183,9 +180,9 @@ fn read_trail(
     let mut outcome = engine::run(&sqls, &queries, opts, Vec::new(), &[], &[], None)?;
     outcome.ingested.tell(tell);
     let complete = outcome.ingested.summary.complete() && input.complete;
-    let mut frames = std::mem::take(&mut outcome.frames).into_iter();
-    let (Some(history), Some(assumptions)) = (frames.next(), frames.next()) else {
-        unreachable!("two queries give two frames");
-    };
-    Ok(Some((history, assumptions, complete)))
+    let assumptions = std::mem::take(&mut outcome.frames)
+        .pop()
+        .expect("one query gives one frame");
+    let changes = std::mem::take(&mut outcome.ingested.tables.policy_changes);
+    Ok(Some((changes, assumptions, complete)))
 }

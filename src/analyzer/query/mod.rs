@@ -25,10 +25,6 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("timeline", include_str!("../../../queries/timeline.sql")),
     ("activity", include_str!("../../../queries/activity.sql")),
     (
-        "trust_history",
-        include_str!("../../../queries/trust_history.sql"),
-    ),
-    (
         "trust_assumptions",
         include_str!("../../../queries/trust_assumptions.sql"),
     ),
@@ -197,8 +193,7 @@ pub enum Shipped {
     Timeline,
     /// The page's hourly activity chart.
     Activity,
-    /// `trust`: the trail's changes of trust policies, and the assumptions to judge.
-    TrustHistory,
+    /// `trust`: the assumptions to judge (the policies' history is `policy_changes` itself).
     TrustAssumptions,
 }
 
@@ -210,7 +205,6 @@ impl Shipped {
             Shipped::Sessions => "sessions",
             Shipped::Timeline => "timeline",
             Shipped::Activity => "activity",
-            Shipped::TrustHistory => "trust_history",
             Shipped::TrustAssumptions => "trust_assumptions",
         }
     }

@@ -64,7 +64,7 @@ fn path_of(arn: &str) -> Option<((String, String), String)> {
     ))
 }
 
-/// The trail's changes (`queries/trust_history.sql`'s rows), in time order. An
+/// The changes a `policy_changes` table's rows record, in time order. An
 /// UpdateAssumeRolePolicy names only the role: its path comes from the trail's CreateRole, else
 /// from the `--policies` ARN of that name in that account, else `/`.
 pub fn changes(df: &DataFrame, current: &[RolePolicy]) -> PolarsResult<Vec<Change>> {
