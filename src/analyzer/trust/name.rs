@@ -5,11 +5,10 @@ use std::collections::HashMap;
 
 use polars::prelude::*;
 
-use crate::analyzer::trust::history::{Change, verdict};
+use crate::analyzer::trust::history::{Change, admits, verdict};
 use crate::analyzer::trust::source::RolePolicy;
 use crate::base::timefmt::Millis;
 use crate::base::trust::judge::{Verdict, Who};
-use crate::base::trust::wildcard_match;
 
 /// The values, weakest first: a `by-instance` row takes its weakest key's.
 pub const ORDER: [&str; 4] = ["any_google_identity", "pattern", "unknown", "pinned"];
@@ -22,10 +21,12 @@ fn judge(v: Option<&Verdict>, sub: Option<&str>) -> &'static str {
     let (Some(v), Some(sub)) = (v, sub) else {
         return "unknown";
     };
-    match v.who {
-        Who::AnyGoogleIdentity => "any_google_identity",
-        Who::ListedIdentities if v.subjects.iter().any(|s| s == sub) => "pinned",
-        Who::Pattern if v.subjects.iter().any(|p| wildcard_match(p, sub, false)) => "pattern",
+    // Whether the policy admits this sub is `history::admits`'s answer; how far that makes the
+    // name believable depends on whom else it admits.
+    match (admits(v, sub), v.who) {
+        ("yes", Who::AnyGoogleIdentity) => "any_google_identity",
+        ("yes", Who::ListedIdentities) => "pinned",
+        ("yes", Who::Pattern) => "pattern",
         _ => "unknown",
     }
 }
