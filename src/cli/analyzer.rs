@@ -1,7 +1,7 @@
 //! The analyzer's commands: their arguments, and the requests they make.
 
 use crate::cli::sources::{
-    ApiArgs, LimitArgs, MirrorArgs, ViewArgs, WindowArgs, bound, formats, window,
+    ApiArgs, LimitArgs, MirrorArgs, OutputArgs, ViewArgs, WindowArgs, bound, formats, window,
 };
 use crate::cli::values::UsageError;
 use std::path::PathBuf;
@@ -288,14 +288,8 @@ pub struct VerifyArgs {
     pub window: WindowArgs,
     #[command(flatten)]
     pub aws: MirrorArgs,
-    /// Output format.
-    #[arg(long, default_value = "table", value_parser = formats())]
-    pub format: Format,
-    /// Write to FILE (atomically) instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub view: ViewArgs,
+    pub out: OutputArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Trust only these CloudTrail public keys: the JSON `aws cloudtrail list-public-keys`
@@ -331,9 +325,9 @@ impl VerifyArgs {
             window: self.window.window()?,
             s3: self.aws.s3(),
             limits: self.limits.limits(),
-            format: self.format,
-            output: self.output.clone(),
-            view: self.view.view(),
+            format: self.out.format,
+            output: self.out.output.clone(),
+            view: self.out.view.view(),
             keys: crate::analyzer::verify::gather::KeyOptions {
                 pinned: self.public_keys.clone(),
                 online: self.online,

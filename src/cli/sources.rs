@@ -10,6 +10,19 @@ use crate::analyzer::render::Format;
 use crate::base::timefmt::{self, Bound, Millis, Window};
 use crate::cli::values::UsageError;
 
+/// Where and how a command without a page of its own (`verify`, `trust`) writes its table.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = formats())]
+    pub format: Format,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
 /// How an answer is shown: its columns, and a table's width on a terminal.
 #[derive(Debug, Clone, Args)]
 pub struct ViewArgs {

@@ -7,8 +7,7 @@ use clap::Args;
 use crate::analyzer::acquire::ApiSource;
 use crate::analyzer::cmd::answer::Source;
 use crate::analyzer::model::ProviderFilter;
-use crate::analyzer::render::Format;
-use crate::cli::sources::{ApiArgs, LimitArgs, ViewArgs, WindowArgs, formats};
+use crate::cli::sources::{ApiArgs, LimitArgs, OutputArgs, WindowArgs};
 use crate::cli::values::UsageError;
 
 #[derive(Debug, Args)]
@@ -39,14 +38,8 @@ pub struct TrustArgs {
     /// than listed identities, pinned to the sub and aud values the trail shows assuming it.
     #[arg(long, conflicts_with = "observed")]
     pub tighten: bool,
-    /// Output format.
-    #[arg(long, default_value = "table", value_parser = formats())]
-    pub format: Format,
-    /// Write to FILE (atomically) instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub view: ViewArgs,
+    pub out: OutputArgs,
     #[command(flatten)]
     pub api: ApiArgs,
     /// --policies iam: IAM's endpoint (AWS_ENDPOINT_URL_IAM sets it too; --profile is shared).
@@ -82,9 +75,9 @@ impl TrustArgs {
                 profile: self.api.aws.profile.clone(),
                 endpoint_url: self.iam_endpoint_url.clone(),
             },
-            format: self.format,
-            output: self.output.clone(),
-            view: self.view.view(),
+            format: self.out.format,
+            output: self.out.output.clone(),
+            view: self.out.view.view(),
         })
     }
 }
