@@ -191,6 +191,16 @@ pub(crate) async fn retrying_config(profile: Option<&str>) -> aws_config::SdkCon
     loader.load().await
 }
 
+/// A service's custom endpoint: the one given, else `AWS_ENDPOINT_URL_<SERVICE>`, else
+/// `AWS_ENDPOINT_URL`, as the AWS SDKs read them.
+pub(crate) fn custom_endpoint(given: Option<&str>, service: &str) -> Option<String> {
+    given.map(str::to_string).or_else(|| {
+        std::env::var(format!("AWS_ENDPOINT_URL_{service}"))
+            .ok()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+    })
+}
+
 impl S3 {
     pub fn connect(opts: &S3Options) -> Result<S3, S3Error> {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -204,12 +214,7 @@ impl S3 {
             if shared.region().is_none() {
                 b = b.region(aws_config::Region::new("us-east-1"));
             }
-            let custom = opts.endpoint_url.clone().or_else(|| {
-                std::env::var("AWS_ENDPOINT_URL_S3")
-                    .ok()
-                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-            });
-            if let Some(url) = &custom {
+            if let Some(url) = &custom_endpoint(opts.endpoint_url.as_deref(), "S3") {
                 // A custom endpoint (MinIO, moto, a VPC endpoint) has no bucket subdomains.
                 b = b.endpoint_url(url).force_path_style(true);
             }

@@ -6,7 +6,7 @@
 //! `GetRole`. Real IAM returns documents URL-encoded; moto encodes only `GetRole`'s: both are read
 //! by `source::document`.
 
-use crate::analyzer::source::s3::{AwsFailure, describe, retrying_config};
+use crate::analyzer::source::s3::{AwsFailure, custom_endpoint, describe, retrying_config};
 use crate::analyzer::trust::source::{RolePolicy, document};
 
 /// The name that means "the live IAM API" among `--policies` sources.
@@ -43,12 +43,7 @@ async fn fetch(opts: &IamOptions) -> Result<(Vec<RolePolicy>, Vec<String>), IamE
     if shared.region().is_none() {
         b = b.region(aws_config::Region::new("us-east-1"));
     }
-    let custom = opts.endpoint_url.clone().or_else(|| {
-        std::env::var("AWS_ENDPOINT_URL_IAM")
-            .ok()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-    });
-    if let Some(url) = &custom {
+    if let Some(url) = &custom_endpoint(opts.endpoint_url.as_deref(), "IAM") {
         b = b.endpoint_url(url);
     }
     let client = aws_sdk_iam::Client::from_conf(b.build());
