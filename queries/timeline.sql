@@ -10,6 +10,9 @@
 -- session. With --access-key, calls made with a key whose issuing event is not in the input are
 -- shown too, as unattributed.
 -- A key ID issued more than once (AWS reuses them) follows every session it was issued to.
+-- With --gcp-logs, the Google side is interleaved, whatever its time (gcp_timeline): the
+-- creation, change of service account and deletion of each instance the followed sessions name,
+-- and each token minted for their subs' service accounts.
 WITH f AS (
     SELECT DISTINCT
         t.instance,
@@ -43,6 +46,21 @@ ok AS (
         LAG(access_key_id) OVER (PARTITION BY session_name ORDER BY event_time) AS previous_key
     FROM shown
     WHERE error_code IS NULL
+),
+gcp_places AS (
+    SELECT DISTINCT project AS g_project, instance AS g_instance
+    FROM a
+    WHERE instance IS NOT NULL
+),
+gcp_subs AS (
+    SELECT DISTINCT sub AS g_sub FROM a WHERE sub IS NOT NULL AND error_code IS NULL
+),
+gcp AS (
+    SELECT g.* FROM gcp_timeline g
+    JOIN gcp_places p ON g.project = p.g_project AND g.instance = p.g_instance
+    UNION ALL
+    SELECT g.* FROM gcp_timeline g
+    JOIN gcp_subs s ON g.unique_id = s.g_sub
 ),
 rows AS (
     SELECT event_time AS time, 'assumption' AS kind, 'AssumeRoleWithWebIdentity' AS event_name,
@@ -101,6 +119,15 @@ rows AS (
     WHERE f.asked_key IS NOT NULL
         AND r.access_key_id = f.asked_key
         AND r.event_id NOT IN (SELECT event_id FROM calls)
+    UNION ALL
+    SELECT g.time, g.kind, g.event_name, g.event_source, CAST(NULL AS STRING) AS aws_region,
+        g.source_ip, FALSE AS foreign_ip, CAST(NULL AS STRING) AS error_code,
+        CAST(NULL AS STRING) AS access_key_id, CAST(NULL AS STRING) AS session_name,
+        g.instance, g.unique_id AS sub, CAST(NULL AS STRING) AS issuing_ip,
+        CASE WHEN FALSE THEN g.time END AS expires_at, g.detail,
+        CAST(NULL AS STRING) AS s3_bucket, CAST(NULL AS STRING) AS s3_key,
+        CAST(NULL AS VARCHAR[]) AS resources, CAST(NULL AS STRING) AS request_parameters
+    FROM gcp g
 )
 SELECT * FROM rows
 ORDER BY time, kind, event_name

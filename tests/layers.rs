@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["source"],
     &["model"],
     &["query"],
-    &["load"],
+    &["load", "gcp"],
     &["verify", "trust"],
     &["dataset"],
     &["acquire"],

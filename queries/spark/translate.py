@@ -15,10 +15,13 @@ HERE = pathlib.Path(__file__).resolve().parent
 QUERIES = HERE.parent
 # The queries Spark runs: the calls view and every report over the dataset (timeline needs a
 # janus-audit parameter table and is not among them).
-# The trust findings read trust_versions, which janus-audit derives in Rust: not among them.
+# The trust findings read trust_versions, and the GCP findings the gcp_* tables, which
+# janus-audit derives in Rust: not among them.
+GCP_FINDINGS = {"session_names_unknown_instance", "token_minted_outside_fleet",
+                "service_account_key_created", "token_creator_granted"}
 NAMES = ["calls", "by_instance", "sessions"] + sorted(
     "findings/" + p.stem for p in (QUERIES / "findings").glob("*.sql")
-    if not p.stem.startswith("trust_"))
+    if not p.stem.startswith("trust_") and p.stem not in GCP_FINDINGS)
 
 RULES = [
     # ARRAY_AGG(DISTINCT x ORDER BY x) [FILTER (WHERE c)]: a sorted set. Spark's FILTER goes on

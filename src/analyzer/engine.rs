@@ -20,6 +20,8 @@ pub enum ReportError {
     Model(#[from] PolarsError),
     #[error(transparent)]
     Dataset(#[from] crate::analyzer::dataset::DatasetError),
+    #[error(transparent)]
+    GcpListing(#[from] crate::analyzer::gcp::read::ListingError),
     #[error(
         "no CloudTrail log files (.json, .json.gz, .jsonl) found in {}{}",
         list(paths),
@@ -54,6 +56,8 @@ pub struct Outcome {
     pub calls: Sql,
     /// `--verify`: what log-file integrity validation found.
     pub verification: Option<crate::analyzer::verify::Verification>,
+    /// `--gcp-logs` (or what the dataset stored of them).
+    pub gcp: crate::analyzer::gcp::Gcp,
 }
 
 /// `--trusted-cidrs FILE`: the ranges, and the SHA-256 of exactly the bytes they were parsed from
@@ -139,23 +143,7 @@ pub fn run(
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<Outcome, ReportError> {
     let calls = queries.shipped(Shipped::Calls)?;
-    opts.needs = Needs {
-        events: opts.needs.events
-            || sqls
-                .iter()
-                .any(|s| query::mentions(&s.text, Table::Events.name()))
-            || query::mentions(&calls.text, Table::Events.name()),
-        id_times: opts.needs.id_times,
-        touched: opts.needs.touched,
-    };
-    // Of role_calls, only what the queries can name is kept (or decoded, from a dataset).
-    opts.role_call_columns =
-        crate::analyzer::model::role_call_columns(query::words_read(&calls, sqls).as_ref());
-    opts.needs.touched |= opts.role_call_columns.as_ref().is_none_or(|c| {
-        c.kept
-            .iter()
-            .any(|k| crate::analyzer::model::schema::TOUCHED.contains(&k.as_str()))
-    });
+    narrow(&mut opts, &calls, sqls);
     if let Some(dir) = &opts.dataset {
         let reads_events = std::iter::once(&calls)
             .chain(sqls)
@@ -190,6 +178,8 @@ pub fn run(
         false => Some(mark_trusted(&tables.role_calls, trusted)?),
     };
     params.extend(trust_versions(sqls, tables, trust)?);
+    let gcp = load_gcp(&opts)?;
+    params.extend(gcp_tables(sqls, tables, &gcp)?);
     let frames = query::run(
         Registered {
             events: tables.events.as_ref(),
@@ -209,7 +199,57 @@ pub fn run(
         ingested,
         calls,
         verification,
+        gcp,
     })
+}
+
+/// The `gcp_*` tables, and `gcp_verdicts` when one of `sqls` reads it.
+fn gcp_tables(
+    sqls: &[Sql],
+    tables: &crate::analyzer::model::Tables,
+    gcp: &crate::analyzer::gcp::Gcp,
+) -> PolarsResult<Vec<(Table, DataFrame)>> {
+    let mut out = gcp.frames()?;
+    if sqls
+        .iter()
+        .any(|s| query::mentions(&s.text, Table::GcpVerdicts.name()))
+    {
+        let verdicts = crate::analyzer::gcp::keys::verdicts(&gcp.model, &tables.assumptions)?;
+        out.push((Table::GcpVerdicts, verdicts));
+    }
+    Ok(out)
+}
+
+/// The Google side: the `--gcp-*` inputs when given, else what the dataset stored, else none.
+fn load_gcp(opts: &IngestOptions) -> Result<crate::analyzer::gcp::Gcp, ReportError> {
+    if opts.gcp.given() {
+        return Ok(crate::analyzer::gcp::load(&opts.gcp, &opts.limits)?);
+    }
+    match &opts.dataset {
+        Some(dir) => Ok(crate::analyzer::dataset::gcp::read(dir)?),
+        None => Ok(crate::analyzer::gcp::Gcp::default()),
+    }
+}
+
+/// What the queries need read: `events` only when one names it; of role_calls only what they
+/// can name (or decode, from a dataset).
+fn narrow(opts: &mut IngestOptions, calls: &Sql, sqls: &[Sql]) {
+    opts.needs = Needs {
+        events: opts.needs.events
+            || sqls
+                .iter()
+                .any(|s| query::mentions(&s.text, Table::Events.name()))
+            || query::mentions(&calls.text, Table::Events.name()),
+        id_times: opts.needs.id_times,
+        touched: opts.needs.touched,
+    };
+    opts.role_call_columns =
+        crate::analyzer::model::role_call_columns(query::words_read(calls, sqls).as_ref());
+    opts.needs.touched |= opts.role_call_columns.as_ref().is_none_or(|c| {
+        c.kept
+            .iter()
+            .any(|k| crate::analyzer::model::schema::TOUCHED.contains(&k.as_str()))
+    });
 }
 
 /// `trust_versions` (see `trust::versions`), when one of `sqls` reads it.

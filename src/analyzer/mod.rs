@@ -5,6 +5,7 @@ pub mod acquire;
 pub mod cmd;
 pub mod dataset;
 pub mod engine;
+pub mod gcp;
 pub mod load;
 pub mod memory;
 pub mod model;

@@ -371,7 +371,39 @@ pub struct InputArgs {
     #[arg(long, value_name = "FILE", requires = "verify", help_heading = "Input")]
     pub public_keys: Option<PathBuf>,
     #[command(flatten)]
+    pub gcp: GcpArgs,
+    #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// The Google side: GCP Cloud Audit Logs and the listings of what existed before them.
+#[derive(Debug, Args)]
+pub struct GcpArgs {
+    /// GCP Cloud Audit Logs, written after the trail's paths: a logging sink's files
+    /// (cloudaudit.googleapis.com/activity/..., .../data_access/...), `gcloud logging read
+    /// --format=json` output, or NDJSON; files or directories, gzipped or not. Adds
+    /// `gcp_instance` to by-instance and sessions, the Google-side events to timeline, the GCP
+    /// findings, and the gcp_* tables.
+    #[arg(long, value_name = "PATH", num_args = 1.., help_heading = "Google side")]
+    pub gcp_logs: Vec<PathBuf>,
+    /// Instances that existed before the logs begin: `gcloud compute instances list
+    /// --format=json`.
+    #[arg(long, value_name = "FILE", help_heading = "Google side")]
+    pub gcp_instances: Option<PathBuf>,
+    /// Service accounts created before the logs begin (their unique IDs are the subs
+    /// CloudTrail shows): `gcloud iam service-accounts list --format=json`.
+    #[arg(long, value_name = "FILE", help_heading = "Google side")]
+    pub gcp_service_accounts: Option<PathBuf>,
+}
+
+impl GcpArgs {
+    pub fn inputs(&self) -> crate::analyzer::gcp::Inputs {
+        crate::analyzer::gcp::Inputs {
+            logs: self.gcp_logs.clone(),
+            instances: self.gcp_instances.clone(),
+            service_accounts: self.gcp_service_accounts.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -416,6 +448,8 @@ pub struct IngestArgs {
     /// two.
     #[arg(long, value_name = "N", default_value = "192")]
     pub batch_files: usize,
+    #[command(flatten)]
+    pub gcp: GcpArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -470,6 +504,7 @@ impl InputArgs {
             s3: self.api.aws.s3(),
             verify: self.verify,
             public_keys: self.public_keys.clone(),
+            gcp: self.gcp.inputs(),
         }
     }
 }
@@ -490,6 +525,7 @@ impl IngestArgs {
                 s3: self.api.aws.s3(),
                 verify: false,
                 public_keys: None,
+                gcp: self.gcp.inputs(),
             },
             dataset: self.dataset.clone(),
             events: self.events,

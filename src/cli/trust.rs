@@ -67,6 +67,7 @@ impl TrustArgs {
                 s3: self.api.aws.s3(),
                 verify: false,
                 public_keys: None,
+                gcp: Default::default(),
             },
             window: self.window.window()?,
             observed: self.observed,

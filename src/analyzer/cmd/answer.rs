@@ -63,6 +63,8 @@ pub struct Source {
     pub verify: bool,
     /// `--public-keys FILE`: the only keys `--verify` trusts.
     pub public_keys: Option<PathBuf>,
+    /// `--gcp-logs` and the listings.
+    pub gcp: crate::analyzer::gcp::Inputs,
 }
 
 impl Source {
@@ -88,6 +90,7 @@ impl Source {
             s3: self.s3.clone(),
             verify: self.verify,
             public_keys: self.public_keys.clone(),
+            gcp: self.gcp.clone(),
         }
     }
 }
@@ -262,6 +265,7 @@ pub fn run(
     bar.finish();
     let mut outcome = outcome.map_err(|e| unknown_column(e, &queries))?;
     outcome.ingested.tell(tell);
+    tell_gcp(&outcome.gcp, tell);
     if let Some(v) = &outcome.verification {
         crate::analyzer::cmd::verify::tell(v, tell);
     }
@@ -276,14 +280,13 @@ pub fn run(
         _ => frames.into_iter().next().unwrap_or_default(),
     };
     tell_why_empty(&req, &outcome, &frame, tell)?;
-    if matches!(req.command, Command::ByInstance | Command::Sessions) && !req.policies.is_empty() {
-        let changes = crate::analyzer::trust::history::succeeded(
-            &outcome.ingested.tables.policy_changes,
-            &policies,
-        )?;
-        name_trust(&mut frame, keys.as_ref(), &policies, &changes)?;
+    if matches!(req.command, Command::ByInstance | Command::Sessions) {
+        judge_names(&req, &mut frame, keys.as_ref(), &outcome, &policies)?;
     }
-    let complete = outcome.ingested.summary.complete() && input.complete && policies_read;
+    let complete = outcome.ingested.summary.complete()
+        && input.complete
+        && policies_read
+        && outcome.gcp.complete();
     write_out(
         &req,
         &frame,
@@ -309,7 +312,10 @@ fn all_sqls(req: &Request, queries: &Queries) -> Result<(Vec<Sql>, usize, bool),
     if req.format == Format::Html && matches!(req.command, Command::ByInstance) {
         sqls.push(queries.shipped(Shipped::Activity)?);
     }
-    let keys_too = !req.policies.is_empty() && matches!(req.command, Command::ByInstance);
+    // A dataset may hold GCP facts: its by-instance needs the keys to judge them.
+    let keys_too =
+        (!req.policies.is_empty() || req.source.gcp.given() || req.source.dataset.is_some())
+            && matches!(req.command, Command::ByInstance);
     if keys_too {
         sqls.push(queries.shipped(Shipped::Sessions)?);
     }
@@ -366,6 +372,67 @@ fn name_trust(
         }
     };
     name::append(frame, values)?;
+    Ok(())
+}
+
+/// by-instance and sessions: `name_trust` with `--policies`, then `gcp_instance` with GCP logs.
+fn judge_names(
+    req: &Request,
+    frame: &mut DataFrame,
+    keys: Option<&DataFrame>,
+    outcome: &engine::Outcome,
+    policies: &[crate::analyzer::trust::RolePolicy],
+) -> Result<(), AnalyzerError> {
+    if !req.policies.is_empty() {
+        let changes = crate::analyzer::trust::history::succeeded(
+            &outcome.ingested.tables.policy_changes,
+            policies,
+        )?;
+        name_trust(frame, keys, policies, &changes)?;
+    }
+    if outcome.gcp.present {
+        gcp_instance(frame, keys, &outcome.gcp.model)?;
+    }
+    Ok(())
+}
+
+/// What the GCP logs could not give, then what they cover.
+pub(crate) fn tell_gcp(gcp: &crate::analyzer::gcp::Gcp, tell: &mut dyn FnMut(Notice)) {
+    for p in gcp.problems() {
+        tell(Notice::Problem(p));
+    }
+    if let Some(line) = gcp.summary() {
+        tell(Notice::Info(line));
+    }
+}
+
+/// Append `gcp_instance` (see `gcp::verdict`): per key for sessions, the worst of each session
+/// name's keys for by-instance.
+fn gcp_instance(
+    frame: &mut DataFrame,
+    keys: Option<&DataFrame>,
+    model: &crate::analyzer::gcp::model::Model,
+) -> Result<(), AnalyzerError> {
+    use crate::analyzer::gcp::keys;
+    let values: Vec<&'static str> = match keys {
+        None => keys::for_sessions(model, frame)?,
+        Some(k) => {
+            let worst = keys::worst_by_name(k, &keys::for_sessions(model, k)?)?;
+            let names = frame
+                .column("session_name")?
+                .cast(&polars::prelude::DataType::String)?;
+            names
+                .str()?
+                .iter()
+                .map(|n| {
+                    n.and_then(|n| worst.get(n))
+                        .copied()
+                        .unwrap_or("not_covered")
+                })
+                .collect()
+        }
+    };
+    frame.with_column(polars::prelude::Column::new("gcp_instance".into(), values))?;
     Ok(())
 }
 

@@ -35,6 +35,7 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         return Ok(exit::INTERRUPTED);
     }
     let ds = Dataset::create(&req.dataset)?;
+    let gcp_complete = ingest_gcp(&req, &ds, tell)?;
     let how = write::Request {
         events: req.events,
         batch_files: req.batch_files,
@@ -54,9 +55,30 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         "ingested {files_done} new file(s), {records} record(s), into {}; {already} file(s) already in the dataset",
         crate::base::text::quoted(&ds.dir)
     )));
-    Ok(if incomplete || !input.complete {
+    Ok(if incomplete || !input.complete || !gcp_complete {
         exit::INCOMPLETE
     } else {
         exit::OK
     })
+}
+
+/// `--gcp-logs` and the listings into the dataset; whether every GCP input was read whole.
+fn ingest_gcp(
+    req: &Request,
+    ds: &Dataset,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<bool, AnalyzerError> {
+    if !req.source.gcp.given() {
+        return Ok(true);
+    }
+    let gcp = crate::analyzer::gcp::load(&req.source.gcp, &req.source.limits)
+        .map_err(crate::analyzer::engine::ReportError::from)?;
+    let _lock = ds.lock()?;
+    let added = crate::analyzer::dataset::gcp::write(ds, &gcp)?;
+    answer::tell_gcp(&gcp, tell);
+    tell(Notice::Info(format!(
+        "stored {added} new GCP fact(s) in {}",
+        crate::base::text::quoted(&ds.dir)
+    )));
+    Ok(gcp.complete())
 }

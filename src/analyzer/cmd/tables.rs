@@ -81,6 +81,7 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Listed>, QueryError> {
             crate::analyzer::trust::versions::empty(),
         ),
     ];
+    let params = params.into_iter().chain(gcp_listed(&assumptions));
     for (table, about, df) in params {
         out.push(Listed {
             table,
@@ -89,6 +90,47 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Listed>, QueryError> {
         });
     }
     Ok(out)
+}
+
+/// The GCP tables, as a run without `--gcp-logs` registers them.
+fn gcp_listed(assumptions: &DataFrame) -> Vec<(Table, &'static str, DataFrame)> {
+    let gcp = crate::analyzer::gcp::Gcp::default();
+    let mut tables = gcp.frames().expect("static columns");
+    tables.push((
+        Table::GcpVerdicts,
+        crate::analyzer::gcp::keys::verdicts(&gcp.model, assumptions).expect("static columns"),
+    ));
+    tables
+        .into_iter()
+        .map(|(table, df)| (table, gcp_about(table), df))
+        .collect()
+}
+
+/// What each GCP table holds (see `gcp`): empty without `--gcp-logs`.
+fn gcp_about(table: Table) -> &'static str {
+    match table {
+        Table::GcpInstances => {
+            "--gcp-logs: each life of each Compute Engine instance (created, deleted, the service accounts it ran as), from the Admin Activity logs and --gcp-instances"
+        }
+        Table::GcpServiceAccounts => {
+            "--gcp-logs: every service account whose unique ID (the sub CloudTrail shows) is known, from the logs and --gcp-service-accounts"
+        }
+        Table::GcpMints => {
+            "--gcp-logs: each GenerateIdToken, SignJwt and GenerateAccessToken (IAM Credentials, Data Access), granted or denied"
+        }
+        Table::GcpChanges => {
+            "--gcp-logs: service account keys created and deleted, token-creator roles granted on a service account"
+        }
+        Table::GcpCoverage => {
+            "--gcp-logs: per project and log, the first and last entry read; a project is covered from its first to its last Admin Activity entry"
+        }
+        Table::GcpTimeline => {
+            "--gcp-logs: the Google-side events `timeline` interleaves (instances' creation, change of account and deletion; mints)"
+        }
+        _ => {
+            "--gcp-logs: each successful assumption's gcp_instance, the instance found, the accounts it ran as then, and why"
+        }
+    }
 }
 
 /// The listing `janus-audit tables` prints.

@@ -19,6 +19,7 @@
 
 pub mod ddl;
 pub mod files;
+pub mod gcp;
 pub mod read;
 pub mod write;
 
@@ -332,7 +333,7 @@ fn write_aside(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
 }
 
 /// As [`write_aside`], with the content written by `body` as it is made.
-fn write_aside_with(
+pub(crate) fn write_aside_with(
     path: &Path,
     body: impl FnOnce(&mut dyn std::io::Write) -> Result<(), DatasetError>,
 ) -> Result<(), DatasetError> {

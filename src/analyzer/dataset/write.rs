@@ -213,6 +213,7 @@ fn batch_options(req: &Request) -> IngestOptions {
         s3: req.s3.clone(),
         verify: false,
         public_keys: None,
+        gcp: Default::default(),
     }
 }
 

@@ -42,6 +42,8 @@ pub struct IngestOptions {
     pub verify: bool,
     /// `--public-keys FILE`: the only keys `--verify` trusts.
     pub public_keys: Option<PathBuf>,
+    /// `--gcp-logs` and the listings: read beside the trail (see `gcp`).
+    pub gcp: crate::analyzer::gcp::Inputs,
 }
 
 pub struct Ingested {

@@ -292,7 +292,8 @@ impl PushStr for Dict {
 
 /// The tables SQL reads, by the names it reads them under: one home for them. The model builds
 /// the first five from the records; `queries/calls.sql` derives `calls`; `files` says what
-/// became of each input file; the last two are parameter tables a command fills.
+/// became of each input file; `timeline_filter`, `findings_params` and `trust_versions` are
+/// parameter tables a command fills; the `gcp_` tables come from `--gcp-logs` (see `gcp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
     Events,
@@ -306,6 +307,13 @@ pub enum Table {
     TimelineFilter,
     FindingsParams,
     TrustVersions,
+    GcpInstances,
+    GcpServiceAccounts,
+    GcpMints,
+    GcpChanges,
+    GcpCoverage,
+    GcpTimeline,
+    GcpVerdicts,
 }
 
 impl Table {
@@ -322,6 +330,13 @@ impl Table {
             Table::TimelineFilter => "timeline_filter",
             Table::FindingsParams => "findings_params",
             Table::TrustVersions => "trust_versions",
+            Table::GcpInstances => "gcp_instances",
+            Table::GcpServiceAccounts => "gcp_service_accounts",
+            Table::GcpMints => "gcp_mints",
+            Table::GcpChanges => "gcp_changes",
+            Table::GcpCoverage => "gcp_coverage",
+            Table::GcpTimeline => "gcp_timeline",
+            Table::GcpVerdicts => "gcp_verdicts",
         }
     }
 }

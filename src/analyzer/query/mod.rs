@@ -72,6 +72,22 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "findings/trust_session_name_free",
         include_str!("../../../queries/findings/trust_session_name_free.sql"),
     ),
+    (
+        "findings/session_names_unknown_instance",
+        include_str!("../../../queries/findings/session_names_unknown_instance.sql"),
+    ),
+    (
+        "findings/token_minted_outside_fleet",
+        include_str!("../../../queries/findings/token_minted_outside_fleet.sql"),
+    ),
+    (
+        "findings/service_account_key_created",
+        include_str!("../../../queries/findings/service_account_key_created.sql"),
+    ),
+    (
+        "findings/token_creator_granted",
+        include_str!("../../../queries/findings/token_creator_granted.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,122 @@
+//! `gcp_instance`: what the GCP logs say of the instance a key's session name claims, at the
+//! time the key was issued.
+
+use crate::analyzer::gcp::model::{Instance, Model};
+use crate::base::naming::{InstanceSource, parse_session_name, short_hash};
+use crate::base::timefmt::Millis;
+
+/// The classes, worst first: a `by-instance` row takes its worst key's.
+pub const ORDER: [&str; 5] = [
+    "no_such_instance",
+    "other_service_account",
+    "not_covered",
+    "not_instance_name",
+    "verified",
+];
+
+/// One key's class, and what it rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub class: &'static str,
+    /// The instance found (`project/zone/name`), if any.
+    pub instance: Option<String>,
+    /// The service accounts it ran as then.
+    pub ran_as: Vec<String>,
+    pub reason: String,
+}
+
+fn verdict(class: &'static str, reason: String) -> Verdict {
+    Verdict {
+        class,
+        instance: None,
+        ran_as: Vec::new(),
+        reason,
+    }
+}
+
+/// The instances of `project` a session name can mean: its name exactly (and its zone, when
+/// the name carries one), or for a name the fetcher shortened, those whose full session name
+/// starts with what was kept and hashes to the suffix.
+fn candidates<'m>(m: &'m Model, name: &str) -> Option<(String, Vec<&'m Instance>)> {
+    let p = parse_session_name(name);
+    let (Some(project), Some(instance)) = (p.project, p.instance) else {
+        return None;
+    };
+    let of_project = m.instances.iter().filter(|i| i.project == project);
+    let found = match p.source {
+        InstanceSource::Shortened => {
+            let (kept, hash) = name.split_at(name.len() - 9);
+            of_project
+                .filter(|i| {
+                    let hostname = format!("{project}.{}.{}.c.{project}.internal", i.name, i.zone);
+                    [format!("{project}.{}", i.name), hostname]
+                        .iter()
+                        .any(|full| full.starts_with(kept) && short_hash(full) == hash[1..])
+                })
+                .collect()
+        }
+        _ => of_project
+            .filter(|i| i.name == instance && p.zone.is_none_or(|z| z == i.zone))
+            .collect(),
+    };
+    Some((project.to_string(), found))
+}
+
+/// The class of a key issued at `issued` to `sub` under `session_name`.
+pub fn judge(m: &Model, session_name: &str, sub: Option<&str>, issued: Option<Millis>) -> Verdict {
+    let Some((project, found)) = candidates(m, session_name) else {
+        return verdict(
+            "not_instance_name",
+            "the session name carries no project and instance".into(),
+        );
+    };
+    let Some(t) = issued else {
+        return verdict("not_covered", "the key's issue time is unknown".into());
+    };
+    let Some(life) = found.iter().rev().find(|i| i.existed_at(t)) else {
+        return match m.covers(&project, t) {
+            true => verdict(
+                "no_such_instance",
+                format!(
+                    "project {project}'s Admin Activity log covers that time and shows no such instance then"
+                ),
+            ),
+            false => verdict(
+                "not_covered",
+                format!("no Admin Activity log of project {project} covers that time"),
+            ),
+        };
+    };
+    let ran_as: Vec<String> = life.accounts_at(t).iter().map(|s| s.to_string()).collect();
+    let ids: Vec<Option<&str>> = ran_as
+        .iter()
+        .map(|e| m.account(e).map(|a| a.unique_id.as_str()))
+        .collect();
+    let place = format!("{}/{}/{}", life.project, life.zone, life.name);
+    let with = |class: &'static str, reason: String| Verdict {
+        class,
+        instance: Some(place.clone()),
+        ran_as: ran_as.clone(),
+        reason,
+    };
+    match sub {
+        Some(sub) if ids.contains(&Some(sub)) => with(
+            "verified",
+            format!("{place} ran as the sub's service account"),
+        ),
+        _ if ran_as.is_empty() || ids.iter().any(Option::is_none) => with(
+            "not_covered",
+            format!("{place} existed; the unique ID of the account it ran as is not known"),
+        ),
+        _ => with(
+            "other_service_account",
+            format!("{place} existed but ran as {}", ran_as.join(", ")),
+        ),
+    }
+}
+
+/// The worse of two classes.
+pub fn worse(a: &'static str, b: &'static str) -> &'static str {
+    let rank = |v: &str| ORDER.iter().position(|o| *o == v).unwrap_or(0);
+    if rank(a) <= rank(b) { a } else { b }
+}
