@@ -313,9 +313,13 @@ fn all_sqls(req: &Request, queries: &Queries) -> Result<(Vec<Sql>, usize, bool),
         sqls.push(queries.shipped(Shipped::Activity)?);
     }
     // A dataset may hold GCP facts: its by-instance needs the keys to judge them.
-    let keys_too =
-        (!req.policies.is_empty() || req.source.gcp.given() || req.source.dataset.is_some())
-            && matches!(req.command, Command::ByInstance);
+    let gcp = req.source.gcp.given()
+        || req
+            .source
+            .dataset
+            .as_deref()
+            .is_some_and(crate::analyzer::dataset::gcp::stored);
+    let keys_too = (!req.policies.is_empty() || gcp) && matches!(req.command, Command::ByInstance);
     if keys_too {
         sqls.push(queries.shipped(Shipped::Sessions)?);
     }
@@ -391,7 +395,7 @@ fn judge_names(
         name_trust(frame, keys, policies, &changes)?;
     }
     if outcome.gcp.present {
-        gcp_instance(frame, keys, &outcome.gcp.model)?;
+        crate::analyzer::gcp::keys::append(frame, keys, &outcome.gcp.model)?;
     }
     Ok(())
 }
@@ -404,36 +408,6 @@ pub(crate) fn tell_gcp(gcp: &crate::analyzer::gcp::Gcp, tell: &mut dyn FnMut(Not
     if let Some(line) = gcp.summary() {
         tell(Notice::Info(line));
     }
-}
-
-/// Append `gcp_instance` (see `gcp::verdict`): per key for sessions, the worst of each session
-/// name's keys for by-instance.
-fn gcp_instance(
-    frame: &mut DataFrame,
-    keys: Option<&DataFrame>,
-    model: &crate::analyzer::gcp::model::Model,
-) -> Result<(), AnalyzerError> {
-    use crate::analyzer::gcp::keys;
-    let values: Vec<&'static str> = match keys {
-        None => keys::for_sessions(model, frame)?,
-        Some(k) => {
-            let worst = keys::worst_by_name(k, &keys::for_sessions(model, k)?)?;
-            let names = frame
-                .column("session_name")?
-                .cast(&polars::prelude::DataType::String)?;
-            names
-                .str()?
-                .iter()
-                .map(|n| {
-                    n.and_then(|n| worst.get(n))
-                        .copied()
-                        .unwrap_or("not_covered")
-                })
-                .collect()
-        }
-    };
-    frame.with_column(polars::prelude::Column::new("gcp_instance".into(), values))?;
-    Ok(())
 }
 
 /// A query naming a column no table has: the nearest columns of every table, not the few this

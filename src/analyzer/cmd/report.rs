@@ -106,6 +106,7 @@ pub fn run(mut req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         let label = format!("window {}/{} {}: ", i + 1, windows.len(), dir_name(w));
         let done = shared.window(*w, input, &label)?;
         done.ingested.tell(tell);
+        answer::tell_gcp(&done.gcp, tell);
         if let Some(missed) = done.ingested.summary.missed(w, &done.ingested.files) {
             tell(Notice::Problem(missed));
         }

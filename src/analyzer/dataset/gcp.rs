@@ -14,11 +14,16 @@ use crate::analyzer::gcp::{self, Gcp, store};
 
 const DIR: &str = "gcp";
 
+/// Whether an ingest stored GCP facts in the dataset at `dir`.
+pub fn stored(dir: &Path) -> bool {
+    dir.join(DIR).join("facts.parquet").exists()
+}
+
 /// The stored facts (none when no ingest was given `--gcp-logs`).
 pub fn read(dir: &Path) -> Result<Gcp, DatasetError> {
     let facts_path = dir.join(DIR).join("facts.parquet");
     let coverage_path = dir.join(DIR).join("coverage.parquet");
-    if !facts_path.exists() {
+    if !stored(dir) {
         return Ok(Gcp::default());
     }
     let facts = store::facts_from(&read_parquet(&facts_path, None)?)?;

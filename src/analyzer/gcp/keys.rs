@@ -115,3 +115,25 @@ pub fn worst_by_name(
     }
     Ok(out)
 }
+
+/// Append `gcp_instance` to a `sessions` frame (`keys` None: each row its key's) or to a
+/// `by-instance` frame (`keys` its sessions: each row the worst of its session name's keys; a
+/// name with no key is `not_covered`).
+pub fn append(frame: &mut DataFrame, keys: Option<&DataFrame>, m: &Model) -> PolarsResult<()> {
+    let values: Vec<&'static str> = match keys {
+        None => for_sessions(m, frame)?,
+        Some(k) => {
+            let worst = worst_by_name(k, &for_sessions(m, k)?)?;
+            strings(frame, "session_name")?
+                .iter()
+                .map(|n| {
+                    n.and_then(|n| worst.get(n))
+                        .copied()
+                        .unwrap_or("not_covered")
+                })
+                .collect()
+        }
+    };
+    frame.with_column(Column::new("gcp_instance".into(), values))?;
+    Ok(())
+}

@@ -147,9 +147,45 @@ fn keep(out: &mut Read, seen: &mut HashSet<(String, String)>, v: Value) {
     out.facts.extend(r.facts);
 }
 
-/// Each JSON value of `bytes` to `take`: the elements of a top-level array, else each value of
-/// a stream (NDJSON, or objects one after another). A damaged value is counted and reading
-/// goes on at the next line; returns how many were damaged and why (the first few).
+/// Whether `bytes` is NDJSON: its first line holds a whole JSON value. Each line is then read on
+/// its own, so that a broken line cannot swallow the line after it (an object left open would
+/// take the next line's object as a value).
+fn one_per_line(bytes: &[u8]) -> bool {
+    let first = bytes
+        .split(|&b| b == b'\n')
+        .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()));
+    first.is_some_and(|l| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok())
+}
+
+/// Each line of NDJSON to `give`; returns the damaged lines' count and why (the first few).
+fn lines(bytes: &[u8], give: &mut dyn FnMut(Value)) -> (u64, Vec<String>) {
+    let (mut bad, mut why) = (0, Vec::new());
+    for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v) => give(v),
+            Err(e) => {
+                bad += 1;
+                if why.len() < 3 {
+                    why.push(format!(
+                        "line {}: not JSON ({:?} error at column {})",
+                        n + 1,
+                        e.classify(),
+                        e.column()
+                    ));
+                }
+            }
+        }
+    }
+    (bad, why)
+}
+
+/// Each JSON value of `bytes` to `take`: the elements of a top-level array, each line of NDJSON,
+/// else each value of a stream (pretty-printed objects one after another). A damaged value is
+/// counted and reading goes on (at the next line of a stream); returns how many were damaged
+/// and why (the first few).
 fn entries(bytes: &[u8], max: u64, take: &mut dyn FnMut(Value)) -> (u64, Vec<String>) {
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
     let mut bad = 0u64;
@@ -167,6 +203,8 @@ fn entries(bytes: &[u8], max: u64, take: &mut dyn FnMut(Value)) -> (u64, Vec<Str
             bad += 1;
             why.push(reason(&format!("the JSON array is damaged: {e}")));
         }
+    } else if one_per_line(bytes) {
+        (bad, why) = lines(bytes, &mut give);
     } else {
         let mut at = 0;
         while at < bytes.len() {
@@ -285,6 +323,13 @@ mod tests {
     #[test]
     fn a_broken_line_is_counted_and_the_next_lines_still_read() {
         let (got, bad) = values("{\"a\":1}\n{\"a\": tru\n{\"a\":3}\n");
+        assert_eq!((got.len(), bad), (2, 1));
+        assert_eq!(got[1]["a"], 3);
+    }
+
+    #[test]
+    fn a_line_left_open_does_not_swallow_the_next() {
+        let (got, bad) = values("{\"a\":1}\n{\"a\": \n{\"a\":3}\n");
         assert_eq!((got.len(), bad), (2, 1));
         assert_eq!(got[1]["a"], 3);
     }

@@ -41,6 +41,8 @@ pub struct WindowDone {
     pub findings: DataFrame,
     /// `--verify`: what validation found (also in the manifest).
     pub verification: Option<crate::analyzer::verify::Verification>,
+    /// `--gcp-logs`: what was read of them.
+    pub gcp: crate::analyzer::gcp::Gcp,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,19 @@ pub enum WindowError {
     Write(#[from] ScheduleError),
     #[error("cannot encode {name}: {source}")]
     Encode { name: String, source: OutputError },
+}
+
+/// With GCP input, `gcp_instance` on both reports (see `gcp::keys`).
+fn judge_gcp(
+    gcp: &crate::analyzer::gcp::Gcp,
+    by_instance: &mut DataFrame,
+    sessions: &mut DataFrame,
+) -> Result<(), ReportError> {
+    if gcp.present {
+        crate::analyzer::gcp::keys::append(by_instance, Some(sessions), &gcp.model)?;
+        crate::analyzer::gcp::keys::append(sessions, None, &gcp.model)?;
+    }
+    Ok(())
 }
 
 /// The three reports of one window, in each format, with a manifest, in `DIR/<span>/`.
@@ -79,8 +94,9 @@ pub fn run_window(
     let mut frames = std::mem::take(&mut outcome.frames);
     let extra = frames.split_off(own);
     let mut frames = frames.into_iter();
-    let by_instance = frames.next().unwrap_or_default();
-    let sessions = frames.next().unwrap_or_default();
+    let mut by_instance = frames.next().unwrap_or_default();
+    let mut sessions = frames.next().unwrap_or_default();
+    judge_gcp(&outcome.gcp, &mut by_instance, &mut sessions)?;
     let findings = crate::analyzer::query::findings::combine(frames.collect()).map_err(|e| {
         ReportError::Query(QueryError::Sql {
             name: "findings".into(),
@@ -94,7 +110,8 @@ pub fn run_window(
     ];
     let mut outputs = Vec::new();
     if html {
-        let complete = outcome.ingested.summary.complete() && job.input_complete;
+        let complete =
+            outcome.ingested.summary.complete() && job.input_complete && outcome.gcp.complete();
         let source = &job.parameters["source"];
         let frames = [&by_instance, &sessions, &findings];
         outputs.push(page(
@@ -104,6 +121,7 @@ pub fn run_window(
     outputs.extend(encode(&reports, job.formats)?);
     let ingested = outcome.ingested;
     let verification = outcome.verification;
+    let gcp = outcome.gcp;
     let rows: serde_json::Map<String, serde_json::Value> = reports
         .iter()
         .map(|(n, df)| (n.to_string(), df.height().into()))
@@ -125,11 +143,12 @@ pub fn run_window(
         Manifest::new(made, &ingested, verification.as_ref()).to_bytes()
     })?;
     Ok(WindowDone {
-        complete: ingested.summary.complete(),
+        complete: ingested.summary.complete() && gcp.complete(),
         dir,
         ingested,
         findings,
         verification,
+        gcp,
     })
 }
 
