@@ -116,7 +116,7 @@ fn gcp_about(table: Table) -> &'static str {
             "--gcp-logs: every service account whose unique ID (the sub CloudTrail shows) is known, from the logs and --gcp-service-accounts"
         }
         Table::GcpMints => {
-            "--gcp-logs: each GenerateIdToken, SignJwt and GenerateAccessToken (IAM Credentials, Data Access), granted or denied"
+            "--gcp-logs: each GenerateIdToken and SignJwt (IAM Credentials, Data Access), granted or denied; not SignBlob or GenerateAccessToken"
         }
         Table::GcpChanges => {
             "--gcp-logs: service account keys created and deleted, token-creator roles granted on a service account"

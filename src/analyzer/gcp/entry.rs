@@ -81,7 +81,7 @@ pub enum Kind {
     KeyDeleted,
     /// `SetIAMPolicy` on a service account adding a token-creator role: `emails` the members.
     TokenCreatorGranted,
-    /// `GenerateIdToken`, `SignJwt`, `GenerateAccessToken`.
+    /// `GenerateIdToken`, `SignJwt`: an ID token (or a JWT signed as the account) minted.
     Mint,
     /// A project's number (`resourceName` `projects/NUMBER/...`): `detail` holds it.
     ProjectNumber,
@@ -395,7 +395,8 @@ fn iam(entry: &Value, p: &Value, method: &str, base: Fact, out: &mut Vec<Fact>) 
             });
         }
         "SetIAMPolicy" if !fact.failed => grants(p, fact, out),
-        "GenerateIdToken" | "SignJwt" | "GenerateAccessToken" => out.push(Fact {
+        // An access token is not an identity token: its entries teach the account's ID only.
+        "GenerateIdToken" | "SignJwt" => out.push(Fact {
             kind: Some(Kind::Mint),
             delegation: delegation(p),
             ..fact

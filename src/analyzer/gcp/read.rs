@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::analyzer::gcp::entry::{self, Fact, LogType, Skipped};
+use crate::analyzer::gcp::entry::{self, Fact, Kind, LogType, Skipped};
 use crate::analyzer::source::files::{self, Buffers, Limits, Plan};
 use crate::base::text::{quoted, reason};
 use crate::base::timefmt::Millis;
@@ -83,7 +83,7 @@ pub fn read(paths: &[PathBuf], limits: &Limits) -> Read {
         walk_errors: errors.iter().map(|e| e.to_string()).collect(),
         ..Read::default()
     };
-    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut seen = Seen::default();
     let mut bufs = Buffers::default();
     for f in found.iter().filter(|f| f.plan == Plan::Read) {
         let mut file = FileRead {
@@ -116,9 +116,17 @@ pub fn read(paths: &[PathBuf], limits: &Limits) -> Read {
     out
 }
 
+/// What reading has met: entries that gave facts (`logName`, `insertId`), and the pairs learnt
+/// in passing (account email and unique ID; project and number).
+#[derive(Default)]
+struct Seen {
+    entries: HashSet<(String, String)>,
+    pairs: HashSet<(String, String)>,
+}
+
 /// One entry: counted, de-duplicated, and its facts and coverage kept.
-fn keep(out: &mut Read, seen: &mut HashSet<(String, String)>, v: Value) {
-    let r = entry::read(&v);
+fn keep(out: &mut Read, seen: &mut Seen, v: Value) {
+    let mut r = entry::read(&v);
     if let Some(Skipped::NotAuditLog) = r.skipped {
         out.not_audit += 1;
         return;
@@ -131,13 +139,25 @@ fn keep(out: &mut Read, seen: &mut HashSet<(String, String)>, v: Value) {
         span.0 = span.0.min(t);
         span.1 = span.1.max(t);
     }
+    // A pair learnt in passing (an account's ID from the labels of each of its many token
+    // requests, a project's number) is kept once: what those entries cost is their count.
+    r.facts.retain(|f| match f.kind {
+        Some(Kind::ServiceAccountKnown | Kind::ProjectNumber) => seen.pairs.insert((
+            f.sa_email.clone().or(f.project.clone()).unwrap_or_default(),
+            f.sa_unique_id
+                .clone()
+                .or(f.detail.clone())
+                .unwrap_or_default(),
+        )),
+        _ => true,
+    });
     if r.skipped == Some(Skipped::OtherMethod) && r.facts.is_empty() {
         out.other_method += 1;
         return;
     }
     // Only entries that give facts are remembered: what other methods' entries cost is their
     // count, whatever their number.
-    if !r.key.1.is_empty() && !seen.insert(r.key.clone()) {
+    if !r.key.1.is_empty() && !seen.entries.insert(r.key.clone()) {
         out.duplicates += 1;
         return;
     }

@@ -118,7 +118,7 @@ fn target_id(m: &Model, f: &Fact) -> Option<String> {
     })
 }
 
-/// `gcp_mints`: GenerateIdToken, SignJwt and GenerateAccessToken, granted or denied.
+/// `gcp_mints`: GenerateIdToken and SignJwt, granted or denied.
 pub fn mints(m: &Model) -> PolarsResult<DataFrame> {
     let f = &m.mints;
     DataFrame::new_infer_height(vec![
