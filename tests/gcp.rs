@@ -467,3 +467,17 @@ fn a_scheduled_report_judges_its_keys_and_finds_the_gcp_findings() {
             .any(|r| r["kind"] == "token_minted_outside_fleet")
     );
 }
+
+#[test]
+fn without_gcp_input_nothing_is_judged() {
+    let (code, out, err) = janus(&[
+        "query",
+        "SELECT COUNT(*) AS n FROM gcp_verdicts",
+        "fixtures/cloudtrail",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "n\n0\n");
+    assert!(!err.contains("GCP logs"), "{err}");
+}

@@ -214,7 +214,12 @@ fn gcp_tables(
         .iter()
         .any(|s| query::mentions(&s.text, Table::GcpVerdicts.name()))
     {
-        let verdicts = crate::analyzer::gcp::keys::verdicts(&gcp.model, &tables.assumptions)?;
+        // Without GCP input nothing is judged: an empty table, not every key `not_covered`.
+        let assumptions = match gcp.present {
+            true => tables.assumptions.clone(),
+            false => tables.assumptions.head(Some(0)),
+        };
+        let verdicts = crate::analyzer::gcp::keys::verdicts(&gcp.model, &assumptions)?;
         out.push((Table::GcpVerdicts, verdicts));
     }
     Ok(out)
