@@ -345,7 +345,7 @@ fn each_shape_is_read_and_an_entry_delivered_twice_counts_once() {
     assert_eq!(all, without);
     assert!(
         err.contains(
-            "13 file(s), 26 fact(s) kept, 5 duplicate(s), 6 of other methods, 1 not audit logs"
+            "13 file(s) (0 damaged), 26 fact(s) kept, 5 duplicate(s), 6 of other methods, 1 not audit logs"
         ),
         "{err}"
     );
@@ -465,7 +465,29 @@ fn a_scheduled_report_judges_its_keys_and_finds_the_gcp_findings() {
         findings
             .iter()
             .any(|r| r["kind"] == "token_minted_outside_fleet")
+    ); // The manifest records what was read of the Google side, each file with its hash.
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(window.join("manifest.json")).unwrap()).unwrap();
+    let gcp = &manifest["gcp"];
+    assert_eq!(gcp["complete"], true);
+    assert_eq!(gcp["files"].as_array().unwrap().len(), 13);
+    let sink = gcp["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| s(&f["path"]).ends_with("2026/10/05/09:00:00_09:59:59_S0.json"))
+        .unwrap();
+    let bytes = std::fs::read(
+        "fixtures/gcp/logs/sink/cloudaudit.googleapis.com/activity/2026/10/05/09:00:00_09:59:59_S0.json",
+    )
+    .unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        s(&sink["sha256"]),
+        hex::encode(sha2::Sha256::digest(&bytes))
     );
+    assert_eq!(gcp["listings"].as_array().unwrap().len(), 2);
+    assert_eq!(gcp["data_access_found"], true);
 }
 
 #[test]

@@ -65,8 +65,9 @@ pub fn load(inputs: &Inputs, limits: &Limits) -> Result<Gcp, read::ListingError>
     ];
     for (flag, path, fact) in listings {
         if let Some(path) = path {
-            let (facts, bad) = read::listing(flag, path, limits, fact)?;
+            let (facts, bad, sha256) = read::listing(flag, path, limits, fact)?;
             r.facts.extend(facts);
+            r.listings.push((flag, path.clone(), sha256));
             unusable += bad;
         }
     }
@@ -118,6 +119,62 @@ impl Gcp {
         out
     }
 
+    /// What a report's manifest records of the GCP input: every file with its SHA-256 and what
+    /// became of it, the counts, and what the logs cover.
+    pub fn describe(&self) -> Option<serde_json::Value> {
+        if !self.present {
+            return None;
+        }
+        let r = &self.read;
+        let files: Vec<serde_json::Value> = r
+            .files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "path": f.path.display().to_string(),
+                    "sha256": f.sha256,
+                    "entries": f.entries,
+                    "unusable_entries": f.unusable,
+                    "skipped": f.skipped,
+                    "problems": f.problems,
+                })
+            })
+            .collect();
+        let listings: Vec<serde_json::Value> = r
+            .listings
+            .iter()
+            .map(|(flag, path, sha)| {
+                serde_json::json!({"option": flag, "path": path.display().to_string(), "sha256": sha})
+            })
+            .collect();
+        let coverage: Vec<serde_json::Value> = self
+            .model
+            .coverage
+            .iter()
+            .map(|((p, t), (first, last))| {
+                serde_json::json!({
+                    "project": p,
+                    "log_type": t.as_str(),
+                    "first_entry": crate::base::timefmt::format_millis(*first),
+                    "last_entry": crate::base::timefmt::format_millis(*last),
+                })
+            })
+            .collect();
+        Some(serde_json::json!({
+            "complete": self.complete(),
+            "files": files,
+            "listings": listings,
+            "paths_unreadable": r.walk_errors,
+            "facts": self.facts.len(),
+            "duplicates": r.duplicates,
+            "other_methods": r.other_method,
+            "not_audit_logs": r.not_audit,
+            "listing_elements_unusable": self.unusable_listed,
+            "coverage": coverage,
+            "data_access_found": self.model.has_data_access(),
+        }))
+    }
+
     /// The summary line: what the GCP logs cover, so that "not seen" can be read.
     pub fn summary(&self) -> Option<String> {
         if !self.present {
@@ -139,8 +196,13 @@ impl Gcp {
             true => "IAM Credentials (Data Access) entries found",
             false => "no Data Access entries (off by default in GCP): token mints cannot be seen",
         };
+        let damaged = r
+            .files
+            .iter()
+            .filter(|f| f.skipped || f.unusable > 0)
+            .count();
         Some(format!(
-            "GCP logs: {} file(s), {} fact(s) kept, {} duplicate(s), {} of other methods, {} not audit logs; covers {covered}; {data_access}",
+            "GCP logs: {} file(s) ({damaged} damaged), {} fact(s) kept, {} duplicate(s), {} of other methods, {} not audit logs; covers {covered}; {data_access}",
             r.files.len(),
             self.facts.len(),
             r.duplicates,

@@ -25,6 +25,8 @@ pub struct FileRead {
     /// Not read at all (damaged, over the limit).
     pub skipped: bool,
     pub problems: Vec<String>,
+    /// Of the bytes on disk, for a report's manifest.
+    pub sha256: Option<String>,
 }
 
 impl FileRead {
@@ -67,6 +69,8 @@ pub struct Read {
     pub duplicates: u64,
     pub not_audit: u64,
     pub other_method: u64,
+    /// The listings read (`--gcp-instances`, `--gcp-service-accounts`): flag, path, SHA-256.
+    pub listings: Vec<(&'static str, PathBuf, String)>,
 }
 
 impl Read {
@@ -84,7 +88,7 @@ pub fn read(paths: &[PathBuf], limits: &Limits) -> Read {
         ..Read::default()
     };
     let mut seen = Seen::default();
-    let mut bufs = Buffers::default();
+    let mut bufs = Buffers::hashing(true);
     for f in found.iter().filter(|f| f.plan == Plan::Read) {
         let mut file = FileRead {
             path: f.path.clone(),
@@ -92,8 +96,11 @@ pub fn read(paths: &[PathBuf], limits: &Limits) -> Read {
             unusable: 0,
             skipped: false,
             problems: Vec::new(),
+            sha256: None,
         };
-        match files::read_decoded(&f.path, &mut bufs, limits.max_file_bytes) {
+        let read = files::read_decoded(&f.path, &mut bufs, limits.max_file_bytes);
+        file.sha256 = bufs.sha256.map(hex::encode);
+        match read {
             Err(e) => {
                 file.skipped = true;
                 file.problems.push(reason(&e.to_string()));
@@ -302,15 +309,16 @@ pub fn listing(
     path: &Path,
     limits: &Limits,
     fact: fn(&Value) -> Option<Fact>,
-) -> Result<(Vec<Fact>, u64), ListingError> {
+) -> Result<(Vec<Fact>, u64, String), ListingError> {
     let bad = |reason: String| ListingError {
         flag,
         path: path.to_path_buf(),
         reason,
     };
-    let mut bufs = Buffers::default();
+    let mut bufs = Buffers::hashing(true);
     files::read_decoded(path, &mut bufs, limits.max_file_bytes)
         .map_err(|e| bad(reason(&e.to_string())))?;
+    let sha256 = bufs.sha256.map(hex::encode).unwrap_or_default();
     let mut facts = Vec::new();
     let mut unusable = 0;
     let (damaged, why) = entries(&bufs.decoded, limits.max_records, &mut |v| match fact(&v) {
@@ -320,7 +328,7 @@ pub fn listing(
     if damaged > 0 {
         return Err(bad(why.join("; ")));
     }
-    Ok((facts, unusable))
+    Ok((facts, unusable, sha256))
 }
 
 #[cfg(test)]

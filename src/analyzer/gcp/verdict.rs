@@ -104,9 +104,16 @@ pub fn judge(m: &Model, session_name: &str, sub: Option<&str>, issued: Option<Mi
             "verified",
             format!("{place} ran as the sub's service account"),
         ),
-        _ if ran_as.is_empty() || ids.iter().any(Option::is_none) => with(
+        _ if ran_as.is_empty() => with(
             "not_covered",
-            format!("{place} existed; the unique ID of the account it ran as is not known"),
+            format!("{place} existed; which service account it ran as is not in the input"),
+        ),
+        _ if ids.iter().any(Option::is_none) => with(
+            "not_covered",
+            format!(
+                "{place} existed; the unique ID of {} is not known (add --gcp-service-accounts)",
+                ran_as.join(", ")
+            ),
         ),
         _ => with(
             "other_service_account",

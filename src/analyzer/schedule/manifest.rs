@@ -25,6 +25,9 @@ pub struct Manifest<'a> {
     verification: Option<Verdict<'a>>,
     counts: Counts,
     outputs: Vec<OutputFile<'a>>,
+    /// `--gcp-logs` and the listings: every file with its SHA-256, the counts, the coverage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gcp: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -129,6 +132,8 @@ pub struct Made<'a> {
     pub rows: serde_json::Map<String, serde_json::Value>,
     /// Each output's name, size and SHA-256.
     pub listed: &'a [(String, u64, String)],
+    /// What was read of the GCP input, if any (see `gcp::Gcp::describe`).
+    pub gcp: Option<serde_json::Value>,
 }
 
 impl<'a> Manifest<'a> {
@@ -148,7 +153,12 @@ impl<'a> Manifest<'a> {
                 until: made.window.until.map(format_millis),
             },
             generated_at: crate::base::timefmt::format_utc(Utc::now()),
-            complete: s.complete(),
+            // GCP input read in part leaves the window incomplete as a CloudTrail file would.
+            complete: s.complete()
+                && made
+                    .gcp
+                    .as_ref()
+                    .is_none_or(|g| g["complete"].as_bool() == Some(true)),
             parameters: made.parameters,
             queries_sha256: made.queries,
             inputs: inputs(ingested),
@@ -187,6 +197,7 @@ impl<'a> Manifest<'a> {
                     sha256,
                 })
                 .collect(),
+            gcp: made.gcp,
         }
     }
 

@@ -139,6 +139,7 @@ pub fn run_window(
             queries,
             rows,
             listed,
+            gcp: gcp.describe(),
         };
         Manifest::new(made, &ingested, verification.as_ref()).to_bytes()
     })?;
