@@ -536,4 +536,77 @@ mod tests {
         );
         assert_eq!(LogType::of_log_name("projects/p/logs/syslog"), None);
     }
+
+    #[test]
+    fn a_mint_through_a_delegation_chain_names_its_original_caller() {
+        let e = serde_json::json!({
+            "insertId": "m1",
+            "logName": "projects/p-123456/logs/cloudaudit.googleapis.com%2Fdata_access",
+            "timestamp": "2026-10-06T14:00:00.5Z",
+            "resource": {"type": "service_account", "labels": {
+                "email_id": "sa@p-123456.iam.gserviceaccount.com",
+                "project_id": "p-123456", "unique_id": "111111111111111111111"}},
+            "operation": {"id": "op-1", "first": true},
+            "protoPayload": {
+                "@type": AUDIT_LOG,
+                "serviceName": "iamcredentials.googleapis.com",
+                "methodName": "SignJwt",
+                "resourceName": "projects/-/serviceAccounts/111111111111111111111",
+                "authenticationInfo": {
+                    "principalEmail": "deployer@ci-9.iam.gserviceaccount.com",
+                    "serviceAccountDelegationInfo": [
+                        {"principalSubject": "principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/gh/subject/repo:x"},
+                    ]
+                },
+                "requestMetadata": {"callerIp": "192.0.2.1"}
+            }
+        });
+        let r = read(&e);
+        assert_eq!(r.skipped, None);
+        let mint = r.facts.iter().find(|f| f.kind == Some(Kind::Mint)).unwrap();
+        assert_eq!(mint.method.as_deref(), Some("SignJwt"));
+        assert_eq!(mint.sa_unique_id.as_deref(), Some("111111111111111111111"));
+        assert_eq!(mint.operation_id.as_deref(), Some("op-1"));
+        let who = crate::analyzer::gcp::tables::minter(mint);
+        assert!(who.unwrap().starts_with("principal://"));
+        assert_eq!(
+            crate::analyzer::gcp::tables::caller_type(who),
+            "workload_identity"
+        );
+        assert_eq!(
+            crate::analyzer::gcp::tables::caller_type(mint.caller.as_deref()),
+            "service_account"
+        );
+        assert!(
+            r.facts
+                .iter()
+                .any(|f| f.kind == Some(Kind::ServiceAccountKnown))
+        );
+    }
+
+    #[test]
+    fn a_gke_node_is_an_instance_like_any_other() {
+        let e = serde_json::json!({
+            "insertId": "g1",
+            "logName": "projects/p-123456/logs/cloudaudit.googleapis.com%2Factivity",
+            "timestamp": "2026-10-06T14:00:00Z",
+            "resource": {"type": "gce_instance", "labels": {"project_id": "p-123456", "instance_id": "9"}},
+            "protoPayload": {
+                "@type": AUDIT_LOG,
+                "serviceName": "compute.googleapis.com",
+                "methodName": "v1.compute.instances.insert",
+                "resourceName": "projects/p-123456/zones/us-central1-c/instances/gke-prod-default-pool-1a2b3c4d-x9z8",
+                "request": {"serviceAccounts": [{"email": "default"}]}
+            }
+        });
+        let r = read(&e);
+        let f = &r.facts[0];
+        assert_eq!(f.kind, Some(Kind::InstanceInsert));
+        assert_eq!(
+            f.instance.as_deref(),
+            Some("gke-prod-default-pool-1a2b3c4d-x9z8")
+        );
+        assert_eq!(f.zone.as_deref(), Some("us-central1-c"));
+        assert_eq!(f.emails, ["default"]);
+    }
 }
