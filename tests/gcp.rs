@@ -381,6 +381,21 @@ fn a_damaged_gcp_file_is_named_counted_and_the_rest_still_read() {
 }
 
 #[test]
+fn gcp_logs_that_hold_no_log_file_are_said_and_the_answer_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a log").unwrap();
+    let (code, _, err) = janus(&[
+        "sessions",
+        "fixtures/cloudtrail",
+        "--gcp-logs",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no log files"), "{err}");
+    assert!(!err.contains("notes.txt"), "{err}");
+}
+
+#[test]
 fn a_listing_that_is_not_json_is_named() {
     let (code, _, err) = janus(&[
         "sessions",

@@ -89,7 +89,19 @@ pub fn read(paths: &[PathBuf], limits: &Limits) -> Read {
     };
     let mut seen = Seen::default();
     let mut bufs = Buffers::hashing(true);
-    for f in found.iter().filter(|f| f.plan == Plan::Read) {
+    // In a walked folder, only log files' names (`.json`, `.jsonl`, `.ndjson`, gzipped or
+    // not); a file named on the command line is read whatever its name.
+    let named = |f: &files::Found| paths.contains(&f.path);
+    let log = |f: &files::Found| {
+        f.path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(crate::analyzer::source::layout::is_log_name)
+    };
+    for f in found
+        .iter()
+        .filter(|f| f.plan == Plan::Read && (named(f) || log(f)))
+    {
         let mut file = FileRead {
             path: f.path.clone(),
             entries: 0,
@@ -119,6 +131,17 @@ pub fn read(paths: &[PathBuf], limits: &Limits) -> Read {
             }
         }
         out.files.push(file);
+    }
+    // Nothing to read where logs were promised is not an answer of "no such instance".
+    if !paths.is_empty() && out.files.is_empty() && out.walk_errors.is_empty() {
+        out.walk_errors.push(format!(
+            "{}: no log files (.json, .jsonl, .ndjson, gzipped or not) found",
+            paths
+                .iter()
+                .map(|p| quoted(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     out
 }
