@@ -197,7 +197,8 @@ def bench_dataset(janus, trail, args, gz_size, rows, calls, other=None):
     isecs, irss = min(r[0] for r in results), max(r[1] for r in results)
     ds_size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(ds) for f in fs)
     print(f"janus-audit ingest: {isecs:.2f} s  {args.events / isecs:,.0f} events/s  peak RSS {irss:.0f} MiB  "
-          f"dataset {ds_size / 1e6:.0f} MB ({ds_size / gz_size:.2f}x the gzipped JSON)")
+          f"dataset {ds_size / 1e6:.0f} MB ({ds_size / gz_size:.2f}x the gzipped JSON); "
+          f"{isecs / args.floor:.2f}x the inflate-and-scan floor")
     out = "/tmp/janus-bench-by-instance-dataset.csv"
     cmd = [janus, "by-instance", "--dataset", ds, "--format", "csv", "--output", out, "--quiet"]
     # The first report after an ingest also resolves repeated eventIDs from `ids` and keeps the
@@ -274,7 +275,8 @@ def main():
     trail = args.dir or f"/tmp/janus-bench-trail-{args.tag}"
 
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
-    sh(["cargo", "build", "--release", "--bin", "janus-audit", "--example", "gen-trail"], cwd=ROOT, env=env)
+    sh(["cargo", "build", "--release", "--bin", "janus-audit", "--example", "gen-trail",
+        "--example", "parse-floor"], cwd=ROOT, env=env)
     janus = os.path.join(TARGET, "release", "janus-audit")
     if not os.path.isdir(trail):
         sh([os.path.join(TARGET, "release", "examples", "gen-trail"), "--events", str(args.events), *shape_args, trail])
@@ -303,6 +305,12 @@ def main():
     print(f"janus-audit by-instance: {args.events} events, {len(files)} files, {size / 1e6:.0f} MB gz")
     print(f"  {secs:.2f} s  {args.events / secs:,.0f} events/s  peak RSS {rss:.0f} MiB  "
           f"({len(rows)} instances, {calls} correlated calls)")
+    # The floor no report over the JSON can beat: every file inflated and every byte scanned as
+    # JSON on every core, nothing kept (examples/parse-floor.rs), timed the same way.
+    floor = min(timed([os.path.join(TARGET, "release", "examples", "parse-floor"), trail])[0]
+                for _ in range(args.runs))
+    args.floor = floor
+    print(f"  the inflate-and-scan floor: {floor:.2f} s; by-instance takes {secs / floor:.2f}x the floor")
 
     if args.dataset:
         bench_dataset(janus, trail, args, size, rows, calls, other if args.compare else None)
