@@ -795,4 +795,26 @@ fn trust_reads_the_policies_history_from_the_api() {
             "{name} not looked up"
         );
     }
+    assert!(!stderr(&o).contains("no policy history from the API"));
+    // Without IAM's region the history cannot be fetched: said, not an empty history.
+    let store = tempfile::tempdir().unwrap();
+    let o = command(&fake)
+        .args([
+            "trust",
+            "--from-api",
+            "--regions",
+            "eu-west-1",
+            "--endpoint-url",
+        ])
+        .arg(&fake.url)
+        .arg("--store")
+        .arg(store.path())
+        .args(common)
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("blind spot: IAM logs the trust policies' changes (CreateRole, UpdateAssumeRolePolicy) in us-east-1, which was not fetched"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -210,6 +210,12 @@ pub fn blind_spots(f: &Fetched) -> Vec<String> {
     if !f.full && !by_key.is_empty() {
         v.push(format!("blind spot: calls are fetched by access key in {}; a call whose record carries no accessKeyId is only fetched with --full", by_key.join(", ")));
     }
+    if f.policy_history_missed {
+        v.push(
+            "blind spot: IAM logs the trust policies' changes (CreateRole, UpdateAssumeRolePolicy) in us-east-1, which was not fetched: no policy history from the API (add us-east-1 to --regions)"
+                .into(),
+        );
+    }
     if f.before_retention {
         v.push(
             "blind spot: the window starts more than 90 days ago; the part before that is not available from the API".into(),

@@ -163,6 +163,8 @@ pub struct Fetched {
     pub interrupted: bool,
     /// The window reached further back than LookupEvents keeps.
     pub before_retention: bool,
+    /// The trust policies' changes were asked for, but IAM's region was not among those fetched.
+    pub policy_history_missed: bool,
 }
 
 struct Region {
@@ -292,6 +294,7 @@ pub async fn fetch(
         failures,
         interrupted: ctx.stop.load(Ordering::SeqCst),
         before_retention: opts.since < retention_start,
+        policy_history_missed: opts.policy_history && !opts.regions.iter().any(|r| r == IAM_REGION),
     })
 }
 
