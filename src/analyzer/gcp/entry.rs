@@ -394,7 +394,8 @@ fn iam(entry: &Value, p: &Value, method: &str, base: Fact, out: &mut Vec<Fact>) 
                 ..fact
             });
         }
-        "SetIAMPolicy" if !fact.failed => grants(p, fact, out),
+        // IAM's own spelling, and the one Google's other APIs log.
+        "SetIAMPolicy" | "SetIamPolicy" if !fact.failed => grants(p, fact, out),
         // An access token is not an identity token: its entries teach the account's ID only.
         "GenerateIdToken" | "SignJwt" => out.push(Fact {
             kind: Some(Kind::Mint),
@@ -608,5 +609,44 @@ mod tests {
         );
         assert_eq!(f.zone.as_deref(), Some("us-central1-c"));
         assert_eq!(f.emails, ["default"]);
+    }
+
+    #[test]
+    fn a_grant_on_a_service_account_is_read_in_either_spelling_of_the_method() {
+        for method in [
+            "google.iam.admin.v1.SetIAMPolicy",
+            "google.iam.admin.v1.SetIamPolicy",
+        ] {
+            let e = serde_json::json!({
+                "insertId": "s1",
+                "logName": "projects/p-123456/logs/cloudaudit.googleapis.com%2Factivity",
+                "timestamp": "2026-10-05T09:00:00Z",
+                "resource": {"type": "service_account", "labels": {
+                    "email_id": "sa@p-123456.iam.gserviceaccount.com",
+                    "project_id": "p-123456", "unique_id": "222222222222222222222"}},
+                "protoPayload": {
+                    "@type": AUDIT_LOG,
+                    "serviceName": "iam.googleapis.com",
+                    "methodName": method,
+                    "resourceName": "projects/-/serviceAccounts/222222222222222222222",
+                    "serviceData": {"policyDelta": {"bindingDeltas": [
+                        {"action": "ADD", "role": "roles/iam.serviceAccountTokenCreator", "member": "user:m@example.com"},
+                        {"action": "REMOVE", "role": "roles/iam.serviceAccountOpenIdTokenCreator", "member": "user:n@example.com"},
+                        {"action": "ADD", "role": "roles/viewer", "member": "user:o@example.com"}
+                    ]}}
+                }
+            });
+            let grants: Vec<Fact> = read(&e)
+                .facts
+                .into_iter()
+                .filter(|f| f.kind == Some(Kind::TokenCreatorGranted))
+                .collect();
+            assert_eq!(grants.len(), 1, "{method}");
+            assert_eq!(grants[0].emails, ["user:m@example.com"]);
+            assert_eq!(
+                grants[0].detail.as_deref(),
+                Some("roles/iam.serviceAccountTokenCreator")
+            );
+        }
     }
 }
