@@ -437,6 +437,15 @@ fn the_dataset_keeps_what_ingest_was_given() {
     };
     let (_, json, _) = report(&["sessions"], &GCP);
     assert_eq!(by_key(&from(&["sessions"])), by_key(&json));
+    let (_, _, err) = janus(&["sessions", "--dataset", ds]);
+    assert!(
+        err.contains("GCP facts stored in the dataset: 29;"),
+        "{err}"
+    );
+    // GCP logs alone can be added to a dataset.
+    let (code, _, err) = janus(&["ingest", "--dataset", ds, "--gcp-logs", "fixtures/gcp/logs"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("stored 0 new GCP fact(s)"), "{err}");
     let (_, json_findings, _) = report(&["findings"], &GCP);
     assert_eq!(from(&["findings"]), json_findings);
 }

@@ -433,7 +433,7 @@ fn engines() -> impl TypedValueParser<Value = crate::analyzer::dataset::ddl::Eng
 #[derive(Debug, Args)]
 pub struct IngestArgs {
     /// CloudTrail log files or directories, as for the reports.
-    #[arg(required_unless_present_any = ["from_api", "store"])]
+    #[arg(required_unless_present_any = ["from_api", "store", "gcp_logs"])]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub api: ApiArgs,

@@ -31,7 +31,10 @@ pub fn read(dir: &Path) -> Result<Gcp, DatasetError> {
     if coverage_path.exists() {
         store::merge_coverage(&read_parquet(&coverage_path, None)?, &mut read.coverage)?;
     }
-    Ok(gcp::from_facts(facts, read, 0))
+    Ok(Gcp {
+        stored: true,
+        ..gcp::from_facts(facts, read, 0)
+    })
 }
 
 /// Add what `new` read to what the dataset holds: an entry already stored (its `logName` and

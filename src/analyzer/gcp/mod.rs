@@ -46,6 +46,8 @@ pub struct Gcp {
     pub unusable_listed: u64,
     /// Whether any GCP input was given (or stored): the columns and the summary say so.
     pub present: bool,
+    /// Read from a dataset, where `ingest` stored the facts: no file was read this time.
+    pub stored: bool,
 }
 
 /// How one element of a listing becomes a fact.
@@ -85,6 +87,7 @@ pub fn from_facts(facts: Vec<entry::Fact>, mut read: read::Read, unusable: u64) 
         model,
         unusable_listed: unusable,
         present: true,
+        stored: false,
     }
 }
 
@@ -196,6 +199,12 @@ impl Gcp {
             true => "IAM Credentials (Data Access) entries found",
             false => "no Data Access entries (off by default in GCP): token mints cannot be seen",
         };
+        if self.stored {
+            return Some(format!(
+                "GCP facts stored in the dataset: {}; covers {covered}; {data_access}",
+                self.facts.len()
+            ));
+        }
         let damaged = r
             .files
             .iter()
