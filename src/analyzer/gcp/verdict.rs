@@ -73,12 +73,13 @@ pub fn judge(m: &Model, session_name: &str, sub: Option<&str>, issued: Option<Mi
     let Some(t) = issued else {
         return verdict("not_covered", "the key's issue time is unknown".into());
     };
-    let Some(life) = found.iter().rev().find(|i| i.existed_at(t)) else {
+    let alive: Vec<&Instance> = found.into_iter().filter(|i| i.existed_at(t)).collect();
+    if alive.is_empty() {
         return match m.covers(&project, t) {
             true => verdict(
                 "no_such_instance",
                 format!(
-                    "project {project}'s Admin Activity log covers that time and shows no such instance then"
+                    "project {project}'s Admin Activity log covers that time and shows no such instance then (one created before the logs begin and untouched since is known only from --gcp-instances)"
                 ),
             ),
             false => verdict(
@@ -86,7 +87,22 @@ pub fn judge(m: &Model, session_name: &str, sub: Option<&str>, issued: Option<Mi
                 format!("no Admin Activity log of project {project} covers that time"),
             ),
         };
-    };
+    }
+    // One name can live in several zones of a project, and a name without its zone claims any
+    // of them: the best-supported life decides (verified, else unknown, else another account).
+    alive
+        .iter()
+        .map(|life| judge_life(m, life, sub, t))
+        .min_by_key(|v| {
+            ["verified", "not_covered", "other_service_account"]
+                .iter()
+                .position(|c| *c == v.class)
+        })
+        .expect("at least one life")
+}
+
+/// What one life of the claimed instance says of a key issued at `t` to `sub`.
+fn judge_life(m: &Model, life: &Instance, sub: Option<&str>, t: Millis) -> Verdict {
     let ran_as: Vec<String> = life.accounts_at(t).iter().map(|s| s.to_string()).collect();
     let ids: Vec<Option<&str>> = ran_as
         .iter()
@@ -126,4 +142,64 @@ pub fn judge(m: &Model, session_name: &str, sub: Option<&str>, issued: Option<Mi
 pub fn worse(a: &'static str, b: &'static str) -> &'static str {
     let rank = |v: &str| ORDER.iter().position(|o| *o == v).unwrap_or(0);
     if rank(a) <= rank(b) { a } else { b }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyzer::gcp::model::Account;
+
+    fn life(zone: &str, account: &str) -> Instance {
+        Instance {
+            project: "prod-data-1234".into(),
+            zone: zone.into(),
+            name: "etl-1".into(),
+            instance_id: None,
+            created: Some(0),
+            deleted: None,
+            first_seen: 0,
+            last_seen: 0,
+            accounts: vec![(0, account.into())],
+            listed: false,
+        }
+    }
+
+    #[test]
+    fn a_name_in_two_zones_is_verified_by_the_one_that_ran_as_the_sub() {
+        let mut m = Model::default();
+        for (email, id) in [
+            ("a@x", "111111111111111111111"),
+            ("b@x", "222222222222222222222"),
+        ] {
+            m.accounts.insert(
+                email.into(),
+                Account {
+                    email: email.into(),
+                    unique_id: id.into(),
+                    project: None,
+                    created: None,
+                },
+            );
+        }
+        m.instances = vec![life("us-central1-b", "a@x"), life("us-central1-a", "b@x")];
+        let v = judge(
+            &m,
+            "prod-data-1234.etl-1",
+            Some("111111111111111111111"),
+            Some(5),
+        );
+        assert_eq!(v.class, "verified");
+        assert_eq!(
+            v.instance.as_deref(),
+            Some("prod-data-1234/us-central1-b/etl-1")
+        );
+        // A name that carries its zone is judged in that zone only.
+        let v = judge(
+            &m,
+            "prod-data-1234.etl-1.us-central1-a.c.prod-data-1234.internal",
+            Some("111111111111111111111"),
+            Some(5),
+        );
+        assert_eq!(v.class, "other_service_account");
+    }
 }
