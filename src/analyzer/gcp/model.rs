@@ -59,6 +59,7 @@ pub struct Account {
 /// Everything the GCP logs say, in the form the tables and verdicts use.
 #[derive(Debug, Default)]
 pub struct Model {
+    /// In project order (then zone, name, creation): see [`Model::of_project`].
     pub instances: Vec<Instance>,
     /// By email (lower case).
     pub accounts: BTreeMap<String, Account>,
@@ -72,6 +73,16 @@ pub struct Model {
 impl Model {
     pub fn account(&self, email: &str) -> Option<&Account> {
         self.accounts.get(&email.to_ascii_lowercase())
+    }
+
+    /// The lives of `project`'s instances: a range of the sorted list, not a scan of it (every
+    /// key of every report asks).
+    pub fn of_project(&self, project: &str) -> &[Instance] {
+        let start = self
+            .instances
+            .partition_point(|i| i.project.as_str() < project);
+        let len = self.instances[start..].partition_point(|i| i.project == project);
+        &self.instances[start..start + len]
     }
 
     /// The account whose unique ID is `id`.

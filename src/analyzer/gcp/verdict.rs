@@ -42,7 +42,7 @@ fn candidates<'m>(m: &'m Model, name: &str) -> Option<(String, Vec<&'m Instance>
     let (Some(project), Some(instance)) = (p.project, p.instance) else {
         return None;
     };
-    let of_project = m.instances.iter().filter(|i| i.project == project);
+    let of_project = m.of_project(project).iter();
     let found = match p.source {
         InstanceSource::Shortened => {
             let (kept, hash) = name.split_at(name.len() - 9);
