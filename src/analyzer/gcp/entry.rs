@@ -144,9 +144,8 @@ pub struct Fact {
     /// The service account the fact is about (a mint's target, a key's owner).
     pub sa_email: Option<String>,
     pub sa_unique_id: Option<String>,
+    /// An operation's entries (its start and its end) are taken together.
     pub operation_id: Option<String>,
-    pub operation_first: bool,
-    pub operation_last: bool,
     /// `status.code` set (and not 0): the call failed or was denied.
     pub failed: bool,
     pub caller: Option<String>,
@@ -242,8 +241,6 @@ pub fn read(entry: &Value) -> Read {
         project: out.project.clone(),
         method: s(p, &["methodName"]).map(|m| method_of(m).to_string()),
         operation_id: owned(entry, &["operation", "id"]),
-        operation_first: entry["operation"]["first"].as_bool().unwrap_or(false),
-        operation_last: entry["operation"]["last"].as_bool().unwrap_or(false),
         failed: p["status"]["code"].as_i64().is_some_and(|c| c != 0),
         caller: owned(p, &["authenticationInfo", "principalEmail"])
             .or_else(|| owned(p, &["authenticationInfo", "principalSubject"])),

@@ -62,11 +62,10 @@ pub fn verdicts(m: &Model, assumptions: &DataFrame) -> PolarsResult<DataFrame> {
         "gcp_found".into(),
         v.iter().map(|v| v.instance.clone()).collect::<Vec<_>>(),
     ))?;
-    let mut ran = ListStringChunkedBuilder::new("ran_as".into(), v.len(), v.len());
-    for x in &v {
-        ran.append_values_iter(x.ran_as.iter().map(String::as_str));
-    }
-    out.with_column(ran.finish().into_column())?;
+    out.with_column(crate::analyzer::gcp::tables::lists(
+        "ran_as",
+        v.iter().map(|x| x.ran_as.as_slice()),
+    ))?;
     out.with_column(Column::new(
         "reason".into(),
         v.iter().map(|v| v.reason.clone()).collect::<Vec<_>>(),

@@ -5,6 +5,7 @@ use polars::prelude::*;
 
 use crate::analyzer::gcp::entry::{Fact, Kind, LogType};
 use crate::analyzer::gcp::read::Coverage;
+use crate::analyzer::gcp::tables::lists;
 
 fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
     Ok(df
@@ -34,14 +35,6 @@ fn string_lists(df: &DataFrame, name: &str) -> PolarsResult<Vec<Vec<String>>> {
     Ok(out)
 }
 
-fn list(name: &str, v: impl Iterator<Item = Vec<String>>, n: usize) -> Column {
-    let mut b = ListStringChunkedBuilder::new(name.into(), n, n * 2);
-    for l in v {
-        b.append_values_iter(l.iter().map(String::as_str));
-    }
-    b.finish().into_column()
-}
-
 /// One row per fact.
 pub fn facts_frame(facts: &[Fact]) -> PolarsResult<DataFrame> {
     let t = |name: &str, f: &dyn Fn(&Fact) -> Option<String>| {
@@ -50,7 +43,6 @@ pub fn facts_frame(facts: &[Fact]) -> PolarsResult<DataFrame> {
     let b = |name: &str, f: &dyn Fn(&Fact) -> bool| {
         Column::new(name.into(), facts.iter().map(f).collect::<Vec<_>>())
     };
-    let n = facts.len();
     DataFrame::new_infer_height(vec![
         t("log_name", &|f| Some(f.log_name.clone())),
         t("insert_id", &|f| Some(f.insert_id.clone())),
@@ -65,17 +57,15 @@ pub fn facts_frame(facts: &[Fact]) -> PolarsResult<DataFrame> {
         t("zone", &|f| f.zone.clone()),
         t("instance", &|f| f.instance.clone()),
         t("instance_id", &|f| f.instance_id.clone()),
-        list("emails", facts.iter().map(|f| f.emails.clone()), n),
+        lists("emails", facts.iter().map(|f| f.emails.as_slice())),
         t("sa_email", &|f| f.sa_email.clone()),
         t("sa_unique_id", &|f| f.sa_unique_id.clone()),
         t("operation_id", &|f| f.operation_id.clone()),
-        b("operation_first", &|f| f.operation_first),
-        b("operation_last", &|f| f.operation_last),
         b("failed", &|f| f.failed),
         t("caller", &|f| f.caller.clone()),
         t("caller_ip", &|f| f.caller_ip.clone()),
         t("user_agent", &|f| f.user_agent.clone()),
-        list("delegation", facts.iter().map(|f| f.delegation.clone()), n),
+        lists("delegation", facts.iter().map(|f| f.delegation.as_slice())),
         t("detail", &|f| f.detail.clone()),
     ])
 }
@@ -113,11 +103,7 @@ pub fn facts_from(df: &DataFrame) -> PolarsResult<Vec<Fact>> {
         s("user_agent")?,
         s("detail")?,
     );
-    let (first, last, failed) = (
-        bools("operation_first")?,
-        bools("operation_last")?,
-        bools("failed")?,
-    );
+    let failed = bools("failed")?;
     let (emails, delegation) = (string_lists(df, "emails")?, string_lists(df, "delegation")?);
     let time = df.column("time")?.cast(&DataType::Int64)?;
     let time = time.i64()?;
@@ -137,8 +123,6 @@ pub fn facts_from(df: &DataFrame) -> PolarsResult<Vec<Fact>> {
             sa_email: sa_email[i].clone(),
             sa_unique_id: sa_unique_id[i].clone(),
             operation_id: operation_id[i].clone(),
-            operation_first: first[i],
-            operation_last: last[i],
             failed: failed[i],
             caller: caller[i].clone(),
             caller_ip: caller_ip[i].clone(),
@@ -208,7 +192,7 @@ mod tests {
                 zone: Some("us-central1-a".into()),
                 instance: Some("etl-1".into()),
                 emails: vec!["a@b".into(), "c@d".into()],
-                operation_first: true,
+                operation_id: Some("operation-1".into()),
                 ..Fact::default()
             },
             Fact {

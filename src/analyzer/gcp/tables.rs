@@ -18,9 +18,10 @@ fn text(name: &str, v: Vec<Option<String>>) -> Column {
     Column::new(name.into(), v)
 }
 
-fn lists(name: &str, v: Vec<Vec<String>>) -> Column {
+/// A list-of-strings column, one list per row.
+pub fn lists<'a>(name: &str, v: impl ExactSizeIterator<Item = &'a [String]>) -> Column {
     let mut b = ListStringChunkedBuilder::new(name.into(), v.len(), v.len() * 2);
-    for l in &v {
+    for l in v {
         b.append_values_iter(l.iter().map(String::as_str));
     }
     b.finish().into_column()
@@ -50,7 +51,7 @@ pub fn instances(m: &Model) -> PolarsResult<DataFrame> {
             "instance_id",
             i.iter().map(|l| l.instance_id.clone()).collect(),
         ),
-        lists("service_accounts", accounts),
+        lists("service_accounts", accounts.iter().map(Vec::as_slice)),
         times("created", i.iter().map(|l| l.created).collect()),
         times("deleted", i.iter().map(|l| l.deleted).collect()),
         times("first_seen", i.iter().map(|l| Some(l.first_seen)).collect()),
@@ -134,10 +135,7 @@ pub fn mints(m: &Model) -> PolarsResult<DataFrame> {
             f.iter().map(|f| target_id(m, f)).collect(),
         ),
         text("caller", f.iter().map(|f| f.caller.clone()).collect()),
-        lists(
-            "delegation",
-            f.iter().map(|f| f.delegation.clone()).collect(),
-        ),
+        lists("delegation", f.iter().map(|f| f.delegation.as_slice())),
         text(
             "minter",
             f.iter().map(|f| minter(f).map(str::to_string)).collect(),
@@ -182,7 +180,7 @@ pub fn changes(m: &Model) -> PolarsResult<DataFrame> {
         ),
         text("unique_id", f.iter().map(|f| target_id(m, f)).collect()),
         text("detail", f.iter().map(|f| f.detail.clone()).collect()),
-        lists("members", f.iter().map(|f| f.emails.clone()).collect()),
+        lists("members", f.iter().map(|f| f.emails.as_slice())),
         text("caller", f.iter().map(|f| f.caller.clone()).collect()),
         text("caller_ip", f.iter().map(|f| f.caller_ip.clone()).collect()),
         text(
