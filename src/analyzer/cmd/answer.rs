@@ -362,18 +362,13 @@ fn name_trust(
     use crate::analyzer::trust::name;
     let values = match keys {
         None => name::for_sessions(frame, policies, changes)?,
-        Some(keys) => {
-            let weakest =
-                name::weakest_by_name(keys, &name::for_sessions(keys, policies, changes)?)?;
-            let names = frame
-                .column("session_name")?
-                .cast(&polars::prelude::DataType::String)?;
-            names
-                .str()?
-                .iter()
-                .map(|n| n.and_then(|n| weakest.get(n)).copied().unwrap_or("unknown"))
-                .collect()
-        }
+        Some(keys) => crate::analyzer::query::per_key::worst_by_name(
+            frame,
+            keys,
+            &name::for_sessions(keys, policies, changes)?,
+            &name::ORDER,
+            "unknown",
+        )?,
     };
     name::append(frame, values)?;
     Ok(())

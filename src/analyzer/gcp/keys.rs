@@ -1,12 +1,11 @@
 //! `gcp_instance` for the reports' keys: per successful assumption (`gcp_verdicts`, which the
 //! GCP findings read), per `sessions` row, and per `by-instance` row (its worst key).
 
-use std::collections::HashMap;
-
 use polars::prelude::*;
 
 use crate::analyzer::gcp::model::Model;
 use crate::analyzer::gcp::verdict::{self, Verdict};
+use crate::analyzer::query::per_key;
 
 fn strings(df: &DataFrame, name: &str) -> PolarsResult<StringChunked> {
     Ok(df.column(name)?.cast(&DataType::String)?.str()?.clone())
@@ -76,43 +75,11 @@ pub fn verdicts(m: &Model, assumptions: &DataFrame) -> PolarsResult<DataFrame> {
 /// `gcp_instance` of every `sessions` row: a root key's own, a chained key its root's (the
 /// session name is the root's claim).
 pub fn for_sessions(m: &Model, sessions: &DataFrame) -> PolarsResult<Vec<&'static str>> {
-    let own = judged(m, sessions, "issued_at")?;
-    let (keys, roots, names) = (
-        strings(sessions, "access_key_id")?,
-        strings(sessions, "root_key")?,
-        strings(sessions, "session_name")?,
-    );
-    let depth = sessions.column("depth")?.cast(&DataType::Int64)?;
-    let depth = depth.i64()?;
-    let roots_of: HashMap<(Option<&str>, Option<&str>), &'static str> = (0..sessions.height())
-        .filter(|&i| depth.get(i) == Some(0))
-        .map(|i| ((keys.get(i), names.get(i)), own[i].class))
+    let own: Vec<&'static str> = judged(m, sessions, "issued_at")?
+        .iter()
+        .map(|v| v.class)
         .collect();
-    Ok((0..sessions.height())
-        .map(|i| match depth.get(i) {
-            Some(0) => own[i].class,
-            _ => roots_of
-                .get(&(roots.get(i), names.get(i)))
-                .copied()
-                .unwrap_or(own[i].class),
-        })
-        .collect())
-}
-
-/// Each session name's worst class among its keys.
-pub fn worst_by_name(
-    sessions: &DataFrame,
-    values: &[&'static str],
-) -> PolarsResult<HashMap<String, &'static str>> {
-    let names = strings(sessions, "session_name")?;
-    let mut out: HashMap<String, &'static str> = HashMap::new();
-    for (i, v) in values.iter().enumerate() {
-        let Some(name) = names.get(i) else { continue };
-        out.entry(name.to_string())
-            .and_modify(|w| *w = verdict::worse(w, v))
-            .or_insert(v);
-    }
-    Ok(out)
+    per_key::from_roots(sessions, &own, None)
 }
 
 /// Append `gcp_instance` to a `sessions` frame (`keys` None: each row its key's) or to a
@@ -121,17 +88,13 @@ pub fn worst_by_name(
 pub fn append(frame: &mut DataFrame, keys: Option<&DataFrame>, m: &Model) -> PolarsResult<()> {
     let values: Vec<&'static str> = match keys {
         None => for_sessions(m, frame)?,
-        Some(k) => {
-            let worst = worst_by_name(k, &for_sessions(m, k)?)?;
-            strings(frame, "session_name")?
-                .iter()
-                .map(|n| {
-                    n.and_then(|n| worst.get(n))
-                        .copied()
-                        .unwrap_or("not_covered")
-                })
-                .collect()
-        }
+        Some(k) => per_key::worst_by_name(
+            frame,
+            k,
+            &for_sessions(m, k)?,
+            &verdict::ORDER,
+            "not_covered",
+        )?,
     };
     frame.with_column(Column::new("gcp_instance".into(), values))?;
     Ok(())

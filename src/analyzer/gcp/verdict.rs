@@ -138,12 +138,6 @@ fn judge_life(m: &Model, life: &Instance, sub: Option<&str>, t: Millis) -> Verdi
     }
 }
 
-/// The worse of two classes.
-pub fn worse(a: &'static str, b: &'static str) -> &'static str {
-    let rank = |v: &str| ORDER.iter().position(|o| *o == v).unwrap_or(0);
-    if rank(a) <= rank(b) { a } else { b }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

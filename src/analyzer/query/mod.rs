@@ -3,6 +3,7 @@
 
 pub mod cte;
 pub mod findings;
+pub mod per_key;
 pub mod sandbox;
 pub mod timeline;
 

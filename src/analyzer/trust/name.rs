@@ -65,56 +65,14 @@ pub fn for_sessions(
     let col = |n: &str| -> PolarsResult<StringChunked> {
         Ok(sessions.column(n)?.cast(&DataType::String)?.str()?.clone())
     };
-    let (roles, subs, keys, roots, names) = (
-        col("role_arn")?,
-        col("sub")?,
-        col("access_key_id")?,
-        col("root_key")?,
-        col("session_name")?,
-    );
-    let depth = sessions.column("depth")?.cast(&DataType::Int64)?;
-    let depth = depth.i64()?;
+    let (roles, subs) = (col("role_arn")?, col("sub")?);
     let own: Vec<&'static str> = (0..sessions.height())
         .map(|i| {
             let v = roles.get(i).and_then(|r| in_force(r, issued.get(i)));
             judge(v, subs.get(i))
         })
         .collect();
-    let roots_of: HashMap<(Option<&str>, Option<&str>), &'static str> = (0..sessions.height())
-        .filter(|&i| depth.get(i) == Some(0))
-        .map(|i| ((keys.get(i), names.get(i)), own[i]))
-        .collect();
-    Ok((0..sessions.height())
-        .map(|i| match depth.get(i) {
-            Some(0) => own[i],
-            _ => roots_of
-                .get(&(roots.get(i), names.get(i)))
-                .copied()
-                .unwrap_or("unknown"),
-        })
-        .collect())
-}
-
-/// Each session name's weakest value among its keys.
-pub fn weakest_by_name(
-    sessions: &DataFrame,
-    values: &[&'static str],
-) -> PolarsResult<HashMap<String, &'static str>> {
-    let names = sessions.column("session_name")?.cast(&DataType::String)?;
-    let names = names.str()?;
-    let rank = |v: &str| ORDER.iter().position(|o| *o == v).unwrap_or(0);
-    let mut out: HashMap<String, &'static str> = HashMap::new();
-    for (i, v) in values.iter().enumerate() {
-        let Some(name) = names.get(i) else { continue };
-        out.entry(name.to_string())
-            .and_modify(|w| {
-                if rank(v) < rank(w) {
-                    *w = v;
-                }
-            })
-            .or_insert(v);
-    }
-    Ok(out)
+    crate::analyzer::query::per_key::from_roots(sessions, &own, Some("unknown"))
 }
 
 /// `frame` with `name_trust` appended: per row from `values`.
