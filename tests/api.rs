@@ -754,22 +754,19 @@ fn trust_reads_the_policies_history_from_the_api() {
         "--format",
         "json",
     ];
-    let o = command(&fake)
-        .args([
-            "trust",
-            "--from-api",
-            "--regions",
-            "us-east-1",
-            "--endpoint-url",
-        ])
-        .arg(&fake.url)
-        .arg("--store")
-        .arg(store.path())
-        .args(common)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let from_api = rows(&o);
+    let from_api_in = |region: &str, store: &std::path::Path| {
+        command(&fake)
+            .args(["trust", "--from-api", "--regions", region, "--endpoint-url"])
+            .arg(&fake.url)
+            .arg("--store")
+            .arg(store)
+            .args(common)
+            .output()
+            .unwrap()
+    };
+    let api = from_api_in("us-east-1", store.path());
+    assert_eq!(api.status.code(), Some(0), "{}", stderr(&api));
+    let from_api = rows(&api);
     let o = command(&fake)
         .args(["trust", "fixtures/trust/trail"])
         .args(common)
@@ -795,23 +792,10 @@ fn trust_reads_the_policies_history_from_the_api() {
             "{name} not looked up"
         );
     }
-    assert!(!stderr(&o).contains("no policy history from the API"));
+    assert!(!stderr(&api).contains("no policy history from the API"));
     // Without IAM's region the history cannot be fetched: said, not an empty history.
     let store = tempfile::tempdir().unwrap();
-    let o = command(&fake)
-        .args([
-            "trust",
-            "--from-api",
-            "--regions",
-            "eu-west-1",
-            "--endpoint-url",
-        ])
-        .arg(&fake.url)
-        .arg("--store")
-        .arg(store.path())
-        .args(common)
-        .output()
-        .unwrap();
+    let o = from_api_in("eu-west-1", store.path());
     assert!(
         stderr(&o).contains("blind spot: IAM logs the trust policies' changes (CreateRole, UpdateAssumeRolePolicy) in us-east-1, which was not fetched"),
         "{}",
