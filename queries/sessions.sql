@@ -3,18 +3,37 @@
 -- (key_lineage), with what was done with it. session_name, project, instance and sub are the
 -- root's (the instance the chain started from); role_arn, issued_at, expires_at and issuing_ip
 -- are the key's own.
-WITH c AS (
+-- The calls are read as their groups (key_activity), each given its key's root IP as calls.sql
+-- gives each call: the sums, minimums, maximums and sets over the groups are those over the
+-- calls.
+WITH g AS (
+    SELECT
+        l.event_id AS key_event_id,
+        k.source_ip,
+        k.is_service,
+        k.calls,
+        k.first_call,
+        k.last_call,
+        CASE WHEN k.failed THEN k.calls ELSE 0 END AS failed,
+        CASE WHEN COALESCE(NOT k.is_service AND k.source_ip <> r.issuing_ip AND NOT k.trusted_source, FALSE)
+            THEN k.calls ELSE 0 END AS foreign_ip
+    FROM key_activity k
+    JOIN key_lineage l ON k.key_ref = l.key_ref
+    JOIN assumptions r ON l.root_event_id = r.event_id
+    WHERE r.error_code IS NULL AND r.access_key_id IS NOT NULL
+),
+c AS (
     SELECT
         key_event_id,
-        COUNT(*) AS api_calls,
-        SUM(CASE WHEN error_code IS NOT NULL THEN 1 ELSE 0 END) AS api_errors,
+        SUM(calls) AS api_calls,
+        CAST(SUM(failed) AS INT) AS api_errors,
         -- Calls made by AWS services on the session's behalf have no client IP to list.
         ARRAY_AGG(DISTINCT source_ip ORDER BY source_ip)
             FILTER (WHERE source_ip IS NOT NULL AND NOT is_service) AS source_ips,
-        SUM(CASE WHEN foreign_ip THEN 1 ELSE 0 END) AS foreign_ip_calls,
-        MIN(event_time) AS first_call,
-        MAX(event_time) AS last_call
-    FROM calls
+        CAST(SUM(foreign_ip) AS INT) AS foreign_ip_calls,
+        MIN(first_call) AS first_call,
+        MAX(last_call) AS last_call
+    FROM g
     GROUP BY key_event_id
 )
 SELECT

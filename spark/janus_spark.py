@@ -23,8 +23,8 @@ def statements(ddl_text):
             yield stmt.strip().rstrip(";")
 
 
-# The views of `dataset ddl` that read janus_keys.
-LINEAGE_VIEWS = ("role_calls", "key_lineage")
+# The views of `dataset ddl` that read janus_keys, in the order they are made.
+LINEAGE_VIEWS = ("role_calls", "key_lineage", "key_activity")
 
 
 def open_dataset(spark, ddl_text, database="janus", queries=None):

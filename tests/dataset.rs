@@ -33,6 +33,7 @@ const REPORTS: &[&[&str]] = &[
         "SELECT * FROM assumptions WHERE in_window ORDER BY event_id",
     ],
     &["query", "SELECT * FROM key_lineage WHERE in_window"],
+    &["query", "SELECT * FROM key_activity"],
     &["timeline", "--instance", "app-1"],
     &["timeline", "--instance", "etl-1"],
     &["timeline", "--session-name", "edge-proj.vm-1"],
@@ -132,6 +133,71 @@ fn every_report_gives_the_same_rows_on_the_streaming_engine() {
             assert!(memory.stdout.lines().count() > 1 || report[0] == "timeline");
         }
     }
+}
+
+/// `by-instance` and `sessions` over a dataset read the calls as their groups, a few parts at a
+/// time, and never hold the calls: the groups are those of the whole window's calls (made from
+/// `calls` by a query that reads them whole), with `--trusted-cidrs` and a window too, and with
+/// repeated event IDs whose later copies must not count.
+#[test]
+fn a_dataset_report_reads_the_calls_as_groups_equal_to_the_whole_windows() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = d.path().join("ds");
+    // The trail twice under two names: every event repeated, every later copy dropped.
+    let twice = d.path().join("twice");
+    copy_dir(Path::new("fixtures/chains"), &twice.join("a"));
+    copy_dir(Path::new("fixtures/chains"), &twice.join("b"));
+    assert_eq!(ingest(&[s(&twice)], &ds).code, 0);
+    let trusted = d.path().join("trusted.txt");
+    std::fs::write(&trusted, "203.0.113.0/24\n").unwrap();
+    let groups = "SELECT * FROM key_activity";
+    let from_calls = "SELECT key_ref, event_source, source_ip, is_service, trusted_source, \
+        error_code IS NOT NULL AS failed, COUNT(*) AS calls, MIN(event_time) AS first_call, \
+        MAX(event_time) AS last_call FROM calls \
+        GROUP BY key_ref, event_source, source_ip, is_service, trusted_source, failed \
+        ORDER BY key_ref, event_source, source_ip, is_service, trusted_source, failed";
+    for extra in [
+        &[][..],
+        &["--trusted-cidrs", s(&trusted)][..],
+        &[
+            "--since",
+            "2026-10-09T09:00:00Z",
+            "--until",
+            "2026-10-09T13:00:00Z",
+        ][..],
+    ] {
+        let query = |sql: &str| {
+            let mut a = vec!["query", sql, "--dataset", s(&ds), "--format", "csv", "-v"];
+            a.extend(extra);
+            let r = run(&a);
+            assert_eq!(r.code, 0, "{a:?}: {}", r.stderr);
+            r
+        };
+        let (g, c) = (query(groups), query(from_calls));
+        assert_eq!(g.stdout, c.stdout, "{extra:?}");
+        assert!(g.stdout.lines().count() > 2, "{}", g.stdout);
+        // Only the query that reads the groups alone had them made part by part.
+        assert!(g.stderr.contains("group(s)"), "{}", g.stderr);
+        assert!(!c.stderr.contains("group(s)"), "{}", c.stderr);
+        // And the by-instance report does too.
+        let mut a = vec!["by-instance", "--dataset", s(&ds), "--format", "csv", "-v"];
+        a.extend(extra);
+        let r = run(&a);
+        assert!(r.stderr.contains("part(s) read as"), "{}", r.stderr);
+    }
+    // The range is one the trail's calls come from: the test sees it applied.
+    let plain = run(&["query", groups, "--dataset", s(&ds), "--format", "csv"]);
+    let marked = run(&[
+        "query",
+        groups,
+        "--dataset",
+        s(&ds),
+        "--format",
+        "csv",
+        "--trusted-cidrs",
+        s(&trusted),
+    ]);
+    assert_ne!(plain.stdout, marked.stdout);
 }
 
 #[test]

@@ -46,30 +46,38 @@ a AS (
     FROM relevant
     GROUP BY project, instance, session_name
 ),
+-- The calls are read as their groups (key_activity: one row per key, service, source IP and
+-- kind of call, with its count and first and last time), each group given its key's root
+-- session and IP as calls.sql gives each call; the sums, minimums and maximums over the groups
+-- are those over the calls, and a report holds the groups, never the calls.
 flagged AS (
     SELECT
-        issued_session_no,
-        issued_session_name,
-        event_source,
-        event_time,
-        CASE WHEN error_code IS NOT NULL THEN 1 ELSE 0 END AS failed,
-        CASE WHEN foreign_ip THEN 1 ELSE 0 END AS from_foreign_ip,
-        CASE WHEN depth > 0 THEN 1 ELSE 0 END AS chained
-    FROM calls
+        r.session_name,
+        g.event_source,
+        g.first_call,
+        g.last_call,
+        g.calls,
+        CASE WHEN g.failed THEN g.calls ELSE 0 END AS failed,
+        CASE WHEN COALESCE(NOT g.is_service AND g.source_ip <> r.issuing_ip AND NOT g.trusted_source, FALSE)
+            THEN g.calls ELSE 0 END AS from_foreign_ip,
+        CASE WHEN l.depth > 0 THEN g.calls ELSE 0 END AS chained
+    FROM key_activity g
+    JOIN key_lineage l ON g.key_ref = l.key_ref
+    JOIN assumptions r ON l.root_event_id = r.event_id
+    WHERE r.error_code IS NULL AND r.access_key_id IS NOT NULL
 ),
 c AS (
     SELECT
-        -- Grouped on the session's number (one name each): cheaper than on every call's name.
-        FIRST(issued_session_name) AS session_name,
-        COUNT(*) AS api_calls,
-        SUM(failed) AS api_errors,
-        SUM(from_foreign_ip) AS foreign_ip_calls,
+        session_name,
+        SUM(calls) AS api_calls,
+        CAST(SUM(failed) AS INT) AS api_errors,
+        CAST(SUM(from_foreign_ip) AS INT) AS foreign_ip_calls,
         ARRAY_SORT(COLLECT_SET(event_source) FILTER (WHERE event_source IS NOT NULL)) AS services,
-        MIN(event_time) AS first_call,
-        MAX(event_time) AS last_call,
-        SUM(chained) AS chained_calls
+        MIN(first_call) AS first_call,
+        MAX(last_call) AS last_call,
+        CAST(SUM(chained) AS INT) AS chained_calls
     FROM flagged
-    GROUP BY issued_session_no
+    GROUP BY session_name
 ),
 chains AS (
     SELECT

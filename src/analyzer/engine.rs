@@ -177,6 +177,12 @@ pub fn run(
         true => None,
         false => Some(mark_trusted(&tables.role_calls, trusted)?),
     };
+    let key_activity = key_activity(
+        sqls,
+        tables,
+        marked.as_ref().unwrap_or(&tables.role_calls),
+        trusted,
+    )?;
     params.extend(trust_versions(sqls, tables, trust)?);
     let gcp = load_gcp(&opts)?;
     params.extend(gcp_tables(sqls, tables, &gcp)?);
@@ -188,6 +194,7 @@ pub fn run(
             hops: &tables.hops,
             policy_changes: &tables.policy_changes,
             key_lineage: &tables.key_lineage,
+            key_activity,
             files: ingested.files_frame()?,
             params,
         },
@@ -237,8 +244,16 @@ fn load_gcp(opts: &IngestOptions) -> Result<crate::analyzer::gcp::Gcp, ReportErr
 }
 
 /// What the queries need read: `events` only when one names it; of role_calls only what they
-/// can name (or decode, from a dataset).
+/// can name (or decode, from a dataset); and the calls themselves only when one reads `calls`
+/// or `role_calls`, not just their groups (`key_activity`).
 fn narrow(opts: &mut IngestOptions, calls: &Sql, sqls: &[Sql]) {
+    let reads = |table: Table| {
+        sqls.iter()
+            .any(|s| query::sandbox::reads_table(&s.text, table.name()) != Some(false))
+    };
+    let groups = sqls
+        .iter()
+        .any(|s| query::mentions(&s.text, Table::KeyActivity.name()));
     opts.needs = Needs {
         events: opts.needs.events
             || sqls
@@ -247,14 +262,41 @@ fn narrow(opts: &mut IngestOptions, calls: &Sql, sqls: &[Sql]) {
             || query::mentions(&calls.text, Table::Events.name()),
         id_times: opts.needs.id_times,
         touched: opts.needs.touched,
+        groups_only: !reads(Table::Calls) && !reads(Table::RoleCalls),
     };
-    opts.role_call_columns =
-        crate::analyzer::model::role_call_columns(query::words_read(calls, sqls).as_ref());
+    let mut words = query::words_read(calls, sqls);
+    if groups && let Some(w) = words.as_mut() {
+        w.extend(crate::analyzer::model::activity::READS.map(String::from));
+    }
+    opts.role_call_columns = crate::analyzer::model::role_call_columns(words.as_ref());
     opts.needs.touched |= opts.role_call_columns.as_ref().is_none_or(|c| {
         c.kept
             .iter()
             .any(|k| crate::analyzer::model::schema::TOUCHED.contains(&k.as_str()))
     });
+}
+
+/// `key_activity`, when one of `sqls` names it: as read in groups, or made from `role_calls`;
+/// `--trusted-cidrs` marked either way (ingest stores `trusted_source` false).
+fn key_activity(
+    sqls: &[Sql],
+    tables: &crate::analyzer::model::Tables,
+    role_calls: &DataFrame,
+    trusted: &[ipnet::IpNet],
+) -> PolarsResult<DataFrame> {
+    use crate::analyzer::model::activity;
+    if !sqls
+        .iter()
+        .any(|s| query::mentions(&s.text, Table::KeyActivity.name()))
+    {
+        return Ok(activity::empty());
+    }
+    let groups = match &tables.key_activity {
+        Some(g) if trusted.is_empty() => g.clone(),
+        Some(g) => mark_trusted(g, trusted)?,
+        None => activity::group(role_calls)?,
+    };
+    activity::sorted(groups)
 }
 
 /// `trust_versions` (see `trust::versions`), when one of `sqls` reads it.

@@ -49,6 +49,7 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Listed>, QueryError> {
             hops: &hops,
             policy_changes: &policy_changes,
             key_lineage: &key_lineage,
+            key_activity: crate::analyzer::model::activity::empty(),
             files: files.clone(),
             params: vec![],
         },
@@ -238,6 +239,16 @@ const NOTES: &[(Table, &str, &str)] = &[
         Table::KeyLineage,
         "shared_event_id",
         "set when the target account's copy of the issuing event is in the input",
+    ),
+    (
+        Table::KeyActivity,
+        "calls",
+        "how many calls the group holds; `first_call` and `last_call` are the earliest and latest of them",
+    ),
+    (
+        Table::KeyActivity,
+        "failed",
+        "the calls returned an error (`error_code` is set)",
     ),
     (
         Table::Calls,

@@ -245,6 +245,10 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
         first_copy("policy_changes", &list("policy_changes", "t"))
     ));
     out.extend(lineage_views(engine, &list("role_calls", "c")));
+    out.push(format!(
+        "CREATE OR REPLACE VIEW key_activity AS\n{}",
+        crate::analyzer::model::activity::SQL
+    ));
     let files = cols("files")
         .into_iter()
         .take(6)

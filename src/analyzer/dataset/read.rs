@@ -64,6 +64,19 @@ fn load(
     columns: Option<&[String]>,
 ) -> Result<Vec<DataFrame>, DatasetError> {
     use rayon::prelude::*;
+    let parts = part_paths(ds, table, dates, committed)?;
+    // Parts are small and many (one per batch and day): decoding them on every core is most of
+    // what a report over a dataset costs.
+    parts.par_iter().map(|p| read_parquet(p, columns)).collect()
+}
+
+/// The paths of every committed part of `table` in `dates`.
+fn part_paths(
+    ds: &Dataset,
+    table: &str,
+    dates: Dates,
+    committed: &BTreeSet<u32>,
+) -> Result<Vec<std::path::PathBuf>, DatasetError> {
     let mut parts = Vec::new();
     for p in ds.partitions(table)? {
         if dates.holds(p.date) {
@@ -97,9 +110,7 @@ fn load(
             }
         }
     }
-    // Parts are small and many (one per batch and day): decoding them on every core is most of
-    // what a report over a dataset costs.
-    parts.par_iter().map(|p| read_parquet(p, columns)).collect()
+    Ok(parts)
 }
 
 /// Parts in input order, as the JSON reader builds its tables. Each part is already in `__seq`
@@ -293,7 +304,10 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
     // does role_calls' event_id have to be (when no query names it).
     let resolved = duplicates(&ds, wide, &committed)?;
     tracing::info!("dataset: duplicates resolved in {:.2?}", started.elapsed());
-    let role_calls = read_role_calls(&table, opts, resolved.any(), calls_dates)?;
+    let role_calls = match opts.needs.groups_only {
+        true => empty_raw("role_calls").expect("a model table"),
+        false => read_role_calls(&table, opts, resolved.any(), calls_dates)?,
+    };
     let events = if opts.needs.events {
         let ev = table("events", calls_dates, None)?;
         Some(ev.filter(&in_window(&ev, &w)?)?)
@@ -324,7 +338,23 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
         resolved: Some(resolved),
         stats,
     };
-    let tables = Tables::from_raw(raw, &opts.providers)?;
+    let tables = match opts.needs.groups_only {
+        false => Tables::from_raw(raw, &opts.providers)?,
+        true => {
+            let mut failed = None;
+            let groups: crate::analyzer::model::GroupCalls<'_> = Box::new(|m, dups| {
+                read_groups(&ds, &committed, &w, calls_dates, m, dups).map_err(|e| {
+                    failed = Some(e);
+                    PolarsError::ComputeError("the dataset's calls could not be read".into())
+                })
+            });
+            let tables = Tables::from_raw_grouped(raw, &opts.providers, groups);
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            tables?
+        }
+    };
     tracing::info!("dataset: tables built in {:.2?}", started.elapsed());
     let summary = load::summarize(&files, &[], &tables);
     Ok(Ingested {
@@ -333,6 +363,86 @@ pub fn read(dir: &Path, opts: &IngestOptions) -> Result<Ingested, DatasetError> 
         walk_errors: Vec::new(),
         summary,
     })
+}
+
+/// The window's calls as groups (`key_activity`), read a few parts at a time: each part's calls
+/// in the window, less the copies that do not survive, matched to their keys and grouped, so
+/// that no more than a few parts' calls are held at once, whatever the window.
+fn read_groups(
+    ds: &Dataset,
+    committed: &BTreeSet<u32>,
+    w: &Window,
+    dates: Dates,
+    matcher: &crate::analyzer::model::lineage::Matcher<'_, '_>,
+    dups: &Duplicates,
+) -> Result<DataFrame, DatasetError> {
+    use crate::analyzer::model::{activity, lineage};
+    use rayon::prelude::*;
+    // Merged once the pieces hold this many groups: a bound on what is held, whatever the window.
+    const MERGE_AT: usize = 1 << 20;
+    let mut columns: Vec<String> = [SEQ, "access_key_id"]
+        .into_iter()
+        .chain(lineage::KEY_MATCH)
+        .chain(activity::READS)
+        .map(String::from)
+        .collect();
+    if dups.any() {
+        columns.push("event_id".into());
+    }
+    let read = |path: &std::path::PathBuf| -> Result<DataFrame, DatasetError> {
+        let df = read_parquet(path, Some(&columns))?;
+        let window = in_window(&df, w)?;
+        let mut df = df.filter(&window)?;
+        // The columns that match a call without a key to its session, for the parts that have
+        // such a call (see read_role_calls).
+        if df.column("access_key_id")?.null_count() > 0 {
+            let extra: Vec<String> = lineage::SESSION_MATCH
+                .iter()
+                .filter(|c| !columns.iter().any(|k| k == *c))
+                .map(|c| c.to_string())
+                .collect();
+            let more = read_parquet(path, Some(&extra))?.filter(&window)?;
+            for c in more.columns() {
+                df.with_column(c.clone())?;
+            }
+        }
+        Ok(dups.apply(df)?)
+    };
+    let paths = part_paths(ds, "role_calls", dates, committed)?;
+    let mut pieces: Vec<DataFrame> = Vec::new();
+    // Twice what the last merge left: a window with many groups is not merged chunk by chunk.
+    let mut merge_at = MERGE_AT;
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let group = |mut df: DataFrame| -> Result<_, DatasetError> {
+        calls.fetch_add(df.height(), std::sync::atomic::Ordering::Relaxed);
+        let refs = matcher.key_refs(&df)?;
+        df.with_column(refs.into_column())?;
+        Ok(activity::group(&df)?)
+    };
+    for chunk in paths.chunks(rayon::current_num_threads().max(1) * 2) {
+        // Decoded one part at a time (polars decodes a part on its own pool: parts decoded on
+        // every core at once only waited for each other), then matched and grouped on every
+        // core.
+        let frames: Vec<DataFrame> = chunk.iter().map(read).collect::<Result<_, _>>()?;
+        let out: Vec<_> = frames
+            .into_par_iter()
+            .map(group)
+            .collect::<Result<_, _>>()?;
+        pieces.extend(out);
+        if pieces.iter().map(DataFrame::height).sum::<usize>() > merge_at {
+            let merged = activity::merge(std::mem::take(&mut pieces))?;
+            merge_at = MERGE_AT.max(2 * merged.height());
+            pieces.push(merged);
+        }
+    }
+    let groups = activity::merge(pieces)?;
+    tracing::info!(
+        "dataset: {} call(s) of {} part(s) read as {} group(s)",
+        calls.into_inner(),
+        paths.len(),
+        groups.height()
+    );
+    Ok(groups)
 }
 
 /// The source files whose events can fall in `dates`, and every file that gave no event (a

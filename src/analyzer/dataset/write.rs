@@ -203,6 +203,7 @@ fn batch_options(req: &Request) -> IngestOptions {
             events: req.events,
             id_times: true,
             touched: true,
+            groups_only: false,
         },
         providers: ProviderFilter::Any,
         hash_inputs: true,

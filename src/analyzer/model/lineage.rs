@@ -278,6 +278,7 @@ fn match_sessions(
 /// instance and hour), never gathered into a set of their own (a trail's noise can hold a key
 /// per call). A table without the key columns matches nothing.
 fn match_calls(
+    by_key: &ByKey<'_>,
     keys: &[&Key<'_>],
     sessions: &[(Option<&str>, Option<&str>)],
     role_calls: &DataFrame,
@@ -288,11 +289,6 @@ fn match_calls(
         return Ok((none, MatchStats::default()));
     };
     let call_keys = call_keys.str()?;
-    let by_key = ByKey::new(
-        keys.iter()
-            .enumerate()
-            .map(|(row, k)| (row as u32, (k.key, k.arn, k.issued_at))),
-    );
     let empty_arn = StringChunked::full_null("".into(), role_calls.height());
     let arns = match col(KEY_MATCH[0]) {
         Some(c) => c.str()?,
@@ -305,7 +301,7 @@ fn match_calls(
         None => &no_time,
     };
     let keyless = call_keys.null_count() > 0;
-    let (mut refs, stats) = probe(&by_key, call_keys, arns, created);
+    let (mut refs, stats) = probe(by_key, call_keys, arns, created);
     if keyless && SESSION_MATCH.iter().all(|c| col(c).is_some()) {
         match_sessions(keys, sessions, role_calls, &mut refs)?;
     }
@@ -483,6 +479,23 @@ pub fn build(
     hops: &DataFrame,
     role_calls: &DataFrame,
 ) -> PolarsResult<(DataFrame, UInt32Chunked, MatchStats)> {
+    let mut refs = None;
+    let (lineage, stats) = build_by(assumptions, hops, |m| {
+        refs = Some(m.key_refs(role_calls)?);
+        Ok(())
+    })?;
+    let refs = refs.expect("matched once");
+    Ok((lineage, refs, stats))
+}
+
+/// [`build`], with the window's calls given by `feed` in as many pieces as it likes (a
+/// dataset's parts): each piece is matched by [`Matcher::key_refs`], and a key is
+/// `used_in_window` when a call of any piece was made with it.
+pub fn build_by(
+    assumptions: &DataFrame,
+    hops: &DataFrame,
+    feed: impl FnOnce(&mut Matcher<'_, '_>) -> PolarsResult<()>,
+) -> PolarsResult<(DataFrame, MatchStats)> {
     // Every issuance, one per identity, by identity: the roots', then the chained keys' (the
     // earliest claim of each identity no root holds).
     let mut claimed: Fast<Identity, usize> = Fast::default();
@@ -510,12 +523,25 @@ pub fn build(
             Src::Hop(h) => (h_role[h as usize], h_session[h as usize]),
         })
         .collect();
-    let (refs, mut stats) = match_calls(&keys, &sessions, role_calls)?;
-    stats.hops_unlinked = unlinked;
-    let mut used = vec![false; keys.len()];
-    for r in refs.downcast_iter().flat_map(|a| a.iter().flatten()) {
-        used[*r as usize] = true;
-    }
+    let mut matcher = Matcher {
+        by_key: ByKey::new(
+            keys.iter()
+                .enumerate()
+                .map(|(row, k)| (row as u32, (k.key, k.arn, k.issued_at))),
+        ),
+        keys: &keys,
+        sessions: &sessions,
+        used: (0..keys.len()).map(|_| Default::default()).collect(),
+        by_fewer_fields: Default::default(),
+        other_issuance: Default::default(),
+    };
+    feed(&mut matcher)?;
+    let used: Vec<bool> = matcher.used.into_iter().map(|u| u.into_inner()).collect();
+    let stats = MatchStats {
+        by_fewer_fields: matcher.by_fewer_fields.into_inner(),
+        other_issuance: matcher.other_issuance.into_inner(),
+        hops_unlinked: unlinked,
+    };
     let shared: Vec<Option<&str>> = keys
         .iter()
         .map(|k| match k.src {
@@ -526,9 +552,35 @@ pub fn build(
     let root_src: Vec<Src> = keys.iter().map(|k| all[k.root].src).collect();
     Ok((
         frame(assumptions, hops, &keys, &root_src, &used, &shared)?,
-        refs,
         stats,
     ))
+}
+
+/// Matches calls to the lineage's keys, piece by piece, remembering which keys were used and
+/// what the matching found.
+pub struct Matcher<'k, 't> {
+    keys: &'k [&'k Key<'t>],
+    sessions: &'k [(Option<&'t str>, Option<&'t str>)],
+    by_key: ByKey<'t>,
+    used: Vec<std::sync::atomic::AtomicBool>,
+    by_fewer_fields: std::sync::atomic::AtomicU64,
+    other_issuance: std::sync::atomic::AtomicU64,
+}
+
+impl Matcher<'_, '_> {
+    /// Each call's `key_ref` (see [`match_calls`]); the keys they name are marked used. Pieces
+    /// can be matched on every core at once.
+    pub fn key_refs(&self, role_calls: &DataFrame) -> PolarsResult<UInt32Chunked> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (refs, stats) = match_calls(&self.by_key, self.keys, self.sessions, role_calls)?;
+        for r in refs.downcast_iter().flat_map(|a| a.iter().flatten()) {
+            self.used[*r as usize].store(true, Relaxed);
+        }
+        self.by_fewer_fields
+            .fetch_add(stats.by_fewer_fields, Relaxed);
+        self.other_issuance.fetch_add(stats.other_issuance, Relaxed);
+        Ok(refs)
+    }
 }
 
 /// The table, a row per key of `keys`, with each key's root's source row, whether a call used

@@ -11,6 +11,7 @@
 //!   reads the trust policies' history from it).
 //! - `files`: one row per input file and what became of it.
 
+pub mod activity;
 pub mod dedupe;
 pub mod lineage;
 pub mod schema;
@@ -38,6 +39,9 @@ pub struct Tables {
     pub policy_changes: DataFrame,
     /// Every key that descends from a selected provider's assumption (see `lineage`).
     pub key_lineage: DataFrame,
+    /// The window's calls grouped by key (see `activity`), when they were read as groups only
+    /// (`role_calls` is then empty); otherwise made from `role_calls` when a query reads it.
+    pub key_activity: Option<DataFrame>,
     /// How the window's calls were matched to their keys, beyond the matches themselves.
     pub key_match: crate::analyzer::model::lineage::MatchStats,
     pub stats: RecordStats,
@@ -46,6 +50,15 @@ pub struct Tables {
     /// Assumptions from other web identity providers left out by the Google filter.
     pub other_providers: u64,
 }
+
+/// Reads the window's calls piece by piece for [`Tables::from_raw_grouped`].
+pub type GroupCalls<'f> = Box<
+    dyn FnOnce(
+            &mut crate::analyzer::model::lineage::Matcher<'_, '_>,
+            &Duplicates,
+        ) -> PolarsResult<DataFrame>
+        + 'f,
+>;
 
 /// Which web-identity providers the reports cover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +210,25 @@ impl Tables {
 
     /// Keep one copy of each repeated eventID, attribute and filter providers.
     pub fn from_raw(raw: Raw, providers: &ProviderFilter) -> PolarsResult<Tables> {
+        Tables::build(raw, providers, None)
+    }
+
+    /// [`Tables::from_raw`] for a `raw` without its calls: `groups` reads them piece by piece,
+    /// matching each piece to its keys and dropping the copies that do not survive, and returns
+    /// their groups (`key_activity`). `role_calls` is left empty.
+    pub fn from_raw_grouped(
+        raw: Raw,
+        providers: &ProviderFilter,
+        groups: GroupCalls<'_>,
+    ) -> PolarsResult<Tables> {
+        Tables::build(raw, providers, Some(groups))
+    }
+
+    fn build(
+        raw: Raw,
+        providers: &ProviderFilter,
+        groups: Option<GroupCalls<'_>>,
+    ) -> PolarsResult<Tables> {
         let Raw {
             events,
             role_calls,
@@ -214,7 +246,7 @@ impl Tables {
         let mut stats = stats;
         stats.recount_timeless(&dups);
         let events = events.map(|df| dups.apply(df)).transpose()?;
-        let role_calls = dups.apply(role_calls)?;
+        let mut role_calls = dups.apply(role_calls)?;
         let hops = dups.apply(hops)?;
         let policy_changes = dups.apply(policy_changes)?;
         let assumptions = attribute_providers(dups.apply(assumptions)?)?;
@@ -238,10 +270,8 @@ impl Tables {
                 .collect()?,
         };
         let started = std::time::Instant::now();
-        let (key_lineage, key_refs, key_match) =
-            crate::analyzer::model::lineage::build(&assumptions, &hops, &role_calls)?;
-        let mut role_calls = role_calls;
-        role_calls.with_column(key_refs.into_column())?;
+        let (key_lineage, key_match, key_activity) =
+            match_keys(&assumptions, &hops, &mut role_calls, groups, &dups)?;
         tracing::info!(
             "key lineage: {} key(s) in {:.2?}",
             key_lineage.height(),
@@ -254,6 +284,7 @@ impl Tables {
             hops,
             policy_changes,
             key_lineage,
+            key_activity,
             key_match,
             stats,
             duplicates: dups,
@@ -263,6 +294,34 @@ impl Tables {
             },
         })
     }
+}
+
+/// The key lineage, with each of `role_calls`' calls given its key (`key_ref`); or, when the
+/// calls are read as `groups`, their groups, and `role_calls` left empty with the column.
+fn match_keys(
+    assumptions: &DataFrame,
+    hops: &DataFrame,
+    role_calls: &mut DataFrame,
+    groups: Option<GroupCalls<'_>>,
+    dups: &Duplicates,
+) -> PolarsResult<(DataFrame, lineage::MatchStats, Option<DataFrame>)> {
+    let mut key_activity = None;
+    let (key_lineage, key_match) = match groups {
+        None => lineage::build_by(assumptions, hops, |m| {
+            let refs = m.key_refs(role_calls)?;
+            role_calls.with_column(refs.into_column())?;
+            Ok(())
+        })?,
+        Some(groups) => lineage::build_by(assumptions, hops, |m| {
+            key_activity = Some(groups(m, dups)?);
+            // Still a table the calls query can be planned over, with no rows.
+            *role_calls = role_calls.head(Some(0));
+            let none = m.key_refs(role_calls)?;
+            role_calls.with_column(none.into_column())?;
+            Ok(())
+        })?,
+    };
+    Ok((key_lineage, key_match, key_activity))
 }
 
 /// The provider of an assumption whose record names none (CloudTrail often writes only `type`
@@ -329,6 +388,14 @@ pub fn schemas() -> Vec<(Table, &'static str, Schema)> {
             Table::PolicyChanges,
             "every CreateRole and UpdateAssumeRolePolicy, refused ones too, whatever its time: the roles' trust policies over time",
             s(PolicyChangeCols::new(0).finish()),
+        ),
+        (
+            Table::KeyActivity,
+            "the window's calls made with a key of key_lineage, grouped by key, service, source IP, whether AWS made them, whether from a trusted range, and whether they failed: what by-instance and sessions count",
+            crate::analyzer::model::activity::empty()
+                .schema()
+                .as_ref()
+                .clone(),
         ),
         (
             Table::KeyLineage,

@@ -414,7 +414,14 @@ pub fn words_read(calls: &Sql, sqls: &[Sql]) -> Option<std::collections::BTreeSe
 fn other_tables(code: &[&sqlparser::tokenizer::Token]) -> std::collections::BTreeSet<String> {
     use sqlparser::keywords::Keyword;
     use sqlparser::tokenizer::Token;
-    const OTHER: [&str; 5] = ["assumptions", "hops", "key_lineage", "events", "files"];
+    const OTHER: [&str; 6] = [
+        "assumptions",
+        "hops",
+        "key_lineage",
+        "key_activity",
+        "events",
+        "files",
+    ];
     let word = |i: usize| match code.get(i) {
         Some(Token::Word(w)) => Some(w),
         _ => None,
@@ -464,6 +471,8 @@ pub struct Registered<'a> {
     pub hops: &'a DataFrame,
     pub policy_changes: &'a DataFrame,
     pub key_lineage: &'a DataFrame,
+    /// `key_activity` (see `model::activity`): empty unless a query reads it.
+    pub key_activity: DataFrame,
     pub files: DataFrame,
     /// Parameter tables a query reads (`timeline_filter`, `findings_params`).
     pub params: Vec<(Table, DataFrame)>,
@@ -504,6 +513,7 @@ fn context(tables: Registered<'_>) -> SQLContext {
         tables.policy_changes.clone().lazy(),
     );
     ctx.register(Table::KeyLineage.name(), tables.key_lineage.clone().lazy());
+    ctx.register(Table::KeyActivity.name(), tables.key_activity.lazy());
     ctx.register(Table::Files.name(), tables.files.lazy());
     for (table, df) in tables.params {
         ctx.register(table.name(), df.lazy());
