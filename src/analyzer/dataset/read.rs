@@ -378,8 +378,11 @@ fn read_groups(
 ) -> Result<DataFrame, DatasetError> {
     use crate::analyzer::model::{activity, lineage};
     use rayon::prelude::*;
-    // Merged once the pieces hold this many groups: a bound on what is held, whatever the window.
-    const MERGE_AT: usize = 1 << 20;
+    // Merged once the pieces hold this many groups: a bound on what is held, whatever the
+    // window. Each merge is a group-by of everything held, so fewer merges are faster: at 10M
+    // events (1.1M groups) a million made by-instance 5.7 s and 1.0 GiB, four million 3.7 s and
+    // 1.3 GiB.
+    const MERGE_AT: usize = 1 << 21;
     let mut columns: Vec<String> = [SEQ, "access_key_id"]
         .into_iter()
         .chain(lineage::KEY_MATCH)

@@ -46,16 +46,37 @@ type Tally = (u32, Option<i64>, Option<i64>);
 /// parts on every core at once, where polars' own pool would contend with them (and its
 /// group-by over two string columns was slower than this).
 pub fn group(role_calls: &DataFrame) -> PolarsResult<DataFrame> {
-    let refs = role_calls.column(KEY_REF)?.u32()?;
-    let source = role_calls.column("event_source")?.str()?;
-    let ip = role_calls.column("source_ip")?.str()?;
-    let service = role_calls.column("is_service")?.bool()?;
-    let trusted = role_calls.column("trusted_source")?.bool()?;
-    let failed = role_calls.column("error_code")?.str()?;
-    let time = &role_calls.column("event_time")?.datetime()?.phys;
+    // One chunk per column, walked by the arrays' own iterators: polars' chunked iterators cost
+    // a dynamic call per value, most of the time here.
+    let one = |name: &str| -> PolarsResult<Series> {
+        Ok(role_calls.column(name)?.as_materialized_series().rechunk())
+    };
+    let (refs, source, ip) = (one(KEY_REF)?, one("event_source")?, one("source_ip")?);
+    let (service, trusted, failed) = (
+        one("is_service")?,
+        one("trusted_source")?,
+        one("error_code")?,
+    );
+    let time = one("event_time")?;
+    let time = time.datetime()?;
+    let (Some(refs), Some(source), Some(ip)) = (
+        refs.u32()?.downcast_iter().next(),
+        source.str()?.downcast_iter().next(),
+        ip.str()?.downcast_iter().next(),
+    ) else {
+        return Ok(empty());
+    };
+    let (Some(service), Some(trusted), Some(failed), Some(time)) = (
+        service.bool()?.downcast_iter().next(),
+        trusted.bool()?.downcast_iter().next(),
+        failed.str()?.downcast_iter().next(),
+        time.phys.downcast_iter().next(),
+    ) else {
+        return Ok(empty());
+    };
     // Strings are numbered once per distinct value (a few services, a few IPs per part), so that
     // a group is found by integers.
-    let mut names = Names::default();
+    let (mut sources, mut ips) = (Names::default(), Names::default());
     // One table per thread, emptied and reused part after part: a fresh one grew by doubling,
     // and every allocation it made was zeroed memory (most of the time, measured with perf).
     thread_local! {
@@ -72,16 +93,17 @@ pub fn group(role_calls: &DataFrame) -> PolarsResult<DataFrame> {
             .zip(failed.iter())
             .zip(time.iter());
         for ((((((key, source), ip), service), trusted), failed), t) in rows {
-            let Some(key) = key else { continue };
+            let Some(&key) = key else { continue };
             let flags = flags(
                 service.unwrap_or(false),
                 trusted.unwrap_or(false),
                 failed.is_some(),
             );
-            let by = (key, names.number(source), names.number(ip), flags);
+            let by = (key, sources.number(source), ips.number(ip), flags);
+            let t = t.copied();
             add(groups, by, (1, t, t));
         }
-        frame(groups.drain(), &names)
+        frame(groups.drain(), &sources, &ips)
     })
 }
 
@@ -101,21 +123,30 @@ fn add(groups: &mut Groups, by: (u32, u32, u32, u8), (calls, first, last): Tally
 
 type Fast = foldhash::fast::RandomState;
 
-/// Strings numbered in order of first sight; 0 is null.
+/// Strings numbered in order of first sight; 0 is null. The last one is remembered: calls
+/// come in runs from one source and IP.
 #[derive(Default)]
 struct Names<'a> {
     numbers: std::collections::HashMap<&'a str, u32, Fast>,
     names: Vec<&'a str>,
+    last: Option<(&'a str, u32)>,
 }
 
 impl<'a> Names<'a> {
     fn number(&mut self, s: Option<&'a str>) -> u32 {
         let Some(s) = s else { return 0 };
+        if let Some((l, n)) = self.last
+            && l == s
+        {
+            return n;
+        }
         let next = self.names.len() as u32 + 1;
-        *self.numbers.entry(s).or_insert_with(|| {
+        let n = *self.numbers.entry(s).or_insert_with(|| {
             self.names.push(s);
             next
-        })
+        });
+        self.last = Some((s, n));
+        n
     }
 
     fn name(&self, n: u32) -> Option<&'a str> {
@@ -123,10 +154,11 @@ impl<'a> Names<'a> {
     }
 }
 
-/// The table from its groups, in any order, their strings named by `names`.
+/// The table from its groups, in any order, their strings named by `sources` and `ips`.
 fn frame(
     groups: impl ExactSizeIterator<Item = ((u32, u32, u32, u8), Tally)>,
-    names: &Names<'_>,
+    sources: &Names<'_>,
+    ips: &Names<'_>,
 ) -> PolarsResult<DataFrame> {
     let n = groups.len();
     let (mut key, mut source, mut ip) = (Vec::with_capacity(n), Vec::new(), Vec::new());
@@ -134,8 +166,8 @@ fn frame(
     let (mut calls, mut first, mut last) = (Vec::new(), Vec::new(), Vec::new());
     for ((k, s, i, f), (c, a, b)) in groups {
         key.push(k);
-        source.push(names.name(s));
-        ip.push(names.name(i));
+        source.push(sources.name(s));
+        ip.push(ips.name(i));
         service.push(f & 1 != 0);
         trusted.push(f & 2 != 0);
         failed.push(f & 4 != 0);
@@ -168,41 +200,21 @@ fn frame(
 }
 
 /// Groups made piece by piece, as one set of groups: their counts summed, the first of the
-/// first and the last of the last.
+/// first and the last of the last. By polars' group-by, on its own pool: this runs once per
+/// many parts, on the main thread, where a hash map of every group was slower (a million
+/// groups miss the cache on every probe).
 pub fn merge(pieces: Vec<DataFrame>) -> PolarsResult<DataFrame> {
-    let mut names = Names::default();
-    let rows: usize = pieces.iter().map(DataFrame::height).sum();
-    // Sized once: grown by doubling, its memory would be zeroed again at every step.
-    let mut groups = Groups::with_capacity_and_hasher(rows, Fast::default());
-    for p in &pieces {
-        let rows = p
-            .column(KEY_REF)?
-            .u32()?
-            .iter()
-            .zip(p.column("event_source")?.str()?.iter())
-            .zip(p.column("source_ip")?.str()?.iter())
-            .zip(p.column("is_service")?.bool()?.iter())
-            .zip(p.column("trusted_source")?.bool()?.iter())
-            .zip(p.column("failed")?.bool()?.iter())
-            .zip(p.column("calls")?.u32()?.iter())
-            .zip(p.column("first_call")?.datetime()?.phys.iter())
-            .zip(p.column("last_call")?.datetime()?.phys.iter());
-        for ((((((((key, source), ip), service), trusted), failed), calls), first), last) in rows {
-            let flags = flags(
-                service.unwrap_or(false),
-                trusted.unwrap_or(false),
-                failed.unwrap_or(false),
-            );
-            let by = (
-                key.unwrap_or_default(),
-                names.number(source),
-                names.number(ip),
-                flags,
-            );
-            add(&mut groups, by, (calls.unwrap_or(0), first, last));
-        }
-    }
-    frame(groups.drain(), &names)
+    let Some(all) = crate::analyzer::model::stack(pieces.into_iter())? else {
+        return Ok(empty());
+    };
+    all.lazy()
+        .group_by(BY.map(col))
+        .agg([
+            col("calls").sum(),
+            col("first_call").min(),
+            col("last_call").max(),
+        ])
+        .collect()
 }
 
 /// Its rows in an order that does not depend on how the groups were made, for a frame a user
