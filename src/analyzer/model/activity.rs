@@ -204,9 +204,13 @@ fn frame(
 /// many parts, on the main thread, where a hash map of every group was slower (a million
 /// groups miss the cache on every probe).
 pub fn merge(pieces: Vec<DataFrame>) -> PolarsResult<DataFrame> {
-    let Some(all) = crate::analyzer::model::stack(pieces.into_iter())? else {
+    let mut pieces = pieces.into_iter();
+    let Some(mut all) = pieces.next() else {
         return Ok(empty());
     };
+    for p in pieces {
+        all.vstack_mut_owned(p)?;
+    }
     all.lazy()
         .group_by(BY.map(col))
         .agg([
