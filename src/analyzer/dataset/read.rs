@@ -378,11 +378,6 @@ fn read_groups(
 ) -> Result<DataFrame, DatasetError> {
     use crate::analyzer::model::{activity, lineage};
     use rayon::prelude::*;
-    // Merged once the pieces hold this many groups: a bound on what is held, whatever the
-    // window. Each merge is a group-by of everything held, so fewer merges are faster: at 10M
-    // events (1.1M groups) a million made by-instance 5.7 s and 1.0 GiB, four million 3.7 s and
-    // 1.3 GiB.
-    const MERGE_AT: usize = 1 << 21;
     let mut columns: Vec<String> = [SEQ, "access_key_id"]
         .into_iter()
         .chain(lineage::KEY_MATCH)
@@ -412,36 +407,38 @@ fn read_groups(
         Ok(dups.apply(df)?)
     };
     let paths = part_paths(ds, "role_calls", dates, committed)?;
-    let mut pieces: Vec<DataFrame> = Vec::new();
-    // Twice what the last merge left: a window with many groups is not merged chunk by chunk.
-    let mut merge_at = MERGE_AT;
-    let calls = std::sync::atomic::AtomicUsize::new(0);
-    let group = |mut df: DataFrame| -> Result<_, DatasetError> {
-        calls.fetch_add(df.height(), std::sync::atomic::Ordering::Relaxed);
-        let refs = matcher.key_refs(&df)?;
-        df.with_column(refs.into_column())?;
-        Ok(activity::group(&df)?)
-    };
-    for chunk in paths.chunks(rayon::current_num_threads().max(1) * 2) {
+    // A counter per core, each taking every n-th part of a chunk, joined at the end.
+    let cores = rayon::current_num_threads().max(1);
+    let counters: Vec<std::sync::Mutex<activity::Groups>> = (0..cores)
+        .map(|_| std::sync::Mutex::new(activity::Groups::new(matcher.keys())))
+        .collect();
+    let mut calls = 0;
+    for chunk in paths.chunks(cores * 2) {
         // Decoded one part at a time (polars decodes a part on its own pool: parts decoded on
-        // every core at once only waited for each other), then matched and grouped on every
+        // every core at once only waited for each other), then matched and counted on every
         // core.
         let frames: Vec<DataFrame> = chunk.iter().map(read).collect::<Result<_, _>>()?;
-        let out: Vec<_> = frames
-            .into_par_iter()
-            .map(group)
-            .collect::<Result<_, _>>()?;
-        pieces.extend(out);
-        if pieces.iter().map(DataFrame::height).sum::<usize>() > merge_at {
-            let merged = activity::merge(std::mem::take(&mut pieces))?;
-            merge_at = MERGE_AT.max(2 * merged.height());
-            pieces.push(merged);
-        }
+        calls += frames.iter().map(DataFrame::height).sum::<usize>();
+        frames.into_par_iter().enumerate().try_for_each(
+            |(i, mut df)| -> Result<(), DatasetError> {
+                let refs = matcher.key_refs(&df)?;
+                df.with_column(refs.into_column())?;
+                let mut counter = counters[i % cores].lock().expect("not poisoned");
+                Ok(counter.add(&df)?)
+            },
+        )?;
     }
-    let groups = activity::merge(pieces)?;
+    let mut counters = counters
+        .into_iter()
+        .map(|c| c.into_inner().expect("not poisoned"));
+    let mut all = counters.next().expect("one core at least");
+    for c in counters {
+        all.absorb(c);
+    }
+    let groups = all.finish()?;
     tracing::info!(
         "dataset: {} call(s) of {} part(s) read as {} group(s)",
-        calls.into_inner(),
+        calls,
         paths.len(),
         groups.height()
     );

@@ -3,9 +3,9 @@
 //! range or not, failed or not), with how many there were and the first and last of them.
 //!
 //! It is what `by-instance` and `sessions` read instead of `calls`: every count they give is a
-//! sum, every time a minimum or maximum, every list a set, so groups made piece by piece (a
-//! dataset's parts) and merged give the answer the whole window would, and a report holds the
-//! groups, a few per key, never the calls. Its rows follow from `role_calls` (with `key_ref`)
+//! sum, every time a minimum or maximum, every list a set, so groups counted piece by piece (a
+//! dataset's parts) give the answer the whole window would, and a report holds the groups, a
+//! few per key, never the calls. Its rows follow from `role_calls` (with `key_ref`)
 //! by one `GROUP BY`, which is how `dataset ddl` defines it for Spark and Athena ([`SQL`]).
 
 use polars::prelude::*;
@@ -38,52 +38,134 @@ pub const SQL: &str = "SELECT key_ref, event_source, source_ip, is_service, trus
      MAX(event_time) AS last_call\nFROM role_calls\nWHERE key_ref IS NOT NULL\n\
      GROUP BY key_ref, event_source, source_ip, is_service, trusted_source, error_code IS NOT NULL";
 
-/// How many calls, the first and the last.
-type Tally = (u32, Option<i64>, Option<i64>);
+/// One group of one key: its service's and IP's numbers (0: null), [`flags`], how many calls,
+/// the first and the last.
+#[derive(Clone, Copy)]
+struct Slot {
+    source: u32,
+    ip: u32,
+    flags: u8,
+    calls: u32,
+    first: Option<i64>,
+    last: Option<i64>,
+}
 
-/// The groups of `role_calls`' matched rows (it must have `key_ref` and [`READS`]). Counted in a
-/// hash map over the columns' values, not by polars' group-by: a dataset's report groups its
-/// parts on every core at once, where polars' own pool would contend with them (and its
-/// group-by over two string columns was slower than this).
-pub fn group(role_calls: &DataFrame) -> PolarsResult<DataFrame> {
-    // One chunk per column, walked by the arrays' own iterators: polars' chunked iterators cost
-    // a dynamic call per value, most of the time here.
-    let one = |name: &str| -> PolarsResult<Series> {
-        Ok(role_calls.column(name)?.as_materialized_series().rechunk())
-    };
-    let (refs, source, ip) = (one(KEY_REF)?, one("event_source")?, one("source_ip")?);
-    let (service, trusted, failed) = (
-        one("is_service")?,
-        one("trusted_source")?,
-        one("error_code")?,
-    );
-    let time = one("event_time")?;
-    let time = time.datetime()?;
-    let (Some(refs), Some(source), Some(ip)) = (
-        refs.u32()?.downcast_iter().next(),
-        source.str()?.downcast_iter().next(),
-        ip.str()?.downcast_iter().next(),
-    ) else {
-        return Ok(empty());
-    };
-    let (Some(service), Some(trusted), Some(failed), Some(time)) = (
-        service.bool()?.downcast_iter().next(),
-        trusted.bool()?.downcast_iter().next(),
-        failed.str()?.downcast_iter().next(),
-        time.phys.downcast_iter().next(),
-    ) else {
-        return Ok(empty());
-    };
-    // Strings are numbered once per distinct value (a few services, a few IPs per part), so that
-    // a group is found by integers.
-    let (mut sources, mut ips) = (Names::default(), Names::default());
-    // One table per thread, emptied and reused part after part: a fresh one grew by doubling,
-    // and every allocation it made was zeroed memory (most of the time, measured with perf).
-    thread_local! {
-        static GROUPS: std::cell::RefCell<Groups> = Default::default();
+impl Slot {
+    fn add(&mut self, calls: u32, first: Option<i64>, last: Option<i64>) {
+        self.calls += calls;
+        self.first = self.first.into_iter().chain(first).min();
+        self.last = self.last.into_iter().chain(last).max();
     }
-    GROUPS.with_borrow_mut(|groups| {
-        groups.clear();
+}
+
+fn flags(service: bool, trusted: bool, failed: bool) -> u8 {
+    service as u8 | (trusted as u8) << 1 | (failed as u8) << 2
+}
+
+type Fast = foldhash::fast::RandomState;
+
+/// Strings numbered in order of first sight; 0 is null. The last one is remembered: calls come
+/// in runs from one service and IP.
+#[derive(Default)]
+struct Names {
+    numbers: std::collections::HashMap<String, u32, Fast>,
+    names: Vec<String>,
+    last: u32,
+}
+
+impl Names {
+    fn number(&mut self, s: Option<&str>) -> u32 {
+        let Some(s) = s else { return 0 };
+        if self.last != 0 && self.names[self.last as usize - 1] == s {
+            return self.last;
+        }
+        let n = match self.numbers.get(s) {
+            Some(&n) => n,
+            None => {
+                self.names.push(s.to_string());
+                let n = self.names.len() as u32;
+                self.numbers.insert(s.to_string(), n);
+                n
+            }
+        };
+        self.last = n;
+        n
+    }
+
+    fn name(&self, n: u32) -> Option<&str> {
+        n.checked_sub(1).map(|i| self.names[i as usize].as_str())
+    }
+}
+
+/// The groups of calls as they are read, by key row: a key has a few groups (a service or two,
+/// an IP or two), found by a scan of its own short list. Nothing is held per call, and no table
+/// of every group is hashed or merged: a report over a long window holds the keys and their
+/// groups, which it needs, and does the least work per call.
+pub struct Groups {
+    keys: Vec<Vec<Slot>>,
+    sources: Names,
+    ips: Names,
+}
+
+impl Groups {
+    /// For calls made with the keys of a lineage of `keys` rows.
+    pub fn new(keys: usize) -> Groups {
+        Groups {
+            keys: vec![Vec::new(); keys],
+            sources: Names::default(),
+            ips: Names::default(),
+        }
+    }
+
+    fn slot(&mut self, key: u32, by: (u32, u32, u8)) -> &mut Slot {
+        let key = key as usize;
+        if key >= self.keys.len() {
+            self.keys.resize(key + 1, Vec::new());
+        }
+        let slots = &mut self.keys[key];
+        let at = match slots.iter().position(|g| (g.source, g.ip, g.flags) == by) {
+            Some(at) => at,
+            None => {
+                slots.push(Slot {
+                    source: by.0,
+                    ip: by.1,
+                    flags: by.2,
+                    calls: 0,
+                    first: None,
+                    last: None,
+                });
+                slots.len() - 1
+            }
+        };
+        &mut slots[at]
+    }
+
+    /// Count `role_calls`' matched rows (it must have `key_ref` and [`READS`]).
+    pub fn add(&mut self, role_calls: &DataFrame) -> PolarsResult<()> {
+        // One chunk per column, walked by the arrays' own iterators: polars' chunked iterators
+        // cost a dynamic call per value, most of the time here.
+        let one = |name: &str| -> PolarsResult<Series> {
+            Ok(role_calls.column(name)?.as_materialized_series().rechunk())
+        };
+        let (refs, source, ip) = (one(KEY_REF)?, one("event_source")?, one("source_ip")?);
+        let (service, trusted) = (one("is_service")?, one("trusted_source")?);
+        let (failed, time) = (one("error_code")?, one("event_time")?);
+        let time = time.datetime()?;
+        let (Some(refs), Some(source), Some(ip), Some(service)) = (
+            refs.u32()?.downcast_iter().next(),
+            source.str()?.downcast_iter().next(),
+            ip.str()?.downcast_iter().next(),
+            service.bool()?.downcast_iter().next(),
+        ) else {
+            return Ok(());
+        };
+        let (Some(trusted), Some(failed), Some(time)) = (
+            trusted.bool()?.downcast_iter().next(),
+            failed.str()?.downcast_iter().next(),
+            time.phys.downcast_iter().next(),
+        ) else {
+            return Ok(());
+        };
         let rows = refs
             .iter()
             .zip(source.iter())
@@ -94,131 +176,86 @@ pub fn group(role_calls: &DataFrame) -> PolarsResult<DataFrame> {
             .zip(time.iter());
         for ((((((key, source), ip), service), trusted), failed), t) in rows {
             let Some(&key) = key else { continue };
-            let flags = flags(
+            let f = flags(
                 service.unwrap_or(false),
                 trusted.unwrap_or(false),
                 failed.is_some(),
             );
-            let by = (key, sources.number(source), ips.number(ip), flags);
+            let by = (self.sources.number(source), self.ips.number(ip), f);
             let t = t.copied();
-            add(groups, by, (1, t, t));
+            self.slot(key, by).add(1, t, t);
         }
-        frame(groups.drain(), &sources, &ips)
-    })
-}
+        Ok(())
+    }
 
-/// Groups by integers: key row, service's and IP's numbers, [`flags`].
-type Groups = std::collections::HashMap<(u32, u32, u32, u8), Tally, Fast>;
-
-fn flags(service: bool, trusted: bool, failed: bool) -> u8 {
-    service as u8 | (trusted as u8) << 1 | (failed as u8) << 2
-}
-
-fn add(groups: &mut Groups, by: (u32, u32, u32, u8), (calls, first, last): Tally) {
-    let g = groups.entry(by).or_insert((0, None, None));
-    g.0 += calls;
-    g.1 = g.1.into_iter().chain(first).min();
-    g.2 = g.2.into_iter().chain(last).max();
-}
-
-type Fast = foldhash::fast::RandomState;
-
-/// Strings numbered in order of first sight; 0 is null. The last one is remembered: calls
-/// come in runs from one source and IP.
-#[derive(Default)]
-struct Names<'a> {
-    numbers: std::collections::HashMap<&'a str, u32, Fast>,
-    names: Vec<&'a str>,
-    last: Option<(&'a str, u32)>,
-}
-
-impl<'a> Names<'a> {
-    fn number(&mut self, s: Option<&'a str>) -> u32 {
-        let Some(s) = s else { return 0 };
-        if let Some((l, n)) = self.last
-            && l == s
-        {
-            return n;
+    /// Take in groups counted apart (another thread's).
+    pub fn absorb(&mut self, other: Groups) {
+        for (key, slots) in other.keys.into_iter().enumerate() {
+            for g in slots {
+                let by = (
+                    self.sources.number(other.sources.name(g.source)),
+                    self.ips.number(other.ips.name(g.ip)),
+                    g.flags,
+                );
+                self.slot(key as u32, by).add(g.calls, g.first, g.last);
+            }
         }
-        let next = self.names.len() as u32 + 1;
-        let n = *self.numbers.entry(s).or_insert_with(|| {
-            self.names.push(s);
-            next
-        });
-        self.last = Some((s, n));
-        n
     }
 
-    fn name(&self, n: u32) -> Option<&'a str> {
-        n.checked_sub(1).map(|i| self.names[i as usize])
+    /// The table, by key row.
+    pub fn finish(self) -> PolarsResult<DataFrame> {
+        let n: usize = self.keys.iter().map(Vec::len).sum();
+        let (mut key, mut source, mut ip) = (Vec::with_capacity(n), Vec::new(), Vec::new());
+        let (mut service, mut trusted, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut calls, mut first, mut last) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, slots) in self.keys.iter().enumerate() {
+            for g in slots {
+                key.push(k as u32);
+                source.push(self.sources.name(g.source));
+                ip.push(self.ips.name(g.ip));
+                service.push(g.flags & 1 != 0);
+                trusted.push(g.flags & 2 != 0);
+                failed.push(g.flags & 4 != 0);
+                calls.push(g.calls);
+                first.push(g.first);
+                last.push(g.last);
+            }
+        }
+        let time = |name: &str, v: Vec<Option<i64>>| {
+            Int64Chunked::from_iter_options(name.into(), v.into_iter())
+                .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+                .into_column()
+        };
+        DataFrame::new(
+            n,
+            vec![
+                UInt32Chunked::from_vec(KEY_REF.into(), key).into_column(),
+                StringChunked::from_iter_options("event_source".into(), source.into_iter())
+                    .into_column(),
+                StringChunked::from_iter_options("source_ip".into(), ip.into_iter()).into_column(),
+                BooleanChunked::from_iter_values("is_service".into(), service.into_iter())
+                    .into_column(),
+                BooleanChunked::from_iter_values("trusted_source".into(), trusted.into_iter())
+                    .into_column(),
+                BooleanChunked::from_iter_values("failed".into(), failed.into_iter()).into_column(),
+                UInt32Chunked::from_vec("calls".into(), calls).into_column(),
+                time("first_call", first),
+                time("last_call", last),
+            ],
+        )
     }
 }
 
-/// The table from its groups, in any order, their strings named by `sources` and `ips`.
-fn frame(
-    groups: impl ExactSizeIterator<Item = ((u32, u32, u32, u8), Tally)>,
-    sources: &Names<'_>,
-    ips: &Names<'_>,
-) -> PolarsResult<DataFrame> {
-    let n = groups.len();
-    let (mut key, mut source, mut ip) = (Vec::with_capacity(n), Vec::new(), Vec::new());
-    let (mut service, mut trusted, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut calls, mut first, mut last) = (Vec::new(), Vec::new(), Vec::new());
-    for ((k, s, i, f), (c, a, b)) in groups {
-        key.push(k);
-        source.push(sources.name(s));
-        ip.push(ips.name(i));
-        service.push(f & 1 != 0);
-        trusted.push(f & 2 != 0);
-        failed.push(f & 4 != 0);
-        calls.push(c);
-        first.push(a);
-        last.push(b);
-    }
-    let time = |name: &str, v: Vec<Option<i64>>| {
-        Int64Chunked::from_iter_options(name.into(), v.into_iter())
-            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-            .into_column()
-    };
-    DataFrame::new(
-        n,
-        vec![
-            UInt32Chunked::from_vec(KEY_REF.into(), key).into_column(),
-            StringChunked::from_iter_options("event_source".into(), source.into_iter())
-                .into_column(),
-            StringChunked::from_iter_options("source_ip".into(), ip.into_iter()).into_column(),
-            BooleanChunked::from_iter_values("is_service".into(), service.into_iter())
-                .into_column(),
-            BooleanChunked::from_iter_values("trusted_source".into(), trusted.into_iter())
-                .into_column(),
-            BooleanChunked::from_iter_values("failed".into(), failed.into_iter()).into_column(),
-            UInt32Chunked::from_vec("calls".into(), calls).into_column(),
-            time("first_call", first),
-            time("last_call", last),
-        ],
-    )
-}
-
-/// Groups made piece by piece, as one set of groups: their counts summed, the first of the
-/// first and the last of the last. By polars' group-by, on its own pool: this runs once per
-/// many parts, on the main thread, where a hash map of every group was slower (a million
-/// groups miss the cache on every probe).
-pub fn merge(pieces: Vec<DataFrame>) -> PolarsResult<DataFrame> {
-    let mut pieces = pieces.into_iter();
-    let Some(mut all) = pieces.next() else {
-        return Ok(empty());
-    };
-    for p in pieces {
-        all.vstack_mut_owned(p)?;
-    }
-    all.lazy()
-        .group_by(BY.map(col))
-        .agg([
-            col("calls").sum(),
-            col("first_call").min(),
-            col("last_call").max(),
-        ])
-        .collect()
+/// The groups of `role_calls`' matched rows (it must have `key_ref` and [`READS`]).
+pub fn group(role_calls: &DataFrame) -> PolarsResult<DataFrame> {
+    let keys = role_calls
+        .column(KEY_REF)?
+        .u32()?
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    let mut groups = Groups::new(keys);
+    groups.add(role_calls)?;
+    groups.finish()
 }
 
 /// Its rows in an order that does not depend on how the groups were made, for a frame a user
@@ -265,7 +302,7 @@ mod tests {
     }
 
     #[test]
-    fn groups_made_in_pieces_merge_to_the_groups_of_the_whole() {
+    fn groups_counted_in_pieces_are_the_groups_of_the_whole() {
         let rows = [
             (Some(0), "s3", "10.0.0.1", None, 5),
             (Some(0), "s3", "10.0.0.1", None, 1),
@@ -275,11 +312,12 @@ mod tests {
             (Some(0), "s3", "10.0.0.1", None, 7),
         ];
         let whole = sorted(group(&calls(&rows)).unwrap()).unwrap();
-        let pieces = vec![
-            group(&calls(&rows[..2])).unwrap(),
-            group(&calls(&rows[2..])).unwrap(),
-        ];
-        let merged = sorted(merge(pieces).unwrap()).unwrap();
+        // Counted in two pieces by two counters, one taken into the other.
+        let (mut a, mut b) = (Groups::new(1), Groups::new(2));
+        a.add(&calls(&rows[..2])).unwrap();
+        b.add(&calls(&rows[2..])).unwrap();
+        a.absorb(b);
+        let merged = sorted(a.finish().unwrap()).unwrap();
         assert_eq!(whole, merged);
         // The unmatched call is in no group; key 0's successes are one group of three.
         assert_eq!(whole.height(), 3);
@@ -311,6 +349,6 @@ mod tests {
                 .get(0),
             Some(7)
         );
-        assert_eq!(merge(Vec::new()).unwrap().schema(), empty().schema());
+        assert_eq!(Groups::new(0).finish().unwrap().schema(), empty().schema());
     }
 }

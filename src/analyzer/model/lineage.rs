@@ -568,6 +568,11 @@ pub struct Matcher<'k, 't> {
 }
 
 impl Matcher<'_, '_> {
+    /// How many keys (rows) the lineage has.
+    pub fn keys(&self) -> usize {
+        self.keys.len()
+    }
+
     /// Each call's `key_ref` (see [`match_calls`]); the keys they name are marked used. Pieces
     /// can be matched on every core at once.
     pub fn key_refs(&self, role_calls: &DataFrame) -> PolarsResult<UInt32Chunked> {
