@@ -494,7 +494,7 @@ pub fn build(
 pub fn build_by(
     assumptions: &DataFrame,
     hops: &DataFrame,
-    feed: impl FnOnce(&mut Matcher<'_, '_>) -> PolarsResult<()>,
+    feed: impl FnOnce(&Matcher<'_, '_>) -> PolarsResult<()>,
 ) -> PolarsResult<(DataFrame, MatchStats)> {
     // Every issuance, one per identity, by identity: the roots', then the chained keys' (the
     // earliest claim of each identity no root holds).
@@ -523,7 +523,7 @@ pub fn build_by(
             Src::Hop(h) => (h_role[h as usize], h_session[h as usize]),
         })
         .collect();
-    let mut matcher = Matcher {
+    let matcher = Matcher {
         by_key: ByKey::new(
             keys.iter()
                 .enumerate()
@@ -535,7 +535,7 @@ pub fn build_by(
         by_fewer_fields: Default::default(),
         other_issuance: Default::default(),
     };
-    feed(&mut matcher)?;
+    feed(&matcher)?;
     let used: Vec<bool> = matcher.used.into_iter().map(|u| u.into_inner()).collect();
     let stats = MatchStats {
         by_fewer_fields: matcher.by_fewer_fields.into_inner(),

@@ -54,7 +54,7 @@ pub struct Tables {
 /// Reads the window's calls piece by piece for [`Tables::from_raw_grouped`].
 pub type GroupCalls<'f> = Box<
     dyn FnOnce(
-            &mut crate::analyzer::model::lineage::Matcher<'_, '_>,
+            &crate::analyzer::model::lineage::Matcher<'_, '_>,
             &Duplicates,
         ) -> PolarsResult<DataFrame>
         + 'f,
@@ -316,8 +316,9 @@ fn match_keys(
             key_activity = Some(groups(m, dups)?);
             // Still a table the calls query can be planned over, with no rows.
             *role_calls = role_calls.head(Some(0));
-            let none = m.key_refs(role_calls)?;
-            role_calls.with_column(none.into_column())?;
+            role_calls.with_column(
+                UInt32Chunked::from_vec(lineage::KEY_REF.into(), Vec::new()).into_column(),
+            )?;
             Ok(())
         })?,
     };
