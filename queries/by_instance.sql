@@ -45,25 +45,18 @@ a AS (
     FROM relevant
     GROUP BY project, instance, session_name
 ),
--- The calls are read as their groups (key_activity: one row per key, service, source IP and
--- kind of call, with its count and first and last time), each group given its key's root
--- session and IP as calls.sql gives each call; the sums, minimums and maximums over the groups
--- are those over the calls, and a report holds the groups, never the calls.
+-- The calls are read as their groups (call_groups), never one by one.
 flagged AS (
     SELECT
-        r.session_name,
-        g.event_source,
-        g.first_call,
-        g.last_call,
-        g.calls,
-        CASE WHEN g.failed THEN g.calls ELSE 0 END AS failed,
-        CASE WHEN COALESCE(NOT g.is_service AND g.source_ip <> r.issuing_ip AND NOT g.trusted_source, FALSE)
-            THEN g.calls ELSE 0 END AS from_foreign_ip,
-        CASE WHEN l.depth > 0 THEN g.calls ELSE 0 END AS chained
-    FROM key_activity g
-    JOIN key_lineage l ON g.key_ref = l.key_ref
-    JOIN assumptions r ON l.root_event_id = r.event_id
-    WHERE r.error_code IS NULL AND r.access_key_id IS NOT NULL
+        issued_session_name AS session_name,
+        event_source,
+        first_call,
+        last_call,
+        calls,
+        CASE WHEN failed THEN calls ELSE 0 END AS failed,
+        CASE WHEN foreign_ip THEN calls ELSE 0 END AS from_foreign_ip,
+        CASE WHEN depth > 0 THEN calls ELSE 0 END AS chained
+    FROM call_groups
 ),
 c AS (
     SELECT

@@ -3,24 +3,19 @@
 -- (key_lineage), with what was done with it. session_name, project, instance and sub are the
 -- root's (the instance the chain started from); role_arn, issued_at, expires_at and issuing_ip
 -- are the key's own.
--- The calls are read as their groups (key_activity), each given its key's root IP as calls.sql
--- gives each call: the sums, minimums, maximums and sets over the groups are those over the
--- calls.
+-- The calls are read as their groups (call_groups): the sums, minimums, maximums and sets over
+-- the groups are those over the calls.
 WITH g AS (
     SELECT
-        l.event_id AS key_event_id,
-        k.source_ip,
-        k.is_service,
-        k.calls,
-        k.first_call,
-        k.last_call,
-        CASE WHEN k.failed THEN k.calls ELSE 0 END AS failed,
-        CASE WHEN COALESCE(NOT k.is_service AND k.source_ip <> r.issuing_ip AND NOT k.trusted_source, FALSE)
-            THEN k.calls ELSE 0 END AS foreign_ip
-    FROM key_activity k
-    JOIN key_lineage l ON k.key_ref = l.key_ref
-    JOIN assumptions r ON l.root_event_id = r.event_id
-    WHERE r.error_code IS NULL AND r.access_key_id IS NOT NULL
+        key_event_id,
+        source_ip,
+        is_service,
+        calls,
+        first_call,
+        last_call,
+        CASE WHEN failed THEN calls ELSE 0 END AS failed,
+        CASE WHEN foreign_ip THEN calls ELSE 0 END AS foreign_ip
+    FROM call_groups
 ),
 c AS (
     SELECT

@@ -31,7 +31,7 @@ def open_dataset(spark, ddl_text, database="janus", queries=None):
     spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     spark.sql(f"USE `{database}`")
     # Another dataset's, opened earlier in this session, would shadow the views made here.
-    for view in LINEAGE_VIEWS + ("janus_keys", "calls"):
+    for view in LINEAGE_VIEWS + ("janus_keys", "calls", "call_groups"):
         spark.catalog.dropTempView(view)
     stmts = list(statements(ddl_text))
     for stmt in stmts:
@@ -46,8 +46,9 @@ def open_dataset(spark, ddl_text, database="janus", queries=None):
             head = f"CREATE OR REPLACE VIEW {view} AS"
             if stmt.startswith(head):
                 spark.sql(stmt.replace(head, f"CREATE OR REPLACE TEMPORARY VIEW {view} AS", 1))
-    calls = query_text(queries or pathlib.Path(__file__).resolve().parent.parent / "queries", "calls")
-    spark.sql(calls.strip().rstrip(";")).createOrReplaceTempView("calls")
+    for view in ("calls", "call_groups"):
+        text = query_text(queries or pathlib.Path(__file__).resolve().parent.parent / "queries", view)
+        spark.sql(text.strip().rstrip(";")).createOrReplaceTempView(view)
 
 
 def query_text(queries, name):

@@ -200,6 +200,67 @@ fn a_dataset_report_reads_the_calls_as_groups_equal_to_the_whole_windows() {
     assert_ne!(plain.stdout, marked.stdout);
 }
 
+/// A timeline over a dataset reads only the calls that entity's timeline can show (those made
+/// with a key whose root the entity names, and those made with the asked key ID), a few parts
+/// at a time, and shows the rows it shows over the JSON: for an instance, a session, a root key,
+/// a chained key, key IDs AWS issued twice (to two sessions, and down two chains), and a key
+/// whose issuing event is not in the input; over the whole trail and from a time on; with every
+/// event delivered twice.
+#[test]
+fn a_timeline_over_a_dataset_reads_only_the_calls_its_entity_can_show() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = d.path().join("ds");
+    let twice = d.path().join("twice");
+    for copy in ["a", "b"] {
+        copy_dir(
+            Path::new("fixtures/chains"),
+            &twice.join(copy).join("chains"),
+        );
+        copy_dir(Path::new("fixtures/reuse"), &twice.join(copy).join("reuse"));
+    }
+    assert_eq!(ingest(&[s(&twice)], &ds).code, 0);
+    let entities: &[&[&str]] = &[
+        &["--instance", "app-1"],
+        &["--instance", "vm-5"],
+        &["--session-name", "chain-proj.deep-3"],
+        &["--access-key", "ASIACHAINAPP1ROOT001"],
+        &["--access-key", "ASIACHAINDEEP3HOP201"],
+        &["--access-key", "ASIAREUSEDKEY0000001"],
+        &["--access-key", "ASIAREUSEDCHAIN00001"],
+        &["--access-key", "ASIAEC2CHAINAPP00001"],
+    ];
+    let windows: &[&[&str]] = &[&[], &["--since", "2026-10-09T10:00:00Z"]];
+    for entity in entities {
+        for window in windows {
+            let mut a = vec!["timeline"];
+            a.extend(*entity);
+            a.extend(*window);
+            a.extend(["--format", "csv"]);
+            let mut b = a.clone();
+            a.push(s(&twice));
+            b.extend(["--dataset", s(&ds), "-v"]);
+            let (ra, rb) = (run(&a), run(&b));
+            assert_eq!(ra.code, 0, "{a:?}: {}", ra.stderr);
+            assert_eq!(rb.code, 0, "{b:?}: {}", rb.stderr);
+            assert_eq!(ra.stdout, rb.stdout, "{entity:?} {window:?}");
+            if window.is_empty() {
+                assert!(ra.stdout.lines().count() > 1, "{entity:?}: {}", ra.stdout);
+            }
+            // "dataset: K of N call(s) read for the timeline": some of the window's, not all.
+            let line = rb
+                .stderr
+                .lines()
+                .find(|l| l.contains("read for the timeline"))
+                .unwrap_or_else(|| panic!("{b:?}: {}", rb.stderr));
+            let numbers: Vec<u64> = line
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            assert!(numbers[0] < numbers[1], "{line}");
+        }
+    }
+}
+
 #[test]
 fn ingest_is_incremental_and_never_duplicates_an_event() {
     let d = tempfile::tempdir().unwrap();

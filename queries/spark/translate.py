@@ -13,13 +13,13 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 QUERIES = HERE.parent
-# The queries Spark runs: the calls view and every report over the dataset (timeline needs a
+# The queries Spark runs: the calls and call_groups views and every report over the dataset (timeline needs a
 # janus-audit parameter table and is not among them).
 # The trust findings read trust_versions, and the GCP findings the gcp_* tables, which
 # janus-audit derives in Rust: not among them.
 GCP_FINDINGS = {"session_names_unknown_instance", "token_minted_outside_fleet",
                 "service_account_key_created", "token_creator_granted"}
-NAMES = ["calls", "by_instance", "sessions"] + sorted(
+NAMES = ["calls", "call_groups", "by_instance", "sessions"] + sorted(
     "findings/" + p.stem for p in (QUERIES / "findings").glob("*.sql")
     if not p.stem.startswith("trust_") and p.stem not in GCP_FINDINGS)
 
@@ -49,9 +49,9 @@ def translate(name):
         sys.exit(f"translate.py: queries/{name}.sql uses a polars spelling this script does not know")
     if text == original:
         return None
-    if name == "calls":
-        sys.exit("translate.py: queries/calls.sql must stay one text: `dataset ddl` makes the Spark "
-                 "view `calls` from it")
+    if name in ("calls", "call_groups"):
+        sys.exit(f"translate.py: queries/{name}.sql must stay one text: `dataset ddl` makes the "
+                 f"Spark view `{name}` from it")
     return (f"-- Spark SQL sibling of queries/{name}.sql, written by queries/spark/translate.py: "
             "do not edit.\n" + text)
 

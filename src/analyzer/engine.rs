@@ -143,19 +143,10 @@ pub fn run(
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<Outcome, ReportError> {
     let calls = queries.shipped(Shipped::Calls)?;
-    narrow(&mut opts, &calls, sqls);
-    if let Some(dir) = &opts.dataset {
-        let reads_events = std::iter::once(&calls)
-            .chain(sqls)
-            .any(|s| query::sandbox::reads_table(&s.text, Table::Events.name()) == Some(true));
-        if reads_events && !crate::analyzer::dataset::Dataset::open(dir)?.has_events() {
-            return Err(crate::analyzer::dataset::DatasetError::NoEvents(dir.clone()).into());
-        }
-    }
-    let mut ingested = match &opts.dataset {
-        Some(dir) => crate::analyzer::dataset::read::read(dir, &opts)?,
-        None => load::ingest(&opts, progress)?,
-    };
+    let call_groups = queries.shipped(Shipped::CallGroups)?;
+    let reading = reading(sqls, &call_groups);
+    narrow(&mut opts, &calls, &reading);
+    let mut ingested = read_input(&opts, &calls, sqls, &params, progress)?;
     let verification = match opts.verify {
         true => Some(verify_inputs(&opts, &mut ingested)?),
         false => None,
@@ -178,7 +169,7 @@ pub fn run(
         false => Some(mark_trusted(&tables.role_calls, trusted)?),
     };
     let key_activity = key_activity(
-        sqls,
+        &reading,
         tables,
         marked.as_ref().unwrap_or(&tables.role_calls),
         trusted,
@@ -198,7 +189,7 @@ pub fn run(
             files: ingested.files_frame()?,
             params,
         },
-        &calls,
+        &[(Table::Calls, &calls), (Table::CallGroups, &call_groups)],
         sqls,
     )?;
     Ok(Outcome {
@@ -208,6 +199,47 @@ pub fn run(
         verification,
         gcp,
     })
+}
+
+/// The input: the dataset, or the files. A timeline over a dataset reads only the calls its
+/// entity's timeline can show.
+fn read_input(
+    opts: &IngestOptions,
+    calls: &Sql,
+    sqls: &[Sql],
+    params: &[(Table, DataFrame)],
+    progress: Option<&dyn crate::analyzer::notice::FileCount>,
+) -> Result<load::Ingested, ReportError> {
+    let Some(dir) = &opts.dataset else {
+        return Ok(load::ingest(opts, progress)?);
+    };
+    let reads_events = std::iter::once(calls)
+        .chain(sqls)
+        .any(|s| query::sandbox::reads_table(&s.text, Table::Events.name()) == Some(true));
+    if reads_events && !crate::analyzer::dataset::Dataset::open(dir)?.has_events() {
+        return Err(crate::analyzer::dataset::DatasetError::NoEvents(dir.clone()).into());
+    }
+    let follow = match params.iter().find(|(t, _)| *t == Table::TimelineFilter) {
+        Some((_, df)) => Some(crate::analyzer::model::follow::Follow::from_frame(df)?),
+        None => None,
+    };
+    Ok(crate::analyzer::dataset::read::read(
+        dir,
+        opts,
+        follow.as_ref(),
+    )?)
+}
+
+/// `sqls`, and `call_groups` when one reads it: what a query reads through call_groups, it reads
+/// of key_activity and the lineage.
+fn reading(sqls: &[Sql], call_groups: &Sql) -> Vec<Sql> {
+    match sqls
+        .iter()
+        .any(|s| query::mentions(&s.text, Table::CallGroups.name()))
+    {
+        true => sqls.iter().chain([call_groups]).cloned().collect(),
+        false => sqls.to_vec(),
+    }
 }
 
 /// The `gcp_*` tables, and `gcp_verdicts` when one of `sqls` reads it.

@@ -15,8 +15,8 @@ pub struct Listed {
     pub schema: Schema,
 }
 
-/// The base tables, `calls` as `queries/calls.sql` (embedded or overridden) derives it, and the
-/// parameter tables.
+/// The base tables, `calls` and `call_groups` as their queries (embedded or overridden) derive
+/// them, and the parameter tables.
 pub fn catalog(queries: &Queries) -> Result<Vec<Listed>, QueryError> {
     let mut out: Vec<Listed> = crate::analyzer::model::schemas()
         .into_iter()
@@ -27,39 +27,9 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Listed>, QueryError> {
         })
         .collect();
     let files = crate::analyzer::load::report_files_frame(&[]).expect("static columns");
-    let empty = |table: Table| {
-        out.iter()
-            .find(|t| t.table == table)
-            .map(|t| DataFrame::empty_with_schema(&t.schema))
-            .expect("a base table")
-    };
-    let (events, role_calls, assumptions, hops, key_lineage) = (
-        empty(Table::Events),
-        empty(Table::RoleCalls),
-        empty(Table::Assumptions),
-        empty(Table::Hops),
-        empty(Table::KeyLineage),
-    );
-    let policy_changes = empty(Table::PolicyChanges);
-    let calls = query::calls_schema(
-        Registered {
-            events: Some(&events),
-            role_calls: &role_calls,
-            assumptions: &assumptions,
-            hops: &hops,
-            policy_changes: &policy_changes,
-            key_lineage: &key_lineage,
-            key_activity: crate::analyzer::model::activity::empty(),
-            files: files.clone(),
-            params: vec![],
-        },
-        &queries.shipped(Shipped::Calls)?,
-    )?;
-    out.push(Listed {
-        table: Table::Calls,
-        about: "role_calls joined, through key_lineage, to the assumption at the root of each key (queries/calls.sql)",
-        schema: calls,
-    });
+    let derived = derived(queries, &out, &files)?;
+    out.extend(derived);
+    let assumptions = empty(&out, Table::Assumptions);
     let params = [
         (
             Table::Files,
@@ -91,6 +61,62 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Listed>, QueryError> {
         });
     }
     Ok(out)
+}
+
+/// An empty table of `table`'s columns, as listed in `out`.
+fn empty(out: &[Listed], table: Table) -> DataFrame {
+    out.iter()
+        .find(|t| t.table == table)
+        .map(|t| DataFrame::empty_with_schema(&t.schema))
+        .expect("a base table")
+}
+
+/// `calls` and `call_groups`, with the columns their queries (embedded or overridden) derive
+/// over the base tables `base`.
+fn derived(
+    queries: &Queries,
+    base: &[Listed],
+    files: &DataFrame,
+) -> Result<Vec<Listed>, QueryError> {
+    let (events, role_calls, assumptions, hops, key_lineage, policy_changes) = (
+        empty(base, Table::Events),
+        empty(base, Table::RoleCalls),
+        empty(base, Table::Assumptions),
+        empty(base, Table::Hops),
+        empty(base, Table::KeyLineage),
+        empty(base, Table::PolicyChanges),
+    );
+    let (calls, call_groups) = (
+        queries.shipped(Shipped::Calls)?,
+        queries.shipped(Shipped::CallGroups)?,
+    );
+    let mut schemas = query::derived_schemas(
+        Registered {
+            events: Some(&events),
+            role_calls: &role_calls,
+            assumptions: &assumptions,
+            hops: &hops,
+            policy_changes: &policy_changes,
+            key_lineage: &key_lineage,
+            key_activity: crate::analyzer::model::activity::empty(),
+            files: files.clone(),
+            params: vec![],
+        },
+        &[(Table::Calls, &calls), (Table::CallGroups, &call_groups)],
+    )?
+    .into_iter();
+    Ok(vec![
+        Listed {
+            table: Table::Calls,
+            about: "role_calls joined, through key_lineage, to the assumption at the root of each key (queries/calls.sql)",
+            schema: schemas.next().expect("one per query"),
+        },
+        Listed {
+            table: Table::CallGroups,
+            about: "key_activity's groups, each given the assumption at the root of its key as calls gives each call (queries/call_groups.sql)",
+            schema: schemas.next().expect("one per query"),
+        },
+    ])
 }
 
 /// The GCP tables, as a run without `--gcp-logs` registers them.
@@ -249,6 +275,16 @@ const NOTES: &[(Table, &str, &str)] = &[
         Table::KeyActivity,
         "failed",
         "the calls returned an error (`error_code` is set)",
+    ),
+    (
+        Table::CallGroups,
+        "key_event_id",
+        "the event that issued the group's key (key_lineage.event_id)",
+    ),
+    (
+        Table::CallGroups,
+        "foreign_ip",
+        "the group's source IP differs from the one that obtained the root key, as in `calls`",
     ),
     (
         Table::Calls,

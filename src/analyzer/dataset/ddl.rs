@@ -265,12 +265,14 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let calls = crate::analyzer::query::EMBEDDED
-        .iter()
-        .find(|(n, _)| *n == "calls")
-        .map(|(_, sql)| sql.trim().trim_end_matches(';'))
-        .unwrap_or_default();
-    out.push(format!("CREATE OR REPLACE VIEW calls AS\n{calls}"));
+    for view in ["calls", "call_groups"] {
+        let sql = crate::analyzer::query::EMBEDDED
+            .iter()
+            .find(|(n, _)| *n == view)
+            .map(|(_, sql)| sql.trim().trim_end_matches(';'))
+            .unwrap_or_default();
+        out.push(format!("CREATE OR REPLACE VIEW {view} AS\n{sql}"));
+    }
     out
 }
 

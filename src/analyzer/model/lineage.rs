@@ -530,6 +530,13 @@ pub fn build_by(
                 .map(|(row, k)| (row as u32, (k.key, k.arn, k.issued_at))),
         ),
         keys: &keys,
+        roots: keys
+            .iter()
+            .map(|k| match all[k.root].src {
+                Src::Root(i) => Some(i),
+                Src::Hop(_) => None,
+            })
+            .collect(),
         sessions: &sessions,
         used: (0..keys.len()).map(|_| Default::default()).collect(),
         by_fewer_fields: Default::default(),
@@ -560,6 +567,8 @@ pub fn build_by(
 /// what the matching found.
 pub struct Matcher<'k, 't> {
     keys: &'k [&'k Key<'t>],
+    /// Per key, its root's row of the assumptions.
+    roots: Vec<Option<IdxSize>>,
     sessions: &'k [(Option<&'t str>, Option<&'t str>)],
     by_key: ByKey<'t>,
     used: Vec<std::sync::atomic::AtomicBool>,
@@ -571,6 +580,16 @@ impl Matcher<'_, '_> {
     /// How many keys (rows) the lineage has.
     pub fn keys(&self) -> usize {
         self.keys.len()
+    }
+
+    /// The access key ID of key (row) `key`.
+    pub fn key_id(&self, key: usize) -> &str {
+        self.keys[key].key
+    }
+
+    /// The row of the assumptions that issued the root of key (row) `key`.
+    pub fn root_row(&self, key: usize) -> Option<IdxSize> {
+        self.roots[key]
     }
 
     /// Each call's `key_ref` (see [`match_calls`]); the keys they name are marked used. Pieces

@@ -13,6 +13,7 @@
 
 pub mod activity;
 pub mod dedupe;
+pub mod follow;
 pub mod lineage;
 pub mod schema;
 pub mod sink;
@@ -51,14 +52,24 @@ pub struct Tables {
     pub other_providers: u64,
 }
 
-/// Reads the window's calls piece by piece for [`Tables::from_raw_grouped`].
+/// Reads the window's calls piece by piece for [`Tables::from_raw_grouped`], given the keys
+/// (`Matcher`), which copies survive, and the assumptions the keys were issued by.
 pub type GroupCalls<'f> = Box<
     dyn FnOnce(
             &crate::analyzer::model::lineage::Matcher<'_, '_>,
             &Duplicates,
-        ) -> PolarsResult<DataFrame>
+            &DataFrame,
+        ) -> PolarsResult<Fed>
         + 'f,
 >;
+
+/// What [`GroupCalls`] read of the calls.
+pub enum Fed {
+    /// Their groups (`key_activity`), and none of them.
+    Groups(DataFrame),
+    /// Those a report needs, already matched to their keys (with `key_ref`).
+    Calls(DataFrame),
+}
 
 /// Which web-identity providers the reports cover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,7 +226,7 @@ impl Tables {
 
     /// [`Tables::from_raw`] for a `raw` without its calls: `groups` reads them piece by piece,
     /// matching each piece to its keys and dropping the copies that do not survive, and returns
-    /// their groups (`key_activity`). `role_calls` is left empty.
+    /// their groups (`key_activity`; `role_calls` is left empty) or the calls a report needs.
     pub fn from_raw_grouped(
         raw: Raw,
         providers: &ProviderFilter,
@@ -313,12 +324,17 @@ fn match_keys(
             Ok(())
         })?,
         Some(groups) => lineage::build_by(assumptions, hops, |m| {
-            key_activity = Some(groups(m, dups)?);
-            // Still a table the calls query can be planned over, with no rows.
-            *role_calls = role_calls.head(Some(0));
-            role_calls.with_column(
-                UInt32Chunked::from_vec(lineage::KEY_REF.into(), Vec::new()).into_column(),
-            )?;
+            match groups(m, dups, assumptions)? {
+                Fed::Calls(calls) => *role_calls = calls,
+                Fed::Groups(g) => {
+                    key_activity = Some(g);
+                    // Still a table the calls query can be planned over, with no rows.
+                    *role_calls = role_calls.head(Some(0));
+                    role_calls.with_column(
+                        UInt32Chunked::from_vec(lineage::KEY_REF.into(), Vec::new()).into_column(),
+                    )?;
+                }
+            }
             Ok(())
         })?,
     };

@@ -291,7 +291,7 @@ impl PushStr for Dict {
 }
 
 /// The tables SQL reads, by the names it reads them under: one home for them. The model builds
-/// the first five from the records; `queries/calls.sql` derives `calls`; `files` says what
+/// the first five from the records; `queries/calls.sql` derives `calls`, and `queries/call_groups.sql` `call_groups`; `files` says what
 /// became of each input file; `timeline_filter`, `findings_params` and `trust_versions` are
 /// parameter tables a command fills; the `gcp_` tables come from `--gcp-logs` (see `gcp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,6 +304,7 @@ pub enum Table {
     KeyLineage,
     KeyActivity,
     Calls,
+    CallGroups,
     Files,
     TimelineFilter,
     FindingsParams,
@@ -328,6 +329,7 @@ impl Table {
             Table::KeyLineage => "key_lineage",
             Table::KeyActivity => "key_activity",
             Table::Calls => "calls",
+            Table::CallGroups => "call_groups",
             Table::Files => "files",
             Table::TimelineFilter => "timeline_filter",
             Table::FindingsParams => "findings_params",

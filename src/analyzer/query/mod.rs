@@ -14,10 +14,14 @@ use polars::sql::SQLContext;
 
 use crate::analyzer::model::Table;
 
-/// Every query shipped in `queries/`, by name. `calls` is special: it defines the derived `calls`
-/// table that the others read.
+/// Every query shipped in `queries/`, by name. `calls` and `call_groups` are special: they define
+/// the derived tables of those names that the others read.
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("calls", include_str!("../../../queries/calls.sql")),
+    (
+        "call_groups",
+        include_str!("../../../queries/call_groups.sql"),
+    ),
     (
         "by_instance",
         include_str!("../../../queries/by_instance.sql"),
@@ -205,6 +209,8 @@ pub fn first_paragraph(e: &PolarsError) -> String {
 pub enum Shipped {
     /// Defines the derived `calls` table the others read.
     Calls,
+    /// Defines the derived `call_groups` table: `key_activity` given each key's root.
+    CallGroups,
     ByInstance,
     Sessions,
     Timeline,
@@ -218,6 +224,7 @@ impl Shipped {
     pub const fn name(self) -> &'static str {
         match self {
             Shipped::Calls => "calls",
+            Shipped::CallGroups => "call_groups",
             Shipped::ByInstance => "by_instance",
             Shipped::Sessions => "sessions",
             Shipped::Timeline => "timeline",
@@ -491,13 +498,35 @@ fn allowed(sql: &Sql) -> Result<(), QueryError> {
     })
 }
 
-/// The columns `calls` has over `tables`, as the `calls` query derives them.
-pub fn calls_schema(tables: Registered<'_>, calls: &Sql) -> Result<Schema, QueryError> {
-    allowed(calls)?;
+/// A table a query derives from the others (`calls`, `call_groups`), and that query.
+pub type Derived<'a> = (Table, &'a Sql);
+
+/// The columns of each of `derived` over `tables`, as its query derives them.
+pub fn derived_schemas(
+    tables: Registered<'_>,
+    derived: &[Derived<'_>],
+) -> Result<Vec<Schema>, QueryError> {
     let mut ctx = context(tables);
-    let mut derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
-    let schema = derived.collect_schema().map_err(wrap(&calls.name))?;
-    Ok(schema.as_ref().clone())
+    register(&mut ctx, derived)?
+        .into_iter()
+        .zip(derived)
+        .map(|(mut lf, (_, sql))| {
+            let schema = lf.collect_schema().map_err(wrap(&sql.name))?;
+            Ok(schema.as_ref().clone())
+        })
+        .collect()
+}
+
+/// Register each of `derived`, in order (a later one may read an earlier one), as a lazy frame.
+fn register(ctx: &mut SQLContext, derived: &[Derived<'_>]) -> Result<Vec<LazyFrame>, QueryError> {
+    let mut frames = Vec::with_capacity(derived.len());
+    for (table, sql) in derived {
+        allowed(sql)?;
+        let lf = ctx.execute(&sql.text).map_err(wrap(&sql.name))?;
+        ctx.register(table.name(), lf.clone());
+        frames.push(lf);
+    }
+    Ok(frames)
 }
 
 fn context(tables: Registered<'_>) -> SQLContext {
@@ -521,19 +550,17 @@ fn context(tables: Registered<'_>) -> SQLContext {
     ctx
 }
 
-/// Run each of `sqls` with the base tables and the derived `calls` table registered once.
+/// Run each of `sqls` with the base tables and the `derived` tables registered once.
 pub fn run(
     tables: Registered<'_>,
-    calls: &Sql,
+    derived: &[Derived<'_>],
     sqls: &[Sql],
 ) -> Result<Vec<DataFrame>, QueryError> {
-    allowed(calls)?;
     for sql in sqls {
         allowed(sql)?;
     }
     let mut ctx = context(tables);
-    let derived = ctx.execute(&calls.text).map_err(wrap(&calls.name))?;
-    ctx.register(Table::Calls.name(), derived);
+    register(&mut ctx, derived)?;
     sqls.iter()
         .map(|sql| {
             crate::analyzer::query::cte::execute(&mut ctx, &sql.text)

@@ -6,27 +6,10 @@ use polars::prelude::*;
 use crate::analyzer::model::Tables;
 use crate::base::naming;
 
-/// Exactly one of these is set by the command line.
-#[derive(Debug, Clone, Default)]
-pub struct Entity {
-    pub instance: Option<String>,
-    pub session_name: Option<String>,
-    pub access_key_id: Option<String>,
-    pub sub: Option<String>,
-}
+/// Exactly one of its fields is set by the command line.
+pub use crate::analyzer::model::follow::Follow as Entity;
 
 impl Entity {
-    /// The `timeline_filter` table.
-    pub fn frame(&self) -> DataFrame {
-        df!(
-            "instance" => [self.instance.as_deref()],
-            "session_name" => [self.session_name.as_deref()],
-            "access_key_id" => [self.access_key_id.as_deref()],
-            "sub" => [self.sub.as_deref()],
-        )
-        .expect("four one-row columns")
-    }
-
     /// What the timeline follows, as the command line named it: its kind and value.
     pub fn asked(&self) -> Option<(&'static str, &str)> {
         [

@@ -1,0 +1,22 @@
+-- call_groups: the window's calls as their groups (key_activity: one row per key, service, source
+-- IP and kind of call, with its count and first and last time), each group given its key's root
+-- as calls.sql gives each call. Registered as the table `call_groups` when a query names it;
+-- override it like any other query.
+--
+-- The sums, minimums, maximums and sets over the groups are those over the calls, so a report
+-- that reads call_groups instead of calls gives the same numbers and holds the groups, never the
+-- calls. `foreign_ip` is calls.sql's rule applied to each group, against the IP that obtained
+-- the root key: never for calls made by AWS services on the session's behalf, nor from a
+-- --trusted-cidrs range.
+SELECT
+    g.*,
+    l.event_id AS key_event_id,
+    l.depth,
+    r.event_id AS assumption_event_id,
+    r.session_name AS issued_session_name,
+    r.issuing_ip,
+    COALESCE(NOT g.is_service AND g.source_ip <> r.issuing_ip AND NOT g.trusted_source, FALSE) AS foreign_ip
+FROM key_activity g
+JOIN key_lineage l ON g.key_ref = l.key_ref
+JOIN assumptions r ON l.root_event_id = r.event_id
+WHERE r.error_code IS NULL AND r.access_key_id IS NOT NULL
