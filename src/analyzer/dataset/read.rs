@@ -8,15 +8,14 @@ use std::path::Path;
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
+use crate::analyzer::dataset::calls::{Columns, Parts, in_window};
 use crate::analyzer::dataset::{Dataset, DatasetError, read_parquet};
 use crate::analyzer::load::{self, FileReport, FileStatus, IngestOptions, Ingested, Skip};
 use crate::analyzer::model::dedupe::{Duplicates, EventIds, SEQ, SavedDuplicates};
 use crate::analyzer::model::follow::Follow;
-use crate::analyzer::model::lineage::KEY_REF;
 use crate::analyzer::model::schema::empty_raw;
-use crate::analyzer::model::{Fed, Raw, RecordStats, Tables};
+use crate::analyzer::model::{Raw, RecordStats, Tables};
 use crate::base::timefmt::{Millis, Window};
-use rayon::prelude::*;
 
 /// Inclusive date bounds; `None` is unbounded.
 #[derive(Debug, Clone, Copy)]
@@ -222,62 +221,9 @@ fn prune_cache(dir: &Path) {
     }
 }
 
-/// Which rows of `df` fall in the window, by `event_time`.
-fn in_window(df: &DataFrame, w: &Window) -> Result<BooleanChunked, DatasetError> {
-    let t = df.column("event_time")?.datetime()?;
-    Ok(t.phys.iter().map(|t| Some(w.contains(t))).collect())
-}
-
 /// Reads a table's parts for some dates, with some columns (all: `None`).
 type TableReader<'a> =
     dyn Fn(&str, Dates, Option<&[String]>) -> Result<DataFrame, DatasetError> + 'a;
-
-/// The columns of role_calls a report reads: all of them (`all`: `None`), or these, in the
-/// table's order. The columns that match a call without an access key to its session
-/// (`later`) are three of the widest, and most windows have no such call: they are decoded
-/// after the rest, only where a call needs them.
-struct Columns {
-    all: Option<Vec<String>>,
-    later: Vec<String>,
-}
-
-impl Columns {
-    /// The columns the queries can name (`opts.role_call_columns`), and the event IDs too where
-    /// some repeat (`repeats`).
-    fn of(opts: &IngestOptions, repeats: bool) -> Columns {
-        Columns {
-            all: opts.role_call_columns.as_ref().map(|c| match repeats {
-                true => crate::analyzer::model::with_ids(&c.kept),
-                false => c.kept.clone(),
-            }),
-            later: opts
-                .role_call_columns
-                .as_ref()
-                .map_or_else(Vec::new, |c| c.session_match.clone()),
-        }
-    }
-
-    /// What is decoded first: all but `later`.
-    fn first(&self) -> Option<Vec<String>> {
-        self.all.as_ref().map(|all| {
-            all.iter()
-                .filter(|c| !self.later.contains(c))
-                .cloned()
-                .collect()
-        })
-    }
-
-    /// `df`'s columns in the table's order (`all`), `later` among them where `df` has them.
-    fn ordered(&self, df: DataFrame) -> Result<DataFrame, DatasetError> {
-        Ok(match &self.all {
-            None => df,
-            Some(all) => {
-                let present = all.iter().filter(|c| df.get_column_index(c).is_some());
-                df.select(present.map(String::as_str))?
-            }
-        })
-    }
-}
 
 /// The window's role_calls, with `columns`, in the table's order.
 fn read_role_calls(
@@ -375,12 +321,10 @@ pub fn read(
         false => Tables::from_raw(raw, &opts.providers)?,
         true => {
             let parts = Parts {
-                ds: &ds,
-                committed: &committed,
+                paths: part_paths(&ds, "role_calls", calls_dates, &committed)?,
                 window: &w,
-                dates: calls_dates,
             };
-            piecewise_tables(raw, &parts, opts, follow)?
+            crate::analyzer::dataset::calls::tables(raw, &parts, opts, follow)?
         }
     };
     tracing::info!("dataset: tables built in {:.2?}", started.elapsed());
@@ -391,220 +335,6 @@ pub fn read(
         walk_errors: Vec::new(),
         summary,
     })
-}
-
-/// The tables, with the calls read a few parts at a time (see `Tables::from_raw_grouped`): as
-/// their groups, or, for a timeline (`follow`), those it can show.
-fn piecewise_tables(
-    raw: Raw,
-    parts: &Parts<'_>,
-    opts: &IngestOptions,
-    follow: Option<&Follow>,
-) -> Result<Tables, DatasetError> {
-    let mut failed = None;
-    let groups: crate::analyzer::model::GroupCalls<'_> = Box::new(|m, dups, assumptions| {
-        let fed = match (opts.needs.groups_only, follow) {
-            (false, Some(f)) => {
-                let keep = f.keys(assumptions, m)?;
-                let columns = Columns::of(opts, dups.any());
-                read_followed(parts, &columns, m, dups, &keep).map(Fed::Calls)
-            }
-            _ => read_groups(parts, m, dups).map(Fed::Groups),
-        };
-        fed.map_err(|e| {
-            failed = Some(e);
-            PolarsError::ComputeError("the dataset's calls could not be read".into())
-        })
-    });
-    let tables = Tables::from_raw_grouped(raw, &opts.providers, groups);
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(tables?),
-    }
-}
-
-/// Where the window's calls are: the dataset's committed parts of role_calls in `dates`, of
-/// which the rows in `window` count.
-struct Parts<'a> {
-    ds: &'a Dataset,
-    committed: &'a BTreeSet<u32>,
-    window: &'a Window,
-    dates: Dates,
-}
-
-/// Where [`read_part`] keeps each row's place in input order, for the rows of many parts.
-const ORDER: &str = "__order";
-
-/// One part's calls in the window with `columns`, less the copies that do not survive; whether
-/// one of them has no access key (and so `columns.later`, which are then read too). `fill`: the
-/// `later` columns are there, null, in a part that did not need them, so that every part has
-/// the same columns; `order`: each row's place in input order is kept as [`ORDER`].
-fn read_part(
-    path: &Path,
-    columns: &Columns,
-    parts: &Parts<'_>,
-    dups: &Duplicates,
-    (fill, order): (bool, bool),
-) -> Result<(DataFrame, bool), DatasetError> {
-    let df = read_parquet(path, columns.first().as_deref())?;
-    let window = in_window(&df, parts.window)?;
-    let mut df = df.filter(&window)?;
-    let keyless = df.column("access_key_id")?.null_count() > 0;
-    if columns.all.is_some() && !columns.later.is_empty() {
-        if keyless {
-            let more = read_parquet(path, Some(&columns.later))?.filter(&window)?;
-            for c in more.columns() {
-                df.with_column(c.clone())?;
-            }
-        } else if fill {
-            let empty = empty_raw("role_calls").expect("a model table");
-            for name in &columns.later {
-                let dtype = empty.column(name)?.dtype().clone();
-                df.with_column(Column::full_null(name.into(), df.height(), &dtype))?;
-            }
-        }
-    }
-    let mut df = columns.ordered(df)?;
-    if order {
-        let seq = df.column(SEQ)?.clone().with_name(ORDER.into());
-        df.with_column(seq)?;
-    }
-    Ok((dups.apply(df)?, keyless))
-}
-
-/// The window's calls as groups (`key_activity`), read a few parts at a time: each part's calls
-/// in the window, less the copies that do not survive, matched to their keys and grouped, so
-/// that no more than a few parts' calls are held at once, whatever the window.
-fn read_groups(
-    parts: &Parts<'_>,
-    matcher: &crate::analyzer::model::lineage::Matcher<'_, '_>,
-    dups: &Duplicates,
-) -> Result<DataFrame, DatasetError> {
-    use crate::analyzer::model::{activity, lineage};
-    let mut all: Vec<String> = [SEQ, "access_key_id"]
-        .into_iter()
-        .chain(lineage::KEY_MATCH)
-        .chain(activity::READS)
-        .map(String::from)
-        .collect();
-    if dups.any() {
-        all.push("event_id".into());
-    }
-    let later: Vec<String> = lineage::SESSION_MATCH
-        .iter()
-        .filter(|c| !all.iter().any(|k| k == *c))
-        .map(|c| c.to_string())
-        .collect();
-    all.extend(later.iter().cloned());
-    let columns = Columns {
-        all: Some(all),
-        later,
-    };
-    // A counter per core, each taking every n-th part of a chunk, joined at the end.
-    let cores = rayon::current_num_threads().max(1);
-    let counters: Vec<std::sync::Mutex<activity::Groups>> = (0..cores)
-        .map(|_| std::sync::Mutex::new(activity::Groups::new(matcher.keys())))
-        .collect();
-    let (mut calls, mut read) = (0, 0);
-    each_chunk(parts, &columns, dups, (false, false), |frames| {
-        read += frames.len();
-        calls += frames.iter().map(|(df, _)| df.height()).sum::<usize>();
-        frames.into_par_iter().enumerate().try_for_each(
-            |(i, (mut df, _))| -> Result<(), DatasetError> {
-                let refs = matcher.key_refs(&df)?;
-                df.with_column(refs.into_column())?;
-                let mut counter = counters[i % cores].lock().expect("not poisoned");
-                Ok(counter.add(&df)?)
-            },
-        )
-    })?;
-    let mut counters = counters
-        .into_iter()
-        .map(|c| c.into_inner().expect("not poisoned"));
-    let mut all = counters.next().expect("one core at least");
-    for c in counters {
-        all.absorb(c);
-    }
-    let groups = all.finish()?;
-    tracing::info!(
-        "dataset: {calls} call(s) of {read} part(s) read as {} group(s)",
-        groups.height()
-    );
-    Ok(groups)
-}
-
-/// Every part of `parts`, read by [`read_part`] a few at a time and handed to `each`. Parts are
-/// decoded one at a time (polars decodes a part on its own pool: parts decoded on every core at
-/// once only waited for each other); `each` then has every core for them.
-fn each_chunk(
-    parts: &Parts<'_>,
-    columns: &Columns,
-    dups: &Duplicates,
-    how: (bool, bool),
-    mut each: impl FnMut(Vec<(DataFrame, bool)>) -> Result<(), DatasetError>,
-) -> Result<(), DatasetError> {
-    let paths = part_paths(parts.ds, "role_calls", parts.dates, parts.committed)?;
-    let cores = rayon::current_num_threads().max(1);
-    for chunk in paths.chunks(cores * 2) {
-        let frames = chunk
-            .iter()
-            .map(|p| read_part(p, columns, parts, dups, how))
-            .collect::<Result<_, _>>()?;
-        each(frames)?;
-    }
-    Ok(())
-}
-
-/// The window's calls that a timeline of one entity can show (`keep`), matched to their keys,
-/// in input order: read a few parts at a time, so that the window's other calls are never held.
-/// The same rows a whole read gives, less the others, with the same columns.
-fn read_followed(
-    parts: &Parts<'_>,
-    columns: &Columns,
-    matcher: &crate::analyzer::model::lineage::Matcher<'_, '_>,
-    dups: &Duplicates,
-    keep: &crate::analyzer::model::follow::Followed,
-) -> Result<DataFrame, DatasetError> {
-    let (mut kept, mut keyless, mut calls) = (Vec::new(), false, 0);
-    each_chunk(parts, columns, dups, (true, true), |frames| {
-        keyless |= frames.iter().any(|(_, k)| *k);
-        calls += frames.iter().map(|(df, _)| df.height()).sum::<usize>();
-        let matched: Vec<DataFrame> = frames
-            .into_par_iter()
-            .map(|(mut df, _)| -> Result<DataFrame, DatasetError> {
-                let refs = matcher.key_refs(&df)?;
-                let mask = keep.mask(&df, &refs)?;
-                df.with_column(refs.into_column())?;
-                Ok(df.filter(&mask)?)
-            })
-            .collect::<Result<_, _>>()?;
-        kept.extend(matched);
-        Ok(())
-    })?;
-    let mut out = match crate::analyzer::model::stack(kept.into_iter())? {
-        Some(df) => df
-            .sort([ORDER], SortMultipleOptions::default())?
-            .drop(ORDER)?,
-        None => {
-            let empty = empty_raw("role_calls").expect("a model table");
-            let mut df = columns.ordered(empty)?.drop(SEQ)?;
-            df.with_column(UInt32Chunked::from_vec(KEY_REF.into(), Vec::new()).into_column())?;
-            df
-        }
-    };
-    // As a whole read has them: the columns for calls without a key only if one has none.
-    if !keyless {
-        for name in &columns.later {
-            if out.get_column_index(name).is_some() {
-                out = out.drop(name)?;
-            }
-        }
-    }
-    tracing::info!(
-        "dataset: {} of {calls} call(s) read for the timeline",
-        out.height()
-    );
-    Ok(out)
 }
 
 /// The source files whose events can fall in `dates`, and every file that gave no event (a
