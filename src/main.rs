@@ -17,21 +17,10 @@ static ALLOCATOR: janus_audit::analyzer::memory::Capped =
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let request = cli.command.request();
-    // The fetcher starts often and allocates little: only the analyzer is worth an exec.
-    #[cfg(feature = "analyzer")]
-    let huge_pages = match &request {
-        Ok(Request::Analyzer(_)) => janus_audit::analyzer::memory::on_huge_pages(),
-        _ => Ok(()),
-    };
     init_logging(cli.verbose, cli.quiet);
     #[cfg(feature = "analyzer")]
-    match huge_pages {
-        Err(e) => tracing::debug!("malloc: not on huge pages: {e}"),
-        Ok(()) => {
-            if let Some(tunables) = janus_audit::analyzer::memory::huge_pages() {
-                tracing::info!("malloc: on transparent huge pages (GLIBC_TUNABLES={tunables})");
-            }
-        }
+    if let Some(tunables) = janus_audit::analyzer::memory::huge_pages() {
+        tracing::info!("malloc: on transparent huge pages (GLIBC_TUNABLES={tunables})");
     }
     #[cfg(feature = "analyzer")]
     if let Some(limit) = cli

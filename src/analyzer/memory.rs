@@ -151,47 +151,16 @@ pub fn give_back() {
 }
 
 /// glibc's tunable that backs malloc's heaps with transparent huge pages (glibc 2.35 and later).
+///
+/// janus-audit once restarted itself with it set. Measured again on 2026-12-05 (2 cores, the
+/// kernel's THP `defrag` at `madvise`), it no longer paid: `by-instance` over a dataset at 3M
+/// events took 0.69-1.53 s with it and 0.70-0.73 s without, at 30M events 7.4-16.4 s with it
+/// (two runs in five spent 11 s in the kernel compacting memory for huge pages) and
+/// 7.5-8.1 s without; over 1M events of JSON 1.48-1.80 s with it and 1.49-1.54 s without. A
+/// user can still set it; `-v` says so.
 const HUGE_PAGES: &str = "glibc.malloc.hugetlb";
 
-/// Re-executes this process once with malloc on transparent huge pages, unless `GLIBC_TUNABLES`
-/// already names [`HUGE_PAGES`] (the user's choice: `glibc.malloc.hugetlb=0` keeps 4 KiB pages;
-/// or this is the re-executed process) or the kernel has them off.
-///
-/// Why: most of a report over a dataset is filling fresh memory (decoded columns, join and
-/// group-by results). With 4 KiB pages a third of its CPU time went to page faults (72,000 for
-/// `by-instance` at 1M events); with huge pages 42,000, and the report ran 15–20% faster for
-/// 1–2% more peak RSS. glibc reads its tunables only when a process starts, and offers no call to
-/// set this one later, hence the exec.
-///
-/// Returns only when it did not re-execute: `Ok` when there was nothing to do, the error when
-/// the exec failed (the run then goes on with small pages).
-pub fn on_huge_pages() -> std::io::Result<()> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use std::os::unix::process::CommandExt;
-        let tunables = match std::env::var_os("GLIBC_TUNABLES").map(|v| v.into_string()) {
-            None => format!("{HUGE_PAGES}=1"),
-            // Left as they are: tunables that are not UTF-8, and a choice already made.
-            Some(Err(_)) => return Ok(()),
-            Some(Ok(t)) if huge_pages_setting(&t).is_some() => return Ok(()),
-            Some(Ok(t)) => format!("{t}:{HUGE_PAGES}=1"),
-        };
-        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
-        if thp.map_or(true, |mode| mode.contains("[never]")) {
-            return Ok(());
-        }
-        let mut args = std::env::args_os();
-        let mut command = std::process::Command::new(std::env::current_exe()?);
-        if let Some(arg0) = args.next() {
-            command.arg0(arg0);
-        }
-        return Err(command.args(args).env("GLIBC_TUNABLES", tunables).exec());
-    }
-    #[allow(unreachable_code)]
-    Ok(())
-}
-
-/// glibc's tunables when they put malloc on transparent huge pages (see [`on_huge_pages`]).
+/// glibc's tunables when they put malloc on transparent huge pages (see [`HUGE_PAGES`]).
 pub fn huge_pages() -> Option<String> {
     std::env::var("GLIBC_TUNABLES")
         .ok()
