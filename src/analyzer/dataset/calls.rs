@@ -296,9 +296,12 @@ fn read_followed(
     Ok(out)
 }
 
-/// `rows` of the part at `path`, with `columns` in the table's order (`later` read where the
-/// part has a call without a key, else null), each row's place in input order as [`ORDER`],
-/// less the part's own order column, as a whole read has them.
+/// `rows` of the part at `path`, with `columns` in the table's order, each row's place in input
+/// order as [`ORDER`], less the part's own order column, as a whole read has them. `later` is
+/// read where the part has a call without a key and is null elsewhere, where a whole read has
+/// the values: no query can tell, since `later` holds only columns no query names (they are
+/// read to match calls, which [`read_followed`] did with every value), and decoding them for
+/// every part would cost every timeline their width.
 fn rows_of(
     path: &Path,
     columns: &Columns,
