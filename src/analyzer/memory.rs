@@ -152,12 +152,12 @@ pub fn give_back() {
 
 /// glibc's tunable that backs malloc's heaps with transparent huge pages (glibc 2.35 and later).
 ///
-/// janus-audit once restarted itself with it set. Measured again on 2026-12-05 (2 cores, the
-/// kernel's THP `defrag` at `madvise`), it no longer paid: `by-instance` over a dataset at 3M
-/// events took 0.69-1.53 s with it and 0.70-0.73 s without, at 30M events 7.4-16.4 s with it
-/// (two runs in five spent 11 s in the kernel compacting memory for huge pages) and
-/// 7.5-8.1 s without; over 1M events of JSON 1.48-1.80 s with it and 1.49-1.54 s without. A
-/// user can still set it; `-v` says so.
+/// janus-audit does not set it (glibc reads it only at start, so that would take a restart):
+/// with the kernel's THP `defrag` at `madvise`, the common default, it did not pay on
+/// 2026-12-05 (2 cores): `by-instance` over a dataset at 3M events took 0.69-1.53 s with it and
+/// 0.70-0.73 s without, at 30M events 7.4-16.4 s with it (two runs in five spent 11 s in the
+/// kernel compacting memory for huge pages) and 7.5-8.1 s without; over 1M events of JSON
+/// 1.48-1.80 s with it and 1.49-1.54 s without. A user can set it; `-v` says so.
 const HUGE_PAGES: &str = "glibc.malloc.hugetlb";
 
 /// glibc's tunables when they put malloc on transparent huge pages (see [`HUGE_PAGES`]).
