@@ -523,6 +523,8 @@ pub fn build_by(
             Src::Hop(h) => (h_role[h as usize], h_session[h as usize]),
         })
         .collect();
+    // Each key's root's source row: the matcher answers with it, and the table names it.
+    let root_src: Vec<Src> = keys.iter().map(|k| all[k.root].src).collect();
     let matcher = Matcher {
         by_key: ByKey::new(
             keys.iter()
@@ -530,13 +532,7 @@ pub fn build_by(
                 .map(|(row, k)| (row as u32, (k.key, k.arn, k.issued_at))),
         ),
         keys: &keys,
-        roots: keys
-            .iter()
-            .map(|k| match all[k.root].src {
-                Src::Root(i) => Some(i),
-                Src::Hop(_) => None,
-            })
-            .collect(),
+        roots: &root_src,
         sessions: &sessions,
         used: (0..keys.len()).map(|_| Default::default()).collect(),
         by_fewer_fields: Default::default(),
@@ -556,7 +552,6 @@ pub fn build_by(
             Src::Root(_) => None,
         })
         .collect();
-    let root_src: Vec<Src> = keys.iter().map(|k| all[k.root].src).collect();
     Ok((
         frame(assumptions, hops, &keys, &root_src, &used, &shared)?,
         stats,
@@ -567,8 +562,8 @@ pub fn build_by(
 /// what the matching found.
 pub struct Matcher<'k, 't> {
     keys: &'k [&'k Key<'t>],
-    /// Per key, its root's row of the assumptions.
-    roots: Vec<Option<IdxSize>>,
+    /// Per key, its root's source row (one of the assumptions).
+    roots: &'k [Src],
     sessions: &'k [(Option<&'t str>, Option<&'t str>)],
     by_key: ByKey<'t>,
     used: Vec<std::sync::atomic::AtomicBool>,
@@ -589,7 +584,10 @@ impl Matcher<'_, '_> {
 
     /// The row of the assumptions that issued the root of key (row) `key`.
     pub fn root_row(&self, key: usize) -> Option<IdxSize> {
-        self.roots[key]
+        match self.roots[key] {
+            Src::Root(i) => Some(i),
+            Src::Hop(_) => None,
+        }
     }
 
     /// Each call's `key_ref` (see [`match_calls`]); the keys they name are marked used. Pieces
