@@ -25,20 +25,22 @@ def statements(ddl_text):
 
 # The views of `dataset ddl` that read janus_keys, in the order they are made.
 LINEAGE_VIEWS = ("role_calls", "key_lineage", "key_activity")
+# The tables janus-audit derives by the queries of these names (query::DERIVED), in order.
+DERIVED_VIEWS = ("calls", "call_groups", "flagged_calls", "orphan_calls")
 
 
 def open_dataset(spark, ddl_text, database="janus", queries=None):
     spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     spark.sql(f"USE `{database}`")
     # Another dataset's, opened earlier in this session, would shadow the views made here.
-    for view in LINEAGE_VIEWS + ("janus_keys", "calls", "call_groups"):
+    for view in LINEAGE_VIEWS + ("janus_keys",) + DERIVED_VIEWS:
         spark.catalog.dropTempView(view)
     stmts = list(statements(ddl_text))
     for stmt in stmts:
         spark.sql(stmt)
     # janus_keys is the lineage's walk, one join per level: computed once here, and the views
     # that read it remade as temporary views over that copy (temporary views come first in name
-    # resolution), with `calls` over them, so that each report does not expand the walk again
+    # resolution), with `calls` and the other derived views over them, so that each report does not expand the walk again
     # (the findings together would not fit a small driver).
     spark.table("janus_keys").localCheckpoint().createOrReplaceTempView("janus_keys")
     for stmt in stmts:
@@ -46,7 +48,7 @@ def open_dataset(spark, ddl_text, database="janus", queries=None):
             head = f"CREATE OR REPLACE VIEW {view} AS"
             if stmt.startswith(head):
                 spark.sql(stmt.replace(head, f"CREATE OR REPLACE TEMPORARY VIEW {view} AS", 1))
-    for view in ("calls", "call_groups"):
+    for view in DERIVED_VIEWS:
         text = query_text(queries or pathlib.Path(__file__).resolve().parent.parent / "queries", view)
         spark.sql(text.strip().rstrip(";")).createOrReplaceTempView(view)
 

@@ -261,6 +261,78 @@ fn a_timeline_over_a_dataset_reads_only_the_calls_its_entity_can_show() {
     }
 }
 
+/// `findings` over a dataset never holds the window's calls: the tables the findings about
+/// single calls read (flagged_calls, orphan_calls) are made a part at a time and only their rows
+/// kept. Its findings, and those tables themselves, are those over the JSON: with every event
+/// delivered twice, with `--trusted-cidrs` (marked on each part before the foreign-IP rule runs)
+/// and thresholds that make more calls count, and over several windows.
+#[test]
+fn findings_over_a_dataset_keep_only_the_calls_a_finding_can_be_about() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = d.path().join("ds");
+    let twice = d.path().join("twice");
+    for copy in ["a", "b"] {
+        for trail in ["findings", "chains", "reuse"] {
+            copy_dir(
+                &Path::new("fixtures").join(trail),
+                &twice.join(copy).join(trail),
+            );
+        }
+    }
+    assert_eq!(ingest(&[s(&twice)], &ds).code, 0);
+    // web-4's foreign IP (fixtures/README.md): trusted, its finding goes.
+    let trusted = d.path().join("trusted.txt");
+    std::fs::write(&trusted, "198.51.100.0/24\n").unwrap();
+    let reports: &[&[&str]] = &[
+        &["findings"],
+        &["findings", "--trusted-cidrs", s(&trusted)],
+        &[
+            "findings",
+            "--set",
+            "recon_min_distinct=2",
+            "--set",
+            "recon_min_denied=1",
+        ],
+        &["query", "SELECT * FROM flagged_calls"],
+        &["query", "SELECT * FROM orphan_calls"],
+    ];
+    let windows: &[&[&str]] = &[&[], &["--since", "2026-10-08T12:00:00Z"]];
+    let mut outputs = Vec::new();
+    for report in reports {
+        for window in windows {
+            let mut a = report.to_vec();
+            a.extend(*window);
+            a.extend(["--format", "csv"]);
+            let mut b = a.clone();
+            a.push(s(&twice));
+            b.extend(["--dataset", s(&ds), "-v"]);
+            let (ra, rb) = (run(&a), run(&b));
+            assert!(ra.code == 0 || ra.code == 4, "{a:?}: {}", ra.stderr);
+            assert_eq!(ra.code, rb.code, "{b:?}: {}", rb.stderr);
+            assert_eq!(ra.stdout, rb.stdout, "{report:?} {window:?}");
+            assert!(ra.stdout.lines().count() > 1, "{a:?}: {}", ra.stdout);
+            outputs.push(ra.stdout);
+            // "dataset: N call(s) of P part(s) read as K row(s) of flagged_calls, ...": some of
+            // the window's calls kept, not all.
+            let line = rb
+                .stderr
+                .lines()
+                .find(|l| l.contains("part(s) read as"))
+                .unwrap_or_else(|| panic!("{b:?}: {}", rb.stderr));
+            let numbers: Vec<u64> = line
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            assert!(numbers.len() >= 3, "{line}");
+            assert!(numbers[2..].iter().all(|k| *k < numbers[0]), "{line}");
+            assert!(!line.contains("group(s)"), "{line}");
+        }
+    }
+    // The range and the thresholds change the findings: the test sees them applied.
+    assert_ne!(outputs[0], outputs[2]);
+    assert_ne!(outputs[0], outputs[4]);
+}
+
 #[test]
 fn ingest_is_incremental_and_never_duplicates_an_event() {
     let d = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 -- key_used_from_foreign_ip (high): a key issued to a session is used from a source IP other than
 -- the one that obtained it. Calls made by AWS services on the session's behalf (invokedBy,
--- service-name sources, "AWS Internal") never count; nor do sources in --trusted-cidrs.
+-- service-name sources, "AWS Internal") never count; nor do sources in --trusted-cidrs (the
+-- rule is calls.sql's foreign_ip).
 -- One finding per key and foreign IP; a key chained from the session's is judged against the IP
 -- that obtained the root key (the instance's).
 WITH g AS (
@@ -20,8 +21,8 @@ WITH g AS (
         MAX(event_time) AS last_seen,
         COUNT(*) AS events,
         ARRAY_TO_STRING(ARRAY_AGG(DISTINCT event_name ORDER BY event_name), ', ') AS names
-    FROM calls
-    WHERE foreign_ip AND NOT trusted_source
+    FROM flagged_calls
+    WHERE foreign_ip
     GROUP BY key_ref, key_id, issued_session_name, source_ip
 )
 SELECT

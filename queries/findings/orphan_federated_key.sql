@@ -2,7 +2,7 @@
 -- whose issuing AssumeRoleWithWebIdentity is not in the input. A coverage gap, not an attack:
 -- widen the input (earlier days, other regions or accounts) to attribute it. A call made with a
 -- key ID the input did issue, but to another session or at another time (AWS reuses temporary
--- key IDs), is matched to no key and counts here too.
+-- key IDs), is matched to no key and counts here too. The calls are orphan_calls'.
 WITH g AS (
     SELECT
         access_key_id,
@@ -13,10 +13,7 @@ WITH g AS (
         MIN(event_time) AS first_seen,
         MAX(event_time) AS last_seen,
         COUNT(*) AS events
-    FROM role_calls
-    WHERE web_id_provider = 'accounts.google.com'
-        AND access_key_id LIKE 'ASIA%'
-        AND key_ref IS NULL
+    FROM orphan_calls
     GROUP BY access_key_id
 )
 SELECT

@@ -1,5 +1,5 @@
 -- use_after_expiry (high): an event made with a key after that key's expiration (a chained key's
--- own expiration, not its root's).
+-- own expiration, not its root's: flagged_calls' after_expiry).
 WITH g AS (
     SELECT
         -- Per issued key (its row), not per key ID: AWS reuses temporary key IDs.
@@ -16,8 +16,8 @@ WITH g AS (
         MAX(event_time) AS last_seen,
         COUNT(*) AS events,
         ARRAY_TO_STRING(ARRAY_AGG(DISTINCT event_name ORDER BY event_name), ', ') AS names
-    FROM calls
-    WHERE key_expires_at IS NOT NULL AND event_time > key_expires_at
+    FROM flagged_calls
+    WHERE after_expiry
     GROUP BY key_ref, key_id, issued_session_name
 )
 SELECT

@@ -13,13 +13,15 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 QUERIES = HERE.parent
-# The queries Spark runs: the calls and call_groups views and every report over the dataset (timeline needs a
+# The queries Spark runs: the derived views (calls, call_groups, flagged_calls, orphan_calls) and every
+# report over the dataset (timeline needs a
 # janus-audit parameter table and is not among them).
 # The trust findings read trust_versions, and the GCP findings the gcp_* tables, which
 # janus-audit derives in Rust: not among them.
 GCP_FINDINGS = {"session_names_unknown_instance", "token_minted_outside_fleet",
                 "service_account_key_created", "token_creator_granted"}
-NAMES = ["calls", "call_groups", "by_instance", "sessions"] + sorted(
+DERIVED = ["calls", "call_groups", "flagged_calls", "orphan_calls"]
+NAMES = DERIVED + ["by_instance", "sessions"] + sorted(
     "findings/" + p.stem for p in (QUERIES / "findings").glob("*.sql")
     if not p.stem.startswith("trust_") and p.stem not in GCP_FINDINGS)
 
@@ -49,7 +51,7 @@ def translate(name):
         sys.exit(f"translate.py: queries/{name}.sql uses a polars spelling this script does not know")
     if text == original:
         return None
-    if name in ("calls", "call_groups"):
+    if name in DERIVED:
         sys.exit(f"translate.py: queries/{name}.sql must stay one text: `dataset ddl` makes the "
                  f"Spark view `{name}` from it")
     return (f"-- Spark SQL sibling of queries/{name}.sql, written by queries/spark/translate.py: "

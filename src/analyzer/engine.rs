@@ -112,23 +112,6 @@ impl TrustedCidrs {
     }
 }
 
-/// `trusted_source`: the call came from one of the trusted ranges (the project's own egress).
-fn mark_trusted(role_calls: &DataFrame, trusted: &[ipnet::IpNet]) -> PolarsResult<DataFrame> {
-    let mut out = role_calls.clone();
-    let ips = role_calls.column("source_ip")?.str()?;
-    let flags: BooleanChunked = ips
-        .iter()
-        .map(|ip| {
-            Some(
-                ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-                    .is_some_and(|ip| trusted.iter().any(|n| n.contains(&ip))),
-            )
-        })
-        .collect();
-    out.with_column(flags.with_name("trusted_source".into()).into_column())?;
-    Ok(out)
-}
-
 /// Ingest `opts.paths` and run `sql` over the result. `opts.needs` is widened to what the SQL reads.
 ///
 /// `trust`: the `--policies` roles; with the input's own changes of trust policies they make the
@@ -142,11 +125,13 @@ pub fn run(
     trust: &[crate::analyzer::trust::RolePolicy],
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<Outcome, ReportError> {
-    let calls = queries.shipped(Shipped::Calls)?;
+    let derived = queries.derived()?;
+    let calls = derived[0].1.clone();
     let call_groups = queries.shipped(Shipped::CallGroups)?;
     let reading = reading(sqls, &call_groups);
-    narrow(&mut opts, &calls, &reading);
-    let mut ingested = read_input(&opts, &calls, sqls, &params, progress)?;
+    let per_call = per_call(&derived, &reading);
+    narrow(&mut opts, &calls, &per_call, &reading);
+    let mut ingested = read_input(&opts, &calls, &per_call, sqls, &params, trusted, progress)?;
     let verification = match opts.verify {
         true => Some(verify_inputs(&opts, &mut ingested)?),
         false => None,
@@ -166,7 +151,10 @@ pub fn run(
     // Ingest fills `trusted_source` with false; parsing every source IP is only worth it here.
     let marked = match trusted.is_empty() {
         true => None,
-        false => Some(mark_trusted(&tables.role_calls, trusted)?),
+        false => Some(crate::analyzer::model::trusted::mark(
+            &tables.role_calls,
+            trusted,
+        )?),
     };
     let key_activity = key_activity(
         &reading,
@@ -177,6 +165,15 @@ pub fn run(
     params.extend(trust_versions(sqls, tables, trust)?);
     let gcp = load_gcp(&opts)?;
     params.extend(gcp_tables(sqls, tables, &gcp)?);
+    // Made piece by piece from a dataset: registered as they are, not derived again. Those no
+    // query names are not registered at all: the calls were read without the columns they need.
+    params.extend(tables.per_call.iter().cloned());
+    let derived: Vec<_> = derived
+        .iter()
+        .filter(|(t, _)| !query::PER_CALL.contains(t) || per_call.iter().any(|(p, _)| p == t))
+        .filter(|(t, _)| !tables.per_call.iter().any(|(made, _)| made == t))
+        .map(|(t, sql)| (*t, sql))
+        .collect();
     let frames = query::run(
         Registered {
             events: tables.events.as_ref(),
@@ -189,7 +186,7 @@ pub fn run(
             files: ingested.files_frame()?,
             params,
         },
-        &[(Table::Calls, &calls), (Table::CallGroups, &call_groups)],
+        &derived,
         sqls,
     )?;
     Ok(Outcome {
@@ -201,19 +198,23 @@ pub fn run(
     })
 }
 
-/// The input: the dataset, or the files. A timeline over a dataset reads only the calls its
-/// entity's timeline can show.
+/// The input: the dataset, or the files. Over a dataset a timeline reads only the calls its
+/// entity's timeline can show, and the tables made a call at a time (`per_call`) are made piece
+/// by piece when no query reads the calls whole.
 fn read_input(
     opts: &IngestOptions,
     calls: &Sql,
+    per_call: &[(Table, Sql)],
     sqls: &[Sql],
     params: &[(Table, DataFrame)],
+    trusted: &[ipnet::IpNet],
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<load::Ingested, ReportError> {
     let Some(dir) = &opts.dataset else {
         return Ok(load::ingest(opts, progress)?);
     };
     let reads_events = std::iter::once(calls)
+        .chain(per_call.iter().map(|(_, s)| s))
         .chain(sqls)
         .any(|s| query::sandbox::reads_table(&s.text, Table::Events.name()) == Some(true));
     if reads_events && !crate::analyzer::dataset::Dataset::open(dir)?.has_events() {
@@ -223,11 +224,24 @@ fn read_input(
         Some((_, df)) => Some(crate::analyzer::model::follow::Follow::from_frame(df)?),
         None => None,
     };
-    Ok(crate::analyzer::dataset::read::read(
-        dir,
-        opts,
-        follow.as_ref(),
-    )?)
+    let keep = crate::analyzer::dataset::pieces::Keep {
+        follow: follow.as_ref(),
+        calls,
+        per_call,
+        trusted,
+    };
+    Ok(crate::analyzer::dataset::read::read(dir, opts, &keep)?)
+}
+
+/// The tables made a call at a time (`query::PER_CALL`) that one of `sqls` names, with their
+/// queries.
+fn per_call(derived: &[(Table, Sql)], sqls: &[Sql]) -> Vec<(Table, Sql)> {
+    derived
+        .iter()
+        .filter(|(t, _)| query::PER_CALL.contains(t))
+        .filter(|(t, _)| sqls.iter().any(|s| query::mentions(&s.text, t.name())))
+        .cloned()
+        .collect()
 }
 
 /// `sqls`, and `call_groups` when one reads it: what a query reads through call_groups, it reads
@@ -277,8 +291,9 @@ fn load_gcp(opts: &IngestOptions) -> Result<crate::analyzer::gcp::Gcp, ReportErr
 
 /// What the queries need read: `events` only when one names it; of role_calls only what they
 /// can name (or decode, from a dataset); and the calls themselves only when one reads `calls`
-/// or `role_calls`, not just their groups (`key_activity`).
-fn narrow(opts: &mut IngestOptions, calls: &Sql, sqls: &[Sql]) {
+/// or `role_calls`, not just their groups (`key_activity`) or the tables made a call at a time
+/// (`per_call`, whose queries are read for the columns they name).
+fn narrow(opts: &mut IngestOptions, calls: &Sql, per_call: &[(Table, Sql)], sqls: &[Sql]) {
     let reads = |table: Table| {
         sqls.iter()
             .any(|s| query::sandbox::reads_table(&s.text, table.name()) != Some(false))
@@ -286,17 +301,24 @@ fn narrow(opts: &mut IngestOptions, calls: &Sql, sqls: &[Sql]) {
     let groups = sqls
         .iter()
         .any(|s| query::mentions(&s.text, Table::KeyActivity.name()));
+    let derived: Vec<&Sql> = std::iter::once(calls)
+        .chain(per_call.iter().map(|(_, s)| s))
+        .collect();
     opts.needs = Needs {
         events: opts.needs.events
-            || sqls
+            || derived
                 .iter()
-                .any(|s| query::mentions(&s.text, Table::Events.name()))
-            || query::mentions(&calls.text, Table::Events.name()),
+                .copied()
+                .chain(sqls)
+                .any(|s| query::mentions(&s.text, Table::Events.name())),
         id_times: opts.needs.id_times,
         touched: opts.needs.touched,
-        groups_only: !reads(Table::Calls) && !reads(Table::RoleCalls),
+        piecewise: !reads(Table::Calls)
+            && !reads(Table::RoleCalls)
+            && derived.iter().all(|s| query::reads_per_piece(s)),
+        groups,
     };
-    let mut words = query::words_read(calls, sqls);
+    let mut words = query::words_read(&derived, sqls);
     if groups && let Some(w) = words.as_mut() {
         w.extend(crate::analyzer::model::activity::READS.map(String::from));
     }
@@ -325,7 +347,7 @@ fn key_activity(
     }
     let groups = match &tables.key_activity {
         Some(g) if trusted.is_empty() => g.clone(),
-        Some(g) => mark_trusted(g, trusted)?,
+        Some(g) => crate::analyzer::model::trusted::mark(g, trusted)?,
         None => activity::group(role_calls)?,
     };
     activity::sorted(groups)

@@ -1,7 +1,8 @@
 -- Spark SQL sibling of queries/findings/key_used_from_foreign_ip.sql, written by queries/spark/translate.py: do not edit.
 -- key_used_from_foreign_ip (high): a key issued to a session is used from a source IP other than
 -- the one that obtained it. Calls made by AWS services on the session's behalf (invokedBy,
--- service-name sources, "AWS Internal") never count; nor do sources in --trusted-cidrs.
+-- service-name sources, "AWS Internal") never count; nor do sources in --trusted-cidrs (the
+-- rule is calls.sql's foreign_ip).
 -- One finding per key and foreign IP; a key chained from the session's is judged against the IP
 -- that obtained the root key (the instance's).
 WITH g AS (
@@ -21,8 +22,8 @@ WITH g AS (
         MAX(event_time) AS last_seen,
         COUNT(*) AS events,
         ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(event_name)), ', ') AS names
-    FROM calls
-    WHERE foreign_ip AND NOT trusted_source
+    FROM flagged_calls
+    WHERE foreign_ip
     GROUP BY key_ref, key_id, issued_session_name, source_ip
 )
 SELECT

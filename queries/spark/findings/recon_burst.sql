@@ -2,7 +2,8 @@
 -- recon_burst (medium): one key makes at least `recon_min_distinct` distinct reconnaissance calls
 -- (List*, Describe*, Get*Account*, GetCallerIdentity), or at least `recon_min_denied` access-denied
 -- errors, within `recon_window_s` seconds. One finding per key, over every event in any window that
--- crossed a threshold. Calls AWS services make on the session's behalf don't count.
+-- crossed a threshold. Calls AWS services make on the session's behalf don't count (the marks
+-- recon and denied are flagged_calls').
 --
 -- Windows slide exactly, anchored at every second with a qualifying call and covering
 -- [t, t + W). For distinct names, time is cut into buckets of W seconds (a window starting in
@@ -21,29 +22,27 @@ WITH p AS (
 c AS (
     SELECT
         -- The issued key (its row), not the key ID: AWS reuses temporary key IDs.
-        calls.key_ref AS k,
-        calls.key_id,
-        calls.event_id,
-        calls.event_time,
-        calls.event_name,
-        calls.error_code,
-        calls.issued_session_name,
-        calls.project,
-        calls.instance,
-        calls.sub,
-        calls.source_ip,
-        CAST(UNIX_SECONDS(calls.event_time) AS BIGINT) AS ts,
-        CAST(FLOOR(UNIX_SECONDS(calls.event_time) / p.w) AS BIGINT) AS bucket,
-        (event_name LIKE 'List%' OR event_name LIKE 'Describe%'
-            OR (event_name LIKE 'Get%' AND event_name LIKE '%Account%')
-            OR event_name = 'GetCallerIdentity') AS is_recon,
-        (error_code IN ('AccessDenied', 'AccessDeniedException', 'Client.UnauthorizedOperation',
-            'UnauthorizedOperation') OR error_code LIKE '%AccessDenied%') AS is_denied,
+        f.key_ref AS k,
+        f.key_id,
+        f.event_id,
+        f.event_time,
+        f.event_name,
+        f.error_code,
+        f.issued_session_name,
+        f.project,
+        f.instance,
+        f.sub,
+        f.source_ip,
+        CAST(UNIX_SECONDS(f.event_time) AS BIGINT) AS ts,
+        CAST(FLOOR(UNIX_SECONDS(f.event_time) / p.w) AS BIGINT) AS bucket,
+        -- flagged_calls' marks: never a call AWS services make on the session's behalf.
+        f.recon AS is_recon,
+        f.denied AS is_denied,
         p.w,
         p.n_distinct,
         p.n_denied
-    FROM calls CROSS JOIN p
-    WHERE NOT calls.is_service AND calls.event_time IS NOT NULL
+    FROM flagged_calls f CROSS JOIN p
+    WHERE (f.recon OR f.denied) AND f.event_time IS NOT NULL
 ),
 recon AS (SELECT k, event_name, ts, bucket, w, n_distinct FROM c WHERE is_recon),
 denied AS (SELECT k, ts, w, n_denied FROM c WHERE is_denied),

@@ -6,7 +6,7 @@ use polars::prelude::*;
 use crate::analyzer::model::Table;
 use crate::analyzer::query::findings::{PARAMS, Thresholds};
 use crate::analyzer::query::timeline::Entity;
-use crate::analyzer::query::{self, Queries, QueryError, Registered, Shipped};
+use crate::analyzer::query::{self, Queries, QueryError, Registered};
 
 /// One table: which, what it is, and its columns with their types.
 pub struct Listed {
@@ -71,8 +71,8 @@ fn empty(out: &[Listed], table: Table) -> DataFrame {
         .expect("a base table")
 }
 
-/// `calls` and `call_groups`, with the columns their queries (embedded or overridden) derive
-/// over the base tables `base`.
+/// The derived tables (`query::DERIVED`), with the columns their queries (embedded or
+/// overridden) derive over the base tables `base`.
 fn derived(
     queries: &Queries,
     base: &[Listed],
@@ -86,11 +86,8 @@ fn derived(
         empty(base, Table::KeyLineage),
         empty(base, Table::PolicyChanges),
     );
-    let (calls, call_groups) = (
-        queries.shipped(Shipped::Calls)?,
-        queries.shipped(Shipped::CallGroups)?,
-    );
-    let mut schemas = query::derived_schemas(
+    let derived = queries.derived()?;
+    let schemas = query::derived_schemas(
         Registered {
             events: Some(&events),
             role_calls: &role_calls,
@@ -102,21 +99,46 @@ fn derived(
             files: files.clone(),
             params: vec![],
         },
-        &[(Table::Calls, &calls), (Table::CallGroups, &call_groups)],
-    )?
-    .into_iter();
-    Ok(vec![
-        Listed {
-            table: Table::Calls,
-            about: "role_calls joined, through key_lineage, to the assumption at the root of each key (queries/calls.sql)",
-            schema: schemas.next().expect("one per query"),
-        },
-        Listed {
-            table: Table::CallGroups,
-            about: "key_activity's groups, each given the assumption at the root of its key as calls gives each call (queries/call_groups.sql)",
-            schema: schemas.next().expect("one per query"),
-        },
-    ])
+        &derived.iter().map(|(t, sql)| (*t, sql)).collect::<Vec<_>>(),
+    )?;
+    Ok(derived
+        .iter()
+        .zip(schemas)
+        .map(|((table, _), schema)| match schema {
+            Ok(schema) => Listed {
+                table: *table,
+                about: about(*table),
+                schema,
+            },
+            Err(e) => {
+                tracing::debug!("{e}");
+                Listed {
+                    table: *table,
+                    about: "not derived: its query fails over the tables the others give it (a report that reads it says why)",
+                    schema: Schema::default(),
+                }
+            }
+        })
+        .collect())
+}
+
+/// What a derived table is.
+fn about(table: Table) -> &'static str {
+    match table {
+        Table::Calls => {
+            "role_calls joined, through key_lineage, to the assumption at the root of each key (queries/calls.sql)"
+        }
+        Table::CallGroups => {
+            "key_activity's groups, each given the assumption at the root of its key as calls gives each call (queries/call_groups.sql)"
+        }
+        Table::FlaggedCalls => {
+            "the calls a finding about single calls can be about, with the marks that say why: foreign_ip, after_expiry, recon, denied (queries/flagged_calls.sql)"
+        }
+        Table::OrphanCalls => {
+            "the calls made with a Google-federated key that no key of the input matched (queries/orphan_calls.sql)"
+        }
+        _ => "",
+    }
 }
 
 /// The GCP tables, as a run without `--gcp-logs` registers them.
@@ -300,6 +322,21 @@ const NOTES: &[(Table, &str, &str)] = &[
         Table::Calls,
         "foreign_ip",
         "the source IP differs from the one that obtained the root key; never for calls AWS makes on the session's behalf, nor from a `--trusted-cidrs` range",
+    ),
+    (
+        Table::FlaggedCalls,
+        "after_expiry",
+        "the call was made after its key's expiration (a chained key's own, not its root's)",
+    ),
+    (
+        Table::FlaggedCalls,
+        "recon",
+        "a `List*`, `Describe*`, `Get*Account*` or `GetCallerIdentity` call, not made by an AWS service on the session's behalf",
+    ),
+    (
+        Table::FlaggedCalls,
+        "denied",
+        "refused as access denied, not a call made by an AWS service on the session's behalf",
     ),
     (
         Table::Files,

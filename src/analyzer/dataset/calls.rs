@@ -1,6 +1,6 @@
-//! The window's calls read from the dataset a few parts at a time, never all at once: as their
-//! groups (`key_activity`), or only those a timeline can show (`model::follow`). Each part is
-//! cut to the window, rid of the copies that do not survive, and matched to its keys.
+//! Reading the window's calls from the dataset a few parts at a time, never all at once: each
+//! part cut to the window, rid of the copies that do not survive, and matched to its keys; and
+//! the calls a timeline can show (`model::follow`), read that way.
 
 use std::path::{Path, PathBuf};
 
@@ -10,10 +10,9 @@ use rayon::prelude::*;
 use crate::analyzer::dataset::{DatasetError, read_parquet};
 use crate::analyzer::load::IngestOptions;
 use crate::analyzer::model::dedupe::{Duplicates, SEQ};
-use crate::analyzer::model::follow::Follow;
 use crate::analyzer::model::lineage::KEY_REF;
 use crate::analyzer::model::schema::empty_raw;
-use crate::analyzer::model::{Fed, Raw, Tables};
+
 use crate::base::timefmt::Window;
 
 /// Which rows of `df` fall in the window, by `event_time`.
@@ -59,43 +58,24 @@ impl Columns {
 
     /// `df`'s columns in the table's order (`all`), `later` among them where `df` has them.
     pub fn ordered(&self, df: DataFrame) -> Result<DataFrame, DatasetError> {
+        self.ordered_with(df, &[])
+    }
+
+    /// [`Columns::ordered`], and `extra` (columns of janus-audit's own) after them.
+    pub fn ordered_with(&self, df: DataFrame, extra: &[&str]) -> Result<DataFrame, DatasetError> {
         Ok(match &self.all {
             None => df,
             Some(all) => {
-                let present = all.iter().filter(|c| df.get_column_index(c).is_some());
-                df.select(present.map(String::as_str))?
+                let present = all
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|c| !extra.contains(c))
+                    .chain(extra.iter().copied())
+                    .filter(|c| df.get_column_index(c).is_some())
+                    .collect::<Vec<_>>();
+                df.select(present)?
             }
         })
-    }
-}
-
-/// The tables, with the calls read a few parts at a time (see `Tables::from_raw_grouped`): as
-/// their groups, or, for a timeline (`follow`), those it can show.
-pub fn tables(
-    raw: Raw,
-    parts: &Parts<'_>,
-    opts: &IngestOptions,
-    follow: Option<&Follow>,
-) -> Result<Tables, DatasetError> {
-    let mut failed = None;
-    let groups: crate::analyzer::model::GroupCalls<'_> = Box::new(|m, dups, assumptions| {
-        let fed = match (opts.needs.groups_only, follow) {
-            (false, Some(f)) => {
-                let keep = f.keys(assumptions, m)?;
-                let columns = Columns::of(opts, dups.any());
-                read_followed(parts, &columns, m, dups, &keep).map(Fed::Calls)
-            }
-            _ => read_groups(parts, m, dups).map(Fed::Groups),
-        };
-        fed.map_err(|e| {
-            failed = Some(e);
-            PolarsError::ComputeError("the dataset's calls could not be read".into())
-        })
-    });
-    let tables = Tables::from_raw_grouped(raw, &opts.providers, groups);
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(tables?),
     }
 }
 
@@ -109,22 +89,37 @@ pub struct Parts<'a> {
 /// Where [`read_part`] numbers each row of its part.
 const ROW: &str = "__row";
 
-/// Where [`read_followed`] keeps each row's place in input order, for the rows of many parts.
-const ORDER: &str = "__order";
+/// Where each row's place in input order is kept, for the rows of many parts.
+pub(super) const ORDER: &str = "__order";
 
-/// One part's calls in the window with `columns`, less the copies that do not survive; whether
-/// one of them has no access key (and so `columns.later`, which are then read too). `number`:
-/// each row's place in the part is kept as [`ROW`].
-fn read_part(
+/// What [`read_part`] marks each row with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mark {
+    Nothing,
+    /// Its place in the part, as [`ROW`].
+    Row,
+    /// Its place in input order, as [`ORDER`].
+    Order,
+}
+
+/// One part's calls in the window with `columns`, less the copies that do not survive, each
+/// row marked by `mark`; whether one of them has no access key (and so `columns.later`, which
+/// are then read too).
+pub(super) fn read_part(
     path: &Path,
     columns: &Columns,
     parts: &Parts<'_>,
     dups: &Duplicates,
-    number: bool,
+    mark: Mark,
 ) -> Result<(DataFrame, bool), DatasetError> {
     let mut df = read_parquet(path, columns.first().as_deref())?;
-    if number {
-        df = df.with_row_index(ROW.into(), None)?;
+    match mark {
+        Mark::Nothing => {}
+        Mark::Row => df = df.with_row_index(ROW.into(), None)?,
+        Mark::Order => {
+            let seq = df.column(SEQ)?.clone().with_name(ORDER.into());
+            df.with_column(seq)?;
+        }
     }
     let window = in_window(&df, parts.window)?;
     let mut df = df.filter(&window)?;
@@ -140,7 +135,7 @@ fn read_part(
 
 /// What matching a call to its key reads (with the window and the survivors' columns): the
 /// columns for a call without a key only in the parts that have one.
-fn match_columns(dups: &Duplicates) -> Columns {
+pub(super) fn match_columns(dups: &Duplicates) -> Columns {
     use crate::analyzer::model::lineage;
     let mut all: Vec<String> = [SEQ, "event_time", "access_key_id"]
         .into_iter()
@@ -162,64 +157,14 @@ fn match_columns(dups: &Duplicates) -> Columns {
     }
 }
 
-/// The window's calls as groups (`key_activity`), read a few parts at a time: each part's calls
-/// in the window, less the copies that do not survive, matched to their keys and grouped, so
-/// that no more than a few parts' calls are held at once, whatever the window.
-fn read_groups(
-    parts: &Parts<'_>,
-    matcher: &crate::analyzer::model::lineage::Matcher<'_, '_>,
-    dups: &Duplicates,
-) -> Result<DataFrame, DatasetError> {
-    use crate::analyzer::model::activity;
-    let mut columns = match_columns(dups);
-    if let Some(all) = columns.all.as_mut() {
-        for c in activity::READS {
-            if !all.iter().any(|k| k == c) {
-                all.push(c.to_string());
-            }
-        }
-    }
-    // A counter per core, each taking every n-th part of a chunk, joined at the end.
-    let cores = rayon::current_num_threads().max(1);
-    let counters: Vec<std::sync::Mutex<activity::Groups>> = (0..cores)
-        .map(|_| std::sync::Mutex::new(activity::Groups::new(matcher.keys())))
-        .collect();
-    let (mut calls, mut read) = (0, 0);
-    each_chunk(parts, &columns, dups, false, |frames| {
-        read += frames.len();
-        calls += frames.iter().map(|(_, df, _)| df.height()).sum::<usize>();
-        frames.into_par_iter().enumerate().try_for_each(
-            |(i, (_, mut df, _))| -> Result<(), DatasetError> {
-                let refs = matcher.key_refs(&df)?;
-                df.with_column(refs.into_column())?;
-                let mut counter = counters[i % cores].lock().expect("not poisoned");
-                Ok(counter.add(&df)?)
-            },
-        )
-    })?;
-    let mut counters = counters
-        .into_iter()
-        .map(|c| c.into_inner().expect("not poisoned"));
-    let mut all = counters.next().expect("one core at least");
-    for c in counters {
-        all.absorb(c);
-    }
-    let groups = all.finish()?;
-    tracing::info!(
-        "dataset: {calls} call(s) of {read} part(s) read as {} group(s)",
-        groups.height()
-    );
-    Ok(groups)
-}
-
 /// Every part of `parts`, read by [`read_part`] a few at a time and handed to `each` with its
 /// path. Parts are decoded one at a time (polars decodes a part on its own pool: parts decoded
 /// on every core at once only waited for each other); `each` then has every core for them.
-fn each_chunk(
+pub(super) fn each_chunk(
     parts: &Parts<'_>,
     columns: &Columns,
     dups: &Duplicates,
-    number: bool,
+    mark: Mark,
     mut each: impl FnMut(Vec<(&Path, DataFrame, bool)>) -> Result<(), DatasetError>,
 ) -> Result<(), DatasetError> {
     let cores = rayon::current_num_threads().max(1);
@@ -227,7 +172,7 @@ fn each_chunk(
         let frames = chunk
             .iter()
             .map(|p| {
-                let (df, keyless) = read_part(p, columns, parts, dups, number)?;
+                let (df, keyless) = read_part(p, columns, parts, dups, mark)?;
                 Ok::<_, DatasetError>((p.as_path(), df, keyless))
             })
             .collect::<Result<_, _>>()?;
@@ -241,7 +186,7 @@ fn each_chunk(
 /// same columns. Each part is read twice: what matching needs, to choose its rows, then the
 /// rest of `columns` for the rows chosen only, a part at a time, so that neither the window's
 /// other calls nor more than one part's whole calls are ever held.
-fn read_followed(
+pub(super) fn read_followed(
     parts: &Parts<'_>,
     columns: &Columns,
     matcher: &crate::analyzer::model::lineage::Matcher<'_, '_>,
@@ -249,7 +194,7 @@ fn read_followed(
     keep: &crate::analyzer::model::follow::Followed,
 ) -> Result<DataFrame, DatasetError> {
     let (mut kept, mut keyless, mut calls) = (Vec::new(), false, 0);
-    each_chunk(parts, &match_columns(dups), dups, true, |frames| {
+    each_chunk(parts, &match_columns(dups), dups, Mark::Row, |frames| {
         keyless |= frames.iter().any(|(_, _, k)| *k);
         calls += frames.iter().map(|(_, df, _)| df.height()).sum::<usize>();
         let chosen: Vec<_> = frames
@@ -333,7 +278,7 @@ fn rows_of(
 /// (polars' string views point into them), so a few rows kept from each part held every part's
 /// strings, most of the window's calls: 1.1 GB for a timeline of 4,764 calls at 10M events.
 /// A copy through an in-memory Parquet file owns exactly its rows, whatever their types.
-fn owned(mut df: DataFrame) -> Result<DataFrame, DatasetError> {
+pub(super) fn owned(mut df: DataFrame) -> Result<DataFrame, DatasetError> {
     let mut buf = Vec::new();
     ParquetWriter::new(&mut buf)
         .with_compression(ParquetCompression::Uncompressed)

@@ -265,13 +265,13 @@ fn views(schema: &serde_json::Value, has_events: bool, engine: Engine) -> Vec<St
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    for view in ["calls", "call_groups"] {
+    for (table, query) in crate::analyzer::query::DERIVED {
         let sql = crate::analyzer::query::EMBEDDED
             .iter()
-            .find(|(n, _)| *n == view)
+            .find(|(n, _)| *n == query.name())
             .map(|(_, sql)| sql.trim().trim_end_matches(';'))
             .unwrap_or_default();
-        out.push(format!("CREATE OR REPLACE VIEW {view} AS\n{sql}"));
+        out.push(format!("CREATE OR REPLACE VIEW {table} AS\n{sql}"));
     }
     out
 }

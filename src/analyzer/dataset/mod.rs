@@ -21,6 +21,7 @@ pub mod calls;
 pub mod ddl;
 pub mod files;
 pub mod gcp;
+pub mod pieces;
 pub mod read;
 pub mod write;
 
@@ -81,6 +82,9 @@ pub enum DatasetError {
         crate::base::text::quoted(.0)
     )]
     NoEvents(PathBuf),
+    /// A query of a table made a call at a time failed over one part of the calls.
+    #[error(transparent)]
+    Query(Box<crate::analyzer::query::QueryError>),
     #[error("dataset {}: a symbolic link; a dataset's folders are its own, never followed out of it", crate::base::text::quoted(.0))]
     Symlink(PathBuf),
 }

@@ -9,10 +9,10 @@ use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
 use crate::analyzer::dataset::calls::{Columns, Parts, in_window};
+use crate::analyzer::dataset::pieces::Keep;
 use crate::analyzer::dataset::{Dataset, DatasetError, read_parquet};
 use crate::analyzer::load::{self, FileReport, FileStatus, IngestOptions, Ingested, Skip};
 use crate::analyzer::model::dedupe::{Duplicates, EventIds, SEQ, SavedDuplicates};
-use crate::analyzer::model::follow::Follow;
 use crate::analyzer::model::schema::empty_raw;
 use crate::analyzer::model::{Raw, RecordStats, Tables};
 use crate::base::timefmt::{Millis, Window};
@@ -252,13 +252,10 @@ fn read_role_calls(
 }
 
 /// The tables a report over `opts.window` reads, from the dataset at `dir`; of `role_calls`,
-/// only `opts.role_call_columns` are decoded, and with `follow` (a timeline), only the calls
-/// that entity's timeline can show (see `model::follow`).
-pub fn read(
-    dir: &Path,
-    opts: &IngestOptions,
-    follow: Option<&Follow>,
-) -> Result<Ingested, DatasetError> {
+/// only `opts.role_call_columns` are decoded, and, where no query reads them whole, only what
+/// `keep` says is kept of them: the calls a timeline can show (see `model::follow`), or their
+/// groups and the tables made a call at a time (see `dataset::pieces`).
+pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingested, DatasetError> {
     let started = std::time::Instant::now();
     let ds = Dataset::open(dir)?;
     let committed = ds.committed()?;
@@ -282,7 +279,7 @@ pub fn read(
     // does role_calls' event_id have to be (when no query names it).
     let resolved = duplicates(&ds, wide, &committed)?;
     tracing::info!("dataset: duplicates resolved in {:.2?}", started.elapsed());
-    let piecewise = opts.needs.groups_only || follow.is_some();
+    let piecewise = opts.needs.piecewise || keep.follow.is_some();
     let role_calls = match piecewise {
         true => empty_raw("role_calls").expect("a model table"),
         false => read_role_calls(&table, &Columns::of(opts, resolved.any()), &w, calls_dates)?,
@@ -324,7 +321,7 @@ pub fn read(
                 paths: part_paths(&ds, "role_calls", calls_dates, &committed)?,
                 window: &w,
             };
-            crate::analyzer::dataset::calls::tables(raw, &parts, opts, follow)?
+            crate::analyzer::dataset::pieces::tables(raw, &parts, opts, keep)?
         }
     };
     tracing::info!("dataset: tables built in {:.2?}", started.elapsed());

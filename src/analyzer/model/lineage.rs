@@ -525,7 +525,16 @@ pub fn build_by(
         .collect();
     // Each key's root's source row: the matcher answers with it, and the table names it.
     let root_src: Vec<Src> = keys.iter().map(|k| all[k.root].src).collect();
+    let shared: Vec<Option<&str>> = keys
+        .iter()
+        .map(|k| match k.src {
+            Src::Hop(_) => target_copy.get(&(k.key, k.arn, k.issued_at)).copied(),
+            Src::Root(_) => None,
+        })
+        .collect();
     let matcher = Matcher {
+        tables: (assumptions, hops),
+        shared: &shared,
         by_key: ByKey::new(
             keys.iter()
                 .enumerate()
@@ -545,15 +554,8 @@ pub fn build_by(
         other_issuance: matcher.other_issuance.into_inner(),
         hops_unlinked: unlinked,
     };
-    let shared: Vec<Option<&str>> = keys
-        .iter()
-        .map(|k| match k.src {
-            Src::Hop(_) => target_copy.get(&(k.key, k.arn, k.issued_at)).copied(),
-            Src::Root(_) => None,
-        })
-        .collect();
     Ok((
-        frame(assumptions, hops, &keys, &root_src, &used, &shared)?,
+        frame(assumptions, hops, &keys, &root_src, Some(&used), &shared)?,
         stats,
     ))
 }
@@ -561,6 +563,10 @@ pub fn build_by(
 /// Matches calls to the lineage's keys, piece by piece, remembering which keys were used and
 /// what the matching found.
 pub struct Matcher<'k, 't> {
+    /// The assumptions and hops the keys were issued by.
+    tables: (&'t DataFrame, &'t DataFrame),
+    /// Per key, the event ID of its target-account copy.
+    shared: &'k [Option<&'t str>],
     keys: &'k [&'k Key<'t>],
     /// Per key, its root's source row (one of the assumptions).
     roots: &'k [Src],
@@ -572,6 +578,18 @@ pub struct Matcher<'k, 't> {
 }
 
 impl Matcher<'_, '_> {
+    /// The assumptions and hops the keys were issued by.
+    pub fn sources(&self) -> (&DataFrame, &DataFrame) {
+        self.tables
+    }
+
+    /// The lineage's table as it will be, but for `used_in_window` (null: not known until every
+    /// call is matched).
+    pub fn table(&self) -> PolarsResult<DataFrame> {
+        let (assumptions, hops) = self.tables;
+        frame(assumptions, hops, self.keys, self.roots, None, self.shared)
+    }
+
     /// How many keys (rows) the lineage has.
     pub fn keys(&self) -> usize {
         self.keys.len()
@@ -606,14 +624,14 @@ impl Matcher<'_, '_> {
 }
 
 /// The table, a row per key of `keys`, with each key's root's source row, whether a call used
-/// it, and its target-account copy. Each string column is views into the source tables'
+/// it (null where `used` is not known), and its target-account copy. Each string column is views into the source tables'
 /// strings.
 fn frame(
     assumptions: &DataFrame,
     hops: &DataFrame,
     keys: &[&Key<'_>],
     roots: &[Src],
-    used: &[bool],
+    used: Option<&[bool]>,
     shared: &[Option<&str>],
 ) -> PolarsResult<DataFrame> {
     let rows: Vec<Src> = keys.iter().map(|k| k.src).collect();
@@ -659,8 +677,13 @@ fn frame(
         pick("root_event_id", Some("event_id"), None, roots)?,
         BooleanChunked::from_iter_values("in_window".into(), keys.iter().map(|k| k.in_window))
             .into_column(),
-        BooleanChunked::from_iter_values("used_in_window".into(), used.iter().copied())
-            .into_column(),
+        match used {
+            Some(used) => {
+                BooleanChunked::from_iter_values("used_in_window".into(), used.iter().copied())
+                    .into_column()
+            }
+            None => Column::full_null("used_in_window".into(), keys.len(), &DataType::Boolean),
+        },
         UInt32Chunked::from_iter_values(KEY_REF.into(), 0..keys.len() as u32).into_column(),
     ];
     debug_assert!(columns.iter().map(|c| c.name().as_str()).eq(COLUMNS));

@@ -17,6 +17,7 @@ pub mod follow;
 pub mod lineage;
 pub mod schema;
 pub mod sink;
+pub mod trusted;
 
 pub use sink::{Needs, Part, RecordStats, Sink, UNKNOWN, with_ids};
 
@@ -43,6 +44,9 @@ pub struct Tables {
     /// The window's calls grouped by key (see `activity`), when they were read as groups only
     /// (`role_calls` is then empty); otherwise made from `role_calls` when a query reads it.
     pub key_activity: Option<DataFrame>,
+    /// The tables made a call at a time (`query::PER_CALL`), when the calls were read as
+    /// pieces: their queries' rows only, made piece by piece (`role_calls` is then empty).
+    pub per_call: Vec<(Table, DataFrame)>,
     /// How the window's calls were matched to their keys, beyond the matches themselves.
     pub key_match: crate::analyzer::model::lineage::MatchStats,
     pub stats: RecordStats,
@@ -65,8 +69,12 @@ pub type GroupCalls<'f> = Box<
 
 /// What [`GroupCalls`] read of the calls.
 pub enum Fed {
-    /// Their groups (`key_activity`), and none of them.
-    Groups(DataFrame),
+    /// None of them: their groups (`key_activity`, when a query reads it) and the tables made
+    /// a call at a time that queries read (`query::PER_CALL`), each with its rows only.
+    Pieces {
+        groups: Option<DataFrame>,
+        per_call: Vec<(Table, DataFrame)>,
+    },
     /// Those a report needs, already matched to their keys (with `key_ref`).
     Calls(DataFrame),
 }
@@ -281,8 +289,9 @@ impl Tables {
                 .collect()?,
         };
         let started = std::time::Instant::now();
-        let (key_lineage, key_match, key_activity) =
+        let (key_lineage, key_match, fed) =
             match_keys(&assumptions, &hops, &mut role_calls, groups, &dups)?;
+        let (key_activity, per_call) = fed.unwrap_or_default();
         tracing::info!(
             "key lineage: {} key(s) in {:.2?}",
             key_lineage.height(),
@@ -296,6 +305,7 @@ impl Tables {
             policy_changes,
             key_lineage,
             key_activity,
+            per_call,
             key_match,
             stats,
             duplicates: dups,
@@ -308,15 +318,21 @@ impl Tables {
 }
 
 /// The key lineage, with each of `role_calls`' calls given its key (`key_ref`); or, when the
-/// calls are read as `groups`, their groups, and `role_calls` left empty with the column.
+/// calls are read as pieces, what was kept of them (their groups, the tables made a call at a
+/// time), and `role_calls` left empty with the column.
+#[allow(clippy::type_complexity)]
 fn match_keys(
     assumptions: &DataFrame,
     hops: &DataFrame,
     role_calls: &mut DataFrame,
     groups: Option<GroupCalls<'_>>,
     dups: &Duplicates,
-) -> PolarsResult<(DataFrame, lineage::MatchStats, Option<DataFrame>)> {
-    let mut key_activity = None;
+) -> PolarsResult<(
+    DataFrame,
+    lineage::MatchStats,
+    Option<(Option<DataFrame>, Vec<(Table, DataFrame)>)>,
+)> {
+    let mut pieces = None;
     let (key_lineage, key_match) = match groups {
         None => lineage::build_by(assumptions, hops, |m| {
             let refs = m.key_refs(role_calls)?;
@@ -326,8 +342,8 @@ fn match_keys(
         Some(groups) => lineage::build_by(assumptions, hops, |m| {
             match groups(m, dups, assumptions)? {
                 Fed::Calls(calls) => *role_calls = calls,
-                Fed::Groups(g) => {
-                    key_activity = Some(g);
+                Fed::Pieces { groups, per_call } => {
+                    pieces = Some((groups, per_call));
                     // Still a table the calls query can be planned over, with no rows.
                     *role_calls = role_calls.head(Some(0));
                     role_calls.with_column(
@@ -338,7 +354,7 @@ fn match_keys(
             Ok(())
         })?,
     };
-    Ok((key_lineage, key_match, key_activity))
+    Ok((key_lineage, key_match, pieces))
 }
 
 /// The provider of an assumption whose record names none (CloudTrail often writes only `type`

@@ -291,7 +291,8 @@ impl PushStr for Dict {
 }
 
 /// The tables SQL reads, by the names it reads them under: one home for them. The model builds
-/// the first five from the records; `queries/calls.sql` derives `calls`, and `queries/call_groups.sql` `call_groups`; `files` says what
+/// the first five from the records; `queries/calls.sql` derives `calls`, and the other queries
+/// of derived tables (`query::DERIVED`) theirs; `files` says what
 /// became of each input file; `timeline_filter`, `findings_params` and `trust_versions` are
 /// parameter tables a command fills; the `gcp_` tables come from `--gcp-logs` (see `gcp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,6 +306,8 @@ pub enum Table {
     KeyActivity,
     Calls,
     CallGroups,
+    FlaggedCalls,
+    OrphanCalls,
     Files,
     TimelineFilter,
     FindingsParams,
@@ -319,6 +322,32 @@ pub enum Table {
 }
 
 impl Table {
+    /// Every table, in the order above.
+    pub const ALL: [Table; 22] = [
+        Table::Events,
+        Table::RoleCalls,
+        Table::Assumptions,
+        Table::Hops,
+        Table::PolicyChanges,
+        Table::KeyLineage,
+        Table::KeyActivity,
+        Table::Calls,
+        Table::CallGroups,
+        Table::FlaggedCalls,
+        Table::OrphanCalls,
+        Table::Files,
+        Table::TimelineFilter,
+        Table::FindingsParams,
+        Table::TrustVersions,
+        Table::GcpInstances,
+        Table::GcpServiceAccounts,
+        Table::GcpMints,
+        Table::GcpChanges,
+        Table::GcpCoverage,
+        Table::GcpTimeline,
+        Table::GcpVerdicts,
+    ];
+
     pub const fn name(self) -> &'static str {
         match self {
             Table::Events => "events",
@@ -330,6 +359,8 @@ impl Table {
             Table::KeyActivity => "key_activity",
             Table::Calls => "calls",
             Table::CallGroups => "call_groups",
+            Table::FlaggedCalls => "flagged_calls",
+            Table::OrphanCalls => "orphan_calls",
             Table::Files => "files",
             Table::TimelineFilter => "timeline_filter",
             Table::FindingsParams => "findings_params",

@@ -29,9 +29,12 @@ pub struct Needs {
     /// Build what each call touched (`source::touched`) in `role_calls`: its request is often
     /// the widest thing in a record, so only for queries that name those columns, and a dataset.
     pub touched: bool,
-    /// No query reads `calls` or `role_calls`, only their groups (`key_activity`): a dataset
-    /// then reads the calls piece by piece and keeps the groups, never the calls.
-    pub groups_only: bool,
+    /// No query reads `calls` or `role_calls` whole, only their groups (`key_activity`, when
+    /// `groups`) or the tables made a call at a time (`query::PER_CALL`): a dataset then reads
+    /// the calls piece by piece and keeps only those, never the calls.
+    pub piecewise: bool,
+    /// A query reads `key_activity`.
+    pub groups: bool,
 }
 
 /// What ingest noticed about records beyond their count.

@@ -14,13 +14,21 @@ use polars::sql::SQLContext;
 
 use crate::analyzer::model::Table;
 
-/// Every query shipped in `queries/`, by name. `calls` and `call_groups` are special: they define
-/// the derived tables of those names that the others read.
+/// Every query shipped in `queries/`, by name. The first four are special: they define the
+/// derived tables of those names that the others read ([`DERIVED`]).
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("calls", include_str!("../../../queries/calls.sql")),
     (
         "call_groups",
         include_str!("../../../queries/call_groups.sql"),
+    ),
+    (
+        "flagged_calls",
+        include_str!("../../../queries/flagged_calls.sql"),
+    ),
+    (
+        "orphan_calls",
+        include_str!("../../../queries/orphan_calls.sql"),
     ),
     (
         "by_instance",
@@ -211,6 +219,10 @@ pub enum Shipped {
     Calls,
     /// Defines the derived `call_groups` table: `key_activity` given each key's root.
     CallGroups,
+    /// Defines the derived `flagged_calls` table: the calls a finding can be about, marked.
+    FlaggedCalls,
+    /// Defines the derived `orphan_calls` table: federated calls no key of the input matched.
+    OrphanCalls,
     ByInstance,
     Sessions,
     Timeline,
@@ -225,6 +237,8 @@ impl Shipped {
         match self {
             Shipped::Calls => "calls",
             Shipped::CallGroups => "call_groups",
+            Shipped::FlaggedCalls => "flagged_calls",
+            Shipped::OrphanCalls => "orphan_calls",
             Shipped::ByInstance => "by_instance",
             Shipped::Sessions => "sessions",
             Shipped::Timeline => "timeline",
@@ -233,6 +247,20 @@ impl Shipped {
         }
     }
 }
+
+/// The tables the shipped queries derive from the others, in the order they are registered (a
+/// later one may read an earlier one).
+pub const DERIVED: [(Table, Shipped); 4] = [
+    (Table::Calls, Shipped::Calls),
+    (Table::CallGroups, Shipped::CallGroups),
+    (Table::FlaggedCalls, Shipped::FlaggedCalls),
+    (Table::OrphanCalls, Shipped::OrphanCalls),
+];
+
+/// The derived tables whose every row is one call, decided from that call and its key alone:
+/// over a dataset they are made a part of the window at a time (`dataset::calls`), so that
+/// the window's calls are never held, only their rows.
+pub const PER_CALL: [Table; 2] = [Table::FlaggedCalls, Table::OrphanCalls];
 
 /// Where query text comes from: the override directory first, then the embedded copy.
 #[derive(Debug, Clone, Default)]
@@ -254,6 +282,14 @@ impl Queries {
             Some(d) if !d.is_dir() => Err(QueryError::NotADirectory(d)),
             dir => Ok(Queries { dir }),
         }
+    }
+
+    /// The queries of the derived tables ([`DERIVED`]), in order, each embedded or overridden.
+    pub fn derived(&self) -> Result<Vec<(Table, Sql)>, QueryError> {
+        DERIVED
+            .iter()
+            .map(|(table, query)| Ok((*table, self.shipped(*query)?)))
+            .collect()
     }
 
     /// A shipped query, or the file overriding it.
@@ -368,17 +404,27 @@ pub fn mentions(sql: &str, table: &str) -> bool {
         })
 }
 
-/// The words of `calls` and `sqls` that can name a column of `role_calls`: what a report over a
-/// dataset has to read of that table (the rest is never decoded). A word qualified by a name
-/// that only ever stands for another base table (`a.event_id` after `FROM assumptions a`) names
-/// that table's column, not role_calls'. `None`, read everything, when a query selects `*` from
-/// `calls` or `role_calls` (the calls query's own `c.*` only passes the columns on), or when one
-/// does not parse (polars will say why).
-pub fn words_read(calls: &Sql, sqls: &[Sql]) -> Option<std::collections::BTreeSet<String>> {
+/// The words of `derived` (the queries of derived tables made of calls: `calls`, and those of
+/// [`PER_CALL`] that are read) and `sqls` that can name a column of `role_calls`: what a report
+/// over a dataset has to read of that table (the rest is never decoded). A word qualified by a
+/// name that only ever stands for another base table (`a.event_id` after `FROM assumptions a`)
+/// names that table's column, not role_calls'. `None`, read everything, when one of `sqls`
+/// selects `*` from the calls or a table made of them (a derived query's own `*` only passes
+/// the columns on), or when one does not parse (polars will say why).
+pub fn words_read(derived: &[&Sql], sqls: &[Sql]) -> Option<std::collections::BTreeSet<String>> {
     use sqlparser::dialect::GenericDialect;
     use sqlparser::tokenizer::{Token, Tokenizer};
+    let of_calls = [Table::Calls, Table::RoleCalls]
+        .into_iter()
+        .chain(PER_CALL)
+        .map(Table::name)
+        .collect::<Vec<_>>();
     let mut words = std::collections::BTreeSet::new();
-    for sql in std::iter::once(calls).chain(sqls) {
+    for (sql, passes_on) in derived
+        .iter()
+        .map(|s| (*s, true))
+        .chain(sqls.iter().map(|s| (s, false)))
+    {
         let tokens = Tokenizer::new(&GenericDialect, &sql.text).tokenize().ok()?;
         let code: Vec<&Token> = tokens
             .iter()
@@ -405,9 +451,7 @@ pub fn words_read(calls: &Sql, sqls: &[Sql]) -> Option<std::collections::BTreeSe
             }
             _ => None,
         }));
-        if !std::ptr::eq(sql, calls)
-            && crate::analyzer::query::sandbox::selects_all_of(&sql.text, &["calls", "role_calls"])?
-        {
+        if !passes_on && crate::analyzer::query::sandbox::selects_all_of(&sql.text, &of_calls)? {
             return None;
         }
     }
@@ -501,18 +545,26 @@ fn allowed(sql: &Sql) -> Result<(), QueryError> {
 /// A table a query derives from the others (`calls`, `call_groups`), and that query.
 pub type Derived<'a> = (Table, &'a Sql);
 
-/// The columns of each of `derived` over `tables`, as its query derives them.
+/// The columns of each of `derived` over `tables`, as its query derives them, or why it
+/// cannot (an override of one it reads may lack a column it names).
 pub fn derived_schemas(
     tables: Registered<'_>,
     derived: &[Derived<'_>],
-) -> Result<Vec<Schema>, QueryError> {
+) -> Result<Vec<Result<Schema, QueryError>>, QueryError> {
     let mut ctx = context(tables);
-    register(&mut ctx, derived)?
-        .into_iter()
-        .zip(derived)
-        .map(|(mut lf, (_, sql))| {
-            let schema = lf.collect_schema().map_err(wrap(&sql.name))?;
-            Ok(schema.as_ref().clone())
+    derived
+        .iter()
+        .map(|(table, sql)| {
+            allowed(sql)?;
+            Ok(match ctx.execute(&sql.text) {
+                Ok(mut lf) => {
+                    ctx.register(table.name(), lf.clone());
+                    lf.collect_schema()
+                        .map(|s| s.as_ref().clone())
+                        .map_err(wrap(&sql.name))
+                }
+                Err(e) => Err(wrap(&sql.name)(e)),
+            })
         })
         .collect()
 }
@@ -570,6 +622,47 @@ pub fn run(
         .collect()
 }
 
+/// `derived` registered in order over `tables`, and the rows of those of them in `wanted`, in
+/// that order.
+pub fn derive(
+    tables: Registered<'_>,
+    derived: &[Derived<'_>],
+    wanted: &[Table],
+) -> Result<Vec<DataFrame>, QueryError> {
+    let mut ctx = context(tables);
+    let frames = register(&mut ctx, derived)?;
+    wanted
+        .iter()
+        .map(|w| {
+            let at = derived.iter().position(|(t, _)| t == w);
+            let at = at.expect("a wanted table is one of those derived");
+            frames[at]
+                .clone()
+                .collect()
+                .map_err(wrap(&derived[at].1.name))
+        })
+        .collect()
+}
+
+/// The tables that the queries of the tables made a call at a time ([`PER_CALL`]) and `calls`
+/// may read for those to be made a piece of the calls at a time (over a dataset, these are all
+/// that is registered for each piece; `key_lineage`'s `used_in_window` is null there).
+pub const PIECE_TABLES: [Table; 5] = [
+    Table::RoleCalls,
+    Table::Assumptions,
+    Table::Hops,
+    Table::KeyLineage,
+    Table::Calls,
+];
+
+/// Whether `sql` reads only [`PIECE_TABLES`] (by the words it uses outside comments).
+pub fn reads_per_piece(sql: &Sql) -> bool {
+    Table::ALL
+        .into_iter()
+        .filter(|t| !PIECE_TABLES.contains(t))
+        .all(|t| !mentions(&sql.text, t.name()))
+}
+
 /// polars names an unaliased `COUNT(*)` `len`; a SQL user expects `count`. A query that says
 /// `len` itself keeps it.
 fn count_as_count(mut df: DataFrame, sql: &str) -> PolarsResult<DataFrame> {
@@ -597,19 +690,34 @@ mod tests {
             "SELECT c.*, i.x FROM role_calls c JOIN i USING (k) -- user_agent",
         );
         let words = words_read(
-            &calls,
+            &[&calls],
             &[sql("r", "SELECT event_name, COUNT(*) FROM calls")],
         )
         .unwrap();
         assert!(words.contains("event_name") && words.contains("k") && words.contains("x"));
         assert!(!words.contains("user_agent"), "comments name nothing");
-        assert_eq!(words_read(&calls, &[sql("r", "SELECT * FROM calls")]), None);
-        assert_eq!(words_read(&calls, &[sql("r", "SELECT 'unclosed")]), None);
+        assert_eq!(
+            words_read(&[&calls], &[sql("r", "SELECT * FROM calls")]),
+            None
+        );
+        // A table made of calls passes them on with its `*`; a report's `*` over it reads all.
+        let flagged = sql("flagged_calls", "SELECT *, 1 AS mark FROM calls");
+        let words = words_read(
+            &[&calls, &flagged],
+            &[sql("r", "SELECT event_name FROM flagged_calls")],
+        )
+        .unwrap();
+        assert!(words.contains("event_name") && !words.contains("user_agent"));
+        for table in PER_CALL {
+            let star = sql("r", &format!("SELECT * FROM {table}"));
+            assert_eq!(words_read(&[&calls, &flagged], &[star]), None, "{table}");
+        }
+        assert_eq!(words_read(&[&calls], &[sql("r", "SELECT 'unclosed")]), None);
         let pattern = sql("r", "SELECT COLUMNS ('^user.*') FROM calls");
-        assert_eq!(words_read(&calls, &[pattern]), None);
+        assert_eq!(words_read(&[&calls], &[pattern]), None);
         // Qualified by what only stands for another table: that table's column.
         let words = words_read(
-            &calls,
+            &[&calls],
             &[sql(
                 "r",
                 "SELECT a.event_id, x.user_agent FROM assumptions a JOIN calls c ON c.k = a.k \
@@ -620,7 +728,7 @@ mod tests {
         assert!(!words.contains("event_id"), "a is assumptions");
         assert!(words.contains("user_agent"), "x is calls too");
         let words = words_read(
-            &calls,
+            &[&calls],
             &[sql(
                 "r",
                 "WITH hops AS (SELECT k FROM calls) SELECT h.event_id FROM hops h",
@@ -629,7 +737,7 @@ mod tests {
         .unwrap();
         assert!(words.contains("event_id"), "hops is a CTE here");
         let words = words_read(
-            &calls,
+            &[&calls],
             &[sql("r", "SELECT assumptions.event_id FROM assumptions")],
         );
         assert!(!words.unwrap().contains("event_id"));

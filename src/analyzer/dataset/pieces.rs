@@ -1,0 +1,301 @@
+//! The tables of a report over a dataset whose queries never read the window's calls whole:
+//! the calls are read a few parts at a time (`calls`) and kept only as what the queries read of
+//! them: their groups (`key_activity`) and the tables made a call at a time
+//! (`query::PER_CALL`: `flagged_calls`, `orphan_calls`), each of which keeps few of the calls;
+//! or, for a timeline, the calls it can show. No more than a few parts' calls are held at once,
+//! whatever the window.
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::analyzer::dataset::DatasetError;
+use crate::analyzer::dataset::calls::{
+    Columns, Mark, ORDER, Parts, each_chunk, match_columns, owned, read_followed,
+};
+use crate::analyzer::load::IngestOptions;
+use crate::analyzer::model::activity;
+use crate::analyzer::model::dedupe::Duplicates;
+use crate::analyzer::model::follow::Follow;
+use crate::analyzer::model::lineage::Matcher;
+use crate::analyzer::model::schema::empty_raw;
+use crate::analyzer::model::{Fed, Raw, Table, Tables};
+use crate::analyzer::query::{self, Registered, Sql};
+
+/// What a report over a dataset keeps of the window's calls when it does not read them whole.
+pub struct Keep<'a> {
+    /// A timeline's entity: only the calls it can show (see `model::follow`).
+    pub follow: Option<&'a Follow>,
+    /// The `calls` query, which the tables of `per_call` may read.
+    pub calls: &'a Sql,
+    /// The tables made a call at a time that the queries read (`query::PER_CALL`), with their
+    /// queries: made a part at a time, and only their rows kept.
+    pub per_call: &'a [(Table, Sql)],
+    /// `--trusted-cidrs`, marked on each part before `calls` runs over it.
+    pub trusted: &'a [ipnet::IpNet],
+}
+
+/// The tables, with the calls read a few parts at a time (see `Tables::from_raw_grouped`): as
+/// their groups and the tables made a call at a time, or, for a timeline, those it can show.
+pub fn tables(
+    raw: Raw,
+    parts: &Parts<'_>,
+    opts: &IngestOptions,
+    keep: &Keep<'_>,
+) -> Result<Tables, DatasetError> {
+    let mut failed = None;
+    let groups: crate::analyzer::model::GroupCalls<'_> = Box::new(|m, dups, assumptions| {
+        let fed = match (opts.needs.piecewise, keep.follow) {
+            (false, Some(f)) => {
+                let keep = f.keys(assumptions, m)?;
+                let columns = Columns::of(opts, dups.any());
+                read_followed(parts, &columns, m, dups, &keep).map(Fed::Calls)
+            }
+            _ => read(parts, opts, keep, m, dups)
+                .map(|(groups, per_call)| Fed::Pieces { groups, per_call }),
+        };
+        fed.map_err(|e| {
+            failed = Some(e);
+            PolarsError::ComputeError("the dataset's calls could not be read".into())
+        })
+    });
+    let tables = Tables::from_raw_grouped(raw, &opts.providers, groups);
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(tables?),
+    }
+}
+
+/// What was kept of the window's calls: their groups when `opts.needs.groups`, and the rows of
+/// each of `keep.per_call`, in input order.
+#[allow(clippy::type_complexity)]
+pub fn read(
+    parts: &Parts<'_>,
+    opts: &IngestOptions,
+    keep: &Keep<'_>,
+    matcher: &Matcher<'_, '_>,
+    dups: &Duplicates,
+) -> Result<(Option<DataFrame>, Vec<(Table, DataFrame)>), DatasetError> {
+    let columns = columns(opts, keep, dups);
+    let made = Made::new(keep, matcher)?;
+    // A counter per core, each taking every n-th part of a chunk, joined at the end.
+    let cores = rayon::current_num_threads().max(1);
+    let counters: Vec<std::sync::Mutex<activity::Groups>> = match opts.needs.groups {
+        true => (0..cores)
+            .map(|_| std::sync::Mutex::new(activity::Groups::new(matcher.keys())))
+            .collect(),
+        false => Vec::new(),
+    };
+    let mut rows: Vec<Vec<DataFrame>> = vec![Vec::new(); keep.per_call.len()];
+    let (mut calls, mut read, mut keyless) = (0, 0, false);
+    let mark = match keep.per_call.is_empty() {
+        true => Mark::Nothing,
+        false => Mark::Order,
+    };
+    each_chunk(parts, &columns, dups, mark, |frames| {
+        read += frames.len();
+        calls += frames.iter().map(|(_, df, _)| df.height()).sum::<usize>();
+        keyless |= frames.iter().any(|(_, _, k)| *k);
+        let matched: Vec<DataFrame> = frames
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, (_, mut df, _))| -> Result<DataFrame, DatasetError> {
+                let refs = matcher.key_refs(&df)?;
+                df.with_column(refs.into_column())?;
+                if let Some(counter) = counters.get(i % cores.max(1)) {
+                    counter.lock().expect("not poisoned").add(&df)?;
+                }
+                Ok(df)
+            })
+            .collect::<Result<_, _>>()?;
+        if !keep.per_call.is_empty() {
+            for df in matched.into_iter().filter(|df| df.height() > 0) {
+                for (kept, made) in rows.iter_mut().zip(made.of(df, &columns)?) {
+                    kept.push(made);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let groups = match counters.is_empty() {
+        true => None,
+        false => Some(merged(counters)?),
+    };
+    let per_call = keep
+        .per_call
+        .iter()
+        .zip(rows)
+        .enumerate()
+        .map(|(at, ((table, _), kept))| Ok((*table, stacked(kept, at, &made, &columns, keyless)?)))
+        .collect::<Result<Vec<_>, DatasetError>>()?;
+    let kept: Vec<String> = groups
+        .iter()
+        .map(|g| format!("{} group(s)", g.height()))
+        .chain(
+            per_call
+                .iter()
+                .map(|(t, df)| format!("{} row(s) of {t}", df.height())),
+        )
+        .collect();
+    tracing::info!(
+        "dataset: {calls} call(s) of {read} part(s) read as {}",
+        kept.join(", ")
+    );
+    Ok((groups, per_call))
+}
+
+/// The rows of every part of the `at`-th table, in input order, as a whole read has them: the
+/// columns for calls without a key only if one (`keyless`) has none.
+fn stacked(
+    kept: Vec<DataFrame>,
+    at: usize,
+    made: &Made<'_>,
+    columns: &Columns,
+    keyless: bool,
+) -> Result<DataFrame, DatasetError> {
+    let mut df = match crate::analyzer::model::stack(kept.into_iter())? {
+        Some(df) => in_order(df)?,
+        None => in_order(made.of(empty(columns)?, columns)?.swap_remove(at))?,
+    };
+    if !keyless && columns.all.is_some() {
+        for name in &columns.later {
+            if df.get_column_index(name).is_some() {
+                df = df.drop(name)?;
+            }
+        }
+    }
+    Ok(df)
+}
+
+/// What each part is read with: what matching needs, what grouping needs, and what the
+/// queries can name.
+fn columns(opts: &IngestOptions, keep: &Keep<'_>, dups: &Duplicates) -> Columns {
+    let mut columns = match keep.per_call.is_empty() {
+        true => match_columns(dups),
+        false => {
+            let mut named = Columns::of(opts, dups.any());
+            let matching = match_columns(dups);
+            if let (Some(all), Some(more)) = (named.all.as_mut(), matching.all) {
+                for c in more {
+                    if !all.contains(&c) {
+                        all.push(c);
+                    }
+                }
+            }
+            named
+        }
+    };
+    if opts.needs.groups
+        && let Some(all) = columns.all.as_mut()
+    {
+        for c in activity::READS {
+            if !all.iter().any(|k| k == c) {
+                all.push(c.to_string());
+            }
+        }
+    }
+    columns
+}
+
+fn merged(counters: Vec<std::sync::Mutex<activity::Groups>>) -> Result<DataFrame, DatasetError> {
+    let mut counters = counters
+        .into_iter()
+        .map(|c| c.into_inner().expect("not poisoned"));
+    let mut all = counters.next().expect("one core at least");
+    for c in counters {
+        all.absorb(c);
+    }
+    Ok(all.finish()?)
+}
+
+/// The rows of many parts in input order, where the query kept each row's place.
+fn in_order(df: DataFrame) -> Result<DataFrame, DatasetError> {
+    Ok(match df.get_column_index(ORDER) {
+        Some(_) => df
+            .sort([ORDER], SortMultipleOptions::default())?
+            .drop(ORDER)?,
+        None => df,
+    })
+}
+
+/// A part with no rows, as [`read`] has them, for a window without parts.
+fn empty(columns: &Columns) -> Result<DataFrame, DatasetError> {
+    let mut df = columns.ordered(empty_raw("role_calls").expect("a model table"))?;
+    if df
+        .get_column_index(crate::analyzer::model::dedupe::SEQ)
+        .is_some()
+    {
+        df = df.drop(crate::analyzer::model::dedupe::SEQ)?;
+    }
+    df.with_column(Column::new(ORDER.into(), Vec::<u64>::new()))?;
+    let refs = UInt32Chunked::from_vec(crate::analyzer::model::lineage::KEY_REF.into(), vec![]);
+    df.with_column(refs.into_column())?;
+    Ok(df)
+}
+
+/// What makes the tables of `keep.per_call` from one matched part: their queries (after
+/// `calls`) over it, with the whole assumptions, hops and key lineage.
+struct Made<'k> {
+    keep: &'k Keep<'k>,
+    assumptions: &'k DataFrame,
+    hops: &'k DataFrame,
+    key_lineage: DataFrame,
+    policy_changes: DataFrame,
+}
+
+impl<'k> Made<'k> {
+    fn new(keep: &'k Keep<'k>, matcher: &'k Matcher<'_, '_>) -> Result<Made<'k>, DatasetError> {
+        let (assumptions, hops) = matcher.sources();
+        Ok(Made {
+            keep,
+            assumptions,
+            hops,
+            key_lineage: match keep.per_call.is_empty() {
+                true => DataFrame::empty(),
+                false => matcher.table()?,
+            },
+            policy_changes: empty_raw("policy_changes").expect("a model table"),
+        })
+    }
+
+    /// Each table's rows over the part `df` (matched, marked with its place), with values of
+    /// their own: rows kept from a part must not hold the whole part's strings.
+    fn of(&self, df: DataFrame, columns: &Columns) -> Result<Vec<DataFrame>, DatasetError> {
+        let mut df = df;
+        // As a whole read has them: the columns for calls without a key are null where a part
+        // has none (no query names them: they are read only to match such calls).
+        if columns.all.is_some() {
+            let blank = empty_raw("role_calls").expect("a model table");
+            for name in &columns.later {
+                if df.get_column_index(name).is_none() {
+                    let dtype = blank.column(name)?.dtype().clone();
+                    df.with_column(Column::full_null(name.into(), df.height(), &dtype))?;
+                }
+            }
+        }
+        let mut df =
+            columns.ordered_with(df, &[ORDER, crate::analyzer::model::lineage::KEY_REF])?;
+        if !self.keep.trusted.is_empty() {
+            df = crate::analyzer::model::trusted::mark(&df, self.keep.trusted)?;
+        }
+        let mut derived = vec![(Table::Calls, self.keep.calls)];
+        derived.extend(self.keep.per_call.iter().map(|(t, sql)| (*t, sql)));
+        let wanted: Vec<Table> = self.keep.per_call.iter().map(|(t, _)| *t).collect();
+        let frames = query::derive(
+            Registered {
+                events: None,
+                role_calls: &df,
+                assumptions: self.assumptions,
+                hops: self.hops,
+                policy_changes: &self.policy_changes,
+                key_lineage: &self.key_lineage,
+                key_activity: activity::empty(),
+                files: DataFrame::empty(),
+                params: Vec::new(),
+            },
+            &derived,
+            &wanted,
+        )
+        .map_err(|e| DatasetError::Query(Box::new(e)))?;
+        frames.into_iter().map(owned).collect()
+    }
+}
