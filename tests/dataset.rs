@@ -265,7 +265,8 @@ fn a_timeline_over_a_dataset_reads_only_the_calls_its_entity_can_show() {
 /// single calls read (flagged_calls, orphan_calls) are made a part at a time and only their rows
 /// kept. Its findings, and those tables themselves, are those over the JSON: with every event
 /// delivered twice, with `--trusted-cidrs` (marked on each part before the foreign-IP rule runs)
-/// and thresholds that make more calls count, and over several windows.
+/// and thresholds that make more calls count, and over several windows; `issued_session_no`,
+/// numbered over every session of the window, is the same too.
 #[test]
 fn findings_over_a_dataset_keep_only_the_calls_a_finding_can_be_about() {
     let d = tempfile::tempdir().unwrap();
@@ -295,6 +296,11 @@ fn findings_over_a_dataset_keep_only_the_calls_a_finding_can_be_about() {
         ],
         &["query", "SELECT * FROM flagged_calls"],
         &["query", "SELECT * FROM orphan_calls"],
+        // A number over every session of the window, not only a part's.
+        &[
+            "query",
+            "SELECT event_id, issued_session_name, issued_session_no FROM flagged_calls",
+        ],
     ];
     let windows: &[&[&str]] = &[&[], &["--since", "2026-10-08T12:00:00Z"]];
     let mut outputs = Vec::new();

@@ -224,11 +224,14 @@ fn read_input(
         Some((_, df)) => Some(crate::analyzer::model::follow::Follow::from_frame(df)?),
         None => None,
     };
+    let texts: Vec<&Sql> = per_call.iter().map(|(_, s)| s).collect();
+    let named = query::words_read(&texts, sqls);
     let keep = crate::analyzer::dataset::pieces::Keep {
         follow: follow.as_ref(),
         calls,
         per_call,
         trusted,
+        named: named.as_ref(),
     };
     Ok(crate::analyzer::dataset::read::read(dir, opts, &keep)?)
 }

@@ -32,6 +32,10 @@ pub struct Keep<'a> {
     pub per_call: &'a [(Table, Sql)],
     /// `--trusted-cidrs`, marked on each part before `calls` runs over it.
     pub trusted: &'a [ipnet::IpNet],
+    /// The words the reports' queries and those of `per_call` use (`query::words_read`;
+    /// `None`: they may read every column): the columns of `per_call` no query can name are
+    /// not kept.
+    pub named: Option<&'a std::collections::BTreeSet<String>>,
 }
 
 /// The tables, with the calls read a few parts at a time (see `Tables::from_raw_grouped`): as
@@ -95,23 +99,28 @@ pub fn read(
         read += frames.len();
         calls += frames.iter().map(|(_, df, _)| df.height()).sum::<usize>();
         keyless |= frames.iter().any(|(_, _, k)| *k);
-        let matched: Vec<DataFrame> = frames
+        // Each part matched, grouped and made into the tables made a call at a time on its own
+        // core: a part's queries are small, and on one core at a time they left the others idle.
+        let made: Vec<Vec<DataFrame>> = frames
             .into_par_iter()
             .enumerate()
-            .map(|(i, (_, mut df, _))| -> Result<DataFrame, DatasetError> {
-                let refs = matcher.key_refs(&df)?;
-                df.with_column(refs.into_column())?;
-                if let Some(counter) = counters.get(i % cores.max(1)) {
-                    counter.lock().expect("not poisoned").add(&df)?;
-                }
-                Ok(df)
-            })
+            .map(
+                |(i, (_, mut df, _))| -> Result<Vec<DataFrame>, DatasetError> {
+                    let refs = matcher.key_refs(&df)?;
+                    df.with_column(refs.into_column())?;
+                    if let Some(counter) = counters.get(i % cores.max(1)) {
+                        counter.lock().expect("not poisoned").add(&df)?;
+                    }
+                    match keep.per_call.is_empty() || df.height() == 0 {
+                        true => Ok(Vec::new()),
+                        false => made.of(df, &columns),
+                    }
+                },
+            )
             .collect::<Result<_, _>>()?;
-        if !keep.per_call.is_empty() {
-            for df in matched.into_iter().filter(|df| df.height() > 0) {
-                for (kept, made) in rows.iter_mut().zip(made.of(df, &columns)?) {
-                    kept.push(made);
-                }
+        for tables in made {
+            for (kept, made) in rows.iter_mut().zip(tables) {
+                kept.push(made);
             }
         }
         Ok(())
@@ -236,25 +245,54 @@ fn empty(columns: &Columns) -> Result<DataFrame, DatasetError> {
 /// `calls`) over it, with the whole assumptions, hops and key lineage.
 struct Made<'k> {
     keep: &'k Keep<'k>,
-    assumptions: &'k DataFrame,
+    matcher: &'k Matcher<'k, 'k>,
     hops: &'k DataFrame,
     key_lineage: DataFrame,
     policy_changes: DataFrame,
+    /// Register for each part only its keys' rows of `key_lineage` and their roots' of the
+    /// assumptions: the same rows of every table made a call at a time, at the cost of the
+    /// part's keys instead of all of them, unless a query names `issued_session_no`, the one
+    /// value `calls.sql` computes over every assumption.
+    cut: bool,
 }
 
 impl<'k> Made<'k> {
-    fn new(keep: &'k Keep<'k>, matcher: &'k Matcher<'_, '_>) -> Result<Made<'k>, DatasetError> {
-        let (assumptions, hops) = matcher.sources();
+    fn new(keep: &'k Keep<'k>, matcher: &'k Matcher<'k, 'k>) -> Result<Made<'k>, DatasetError> {
+        let (_, hops) = matcher.sources();
         Ok(Made {
             keep,
-            assumptions,
+            matcher,
             hops,
             key_lineage: match keep.per_call.is_empty() {
                 true => DataFrame::empty(),
                 false => matcher.table()?,
             },
             policy_changes: empty_raw("policy_changes").expect("a model table"),
+            cut: keep.named.is_some_and(|n| !n.contains("issued_session_no")),
         })
+    }
+
+    /// The rows of `key_lineage` and of the assumptions that the calls of `df` can join to:
+    /// those of its keys and of their roots (all of them, unless [`Made::cut`]).
+    fn keys_of(&self, df: &DataFrame) -> Result<(DataFrame, DataFrame), DatasetError> {
+        let (assumptions, _) = self.matcher.sources();
+        if !self.cut {
+            return Ok((self.key_lineage.clone(), assumptions.clone()));
+        }
+        let refs = df.column(crate::analyzer::model::lineage::KEY_REF)?.u32()?;
+        let mut keys: Vec<IdxSize> = refs.iter().flatten().map(|k| k as IdxSize).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut roots: Vec<IdxSize> = keys
+            .iter()
+            .filter_map(|&k| self.matcher.root_row(k as usize))
+            .collect();
+        roots.sort_unstable();
+        roots.dedup();
+        Ok((
+            self.key_lineage.take(&IdxCa::from_vec("".into(), keys))?,
+            assumptions.take(&IdxCa::from_vec("".into(), roots))?,
+        ))
     }
 
     /// Each table's rows over the part `df` (matched, marked with its place), with values of
@@ -280,20 +318,25 @@ impl<'k> Made<'k> {
         let mut derived = vec![(Table::Calls, self.keep.calls)];
         derived.extend(self.keep.per_call.iter().map(|(t, sql)| (*t, sql)));
         let wanted: Vec<Table> = self.keep.per_call.iter().map(|(t, _)| *t).collect();
+        // Only the columns a query names (and each row's place), so that what no query reads
+        // of the calls' keys is never computed for a part.
+        let named = |c: &str| c == ORDER || self.keep.named.is_none_or(|n| n.contains(c));
+        let (key_lineage, assumptions) = self.keys_of(&df)?;
         let frames = query::derive(
             Registered {
                 events: None,
                 role_calls: &df,
-                assumptions: self.assumptions,
+                assumptions: &assumptions,
                 hops: self.hops,
                 policy_changes: &self.policy_changes,
-                key_lineage: &self.key_lineage,
+                key_lineage: &key_lineage,
                 key_activity: activity::empty(),
                 files: DataFrame::empty(),
                 params: Vec::new(),
             },
             &derived,
             &wanted,
+            named,
         )
         .map_err(|e| DatasetError::Query(Box::new(e)))?;
         frames.into_iter().map(owned).collect()

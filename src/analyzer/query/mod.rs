@@ -623,11 +623,13 @@ pub fn run(
 }
 
 /// `derived` registered in order over `tables`, and the rows of those of them in `wanted`, in
-/// that order.
+/// that order, each with only the columns `keep` keeps of it (planned so: what no kept column
+/// needs is never computed).
 pub fn derive(
     tables: Registered<'_>,
     derived: &[Derived<'_>],
     wanted: &[Table],
+    keep: impl Fn(&str) -> bool,
 ) -> Result<Vec<DataFrame>, QueryError> {
     let mut ctx = context(tables);
     let frames = register(&mut ctx, derived)?;
@@ -636,10 +638,14 @@ pub fn derive(
         .map(|w| {
             let at = derived.iter().position(|(t, _)| t == w);
             let at = at.expect("a wanted table is one of those derived");
-            frames[at]
-                .clone()
-                .collect()
-                .map_err(wrap(&derived[at].1.name))
+            let mut lf = frames[at].clone();
+            let schema = lf.collect_schema().map_err(wrap(&derived[at].1.name))?;
+            let kept: Vec<Expr> = schema
+                .iter_names()
+                .filter(|c| keep(c.as_str()))
+                .map(|c| col(c.clone()))
+                .collect();
+            lf.select(kept).collect().map_err(wrap(&derived[at].1.name))
         })
         .collect()
 }
