@@ -27,6 +27,8 @@ def statements(ddl_text):
 LINEAGE_VIEWS = ("role_calls", "key_lineage", "key_activity")
 # The tables janus-audit derives by the queries of these names (query::DERIVED), in order.
 DERIVED_VIEWS = ("calls", "call_groups", "flagged_calls", "orphan_calls")
+# Those that hold a few of the calls, computed once per dataset opened.
+SMALL_VIEWS = ("flagged_calls", "orphan_calls")
 
 
 def open_dataset(spark, ddl_text, database="janus", queries=None):
@@ -40,8 +42,8 @@ def open_dataset(spark, ddl_text, database="janus", queries=None):
         spark.sql(stmt)
     # janus_keys is the lineage's walk, one join per level: computed once here, and the views
     # that read it remade as temporary views over that copy (temporary views come first in name
-    # resolution), with `calls` and the other derived views over them, so that each report does not expand the walk again
-    # (the findings together would not fit a small driver).
+    # resolution), with `calls` and the other derived views over them, so that each report does
+    # not expand the walk again (the findings together would not fit a small driver).
     spark.table("janus_keys").localCheckpoint().createOrReplaceTempView("janus_keys")
     for stmt in stmts:
         for view in LINEAGE_VIEWS:
@@ -50,7 +52,12 @@ def open_dataset(spark, ddl_text, database="janus", queries=None):
                 spark.sql(stmt.replace(head, f"CREATE OR REPLACE TEMPORARY VIEW {view} AS", 1))
     for view in DERIVED_VIEWS:
         text = query_text(queries or pathlib.Path(__file__).resolve().parent.parent / "queries", view)
-        spark.sql(text.strip().rstrip(";")).createOrReplaceTempView(view)
+        df = spark.sql(text.strip().rstrip(";"))
+        # The calls a finding can be about are few, and recon_burst reads them in several
+        # places: kept once, not planned again (the driver ran out of heap analysing it).
+        if view in SMALL_VIEWS:
+            df = df.localCheckpoint()
+        df.createOrReplaceTempView(view)
 
 
 def query_text(queries, name):

@@ -200,6 +200,31 @@ fn a_dataset_report_reads_the_calls_as_groups_equal_to_the_whole_windows() {
     assert_ne!(plain.stdout, marked.stdout);
 }
 
+/// `report` over the files at `trail` and over the dataset at `ds` (with `-v`), in `window`, as
+/// CSV.
+fn over_json_and_dataset(report: &[&str], window: &[&str], trail: &Path, ds: &Path) -> (Run, Run) {
+    let mut a = report.to_vec();
+    a.extend(window);
+    a.extend(["--format", "csv"]);
+    let mut b = a.clone();
+    a.push(s(trail));
+    b.extend(["--dataset", s(ds), "-v"]);
+    (run(&a), run(&b))
+}
+
+/// The line of `stderr` that says `marker`, and the numbers in it.
+fn numbers_in(stderr: &str, marker: &str) -> (String, Vec<u64>) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no '{marker}' in: {stderr}"));
+    let numbers = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (line.to_string(), numbers)
+}
+
 /// A timeline over a dataset reads only the calls that entity's timeline can show (those made
 /// with a key whose root the entity names, and those made with the asked key ID), a few parts
 /// at a time, and shows the rows it shows over the JSON: for an instance, a session, a root key,
@@ -232,30 +257,17 @@ fn a_timeline_over_a_dataset_reads_only_the_calls_its_entity_can_show() {
     let windows: &[&[&str]] = &[&[], &["--since", "2026-10-09T10:00:00Z"]];
     for entity in entities {
         for window in windows {
-            let mut a = vec!["timeline"];
-            a.extend(*entity);
-            a.extend(*window);
-            a.extend(["--format", "csv"]);
-            let mut b = a.clone();
-            a.push(s(&twice));
-            b.extend(["--dataset", s(&ds), "-v"]);
-            let (ra, rb) = (run(&a), run(&b));
-            assert_eq!(ra.code, 0, "{a:?}: {}", ra.stderr);
-            assert_eq!(rb.code, 0, "{b:?}: {}", rb.stderr);
+            let mut report = vec!["timeline"];
+            report.extend(*entity);
+            let (ra, rb) = over_json_and_dataset(&report, window, &twice, &ds);
+            assert_eq!(ra.code, 0, "{report:?}: {}", ra.stderr);
+            assert_eq!(rb.code, 0, "{report:?}: {}", rb.stderr);
             assert_eq!(ra.stdout, rb.stdout, "{entity:?} {window:?}");
             if window.is_empty() {
                 assert!(ra.stdout.lines().count() > 1, "{entity:?}: {}", ra.stdout);
             }
             // "dataset: K of N call(s) read for the timeline": some of the window's, not all.
-            let line = rb
-                .stderr
-                .lines()
-                .find(|l| l.contains("read for the timeline"))
-                .unwrap_or_else(|| panic!("{b:?}: {}", rb.stderr));
-            let numbers: Vec<u64> = line
-                .split_whitespace()
-                .filter_map(|w| w.parse().ok())
-                .collect();
+            let (line, numbers) = numbers_in(&rb.stderr, "read for the timeline");
             assert!(numbers[0] < numbers[1], "{line}");
         }
     }
@@ -306,29 +318,15 @@ fn findings_over_a_dataset_keep_only_the_calls_a_finding_can_be_about() {
     let mut outputs = Vec::new();
     for report in reports {
         for window in windows {
-            let mut a = report.to_vec();
-            a.extend(*window);
-            a.extend(["--format", "csv"]);
-            let mut b = a.clone();
-            a.push(s(&twice));
-            b.extend(["--dataset", s(&ds), "-v"]);
-            let (ra, rb) = (run(&a), run(&b));
-            assert!(ra.code == 0 || ra.code == 4, "{a:?}: {}", ra.stderr);
-            assert_eq!(ra.code, rb.code, "{b:?}: {}", rb.stderr);
+            let (ra, rb) = over_json_and_dataset(report, window, &twice, &ds);
+            assert!(ra.code == 0 || ra.code == 4, "{report:?}: {}", ra.stderr);
+            assert_eq!(ra.code, rb.code, "{report:?}: {}", rb.stderr);
             assert_eq!(ra.stdout, rb.stdout, "{report:?} {window:?}");
-            assert!(ra.stdout.lines().count() > 1, "{a:?}: {}", ra.stdout);
+            assert!(ra.stdout.lines().count() > 1, "{report:?}: {}", ra.stdout);
             outputs.push(ra.stdout);
             // "dataset: N call(s) of P part(s) read as K row(s) of flagged_calls, ...": some of
             // the window's calls kept, not all.
-            let line = rb
-                .stderr
-                .lines()
-                .find(|l| l.contains("part(s) read as"))
-                .unwrap_or_else(|| panic!("{b:?}: {}", rb.stderr));
-            let numbers: Vec<u64> = line
-                .split_whitespace()
-                .filter_map(|w| w.parse().ok())
-                .collect();
+            let (line, numbers) = numbers_in(&rb.stderr, "part(s) read as");
             assert!(numbers.len() >= 3, "{line}");
             assert!(numbers[2..].iter().all(|k| *k < numbers[0]), "{line}");
             assert!(!line.contains("group(s)"), "{line}");

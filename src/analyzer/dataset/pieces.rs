@@ -101,14 +101,14 @@ pub fn read(
         keyless |= frames.iter().any(|(_, _, k)| *k);
         // Each part matched, grouped and made into the tables made a call at a time on its own
         // core: a part's queries are small, and on one core at a time they left the others idle.
-        let made: Vec<Vec<DataFrame>> = frames
+        let of_parts: Vec<Vec<DataFrame>> = frames
             .into_par_iter()
             .enumerate()
             .map(
                 |(i, (_, mut df, _))| -> Result<Vec<DataFrame>, DatasetError> {
                     let refs = matcher.key_refs(&df)?;
                     df.with_column(refs.into_column())?;
-                    if let Some(counter) = counters.get(i % cores.max(1)) {
+                    if let Some(counter) = counters.get(i % cores) {
                         counter.lock().expect("not poisoned").add(&df)?;
                     }
                     match keep.per_call.is_empty() || df.height() == 0 {
@@ -118,9 +118,9 @@ pub fn read(
                 },
             )
             .collect::<Result<_, _>>()?;
-        for tables in made {
-            for (kept, made) in rows.iter_mut().zip(tables) {
-                kept.push(made);
+        for tables in of_parts {
+            for (kept, part) in rows.iter_mut().zip(tables) {
+                kept.push(part);
             }
         }
         Ok(())
@@ -146,8 +146,11 @@ pub fn read(
         )
         .collect();
     tracing::info!(
-        "dataset: {calls} call(s) of {read} part(s) read as {}",
-        kept.join(", ")
+        "dataset: {calls} call(s) of {read} part(s) read {}",
+        match kept.is_empty() {
+            true => "only to match them to their keys".to_string(),
+            false => format!("as {}", kept.join(", ")),
+        }
     );
     Ok((groups, per_call))
 }
