@@ -126,7 +126,11 @@ pub fn run(
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<Outcome, ReportError> {
     let derived = queries.derived()?;
-    let calls = derived[0].1.clone();
+    let calls = derived
+        .iter()
+        .find(|(t, _)| *t == Table::Calls)
+        .map(|(_, sql)| sql.clone())
+        .expect("calls is a derived table");
     let call_groups = queries.shipped(Shipped::CallGroups)?;
     let reading = reading(sqls, &call_groups);
     let per_call = per_call(&derived, &reading);

@@ -215,25 +215,11 @@ pub(super) fn read_followed(
         }
         Ok(())
     })?;
-    let mut out = match crate::analyzer::model::stack(kept.into_iter())? {
-        Some(df) => df.sort([ORDER], SortMultipleOptions::default())?,
-        None => {
-            let empty = empty_raw("role_calls").expect("a model table");
-            let mut df = columns.ordered(empty)?.drop(SEQ)?;
-            df.with_column(UInt32Chunked::from_vec(KEY_REF.into(), Vec::new()).into_column())?;
-            df.with_column(Column::new(ORDER.into(), Vec::<u64>::new()))?;
-            df
-        }
-    }
-    .drop(ORDER)?;
-    // As a whole read has them: the columns for calls without a key only if one has none.
-    if !keyless {
-        for name in &columns.later {
-            if out.get_column_index(name).is_some() {
-                out = out.drop(name)?;
-            }
-        }
-    }
+    let out = match crate::analyzer::model::stack(kept.into_iter())? {
+        Some(df) => in_order(df)?,
+        None => in_order(no_rows(columns)?)?,
+    };
+    let out = as_whole(out, columns, keyless)?;
     tracing::info!(
         "dataset: {} of {calls} call(s) read for the timeline",
         out.height()
@@ -261,17 +247,68 @@ fn rows_of(
                 df.with_column(c.clone())?;
             }
         } else {
-            let empty = empty_raw("role_calls").expect("a model table");
-            for name in &columns.later {
-                let dtype = empty.column(name)?.dtype().clone();
-                df.with_column(Column::full_null(name.into(), df.height(), &dtype))?;
-            }
+            df = later_as_null(df, columns)?;
         }
     }
     let mut df = columns.ordered(df)?;
     let seq = df.column(SEQ)?.clone().with_name(ORDER.into());
     df.with_column(seq)?;
     owned(df.drop(SEQ)?)
+}
+
+/// A part with no rows, matched and with each row's place, as the part readers have them: for
+/// a window without parts.
+pub(super) fn no_rows(columns: &Columns) -> Result<DataFrame, DatasetError> {
+    let empty = empty_raw("role_calls").expect("a model table");
+    let mut df = columns.ordered(empty)?.drop(SEQ)?;
+    df.with_column(UInt32Chunked::from_vec(KEY_REF.into(), Vec::new()).into_column())?;
+    df.with_column(Column::new(ORDER.into(), Vec::<u64>::new()))?;
+    Ok(df)
+}
+
+/// The rows of many parts in input order, where they kept their place ([`ORDER`], then
+/// dropped).
+pub(super) fn in_order(df: DataFrame) -> Result<DataFrame, DatasetError> {
+    Ok(match df.get_column_index(ORDER) {
+        Some(_) => df
+            .sort([ORDER], SortMultipleOptions::default())?
+            .drop(ORDER)?,
+        None => df,
+    })
+}
+
+/// `df` with the columns of `columns.later` it lacks, as nulls: a part without a call that has
+/// no key is not read for them, and no query names them (they are read only to match such
+/// calls).
+pub(super) fn later_as_null(
+    mut df: DataFrame,
+    columns: &Columns,
+) -> Result<DataFrame, DatasetError> {
+    let blank = empty_raw("role_calls").expect("a model table");
+    for name in &columns.later {
+        if df.get_column_index(name).is_none() {
+            let dtype = blank.column(name)?.dtype().clone();
+            df.with_column(Column::full_null(name.into(), df.height(), &dtype))?;
+        }
+    }
+    Ok(df)
+}
+
+/// `df` as a whole read has the window's calls: the columns for calls without a key only if
+/// one of them (`keyless`) has none.
+pub(super) fn as_whole(
+    mut df: DataFrame,
+    columns: &Columns,
+    keyless: bool,
+) -> Result<DataFrame, DatasetError> {
+    if !keyless {
+        for name in &columns.later {
+            if df.get_column_index(name).is_some() {
+                df = df.drop(name)?;
+            }
+        }
+    }
+    Ok(df)
 }
 
 /// `df`, with values of its own. Rows taken from a decoded part share its string buffers

@@ -10,7 +10,8 @@ use rayon::prelude::*;
 
 use crate::analyzer::dataset::DatasetError;
 use crate::analyzer::dataset::calls::{
-    Columns, Mark, ORDER, Parts, each_chunk, match_columns, owned, read_followed,
+    Columns, Mark, ORDER, Parts, as_whole, each_chunk, in_order, later_as_null, match_columns,
+    no_rows, owned, read_followed,
 };
 use crate::analyzer::load::IngestOptions;
 use crate::analyzer::model::activity;
@@ -155,8 +156,7 @@ pub fn read(
     Ok((groups, per_call))
 }
 
-/// The rows of every part of the `at`-th table, in input order, as a whole read has them: the
-/// columns for calls without a key only if one (`keyless`) has none.
+/// The rows of every part of the `at`-th table, in input order, as a whole read has them.
 fn stacked(
     kept: Vec<DataFrame>,
     at: usize,
@@ -164,42 +164,25 @@ fn stacked(
     columns: &Columns,
     keyless: bool,
 ) -> Result<DataFrame, DatasetError> {
-    let mut df = match crate::analyzer::model::stack(kept.into_iter())? {
-        Some(df) => in_order(df)?,
-        None => in_order(made.of(empty(columns)?, columns)?.swap_remove(at))?,
+    let df = match crate::analyzer::model::stack(kept.into_iter())? {
+        Some(df) => df,
+        None => made.of(no_rows(columns)?, columns)?.swap_remove(at),
     };
-    if !keyless && columns.all.is_some() {
-        for name in &columns.later {
-            if df.get_column_index(name).is_some() {
-                df = df.drop(name)?;
-            }
-        }
-    }
-    Ok(df)
+    as_whole(in_order(df)?, columns, keyless)
 }
 
 /// What each part is read with: what matching needs, what grouping needs, and what the
 /// queries can name.
 fn columns(opts: &IngestOptions, keep: &Keep<'_>, dups: &Duplicates) -> Columns {
+    let matching = match_columns(dups);
     let mut columns = match keep.per_call.is_empty() {
         true => match_columns(dups),
-        false => {
-            let mut named = Columns::of(opts, dups.any());
-            let matching = match_columns(dups);
-            if let (Some(all), Some(more)) = (named.all.as_mut(), matching.all) {
-                for c in more {
-                    if !all.contains(&c) {
-                        all.push(c);
-                    }
-                }
-            }
-            named
-        }
+        false => Columns::of(opts, dups.any()),
     };
-    if opts.needs.groups
-        && let Some(all) = columns.all.as_mut()
-    {
-        for c in activity::READS {
+    if let Some(all) = columns.all.as_mut() {
+        let more = matching.all.iter().flatten().map(String::as_str);
+        let groups = activity::READS.iter().filter(|_| opts.needs.groups);
+        for c in more.chain(groups.copied()) {
             if !all.iter().any(|k| k == c) {
                 all.push(c.to_string());
             }
@@ -219,33 +202,9 @@ fn merged(counters: Vec<std::sync::Mutex<activity::Groups>>) -> Result<DataFrame
     Ok(all.finish()?)
 }
 
-/// The rows of many parts in input order, where the query kept each row's place.
-fn in_order(df: DataFrame) -> Result<DataFrame, DatasetError> {
-    Ok(match df.get_column_index(ORDER) {
-        Some(_) => df
-            .sort([ORDER], SortMultipleOptions::default())?
-            .drop(ORDER)?,
-        None => df,
-    })
-}
-
-/// A part with no rows, as [`read`] has them, for a window without parts.
-fn empty(columns: &Columns) -> Result<DataFrame, DatasetError> {
-    let mut df = columns.ordered(empty_raw("role_calls").expect("a model table"))?;
-    if df
-        .get_column_index(crate::analyzer::model::dedupe::SEQ)
-        .is_some()
-    {
-        df = df.drop(crate::analyzer::model::dedupe::SEQ)?;
-    }
-    df.with_column(Column::new(ORDER.into(), Vec::<u64>::new()))?;
-    let refs = UInt32Chunked::from_vec(crate::analyzer::model::lineage::KEY_REF.into(), vec![]);
-    df.with_column(refs.into_column())?;
-    Ok(df)
-}
-
 /// What makes the tables of `keep.per_call` from one matched part: their queries (after
-/// `calls`) over it, with the whole assumptions, hops and key lineage.
+/// `calls`) over it, with the lineage's rows of its keys and their roots' assumptions (see
+/// [`Made::cut`]), and the hops.
 struct Made<'k> {
     keep: &'k Keep<'k>,
     matcher: &'k Matcher<'k, 'k>,
@@ -301,18 +260,9 @@ impl<'k> Made<'k> {
     /// Each table's rows over the part `df` (matched, marked with its place), with values of
     /// their own: rows kept from a part must not hold the whole part's strings.
     fn of(&self, df: DataFrame, columns: &Columns) -> Result<Vec<DataFrame>, DatasetError> {
-        let mut df = df;
-        // As a whole read has them: the columns for calls without a key are null where a part
-        // has none (no query names them: they are read only to match such calls).
-        if columns.all.is_some() {
-            let blank = empty_raw("role_calls").expect("a model table");
-            for name in &columns.later {
-                if df.get_column_index(name).is_none() {
-                    let dtype = blank.column(name)?.dtype().clone();
-                    df.with_column(Column::full_null(name.into(), df.height(), &dtype))?;
-                }
-            }
-        }
+        // Every part with the same columns: those for calls without a key, null where it has
+        // none (`stacked` drops them where no part has one, as a whole read does).
+        let df = later_as_null(df, columns)?;
         let mut df =
             columns.ordered_with(df, &[ORDER, crate::analyzer::model::lineage::KEY_REF])?;
         if !self.keep.trusted.is_empty() {

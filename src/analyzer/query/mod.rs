@@ -258,7 +258,7 @@ pub const DERIVED: [(Table, Shipped); 4] = [
 ];
 
 /// The derived tables whose every row is one call, decided from that call and its key alone:
-/// over a dataset they are made a part of the window at a time (`dataset::calls`), so that
+/// over a dataset they are made a part of the window at a time (`dataset::pieces`), so that
 /// the window's calls are never held, only their rows.
 pub const PER_CALL: [Table; 2] = [Table::FlaggedCalls, Table::OrphanCalls];
 
