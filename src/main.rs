@@ -15,6 +15,8 @@ static ALLOCATOR: janus_audit::analyzer::memory::Capped =
     janus_audit::analyzer::memory::Capped::new();
 
 fn main() -> ExitCode {
+    #[cfg(feature = "analyzer")]
+    janus_audit::analyzer::memory::few_arenas();
     let cli = Cli::parse();
     let request = cli.command.request();
     init_logging(cli.verbose, cli.quiet);

@@ -627,3 +627,52 @@ fn the_timeline_of_a_reused_key_id_follows_each_session_it_was_issued_to() {
         "{got:#?}"
     );
 }
+
+/// A report builds only the columns of key_lineage its queries can name (the rest of each key's
+/// strings are never gathered), and a query that asks for all of them, by `*` or `l.*`, gets all.
+#[test]
+fn the_lineage_is_built_with_the_columns_the_queries_name() {
+    let built = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend([CHAINS, "-v", "--format", "csv"]);
+        let r = run(&all);
+        assert_eq!(r.code, 0, "{all:?}: {}", r.stderr);
+        let line = r
+            .stderr
+            .lines()
+            .find(|l| l.contains("key lineage:"))
+            .unwrap_or_else(|| panic!("{}", r.stderr))
+            .to_string();
+        let n: usize = line
+            .split(", ")
+            .last()
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        (n, r.stdout)
+    };
+    let (by_instance, _) = built(&["by-instance"]);
+    let (sessions, _) = built(&["sessions"]);
+    assert!(
+        by_instance < 18 && sessions < 18,
+        "{by_instance}, {sessions}"
+    );
+    for all in [
+        "SELECT * FROM key_lineage ORDER BY key_ref",
+        "SELECT l.* FROM key_lineage l JOIN assumptions a ON l.root_event_id = a.event_id",
+    ] {
+        let (n, out) = built(&["query", all]);
+        assert_eq!(n, 18, "{all}");
+        assert!(
+            out.starts_with("access_key_id,parent_key,root_key,depth,"),
+            "{out}"
+        );
+    }
+    // One column named: that one (with key_ref and the key ID) is built, and answers.
+    let (n, out) = built(&[
+        "query",
+        "SELECT DISTINCT parent_key FROM key_lineage ORDER BY 1",
+    ]);
+    assert_eq!(n, 3);
+    assert!(out.contains("ASIACHAINAPP1HOP1A01"), "{out}");
+}

@@ -135,6 +135,8 @@ pub fn run(
     let reading = reading(sqls, &call_groups);
     let per_call = per_call(&derived, &reading);
     narrow(&mut opts, &calls, &per_call, &reading);
+    let derived = needed(derived, sqls);
+    opts.lineage_columns = lineage_columns(sqls, &derived, &per_call, &calls);
     let mut ingested = read_input(&opts, &calls, &per_call, sqls, &params, trusted, progress)?;
     let verification = match opts.verify {
         true => Some(verify_inputs(&opts, &mut ingested)?),
@@ -172,12 +174,7 @@ pub fn run(
     // Made piece by piece from a dataset: registered as they are, not derived again. Those no
     // query names are not registered at all: the calls were read without the columns they need.
     params.extend(tables.per_call.iter().cloned());
-    let derived: Vec<_> = derived
-        .iter()
-        .filter(|(t, _)| !query::PER_CALL.contains(t) || per_call.iter().any(|(p, _)| p == t))
-        .filter(|(t, _)| !tables.per_call.iter().any(|(made, _)| made == t))
-        .map(|(t, sql)| (*t, sql))
-        .collect();
+    let derived = unmade(&derived, &per_call, &tables.per_call);
     let frames = query::run(
         Registered {
             events: tables.events.as_ref(),
@@ -200,6 +197,59 @@ pub fn run(
         verification,
         gcp,
     })
+}
+
+/// The derived tables to register: of the tables made a call at a time, only those named
+/// (`per_call`), and none already `made` from a dataset piece by piece.
+fn unmade<'a>(
+    derived: &'a [(Table, Sql)],
+    per_call: &[(Table, Sql)],
+    made: &[(Table, DataFrame)],
+) -> Vec<(Table, &'a Sql)> {
+    derived
+        .iter()
+        .filter(|(t, _)| !query::PER_CALL.contains(t) || per_call.iter().any(|(p, _)| p == t))
+        .filter(|(t, _)| !made.iter().any(|(m, _)| m == t))
+        .map(|(t, sql)| (*t, sql))
+        .collect()
+}
+
+/// The columns of `key_lineage` to build: those named by `sqls` or a derived table that runs.
+/// Over a dataset, the tables made a call at a time (`per_call`) are made with `calls`
+/// registered beside them, whether they read it or not.
+fn lineage_columns(
+    sqls: &[Sql],
+    derived: &[(Table, Sql)],
+    per_call: &[(Table, Sql)],
+    calls: &Sql,
+) -> Option<crate::analyzer::model::lineage::Named> {
+    let texts: Vec<&Sql> = sqls
+        .iter()
+        .chain(derived.iter().map(|(_, s)| s))
+        .chain(per_call.first().map(|_| calls))
+        .collect();
+    query::lineage_words(&texts)
+}
+
+/// Of `derived`, those that `sqls` read, or that a table they read is derived from: the others
+/// are not registered, so what only they name of the lineage is not built.
+fn needed(derived: Vec<(Table, Sql)>, sqls: &[Sql]) -> Vec<(Table, Sql)> {
+    let mut reading: Vec<&Sql> = sqls.iter().collect();
+    let mut keep = vec![false; derived.len()];
+    // A derived table reads only those before it.
+    for (i, (table, sql)) in derived.iter().enumerate().rev() {
+        keep[i] = reading
+            .iter()
+            .any(|s| query::sandbox::reads_table(&s.text, table.name()) != Some(false));
+        if keep[i] {
+            reading.push(sql);
+        }
+    }
+    derived
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(d, k)| k.then_some(d))
+        .collect()
 }
 
 /// The input: the dataset, or the files. Over a dataset a timeline reads only the calls its

@@ -150,6 +150,29 @@ pub fn give_back() {
     }
 }
 
+/// At most one malloc arena per core, unless `GLIBC_TUNABLES` sets the number. Called first
+/// thing, before any thread starts.
+///
+/// glibc gives a thread that finds the arenas busy a new one, up to eight per core, and memory
+/// freed in one arena serves only that arena's threads: the tables are built on the rayon pool
+/// and the queries run on polars' own, so each phase's freed memory sat in arenas the next one
+/// did not use. With one arena per core, on 2026-12-06 (2 cores, 10M events over the dataset),
+/// peak RSS fell from 820 to 661 MiB for `by-instance`, 823 to 667 MiB for `sessions` and 495
+/// to 405 MiB for a timeline, in no more time.
+pub fn few_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let set = std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("arena_max"));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if !set {
+            // SAFETY: mallopt only changes malloc's settings; called before any other thread.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, i32::try_from(cores).unwrap_or(i32::MAX));
+            }
+        }
+    }
+}
+
 /// glibc's tunable that backs malloc's heaps with transparent huge pages (glibc 2.35 and later).
 ///
 /// janus-audit does not set it (glibc reads it only at start, so that would take a restart):

@@ -87,6 +87,7 @@ impl Source {
             limits: self.limits,
             dataset: self.dataset.clone(),
             role_call_columns: None,
+            lineage_columns: None,
             s3: self.s3.clone(),
             verify: self.verify,
             public_keys: self.public_keys.clone(),

@@ -63,7 +63,8 @@ pub fn tables(
             PolarsError::ComputeError("the dataset's calls could not be read".into())
         })
     });
-    let tables = Tables::from_raw_grouped(raw, &opts.providers, groups);
+    let tables =
+        Tables::from_raw_grouped(raw, &opts.providers, opts.lineage_columns.as_ref(), groups);
     match failed {
         Some(e) => Err(e),
         None => Ok(tables?),

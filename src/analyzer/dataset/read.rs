@@ -315,7 +315,7 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
         stats,
     };
     let tables = match piecewise {
-        false => Tables::from_raw(raw, &opts.providers)?,
+        false => Tables::from_raw(raw, &opts.providers, opts.lineage_columns.as_ref())?,
         true => {
             let parts = Parts {
                 paths: part_paths(&ds, "role_calls", calls_dates, &committed)?,

@@ -212,6 +212,7 @@ fn batch_options(req: &Request) -> IngestOptions {
         limits: req.limits,
         dataset: None,
         role_call_columns: None,
+        lineage_columns: None,
         s3: req.s3.clone(),
         verify: false,
         public_keys: None,

@@ -35,6 +35,8 @@ pub struct IngestOptions {
     pub dataset: Option<PathBuf>,
     /// Keep only these columns of `role_calls` (see `model::role_call_columns`); `None`: all.
     pub role_call_columns: Option<crate::analyzer::model::CallColumns>,
+    /// Build only these columns of `key_lineage` (see `query::lineage_words`); `None`: all.
+    pub lineage_columns: Option<crate::analyzer::model::lineage::Named>,
     /// How `s3://` paths are reached and narrowed.
     pub s3: S3Options,
     /// Validate the inputs against their CloudTrail digests (`--verify`); each file's
@@ -267,7 +269,7 @@ pub fn ingest(
         None => read_files(&found, 0, opts, progress, Vec::new()),
     };
     let started = Instant::now();
-    let tables = Tables::from_parts(parts, &opts.providers)?;
+    let tables = Tables::from_parts(parts, &opts.providers, opts.lineage_columns.as_ref())?;
     tracing::info!("built tables in {:.2?}", started.elapsed());
     let summary = summarize(&reports, &walk_errors, &tables);
     Ok(Ingested {

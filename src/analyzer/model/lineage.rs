@@ -61,6 +61,10 @@ pub const COLUMNS: [&str; 18] = [
     KEY_REF,
 ];
 
+/// The words of the queries that run (`query::lineage_words`): the columns of `key_lineage`
+/// built are those among them.
+pub type Named = std::collections::BTreeSet<String>;
+
 /// Where a key's row comes from: an assumption's row (a root) or a hop's.
 #[derive(Clone, Copy)]
 enum Src {
@@ -480,7 +484,7 @@ pub fn build(
     role_calls: &DataFrame,
 ) -> PolarsResult<(DataFrame, UInt32Chunked, MatchStats)> {
     let mut refs = None;
-    let (lineage, stats) = build_by(assumptions, hops, |m| {
+    let (lineage, stats) = build_by(assumptions, hops, None, |m| {
         refs = Some(m.key_refs(role_calls)?);
         Ok(())
     })?;
@@ -494,6 +498,7 @@ pub fn build(
 pub fn build_by(
     assumptions: &DataFrame,
     hops: &DataFrame,
+    named: Option<&Named>,
     feed: impl FnOnce(&Matcher<'_, '_>) -> PolarsResult<()>,
 ) -> PolarsResult<(DataFrame, MatchStats)> {
     // Every issuance, one per identity, by identity: the roots', then the chained keys' (the
@@ -546,6 +551,7 @@ pub fn build_by(
         used: (0..keys.len()).map(|_| Default::default()).collect(),
         by_fewer_fields: Default::default(),
         other_issuance: Default::default(),
+        named,
     };
     feed(&matcher)?;
     let used: Vec<bool> = matcher.used.into_iter().map(|u| u.into_inner()).collect();
@@ -555,7 +561,14 @@ pub fn build_by(
         hops_unlinked: unlinked,
     };
     Ok((
-        frame(assumptions, hops, &keys, &root_src, Some(&used), &shared)?,
+        frame(
+            (assumptions, hops),
+            &keys,
+            &root_src,
+            Some(&used),
+            &shared,
+            named,
+        )?,
         stats,
     ))
 }
@@ -575,6 +588,8 @@ pub struct Matcher<'k, 't> {
     used: Vec<std::sync::atomic::AtomicBool>,
     by_fewer_fields: std::sync::atomic::AtomicU64,
     other_issuance: std::sync::atomic::AtomicU64,
+    /// The columns of the table to build (all when `None`).
+    named: Option<&'k Named>,
 }
 
 impl Matcher<'_, '_> {
@@ -586,8 +601,14 @@ impl Matcher<'_, '_> {
     /// The lineage's table as it will be, but for `used_in_window` (null: not known until every
     /// call is matched).
     pub fn table(&self) -> PolarsResult<DataFrame> {
-        let (assumptions, hops) = self.tables;
-        frame(assumptions, hops, self.keys, self.roots, None, self.shared)
+        frame(
+            self.tables,
+            self.keys,
+            self.roots,
+            None,
+            self.shared,
+            self.named,
+        )
     }
 
     /// How many keys (rows) the lineage has.
@@ -624,69 +645,60 @@ impl Matcher<'_, '_> {
 }
 
 /// The table, a row per key of `keys`, with each key's root's source row, whether a call used
-/// it (null where `used` is not known), and its target-account copy. Each string column is views into the source tables'
+/// it (null where `used` is not known), and its target-account copy: of its columns, `key_ref`,
+/// `access_key_id` and those `named` (all when `None`). Each string column is views into the source tables'
 /// strings.
 fn frame(
-    assumptions: &DataFrame,
-    hops: &DataFrame,
+    (assumptions, hops): (&DataFrame, &DataFrame),
     keys: &[&Key<'_>],
     roots: &[Src],
     used: Option<&[bool]>,
     shared: &[Option<&str>],
+    named: Option<&Named>,
 ) -> PolarsResult<DataFrame> {
     let rows: Vec<Src> = keys.iter().map(|k| k.src).collect();
-    let pick = |name: &str, a: Option<&str>, h: Option<&str>, rows: &[Src]| {
-        pick(assumptions, hops, name, (a, h), rows)
+    // A column of the key's own source row (`a`: its name in the assumptions, `h` in the hops),
+    // or of its root's (`h` none).
+    let pick = |name: &str, a: Option<&str>, h: Option<&str>| match h {
+        Some(_) => pick(assumptions, hops, name, (a, h), &rows),
+        None => pick(assumptions, hops, name, (a, h), roots),
     };
-    let columns = vec![
-        pick(
-            "access_key_id",
-            Some("access_key_id"),
-            Some("access_key_id"),
-            &rows,
-        )?,
-        pick("parent_key", None, Some("parent_key"), &rows)?,
-        pick("root_key", Some("access_key_id"), None, roots)?,
-        UInt32Chunked::from_iter_values("depth".into(), keys.iter().map(|k| k.depth)).into_column(),
-        pick("role_arn", Some("role_arn"), Some("role_arn"), &rows)?,
-        pick("account_id", Some("account_id"), Some("account_id"), &rows)?,
-        pick(
-            "session_name",
-            Some("session_name"),
-            Some("session_name"),
-            &rows,
-        )?,
-        pick(
-            "assumed_role_arn",
-            Some("assumed_role_arn"),
-            Some("assumed_role_arn"),
-            &rows,
-        )?,
-        pick(
-            "source_identity",
-            Some("source_identity"),
-            Some("source_identity"),
-            &rows,
-        )?,
-        pick("issued_at", Some("event_time"), Some("event_time"), &rows)?,
-        pick("expires_at", Some("expires_at"), Some("expires_at"), &rows)?,
-        pick("issuing_ip", Some("issuing_ip"), Some("source_ip"), &rows)?,
-        pick("event_id", Some("event_id"), Some("event_id"), &rows)?,
-        StringChunked::from_iter_options("shared_event_id".into(), shared.iter().copied())
-            .into_column(),
-        pick("root_event_id", Some("event_id"), None, roots)?,
-        BooleanChunked::from_iter_values("in_window".into(), keys.iter().map(|k| k.in_window))
-            .into_column(),
-        match used {
-            Some(used) => {
-                BooleanChunked::from_iter_values("used_in_window".into(), used.iter().copied())
-                    .into_column()
-            }
-            None => Column::full_null("used_in_window".into(), keys.len(), &DataType::Boolean),
-        },
-        UInt32Chunked::from_iter_values(KEY_REF.into(), 0..keys.len() as u32).into_column(),
-    ];
-    debug_assert!(columns.iter().map(|c| c.name().as_str()).eq(COLUMNS));
+    let bools = |name: &str, b: Vec<bool>| {
+        BooleanChunked::from_iter_values(name.into(), b.into_iter()).into_column()
+    };
+    let column = |name: &str| match name {
+        "access_key_id" | "role_arn" | "account_id" | "session_name" | "assumed_role_arn"
+        | "source_identity" | "expires_at" | "event_id" => pick(name, Some(name), Some(name)),
+        "parent_key" => pick(name, None, Some(name)),
+        "root_key" => pick(name, Some("access_key_id"), None),
+        "root_event_id" => pick(name, Some("event_id"), None),
+        "issued_at" => pick(name, Some("event_time"), Some("event_time")),
+        "issuing_ip" => pick(name, Some("issuing_ip"), Some("source_ip")),
+        "depth" => Ok(
+            UInt32Chunked::from_vec(name.into(), keys.iter().map(|k| k.depth).collect())
+                .into_column(),
+        ),
+        "shared_event_id" => {
+            Ok(StringChunked::from_iter_options(name.into(), shared.iter().copied()).into_column())
+        }
+        "in_window" => Ok(bools(name, keys.iter().map(|k| k.in_window).collect())),
+        "used_in_window" => Ok(match used {
+            Some(used) => bools(name, used.to_vec()),
+            None => Column::full_null(name.into(), keys.len(), &DataType::Boolean),
+        }),
+        KEY_REF => {
+            Ok(UInt32Chunked::from_iter_values(name.into(), 0..keys.len() as u32).into_column())
+        }
+        other => unreachable!("{other} is one of COLUMNS"),
+    };
+    let columns = COLUMNS
+        .iter()
+        // The row number joins; the key ID names a timeline's entity.
+        .filter(|c| {
+            [KEY_REF, "access_key_id"].contains(*c) || named.is_none_or(|n| n.contains(**c))
+        })
+        .map(|c| column(c))
+        .collect::<PolarsResult<Vec<_>>>()?;
     DataFrame::new(keys.len(), columns)
 }
 

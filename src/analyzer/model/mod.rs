@@ -223,13 +223,22 @@ impl Raw {
 }
 
 impl Tables {
-    pub fn from_parts(parts: Vec<Part>, providers: &ProviderFilter) -> PolarsResult<Tables> {
-        Tables::from_raw(Raw::from_parts(parts)?, providers)
+    pub fn from_parts(
+        parts: Vec<Part>,
+        providers: &ProviderFilter,
+        named: Option<&lineage::Named>,
+    ) -> PolarsResult<Tables> {
+        Tables::from_raw(Raw::from_parts(parts)?, providers, named)
     }
 
-    /// Keep one copy of each repeated eventID, attribute and filter providers.
-    pub fn from_raw(raw: Raw, providers: &ProviderFilter) -> PolarsResult<Tables> {
-        Tables::build(raw, providers, None)
+    /// Keep one copy of each repeated eventID, attribute and filter providers. Of
+    /// `key_lineage`, only the columns `named` are built (all when `None`).
+    pub fn from_raw(
+        raw: Raw,
+        providers: &ProviderFilter,
+        named: Option<&lineage::Named>,
+    ) -> PolarsResult<Tables> {
+        Tables::build(raw, providers, named, None)
     }
 
     /// [`Tables::from_raw`] for a `raw` without its calls: `groups` reads them piece by piece,
@@ -238,14 +247,16 @@ impl Tables {
     pub fn from_raw_grouped(
         raw: Raw,
         providers: &ProviderFilter,
+        named: Option<&lineage::Named>,
         groups: GroupCalls<'_>,
     ) -> PolarsResult<Tables> {
-        Tables::build(raw, providers, Some(groups))
+        Tables::build(raw, providers, named, Some(groups))
     }
 
     fn build(
         raw: Raw,
         providers: &ProviderFilter,
+        named: Option<&lineage::Named>,
         groups: Option<GroupCalls<'_>>,
     ) -> PolarsResult<Tables> {
         let Raw {
@@ -290,12 +301,14 @@ impl Tables {
         };
         let started = std::time::Instant::now();
         let (key_lineage, key_match, fed) =
-            match_keys(&assumptions, &hops, &mut role_calls, groups, &dups)?;
+            match_keys((&assumptions, &hops), named, &mut role_calls, groups, &dups)?;
         let (key_activity, per_call) = fed.unwrap_or_default();
         tracing::info!(
-            "key lineage: {} key(s) in {:.2?}",
+            "key lineage: {} key(s) in {:.2?}, {} of its {} columns built",
             key_lineage.height(),
-            started.elapsed()
+            started.elapsed(),
+            key_lineage.width(),
+            lineage::COLUMNS.len()
         );
         Ok(Tables {
             events,
@@ -322,8 +335,8 @@ impl Tables {
 /// time), and `role_calls` left empty with the column.
 #[allow(clippy::type_complexity)]
 fn match_keys(
-    assumptions: &DataFrame,
-    hops: &DataFrame,
+    (assumptions, hops): (&DataFrame, &DataFrame),
+    named: Option<&lineage::Named>,
     role_calls: &mut DataFrame,
     groups: Option<GroupCalls<'_>>,
     dups: &Duplicates,
@@ -334,12 +347,12 @@ fn match_keys(
 )> {
     let mut pieces = None;
     let (key_lineage, key_match) = match groups {
-        None => lineage::build_by(assumptions, hops, |m| {
+        None => lineage::build_by(assumptions, hops, named, |m| {
             let refs = m.key_refs(role_calls)?;
             role_calls.with_column(refs.into_column())?;
             Ok(())
         })?,
-        Some(groups) => lineage::build_by(assumptions, hops, |m| {
+        Some(groups) => lineage::build_by(assumptions, hops, named, |m| {
             match groups(m, dups, assumptions)? {
                 Fed::Calls(calls) => *role_calls = calls,
                 Fed::Pieces { groups, per_call } => {

@@ -6,6 +6,25 @@ pub mod findings;
 pub mod per_key;
 pub mod sandbox;
 pub mod timeline;
+pub mod words;
+
+/// The words of `derived` (the queries of derived tables made of calls) and `sqls` that can
+/// name a column of `role_calls` ([`words::read`]).
+pub fn words_read(derived: &[&Sql], sqls: &[Sql]) -> Option<std::collections::BTreeSet<String>> {
+    let of_calls: Vec<&str> = [Table::Calls, Table::RoleCalls]
+        .into_iter()
+        .chain(PER_CALL)
+        .map(Table::name)
+        .collect();
+    let derived: Vec<&str> = derived.iter().map(|s| s.text.as_str()).collect();
+    let sqls: Vec<&str> = sqls.iter().map(|s| s.text.as_str()).collect();
+    words::read(&derived, &sqls, &of_calls)
+}
+
+/// The words of `sqls` that can name a column of `key_lineage` ([`words::lineage`]).
+pub fn lineage_words(sqls: &[&Sql]) -> Option<std::collections::BTreeSet<String>> {
+    words::lineage(&sqls.iter().map(|s| s.text.as_str()).collect::<Vec<_>>())
+}
 
 use std::path::{Path, PathBuf};
 
@@ -404,116 +423,6 @@ pub fn mentions(sql: &str, table: &str) -> bool {
         })
 }
 
-/// The words of `derived` (the queries of derived tables made of calls: `calls`, and those of
-/// [`PER_CALL`] that are read) and `sqls` that can name a column of `role_calls`: what a report
-/// over a dataset has to read of that table (the rest is never decoded). A word qualified by a
-/// name that only ever stands for another base table (`a.event_id` after `FROM assumptions a`)
-/// names that table's column, not role_calls'. `None`, read everything, when one of `sqls`
-/// selects `*` from the calls or a table made of them (a derived query's own `*` only passes
-/// the columns on), or when one does not parse (polars will say why).
-pub fn words_read(derived: &[&Sql], sqls: &[Sql]) -> Option<std::collections::BTreeSet<String>> {
-    use sqlparser::dialect::GenericDialect;
-    use sqlparser::tokenizer::{Token, Tokenizer};
-    let of_calls = [Table::Calls, Table::RoleCalls]
-        .into_iter()
-        .chain(PER_CALL)
-        .map(Table::name)
-        .collect::<Vec<_>>();
-    let mut words = std::collections::BTreeSet::new();
-    for (sql, passes_on) in derived
-        .iter()
-        .map(|s| (*s, true))
-        .chain(sqls.iter().map(|s| (s, false)))
-    {
-        let tokens = Tokenizer::new(&GenericDialect, &sql.text).tokenize().ok()?;
-        let code: Vec<&Token> = tokens
-            .iter()
-            .filter(|t| !matches!(t, Token::Whitespace(_)))
-            .collect();
-        // polars' COLUMNS('regex') names columns by pattern, not by word.
-        let by_pattern = code.windows(2).any(|w| {
-            matches!(w, [Token::Word(f), Token::LParen] if f.value.eq_ignore_ascii_case("columns"))
-        });
-        if by_pattern {
-            return None;
-        }
-        let elsewhere = other_tables(&code);
-        words.extend(code.iter().enumerate().filter_map(|(i, t)| match t {
-            Token::Word(w) => {
-                let qualifier = match i.checked_sub(2).map(|q| (code[q], code[q + 1])) {
-                    Some((Token::Word(q), Token::Period)) => Some(q.value.to_ascii_lowercase()),
-                    _ => None,
-                };
-                match qualifier {
-                    Some(q) if elsewhere.contains(&q) => None,
-                    _ => Some(w.value.to_ascii_lowercase()),
-                }
-            }
-            _ => None,
-        }));
-        if !passes_on && crate::analyzer::query::sandbox::selects_all_of(&sql.text, &of_calls)? {
-            return None;
-        }
-    }
-    Some(words)
-}
-
-/// The names in `code` that only ever stand for a base table other than `role_calls` and
-/// `calls`: those tables themselves, and each alias that `FROM`/`JOIN` gives one of them and
-/// nothing else. A table name the query redefines as a CTE, or an alias given to anything else
-/// too, is not one.
-fn other_tables(code: &[&sqlparser::tokenizer::Token]) -> std::collections::BTreeSet<String> {
-    use sqlparser::keywords::Keyword;
-    use sqlparser::tokenizer::Token;
-    const OTHER: [&str; 6] = [
-        "assumptions",
-        "hops",
-        "key_lineage",
-        "key_activity",
-        "events",
-        "files",
-    ];
-    let word = |i: usize| match code.get(i) {
-        Some(Token::Word(w)) => Some(w),
-        _ => None,
-    };
-    // `name AS (`: a CTE of that name, which is not the base table.
-    let ctes: std::collections::BTreeSet<String> = (0..code.len())
-        .filter(|&i| {
-            word(i + 1).is_some_and(|a| a.keyword == Keyword::AS)
-                && matches!(code.get(i + 2), Some(Token::LParen))
-        })
-        .filter_map(|i| word(i).map(|w| w.value.to_ascii_lowercase()))
-        .collect();
-    let other = |t: &str| OTHER.contains(&t) && !ctes.contains(t);
-    let mut names: std::collections::BTreeSet<String> = OTHER
-        .iter()
-        .filter(|t| other(t))
-        .map(|t| t.to_string())
-        .collect();
-    let mut mixed = std::collections::BTreeSet::new();
-    for i in 0..code.len() {
-        if !word(i).is_some_and(|w| matches!(w.keyword, Keyword::FROM | Keyword::JOIN)) {
-            continue;
-        }
-        let Some(table) = word(i + 1) else { continue };
-        let at = if word(i + 2).is_some_and(|a| a.keyword == Keyword::AS) {
-            i + 3
-        } else {
-            i + 2
-        };
-        if let Some(alias) = word(at).filter(|a| a.keyword == Keyword::NoKeyword) {
-            let alias = alias.value.to_ascii_lowercase();
-            match other(&table.value.to_ascii_lowercase()) {
-                true => names.insert(alias),
-                false => mixed.insert(alias),
-            };
-        }
-    }
-    names.retain(|n| !mixed.contains(n));
-    names
-}
-
 /// The tables a query runs over.
 pub struct Registered<'a> {
     pub events: Option<&'a DataFrame>,
@@ -684,70 +593,6 @@ fn count_as_count(mut df: DataFrame, sql: &str) -> PolarsResult<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_words_a_report_reads() {
-        let sql = |name: &str, text: &str| Sql {
-            name: name.into(),
-            text: text.into(),
-        };
-        let calls = sql(
-            "calls",
-            "SELECT c.*, i.x FROM role_calls c JOIN i USING (k) -- user_agent",
-        );
-        let words = words_read(
-            &[&calls],
-            &[sql("r", "SELECT event_name, COUNT(*) FROM calls")],
-        )
-        .unwrap();
-        assert!(words.contains("event_name") && words.contains("k") && words.contains("x"));
-        assert!(!words.contains("user_agent"), "comments name nothing");
-        assert_eq!(
-            words_read(&[&calls], &[sql("r", "SELECT * FROM calls")]),
-            None
-        );
-        // A table made of calls passes them on with its `*`; a report's `*` over it reads all.
-        let flagged = sql("flagged_calls", "SELECT *, 1 AS mark FROM calls");
-        let words = words_read(
-            &[&calls, &flagged],
-            &[sql("r", "SELECT event_name FROM flagged_calls")],
-        )
-        .unwrap();
-        assert!(words.contains("event_name") && !words.contains("user_agent"));
-        for table in PER_CALL {
-            let star = sql("r", &format!("SELECT * FROM {table}"));
-            assert_eq!(words_read(&[&calls, &flagged], &[star]), None, "{table}");
-        }
-        assert_eq!(words_read(&[&calls], &[sql("r", "SELECT 'unclosed")]), None);
-        let pattern = sql("r", "SELECT COLUMNS ('^user.*') FROM calls");
-        assert_eq!(words_read(&[&calls], &[pattern]), None);
-        // Qualified by what only stands for another table: that table's column.
-        let words = words_read(
-            &[&calls],
-            &[sql(
-                "r",
-                "SELECT a.event_id, x.user_agent FROM assumptions a JOIN calls c ON c.k = a.k \
-                 JOIN hops x ON TRUE JOIN calls x ON TRUE",
-            )],
-        )
-        .unwrap();
-        assert!(!words.contains("event_id"), "a is assumptions");
-        assert!(words.contains("user_agent"), "x is calls too");
-        let words = words_read(
-            &[&calls],
-            &[sql(
-                "r",
-                "WITH hops AS (SELECT k FROM calls) SELECT h.event_id FROM hops h",
-            )],
-        )
-        .unwrap();
-        assert!(words.contains("event_id"), "hops is a CTE here");
-        let words = words_read(
-            &[&calls],
-            &[sql("r", "SELECT assumptions.event_id FROM assumptions")],
-        );
-        assert!(!words.unwrap().contains("event_id"));
-    }
 
     #[test]
     fn word_mentions() {

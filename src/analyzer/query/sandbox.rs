@@ -75,6 +75,23 @@ fn names_table(t: &TableFactor, tables: &[&str]) -> bool {
     }
 }
 
+/// Whether `name` (the `x` of `x.*`) stands for the table `t` reads: its alias, or its own name
+/// when it has none.
+fn stands_for(t: &TableFactor, name: &sqlparser::ast::ObjectName) -> bool {
+    let Some(q) = name.0.last().and_then(|p| p.as_ident()) else {
+        return false;
+    };
+    match t {
+        TableFactor::Table { alias: Some(a), .. } => a.name.value.eq_ignore_ascii_case(&q.value),
+        TableFactor::Table { name: own, .. } => own
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case(&q.value)),
+        _ => false,
+    }
+}
+
 /// Refuse `sql` if it reads anything but registered tables or is not a query. SQL that does
 /// not parse is left to polars, which says why.
 pub fn check(sql: &str) -> Result<(), Refused> {
@@ -106,7 +123,7 @@ pub fn reads_table(sql: &str, table: &str) -> Option<bool> {
 /// Whether `sql` selects `*` (or `alias.*`) in a SELECT that reads one of `tables` directly;
 /// `None` when it does not parse.
 pub fn selects_all_of(sql: &str, tables: &[&str]) -> Option<bool> {
-    use sqlparser::ast::{Query, SelectItem, SetExpr};
+    use sqlparser::ast::{Query, SelectItem, SelectItemQualifiedWildcardKind, SetExpr};
 
     struct Stars<'a> {
         tables: &'a [&'a str],
@@ -117,18 +134,23 @@ pub fn selects_all_of(sql: &str, tables: &[&str]) -> Option<bool> {
         fn body(&mut self, e: &SetExpr) {
             match e {
                 SetExpr::Select(s) => {
-                    let star = s.projection.iter().any(|p| {
-                        matches!(
-                            p,
-                            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
-                        )
+                    let read: Vec<&TableFactor> = s
+                        .from
+                        .iter()
+                        .flat_map(|t| {
+                            std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation))
+                        })
+                        .filter(|r| names_table(r, self.tables))
+                        .collect();
+                    // `x.*` expands x alone: it counts only where x is one of the tables read.
+                    self.found |= s.projection.iter().any(|p| match p {
+                        SelectItem::Wildcard(_) => !read.is_empty(),
+                        SelectItem::QualifiedWildcard(
+                            SelectItemQualifiedWildcardKind::ObjectName(name),
+                            _,
+                        ) => read.iter().any(|r| stands_for(r, name)),
+                        _ => false,
                     });
-                    let reads = s.from.iter().any(|t| {
-                        std::iter::once(&t.relation)
-                            .chain(t.joins.iter().map(|j| &j.relation))
-                            .any(|r| names_table(r, self.tables))
-                    });
-                    self.found |= star && reads;
                 }
                 SetExpr::SetOperation { left, right, .. } => {
                     self.body(left);
@@ -187,6 +209,16 @@ mod tests {
             Some(false)
         );
         assert_eq!(all("SELECT COUNT(*) FROM calls"), Some(false));
+        // `x.*` expands x alone.
+        assert_eq!(
+            all("SELECT g.*, c.a FROM key_activity g JOIN calls c ON 1 = 1"),
+            Some(false)
+        );
+        assert_eq!(
+            all("SELECT calls.* FROM key_activity g JOIN calls ON 1 = 1"),
+            Some(true)
+        );
+        assert_eq!(all("SELECT x.* FROM calls x"), Some(true));
         assert_eq!(all("SELECT (("), None);
     }
 
