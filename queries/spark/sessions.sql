@@ -5,10 +5,11 @@
 -- root's (the instance the chain started from); role_arn, issued_at, expires_at and issuing_ip
 -- are the key's own.
 -- The calls are read as their groups (call_groups): the sums, minimums, maximums and sets over
--- the groups are those over the calls.
+-- the groups are those over the calls. A group names its key by the key's row (key_ref): an
+-- integer to group and join on, where the key's event ID is a 36-character string.
 WITH g AS (
     SELECT
-        key_event_id,
+        key_ref,
         source_ip,
         is_service,
         calls,
@@ -20,7 +21,7 @@ WITH g AS (
 ),
 c AS (
     SELECT
-        key_event_id,
+        key_ref,
         SUM(calls) AS api_calls,
         CAST(SUM(failed) AS INT) AS api_errors,
         -- Calls made by AWS services on the session's behalf have no client IP to list.
@@ -30,7 +31,7 @@ c AS (
         MIN(first_call) AS first_call,
         MAX(last_call) AS last_call
     FROM g
-    GROUP BY key_event_id
+    GROUP BY key_ref
 )
 SELECT
     l.access_key_id,
@@ -53,7 +54,7 @@ SELECT
     l.depth
 FROM key_lineage l
 JOIN assumptions a ON l.root_event_id = a.event_id
-LEFT JOIN c ON l.event_id = c.key_event_id
+LEFT JOIN c ON l.key_ref = c.key_ref
 WHERE l.in_window OR c.api_calls IS NOT NULL
 -- A key ID issued twice in one second (AWS reuses them) is two rows: the session tells them apart.
 ORDER BY issued_at, access_key_id, session_name, role_arn, root_key

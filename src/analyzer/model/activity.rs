@@ -95,6 +95,19 @@ impl Names {
     fn name(&self, n: u32) -> Option<&str> {
         n.checked_sub(1).map(|i| self.names[i as usize].as_str())
     }
+
+    /// The column of the names numbered `numbers` (0: null). Gathered from one chunk of the
+    /// names, each row's string is shared, not copied: a long window has millions of groups and
+    /// a few hundred names.
+    fn column(&self, name: &str, numbers: Vec<u32>) -> PolarsResult<Column> {
+        let names = StringChunked::from_iter_options(
+            name.into(),
+            std::iter::once(None).chain(self.names.iter().map(|n| Some(n.as_str()))),
+        );
+        Ok(names
+            .take(&IdxCa::from_vec("".into(), numbers))?
+            .into_column())
+    }
 }
 
 /// The groups of calls as they are read, by key row: a key has a few groups (a service or two,
@@ -211,8 +224,8 @@ impl Groups {
         for (k, slots) in self.keys.iter().enumerate() {
             for g in slots {
                 key.push(k as u32);
-                source.push(self.sources.name(g.source));
-                ip.push(self.ips.name(g.ip));
+                source.push(g.source);
+                ip.push(g.ip);
                 service.push(g.flags & 1 != 0);
                 trusted.push(g.flags & 2 != 0);
                 failed.push(g.flags & 4 != 0);
@@ -230,9 +243,8 @@ impl Groups {
             n,
             vec![
                 UInt32Chunked::from_vec(KEY_REF.into(), key).into_column(),
-                StringChunked::from_iter_options("event_source".into(), source.into_iter())
-                    .into_column(),
-                StringChunked::from_iter_options("source_ip".into(), ip.into_iter()).into_column(),
+                self.sources.column("event_source", source)?,
+                self.ips.column("source_ip", ip)?,
                 BooleanChunked::from_iter_values("is_service".into(), service.into_iter())
                     .into_column(),
                 BooleanChunked::from_iter_values("trusted_source".into(), trusted.into_iter())

@@ -34,43 +34,8 @@ use polars::prelude::*;
 
 use crate::base::timefmt::Millis;
 
-/// A key's row in `key_lineage`, and in `role_calls` the row of the key each call was made
-/// with: what `queries/calls.sql` joins on (an integer join, where the access key was a string
-/// one). Rows are numbered in `key_lineage`'s order, so the number depends on what was read.
-pub const KEY_REF: &str = "key_ref";
-
-/// The columns of `key_lineage`, in order.
-pub const COLUMNS: [&str; 18] = [
-    "access_key_id",
-    "parent_key",
-    "root_key",
-    "depth",
-    "role_arn",
-    "account_id",
-    "session_name",
-    "assumed_role_arn",
-    "source_identity",
-    "issued_at",
-    "expires_at",
-    "issuing_ip",
-    "event_id",
-    "shared_event_id",
-    "root_event_id",
-    "in_window",
-    "used_in_window",
-    KEY_REF,
-];
-
-/// The words of the queries that run (`query::lineage_words`): the columns of `key_lineage`
-/// built are those among them.
-pub type Named = std::collections::BTreeSet<String>;
-
-/// Where a key's row comes from: an assumption's row (a root) or a hop's.
-#[derive(Clone, Copy)]
-enum Src {
-    Root(IdxSize),
-    Hop(IdxSize),
-}
+use crate::analyzer::model::key_table::{self, Rows, Src};
+pub use crate::analyzer::model::key_table::{COLUMNS, KEY_REF, Named};
 
 /// A key's identity: access key ID, the ARN of the session it was issued to, issue time.
 type Identity<'t> = (&'t str, Option<&'t str>, Option<Millis>);
@@ -509,7 +474,11 @@ pub fn build_by(
     let roots = all.len();
     let target_copy = chained_issuances(hops, &mut claimed, &mut all)?;
     let (children, unlinked) = link(&all, roots, &claimed, hops)?;
+    // What only the linking needs is freed before the table is built: the peak of a report
+    // over a long window is reached while it is (130 MB of identities at 30M events).
+    drop(claimed);
     let reached = descend(&mut all, roots, &children);
+    drop(children);
 
     // The lineage's rows, in row order (`Key::order`).
     let mut order: Vec<usize> = (0..all.len()).filter(|&i| reached[i]).collect();
@@ -528,25 +497,17 @@ pub fn build_by(
             Src::Hop(h) => (h_role[h as usize], h_session[h as usize]),
         })
         .collect();
-    // Each key's root's source row: the matcher answers with it, and the table names it.
-    let root_src: Vec<Src> = keys.iter().map(|k| all[k.root].src).collect();
-    let shared: Vec<Option<&str>> = keys
-        .iter()
-        .map(|k| match k.src {
-            Src::Hop(_) => target_copy.get(&(k.key, k.arn, k.issued_at)).copied(),
-            Src::Root(_) => None,
-        })
-        .collect();
+    let rows = rows(&keys, &all, &target_copy);
+    drop(target_copy);
     let matcher = Matcher {
         tables: (assumptions, hops),
-        shared: &shared,
+        rows: &rows,
         by_key: ByKey::new(
             keys.iter()
                 .enumerate()
                 .map(|(row, k)| (row as u32, (k.key, k.arn, k.issued_at))),
         ),
         keys: &keys,
-        roots: &root_src,
         sessions: &sessions,
         used: (0..keys.len()).map(|_| Default::default()).collect(),
         by_fewer_fields: Default::default(),
@@ -554,23 +515,44 @@ pub fn build_by(
         named,
     };
     feed(&matcher)?;
-    let used: Vec<bool> = matcher.used.into_iter().map(|u| u.into_inner()).collect();
+    let Matcher {
+        used,
+        by_fewer_fields,
+        other_issuance,
+        by_key,
+        ..
+    } = matcher;
+    drop((by_key, sessions));
+    let used: Vec<bool> = used.into_iter().map(|u| u.into_inner()).collect();
     let stats = MatchStats {
-        by_fewer_fields: matcher.by_fewer_fields.into_inner(),
-        other_issuance: matcher.other_issuance.into_inner(),
+        by_fewer_fields: by_fewer_fields.into_inner(),
+        other_issuance: other_issuance.into_inner(),
         hops_unlinked: unlinked,
     };
-    Ok((
-        frame(
-            (assumptions, hops),
-            &keys,
-            &root_src,
-            Some(&used),
-            &shared,
-            named,
-        )?,
-        stats,
-    ))
+    let table = key_table::frame((assumptions, hops), &rows, Some(&used), named)?;
+    Ok((table, stats))
+}
+
+/// What the table is made of, per key of `keys` (rows of `all`): its source row, its root's (the
+/// matcher answers with it, and the table names it), and its target-account copy.
+fn rows<'t>(
+    keys: &[&Key<'t>],
+    all: &[Key<'t>],
+    target_copy: &Fast<Identity<'t>, &'t str>,
+) -> Rows<'t> {
+    Rows {
+        src: keys.iter().map(|k| k.src).collect(),
+        roots: keys.iter().map(|k| all[k.root].src).collect(),
+        depth: keys.iter().map(|k| k.depth).collect(),
+        in_window: keys.iter().map(|k| k.in_window).collect(),
+        shared: keys
+            .iter()
+            .map(|k| match k.src {
+                Src::Hop(_) => target_copy.get(&(k.key, k.arn, k.issued_at)).copied(),
+                Src::Root(_) => None,
+            })
+            .collect(),
+    }
 }
 
 /// Matches calls to the lineage's keys, piece by piece, remembering which keys were used and
@@ -578,11 +560,9 @@ pub fn build_by(
 pub struct Matcher<'k, 't> {
     /// The assumptions and hops the keys were issued by.
     tables: (&'t DataFrame, &'t DataFrame),
-    /// Per key, the event ID of its target-account copy.
-    shared: &'k [Option<&'t str>],
+    /// What the table is made of.
+    rows: &'k Rows<'t>,
     keys: &'k [&'k Key<'t>],
-    /// Per key, its root's source row (one of the assumptions).
-    roots: &'k [Src],
     sessions: &'k [(Option<&'t str>, Option<&'t str>)],
     by_key: ByKey<'t>,
     used: Vec<std::sync::atomic::AtomicBool>,
@@ -601,14 +581,7 @@ impl Matcher<'_, '_> {
     /// The lineage's table as it will be, but for `used_in_window` (null: not known until every
     /// call is matched).
     pub fn table(&self) -> PolarsResult<DataFrame> {
-        frame(
-            self.tables,
-            self.keys,
-            self.roots,
-            None,
-            self.shared,
-            self.named,
-        )
+        key_table::frame(self.tables, self.rows, None, self.named)
     }
 
     /// How many keys (rows) the lineage has.
@@ -623,7 +596,7 @@ impl Matcher<'_, '_> {
 
     /// The row of the assumptions that issued the root of key (row) `key`.
     pub fn root_row(&self, key: usize) -> Option<IdxSize> {
-        match self.roots[key] {
+        match self.rows.roots[key] {
             Src::Root(i) => Some(i),
             Src::Hop(_) => None,
         }
@@ -642,110 +615,6 @@ impl Matcher<'_, '_> {
         self.other_issuance.fetch_add(stats.other_issuance, Relaxed);
         Ok(refs)
     }
-}
-
-/// The table, a row per key of `keys`, with each key's root's source row, whether a call used
-/// it (null where `used` is not known), and its target-account copy: of its columns, `key_ref`,
-/// `access_key_id` and those `named` (all when `None`). Each string column is views into the source tables'
-/// strings.
-fn frame(
-    (assumptions, hops): (&DataFrame, &DataFrame),
-    keys: &[&Key<'_>],
-    roots: &[Src],
-    used: Option<&[bool]>,
-    shared: &[Option<&str>],
-    named: Option<&Named>,
-) -> PolarsResult<DataFrame> {
-    let rows: Vec<Src> = keys.iter().map(|k| k.src).collect();
-    // A column of the key's own source row (`a`: its name in the assumptions, `h` in the hops),
-    // or of its root's (`h` none).
-    let pick = |name: &str, a: Option<&str>, h: Option<&str>| match h {
-        Some(_) => pick(assumptions, hops, name, (a, h), &rows),
-        None => pick(assumptions, hops, name, (a, h), roots),
-    };
-    let bools = |name: &str, b: Vec<bool>| {
-        BooleanChunked::from_iter_values(name.into(), b.into_iter()).into_column()
-    };
-    let column = |name: &str| match name {
-        "access_key_id" | "role_arn" | "account_id" | "session_name" | "assumed_role_arn"
-        | "source_identity" | "expires_at" | "event_id" => pick(name, Some(name), Some(name)),
-        "parent_key" => pick(name, None, Some(name)),
-        "root_key" => pick(name, Some("access_key_id"), None),
-        "root_event_id" => pick(name, Some("event_id"), None),
-        "issued_at" => pick(name, Some("event_time"), Some("event_time")),
-        "issuing_ip" => pick(name, Some("issuing_ip"), Some("source_ip")),
-        "depth" => Ok(
-            UInt32Chunked::from_vec(name.into(), keys.iter().map(|k| k.depth).collect())
-                .into_column(),
-        ),
-        "shared_event_id" => {
-            Ok(StringChunked::from_iter_options(name.into(), shared.iter().copied()).into_column())
-        }
-        "in_window" => Ok(bools(name, keys.iter().map(|k| k.in_window).collect())),
-        "used_in_window" => Ok(match used {
-            Some(used) => bools(name, used.to_vec()),
-            None => Column::full_null(name.into(), keys.len(), &DataType::Boolean),
-        }),
-        KEY_REF => {
-            Ok(UInt32Chunked::from_iter_values(name.into(), 0..keys.len() as u32).into_column())
-        }
-        other => unreachable!("{other} is one of COLUMNS"),
-    };
-    let columns = COLUMNS
-        .iter()
-        // The row number joins; the key ID names a timeline's entity.
-        .filter(|c| {
-            [KEY_REF, "access_key_id"].contains(*c) || named.is_none_or(|n| n.contains(**c))
-        })
-        .map(|c| column(c))
-        .collect::<PolarsResult<Vec<_>>>()?;
-    DataFrame::new(keys.len(), columns)
-}
-
-/// A column from either source table (`cols`: its name in each, none where that table lacks it),
-/// row by row: the roots' rows, then the hops', then put in order. Every step takes views of the
-/// source strings; none copies them. A table without the column (a root has no parent) gives
-/// nulls.
-fn pick(
-    assumptions: &DataFrame,
-    hops: &DataFrame,
-    name: &str,
-    cols: (Option<&str>, Option<&str>),
-    rows: &[Src],
-) -> PolarsResult<Column> {
-    let (a, h) = cols;
-    let (mut ia, mut ih) = (Vec::new(), Vec::new());
-    // Each row's place: (a root's, its index among the roots' rows), else the hops'.
-    let at: Vec<(bool, IdxSize)> = rows
-        .iter()
-        .map(|r| match *r {
-            Src::Root(i) => {
-                ia.push(i);
-                (true, ia.len() as IdxSize - 1)
-            }
-            Src::Hop(i) => {
-                ih.push(i);
-                (false, ih.len() as IdxSize - 1)
-            }
-        })
-        .collect();
-    let dtype = match (a, h) {
-        (Some(c), _) => assumptions.column(c)?.dtype().clone(),
-        (None, Some(c)) => hops.column(c)?.dtype().clone(),
-        (None, None) => unreachable!("a column has a source"),
-    };
-    let part = |table: &DataFrame, col: Option<&str>, idx: Vec<IdxSize>| match col {
-        Some(c) => table.column(c)?.take(&IdxCa::from_vec("".into(), idx)),
-        None => Ok(Column::full_null("".into(), idx.len(), &dtype)),
-    };
-    let mut both = part(assumptions, a, ia)?.as_materialized_series().clone();
-    let roots = both.len() as IdxSize;
-    both.append(part(hops, h, ih)?.as_materialized_series())?;
-    let perm = IdxCa::from_iter_values(
-        "".into(),
-        at.iter().map(|&(root, i)| if root { i } else { roots + i }),
-    );
-    Ok(both.take(&perm)?.with_name(name.into()).into_column())
 }
 
 /// `key_lineage` with no rows: its schema.
@@ -922,6 +791,38 @@ mod tests {
 
     fn no_calls() -> DataFrame {
         DataFrame::empty()
+    }
+
+    #[test]
+    fn the_table_shares_the_strings_of_the_tables_it_is_made_from() {
+        // Roots and hops are two sources: their rows, put together, are gathered from one chunk,
+        // which polars does without copying a string (from two, it copies each).
+        let r = roots(&["R1", "R2", "R3", "R4"]);
+        let h = hops(&[
+            hop(of_root("R1", "p.i", 0), "A1", 10),
+            hop(of_root("R2", "p.i", 1), "A2", 11),
+            hop(of_root("R3", "p.i", 2), "A3", 12),
+        ]);
+        let (df, _, _) = build(&r, &h, &no_calls()).unwrap();
+        assert_eq!(df.height(), 7);
+        let buffers = |c: &Column| -> Vec<*const u8> {
+            c.str()
+                .unwrap()
+                .downcast_iter()
+                .flat_map(|a| a.data_buffers().iter().map(|b| b.as_ptr()))
+                .collect()
+        };
+        let sources = [
+            buffers(r.column("role_arn").unwrap()),
+            buffers(h.column("role_arn").unwrap()),
+        ]
+        .concat();
+        let made = buffers(df.column("role_arn").unwrap());
+        assert!(!made.is_empty(), "the ARNs are longer than a view holds");
+        assert!(
+            made.iter().all(|b| sources.contains(b)),
+            "{made:?} {sources:?}"
+        );
     }
 
     #[test]
