@@ -70,9 +70,7 @@ pub fn frame(
         Some(_) => pick(assumptions, hops, name, (a, h), rows),
         None => pick(assumptions, hops, name, (a, h), roots),
     };
-    let bools = |name: &str, b: Vec<bool>| {
-        BooleanChunked::from_iter_values(name.into(), b.into_iter()).into_column()
-    };
+    let bools = |name: &str, b: &[bool]| BooleanChunked::from_slice(name.into(), b).into_column();
     let column = |name: &str| match name {
         "access_key_id" | "role_arn" | "account_id" | "session_name" | "assumed_role_arn"
         | "source_identity" | "expires_at" | "event_id" => pick(name, Some(name), Some(name)),
@@ -81,13 +79,13 @@ pub fn frame(
         "root_event_id" => pick(name, Some("event_id"), None),
         "issued_at" => pick(name, Some("event_time"), Some("event_time")),
         "issuing_ip" => pick(name, Some("issuing_ip"), Some("source_ip")),
-        "depth" => Ok(UInt32Chunked::from_vec(name.into(), keys.depth.clone()).into_column()),
+        "depth" => Ok(UInt32Chunked::from_slice(name.into(), &keys.depth).into_column()),
         "shared_event_id" => {
             Ok(StringChunked::from_iter_options(name.into(), shared.iter().copied()).into_column())
         }
-        "in_window" => Ok(bools(name, keys.in_window.clone())),
+        "in_window" => Ok(bools(name, &keys.in_window)),
         "used_in_window" => Ok(match used {
-            Some(used) => bools(name, used.to_vec()),
+            Some(used) => bools(name, used),
             None => Column::full_null(name.into(), n, &DataType::Boolean),
         }),
         KEY_REF => Ok(UInt32Chunked::from_iter_values(name.into(), 0..n as u32).into_column()),

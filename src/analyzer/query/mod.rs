@@ -8,24 +8,6 @@ pub mod sandbox;
 pub mod timeline;
 pub mod words;
 
-/// The words of `derived` (the queries of derived tables made of calls) and `sqls` that can
-/// name a column of `role_calls` ([`words::read`]).
-pub fn words_read(derived: &[&Sql], sqls: &[Sql]) -> Option<std::collections::BTreeSet<String>> {
-    let of_calls: Vec<&str> = [Table::Calls, Table::RoleCalls]
-        .into_iter()
-        .chain(PER_CALL)
-        .map(Table::name)
-        .collect();
-    let derived: Vec<&str> = derived.iter().map(|s| s.text.as_str()).collect();
-    let sqls: Vec<&str> = sqls.iter().map(|s| s.text.as_str()).collect();
-    words::read(&derived, &sqls, &of_calls)
-}
-
-/// The words of `sqls` that can name a column of `key_lineage` ([`words::lineage`]).
-pub fn lineage_words(sqls: &[&Sql]) -> Option<std::collections::BTreeSet<String>> {
-    words::lineage(&sqls.iter().map(|s| s.text.as_str()).collect::<Vec<_>>())
-}
-
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -421,6 +403,24 @@ pub fn mentions(sql: &str, table: &str) -> bool {
                 !before.is_some_and(is_word) && !after.is_some_and(is_word)
             })
         })
+}
+
+/// The words of `derived` (the queries of derived tables made of calls) and `sqls` that can
+/// name a column of `role_calls` ([`words::read`]).
+pub fn words_read(derived: &[&Sql], sqls: &[Sql]) -> Option<std::collections::BTreeSet<String>> {
+    let of_calls: Vec<&str> = [Table::Calls, Table::RoleCalls]
+        .into_iter()
+        .chain(PER_CALL)
+        .map(Table::name)
+        .collect();
+    let derived: Vec<&str> = derived.iter().map(|s| s.text.as_str()).collect();
+    let sqls: Vec<&str> = sqls.iter().map(|s| s.text.as_str()).collect();
+    words::read(&derived, &sqls, &of_calls)
+}
+
+/// The words of `sqls` that can name a column of `key_lineage` ([`words::lineage`]).
+pub fn lineage_words(sqls: &[&Sql]) -> Option<std::collections::BTreeSet<String>> {
+    words::lineage(&sqls.iter().map(|s| s.text.as_str()).collect::<Vec<_>>())
 }
 
 /// The tables a query runs over.

@@ -4,8 +4,8 @@
 use crate::analyzer::model::Table;
 
 /// The words of `derived` (the queries of derived tables made of calls: `calls`, and those of
-/// `query::PER_CALL` that are read) and `sqls` that can name a column of `role_calls`: what a report
-/// over a dataset has to read of that table (the rest is never decoded). A word qualified by a
+/// `query::PER_CALL` that are read) and `sqls` that can name a column of `role_calls`: what a
+/// report over a dataset has to read of that table (the rest is never decoded). A word qualified by a
 /// name that only ever stands for another base table (`a.event_id` after `FROM assumptions a`)
 /// names that table's column, not role_calls'. `None`, read everything, when one of `sqls`
 /// selects `*` from the calls or a table made of them (a derived query's own `*` only passes
@@ -15,26 +15,15 @@ pub fn read(
     sqls: &[&str],
     of_calls: &[&str],
 ) -> Option<std::collections::BTreeSet<String>> {
-    use sqlparser::dialect::GenericDialect;
-    use sqlparser::tokenizer::{Token, Tokenizer};
+    use sqlparser::tokenizer::Token;
     let mut words = std::collections::BTreeSet::new();
     for (sql, passes_on) in derived
         .iter()
         .map(|s| (*s, true))
         .chain(sqls.iter().map(|s| (*s, false)))
     {
-        let tokens = Tokenizer::new(&GenericDialect, sql).tokenize().ok()?;
-        let code: Vec<&Token> = tokens
-            .iter()
-            .filter(|t| !matches!(t, Token::Whitespace(_)))
-            .collect();
-        // polars' COLUMNS('regex') names columns by pattern, not by word.
-        let by_pattern = code.windows(2).any(|w| {
-            matches!(w, [Token::Word(f), Token::LParen] if f.value.eq_ignore_ascii_case("columns"))
-        });
-        if by_pattern {
-            return None;
-        }
+        let tokens = tokens(sql)?;
+        let code: Vec<&Token> = tokens.iter().collect();
         let elsewhere = other_tables(&code);
         words.extend(code.iter().enumerate().filter_map(|(i, t)| match t {
             Token::Word(w) => {
@@ -60,28 +49,31 @@ pub fn read(
 /// name of `key_lineage`, whose other columns are not built. `None`, all of them, when one of
 /// `sqls` selects `*` (or `l.*`) of key_lineage, names columns by pattern, or does not parse.
 pub fn lineage(sqls: &[&str]) -> Option<std::collections::BTreeSet<String>> {
-    use sqlparser::dialect::GenericDialect;
-    use sqlparser::tokenizer::{Token, Tokenizer};
+    use sqlparser::tokenizer::Token;
     let mut words = std::collections::BTreeSet::new();
     for sql in sqls {
-        let tokens = Tokenizer::new(&GenericDialect, sql).tokenize().ok()?;
-        let mut last: Option<&Token> = None;
-        for t in tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))) {
-            if let (Some(Token::Word(f)), Token::LParen) = (last, t)
-                && f.value.eq_ignore_ascii_case("columns")
-            {
-                return None;
-            }
-            if let Token::Word(w) = t {
-                words.insert(w.value.to_ascii_lowercase());
-            }
-            last = Some(t);
-        }
+        words.extend(tokens(sql)?.into_iter().filter_map(|t| match t {
+            Token::Word(w) => Some(w.value.to_ascii_lowercase()),
+            _ => None,
+        }));
         if crate::analyzer::query::sandbox::selects_all_of(sql, &[Table::KeyLineage.name()])? {
             return None;
         }
     }
     Some(words)
+}
+
+/// The tokens of `sql` but white space and comments; `None` when it does not tokenize, or names
+/// columns by pattern (polars' `COLUMNS('regex')`), not by word.
+fn tokens(sql: &str) -> Option<Vec<sqlparser::tokenizer::Token>> {
+    use sqlparser::dialect::GenericDialect;
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let mut code = Tokenizer::new(&GenericDialect, sql).tokenize().ok()?;
+    code.retain(|t| !matches!(t, Token::Whitespace(_)));
+    let by_pattern = code.windows(2).any(
+        |w| matches!(w, [Token::Word(f), Token::LParen] if f.value.eq_ignore_ascii_case("columns")),
+    );
+    (!by_pattern).then_some(code)
 }
 
 /// The names in `code` that only ever stand for a base table other than `role_calls` and
