@@ -16,9 +16,11 @@
 WITH used AS (
     SELECT DISTINCT root_event_id AS used_id FROM key_lineage WHERE used_in_window
 ),
+-- Named, not `r.*`: a dataset's assumptions are then read with these columns only.
 relevant AS (
     SELECT
-        r.*,
+        r.project, r.instance, r.session_name, r.sub, r.role_arn, r.access_key_id,
+        r.error_code, r.issuing_ip, r.instance_source,
         CASE WHEN r.in_window AND r.error_code IS NULL THEN 1 ELSE 0 END AS ok_in_window,
         CASE WHEN r.in_window AND r.error_code IS NOT NULL THEN 1 ELSE 0 END AS failed_in_window,
         CASE WHEN r.in_window THEN r.event_time END AS time_in_window

@@ -225,6 +225,46 @@ fn numbers_in(stderr: &str, marker: &str) -> (String, Vec<u64>) {
     (line.to_string(), numbers)
 }
 
+/// A report over a dataset decodes of the assumptions and hops only the columns its queries can
+/// name and those janus-audit reads itself, and answers as over the JSON; a query that selects
+/// all of a table, or names a column janus-audit never reads itself, gets it.
+#[test]
+fn a_dataset_report_decodes_the_assumption_columns_its_queries_name() {
+    let d = tempfile::tempdir().unwrap();
+    let (trail, ds) = (Path::new("fixtures/chains"), d.path().join("ds"));
+    assert_eq!(ingest(&[s(trail)], &ds).code, 0);
+    let decoded = |report: &[&str]| {
+        let (json, dataset) = over_json_and_dataset(report, &[], trail, &ds);
+        assert_eq!(dataset.code, 0, "{}", dataset.stderr);
+        assert_eq!(dataset.stdout, json.stdout, "{report:?}");
+        let (line, n) = numbers_in(&dataset.stderr, "assumptions with");
+        assert_eq!(n.len(), 4, "{line}");
+        (n[0], n[1], n[2], n[3])
+    };
+    for report in [&["by-instance"][..], &["sessions"], &["findings"]] {
+        let (a, all_a, h, all_h) = decoded(report);
+        assert!(
+            a < all_a && h < all_h,
+            "{report:?}: {a}/{all_a}, {h}/{all_h}"
+        );
+    }
+    let (a, all_a, h, all_h) = decoded(&["query", "SELECT * FROM assumptions ORDER BY event_id"]);
+    assert_eq!((a, h < all_h), (all_a, true));
+    let (a, all_a, _, _) = decoded(&[
+        "query",
+        "SELECT r.* FROM assumptions r JOIN key_lineage l ON l.root_event_id = r.event_id \
+         ORDER BY r.event_id, l.key_ref",
+    ]);
+    assert_eq!(a, all_a);
+    let (a, _, h, all_h) = decoded(&["query", "SELECT * FROM hops ORDER BY event_id"]);
+    assert_eq!(h, all_h);
+    let (b, _, _, _) = decoded(&[
+        "query",
+        "SELECT user_agent, COUNT(*) AS n FROM assumptions GROUP BY 1 ORDER BY 1",
+    ]);
+    assert_eq!(b, a + 1, "user_agent is decoded when named, and only then");
+}
+
 /// A timeline over a dataset reads only the calls that entity's timeline can show (those made
 /// with a key whose root the entity names, and those made with the asked key ID), a few parts
 /// at a time, and shows the rows it shows over the JSON: for an instance, a session, a root key,

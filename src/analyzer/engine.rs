@@ -136,7 +136,7 @@ pub fn run(
     let per_call = per_call(&derived, &reading);
     narrow(&mut opts, &calls, &per_call, &reading);
     let derived = needed(derived, sqls);
-    opts.lineage_columns = lineage_columns(sqls, &derived, &per_call, &calls);
+    named_columns(&mut opts, sqls, &derived, &per_call, &calls);
     let mut ingested = read_input(&opts, &calls, &per_call, sqls, &params, trusted, progress)?;
     let verification = match opts.verify {
         true => Some(verify_inputs(&opts, &mut ingested)?),
@@ -214,21 +214,27 @@ fn unmade<'a>(
         .collect()
 }
 
-/// The columns of `key_lineage` to build: those named by `sqls` or a derived table that runs.
-/// Over a dataset, the tables made a call at a time (`per_call`) are made with `calls`
-/// registered beside them, whether they read it or not.
-fn lineage_columns(
+/// What the queries that run (`sqls` and the derived tables registered) name of the tables
+/// built or read with only the columns named: the columns of `key_lineage` to build, and of a
+/// dataset's `assumptions` and `hops` to decode. Over a dataset, the tables made a call at a
+/// time (`per_call`) are made with `calls` registered beside them, whether they read it or not.
+fn named_columns(
+    opts: &mut IngestOptions,
     sqls: &[Sql],
     derived: &[(Table, Sql)],
     per_call: &[(Table, Sql)],
     calls: &Sql,
-) -> Option<crate::analyzer::model::lineage::Named> {
+) {
     let texts: Vec<&Sql> = sqls
         .iter()
         .chain(derived.iter().map(|(_, s)| s))
         .chain(per_call.first().map(|_| calls))
         .collect();
-    query::lineage_words(&texts)
+    opts.lineage_columns = query::table_words(&texts, Table::KeyLineage);
+    opts.base_columns = crate::analyzer::model::BaseColumns::of(
+        query::table_words(&texts, Table::Assumptions).as_ref(),
+        query::table_words(&texts, Table::Hops).as_ref(),
+    );
 }
 
 /// Of `derived`, those that `sqls` read, or that a table they read is derived from: the others

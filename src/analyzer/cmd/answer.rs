@@ -88,6 +88,7 @@ impl Source {
             dataset: self.dataset.clone(),
             role_call_columns: None,
             lineage_columns: None,
+            base_columns: Default::default(),
             s3: self.s3.clone(),
             verify: self.verify,
             public_keys: self.public_keys.clone(),

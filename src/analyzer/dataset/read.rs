@@ -292,17 +292,24 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
     };
     // Assumptions and chained AssumeRoles before the window may own keys used in it: read with
     // the margin, each row told whether it is in the window.
-    let with_margin = |name: &str| {
-        let mut df = table(name, wide, None)?;
+    let with_margin = |name: &str, columns: &Option<Vec<String>>| {
+        let mut df = table(name, wide, columns.as_deref())?;
         let flags = in_window(&df, &w)?.with_name("in_window".into());
         df.with_column(flags.into_column())?;
         Ok::<_, DatasetError>(df)
     };
-    let assumptions = with_margin("assumptions")?;
-    let hops = with_margin("hops")?;
+    let assumptions = with_margin("assumptions", &opts.base_columns.assumptions)?;
+    let hops = with_margin("hops", &opts.base_columns.hops)?;
     // A policy's history has no window: every change the dataset holds.
     let policy_changes = table("policy_changes", ranges(&Window::default()).1, None)?;
-    tracing::info!("dataset: tables read in {:.2?}", started.elapsed());
+    tracing::info!(
+        "dataset: tables read in {:.2?}; assumptions with {} of their {} columns, hops with {} of {}",
+        started.elapsed(),
+        decoded("assumptions", &opts.base_columns.assumptions).0,
+        decoded("assumptions", &opts.base_columns.assumptions).1,
+        decoded("hops", &opts.base_columns.hops).0,
+        decoded("hops", &opts.base_columns.hops).1,
+    );
     let (files, stats) = source_files(&ds, &wide)?;
     let raw = Raw {
         events,
@@ -332,6 +339,12 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
         walk_errors: Vec::new(),
         summary,
     })
+}
+
+/// How many of `table`'s stored columns are decoded, of how many.
+fn decoded(table: &str, columns: &Option<Vec<String>>) -> (usize, usize) {
+    let all = empty_raw(table).map_or(0, |t| t.width());
+    (columns.as_ref().map_or(all, Vec::len), all)
 }
 
 /// The source files whose events can fall in `dates`, and every file that gave no event (a

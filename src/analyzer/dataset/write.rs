@@ -213,6 +213,7 @@ fn batch_options(req: &Request) -> IngestOptions {
         dataset: None,
         role_call_columns: None,
         lineage_columns: None,
+        base_columns: Default::default(),
         s3: req.s3.clone(),
         verify: false,
         public_keys: None,

@@ -35,8 +35,10 @@ pub struct IngestOptions {
     pub dataset: Option<PathBuf>,
     /// Keep only these columns of `role_calls` (see `model::role_call_columns`); `None`: all.
     pub role_call_columns: Option<crate::analyzer::model::CallColumns>,
-    /// Build only these columns of `key_lineage` (see `query::lineage_words`); `None`: all.
+    /// Build only these columns of `key_lineage` (see `query::table_words`); `None`: all.
     pub lineage_columns: Option<crate::analyzer::model::lineage::Named>,
+    /// Decode only these columns of a dataset's `assumptions` and `hops`.
+    pub base_columns: crate::analyzer::model::BaseColumns,
     /// How `s3://` paths are reached and narrowed.
     pub s3: S3Options,
     /// Validate the inputs against their CloudTrail digests (`--verify`); each file's

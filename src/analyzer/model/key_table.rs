@@ -30,7 +30,7 @@ pub const COLUMNS: [&str; 18] = [
     KEY_REF,
 ];
 
-/// The words of the queries that run (`query::lineage_words`): the columns of `key_lineage`
+/// The words of the queries that run (`query::table_words`): the columns of `key_lineage`
 /// built are those among them.
 pub type Named = std::collections::BTreeSet<String>;
 

@@ -161,6 +161,85 @@ pub fn role_call_columns(
     })
 }
 
+/// The columns of `assumptions` and `hops` a report over a dataset decodes (`None`: all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BaseColumns {
+    pub assumptions: Option<Vec<String>>,
+    pub hops: Option<Vec<String>>,
+}
+
+impl BaseColumns {
+    /// Those the queries can name (`words` of each table, see `query::table_words`) and those
+    /// janus-audit reads itself; all of a table whose words are `None`.
+    pub fn of(
+        assumptions: Option<&std::collections::BTreeSet<String>>,
+        hops: Option<&std::collections::BTreeSet<String>>,
+    ) -> BaseColumns {
+        // Read by janus-audit whatever the queries name: the key lineage and the columns of
+        // key_lineage taken from these tables (`lineage`, `key_table`), which copy of a repeated
+        // eventID survives (`dedupe`), the provider of each assumption (`attribute_providers`),
+        // and, for the commands that use them, a timeline's entity (`follow`), the trust
+        // history and policies (`trust`) and the GCP verdicts (`gcp::keys`).
+        const OWN_ASSUMPTIONS: [&str; 17] = [
+            "event_id",
+            dedupe::SEQ,
+            "event_time",
+            "error_code",
+            "access_key_id",
+            "assumed_role_arn",
+            "role_arn",
+            "session_name",
+            "expires_at",
+            "issuing_ip",
+            "account_id",
+            "source_identity",
+            "provider",
+            "sub",
+            "aud",
+            "project",
+            "instance",
+        ];
+        const OWN_HOPS: [&str; 17] = [
+            "event_id",
+            dedupe::SEQ,
+            "event_time",
+            "error_code",
+            "access_key_id",
+            "assumed_role_arn",
+            "role_arn",
+            "session_name",
+            "expires_at",
+            "source_ip",
+            "account_id",
+            "source_identity",
+            "identity_type",
+            "parent_key",
+            "parent_arn",
+            "parent_created_at",
+            "shared_event_id",
+        ];
+        let kept =
+            |all: DataFrame, own: &[&str], words: Option<&std::collections::BTreeSet<String>>| {
+                let words = words?;
+                Some(
+                    all.get_column_names()
+                        .into_iter()
+                        .filter(|c| own.contains(&c.as_str()) || words.contains(c.as_str()))
+                        .map(|c| c.to_string())
+                        .collect(),
+                )
+            };
+        BaseColumns {
+            assumptions: kept(
+                AssumptionCols::new(0).finish(),
+                &OWN_ASSUMPTIONS,
+                assumptions,
+            ),
+            hops: kept(HopCols::new(0).finish(), &OWN_HOPS, hops),
+        }
+    }
+}
+
 /// Frames of one schema, one after the other (their chunks are kept, not copied).
 pub fn stack(frames: impl Iterator<Item = DataFrame>) -> PolarsResult<Option<DataFrame>> {
     let mut out: Option<DataFrame> = None;
@@ -460,4 +539,42 @@ pub fn schemas() -> Vec<(Table, &'static str, Schema)> {
                 .clone(),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dataset_decodes_what_the_queries_name_and_what_janus_audit_reads() {
+        assert_eq!(BaseColumns::of(None, None), BaseColumns::default());
+        let words: std::collections::BTreeSet<String> =
+            ["user_agent", "select", "zone_x"].map(String::from).into();
+        let cols = BaseColumns::of(Some(&words), None);
+        let a = cols.assumptions.unwrap();
+        assert!(a.contains(&"user_agent".to_string()));
+        for own in [
+            "event_id",
+            dedupe::SEQ,
+            "access_key_id",
+            "provider",
+            "sub",
+            "aud",
+        ] {
+            assert!(a.contains(&own.to_string()), "{own}");
+        }
+        for never in ["zone", "expiration_raw", "error_message", "select"] {
+            assert!(!a.contains(&never.to_string()), "{never}");
+        }
+        assert_eq!(cols.hops, None);
+        // In the table's order: a frame read with them is the table less some columns.
+        let all = AssumptionCols::new(0).finish();
+        let order: Vec<&str> = all
+            .get_column_names()
+            .into_iter()
+            .map(|c| c.as_str())
+            .filter(|c| a.iter().any(|k| k == c))
+            .collect();
+        assert_eq!(order, a.iter().map(String::as_str).collect::<Vec<_>>());
+    }
 }

@@ -418,9 +418,12 @@ pub fn words_read(derived: &[&Sql], sqls: &[Sql]) -> Option<std::collections::BT
     words::read(&derived, &sqls, &of_calls)
 }
 
-/// The words of `sqls` that can name a column of `key_lineage` ([`words::lineage`]).
-pub fn lineage_words(sqls: &[&Sql]) -> Option<std::collections::BTreeSet<String>> {
-    words::lineage(&sqls.iter().map(|s| s.text.as_str()).collect::<Vec<_>>())
+/// The words of `sqls` that can name a column of `table` ([`words::of_table`]).
+pub fn table_words(sqls: &[&Sql], table: Table) -> Option<std::collections::BTreeSet<String>> {
+    words::of_table(
+        &sqls.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
+        table,
+    )
 }
 
 /// The tables a query runs over.

@@ -46,9 +46,10 @@ pub fn read(
 }
 
 /// The words of `sqls` (every query that runs, the derived ones included): what a report can
-/// name of `key_lineage`, whose other columns are not built. `None`, all of them, when one of
-/// `sqls` selects `*` (or `l.*`) of key_lineage, names columns by pattern, or does not parse.
-pub fn lineage(sqls: &[&str]) -> Option<std::collections::BTreeSet<String>> {
+/// name of `table`, one of the tables janus-audit builds (`key_lineage`) or reads from a dataset
+/// (`assumptions`, `hops`) with only the columns named. `None`, all of them, when one of `sqls`
+/// selects `*` (or `t.*`) of that table itself, names columns by pattern, or does not parse.
+pub fn of_table(sqls: &[&str], table: Table) -> Option<std::collections::BTreeSet<String>> {
     use sqlparser::tokenizer::Token;
     let mut words = std::collections::BTreeSet::new();
     for sql in sqls {
@@ -56,7 +57,7 @@ pub fn lineage(sqls: &[&str]) -> Option<std::collections::BTreeSet<String>> {
             Token::Word(w) => Some(w.value.to_ascii_lowercase()),
             _ => None,
         }));
-        if crate::analyzer::query::sandbox::selects_all_of(sql, &[Table::KeyLineage.name()])? {
+        if crate::analyzer::query::sandbox::selects_all_of(sql, &[table.name()])? {
             return None;
         }
     }
@@ -134,7 +135,8 @@ fn other_tables(code: &[&sqlparser::tokenizer::Token]) -> std::collections::BTre
 
 #[cfg(test)]
 mod tests {
-    use crate::analyzer::query::{PER_CALL, Sql, lineage_words, words_read};
+    use crate::analyzer::model::Table;
+    use crate::analyzer::query::{PER_CALL, Sql, table_words, words_read};
 
     #[test]
     fn the_words_a_report_reads() {
@@ -208,7 +210,7 @@ mod tests {
         };
         let words = |texts: &[&str]| {
             let sqls: Vec<Sql> = texts.iter().map(|t| sql(t)).collect();
-            lineage_words(&sqls.iter().collect::<Vec<_>>())
+            table_words(&sqls.iter().collect::<Vec<_>>(), Table::KeyLineage)
         };
         let named = words(&[
             "SELECT l.depth FROM key_lineage l -- parent_key",
