@@ -31,14 +31,10 @@ pub struct Columns {
 }
 
 impl Columns {
-    /// The columns the queries can name (`opts.role_call_columns`), and the event IDs too where
-    /// some repeat (`repeats`).
-    pub fn of(opts: &IngestOptions, repeats: bool) -> Columns {
+    /// The columns the queries can name (`opts.role_call_columns`).
+    pub fn of(opts: &IngestOptions) -> Columns {
         Columns {
-            all: opts.role_call_columns.as_ref().map(|c| match repeats {
-                true => crate::analyzer::model::with_ids(&c.kept),
-                false => c.kept.clone(),
-            }),
+            all: opts.role_call_columns.as_ref().map(|c| c.kept.clone()),
             later: opts
                 .role_call_columns
                 .as_ref()
@@ -133,18 +129,15 @@ pub(super) fn read_part(
     Ok((dups.apply(df)?, keyless))
 }
 
-/// What matching a call to its key reads (with the window and the survivors' columns): the
+/// What matching a call to its key reads (with the window and each copy's place): the
 /// columns for a call without a key only in the parts that have one.
-pub(super) fn match_columns(dups: &Duplicates) -> Columns {
+pub(super) fn match_columns() -> Columns {
     use crate::analyzer::model::lineage;
     let mut all: Vec<String> = [SEQ, "event_time", "access_key_id"]
         .into_iter()
         .chain(lineage::KEY_MATCH)
         .map(String::from)
         .collect();
-    if dups.any() {
-        all.push("event_id".into());
-    }
     let later: Vec<String> = lineage::SESSION_MATCH
         .iter()
         .filter(|c| !all.iter().any(|k| k == *c))
@@ -194,7 +187,7 @@ pub(super) fn read_followed(
     keep: &crate::analyzer::model::follow::Followed,
 ) -> Result<DataFrame, DatasetError> {
     let (mut kept, mut keyless, mut calls) = (Vec::new(), false, 0);
-    each_chunk(parts, &match_columns(dups), dups, Mark::Row, |frames| {
+    each_chunk(parts, &match_columns(), dups, Mark::Row, |frames| {
         keyless |= frames.iter().any(|(_, _, k)| *k);
         calls += frames.iter().map(|(_, df, _)| df.height()).sum::<usize>();
         let chosen: Vec<_> = frames

@@ -52,7 +52,7 @@ pub fn tables(
         let fed = match (opts.needs.piecewise, keep.follow) {
             (false, Some(f)) => {
                 let keep = f.keys(assumptions, m)?;
-                let columns = Columns::of(opts, dups.any());
+                let columns = Columns::of(opts);
                 read_followed(parts, &columns, m, dups, &keep).map(Fed::Calls)
             }
             _ => read(parts, opts, keep, m, dups)
@@ -81,7 +81,7 @@ pub fn read(
     matcher: &Matcher<'_, '_>,
     dups: &Duplicates,
 ) -> Result<(Option<DataFrame>, Vec<(Table, DataFrame)>), DatasetError> {
-    let columns = columns(opts, keep, dups);
+    let columns = columns(opts, keep);
     let made = Made::new(keep, matcher)?;
     // A counter per core, each taking every n-th part of a chunk, joined at the end.
     let cores = rayon::current_num_threads().max(1);
@@ -174,11 +174,11 @@ fn stacked(
 
 /// What each part is read with: what matching needs, what grouping needs, and what the
 /// queries can name.
-fn columns(opts: &IngestOptions, keep: &Keep<'_>, dups: &Duplicates) -> Columns {
-    let matching = match_columns(dups);
+fn columns(opts: &IngestOptions, keep: &Keep<'_>) -> Columns {
+    let matching = match_columns();
     let mut columns = match keep.per_call.is_empty() {
-        true => match_columns(dups),
-        false => Columns::of(opts, dups.any()),
+        true => match_columns(),
+        false => Columns::of(opts),
     };
     if let Some(all) = columns.all.as_mut() {
         let more = matching.all.iter().flatten().map(String::as_str);

@@ -282,7 +282,7 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
     let piecewise = opts.needs.piecewise || keep.follow.is_some();
     let role_calls = match piecewise {
         true => empty_raw("role_calls").expect("a model table"),
-        false => read_role_calls(&table, &Columns::of(opts, resolved.any()), &w, calls_dates)?,
+        false => read_role_calls(&table, &Columns::of(opts), &w, calls_dates)?,
     };
     let events = if opts.needs.events {
         let ev = table("events", calls_dates, None)?;

@@ -162,6 +162,9 @@ pub struct Duplicates {
     pub differing_ids: Vec<String>,
     /// `event_id` → the surviving copy's `__seq`, for repeated IDs only.
     survivors: Option<DataFrame>,
+    /// The `__seq` of every copy dropped, sorted: what [`Duplicates::apply`] takes out, by
+    /// position alone, so that no table has to keep its event IDs for it.
+    dropped_seqs: Vec<u64>,
 }
 
 impl EventIds {
@@ -310,6 +313,7 @@ impl EventIds {
         groups(&self.other, &mut d, &mut ids, &mut firsts, |s: &String| {
             s.clone()
         });
+        d.dropped_seqs.sort_unstable();
         if !ids.is_empty() {
             d.survivors = Some(df!("event_id" => ids, FIRST => firsts)?);
         }
@@ -333,6 +337,7 @@ fn groups<K: PartialEq>(
             continue;
         }
         d.dropped += rest.len() as u64;
+        d.dropped_seqs.extend(rest.iter().map(|r| r.1));
         let differing = rest.iter().filter(|(_, _, h)| h != hash).count() as u64;
         d.differing += differing;
         let name = text(id);
@@ -353,6 +358,9 @@ pub struct SavedDuplicates {
     differing_ids: Vec<String>,
     /// Repeated IDs and the `__seq` of each one's surviving copy.
     survivors: Vec<(String, u64)>,
+    /// The `__seq` of each copy dropped. Required: a saved answer from before it was kept
+    /// does not read, and is made again.
+    dropped_seqs: Vec<u64>,
 }
 
 impl Duplicates {
@@ -372,6 +380,7 @@ impl Duplicates {
             differing: self.differing,
             differing_ids: self.differing_ids.clone(),
             survivors,
+            dropped_seqs: self.dropped_seqs.clone(),
         })
     }
 
@@ -387,16 +396,10 @@ impl Duplicates {
             differing: saved.differing,
             differing_ids: saved.differing_ids,
             survivors,
+            dropped_seqs: saved.dropped_seqs,
         })
     }
 
-    /// Whether any ID is repeated: only then does [`Duplicates::apply`] read a table's `event_id`.
-    pub fn any(&self) -> bool {
-        self.survivors.is_some()
-    }
-
-    /// `df` with only the surviving copy of each repeated ID (rows without an ID all stay), in
-    /// input order, and without the hidden `__seq` column.
     /// The surviving copy's input position of each of `ids` that was repeated.
     pub fn first_copies<'i>(
         &self,
@@ -426,22 +429,20 @@ impl Duplicates {
         out
     }
 
+    /// `df` with only the surviving copy of each repeated ID (rows without an ID all stay), in
+    /// input order, and without the hidden `__seq` column: the copies are known by `__seq`, so
+    /// `df` needs no `event_id`.
     pub fn apply(&self, df: DataFrame) -> PolarsResult<DataFrame> {
-        let Some(survivors) = &self.survivors else {
+        if self.dropped_seqs.is_empty() {
             return df.drop(SEQ);
-        };
-        let mut how = JoinArgs::new(JoinType::Left);
-        how.maintain_order = MaintainOrderJoin::Left;
-        df.lazy()
-            .join(
-                survivors.clone().lazy(),
-                [col("event_id")],
-                [col("event_id")],
-                how,
-            )
-            .filter(col(FIRST).is_null().or(col(SEQ).eq(col(FIRST))))
-            .drop(cols([SEQ, FIRST]))
-            .collect()
+        }
+        let keep: BooleanChunked = df
+            .column(SEQ)?
+            .u64()?
+            .iter()
+            .map(|s| s.is_none_or(|s| self.dropped_seqs.binary_search(&s).is_err()))
+            .collect();
+        df.filter(&keep)?.drop(SEQ)
     }
 }
 
@@ -512,6 +513,16 @@ mod tests {
         let kept = d.apply(table).unwrap();
         assert_eq!(texts(&kept, "event_id"), [Some("2"), None, Some("3")]);
         assert!(kept.column(SEQ).is_err());
+        // The copies are known by their place: a table read without its event IDs (no query
+        // names them) loses the same rows; so does one after a save and a restore.
+        let bare = df!("n" => [1u32, 2, 3, 4], SEQ => [seq(1, 5), seq(0, 1), seq(3, 0), seq(2, 0)])
+            .unwrap();
+        let restored = Duplicates::restore(d.save().unwrap()).unwrap();
+        for d in [&d, &restored] {
+            let kept = d.apply(bare.clone()).unwrap();
+            let n: Vec<Option<u32>> = kept.column("n").unwrap().u32().unwrap().iter().collect();
+            assert_eq!(n, [Some(2), Some(3)]);
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod schema;
 pub mod sink;
 pub mod trusted;
 
-pub use sink::{Needs, Part, RecordStats, Sink, UNKNOWN, with_ids};
+pub use sink::{Needs, Part, RecordStats, Sink, UNKNOWN};
 
 use polars::prelude::*;
 
@@ -124,8 +124,8 @@ pub struct CallColumns {
 /// The columns of `role_calls` a report keeps: those its queries can name (`words`, see
 /// `query::words_read`) and those janus-audit reads itself (de-duplication, the window,
 /// `--trusted-cidrs`, each call's key: `lineage::KEY_REF`). `None` (keep all) when `words` is.
-/// `event_id` only when a query names it: the readers add it where repeated IDs must be resolved
-/// (see [`with_ids`]); on a dataset without them it is the widest column never decoded.
+/// `event_id` only when a query names it: repeated IDs are resolved by each copy's place in the
+/// input (`__seq`, see `dedupe`), and it is the widest column of a call.
 pub fn role_call_columns(
     words: Option<&std::collections::BTreeSet<String>>,
 ) -> Option<CallColumns> {

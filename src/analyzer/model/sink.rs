@@ -324,10 +324,9 @@ impl Sink {
     /// every file is read, and the columns no query names need not be.
     pub fn finish(self, columns: Option<&[String]>) -> Part {
         let calls = self.calls.finish();
-        // Repeated IDs are resolved once every file is read: each row keeps its ID till then.
         let calls = match columns {
             Some(c) => calls
-                .select(with_ids(c).iter().map(String::as_str))
+                .select(c.iter().map(String::as_str))
                 .expect("columns of role_calls"),
             None => calls,
         };
@@ -599,14 +598,6 @@ fn push_touched(
 }
 
 /// `columns` of `role_calls`, and its `event_id` too: what de-duplication joins on.
-pub fn with_ids(columns: &[String]) -> Vec<String> {
-    let mut out = columns.to_vec();
-    if !out.iter().any(|c| c == "event_id") {
-        out.insert(0, "event_id".to_string());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
