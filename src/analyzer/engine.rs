@@ -368,12 +368,7 @@ fn narrow(opts: &mut IngestOptions, calls: &Sql, per_call: &[(Table, Sql)], sqls
         .chain(per_call.iter().map(|(_, s)| s))
         .collect();
     opts.needs = Needs {
-        events: opts.needs.events
-            || derived
-                .iter()
-                .copied()
-                .chain(sqls)
-                .any(|s| query::mentions(&s.text, Table::Events.name())),
+        events: opts.needs.events || reads_events(&derived, sqls),
         id_times: opts.needs.id_times,
         touched: opts.needs.touched,
         piecewise: !reads(Table::Calls)
@@ -386,11 +381,25 @@ fn narrow(opts: &mut IngestOptions, calls: &Sql, per_call: &[(Table, Sql)], sqls
         w.extend(crate::analyzer::model::activity::READS.map(String::from));
     }
     opts.role_call_columns = crate::analyzer::model::role_call_columns(words.as_ref());
+    match &opts.role_call_columns {
+        Some(c) => tracing::debug!("role_calls: keeping {}", c.kept.join(", ")),
+        None => tracing::debug!("role_calls: keeping every column"),
+    }
     opts.needs.touched |= opts.role_call_columns.as_ref().is_none_or(|c| {
         c.kept
             .iter()
             .any(|k| crate::analyzer::model::schema::TOUCHED.contains(&k.as_str()))
     });
+}
+
+/// Whether a query reads the events table (which holds every record of the input): reads it,
+/// not names it, as `COUNT(*) AS events`, a finding's column, does. One that does not parse may.
+fn reads_events(derived: &[&Sql], sqls: &[Sql]) -> bool {
+    derived
+        .iter()
+        .copied()
+        .chain(sqls)
+        .any(|s| query::sandbox::reads_table(&s.text, Table::Events.name()) != Some(false))
 }
 
 /// `key_activity`, when one of `sqls` names it: as read in groups, or made from `role_calls`;
@@ -485,5 +494,27 @@ mod tests {
             Some(crate::base::hash::sha256_hex(text.as_bytes()).as_str())
         );
         assert_eq!(t.describe()["path"], path.display().to_string());
+    }
+
+    #[test]
+    fn the_events_table_is_built_for_a_query_that_reads_it_not_one_that_names_a_column_so() {
+        let sql = |text: &str| Sql {
+            name: "q".into(),
+            text: text.into(),
+        };
+        let calls = sql("SELECT * FROM role_calls");
+        let events = |text: &str| reads_events(&[&calls], &[sql(text)]);
+        assert!(!events(
+            "SELECT session_name, COUNT(*) AS events FROM calls GROUP BY 1"
+        ));
+        assert!(!events("SELECT 1 AS n FROM assumptions -- not from events"));
+        assert!(events("SELECT event_name, COUNT(*) FROM events GROUP BY 1"));
+        assert!(events(
+            "WITH e AS (SELECT * FROM events) SELECT COUNT(*) FROM e"
+        ));
+        assert!(
+            events("SELECT 'unclosed"),
+            "what does not parse may read it"
+        );
     }
 }
