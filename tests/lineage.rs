@@ -7,7 +7,7 @@ mod bin;
 
 use std::path::Path;
 
-use bin::run;
+use bin::{run, run_with};
 
 use serde_json::{Value, json};
 
@@ -675,4 +675,84 @@ fn the_lineage_is_built_with_the_columns_the_queries_name() {
     ]);
     assert_eq!(n, 3);
     assert!(out.contains("ASIACHAINAPP1HOP1A01"), "{out}");
+}
+
+/// Over the JSON files, a report that reads no call whole (by-instance, sessions, findings)
+/// makes its groups and the tables made a call at a time from slices of the calls (debug builds:
+/// `JANUS_AUDIT_SLICE_ROWS`), as a report over a dataset does from its parts: the same rows as
+/// a query that reads the calls whole, wherever the slices are cut.
+#[test]
+fn the_files_calls_read_a_slice_at_a_time_answer_as_read_whole() {
+    // Reading `calls` too (joined, but for no row) makes the query read every call whole.
+    let whole = |table: &str| {
+        format!(
+            "SELECT t.* FROM {table} t LEFT JOIN \
+             (SELECT key_ref AS k FROM calls WHERE 1 = 0) c ON t.key_ref = c.k"
+        )
+    };
+    let ordered = " ORDER BY 1, 2, 3, 4, 5";
+    for trail in [
+        "fixtures/chains",
+        "fixtures/reuse",
+        "fixtures/keys",
+        "fixtures/findings",
+        "fixtures/edge",
+        "fixtures/damaged",
+        "fixtures/exports",
+    ] {
+        for table in ["flagged_calls", "orphan_calls", "key_activity"] {
+            let sql = format!("SELECT * FROM {table}");
+            let read_whole = run(&[
+                "query",
+                &format!("{}{ordered}", whole(table)),
+                trail,
+                "--format",
+                "csv",
+                "-v",
+            ]);
+            assert!(
+                !read_whole.stderr.contains("slice(s) read as"),
+                "{}",
+                read_whole.stderr
+            );
+            assert!(
+                read_whole.code == 0 || read_whole.code == 3,
+                "{}",
+                read_whole.stderr
+            );
+            for n in ["1", "7", "131072"] {
+                let args = [
+                    "query",
+                    &format!("{sql}{ordered}"),
+                    trail,
+                    "--format",
+                    "csv",
+                    "-v",
+                ];
+                let sliced = run_with(&args, &[("JANUS_AUDIT_SLICE_ROWS", n)]);
+                assert_eq!(sliced.code, read_whole.code, "{args:?}: {}", sliced.stderr);
+                assert!(
+                    sliced.stderr.contains("slice(s) read as"),
+                    "{}",
+                    sliced.stderr
+                );
+                assert_eq!(
+                    sliced.stdout, read_whole.stdout,
+                    "{table} over {trail} in slices of {n}"
+                );
+            }
+        }
+        for report in ["by-instance", "sessions", "findings"] {
+            let one = run(&[report, trail, "--format", "csv"]);
+            let sliced = run_with(
+                &[report, trail, "--format", "csv"],
+                &[("JANUS_AUDIT_SLICE_ROWS", "3")],
+            );
+            assert_eq!(
+                (sliced.code, &sliced.stdout),
+                (one.code, &one.stdout),
+                "{report} over {trail}"
+            );
+        }
+    }
 }

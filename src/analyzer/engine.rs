@@ -270,8 +270,33 @@ fn read_input(
     trusted: &[ipnet::IpNet],
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<load::Ingested, ReportError> {
+    let texts: Vec<&Sql> = per_call.iter().map(|(_, s)| s).collect();
+    let named = query::words_read(&texts, sqls);
+    let keep = |follow| crate::analyzer::dataset::pieces::Keep {
+        follow,
+        calls,
+        per_call,
+        trusted,
+        named: named.as_ref(),
+    };
     let Some(dir) = &opts.dataset else {
-        return Ok(load::ingest(opts, progress)?);
+        if !opts.needs.piecewise || params.iter().any(|(t, _)| *t == Table::TimelineFilter) {
+            return Ok(load::ingest(opts, progress)?);
+        }
+        // The files' calls are read whole, then made into what the queries read of them a
+        // slice at a time, as from a dataset: the tables made a call at a time never hold
+        // every call's keys and root.
+        return load::ingest_into(opts, progress, |mut raw| {
+            let none = raw.role_calls.head(Some(0));
+            let calls = std::mem::replace(&mut raw.role_calls, none);
+            let source = crate::analyzer::dataset::calls::Source::Memory(&calls);
+            Ok(crate::analyzer::dataset::pieces::tables(
+                raw,
+                &source,
+                opts,
+                &keep(None),
+            )?)
+        });
     };
     let reads_events = std::iter::once(calls)
         .chain(per_call.iter().map(|(_, s)| s))
@@ -284,16 +309,11 @@ fn read_input(
         Some((_, df)) => Some(crate::analyzer::model::follow::Follow::from_frame(df)?),
         None => None,
     };
-    let texts: Vec<&Sql> = per_call.iter().map(|(_, s)| s).collect();
-    let named = query::words_read(&texts, sqls);
-    let keep = crate::analyzer::dataset::pieces::Keep {
-        follow: follow.as_ref(),
-        calls,
-        per_call,
-        trusted,
-        named: named.as_ref(),
-    };
-    Ok(crate::analyzer::dataset::read::read(dir, opts, &keep)?)
+    Ok(crate::analyzer::dataset::read::read(
+        dir,
+        opts,
+        &keep(follow.as_ref()),
+    )?)
 }
 
 /// The tables made a call at a time (`query::PER_CALL`) that one of `sqls` names, with their

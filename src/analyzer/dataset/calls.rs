@@ -150,6 +150,65 @@ pub(super) fn match_columns() -> Columns {
     }
 }
 
+/// Where a report over the window's calls a few at a time finds them.
+pub enum Source<'a> {
+    /// The dataset's parts.
+    Parts(&'a Parts<'a>),
+    /// Calls already read into memory (from the JSON files): the window's, every copy of a
+    /// repeated event ID with its `__seq`, in input order.
+    Memory(&'a DataFrame),
+}
+
+/// Rows of calls in memory handed on at a time: what the tables made a call at a time hold of
+/// them while they are made is that many rows', not the window's. Debug builds only:
+/// `JANUS_AUDIT_SLICE_ROWS=N` makes slices of N, so that tests over small trails cross the
+/// seams between slices.
+fn slice_rows() -> usize {
+    const SLICE_ROWS: usize = 131_072;
+    match std::env::var("JANUS_AUDIT_SLICE_ROWS") {
+        Ok(n) if cfg!(debug_assertions) => n.parse().unwrap_or(SLICE_ROWS).max(1),
+        _ => SLICE_ROWS,
+    }
+}
+
+/// Every piece of `source` (a part, or a slice of the calls in memory), a few at a time, with
+/// `columns` (in memory: those it has), less the copies that do not survive, each row marked
+/// by `mark`, and whether one has no access key.
+pub(super) fn each_piece(
+    source: &Source<'_>,
+    columns: &Columns,
+    dups: &Duplicates,
+    mark: Mark,
+    mut each: impl FnMut(Vec<(&Path, DataFrame, bool)>) -> Result<(), DatasetError>,
+) -> Result<(), DatasetError> {
+    let calls = match source {
+        Source::Parts(parts) => return each_chunk(parts, columns, dups, mark, each),
+        Source::Memory(calls) => calls,
+    };
+    let (cores, rows) = (rayon::current_num_threads().max(1), slice_rows());
+    let starts: Vec<usize> = (0..calls.height()).step_by(rows).collect();
+    for chunk in starts.chunks(cores * 2) {
+        let frames = chunk
+            .iter()
+            .map(|&at| {
+                let mut df = calls.slice(at as i64, rows);
+                match mark {
+                    Mark::Nothing => {}
+                    Mark::Row => df = df.with_row_index(ROW.into(), None)?,
+                    Mark::Order => {
+                        let seq = df.column(SEQ)?.clone().with_name(ORDER.into());
+                        df.with_column(seq)?;
+                    }
+                }
+                let keyless = df.column("access_key_id")?.null_count() > 0;
+                Ok::<_, DatasetError>((Path::new(""), dups.apply(df)?, keyless))
+            })
+            .collect::<Result<_, _>>()?;
+        each(frames)?;
+    }
+    Ok(())
+}
+
 /// Every part of `parts`, read by [`read_part`] a few at a time and handed to `each` with its
 /// path. Parts are decoded one at a time (polars decodes a part on its own pool: parts decoded
 /// on every core at once only waited for each other); `each` then has every core for them.

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::analyzer::dataset::DatasetError;
 use crate::analyzer::dataset::calls::{
-    Columns, Mark, ORDER, Parts, as_whole, each_chunk, in_order, later_as_null, match_columns,
+    Columns, Mark, ORDER, Source, as_whole, each_piece, in_order, later_as_null, match_columns,
     no_rows, owned, read_followed,
 };
 use crate::analyzer::load::IngestOptions;
@@ -43,19 +43,19 @@ pub struct Keep<'a> {
 /// their groups and the tables made a call at a time, or, for a timeline, those it can show.
 pub fn tables(
     raw: Raw,
-    parts: &Parts<'_>,
+    source: &Source<'_>,
     opts: &IngestOptions,
     keep: &Keep<'_>,
 ) -> Result<Tables, DatasetError> {
     let mut failed = None;
     let groups: crate::analyzer::model::GroupCalls<'_> = Box::new(|m, dups, assumptions| {
-        let fed = match (opts.needs.piecewise, keep.follow) {
-            (false, Some(f)) => {
+        let fed = match (opts.needs.piecewise, keep.follow, source) {
+            (false, Some(f), Source::Parts(parts)) => {
                 let keep = f.keys(assumptions, m)?;
                 let columns = Columns::of(opts);
                 read_followed(parts, &columns, m, dups, &keep).map(Fed::Calls)
             }
-            _ => read(parts, opts, keep, m, dups)
+            _ => read(source, opts, keep, m, dups)
                 .map(|(groups, per_call)| Fed::Pieces { groups, per_call }),
         };
         fed.map_err(|e| {
@@ -75,7 +75,7 @@ pub fn tables(
 /// each of `keep.per_call`, in input order.
 #[allow(clippy::type_complexity)]
 pub fn read(
-    parts: &Parts<'_>,
+    source: &Source<'_>,
     opts: &IngestOptions,
     keep: &Keep<'_>,
     matcher: &Matcher<'_, '_>,
@@ -97,7 +97,7 @@ pub fn read(
         true => Mark::Nothing,
         false => Mark::Order,
     };
-    each_chunk(parts, &columns, dups, mark, |frames| {
+    each_piece(source, &columns, dups, mark, |frames| {
         read += frames.len();
         calls += frames.iter().map(|(_, df, _)| df.height()).sum::<usize>();
         keyless |= frames.iter().any(|(_, _, k)| *k);
@@ -138,8 +138,20 @@ pub fn read(
         .enumerate()
         .map(|(at, ((table, _), kept))| Ok((*table, stacked(kept, at, &made, &columns, keyless)?)))
         .collect::<Result<Vec<_>, DatasetError>>()?;
+    tell(source, calls, read, groups.as_ref(), &per_call);
+    Ok((groups, per_call))
+}
+
+/// What was read, and kept as what (`-v`).
+fn tell(
+    source: &Source<'_>,
+    calls: usize,
+    read: usize,
+    groups: Option<&DataFrame>,
+    per_call: &[(Table, DataFrame)],
+) {
     let kept: Vec<String> = groups
-        .iter()
+        .into_iter()
         .map(|g| format!("{} group(s)", g.height()))
         .chain(
             per_call
@@ -147,14 +159,17 @@ pub fn read(
                 .map(|(t, df)| format!("{} row(s) of {t}", df.height())),
         )
         .collect();
+    let (of, unit) = match source {
+        Source::Parts(_) => ("dataset", "part(s)"),
+        Source::Memory(_) => ("files", "slice(s)"),
+    };
     tracing::info!(
-        "dataset: {calls} call(s) of {read} part(s) read {}",
+        "{of}: {calls} call(s) of {read} {unit} read {}",
         match kept.is_empty() {
             true => "only to match them to their keys".to_string(),
             false => format!("as {}", kept.join(", ")),
         }
     );
-    Ok((groups, per_call))
 }
 
 /// The rows of every part of the `at`-th table, in input order, as a whole read has them.

@@ -302,14 +302,7 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
     let hops = with_margin("hops", &opts.base_columns.hops)?;
     // A policy's history has no window: every change the dataset holds.
     let policy_changes = table("policy_changes", ranges(&Window::default()).1, None)?;
-    tracing::info!(
-        "dataset: tables read in {:.2?}; assumptions with {} of their {} columns, hops with {} of {}",
-        started.elapsed(),
-        decoded("assumptions", &opts.base_columns.assumptions).0,
-        decoded("assumptions", &opts.base_columns.assumptions).1,
-        decoded("hops", &opts.base_columns.hops).0,
-        decoded("hops", &opts.base_columns.hops).1,
-    );
+    tell_read(started, opts);
     let (files, stats) = source_files(&ds, &wide)?;
     let raw = Raw {
         events,
@@ -328,7 +321,8 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
                 paths: part_paths(&ds, "role_calls", calls_dates, &committed)?,
                 window: &w,
             };
-            crate::analyzer::dataset::pieces::tables(raw, &parts, opts, keep)?
+            let source = crate::analyzer::dataset::calls::Source::Parts(&parts);
+            crate::analyzer::dataset::pieces::tables(raw, &source, opts, keep)?
         }
     };
     tracing::info!("dataset: tables built in {:.2?}", started.elapsed());
@@ -339,6 +333,18 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
         walk_errors: Vec::new(),
         summary,
     })
+}
+
+/// How long the tables other than the calls took to read, and with how many columns (`-v`).
+fn tell_read(started: std::time::Instant, opts: &IngestOptions) {
+    tracing::info!(
+        "dataset: tables read in {:.2?}; assumptions with {} of their {} columns, hops with {} of {}",
+        started.elapsed(),
+        decoded("assumptions", &opts.base_columns.assumptions).0,
+        decoded("assumptions", &opts.base_columns.assumptions).1,
+        decoded("hops", &opts.base_columns.hops).0,
+        decoded("hops", &opts.base_columns.hops).1,
+    );
 }
 
 /// How many of `table`'s stored columns are decoded, of how many.

@@ -262,6 +262,17 @@ pub fn ingest(
     opts: &IngestOptions,
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> PolarsResult<Ingested> {
+    ingest_into(opts, progress, |raw| {
+        Tables::from_raw(raw, &opts.providers, opts.lineage_columns.as_ref())
+    })
+}
+
+/// [`ingest`], the tables built from what was read by `build`.
+pub fn ingest_into<E: From<PolarsError>>(
+    opts: &IngestOptions,
+    progress: Option<&dyn crate::analyzer::notice::FileCount>,
+    build: impl FnOnce(crate::analyzer::model::Raw) -> Result<Tables, E>,
+) -> Result<Ingested, E> {
     let (found, walk_errors, s3) = discover(opts);
     if let Some(pb) = progress {
         pb.set_total(found.len() as u64);
@@ -271,7 +282,7 @@ pub fn ingest(
         None => read_files(&found, 0, opts, progress, Vec::new()),
     };
     let started = Instant::now();
-    let tables = Tables::from_parts(parts, &opts.providers, opts.lineage_columns.as_ref())?;
+    let tables = build(crate::analyzer::model::Raw::from_parts(parts)?)?;
     tracing::info!("built tables in {:.2?}", started.elapsed());
     let summary = summarize(&reports, &walk_errors, &tables);
     Ok(Ingested {
