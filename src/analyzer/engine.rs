@@ -287,7 +287,8 @@ fn read_input(
         // slice at a time, as from a dataset: the tables made a call at a time never hold
         // every call's keys and root.
         return load::ingest_into(opts, progress, |mut raw| {
-            let none = raw.role_calls.head(Some(0));
+            // A new empty table: a slice of the calls, even of no row, would keep them all.
+            let none = DataFrame::empty_with_schema(raw.role_calls.schema());
             let calls = std::mem::replace(&mut raw.role_calls, none);
             let source = crate::analyzer::dataset::calls::Source::Memory(&calls);
             Ok(crate::analyzer::dataset::pieces::tables(

@@ -108,15 +108,7 @@ pub(super) fn read_part(
     dups: &Duplicates,
     mark: Mark,
 ) -> Result<(DataFrame, bool), DatasetError> {
-    let mut df = read_parquet(path, columns.first().as_deref())?;
-    match mark {
-        Mark::Nothing => {}
-        Mark::Row => df = df.with_row_index(ROW.into(), None)?,
-        Mark::Order => {
-            let seq = df.column(SEQ)?.clone().with_name(ORDER.into());
-            df.with_column(seq)?;
-        }
-    }
+    let df = marked(read_parquet(path, columns.first().as_deref())?, mark)?;
     let window = in_window(&df, parts.window)?;
     let mut df = df.filter(&window)?;
     let keyless = df.column("access_key_id")?.null_count() > 0;
@@ -148,6 +140,19 @@ pub(super) fn match_columns() -> Columns {
         all: Some(all),
         later,
     }
+}
+
+/// `df`, each row marked as `mark` says.
+fn marked(mut df: DataFrame, mark: Mark) -> Result<DataFrame, DatasetError> {
+    match mark {
+        Mark::Nothing => {}
+        Mark::Row => df = df.with_row_index(ROW.into(), None)?,
+        Mark::Order => {
+            let seq = df.column(SEQ)?.clone().with_name(ORDER.into());
+            df.with_column(seq)?;
+        }
+    }
+    Ok(df)
 }
 
 /// Where a report over the window's calls a few at a time finds them.
@@ -191,15 +196,7 @@ pub(super) fn each_piece(
         let frames = chunk
             .iter()
             .map(|&at| {
-                let mut df = calls.slice(at as i64, rows);
-                match mark {
-                    Mark::Nothing => {}
-                    Mark::Row => df = df.with_row_index(ROW.into(), None)?,
-                    Mark::Order => {
-                        let seq = df.column(SEQ)?.clone().with_name(ORDER.into());
-                        df.with_column(seq)?;
-                    }
-                }
+                let df = marked(calls.slice(at as i64, rows), mark)?;
                 let keyless = df.column("access_key_id")?.null_count() > 0;
                 Ok::<_, DatasetError>((Path::new(""), dups.apply(df)?, keyless))
             })

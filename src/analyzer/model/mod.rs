@@ -180,7 +180,8 @@ impl BaseColumns {
         // eventID survives (`dedupe`), the provider of each assumption (`attribute_providers`),
         // and, for the commands that use them, a timeline's entity (`follow`), the trust
         // history and policies (`trust`) and the GCP verdicts (`gcp::keys`).
-        const OWN_ASSUMPTIONS: [&str; 17] = [
+        // Of both tables: the key, its issuance and its role session.
+        const BOTH: [&str; 11] = [
             "event_id",
             dedupe::SEQ,
             "event_time",
@@ -190,28 +191,19 @@ impl BaseColumns {
             "role_arn",
             "session_name",
             "expires_at",
-            "issuing_ip",
             "account_id",
             "source_identity",
+        ];
+        const OWN_ASSUMPTIONS: [&str; 6] = [
+            "issuing_ip",
             "provider",
             "sub",
             "aud",
             "project",
             "instance",
         ];
-        const OWN_HOPS: [&str; 17] = [
-            "event_id",
-            dedupe::SEQ,
-            "event_time",
-            "error_code",
-            "access_key_id",
-            "assumed_role_arn",
-            "role_arn",
-            "session_name",
-            "expires_at",
+        const OWN_HOPS: [&str; 6] = [
             "source_ip",
-            "account_id",
-            "source_identity",
             "identity_type",
             "parent_key",
             "parent_arn",
@@ -224,7 +216,10 @@ impl BaseColumns {
                 Some(
                     all.get_column_names()
                         .into_iter()
-                        .filter(|c| own.contains(&c.as_str()) || words.contains(c.as_str()))
+                        .filter(|c| {
+                            let c = c.as_str();
+                            BOTH.contains(&c) || own.contains(&c) || words.contains(c)
+                        })
                         .map(|c| c.to_string())
                         .collect(),
                 )
