@@ -184,24 +184,31 @@ pub(super) fn each_piece(
     columns: &Columns,
     dups: &Duplicates,
     mark: Mark,
-    mut each: impl FnMut(Vec<(&Path, DataFrame, bool)>) -> Result<(), DatasetError>,
+    each: impl FnMut(Vec<(&Path, DataFrame, bool)>) -> Result<(), DatasetError>,
 ) -> Result<(), DatasetError> {
     let calls = match source {
         Source::Parts(parts) => return each_chunk(parts, columns, dups, mark, each),
         Source::Memory(calls) => calls,
     };
-    let (cores, rows) = (rayon::current_num_threads().max(1), slice_rows());
+    let rows = slice_rows();
     let starts: Vec<usize> = (0..calls.height()).step_by(rows).collect();
-    for chunk in starts.chunks(cores * 2) {
-        let frames = chunk
-            .iter()
-            .map(|&at| {
-                let df = marked(calls.slice(at as i64, rows), mark)?;
-                let keyless = df.column("access_key_id")?.null_count() > 0;
-                Ok::<_, DatasetError>((Path::new(""), dups.apply(df)?, keyless))
-            })
-            .collect::<Result<_, _>>()?;
-        each(frames)?;
+    by_chunks(&starts, each, |&at| {
+        let df = marked(calls.slice(at as i64, rows), mark)?;
+        let keyless = df.column("access_key_id")?.null_count() > 0;
+        Ok((Path::new(""), dups.apply(df)?, keyless))
+    })
+}
+
+/// Each of `items` made into a piece by `piece`, handed to `each` a few at a time: as many as
+/// two per core, which `each` then works on at once.
+fn by_chunks<'i, T>(
+    items: &'i [T],
+    mut each: impl FnMut(Vec<(&'i Path, DataFrame, bool)>) -> Result<(), DatasetError>,
+    piece: impl Fn(&'i T) -> Result<(&'i Path, DataFrame, bool), DatasetError>,
+) -> Result<(), DatasetError> {
+    let cores = rayon::current_num_threads().max(1);
+    for chunk in items.chunks(cores * 2) {
+        each(chunk.iter().map(&piece).collect::<Result<_, _>>()?)?;
     }
     Ok(())
 }
@@ -214,20 +221,12 @@ pub(super) fn each_chunk(
     columns: &Columns,
     dups: &Duplicates,
     mark: Mark,
-    mut each: impl FnMut(Vec<(&Path, DataFrame, bool)>) -> Result<(), DatasetError>,
+    each: impl FnMut(Vec<(&Path, DataFrame, bool)>) -> Result<(), DatasetError>,
 ) -> Result<(), DatasetError> {
-    let cores = rayon::current_num_threads().max(1);
-    for chunk in parts.paths.chunks(cores * 2) {
-        let frames = chunk
-            .iter()
-            .map(|p| {
-                let (df, keyless) = read_part(p, columns, parts, dups, mark)?;
-                Ok::<_, DatasetError>((p.as_path(), df, keyless))
-            })
-            .collect::<Result<_, _>>()?;
-        each(frames)?;
-    }
-    Ok(())
+    by_chunks(&parts.paths, each, |p| {
+        let (df, keyless) = read_part(p, columns, parts, dups, mark)?;
+        Ok((p.as_path(), df, keyless))
+    })
 }
 
 /// The window's calls that a timeline of one entity can show (`keep`), matched to their keys,

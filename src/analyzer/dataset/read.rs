@@ -337,13 +337,15 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
 
 /// How long the tables other than the calls took to read, and with how many columns (`-v`).
 fn tell_read(started: std::time::Instant, opts: &IngestOptions) {
+    let a = decoded("assumptions", &opts.base_columns.assumptions);
+    let h = decoded("hops", &opts.base_columns.hops);
     tracing::info!(
         "dataset: tables read in {:.2?}; assumptions with {} of their {} columns, hops with {} of {}",
         started.elapsed(),
-        decoded("assumptions", &opts.base_columns.assumptions).0,
-        decoded("assumptions", &opts.base_columns.assumptions).1,
-        decoded("hops", &opts.base_columns.hops).0,
-        decoded("hops", &opts.base_columns.hops).1,
+        a.0,
+        a.1,
+        h.0,
+        h.1,
     );
 }
 

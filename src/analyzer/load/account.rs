@@ -314,7 +314,7 @@ pub fn summarize(reports: &[FileReport], walk_errors: &[WalkError], tables: &Tab
     let mut summary = Summary {
         paths_unreadable: walk_errors.len() as u64,
         records: tables.stats.records,
-        duplicates: tables.duplicates.dropped,
+        duplicates: tables.duplicates.dropped(),
         duplicates_differing: tables.duplicates.differing,
         differing_ids: tables.duplicates.differing_ids.clone(),
         other_providers: tables.other_providers,

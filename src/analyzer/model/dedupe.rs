@@ -154,16 +154,15 @@ pub struct EventIds {
 /// What the repeats were, and which copies survive.
 #[derive(Debug, Default)]
 pub struct Duplicates {
-    /// Copies dropped (every copy after the first).
-    pub dropped: u64,
     /// Of those, copies whose content differs from the kept one.
     pub differing: u64,
     /// The first few IDs with differing copies.
     pub differing_ids: Vec<String>,
     /// `event_id` → the surviving copy's `__seq`, for repeated IDs only.
     survivors: Option<DataFrame>,
-    /// The `__seq` of every copy dropped, sorted: what [`Duplicates::apply`] takes out, by
-    /// position alone, so that no table has to keep its event IDs for it.
+    /// The `__seq` of every copy dropped (every copy after the first), sorted: what
+    /// [`Duplicates::apply`] takes out, by position alone, so that no table has to keep its
+    /// event IDs for it.
     dropped_seqs: Vec<u64>,
 }
 
@@ -336,7 +335,6 @@ fn groups<K: PartialEq>(
         if rest.is_empty() {
             continue;
         }
-        d.dropped += rest.len() as u64;
         d.dropped_seqs.extend(rest.iter().map(|r| r.1));
         let differing = rest.iter().filter(|(_, _, h)| h != hash).count() as u64;
         d.differing += differing;
@@ -353,7 +351,6 @@ fn groups<K: PartialEq>(
 /// `ids` table again while nothing was ingested (see `dataset::read`).
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct SavedDuplicates {
-    dropped: u64,
     differing: u64,
     differing_ids: Vec<String>,
     /// Repeated IDs and the `__seq` of each one's surviving copy.
@@ -376,7 +373,6 @@ impl Duplicates {
             }
         }
         Ok(SavedDuplicates {
-            dropped: self.dropped,
             differing: self.differing,
             differing_ids: self.differing_ids.clone(),
             survivors,
@@ -392,12 +388,16 @@ impl Duplicates {
             Some(df!("event_id" => ids, FIRST => firsts)?)
         };
         Ok(Duplicates {
-            dropped: saved.dropped,
             differing: saved.differing,
             differing_ids: saved.differing_ids,
             survivors,
             dropped_seqs: saved.dropped_seqs,
         })
+    }
+
+    /// Copies dropped (every copy after the first).
+    pub fn dropped(&self) -> u64 {
+        self.dropped_seqs.len() as u64
     }
 
     /// The surviving copy's input position of each of `ids` that was repeated.
@@ -489,7 +489,7 @@ mod tests {
             ids.push(id, i as u64, 7);
         }
         let d = ids.resolve().unwrap();
-        assert_eq!(d.dropped, 2);
+        assert_eq!(d.dropped(), 2);
         assert_eq!(d.differing, 0);
     }
 
@@ -501,7 +501,7 @@ mod tests {
         ids.push("2", seq(0, 1), 20);
         ids.push("2", seq(2, 0), 20); // a re-delivery
         let d = ids.resolve().unwrap();
-        assert_eq!((d.dropped, d.differing), (2, 1));
+        assert_eq!((d.dropped(), d.differing), (2, 1));
         assert_eq!(d.differing_ids, ["1"]);
         // A table that only holds the second copy of "1" (the first was not its kind of row)
         // must not keep it: the surviving copy is decided for all tables at once.
@@ -556,7 +556,7 @@ mod tests {
         let bytes = df.column(UUID).unwrap().binary().unwrap().get(0).unwrap();
         assert_eq!(bytes[..4], [0xbe, 0x17, 0x0c, 0xed]);
         let back = EventIds::from_frame(&df).unwrap().resolve().unwrap();
-        assert_eq!((back.dropped, back.differing), (1, 1));
+        assert_eq!((back.dropped(), back.differing), (1, 1));
         assert_eq!(back.differing_ids, ["be170ced-ba43-4a02-9b70-f18127034945"]);
         // A row that names no event (a damaged part) is passed over.
         let odd = df!(

@@ -597,7 +597,6 @@ fn push_touched(
     push_str(key, t.s3_key.as_deref());
 }
 
-/// `columns` of `role_calls`, and its `event_id` too: what de-duplication joins on.
 #[cfg(test)]
 mod tests {
     use super::*;
