@@ -11,6 +11,11 @@
 -- Over a dataset this table is made a part of the window at a time, and only its rows are kept
 -- (most calls have no mark): an override must decide each call from its own row and its key's,
 -- as this one does, never from other calls.
+-- When the only queries that read it are the shipped findings (recon_burst, use_after_expiry,
+-- key_used_from_foreign_ip), the rows marked only recon or denied are counted per key and
+-- window bucket as the calls are read, and kept only where recon_burst's windows can cross
+-- (src/analyzer/dataset/bursts.rs): those findings are the same, and `query` over this table
+-- still has every row.
 WITH marked AS (
     SELECT
         *,

@@ -1147,10 +1147,10 @@ fn a_single_detection_runs_through_query_with_its_parameters() {
     assert_eq!(rows.len(), 2, "{rows:#?}");
 }
 
-/// The bucketed sliding window in recon_burst.sql against a brute-force count over every window,
-/// on random call times for a few keys (a fixed seed: the same trail on every run).
-#[test]
-fn recon_burst_windows_match_brute_force() {
+/// A trail of recon and denied calls at random times for a few keys (a fixed seed: the same
+/// trail on every run), with each call as (key, time, name, denied).
+#[allow(clippy::type_complexity)]
+fn random_recon_trail() -> (Vec<Value>, Vec<(String, i64, &'static str, bool)>) {
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = |n: u64| {
         seed = seed
@@ -1176,8 +1176,7 @@ fn recon_burst_windows_match_brute_force() {
             .to_string()
     };
     let mut lines = Vec::new();
-    // (key, time, name, denied)
-    let mut calls: Vec<(String, i64, &str, bool)> = Vec::new();
+    let mut calls = Vec::new();
     for k in 0..6 {
         let key = format!("ASIARANDOMKEY{k:07}");
         let session = format!("rand-proj.inst-{k}");
@@ -1193,7 +1192,7 @@ fn recon_burst_windows_match_brute_force() {
             "responseElements": {"credentials": {"accessKeyId": key,
                 "expiration": "Oct 9, 2026, 12:00:00\u{202f}AM"}},
         }));
-        // Dense keys and sparse keys: spans from 10 minutes to 4 hours.
+        // Dense keys and sparse keys: spans from 10 minutes to 8 hours.
         let span = [600, 3600, 7200, 14400, 28800, 1800][k];
         for i in 0..(20 + next(40)) {
             let t = base + 60 + next(span) as i64;
@@ -1210,93 +1209,118 @@ fn recon_burst_windows_match_brute_force() {
             calls.push((key.clone(), t, name, denied));
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let trail = dir.path().join("random.jsonl");
-    std::fs::write(
-        &trail,
-        lines
-            .iter()
-            .map(|l| l.to_string() + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
+    (lines, calls)
+}
 
+/// recon_burst's answer by brute force: every window [t, t + w) anchored at a call, per key,
+/// and the number of calls behind the key's finding.
+fn recon_bursts_by_brute_force(
+    calls: &[(String, i64, &str, bool)],
+    (n_distinct, n_denied, w): (i64, i64, i64),
+) -> Vec<(String, u64)> {
     let is_recon = |n: &str| {
         n.starts_with("List")
             || n.starts_with("Describe")
             || (n.starts_with("Get") && n.contains("Account"))
             || n == "GetCallerIdentity"
     };
-    for (n_distinct, n_denied, w) in [(4i64, 4i64, 300i64), (5, 3, 120), (6, 5, 900)] {
-        let mut expected: Vec<(String, u64)> = Vec::new();
-        let mut keys: Vec<&String> = calls.iter().map(|c| &c.0).collect();
-        keys.sort();
-        keys.dedup();
-        for key in keys {
-            let mine: Vec<_> = calls.iter().filter(|c| &c.0 == key).collect();
-            let mut behind = std::collections::BTreeSet::new();
-            for a in &mine {
-                let inside: Vec<_> = mine
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| c.1 >= a.1 && c.1 < a.1 + w)
-                    .collect();
-                if is_recon(a.2) {
-                    let distinct: std::collections::BTreeSet<_> = inside
-                        .iter()
-                        .filter(|(_, c)| is_recon(c.2))
-                        .map(|(_, c)| c.2)
-                        .collect();
-                    if distinct.len() as i64 >= n_distinct {
-                        behind.extend(
-                            inside
-                                .iter()
-                                .filter(|(_, c)| is_recon(c.2))
-                                .map(|(i, _)| *i),
-                        );
-                    }
-                }
-                if a.3 {
-                    let denied: Vec<_> = inside.iter().filter(|(_, c)| c.3).collect();
-                    if denied.len() as i64 >= n_denied {
-                        behind.extend(denied.iter().map(|(i, _)| *i));
-                    }
+    let mut expected: Vec<(String, u64)> = Vec::new();
+    let mut keys: Vec<&String> = calls.iter().map(|c| &c.0).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let mine: Vec<_> = calls.iter().filter(|c| &c.0 == key).collect();
+        let mut behind = std::collections::BTreeSet::new();
+        for a in &mine {
+            let inside: Vec<_> = mine
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.1 >= a.1 && c.1 < a.1 + w)
+                .collect();
+            if is_recon(a.2) {
+                let recon: Vec<_> = inside.iter().filter(|(_, c)| is_recon(c.2)).collect();
+                let distinct: std::collections::BTreeSet<_> =
+                    recon.iter().map(|(_, c)| c.2).collect();
+                if distinct.len() as i64 >= n_distinct {
+                    behind.extend(recon.iter().map(|(i, _)| *i));
                 }
             }
-            if !behind.is_empty() {
-                expected.push((key.clone(), behind.len() as u64));
+            if a.3 {
+                let denied: Vec<_> = inside.iter().filter(|(_, c)| c.3).collect();
+                if denied.len() as i64 >= n_denied {
+                    behind.extend(denied.iter().map(|(i, _)| *i));
+                }
             }
         }
-        let (rows, r) = json_rows(&[
-            "query",
-            "findings/recon_burst",
-            trail.to_str().unwrap(),
-            "--set",
-            &format!("recon_min_distinct={n_distinct}"),
-            "--set",
-            &format!("recon_min_denied={n_denied}"),
-            "--set",
-            &format!("recon_window_s={w}"),
-        ]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        let mut got: Vec<(String, u64)> = rows
-            .iter()
-            .map(|r| {
-                (
-                    r["access_key_id"].as_str().unwrap().to_string(),
-                    r["events"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        got.sort();
+        if !behind.is_empty() {
+            expected.push((key.clone(), behind.len() as u64));
+        }
+    }
+    expected
+}
+
+/// The bucketed sliding window in recon_burst.sql against a brute-force count over every window,
+/// on random call times for a few keys. Over the files (read whole, and a few calls at a time)
+/// and over a dataset, the calls marked only recon or denied are counted, not kept, and read
+/// again only where a window can cross: the answer must be the brute force's all the same.
+#[test]
+fn recon_burst_windows_match_brute_force() {
+    let (lines, calls) = random_recon_trail();
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("random.jsonl");
+    let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
+    std::fs::write(&trail, text).unwrap();
+    let trail = trail.to_str().unwrap();
+    let ds = dir.path().join("ds");
+    let ds = ds.to_str().unwrap();
+    assert_eq!(run(&["ingest", trail, "--dataset", ds]).code, 0);
+    for limits @ (n_distinct, n_denied, w) in [(4i64, 4i64, 300i64), (5, 3, 120), (6, 5, 900)] {
+        let expected = recon_bursts_by_brute_force(&calls, limits);
         assert!(
             !expected.is_empty() && expected.len() < 6,
             "a weak seed: {expected:?}"
         );
-        assert_eq!(
-            got, expected,
-            "distinct {n_distinct}, denied {n_denied}, W {w}"
-        );
+        let sources: [(&[&str], &str); 3] = [
+            (&[trail], "131072"),
+            (&[trail], "7"),
+            (&["--dataset", ds], "131072"),
+        ];
+        for (source, slice) in sources {
+            let mut args = vec!["query", "findings/recon_burst", "--format", "json", "-v"];
+            args.extend(source);
+            let settings = [
+                format!("recon_min_distinct={n_distinct}"),
+                format!("recon_min_denied={n_denied}"),
+                format!("recon_window_s={w}"),
+            ];
+            for s in &settings {
+                args.extend(["--set", s.as_str()]);
+            }
+            let out = bin()
+                .args(&args)
+                .env("JANUS_AUDIT_SLICE_ROWS", slice)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{stderr}");
+            assert!(
+                stderr.contains("counted, not kept") && !stderr.contains(" 0 of them read again"),
+                "{stderr}"
+            );
+            let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+            let mut got: Vec<(String, u64)> = rows
+                .iter()
+                .map(|r| {
+                    let key = r["access_key_id"].as_str().unwrap().to_string();
+                    (key, r["events"].as_u64().unwrap())
+                })
+                .collect();
+            got.sort();
+            assert_eq!(
+                got, expected,
+                "{limits:?} over {source:?} in slices of {slice}"
+            );
+        }
     }
 }
 

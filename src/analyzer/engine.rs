@@ -278,6 +278,7 @@ fn read_input(
         per_call,
         trusted,
         named: named.as_ref(),
+        bursts: bursts(sqls, per_call, params),
     };
     let Some(dir) = &opts.dataset else {
         if !opts.needs.piecewise || params.iter().any(|(t, _)| *t == Table::TimelineFilter) {
@@ -315,6 +316,31 @@ fn read_input(
         opts,
         &keep(follow.as_ref()),
     )?)
+}
+
+/// recon_burst's thresholds when flagged_calls' rows marked only recon or denied can be counted
+/// instead of kept (`dataset::bursts`): when every query that reads flagged_calls is one of the
+/// shipped readers it keeps exact, as shipped.
+fn bursts(
+    sqls: &[Sql],
+    per_call: &[(Table, Sql)],
+    params: &[(Table, DataFrame)],
+) -> Option<crate::analyzer::dataset::bursts::Limits> {
+    use crate::analyzer::dataset::bursts::{Limits, READERS};
+    let shipped = |s: &Sql| {
+        query::EMBEDDED
+            .iter()
+            .any(|(name, text)| READERS.contains(name) && *text == s.text)
+    };
+    let others = per_call.iter().filter(|(t, _)| *t != Table::FlaggedCalls);
+    let readers = sqls.iter().chain(others.map(|(_, s)| s)).filter(|s| {
+        query::sandbox::reads_table(&s.text, Table::FlaggedCalls.name()) != Some(false)
+    });
+    if !readers.clone().all(shipped) || readers.count() == 0 {
+        return None;
+    }
+    let (_, findings) = params.iter().find(|(t, _)| *t == Table::FindingsParams)?;
+    Limits::of_params(findings)
 }
 
 /// The tables made a call at a time (`query::PER_CALL`) that one of `sqls` names, with their
@@ -515,6 +541,46 @@ mod tests {
             Some(crate::base::hash::sha256_hex(text.as_bytes()).as_str())
         );
         assert_eq!(t.describe()["path"], path.display().to_string());
+    }
+
+    #[test]
+    fn flagged_calls_are_counted_not_kept_only_for_the_shipped_readers() {
+        let shipped = |name: &str| Sql {
+            name: name.into(),
+            text: query::EMBEDDED
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap()
+                .1
+                .into(),
+        };
+        let flagged = shipped("flagged_calls");
+        let per_call = [(Table::FlaggedCalls, flagged)];
+        let params = [(
+            Table::FindingsParams,
+            crate::analyzer::query::findings::Thresholds::default().frame(),
+        )];
+        let findings = [
+            shipped("findings/recon_burst"),
+            shipped("findings/use_after_expiry"),
+            shipped("findings/orphan_federated_key"),
+        ];
+        let limits = bursts(&findings, &per_call, &params).expect("the shipped readers");
+        assert_eq!((limits.window_s, limits.min_distinct), (300, 8));
+        let mut edited = findings.clone();
+        edited[0].text.push_str("\n-- my copy");
+        assert!(bursts(&edited, &per_call, &params).is_none());
+        let mut mine = findings.to_vec();
+        mine.push(Sql {
+            name: "q".into(),
+            text: "SELECT COUNT(*) FROM flagged_calls".into(),
+        });
+        assert!(bursts(&mine, &per_call, &params).is_none());
+        assert!(
+            bursts(&findings[2..], &per_call, &params).is_none(),
+            "no reader"
+        );
+        assert!(bursts(&findings, &per_call, &[]).is_none(), "no thresholds");
     }
 
     #[test]

@@ -156,6 +156,7 @@ fn marked(mut df: DataFrame, mark: Mark) -> Result<DataFrame, DatasetError> {
 }
 
 /// Where a report over the window's calls a few at a time finds them.
+#[derive(Clone, Copy)]
 pub enum Source<'a> {
     /// The dataset's parts.
     Parts(&'a Parts<'a>),

@@ -17,6 +17,7 @@
 //! the `ids` table records every eventID read; which copy survives is decided when a report
 //! reads the dataset, by the same rule as for JSON input (see `dedupe`).
 
+pub mod bursts;
 pub mod calls;
 pub mod ddl;
 pub mod files;

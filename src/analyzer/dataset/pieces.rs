@@ -9,9 +9,10 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::analyzer::dataset::DatasetError;
+use crate::analyzer::dataset::bursts::{Limits, Needed, Tally};
 use crate::analyzer::dataset::calls::{
-    Columns, Mark, ORDER, Source, as_whole, each_piece, in_order, later_as_null, match_columns,
-    no_rows, owned, read_followed,
+    Columns, Mark, ORDER, Parts, Source, as_whole, each_piece, in_order, later_as_null,
+    match_columns, no_rows, owned, read_followed,
 };
 use crate::analyzer::load::IngestOptions;
 use crate::analyzer::model::activity;
@@ -23,6 +24,7 @@ use crate::analyzer::model::{Fed, Raw, Table, Tables};
 use crate::analyzer::query::{self, Registered, Sql};
 
 /// What a report over a dataset keeps of the window's calls when it does not read them whole.
+#[derive(Clone, Copy)]
 pub struct Keep<'a> {
     /// A timeline's entity: only the calls it can show (see `model::follow`).
     pub follow: Option<&'a Follow>,
@@ -37,6 +39,9 @@ pub struct Keep<'a> {
     /// `None`: they may read every column): the columns of `per_call` no query can name are
     /// not kept.
     pub named: Option<&'a std::collections::BTreeSet<String>>,
+    /// recon_burst's thresholds, when flagged_calls' rows marked only recon or denied may be
+    /// counted instead of kept (see `bursts`).
+    pub bursts: Option<Limits>,
 }
 
 /// The tables, with the calls read a few parts at a time (see `Tables::from_raw_grouped`): as
@@ -92,6 +97,11 @@ pub fn read(
         false => Vec::new(),
     };
     let mut rows: Vec<Vec<DataFrame>> = vec![Vec::new(); keep.per_call.len()];
+    let flagged = keep
+        .per_call
+        .iter()
+        .position(|(t, _)| *t == Table::FlaggedCalls);
+    let tally = keep.bursts.filter(|_| flagged.is_some()).map(Tally::new);
     let (mut calls, mut read, mut keyless) = (0, 0, false);
     let mark = match keep.per_call.is_empty() {
         true => Mark::Nothing,
@@ -113,10 +123,15 @@ pub fn read(
                     if let Some(counter) = counters.get(i % cores) {
                         counter.lock().expect("not poisoned").add(&df)?;
                     }
-                    match keep.per_call.is_empty() || df.height() == 0 {
-                        true => Ok(Vec::new()),
-                        false => made.of(df, &columns),
+                    if keep.per_call.is_empty() || df.height() == 0 {
+                        return Ok(Vec::new());
                     }
+                    let mut tables = made.of(df, &columns)?;
+                    if let (Some(tally), Some(at)) = (&tally, flagged) {
+                        let df = std::mem::take(&mut tables[at]);
+                        tables[at] = tally.keep(df)?;
+                    }
+                    Ok(tables)
                 },
             )
             .collect::<Result<_, _>>()?;
@@ -127,6 +142,10 @@ pub fn read(
         }
         Ok(())
     })?;
+    if let (Some(tally), Some(at)) = (tally, flagged) {
+        let again = read_again(tally, source, &columns, dups, keep, matcher, at)?;
+        rows[at].extend(again);
+    }
     let groups = match counters.is_empty() {
         true => None,
         false => Some(merged(counters)?),
@@ -140,6 +159,91 @@ pub fn read(
         .collect::<Result<Vec<_>, DatasetError>>()?;
     tell(source, calls, read, groups.as_ref(), &per_call);
     Ok((groups, per_call))
+}
+
+/// The rows of flagged_calls the first read counted instead of keeping (see `bursts`) that
+/// recon_burst's windows need: the calls of their keys read again (from a dataset, only the
+/// parts of their days) and made into flagged_calls alone.
+fn read_again(
+    tally: Tally,
+    source: &Source<'_>,
+    columns: &Columns,
+    dups: &Duplicates,
+    keep: &Keep<'_>,
+    matcher: &Matcher<'_, '_>,
+    at: usize,
+) -> Result<Vec<DataFrame>, DatasetError> {
+    let needed = tally.needed();
+    let again = match needed.is_empty() {
+        true => Vec::new(),
+        false => rows_needed(source, columns, dups, keep, matcher, &needed, at)?,
+    };
+    tracing::info!(
+        "flagged_calls: {} call(s) marked only recon or denied counted, not kept; {} of them \
+         read again, of {} key bucket(s) where recon_burst's windows can cross",
+        needed.left_out,
+        again.iter().map(DataFrame::height).sum::<usize>(),
+        needed.buckets()
+    );
+    Ok(again)
+}
+
+fn rows_needed(
+    source: &Source<'_>,
+    columns: &Columns,
+    dups: &Duplicates,
+    keep: &Keep<'_>,
+    matcher: &Matcher<'_, '_>,
+    needed: &Needed,
+    at: usize,
+) -> Result<Vec<DataFrame>, DatasetError> {
+    let only = Keep {
+        per_call: &keep.per_call[at..=at],
+        ..*keep
+    };
+    let made = Made::new(&only, matcher)?;
+    let fewer;
+    let source = match (source, needed.days()) {
+        (Source::Parts(parts), Some(days)) => {
+            fewer = Parts {
+                paths: parts
+                    .paths
+                    .iter()
+                    .filter(|p| day_of(p).is_some_and(|d| days.contains(&d)))
+                    .cloned()
+                    .collect(),
+                window: parts.window,
+            };
+            Source::Parts(&fewer)
+        }
+        (source, _) => *source,
+    };
+    let mut again = Vec::new();
+    each_piece(&source, columns, dups, Mark::Order, |frames| {
+        let made: Vec<Option<DataFrame>> = frames
+            .into_par_iter()
+            .map(|(_, mut df, _)| -> Result<_, DatasetError> {
+                let refs = matcher.key_refs(&df)?;
+                let may = needed.may_need(&refs);
+                if !may.any() {
+                    return Ok(None);
+                }
+                df.with_column(refs.into_column())?;
+                let df = df.filter(&may)?;
+                let flagged = made.of(df, columns)?.swap_remove(0);
+                Ok(Some(needed.rows(flagged)?))
+            })
+            .collect::<Result<_, _>>()?;
+        again.extend(made.into_iter().flatten().filter(|df| df.height() > 0));
+        Ok(())
+    })?;
+    Ok(again)
+}
+
+/// The UTC day of a dataset's part, from its partition (`date=YYYY-MM-DD`).
+fn day_of(path: &std::path::Path) -> Option<chrono::NaiveDate> {
+    let partition = path.parent()?.file_name()?.to_str()?;
+    chrono::NaiveDate::parse_from_str(partition.strip_prefix("date=")?, "%Y-%m-%d").ok()
 }
 
 /// What was read, and kept as what (`-v`).
