@@ -293,28 +293,22 @@ impl Needed {
     }
 
     /// The UTC days the needed buckets touch: a dataset's parts of other days are not read
-    /// again. `None`: every day (a key is read again whole).
+    /// again. `None`: every day (a key is read again whole, or a bucket's days are past
+    /// counting: a window of `--set recon_window_s` years).
     pub fn days(&self) -> Option<BTreeSet<chrono::NaiveDate>> {
         if !self.early.is_empty() {
             return None;
         }
         let w = self.limits.window_s;
+        let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.date_naive());
         let mut days = BTreeSet::new();
         for &(_, b) in &self.buckets {
-            let from = b.checked_mul(w);
-            let to = b.checked_add(1).and_then(|n| n.checked_mul(w));
-            let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.date_naive());
-            let (Some(mut d), Some(last)) = (from.and_then(day), to.and_then(|t| day(t - 1)))
-            else {
-                continue;
-            };
-            while d <= last {
-                days.insert(d);
-                match d.succ_opt() {
-                    Some(n) => d = n,
-                    None => break,
-                }
+            let from = b.checked_mul(w).and_then(day)?;
+            let last = b.checked_add(1)?.checked_mul(w).and_then(|t| day(t - 1))?;
+            if (last - from).num_days() > 366 {
+                return None;
             }
+            days.extend(from.iter_days().take_while(|d| *d <= last));
         }
         Some(days)
     }
@@ -433,6 +427,20 @@ mod tests {
             .into_no_null_iter()
             .collect();
         assert_eq!(keys, vec![1, 1]);
+    }
+
+    #[test]
+    fn a_bucket_whose_days_cannot_be_counted_reads_every_day() {
+        let tally = Tally::new(Limits {
+            window_s: i64::MAX / 2,
+            min_distinct: 1,
+            min_denied: 1,
+        });
+        let df = frame(&[(1, 10, "A", true, false, false)]);
+        assert_eq!(tally.keep(df).unwrap().height(), 0);
+        let needed = tally.needed();
+        assert!(!needed.is_empty());
+        assert!(needed.days().is_none());
     }
 
     #[test]
