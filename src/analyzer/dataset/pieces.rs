@@ -188,6 +188,8 @@ fn read_again(
     Ok(again)
 }
 
+/// [`read_again`]'s second read: only the calls of a key with a needed bucket are made into
+/// flagged_calls, and of its rows only those the first read left out in a needed bucket kept.
 fn rows_needed(
     source: &Source<'_>,
     columns: &Columns,
