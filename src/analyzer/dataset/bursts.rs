@@ -95,12 +95,7 @@ fn marks(df: &DataFrame, limits: &Limits) -> PolarsResult<Option<Marks>> {
     let b = buckets.column("b")?.i64()?;
     let early = buckets.column("early")?.bool()?;
     let keys = df.column(KEY_REF)?.u32()?;
-    let place = keys
-        .iter()
-        .zip(b.iter())
-        .zip(early.iter())
-        .map(|((k, b), _)| k.zip(b))
-        .collect::<Vec<_>>();
+    let place: Vec<_> = keys.iter().zip(b.iter()).map(|(k, b)| k.zip(b)).collect();
     let early = early.iter().map(|e| e == Some(true)).collect();
     let left_out = (0..df.height())
         .map(|i| (recon[i] || denied[i]) && !foreign[i] && !expired[i] && place[i].is_some())
