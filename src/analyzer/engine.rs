@@ -332,10 +332,12 @@ fn bursts(
             .any(|(name, text)| READERS.contains(name) && *text == s.text)
     };
     let others = per_call.iter().filter(|(t, _)| *t != Table::FlaggedCalls);
-    let readers = sqls.iter().chain(others.map(|(_, s)| s)).filter(|s| {
-        query::sandbox::reads_table(&s.text, Table::FlaggedCalls.name()) != Some(false)
-    });
-    if !readers.clone().all(shipped) || readers.count() == 0 {
+    let readers: Vec<&Sql> = sqls
+        .iter()
+        .chain(others.map(|(_, s)| s))
+        .filter(|s| query::sandbox::reads_table(&s.text, Table::FlaggedCalls.name()) != Some(false))
+        .collect();
+    if readers.is_empty() || !readers.into_iter().all(shipped) {
         return None;
     }
     let (_, findings) = params.iter().find(|(t, _)| *t == Table::FindingsParams)?;

@@ -322,14 +322,12 @@ impl Needed {
         let Some(m) = marks(&df, &self.limits)? else {
             return Ok(df.head(Some(0)));
         };
+        let needed = |p: &(u32, i64)| self.early.contains(&p.0) || self.buckets.contains(p);
         let kept: BooleanChunked = m
             .place
             .iter()
             .zip(&m.left_out)
-            .map(|(p, l)| {
-                let needed = |p: &(u32, i64)| self.early.contains(&p.0) || self.buckets.contains(p);
-                Some(*l && p.as_ref().is_some_and(needed))
-            })
+            .map(|(p, l)| Some(*l && p.as_ref().is_some_and(needed)))
             .collect();
         df.filter(&kept)
     }

@@ -101,6 +101,15 @@ pub struct Dataset {
     pub dir: PathBuf,
 }
 
+/// The date a partition's value (`date=VALUE`) names: `Some(None)` for the records without a
+/// readable eventTime ([`NO_DATE`]), `None` for a value that is no date (no partition).
+pub fn partition_date(value: &str) -> Option<Option<NaiveDate>> {
+    match value {
+        NO_DATE => Some(None),
+        v => NaiveDate::parse_from_str(v, "%Y-%m-%d").ok().map(Some),
+    }
+}
+
 /// A partition directory: its date (None for [`NO_DATE`]) and path.
 pub struct Partition {
     pub date: Option<NaiveDate>,
@@ -238,12 +247,8 @@ impl Dataset {
             if !kind.is_dir() {
                 continue;
             }
-            let date = match value {
-                NO_DATE => None,
-                v => match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-                    Ok(d) => Some(d),
-                    Err(_) => continue,
-                },
+            let Some(date) = partition_date(value) else {
+                continue;
             };
             out.push(Partition {
                 date,

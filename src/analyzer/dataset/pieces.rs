@@ -245,7 +245,7 @@ fn rows_needed(
 /// The UTC day of a dataset's part, from its partition (`date=YYYY-MM-DD`).
 fn day_of(path: &std::path::Path) -> Option<chrono::NaiveDate> {
     let partition = path.parent()?.file_name()?.to_str()?;
-    chrono::NaiveDate::parse_from_str(partition.strip_prefix("date=")?, "%Y-%m-%d").ok()
+    crate::analyzer::dataset::partition_date(partition.strip_prefix("date=")?)?
 }
 
 /// What was read, and kept as what (`-v`).

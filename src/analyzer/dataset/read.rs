@@ -96,12 +96,8 @@ fn part_paths(
             else {
                 continue;
             };
-            let date = match date {
-                crate::analyzer::dataset::NO_DATE => None,
-                d => match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
-                    Ok(d) => Some(d),
-                    Err(_) => continue,
-                },
+            let Some(date) = crate::analyzer::dataset::partition_date(date) else {
+                continue;
             };
             let path = ds
                 .dir
