@@ -787,6 +787,27 @@ fn a_missing_or_damaged_part_and_a_linked_partition_are_named_never_read_around(
     );
     std::fs::write(&part, &saved).unwrap();
     assert_eq!(report().code, 0);
+    // The same of the part's rollup (call_rollup), which by-instance reads in its place.
+    let rollup = parts("call_rollup")[0].clone();
+    let saved = std::fs::read(&rollup).unwrap();
+    std::fs::remove_file(&rollup).unwrap();
+    let r = report();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("missing") && r.stderr.contains("call_rollup"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&rollup, &saved[..saved.len() / 2]).unwrap();
+    let r = report();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("damaged") && r.stderr.contains("call_rollup"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&rollup, &saved).unwrap();
+    assert_eq!(report().code, 0);
     // A date= partition that is a link to another dataset's: refused, named.
     let other = d.path().join("other");
     assert_eq!(ingest(&["fixtures/cloudtrail"], &other).code, 0);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::analyzer::dataset::{DatasetError, read_parquet};
+use crate::analyzer::dataset::{DatasetError, read_parquet, rollup};
 use crate::analyzer::load::IngestOptions;
 use crate::analyzer::model::dedupe::{Duplicates, SEQ};
 use crate::analyzer::model::lineage::KEY_REF;
@@ -80,7 +80,23 @@ impl Columns {
 pub struct Parts<'a> {
     pub paths: Vec<PathBuf>,
     pub window: &'a Window,
+    /// The committed parts of `call_rollup` in the window's days (see `rollup`).
+    pub rollups: std::collections::BTreeSet<PathBuf>,
 }
+
+impl Parts<'_> {
+    /// The rollup of the part of role_calls at `part`, if its batch wrote one.
+    fn rollup_of(&self, part: &Path) -> Option<&Path> {
+        let (file, date) = (part.file_name()?, part.parent()?.file_name()?);
+        let dir = part.parent()?.parent()?.parent()?;
+        let path = dir.join(rollup::TABLE).join(date).join(file);
+        self.rollups.get(&path).map(PathBuf::as_path)
+    }
+}
+
+/// Whether a part with a rollup is read as it (see `rollup`): `None`, never; `Some(groups)`,
+/// with what `key_activity` is made of when `groups`, else only with what matching reads.
+pub(super) type Rollups = Option<bool>;
 
 /// Where [`read_part`] numbers each row of its part.
 const ROW: &str = "__row";
@@ -179,16 +195,19 @@ fn slice_rows() -> usize {
 
 /// Every piece of `source` (a part, or a slice of the calls in memory), a few at a time, with
 /// `columns` (in memory: those it has), less the copies that do not survive, each row marked
-/// by `mark`, and whether one has no access key.
+/// by `mark`, and whether one has no access key. A part is its rollup's groups in the window
+/// instead where `rollups` says so and the rollup can stand for its calls (see
+/// [`rollup::answer`]).
 pub(super) fn each_piece(
     source: &Source<'_>,
     columns: &Columns,
     dups: &Duplicates,
     mark: Mark,
+    rollups: Rollups,
     each: impl FnMut(Vec<(&Path, DataFrame, bool)>) -> Result<(), DatasetError>,
 ) -> Result<(), DatasetError> {
     let calls = match source {
-        Source::Parts(parts) => return each_chunk(parts, columns, dups, mark, each),
+        Source::Parts(parts) => return each_chunk(parts, columns, dups, mark, rollups, each),
         Source::Memory(calls) => calls,
     };
     let rows = slice_rows();
@@ -214,17 +233,27 @@ fn by_chunks<'i, T>(
     Ok(())
 }
 
-/// Every part of `parts`, read by [`read_part`] a few at a time and handed to `each` with its
-/// path. Parts are decoded one at a time (polars decodes a part on its own pool: parts decoded
-/// on every core at once only waited for each other); `each` then has every core for them.
+/// Every part of `parts`, read by [`read_part`] (or as its rollup, see [`each_piece`]) a few
+/// at a time and handed to `each` with its path. Parts are decoded one at a time (polars
+/// decodes a part on its own pool: parts decoded on every core at once only waited for each
+/// other); `each` then has every core for them.
 pub(super) fn each_chunk(
     parts: &Parts<'_>,
     columns: &Columns,
     dups: &Duplicates,
     mark: Mark,
+    rollups: Rollups,
     each: impl FnMut(Vec<(&Path, DataFrame, bool)>) -> Result<(), DatasetError>,
 ) -> Result<(), DatasetError> {
     by_chunks(&parts.paths, each, |p| {
+        if let (Some(groups), Some(r)) = (rollups, parts.rollup_of(p)) {
+            let read = read_parquet(r, Some(&rollup::columns(groups)))?;
+            if let rollup::Answer::Groups(df) = rollup::answer(read, parts.window, dups)? {
+                // The part stood for is still checked: a damaged dataset is said to be.
+                crate::analyzer::dataset::check_footer(p)?;
+                return Ok((p.as_path(), df, false));
+            }
+        }
         let (df, keyless) = read_part(p, columns, parts, dups, mark)?;
         Ok((p.as_path(), df, keyless))
     })
@@ -243,7 +272,7 @@ pub(super) fn read_followed(
     keep: &crate::analyzer::model::follow::Followed,
 ) -> Result<DataFrame, DatasetError> {
     let (mut kept, mut keyless, mut calls) = (Vec::new(), false, 0);
-    each_chunk(parts, &match_columns(), dups, Mark::Row, |frames| {
+    each_chunk(parts, &match_columns(), dups, Mark::Row, None, |frames| {
         keyless |= frames.iter().any(|(_, _, k)| *k);
         calls += frames.iter().map(|(_, df, _)| df.height()).sum::<usize>();
         let chosen: Vec<_> = frames

@@ -8,6 +8,7 @@
 //! DIR/files/part-<batch>.parquet               one row per source file; a batch's commit
 //! DIR/<table>/date=YYYY-MM-DD/part-<batch>.parquet   role_calls, assumptions, hops, ids, events
 //! DIR/<table>/date=__HIVE_DEFAULT_PARTITION__/…      records without a readable eventTime
+//! DIR/call_rollup/date=YYYY-MM-DD/part-<batch>.parquet  each part of role_calls as its groups
 //! ```
 //!
 //! `date` is the event's date (UTC). Every file is written beside its final name and renamed
@@ -24,6 +25,7 @@ pub mod files;
 pub mod gcp;
 pub mod pieces;
 pub mod read;
+pub mod rollup;
 pub mod write;
 
 use std::collections::BTreeSet;
@@ -37,13 +39,16 @@ use polars::prelude::*;
 /// `hops.parent_created_at` and `hops.assumed_role_arn` (a key is an issuance, not a key ID);
 /// 5 added what each call touched to `role_calls` and `events` (`request_parameters`,
 /// `resources`, `s3_bucket`, `s3_key`).
-/// 6 added `policy_changes` (the trust policies' history).
+/// 6 added `policy_changes` (the trust policies' history). A batch may have `call_rollup`
+/// parts beside its `role_calls` ones (see `rollup`) with no new version: a batch without
+/// them is read from its calls, and a reader that does not know them reads the calls.
 pub const VERSION: u32 = 6;
 /// The partition of records without a readable eventTime (Hive's and Spark's name for null).
 pub const NO_DATE: &str = "__HIVE_DEFAULT_PARTITION__";
 /// The date-partitioned tables.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 7] = [
     "role_calls",
+    rollup::TABLE,
     "assumptions",
     "hops",
     "policy_changes",
@@ -301,6 +306,19 @@ pub fn read_parquet(path: &Path, columns: Option<&[String]>) -> Result<DataFrame
         })
 }
 
+/// That the part at `path` is whole as far as its footer tells (the footer is its last bytes,
+/// so a truncated part has none): what a report checks of a part it reads through its rollup.
+pub fn check_footer(path: &Path) -> Result<(), DatasetError> {
+    let f = std::fs::File::open(path).map_err(io(path))?;
+    match ParquetReader::new(f).get_metadata() {
+        Ok(_) => Ok(()),
+        Err(e) => Err(DatasetError::Damaged {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        }),
+    }
+}
+
 /// `_janus/parts/part-N.json`: every part (`table/date=D`) batch N wrote, written before the
 /// batch is committed, so that a reader can tell a part that went missing from one never made.
 pub fn parts_manifest(dir: &Path, batch: u32) -> PathBuf {
@@ -384,6 +402,7 @@ fn schema_json() -> serde_json::Value {
         .to_frame()
         .expect("static columns");
     tables.insert("ids".into(), cols(&ids));
+    tables.insert(rollup::TABLE.into(), cols(&rollup::empty()));
     tables.insert(
         "files".into(),
         cols(&files::files_frame(&[]).expect("static columns")),
@@ -391,7 +410,7 @@ fn schema_json() -> serde_json::Value {
     serde_json::json!({
         "format": "janus-audit-dataset",
         "version": VERSION,
-        "partitioning": "role_calls, assumptions, hops, policy_changes, events and ids: date=YYYY-MM-DD, the event's UTC date (date=__HIVE_DEFAULT_PARTITION__ without one); files: unpartitioned",
+        "partitioning": "role_calls, call_rollup, assumptions, hops, policy_changes, events and ids: date=YYYY-MM-DD, the event's UTC date (date=__HIVE_DEFAULT_PARTITION__ without one); files: unpartitioned",
         "commit": "a batch's parts count once files/part-<batch>.parquet exists",
         "tables": tables,
     })

@@ -8,12 +8,12 @@
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::analyzer::dataset::DatasetError;
 use crate::analyzer::dataset::bursts::{Limits, Needed, Tally};
 use crate::analyzer::dataset::calls::{
     Columns, Mark, ORDER, Parts, Source, as_whole, each_piece, in_order, later_as_null,
     match_columns, no_rows, owned, read_followed,
 };
+use crate::analyzer::dataset::{DatasetError, rollup};
 use crate::analyzer::load::IngestOptions;
 use crate::analyzer::model::activity;
 use crate::analyzer::model::dedupe::Duplicates;
@@ -102,38 +102,37 @@ pub fn read(
         .iter()
         .position(|(t, _)| *t == Table::FlaggedCalls);
     let tally = keep.bursts.filter(|_| flagged.is_some()).map(Tally::new);
-    let (mut calls, mut read, mut keyless) = (0, 0, false);
+    let (mut calls, mut read, mut rolled, mut keyless) = (0, 0, 0, false);
     let mark = match keep.per_call.is_empty() {
         true => Mark::Nothing,
         false => Mark::Order,
     };
-    each_piece(source, &columns, dups, mark, |frames| {
+    // The tables made a call at a time need the calls themselves; groups and matching do not.
+    let rollups = keep.per_call.is_empty().then_some(opts.needs.groups);
+    each_piece(source, &columns, dups, mark, rollups, |frames| {
         read += frames.len();
-        calls += frames.iter().map(|(_, df, _)| df.height()).sum::<usize>();
+        for (_, df, _) in &frames {
+            calls += rollup::calls_in(df)?;
+            rolled += rollup::weights(df)?.is_some() as usize;
+        }
         keyless |= frames.iter().any(|(_, _, k)| *k);
         // Each part matched, grouped and made into the tables made a call at a time on its own
         // core: a part's queries are small, and on one core at a time they left the others idle.
         let of_parts: Vec<Vec<DataFrame>> = frames
             .into_par_iter()
             .enumerate()
-            .map(
-                |(i, (_, mut df, _))| -> Result<Vec<DataFrame>, DatasetError> {
-                    let refs = matcher.key_refs(&df)?;
-                    df.with_column(refs.into_column())?;
-                    if let Some(counter) = counters.get(i % cores) {
-                        counter.lock().expect("not poisoned").add(&df)?;
-                    }
-                    if keep.per_call.is_empty() || df.height() == 0 {
-                        return Ok(Vec::new());
-                    }
-                    let mut tables = made.of(df, &columns)?;
-                    if let (Some(tally), Some(at)) = (&tally, flagged) {
-                        let df = std::mem::take(&mut tables[at]);
-                        tables[at] = tally.keep(df)?;
-                    }
-                    Ok(tables)
-                },
-            )
+            .map(|(i, (_, df, _))| -> Result<Vec<DataFrame>, DatasetError> {
+                let df = matched_and_counted(df, matcher, counters.get(i % cores))?;
+                if keep.per_call.is_empty() || df.height() == 0 {
+                    return Ok(Vec::new());
+                }
+                let mut tables = made.of(df, &columns)?;
+                if let (Some(tally), Some(at)) = (&tally, flagged) {
+                    let df = std::mem::take(&mut tables[at]);
+                    tables[at] = tally.keep(df)?;
+                }
+                Ok(tables)
+            })
             .collect::<Result<_, _>>()?;
         for tables in of_parts {
             for (kept, part) in rows.iter_mut().zip(tables) {
@@ -157,8 +156,28 @@ pub fn read(
         .enumerate()
         .map(|(at, ((table, _), kept))| Ok((*table, stacked(kept, at, &made, &columns, keyless)?)))
         .collect::<Result<Vec<_>, DatasetError>>()?;
-    tell(source, calls, read, groups.as_ref(), &per_call);
+    tell(source, (calls, read, rolled), groups.as_ref(), &per_call);
     Ok((groups, per_call))
+}
+
+/// `piece` (calls, or a rollup's groups) with each row's `key_ref`, counted into `counter`'s
+/// groups.
+fn matched_and_counted(
+    mut piece: DataFrame,
+    matcher: &Matcher<'_, '_>,
+    counter: Option<&std::sync::Mutex<activity::Groups>>,
+) -> Result<DataFrame, DatasetError> {
+    let weights = rollup::weights(&piece)?;
+    let refs = matcher.key_refs_counted(&piece, weights.as_ref())?;
+    piece.with_column(refs.into_column())?;
+    if let Some(counter) = counter {
+        let mut counter = counter.lock().expect("not poisoned");
+        match weights {
+            Some(_) => counter.add_counted(&piece)?,
+            None => counter.add(&piece)?,
+        }
+    }
+    Ok(piece)
 }
 
 /// The rows of flagged_calls the first read counted instead of keeping (see `bursts`) that
@@ -215,13 +234,14 @@ fn rows_needed(
                     .cloned()
                     .collect(),
                 window: parts.window,
+                rollups: Default::default(),
             };
             Source::Parts(&fewer)
         }
         (source, _) => *source,
     };
     let mut again = Vec::new();
-    each_piece(&source, columns, dups, Mark::Order, |frames| {
+    each_piece(&source, columns, dups, Mark::Order, None, |frames| {
         let made: Vec<Option<DataFrame>> = frames
             .into_par_iter()
             .map(|(_, mut df, _)| -> Result<_, DatasetError> {
@@ -251,8 +271,7 @@ fn day_of(path: &std::path::Path) -> Option<chrono::NaiveDate> {
 /// What was read, and kept as what (`-v`).
 fn tell(
     source: &Source<'_>,
-    calls: usize,
-    read: usize,
+    (calls, read, rolled): (usize, usize, usize),
     groups: Option<&DataFrame>,
     per_call: &[(Table, DataFrame)],
 ) {
@@ -270,10 +289,14 @@ fn tell(
         Source::Memory(_) => ("files", "slice(s)"),
     };
     tracing::info!(
-        "{of}: {calls} call(s) of {read} {unit} read {}",
+        "{of}: {calls} call(s) of {read} {unit} read {}{}",
         match kept.is_empty() {
             true => "only to match them to their keys".to_string(),
             false => format!("as {}", kept.join(", ")),
+        },
+        match rolled {
+            0 => String::new(),
+            n => format!("; {n} of the parts read as their rollup (call_rollup)"),
         }
     );
 }

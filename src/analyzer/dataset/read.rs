@@ -10,7 +10,7 @@ use polars::prelude::*;
 
 use crate::analyzer::dataset::calls::{Columns, Parts, in_window};
 use crate::analyzer::dataset::pieces::Keep;
-use crate::analyzer::dataset::{Dataset, DatasetError, read_parquet};
+use crate::analyzer::dataset::{Dataset, DatasetError, read_parquet, rollup};
 use crate::analyzer::load::{self, FileReport, FileStatus, IngestOptions, Ingested, Skip};
 use crate::analyzer::model::dedupe::{Duplicates, EventIds, SEQ, SavedDuplicates};
 use crate::analyzer::model::schema::empty_raw;
@@ -316,6 +316,9 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
             let parts = Parts {
                 paths: part_paths(&ds, "role_calls", calls_dates, &committed)?,
                 window: &w,
+                rollups: part_paths(&ds, rollup::TABLE, calls_dates, &committed)?
+                    .into_iter()
+                    .collect(),
             };
             let source = crate::analyzer::dataset::calls::Source::Parts(&parts);
             crate::analyzer::dataset::pieces::tables(raw, &source, opts, keep)?

@@ -10,7 +10,7 @@ use polars::prelude::*;
 
 use crate::analyzer::dataset::files::{FileMeta, files_frame};
 use crate::analyzer::dataset::{
-    Dataset, DatasetError, NO_DATE, TABLES, io, part_name, write_aside_with,
+    Dataset, DatasetError, NO_DATE, TABLES, io, part_name, rollup, write_aside_with,
 };
 use crate::analyzer::load::{self, FileReport, FileStatus, IngestOptions};
 use crate::analyzer::model::dedupe::SEQ;
@@ -376,14 +376,11 @@ fn write_batch(ds: &Dataset, b: Batch<'_>) -> Result<(), DatasetError> {
     let mut written = Vec::new();
     for (table, df) in tables {
         for (date, mut part) in by_date(&df)? {
-            let partition = format!("{table}/date={date}");
-            let path = ds.dir.join(&partition).join(part_name(batch));
-            // Never written through a link planted inside the dataset.
-            if let Some(link) = crate::base::atomic::through_symlink(&ds.dir, &path) {
-                return Err(DatasetError::Symlink(link));
+            if table == "role_calls" {
+                let mut groups = rollup::of(&part)?;
+                written.push(write_part(ds, rollup::TABLE, &date, batch, &mut groups)?);
             }
-            write_parquet(&path, &mut part, compression(table))?;
-            written.push(partition);
+            written.push(write_part(ds, table, &date, batch, &mut part)?);
         }
     }
     // Before the commit: a reader can then tell a part that went missing from one never made.
@@ -408,6 +405,24 @@ fn write_batch(ds: &Dataset, b: Batch<'_>) -> Result<(), DatasetError> {
         &mut files,
         compression("files"),
     )
+}
+
+/// `part` as batch `batch`'s part of `table` in partition `date`; returns `table/date=D`.
+fn write_part(
+    ds: &Dataset,
+    table: &str,
+    date: &str,
+    batch: u32,
+    part: &mut DataFrame,
+) -> Result<String, DatasetError> {
+    let partition = format!("{table}/date={date}");
+    let path = ds.dir.join(&partition).join(part_name(batch));
+    // Never written through a link planted inside the dataset.
+    if let Some(link) = crate::base::atomic::through_symlink(&ds.dir, &path) {
+        return Err(DatasetError::Symlink(link));
+    }
+    write_parquet(&path, part, compression(table))?;
+    Ok(partition)
 }
 
 /// Earliest and latest event time.

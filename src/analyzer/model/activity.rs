@@ -155,27 +155,72 @@ impl Groups {
 
     /// Count `role_calls`' matched rows (it must have `key_ref` and [`READS`]).
     pub fn add(&mut self, role_calls: &DataFrame) -> PolarsResult<()> {
+        let failed = one(role_calls, "error_code")?;
+        let time = one(role_calls, "event_time")?;
+        let (Some(failed), Some(time)) = (
+            failed.str()?.downcast_iter().next(),
+            time.datetime()?.phys.downcast_iter().next(),
+        ) else {
+            return Ok(());
+        };
+        let failed = failed.iter().map(|e| e.is_some());
+        let times = time.iter().map(|t| (1, t.copied(), t.copied()));
+        self.count(role_calls, failed, times)
+    }
+
+    /// Count groups of calls already made (a dataset's `call_rollup`, matched: `key_ref`,
+    /// `event_source`, `source_ip`, `is_service`, `failed`, `calls`, `first_call`,
+    /// `last_call`); none from a --trusted-cidrs range (that is marked on the groups after).
+    pub fn add_counted(&mut self, groups: &DataFrame) -> PolarsResult<()> {
+        let failed = one(groups, "failed")?;
+        let (calls, first, last) = (
+            one(groups, "calls")?,
+            one(groups, "first_call")?,
+            one(groups, "last_call")?,
+        );
+        let (Some(failed), Some(calls), Some(first), Some(last)) = (
+            failed.bool()?.downcast_iter().next(),
+            calls.u32()?.downcast_iter().next(),
+            first.datetime()?.phys.downcast_iter().next(),
+            last.datetime()?.phys.downcast_iter().next(),
+        ) else {
+            return Ok(());
+        };
+        let failed = failed.iter().map(|f| f.unwrap_or(false));
+        let times = calls
+            .iter()
+            .zip(first.iter().zip(last.iter()))
+            .map(|(n, (f, l))| (n.copied().unwrap_or(0), f.copied(), l.copied()));
+        self.count(groups, failed, times)
+    }
+
+    /// Count rows of `df` (`key_ref`, `event_source`, `source_ip`, `is_service`, and
+    /// `trusted_source` where it has one), each `failed` or not and standing for `times`: how
+    /// many calls, the first and the last.
+    fn count(
+        &mut self,
+        df: &DataFrame,
+        failed: impl Iterator<Item = bool>,
+        times: impl Iterator<Item = (u32, Option<i64>, Option<i64>)>,
+    ) -> PolarsResult<()> {
         // One chunk per column, walked by the arrays' own iterators: polars' chunked iterators
         // cost a dynamic call per value, most of the time here.
-        let one = |name: &str| -> PolarsResult<Series> {
-            Ok(role_calls.column(name)?.as_materialized_series().rechunk())
+        let (refs, source, ip) = (
+            one(df, KEY_REF)?,
+            one(df, "event_source")?,
+            one(df, "source_ip")?,
+        );
+        let service = one(df, "is_service")?;
+        let trusted = match df.column("trusted_source") {
+            Ok(c) => c.as_materialized_series().rechunk(),
+            Err(_) => Series::full_null("".into(), df.height(), &DataType::Boolean),
         };
-        let (refs, source, ip) = (one(KEY_REF)?, one("event_source")?, one("source_ip")?);
-        let (service, trusted) = (one("is_service")?, one("trusted_source")?);
-        let (failed, time) = (one("error_code")?, one("event_time")?);
-        let time = time.datetime()?;
-        let (Some(refs), Some(source), Some(ip), Some(service)) = (
+        let (Some(refs), Some(source), Some(ip), Some(service), Some(trusted)) = (
             refs.u32()?.downcast_iter().next(),
             source.str()?.downcast_iter().next(),
             ip.str()?.downcast_iter().next(),
             service.bool()?.downcast_iter().next(),
-        ) else {
-            return Ok(());
-        };
-        let (Some(trusted), Some(failed), Some(time)) = (
             trusted.bool()?.downcast_iter().next(),
-            failed.str()?.downcast_iter().next(),
-            time.phys.downcast_iter().next(),
         ) else {
             return Ok(());
         };
@@ -185,18 +230,13 @@ impl Groups {
             .zip(ip.iter())
             .zip(service.iter())
             .zip(trusted.iter())
-            .zip(failed.iter())
-            .zip(time.iter());
-        for ((((((key, source), ip), service), trusted), failed), t) in rows {
+            .zip(failed)
+            .zip(times);
+        for ((((((key, source), ip), service), trusted), failed), (n, first, last)) in rows {
             let Some(&key) = key else { continue };
-            let f = flags(
-                service.unwrap_or(false),
-                trusted.unwrap_or(false),
-                failed.is_some(),
-            );
+            let f = flags(service.unwrap_or(false), trusted.unwrap_or(false), failed);
             let by = (self.sources.number(source), self.ips.number(ip), f);
-            let t = t.copied();
-            self.slot(key, by).add(1, t, t);
+            self.slot(key, by).add(n, first, last);
         }
         Ok(())
     }
@@ -256,6 +296,11 @@ impl Groups {
             ],
         )
     }
+}
+
+/// `name` of `df` as one chunk.
+fn one(df: &DataFrame, name: &str) -> PolarsResult<Series> {
+    Ok(df.column(name)?.as_materialized_series().rechunk())
 }
 
 /// The groups of `role_calls`' matched rows (it must have `key_ref` and [`READS`]).

@@ -400,6 +400,12 @@ impl Duplicates {
         self.dropped_seqs.len() as u64
     }
 
+    /// Whether a copy at a place from `lo` to `hi` (both included) is dropped.
+    pub fn drops_between(&self, lo: u64, hi: u64) -> bool {
+        let at = self.dropped_seqs.partition_point(|&s| s < lo);
+        self.dropped_seqs.get(at).is_some_and(|&s| s <= hi)
+    }
+
     /// The surviving copy's input position of each of `ids` that was repeated.
     pub fn first_copies<'i>(
         &self,

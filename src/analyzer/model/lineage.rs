@@ -158,6 +158,7 @@ fn probe(
     call_keys: &StringChunked,
     arns: &StringChunked,
     created: &DatetimeChunked,
+    weights: Option<&UInt32Chunked>,
 ) -> (Vec<u32>, MatchStats) {
     use rayon::prelude::*;
     let n = call_keys.len();
@@ -176,19 +177,22 @@ fn probe(
                 created.phys.slice(at as i64, len),
             );
             let mut stats = MatchStats::default();
+            let w = weights.map(|w| w.slice(at as i64, len));
+            let mut w = w.iter().flat_map(|w| w.iter());
             let out = k
                 .iter()
                 .zip(a.iter())
                 .zip(c.iter())
                 .map(|((k, a), c)| {
+                    let calls = w.next().flatten().unwrap_or(1) as u64;
                     let Some(k) = k else { return NONE };
                     match by_key.find(k, a, c) {
                         Some((row, weaker)) => {
-                            stats.by_fewer_fields += weaker as u64;
+                            stats.by_fewer_fields += weaker as u64 * calls;
                             row
                         }
                         None => {
-                            stats.other_issuance += by_key.ranges.contains_key(k) as u64;
+                            stats.other_issuance += by_key.ranges.contains_key(k) as u64 * calls;
                             NONE
                         }
                     }
@@ -251,6 +255,7 @@ fn match_calls(
     keys: &[&Key<'_>],
     sessions: &[(Option<&str>, Option<&str>)],
     role_calls: &DataFrame,
+    weights: Option<&UInt32Chunked>,
 ) -> PolarsResult<(UInt32Chunked, MatchStats)> {
     let col = |name: &str| role_calls.column(name).ok();
     let Some(call_keys) = col("access_key_id") else {
@@ -270,7 +275,7 @@ fn match_calls(
         None => &no_time,
     };
     let keyless = call_keys.null_count() > 0;
-    let (mut refs, stats) = probe(by_key, call_keys, arns, created);
+    let (mut refs, stats) = probe(by_key, call_keys, arns, created, weights);
     if keyless && SESSION_MATCH.iter().all(|c| col(c).is_some()) {
         match_sessions(keys, sessions, role_calls, &mut refs)?;
     }
@@ -605,8 +610,19 @@ impl Matcher<'_, '_> {
     /// Each call's `key_ref` (see [`match_calls`]); the keys they name are marked used. Pieces
     /// can be matched on every core at once.
     pub fn key_refs(&self, role_calls: &DataFrame) -> PolarsResult<UInt32Chunked> {
+        self.key_refs_counted(role_calls, None)
+    }
+
+    /// [`Matcher::key_refs`] of rows that stand for `weights` calls each (groups of calls
+    /// alike in what matching reads; `None`: one each), counted as that many calls.
+    pub fn key_refs_counted(
+        &self,
+        role_calls: &DataFrame,
+        weights: Option<&UInt32Chunked>,
+    ) -> PolarsResult<UInt32Chunked> {
         use std::sync::atomic::Ordering::Relaxed;
-        let (refs, stats) = match_calls(&self.by_key, self.keys, self.sessions, role_calls)?;
+        let (refs, stats) =
+            match_calls(&self.by_key, self.keys, self.sessions, role_calls, weights)?;
         for r in refs.downcast_iter().flat_map(|a| a.iter().flatten()) {
             self.used[*r as usize].store(true, Relaxed);
         }
