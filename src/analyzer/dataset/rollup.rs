@@ -13,6 +13,8 @@
 //! calls (no dropped place falls between a group's first and last). Otherwise the part's calls
 //! are read, as for a batch written before rollups existed (it has none).
 
+use std::hash::BuildHasher;
+
 use polars::prelude::*;
 
 use crate::analyzer::model::dedupe::{Duplicates, SEQ};
@@ -69,9 +71,8 @@ type Id<'a> = (
     bool,
 );
 
-/// A group, its first row in the part, and its calls, first and last time and place.
-struct Group<'a> {
-    id: Id<'a>,
+/// A group: its first row in the part, and its calls, first and last time and place.
+struct Group {
     row: IdxSize,
     calls: u32,
     time: (Option<i64>, Option<i64>),
@@ -84,52 +85,35 @@ struct Group<'a> {
 /// a hash of borrowed values rather than by polars' group-by, which encoded every row's nine
 /// columns and took a quarter of ingest's time.
 pub fn of(role_calls: &DataFrame) -> PolarsResult<DataFrame> {
-    let str_col = |c: &str| -> PolarsResult<Vec<Option<&str>>> {
-        Ok(role_calls.column(c)?.str()?.iter().collect())
-    };
-    let (key, arn) = (str_col(READS[0])?, str_col(READS[1])?);
-    let (issuer, name) = (str_col(READS[3])?, str_col(READS[4])?);
-    let (source, ip) = (str_col(READS[5])?, str_col(READS[6])?);
-    let created = role_calls.column(READS[2])?.datetime()?;
-    let service = role_calls.column(READS[7])?.bool()?;
-    let failed = role_calls.column("error_code")?.str()?;
+    let ids = Ids::of(role_calls)?;
     let time = role_calls.column("event_time")?.datetime()?;
     let seq = role_calls.column(SEQ)?.u64()?;
-    // Sized for a group per call: growing it rehashed every group's strings, time after time.
-    let mut index: std::collections::HashMap<Id<'_>, usize, foldhash::fast::RandomState> =
-        std::collections::HashMap::with_capacity_and_hasher(key.len(), Default::default());
-    let mut groups: Vec<Group<'_>> = Vec::new();
-    let rows = created
-        .phys
-        .iter()
-        .zip(service.iter())
-        .zip(failed.iter())
-        .zip(time.phys.iter())
-        .zip(seq.iter());
-    for (i, ((((created, service), failed), t), seq)) in rows.enumerate() {
-        let keyless = key[i].is_none();
-        let id: Id<'_> = (
-            key[i],
-            arn[i],
-            created,
-            issuer[i].filter(|_| keyless),
-            name[i].filter(|_| keyless),
-            source[i],
-            ip[i],
-            service,
-            failed.is_some(),
-        );
+    // A table of group numbers, hashed and compared through each group's first row: sized for
+    // a group per call (growing it rehashed every group's strings, time after time), it holds
+    // 8 bytes per call where a map of the values held 144.
+    let state = foldhash::fast::RandomState::default();
+    let mut table: hashbrown::HashTable<u32> = hashbrown::HashTable::with_capacity(ids.len());
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, (t, seq)) in time.phys.iter().zip(seq.iter()).enumerate() {
+        let id = ids.at(i);
+        let hash = state.hash_one(id);
         let seq = seq.unwrap_or(0);
-        let at = *index.entry(id).or_insert_with(|| {
-            groups.push(Group {
-                id,
-                row: i as IdxSize,
-                calls: 0,
-                time: (t, t),
-                seq: (seq, seq),
-            });
-            groups.len() - 1
-        });
+        let found = table.find(hash, |&g| ids.at(groups[g as usize].row as usize) == id);
+        let at = match found {
+            Some(&g) => g as usize,
+            None => {
+                groups.push(Group {
+                    row: i as IdxSize,
+                    calls: 0,
+                    time: (t, t),
+                    seq: (seq, seq),
+                });
+                let g = (groups.len() - 1) as u32;
+                let rehash = |&g: &u32| state.hash_one(ids.at(groups[g as usize].row as usize));
+                table.insert_unique(hash, g, rehash);
+                g as usize
+            }
+        };
         let g = &mut groups[at];
         g.calls += 1;
         g.time = (min(g.time.0, t), g.time.1.max(t));
@@ -137,8 +121,65 @@ pub fn of(role_calls: &DataFrame) -> PolarsResult<DataFrame> {
     }
     // In key order: a report then looks each key up once for all its groups (see
     // `lineage::probe`), and the part compresses better.
-    groups.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    groups.sort_unstable_by(|a, b| ids.at(a.row as usize).cmp(&ids.at(b.row as usize)));
     finish(role_calls, &groups)
+}
+
+/// Each call's [`Id`], by row.
+struct Ids<'a> {
+    key: Vec<Option<&'a str>>,
+    arn: Vec<Option<&'a str>>,
+    created: Vec<Option<i64>>,
+    issuer: Vec<Option<&'a str>>,
+    name: Vec<Option<&'a str>>,
+    source: Vec<Option<&'a str>>,
+    ip: Vec<Option<&'a str>>,
+    service: Vec<Option<bool>>,
+    failed: Vec<bool>,
+}
+
+impl<'a> Ids<'a> {
+    fn of(role_calls: &'a DataFrame) -> PolarsResult<Ids<'a>> {
+        let str_col = |c: &str| -> PolarsResult<Vec<Option<&'a str>>> {
+            Ok(role_calls.column(c)?.str()?.iter().collect())
+        };
+        Ok(Ids {
+            key: str_col(READS[0])?,
+            arn: str_col(READS[1])?,
+            created: role_calls
+                .column(READS[2])?
+                .datetime()?
+                .phys
+                .iter()
+                .collect(),
+            issuer: str_col(READS[3])?,
+            name: str_col(READS[4])?,
+            source: str_col(READS[5])?,
+            ip: str_col(READS[6])?,
+            service: role_calls.column(READS[7])?.bool()?.iter().collect(),
+            failed: str_col("error_code")?.iter().map(Option::is_some).collect(),
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.key.len()
+    }
+
+    /// Row `i`'s: the session's role and name only for a call without a key.
+    fn at(&self, i: usize) -> Id<'a> {
+        let keyless = self.key[i].is_none();
+        (
+            self.key[i],
+            self.arn[i],
+            self.created[i],
+            self.issuer[i].filter(|_| keyless),
+            self.name[i].filter(|_| keyless),
+            self.source[i],
+            self.ip[i],
+            self.service[i],
+            self.failed[i],
+        )
+    }
 }
 
 /// The earlier of two times, a missing one never.
@@ -147,7 +188,7 @@ fn min(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 /// The table of `groups` of `role_calls`.
-fn finish(role_calls: &DataFrame, groups: &[Group<'_>]) -> PolarsResult<DataFrame> {
+fn finish(role_calls: &DataFrame, groups: &[Group]) -> PolarsResult<DataFrame> {
     let rows = IdxCa::from_vec("".into(), groups.iter().map(|g| g.row).collect());
     let mut df = role_calls.select(READS[..8].iter().copied())?.take(&rows)?;
     let keyless = df.column(READS[0])?.is_null();
@@ -164,12 +205,12 @@ fn finish(role_calls: &DataFrame, groups: &[Group<'_>]) -> PolarsResult<DataFram
         .take(&rows)?
         .is_not_null();
     df.with_column(failed.with_name("failed".into()).into_column())?;
-    let time = |name: &str, pick: fn(&Group<'_>) -> Option<i64>| {
+    let time = |name: &str, pick: fn(&Group) -> Option<i64>| {
         Int64Chunked::from_iter_options(name.into(), groups.iter().map(pick))
             .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
             .into_column()
     };
-    let seq = |name: &str, pick: fn(&Group<'_>) -> u64| {
+    let seq = |name: &str, pick: fn(&Group) -> u64| {
         UInt64Chunked::from_vec(name.into(), groups.iter().map(pick).collect()).into_column()
     };
     let calls: Vec<u32> = groups.iter().map(|g| g.calls).collect();
