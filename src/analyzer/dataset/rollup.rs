@@ -353,6 +353,10 @@ mod tests {
     fn a_group_is_its_calls_by_what_matching_and_key_activity_read() {
         let r = of(&calls(&ROWS)).unwrap();
         assert_eq!(r.schema(), empty().schema());
+        // A piece is known for a rollup's by its count (`weights`): no call has that column.
+        let role_calls = crate::analyzer::model::schema::empty_raw("role_calls").unwrap();
+        assert!(weights(&role_calls).unwrap().is_none());
+        assert!(weights(&r).unwrap().is_some());
         // In key order: the call without a key, K1's two successes, K1's failure, K2's call.
         assert_eq!(counts(&r), vec![1, 2, 1, 1]);
         let f = r.column(FIRST).unwrap().datetime().unwrap().phys.get(1);
