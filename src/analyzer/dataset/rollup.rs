@@ -31,21 +31,8 @@ const LAST: &str = "last_call";
 const FIRST_SEQ: &str = "first_seq";
 const LAST_SEQ: &str = "last_seq";
 
-/// The columns of `role_calls` a rollup is made from.
-const READS: [&str; 10] = [
-    "access_key_id",
-    KEY_MATCH[0],
-    KEY_MATCH[1],
-    SESSION_MATCH[0],
-    SESSION_MATCH[1],
-    "event_source",
-    "source_ip",
-    "is_service",
-    "error_code",
-    "event_time",
-];
-
-/// What a group is made of, in the table's order.
+/// What a group is made of, in the table's order: columns of `role_calls` but the last, which
+/// is whether its `error_code` is set.
 const BY: [&str; 9] = [
     "access_key_id",
     KEY_MATCH[0],
@@ -144,19 +131,14 @@ impl<'a> Ids<'a> {
             Ok(role_calls.column(c)?.str()?.iter().collect())
         };
         Ok(Ids {
-            key: str_col(READS[0])?,
-            arn: str_col(READS[1])?,
-            created: role_calls
-                .column(READS[2])?
-                .datetime()?
-                .phys
-                .iter()
-                .collect(),
-            issuer: str_col(READS[3])?,
-            name: str_col(READS[4])?,
-            source: str_col(READS[5])?,
-            ip: str_col(READS[6])?,
-            service: role_calls.column(READS[7])?.bool()?.iter().collect(),
+            key: str_col(BY[0])?,
+            arn: str_col(BY[1])?,
+            created: role_calls.column(BY[2])?.datetime()?.phys.iter().collect(),
+            issuer: str_col(BY[3])?,
+            name: str_col(BY[4])?,
+            source: str_col(BY[5])?,
+            ip: str_col(BY[6])?,
+            service: role_calls.column(BY[7])?.bool()?.iter().collect(),
             failed: str_col("error_code")?.iter().map(Option::is_some).collect(),
         })
     }
@@ -190,8 +172,8 @@ fn min(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// The table of `groups` of `role_calls`.
 fn finish(role_calls: &DataFrame, groups: &[Group]) -> PolarsResult<DataFrame> {
     let rows = IdxCa::from_vec("".into(), groups.iter().map(|g| g.row).collect());
-    let mut df = role_calls.select(READS[..8].iter().copied())?.take(&rows)?;
-    let keyless = df.column(READS[0])?.is_null();
+    let mut df = role_calls.select(BY[..8].iter().copied())?.take(&rows)?;
+    let keyless = df.column(BY[0])?.is_null();
     for c in &SESSION_MATCH[..2] {
         let kept = df
             .column(c)?
@@ -229,7 +211,8 @@ fn finish(role_calls: &DataFrame, groups: &[Group]) -> PolarsResult<DataFrame> {
 /// `call_rollup` with no rows: its schema (`_janus/schema.json`).
 pub fn empty() -> DataFrame {
     let calls = crate::analyzer::model::schema::empty_raw("role_calls").expect("a model table");
-    let mut cols: Vec<&str> = READS.to_vec();
+    let mut cols: Vec<&str> = BY[..8].to_vec();
+    cols.extend(["error_code", "event_time"]);
     cols.push(SEQ);
     of(&calls.select(cols).expect("role_calls has them")).expect("static columns")
 }
