@@ -8,6 +8,10 @@
 -- calls. `foreign_ip` is calls.sql's rule applied to each group, against the IP that obtained
 -- the root key: never for calls made by AWS services on the session's behalf, nor from a
 -- --trusted-cidrs range.
+-- Unless this file is overridden, janus-audit makes the same rows without running it (each
+-- group's key found at its row of key_lineage, only the columns the queries name added), in
+-- key_activity's order: a query without ORDER BY may see them in another order than this join
+-- gives.
 -- Each key is joined to its root first, then the groups to their keys: the join of every group
 -- is then done once, against a table of keys, and not twice (at 10M events, 160 MB less heap
 -- for by-instance).

@@ -173,7 +173,11 @@ pub fn run(
     // Made piece by piece from a dataset: registered as they are, not derived again. Those no
     // query names are not registered at all: the calls were read without the columns they need.
     params.extend(tables.per_call.iter().cloned());
-    let derived = unmade(&derived, &per_call, &tables.per_call);
+    let mut derived = unmade(&derived, &per_call, &tables.per_call);
+    if let Some(groups) = joinless_call_groups(&derived, sqls, tables, &key_activity)? {
+        params.push((Table::CallGroups, groups));
+        derived.retain(|(t, _)| *t != Table::CallGroups);
+    }
     let frames = query::run(
         Registered {
             events: tables.events.as_ref(),
@@ -465,12 +469,37 @@ fn key_activity(
     {
         return Ok(activity::empty());
     }
-    let groups = match &tables.key_activity {
-        Some(g) if trusted.is_empty() => g.clone(),
-        Some(g) => crate::analyzer::model::trusted::mark(g, trusted)?,
-        None => activity::group(role_calls)?,
+    // In the table's order as made (`activity::Groups::finish`); marking a trusted range changes
+    // no row's place, as the mark follows from the source IP, which sorts before it.
+    match &tables.key_activity {
+        Some(g) if trusted.is_empty() => Ok(g.clone()),
+        Some(g) => crate::analyzer::model::trusted::mark(g, trusted),
+        None => activity::group(role_calls),
+    }
+}
+
+/// `call_groups` made without its query's join (see `model::call_groups`), when it is to be
+/// registered and its query is the embedded one.
+fn joinless_call_groups(
+    derived: &[(Table, &Sql)],
+    sqls: &[Sql],
+    tables: &crate::analyzer::model::Tables,
+    key_activity: &DataFrame,
+) -> PolarsResult<Option<DataFrame>> {
+    let Some((_, sql)) = derived.iter().find(|(t, _)| *t == Table::CallGroups) else {
+        return Ok(None);
     };
-    activity::sorted(groups)
+    if !query::is_embedded(sql) {
+        return Ok(None);
+    }
+    let texts: Vec<&Sql> = sqls.iter().collect();
+    let named = query::table_words(&texts, Table::CallGroups);
+    crate::analyzer::model::call_groups::make(
+        key_activity,
+        &tables.key_lineage,
+        &tables.assumptions,
+        named.as_ref(),
+    )
 }
 
 /// `trust_versions` (see `trust::versions`), when one of `sqls` reads it.

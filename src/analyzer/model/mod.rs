@@ -12,11 +12,13 @@
 //! - `files`: one row per input file and what became of it.
 
 pub mod activity;
+pub mod call_groups;
 pub mod dedupe;
 pub mod follow;
 pub mod key_table;
 pub mod lineage;
 pub mod schema;
+pub mod shared;
 pub mod sink;
 pub mod trusted;
 
@@ -377,10 +379,10 @@ impl Tables {
         // One chunk each: a dataset's parts or the files' come as thousands, and polars gathers
         // rows of a string column of many chunks by copying each string, where it shares the
         // strings of one (the lineage's columns are gathered from these two: 100 MB less at 30M
-        // events).
+        // events). Each repeated string is held once (see `shared`).
         let (mut assumptions, mut hops) = (assumptions, hops);
-        assumptions.rechunk_mut_par();
-        hops.rechunk_mut_par();
+        shared::one_chunk(&mut assumptions)?;
+        shared::one_chunk(&mut hops)?;
         let started = std::time::Instant::now();
         let (key_lineage, key_match, fed) =
             match_keys((&assumptions, &hops), named, &mut role_calls, groups, &dups)?;

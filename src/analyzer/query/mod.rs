@@ -263,6 +263,13 @@ pub const DERIVED: [(Table, Shipped); 4] = [
 /// the window's calls are never held, only their rows.
 pub const PER_CALL: [Table; 2] = [Table::FlaggedCalls, Table::OrphanCalls];
 
+/// Whether `sql` is the embedded query of its name, as shipped (not overridden).
+pub fn is_embedded(sql: &Sql) -> bool {
+    EMBEDDED
+        .iter()
+        .any(|(name, text)| *name == sql.name && *text == sql.text)
+}
+
 /// Where query text comes from: the override directory first, then the embedded copy.
 #[derive(Debug, Clone, Default)]
 pub struct Queries {

@@ -1,0 +1,136 @@
+//! Tables made one chunk, each repeated string held once.
+//!
+//! An assumption's role, session name, assumed-role ARN, audience and provider repeat across
+//! every key an instance is issued (a key an hour, so hundreds per name over a long window),
+//! and the lineage's columns are gathered from them. polars' strings are views: a column of
+//! one chunk whose rows point at one copy of each distinct value holds 16 bytes a row for
+//! them, where the rows as read (or rechunked) each carry their own bytes. At 30M events
+//! (540,000 assumptions) that is about 90 MB of the assumptions and 35 MB of the lineage.
+
+use polars::prelude::*;
+
+type Fast = foldhash::fast::RandomState;
+
+/// How many rows are looked at before a column with too many distinct values is given up as
+/// not worth it (an event ID, a key): its strings are then only made one chunk.
+const PROBE: usize = 4096;
+
+/// `df` as one chunk, each string column's repeated values held once where they repeat
+/// enough (at most one distinct value in [`MOSTLY_REPEATED`] rows).
+pub fn one_chunk(df: &mut DataFrame) -> PolarsResult<()> {
+    use rayon::prelude::*;
+    let columns: Vec<Column> = df
+        .columns()
+        .par_iter()
+        .map(|c| match c.dtype() {
+            DataType::String => Ok(strings(c.str()?).into_column()),
+            _ => Ok(c.rechunk()),
+        })
+        .collect::<PolarsResult<_>>()?;
+    *df = DataFrame::new(df.height(), columns)?;
+    Ok(())
+}
+
+/// A column is worth sharing when it has at most one distinct value in this many rows.
+const MOSTLY_REPEATED: usize = 4;
+
+/// `ca` as one chunk, its strings shared when they repeat enough.
+fn strings(ca: &StringChunked) -> StringChunked {
+    let mut numbers: std::collections::HashMap<&str, IdxSize, Fast> = Default::default();
+    // Number 0 is null.
+    let mut distinct: Vec<Option<&str>> = vec![None];
+    let mut rows: Vec<IdxSize> = Vec::with_capacity(ca.len());
+    for (i, value) in ca.iter().enumerate() {
+        let n = match value {
+            None => 0,
+            Some(s) => *numbers.entry(s).or_insert_with(|| {
+                distinct.push(Some(s));
+                (distinct.len() - 1) as IdxSize
+            }),
+        };
+        rows.push(n);
+        if (i + 1 == PROBE || i + 1 == ca.len()) && distinct.len() * MOSTLY_REPEATED > i + 1 {
+            return ca.rechunk().into_owned();
+        }
+    }
+    let values = StringChunked::from_iter_options(ca.name().clone(), distinct.into_iter());
+    let rows = IdxCa::from_vec("".into(), rows);
+    // Gathered from one chunk, each row points at its value's bytes there: nothing is copied.
+    match values.take(&rows) {
+        Ok(shared) => shared,
+        Err(_) => ca.rechunk().into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffer_bytes(ca: &StringChunked) -> usize {
+        ca.downcast_iter().map(|a| a.total_buffer_len()).sum()
+    }
+
+    #[test]
+    fn repeated_strings_are_held_once_and_read_the_same() {
+        let long = "arn:aws:iam::111122223333:role/a-role-with-a-long-name";
+        let values: Vec<Option<String>> = (0..10_000)
+            .map(|i| match i % 7 {
+                0 => None,
+                r => Some(format!("{long}-{}", r % 3)),
+            })
+            .collect();
+        // Read in many chunks, as a dataset's parts come.
+        let mut ca =
+            StringChunked::from_iter_options("role_arn".into(), values[..5000].iter().cloned());
+        ca.append(&StringChunked::from_iter_options(
+            "role_arn".into(),
+            values[5000..].iter().cloned(),
+        ))
+        .unwrap();
+        let before = buffer_bytes(&ca.rechunk());
+        let shared = strings(&ca);
+        assert_eq!(shared.chunks().len(), 1);
+        assert_eq!(shared.name().as_str(), "role_arn");
+        let got: Vec<Option<String>> = shared.iter().map(|v| v.map(str::to_string)).collect();
+        assert_eq!(got, values);
+        // Three distinct values held, not one per row.
+        assert!(
+            buffer_bytes(&shared) < 3 * (long.len() + 2) + 64,
+            "{}",
+            buffer_bytes(&shared)
+        );
+        assert!(before > 8000 * long.len());
+    }
+
+    #[test]
+    fn a_column_of_distinct_values_is_only_made_one_chunk() {
+        let values: Vec<String> = (0..10_000)
+            .map(|i| format!("event-id-{i:08}-long-enough"))
+            .collect();
+        let mut ca = StringChunked::from_iter_values(
+            "event_id".into(),
+            values[..10].iter().map(String::as_str),
+        );
+        ca.append(&StringChunked::from_iter_values(
+            "event_id".into(),
+            values[10..].iter().map(String::as_str),
+        ))
+        .unwrap();
+        let out = strings(&ca);
+        assert_eq!(out.chunks().len(), 1);
+        let got: Vec<&str> = out.iter().map(Option::unwrap).collect();
+        assert_eq!(got, values.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_frame_is_made_one_chunk_with_every_value_kept() {
+        let mut a =
+            df!("s" => ["x-long-string-value", "x-long-string-value"], "n" => [1u32, 2]).unwrap();
+        a.vstack_mut_owned(df!("s" => [None::<&str>, Some("y")], "n" => [3u32, 4]).unwrap())
+            .unwrap();
+        let want = a.clone();
+        one_chunk(&mut a).unwrap();
+        assert!(a.columns().iter().all(|c| c.n_chunks() == 1));
+        assert!(a.equals_missing(&want));
+    }
+}
