@@ -492,8 +492,10 @@ fn joinless_call_groups(
     if !query::is_embedded(sql) {
         return Ok(None);
     }
-    let texts: Vec<&Sql> = sqls.iter().collect();
-    let named = query::table_words(&texts, Table::CallGroups);
+    // A word qualified by another table's alias (`l.issuing_ip` in sessions.sql) is not one of
+    // its columns: each one gathered is 16 bytes a group.
+    let texts: Vec<&str> = sqls.iter().map(|s| s.text.as_str()).collect();
+    let named = query::words::read(&[], &texts, &[Table::CallGroups.name()]);
     crate::analyzer::model::call_groups::make(
         key_activity,
         &tables.key_lineage,
