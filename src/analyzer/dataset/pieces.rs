@@ -130,7 +130,11 @@ pub fn read(
                     let df = std::mem::take(&mut tables[at]);
                     tables[at] = tally.keep(df)?;
                 }
-                Ok(tables)
+                // Kept past the part: their own strings, not views into all of the part's.
+                tables
+                    .into_iter()
+                    .map(|t| Ok(crate::analyzer::model::shared::compacted(t)?))
+                    .collect()
             })
             .collect::<Result<_, _>>()?;
         for tables in of_parts {
