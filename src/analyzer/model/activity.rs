@@ -99,17 +99,11 @@ impl Names {
         n
     }
 
-    /// The column of the names numbered `numbers` (0: null). Gathered from one chunk of the
-    /// names, each row's string is shared, not copied: a long window has millions of groups and
-    /// a few hundred names.
+    /// The column of the names numbered `numbers` (0: null), each row's string shared, not
+    /// copied: a long window has millions of groups and a few hundred names.
     fn column(&self, name: &str, numbers: Vec<u32>) -> PolarsResult<Column> {
-        let names = StringChunked::from_iter_options(
-            name.into(),
-            std::iter::once(None).chain(self.names.iter().map(|n| Some(n.as_str()))),
-        );
-        Ok(names
-            .take(&IdxCa::from_vec("".into(), numbers))?
-            .into_column())
+        let names = std::iter::once(None).chain(self.names.iter().map(|n| Some(n.as_str())));
+        Ok(crate::analyzer::model::shared::numbered(name, names, numbers)?.into_column())
     }
 }
 
@@ -245,8 +239,8 @@ impl Groups {
     }
 
     /// The table in [`sorted`]'s order (a key's groups sorted, the keys in order), so that it
-    /// need not be sorted again: a sort copied every group. Each key's groups are freed as soon as they are in the columns,
-    /// so the groups and the table are not both held whole.
+    /// need not be sorted again: a sort copied every group. Each key's groups are freed as soon
+    /// as they are in the columns, so the groups and the table are not both held whole.
     pub fn finish(self) -> PolarsResult<DataFrame> {
         let n: usize = self.keys.iter().map(Vec::len).sum();
         let (mut key, mut source, mut ip) = (
@@ -390,6 +384,11 @@ mod tests {
         .unwrap()
     }
 
+    fn calls_of(groups: &DataFrame) -> Vec<u32> {
+        let calls = groups.column("calls").unwrap().u32().unwrap();
+        calls.into_no_null_iter().collect()
+    }
+
     #[test]
     fn groups_counted_in_pieces_are_the_groups_of_the_whole() {
         let rows = [
@@ -409,14 +408,7 @@ mod tests {
         assert_eq!(whole, merged);
         // The unmatched call is in no group; key 0's successes are one group of three.
         assert_eq!(whole.height(), 3);
-        let counts: Vec<u32> = whole
-            .column("calls")
-            .unwrap()
-            .u32()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        assert_eq!(counts, vec![3, 1, 1]);
+        assert_eq!(calls_of(&whole), vec![3, 1, 1]);
         assert_eq!(
             whole
                 .column("first_call")
@@ -467,14 +459,7 @@ mod tests {
         };
         assert_eq!(times("first_call"), vec![None, Some(5)]);
         assert_eq!(times("last_call"), vec![None, Some(5)]);
-        let calls: Vec<u32> = groups
-            .column("calls")
-            .unwrap()
-            .u32()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        assert_eq!(calls, vec![2, 1]);
+        assert_eq!(calls_of(&groups), vec![2, 1]);
     }
 
     #[test]

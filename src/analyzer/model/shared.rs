@@ -75,13 +75,21 @@ fn strings(ca: &StringChunked) -> StringChunked {
             return ca.rechunk().into_owned();
         }
     }
-    let values = StringChunked::from_iter_options(ca.name().clone(), distinct.into_iter());
-    let rows = IdxCa::from_vec("".into(), rows);
-    // Gathered from one chunk, each row points at its value's bytes there: nothing is copied.
-    match values.take(&rows) {
+    match numbered(ca.name().as_str(), distinct.into_iter(), rows) {
         Ok(shared) => shared,
         Err(_) => ca.rechunk().into_owned(),
     }
+}
+
+/// The column whose row `i` is `values[numbers[i]]` (the values counted from 0). Gathered from
+/// one chunk of the values, each row points at its value's bytes there: nothing is copied.
+pub fn numbered<'a>(
+    name: &str,
+    values: impl Iterator<Item = Option<&'a str>>,
+    numbers: Vec<IdxSize>,
+) -> PolarsResult<StringChunked> {
+    let values = StringChunked::from_iter_options(name.into(), values);
+    values.take(&IdxCa::from_vec("".into(), numbers))
 }
 
 #[cfg(test)]
