@@ -238,6 +238,15 @@ fn named_columns(
         query::table_words(&texts, Table::Assumptions).as_ref(),
         query::table_words(&texts, Table::Hops).as_ref(),
     );
+    // Read through call_groups too, which passes every column of key_activity on (the embedded
+    // query is made without running it; an override reads `g.*`).
+    let made = |s: &Sql| s.name == Table::CallGroups.name() && query::is_embedded(s);
+    let texts: Vec<&Sql> = texts.into_iter().filter(|s| !made(s)).collect();
+    let reads = |t: Table| query::table_words(&texts, t);
+    opts.activity_sources = match (reads(Table::KeyActivity), reads(Table::CallGroups)) {
+        (Some(a), Some(g)) => a.contains("event_source") || g.contains("event_source"),
+        _ => true,
+    };
 }
 
 /// Of `derived`, those that `sqls` read, or that a table they read is derived from: the others

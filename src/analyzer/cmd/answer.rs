@@ -89,6 +89,7 @@ impl Source {
             role_call_columns: None,
             lineage_columns: None,
             base_columns: Default::default(),
+            activity_sources: true,
             s3: self.s3.clone(),
             verify: self.verify,
             public_keys: self.public_keys.clone(),

@@ -149,7 +149,11 @@ pub fn read(
         rows[at].extend(again);
     }
     let groups = match counter {
-        Some(c) => Some(c.into_inner().expect("not poisoned").finish()?),
+        Some(c) => Some(
+            c.into_inner()
+                .expect("not poisoned")
+                .finish_with(opts.activity_sources)?,
+        ),
         None => None,
     };
     let per_call = keep

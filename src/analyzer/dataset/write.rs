@@ -214,6 +214,7 @@ fn batch_options(req: &Request) -> IngestOptions {
         role_call_columns: None,
         lineage_columns: None,
         base_columns: Default::default(),
+        activity_sources: true,
         s3: req.s3.clone(),
         verify: false,
         public_keys: None,

@@ -39,6 +39,9 @@ pub struct IngestOptions {
     pub lineage_columns: Option<crate::analyzer::model::lineage::Named>,
     /// Decode only these columns of a dataset's `assumptions` and `hops`.
     pub base_columns: crate::analyzer::model::BaseColumns,
+    /// Whether a query can name `key_activity`'s `event_source` (its one column made only
+    /// when named: 16 bytes a group).
+    pub activity_sources: bool,
     /// How `s3://` paths are reached and narrowed.
     pub s3: S3Options,
     /// Validate the inputs against their CloudTrail digests (`--verify`); each file's

@@ -242,6 +242,12 @@ impl Groups {
     /// need not be sorted again: a sort copied every group. Each key's groups are freed as soon
     /// as they are in the columns, so the groups and the table are not both held whole.
     pub fn finish(self) -> PolarsResult<DataFrame> {
+        self.finish_with(true)
+    }
+
+    /// [`Groups::finish`], with `event_source` only if `sources` (no query names it: the
+    /// groups are still told apart by service, but the table does not carry it).
+    pub fn finish_with(self, with_sources: bool) -> PolarsResult<DataFrame> {
         let n: usize = self.keys.iter().map(Vec::len).sum();
         let (mut key, mut source, mut ip) = (
             Vec::with_capacity(n),
@@ -277,20 +283,20 @@ impl Groups {
             bit("failed", 4),
         );
         drop(flag);
-        DataFrame::new(
-            n,
-            vec![
-                UInt32Chunked::from_vec(KEY_REF.into(), key).into_column(),
-                sources.column("event_source", source)?,
-                ips.column("source_ip", ip)?,
-                service,
-                trusted,
-                failed,
-                UInt32Chunked::from_vec("calls".into(), calls).into_column(),
-                time("first_call", first, NO_FIRST),
-                time("last_call", last, NO_LAST),
-            ],
-        )
+        let mut columns = vec![UInt32Chunked::from_vec(KEY_REF.into(), key).into_column()];
+        if with_sources {
+            columns.push(sources.column("event_source", source)?);
+        }
+        columns.extend([
+            ips.column("source_ip", ip)?,
+            service,
+            trusted,
+            failed,
+            UInt32Chunked::from_vec("calls".into(), calls).into_column(),
+            time("first_call", first, NO_FIRST),
+            time("last_call", last, NO_LAST),
+        ]);
+        DataFrame::new(n, columns)
     }
 }
 
@@ -480,5 +486,20 @@ mod tests {
         let made = group(&df).unwrap();
         assert_eq!(made.height(), 8);
         assert_eq!(made, sorted(made.clone()).unwrap());
+    }
+
+    #[test]
+    fn groups_made_without_their_service_are_still_told_apart_by_it() {
+        let rows = [
+            (Some(0), "s3", "10.0.0.1", None, 5),
+            (Some(0), "sts", "10.0.0.1", None, 6),
+        ];
+        let mut groups = Groups::new(1);
+        groups.add(&calls(&rows)).unwrap();
+        let made = groups.finish_with(false).unwrap();
+        assert!(made.column("event_source").is_err());
+        assert_eq!(calls_of(&made), vec![1, 1]);
+        let whole = group(&calls(&rows)).unwrap();
+        assert_eq!(made, whole.drop("event_source").unwrap());
     }
 }
