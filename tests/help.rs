@@ -13,6 +13,7 @@ const COMMANDS: &[&[&str]] = &[
     &["query"],
     &["findings"],
     &["timeline"],
+    &["sigma"],
     &["report"],
     &["ingest"],
     &["sync"],

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// takes a place deliberately.
 const LAYERS: &[&[&str]] = &[
     &["memory", "notice"],
-    &["source"],
+    &["source", "sigma"],
     &["model"],
     &["query"],
     &["load", "gcp"],

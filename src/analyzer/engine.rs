@@ -170,9 +170,7 @@ pub fn run(
     params.extend(trust_versions(sqls, tables, trust)?);
     let gcp = load_gcp(&opts)?;
     params.extend(gcp_tables(sqls, tables, &gcp)?);
-    // Made piece by piece from a dataset: registered as they are, not derived again. Those no
-    // query names are not registered at all: the calls were read without the columns they need.
-    params.extend(tables.per_call.iter().cloned());
+    params.extend(made(tables));
     let mut derived = unmade(&derived, &per_call, &tables.per_call);
     if let Some(groups) = joinless_call_groups(&derived, sqls, tables, &key_activity)? {
         params.push((Table::CallGroups, groups));
@@ -200,6 +198,17 @@ pub fn run(
         verification,
         gcp,
     })
+}
+
+/// The tables made while reading, registered as they are: those made piece by piece from a
+/// dataset (not derived again; those no query names are not there at all: the calls were read
+/// without the columns they need), and the Sigma rules' matches.
+fn made(tables: &crate::analyzer::model::Tables) -> Vec<(Table, DataFrame)> {
+    let mut out = tables.per_call.clone();
+    if let Some(m) = &tables.sigma_matches {
+        out.push((Table::SigmaMatches, m.clone()));
+    }
+    out
 }
 
 /// The derived tables to register: of the tables made a call at a time, only those named

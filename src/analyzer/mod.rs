@@ -13,6 +13,7 @@ pub mod notice;
 pub mod query;
 pub mod render;
 pub mod schedule;
+pub mod sigma;
 pub mod source;
 pub mod trust;
 pub mod verify;

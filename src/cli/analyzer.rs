@@ -48,8 +48,23 @@ pub enum AnalyzerCommand {
         /// Exit with status 4 when a finding at or above this severity exists (for cron and CI).
         #[arg(long, value_name = "SEVERITY", value_parser = severities(), help_heading = "Findings")]
         fail_on: Option<Severity>,
+        /// Also a finding per (Sigma rule, key) for the rules at RULES (a file or directory;
+        /// `--sigma=DIR`), or with `--sigma` alone the SigmaHQ CloudTrail rules janus-audit ships.
+        #[arg(long, value_name = "RULES", num_args = 0..=1, require_equals = true,
+              default_missing_value = "shipped", help_heading = "Findings")]
+        sigma: Option<PathBuf>,
         #[command(flatten)]
         thresholds: ThresholdArgs,
+    },
+    /// Evaluate Sigma rules on every record in the window: one row per (rule, event), each event
+    /// made with a Google-federated key attributed to its instance, session and root key.
+    #[command(after_long_help = crate::cli::examples::SIGMA)]
+    Sigma {
+        /// A Sigma rule file or a directory of them (walked for .yml/.yaml), or `shipped` for the
+        /// SigmaHQ CloudTrail rules janus-audit ships.
+        rules: PathBuf,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Every event of one instance, session, key or sub in time order, foreign IPs marked.
     #[command(after_long_help = crate::cli::examples::TIMELINE)]
@@ -120,11 +135,16 @@ impl AnalyzerCommand {
             AnalyzerCommand::Findings {
                 report,
                 fail_on,
+                sigma,
                 thresholds,
             } => R::Answer(report.request(Report::Findings {
                 thresholds: thresholds.thresholds()?,
                 fail_on: *fail_on,
+                sigma: sigma.as_deref().map(sigma_rules),
             })?),
+            AnalyzerCommand::Sigma { rules, report } => {
+                R::Answer(report.request(Report::Sigma(sigma_rules(rules)))?)
+            }
             AnalyzerCommand::Timeline { entity, report } => {
                 R::Answer(report.request(Report::Timeline(entity.entity()))?)
             }
@@ -565,6 +585,14 @@ impl ReportArgs {
             trusted_cidrs: self.trusted_cidrs.clone(),
             policies: self.policies.clone(),
         })
+    }
+}
+
+/// `shipped` (when no such file is there) names the rules janus-audit ships.
+fn sigma_rules(path: &std::path::Path) -> answer::SigmaRules {
+    match path == std::path::Path::new("shipped") && !path.exists() {
+        true => answer::SigmaRules::Shipped,
+        false => answer::SigmaRules::Paths(vec![path.to_path_buf()]),
     }
 }
 

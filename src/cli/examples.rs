@@ -30,7 +30,15 @@ pub const FINDINGS: &str = "\
 Examples:
   janus-audit findings fixtures/findings
   janus-audit findings ~/trail --since 24h --fail-on high          # exit 4 when one is found
-  janus-audit findings ~/trail --trusted-cidrs egress.txt --set recon_min_distinct=12";
+  janus-audit findings ~/trail --trusted-cidrs egress.txt --set recon_min_distinct=12
+  janus-audit findings ~/trail --sigma                 # and the SigmaHQ CloudTrail rules shipped";
+
+#[cfg(feature = "analyzer")]
+pub const SIGMA: &str = "\
+Examples:
+  janus-audit sigma shipped fixtures/sigma/trail       # the SigmaHQ CloudTrail rules shipped
+  janus-audit sigma my-rules/ ~/trail --since 7d --format csv
+  janus-audit findings ~/trail --sigma=my-rules/       # a finding per (rule, key)";
 
 #[cfg(feature = "analyzer")]
 pub const TIMELINE: &str = "\

@@ -39,12 +39,35 @@ pub enum Command {
         sql: String,
         thresholds: Thresholds,
     },
-    /// Every detection, stacked; `--fail-on` gates the exit status.
+    /// Every detection, stacked; `--fail-on` gates the exit status. With `--sigma`, a finding
+    /// per (Sigma rule, key) too.
     Findings {
         thresholds: Thresholds,
         fail_on: Option<Severity>,
+        sigma: Option<SigmaRules>,
     },
     Timeline(Entity),
+    /// `sigma RULES`: every (rule, event) a Sigma rule holds for, attributed.
+    Sigma(SigmaRules),
+}
+
+/// Which Sigma rules to evaluate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigmaRules {
+    /// The SigmaHQ CloudTrail rules janus-audit ships (`rules/sigma/`).
+    Shipped,
+    /// Rule files, or directories of them.
+    Paths(Vec<PathBuf>),
+}
+
+impl SigmaRules {
+    fn load(&self) -> Result<crate::analyzer::sigma::RuleSet, AnalyzerError> {
+        match self {
+            SigmaRules::Shipped => Ok(crate::analyzer::sigma::RuleSet::shipped()),
+            SigmaRules::Paths(p) => crate::analyzer::sigma::RuleSet::load(p)
+                .map_err(|e| AnalyzerError::Usage(e.to_string())),
+        }
+    }
 }
 
 /// Where a report reads from and how it is written, common to every report command.
@@ -94,6 +117,7 @@ impl Source {
             verify: self.verify,
             public_keys: self.public_keys.clone(),
             gcp: self.gcp.clone(),
+            sigma: None,
         }
     }
 }
@@ -161,6 +185,15 @@ impl Command {
                 "error_code",
                 "detail",
             ],
+            Command::Sigma(_) => &[
+                "event_time",
+                "level",
+                "title",
+                "instance",
+                "session_name",
+                "depth",
+                "event_id",
+            ],
             Command::Query { .. } => return None,
         })
     }
@@ -170,8 +203,15 @@ impl Command {
             Command::ByInstance => vec![queries.shipped(Shipped::ByInstance)?],
             Command::Sessions => vec![queries.shipped(Shipped::Sessions)?],
             Command::Query { sql, .. } => vec![queries.resolve(sql)?],
-            Command::Findings { .. } => queries.findings()?,
+            Command::Findings { sigma, .. } => {
+                let mut all = queries.findings()?;
+                if sigma.is_some() {
+                    all.push(queries.shipped(Shipped::SigmaFindings)?);
+                }
+                all
+            }
             Command::Timeline(_) => vec![queries.shipped(Shipped::Timeline)?],
+            Command::Sigma(_) => vec![queries.shipped(Shipped::SigmaHits)?],
         })
     }
 
@@ -183,6 +223,7 @@ impl Command {
             Command::Query { .. } => "query",
             Command::Findings { .. } => "findings",
             Command::Timeline(_) => "timeline",
+            Command::Sigma(_) => "sigma",
         }
     }
 
@@ -201,6 +242,7 @@ impl Command {
             Command::Sessions => table("Sessions (one row per key)", frame),
             Command::Query { .. } => table("Rows", frame),
             Command::Timeline(_) => table("Timeline", frame),
+            Command::Sigma(_) => table("Sigma rule hits", frame),
         }
     }
 
@@ -212,10 +254,19 @@ impl Command {
         }
     }
 
+    /// The Sigma rules the command evaluates.
+    fn sigma(&self) -> Option<&SigmaRules> {
+        match self {
+            Command::Sigma(rules) => Some(rules),
+            Command::Findings { sigma, .. } => sigma.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The parameter tables the command's SQL reads.
     fn params(&self) -> Vec<(Table, DataFrame)> {
         match self {
-            Command::ByInstance | Command::Sessions => vec![],
+            Command::ByInstance | Command::Sessions | Command::Sigma(_) => vec![],
             Command::Query { thresholds, .. } | Command::Findings { thresholds, .. } => {
                 vec![(Table::FindingsParams, thresholds.frame())]
             }
@@ -248,19 +299,18 @@ pub fn run(
         tell,
     } = ui;
     let (policies, policies_read) = load_policies(&req, tell)?;
+    let sigma = load_sigma(&req, tell)?;
     let input = fetch_input(&req.source, req.window, progress, interrupt, tell)?;
     if input.interrupted {
         return Ok(exit::INTERRUPTED);
     }
-    let opts = req
-        .source
-        .ingest_options(input.paths, req.window, input.from_store);
+    let (opts, params) = ingest(&req, input.paths, input.from_store, sigma.as_ref())?;
     let bar = progress::files_bar(progress, "");
     let outcome = engine::run(
         &sqls,
         &queries,
         opts,
-        req.command.params(),
+        params,
         &trusted.nets,
         &policies,
         bar.count(),
@@ -289,7 +339,8 @@ pub fn run(
     let complete = outcome.ingested.summary.complete()
         && input.complete
         && policies_read
-        && outcome.gcp.complete();
+        && outcome.gcp.complete()
+        && sigma.as_ref().is_none_or(|s| s.skipped.is_empty());
     write_out(
         &req,
         &frame,
@@ -304,6 +355,62 @@ pub fn run(
         None => false,
     };
     Ok(status(outcome.verification.as_ref(), complete, gate_hit))
+}
+
+/// How the input is read, and the parameter tables the command's SQL reads.
+fn ingest(
+    req: &Request,
+    paths: Vec<PathBuf>,
+    from_store: bool,
+    sigma: Option<&Arc<crate::analyzer::sigma::RuleSet>>,
+) -> Result<(IngestOptions, Vec<(Table, DataFrame)>), AnalyzerError> {
+    let mut opts = req.source.ingest_options(paths, req.window, from_store);
+    let mut params = req.command.params();
+    if let Some(set) = sigma {
+        opts.sigma = Some(set.clone());
+        params.push((Table::SigmaRules, set.frame()?));
+    }
+    Ok((opts, params))
+}
+
+/// The Sigma rules a command evaluates, each one skipped named (exit 3 follows, as for a
+/// skipped input); rules for other log sources are counted in one line.
+fn load_sigma(
+    req: &Request,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<Option<Arc<crate::analyzer::sigma::RuleSet>>, AnalyzerError> {
+    let Some(spec) = req.command.sigma() else {
+        return Ok(None);
+    };
+    if let Some(dir) = &req.source.dataset {
+        return Err(AnalyzerError::Usage(format!(
+            "Sigma rules are evaluated on the records as they are read, and the dataset {} keeps only the fields janus-audit reads: give the log files (or s3://, or --from-api) instead",
+            crate::base::text::quoted(dir)
+        )));
+    }
+    let set = spec.load()?;
+    for s in &set.skipped {
+        tell(Notice::Problem(format!(
+            "skipped Sigma rule {}{}: {}",
+            s.source,
+            s.title
+                .as_deref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default(),
+            s.reason
+        )));
+    }
+    if set.other_sources > 0 {
+        tell(Notice::Info(format!(
+            "{} Sigma rule(s) for other log sources than CloudTrail not evaluated",
+            set.other_sources
+        )));
+    }
+    tell(Notice::Info(format!(
+        "{} Sigma rule(s) evaluated on every record in the window",
+        set.rules.len()
+    )));
+    Ok(Some(Arc::new(set)))
 }
 
 /// The SQL a report runs: its own (the first `own`), what its page draws besides, and for

@@ -51,6 +51,18 @@ pub fn catalog(queries: &Queries) -> Result<Vec<Listed>, QueryError> {
             "each role's trust policy over time (the input's CreateRole and UpdateAssumeRolePolicy, else --policies), judged as `trust` judges it",
             crate::analyzer::trust::versions::empty(),
         ),
+        (
+            Table::SigmaRules,
+            "sigma, findings --sigma: the Sigma rules evaluated (rule_no is sigma_matches')",
+            crate::analyzer::sigma::RuleSet::default()
+                .frame()
+                .expect("static columns"),
+        ),
+        (
+            Table::SigmaMatches,
+            "sigma, findings --sigma: each (rule, event in the window) a Sigma rule held for, one copy of each eventID",
+            crate::analyzer::model::sigma_matches_empty(),
+        ),
     ];
     let params = params.into_iter().chain(gcp_listed(&assumptions));
     for (table, about, df) in params {

@@ -306,6 +306,7 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
         assumptions,
         hops,
         policy_changes,
+        sigma_matches: None,
         ids: EventIds::default(),
         resolved: Some(resolved),
         stats,

@@ -219,6 +219,7 @@ fn batch_options(req: &Request) -> IngestOptions {
         verify: false,
         public_keys: None,
         gcp: Default::default(),
+        sigma: None,
     }
 }
 

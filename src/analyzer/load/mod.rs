@@ -51,6 +51,8 @@ pub struct IngestOptions {
     pub public_keys: Option<PathBuf>,
     /// `--gcp-logs` and the listings: read beside the trail (see `gcp`).
     pub gcp: crate::analyzer::gcp::Inputs,
+    /// Sigma rules to evaluate on every record in the window (`sigma_matches`).
+    pub sigma: Option<std::sync::Arc<crate::analyzer::sigma::RuleSet>>,
 }
 
 pub struct Ingested {
@@ -138,7 +140,8 @@ fn read_one(
     if let Some(records) = envelope::unwrap_exports(&bufs.decoded) {
         bufs.decoded = records;
     }
-    let first = envelope::split(&bufs.decoded, limits.max_records);
+    let texts = sink.wants_texts();
+    let first = envelope::split_with_texts(&bufs.decoded, limits.max_records, texts);
     let retry = match &first {
         Err(e) => envelope::repairable(&e.to_string()),
         Ok(split) => split.bad.iter().any(|b| envelope::repairable(&b.reason)),
@@ -154,7 +157,7 @@ fn read_one(
             bufs.decoded = records;
         }
         nulled = repair::null_unreadable(&mut bufs.decoded);
-        envelope::split(&bufs.decoded, limits.max_records)
+        envelope::split_with_texts(&bufs.decoded, limits.max_records, texts)
     } else {
         first
     };
@@ -170,15 +173,25 @@ fn read_one(
         }
         Ok(split) if split.digest && split.records.is_empty() => report.status = FileStatus::Digest,
         Ok(split) => {
-            for (i, r) in split.records.iter().enumerate() {
-                sink.push(r, file_id, i as u32);
-            }
+            push_records(sink, &split, file_id);
             report.records = split.records.len() as u64;
             let nulled = nulled + sink.stats.values_nulled - before;
             partly_read(&mut report, &split, not_utf8, nulled);
         }
     }
     report
+}
+
+/// Every record of a file into `sink`, and each record's text to its Sigma rules.
+fn push_records(sink: &mut Sink, split: &envelope::Split<'_>, file_id: u32) {
+    for (i, r) in split.records.iter().enumerate() {
+        sink.push(r, file_id, i as u32);
+    }
+    if let Some(texts) = &split.texts {
+        for (i, (r, t)) in split.records.iter().zip(texts).enumerate() {
+            sink.push_sigma(t, r, file_id, i as u32);
+        }
+    }
 }
 
 impl FileReport {
@@ -417,7 +430,11 @@ pub fn read_files(
             || {
                 let mut bufs = files::Buffers::hashing(opts.hash_inputs);
                 bufs.hash_content = opts.verify;
-                (Sink::new(opts.needs, opts.window), Vec::new(), bufs)
+                (
+                    Sink::new(opts.needs, opts.window).with_sigma(opts.sigma.clone()),
+                    Vec::new(),
+                    bufs,
+                )
             },
             |(mut sink, mut reports, mut bufs), (i, f)| {
                 let id = first_id + i as u32;

@@ -55,6 +55,9 @@ pub struct Tables {
     pub stats: RecordStats,
     /// Repeated `eventID`s: copies dropped, and those whose content differed.
     pub duplicates: Duplicates,
+    /// Which Sigma rule each record in the window held for (`sigma_matches`), when rules were
+    /// given; one copy of each event.
+    pub sigma_matches: Option<DataFrame>,
     /// Assumptions from other web identity providers left out by the Google filter.
     pub other_providers: u64,
 }
@@ -260,10 +263,18 @@ pub struct Raw {
     pub assumptions: DataFrame,
     pub hops: DataFrame,
     pub policy_changes: DataFrame,
+    pub sigma_matches: Option<DataFrame>,
     pub ids: EventIds,
     /// What `ids` resolves to, when that is already known (a dataset's cached answer).
     pub resolved: Option<Duplicates>,
     pub stats: RecordStats,
+}
+
+/// `sigma_matches` with no row, as queries see it (without its input-order column).
+pub fn sigma_matches_empty() -> DataFrame {
+    let mut df = schema::SigmaMatchCols::new(0).finish();
+    let _ = df.drop_in_place(dedupe::SEQ);
+    df
 }
 
 impl Raw {
@@ -274,6 +285,7 @@ impl Raw {
         let mut assumptions = Vec::new();
         let mut hops = Vec::new();
         let mut changes = Vec::new();
+        let mut sigma = Vec::new();
         let mut ids = EventIds::default();
         for p in parts {
             stats.add(&p.stats);
@@ -282,6 +294,7 @@ impl Raw {
             assumptions.push(p.assumptions);
             hops.push(p.hops);
             changes.push(p.policy_changes);
+            sigma.extend(p.sigma_matches);
             ids.append(p.ids);
         }
         Ok(Raw {
@@ -292,6 +305,7 @@ impl Raw {
             hops: stack(hops.into_iter())?.unwrap_or_else(|| HopCols::new(0).finish()),
             policy_changes: stack(changes.into_iter())?
                 .unwrap_or_else(|| PolicyChangeCols::new(0).finish()),
+            sigma_matches: stack(sigma.into_iter())?,
             ids,
             resolved: None,
             stats,
@@ -342,6 +356,7 @@ impl Tables {
             assumptions,
             hops,
             policy_changes,
+            sigma_matches,
             ids,
             resolved,
             stats,
@@ -356,6 +371,7 @@ impl Tables {
         let mut role_calls = dups.apply(role_calls)?;
         let hops = dups.apply(hops)?;
         let policy_changes = dups.apply(policy_changes)?;
+        let sigma_matches = sigma_matches.map(|df| dups.apply(df)).transpose()?;
         let assumptions = attribute_providers(dups.apply(assumptions)?)?;
         let other_providers = assumptions
             .column("provider")?
@@ -406,6 +422,7 @@ impl Tables {
             key_match,
             stats,
             duplicates: dups,
+            sigma_matches,
             other_providers: match providers {
                 ProviderFilter::Google => other_providers,
                 ProviderFilter::Any => 0,

@@ -182,6 +182,15 @@ table!(AssumptionCols {
     __seq: u64,
 });
 
+table!(SigmaMatchCols {
+    // The rule's place in the rule set (`sigma_rules.rule_no`).
+    rule_no: u32,
+    event_id: str,
+    event_time: time,
+    // Input order (dedupe::SEQ): the matches of a copy that does not survive go with it.
+    __seq: u64,
+});
+
 table!(HopCols {
     event_id: str,
     event_time: time,
@@ -319,11 +328,13 @@ pub enum Table {
     GcpCoverage,
     GcpTimeline,
     GcpVerdicts,
+    SigmaRules,
+    SigmaMatches,
 }
 
 impl Table {
     /// Every table, in the order above.
-    pub const ALL: [Table; 22] = [
+    pub const ALL: [Table; 24] = [
         Table::Events,
         Table::RoleCalls,
         Table::Assumptions,
@@ -346,6 +357,8 @@ impl Table {
         Table::GcpCoverage,
         Table::GcpTimeline,
         Table::GcpVerdicts,
+        Table::SigmaRules,
+        Table::SigmaMatches,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -372,6 +385,8 @@ impl Table {
             Table::GcpCoverage => "gcp_coverage",
             Table::GcpTimeline => "gcp_timeline",
             Table::GcpVerdicts => "gcp_verdicts",
+            Table::SigmaRules => "sigma_rules",
+            Table::SigmaMatches => "sigma_matches",
         }
     }
 }

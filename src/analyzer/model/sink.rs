@@ -5,8 +5,10 @@ use polars::prelude::*;
 
 use crate::analyzer::model::dedupe::{self, Duplicates, EventIds};
 use crate::analyzer::model::schema::{
-    AssumptionCols, Dict, EventCols, HopCols, PolicyChangeCols, RoleCallCols, push_str,
+    AssumptionCols, Dict, EventCols, HopCols, PolicyChangeCols, RoleCallCols, SigmaMatchCols,
+    push_str,
 };
+use crate::analyzer::sigma::RuleSet;
 use crate::analyzer::source::record::{
     self, Record, RoleRequest, SessionContext, UserIdentity, WebIdentityResponse, account_from_arn,
     is_service_source, session_name_from_arn,
@@ -112,6 +114,8 @@ pub struct Sink {
     hops: HopCols,
     policy_changes: PolicyChangeCols,
     ids: EventIds,
+    /// The Sigma rules evaluated on each record in the window, and what they matched.
+    sigma: Option<(std::sync::Arc<RuleSet>, SigmaMatchCols, Vec<u32>)>,
     pub stats: RecordStats,
 }
 
@@ -122,6 +126,7 @@ pub struct Part {
     pub(super) hops: DataFrame,
     pub(super) policy_changes: DataFrame,
     pub(super) ids: EventIds,
+    pub(super) sigma_matches: Option<DataFrame>,
     pub(super) stats: RecordStats,
 }
 
@@ -142,7 +147,40 @@ impl Sink {
             } else {
                 EventIds::default()
             },
+            sigma: None,
             stats: RecordStats::default(),
+        }
+    }
+
+    /// Evaluate `rules` on every record in the window ([`Sink::push_sigma`]).
+    pub fn with_sigma(mut self, rules: Option<std::sync::Arc<RuleSet>>) -> Self {
+        self.sigma = rules.map(|r| (r, SigmaMatchCols::new(0), Vec::new()));
+        self
+    }
+
+    /// Whether records must come with their own text ([`Sink::push_sigma`]).
+    pub fn wants_texts(&self) -> bool {
+        self.sigma.is_some()
+    }
+
+    /// The Sigma rules `text` (record `r`'s own JSON text) holds for, when it is in the window.
+    /// Every copy of a repeated eventID is evaluated: the matches of the copies that do not
+    /// survive are dropped with them.
+    pub fn push_sigma(&mut self, text: &str, r: &Record<'_>, file_id: u32, index: u32) {
+        let Some((rules, m, found)) = self.sigma.as_mut() else {
+            return;
+        };
+        let time = r.event_time.get().and_then(parse_event_time);
+        if !self.window.contains(time) {
+            return;
+        }
+        rules.matching(text, found);
+        for &rule in found.iter() {
+            m.rule_no.push(rule);
+            push_str(&mut m.event_id, r.event_id.get());
+            m.event_time.push(time);
+            m.__seq.push(dedupe::seq(file_id, index));
+            m.len += 1;
         }
     }
 
@@ -337,6 +375,7 @@ impl Sink {
             hops: self.hops.finish(),
             policy_changes: self.policy_changes.finish(),
             ids: self.ids,
+            sigma_matches: self.sigma.map(|(_, m, _)| m.finish()),
             stats: self.stats,
         }
     }

@@ -43,6 +43,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../queries/trust_assumptions.sql"),
     ),
     (
+        "sigma_hits",
+        include_str!("../../../queries/sigma_hits.sql"),
+    ),
+    (
+        "sigma_findings",
+        include_str!("../../../queries/sigma_findings.sql"),
+    ),
+    (
         "findings/key_used_from_foreign_ip",
         include_str!("../../../queries/findings/key_used_from_foreign_ip.sql"),
     ),
@@ -231,6 +239,10 @@ pub enum Shipped {
     Activity,
     /// `trust`: the assumptions to judge (the policies' history is `policy_changes` itself).
     TrustAssumptions,
+    /// `sigma`: each (rule, event) a Sigma rule held for, attributed as `calls` attributes.
+    SigmaHits,
+    /// `findings --sigma`: a finding per (rule, key).
+    SigmaFindings,
 }
 
 impl Shipped {
@@ -245,6 +257,8 @@ impl Shipped {
             Shipped::Timeline => "timeline",
             Shipped::Activity => "activity",
             Shipped::TrustAssumptions => "trust_assumptions",
+            Shipped::SigmaHits => "sigma_hits",
+            Shipped::SigmaFindings => "sigma_findings",
         }
     }
 }

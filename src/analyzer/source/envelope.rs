@@ -66,6 +66,8 @@ pub struct Split<'a> {
     pub bad_count: u64,
     /// The buffer is a CloudTrail digest file; it holds no events.
     pub digest: bool,
+    /// Each record's own JSON text, beside `records`, when asked for ([`split_with_texts`]).
+    pub texts: Option<Vec<&'a str>>,
     /// Records (usable or not) this split may hold.
     max_records: u64,
     over_limit: bool,
@@ -89,8 +91,20 @@ impl<'de: 'a, 'a> Visitor<'de> for RecordsInto<'_, 'a> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0;
+        if self.0.texts.is_some() {
+            // Each record's text is kept (for Sigma rules, which may name any field): found
+            // whole first, then read; a record that cannot be read is counted, as one by one.
+            use serde_json::value::RawValue;
+            while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                if !self.0.take_text(raw.get(), i) {
+                    return Err(serde::de::Error::custom("record limit"));
+                }
+                i += 1;
+            }
+            return Ok(());
+        }
         while let Some(item) = seq.next_element::<Obj<Record<'de>>>()? {
-            if !self.0.take(item, i) {
+            if !self.0.take(item, i, None) {
                 return Err(serde::de::Error::custom("record limit"));
             }
             i += 1;
@@ -189,10 +203,32 @@ fn json_error(e: serde_json::Error, what: &str) -> EnvelopeError {
 }
 
 impl<'a> Split<'a> {
-    fn new(max_records: u64) -> Self {
+    fn new(max_records: u64, texts: bool) -> Self {
         Split {
             max_records,
+            texts: texts.then(Vec::new),
             ..Split::default()
+        }
+    }
+
+    fn push(&mut self, r: Record<'a>, text: Option<&'a str>) {
+        self.records.push(r);
+        if let Some(t) = self.texts.as_mut() {
+            t.push(text.unwrap_or_default());
+        }
+    }
+
+    /// [`Split::take`] of a record's text, read here.
+    fn take_text(&mut self, text: &'a str, i: usize) -> bool {
+        match serde_json::from_str::<Obj<Record<'a>>>(text) {
+            Ok(item) => self.take(item, i, Some(text)),
+            Err(e) => {
+                self.add_bad(BadRecord {
+                    at: format!("record {i}"),
+                    reason: e.to_string(),
+                });
+                true
+            }
         }
     }
 
@@ -208,14 +244,14 @@ impl<'a> Split<'a> {
     }
 
     /// Keep one item of a records array; false once the file holds more than it may.
-    fn take(&mut self, item: Obj<Record<'a>>, i: usize) -> bool {
+    fn take(&mut self, item: Obj<Record<'a>>, i: usize, text: Option<&'a str>) -> bool {
         if self.held() >= self.max_records {
             self.over_limit = true;
             return false;
         }
         match item.0 {
             Some(r) if r.digest_start_time.is_some() => self.digest = true,
-            Some(r) if looks_like_record(&r) => self.records.push(r),
+            Some(r) if looks_like_record(&r) => self.push(r, text),
             Some(_) => self.add_bad(BadRecord {
                 at: format!("record {i}"),
                 reason: "object has no CloudTrail record fields".into(),
@@ -250,6 +286,9 @@ impl<'a> Split<'a> {
 
     fn undo(&mut self, m: (usize, usize, u64, bool)) {
         self.records.truncate(m.0);
+        if let Some(t) = self.texts.as_mut() {
+            t.truncate(m.0);
+        }
         self.bad.truncate(m.1);
         self.bad_count = m.2;
         self.digest = m.3;
@@ -272,16 +311,8 @@ impl<'a> Split<'a> {
             false => serde_json::from_str(text).ok()?,
         };
         for (i, raw) in items.into_iter().enumerate() {
-            match serde_json::from_str::<Obj<Record<'a>>>(raw.get()) {
-                Ok(item) => {
-                    if !self.take(item, i) {
-                        return None;
-                    }
-                }
-                Err(e) => self.add_bad(BadRecord {
-                    at: format!("record {i}"),
-                    reason: e.to_string(),
-                }),
+            if !self.take_text(raw.get(), i) {
+                return None;
             }
         }
         Some(())
@@ -324,7 +355,7 @@ impl<'a> Split<'a> {
                 if r.digest_start_time.is_some() {
                     self.digest = true;
                 } else if looks_like_record(&r) {
-                    self.records.push(r);
+                    self.push(r, std::str::from_utf8(v).ok());
                 } else if has_records_key(v) {
                     // `{"Count": 2, "Records": [...]}`, or keys sorted when re-serialised.
                     self.array(v, true)?;
@@ -494,9 +525,18 @@ pub fn repairable(message: &str) -> bool {
 /// single-value file fails the file; in NDJSON each line stands alone, so a damaged line costs
 /// only that line.
 pub fn split(buf: &[u8], max_records: u64) -> Result<Split<'_>, EnvelopeError> {
+    split_with_texts(buf, max_records, false)
+}
+
+/// [`split`], keeping each record's own JSON text (`texts`) when `texts`.
+pub fn split_with_texts(
+    buf: &[u8],
+    max_records: u64,
+    texts: bool,
+) -> Result<Split<'_>, EnvelopeError> {
     let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
     let body = skip_ws(buf);
-    let mut out = Split::new(max_records);
+    let mut out = Split::new(max_records, texts);
     if body.is_empty() {
         return Ok(out);
     }
@@ -509,7 +549,7 @@ pub fn split(buf: &[u8], max_records: u64) -> Result<Split<'_>, EnvelopeError> {
             // Concatenated documents (`cat a.json.gz b.json.gz` is a valid gzip of two members,
             // each a whole `{"Records":[…]}`): read each one.
             Err(EnvelopeError::Json(e)) if e.to_string().starts_with("trailing characters") => {
-                out = Split::new(max_records);
+                out = Split::new(max_records, texts);
                 let docs = serde_json::Deserializer::from_slice(body)
                     .into_iter::<&serde_json::value::RawValue>();
                 for doc in docs {
@@ -527,10 +567,13 @@ pub fn split(buf: &[u8], max_records: u64) -> Result<Split<'_>, EnvelopeError> {
             if out.held() >= max_records {
                 return Err(EnvelopeError::TooManyRecords(max_records));
             }
-            let mut one = Split::new(max_records - out.held());
+            let mut one = Split::new(max_records - out.held(), texts);
             match one.value(line) {
                 Ok(()) => {
                     out.records.append(&mut one.records);
+                    if let (Some(all), Some(these)) = (out.texts.as_mut(), one.texts.as_mut()) {
+                        all.append(these);
+                    }
                     out.digest |= one.digest;
                     for b in one.bad {
                         out.add_bad(BadRecord {
