@@ -121,5 +121,6 @@ fn no_help_describes_another_command_or_offers_a_refused_value() {
         .lines()
         .find(|l| l.contains("possible values"))
         .unwrap();
-    assert!(!values.contains("low"), "{values}");
+    // Sigma findings are low when their rule is.
+    assert!(values.contains("low"), "{values}");
 }

@@ -170,13 +170,10 @@ impl AnalyzerCommand {
     }
 }
 
-/// `--fail-on`'s severities: those a shipped detection reports (`low` is still accepted, as
-/// `medium`'s synonym in effect, but not offered: nothing reports it).
+/// `--fail-on`'s severities (`low`: only Sigma findings are low).
 fn severities() -> impl TypedValueParser<Value = Severity> {
     use clap::builder::{PossibleValue, PossibleValuesParser};
-    let values = Severity::ALL
-        .iter()
-        .map(|(s, n)| PossibleValue::new(*n).hide(*s == Severity::Low));
+    let values = Severity::ALL.iter().map(|(_, n)| PossibleValue::new(*n));
     PossibleValuesParser::new(values).map(|s| Severity::parse(&s).expect("clap checked the value"))
 }
 
