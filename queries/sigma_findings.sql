@@ -14,7 +14,9 @@ WITH hits AS (
         c.project,
         c.instance,
         c.sub,
-        c.source_ip
+        c.source_ip,
+        COALESCE(STRFTIME(m.event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(m.event_id, '')
+            AS ev
     FROM sigma_matches m
     LEFT JOIN calls c ON c.event_id = m.event_id
 ),
@@ -30,7 +32,8 @@ per_key AS (
         MAX(source_ip) AS last_ip,
         MIN(event_time) AS first_seen,
         MAX(event_time) AS last_seen,
-        COUNT(*) AS events
+        COUNT(*) AS events,
+        ARRAY_AGG(ev ORDER BY ev) AS evidence
     FROM hits
     GROUP BY rule_no, key_id
 )
@@ -53,6 +56,7 @@ SELECT
     k.first_seen,
     k.last_seen,
     k.events,
+    k.evidence,
     'Sigma rule ' || r.rule_id || ' "' || r.title || '" by ' || COALESCE(r.author, 'an unnamed author')
         || CASE WHEN k.key_id IS NULL THEN ' (events not made with a Google-federated key)' ELSE '' END
         AS detail

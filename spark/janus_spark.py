@@ -74,6 +74,11 @@ GCP_FINDINGS = {"session_names_unknown_instance", "token_minted_outside_fleet",
                 "service_account_key_created", "token_creator_granted"}
 
 
+# The columns every detection returns, in order (src/analyzer/query/findings.rs, COLUMNS).
+FINDINGS_COLUMNS = ("kind", "severity", "access_key_id", "session_name", "project", "instance", "sub",
+                    "source_ip", "first_seen", "last_seen", "events", "detail")
+
+
 def finding_names(queries):
     return sorted("findings/" + p.stem for p in (pathlib.Path(queries) / "findings").glob("*.sql")
                   if not p.stem.startswith(DERIVED) and p.stem not in GCP_FINDINGS)
@@ -85,7 +90,10 @@ def report(spark, queries, name):
         return spark.sql(query_text(queries, name).strip().rstrip(";"))
     # Each detection is computed on its own and its (few) rows kept: a union of the six plans, each
     # expanding the calls view, is more than Spark's analyzer can hold in a small driver.
-    frames = [report(spark, queries, n).localCheckpoint() for n in finding_names(queries)]
+    # The contract's columns: a detection may add `evidence` (the events behind each finding),
+    # which only janus-audit's OCSF output shows.
+    frames = [report(spark, queries, n).select(*FINDINGS_COLUMNS).localCheckpoint()
+              for n in finding_names(queries)]
     df = frames[0]
     for f in frames[1:]:
         df = df.unionByName(f)

@@ -20,9 +20,10 @@ WITH g AS (
         MIN(event_time) AS first_seen,
         MAX(event_time) AS last_seen,
         COUNT(*) AS events,
-        ARRAY_TO_STRING(ARRAY_AGG(DISTINCT event_name ORDER BY event_name), ', ') AS names
-    FROM flagged_calls
-    WHERE foreign_ip
+        ARRAY_TO_STRING(ARRAY_AGG(DISTINCT event_name ORDER BY event_name), ', ') AS names,
+        -- The events behind the finding, each as its time and eventID, for --format ocsf.
+        ARRAY_AGG(ev ORDER BY ev) AS evidence
+    FROM (SELECT *, COALESCE(STRFTIME(event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(event_id, '') AS ev FROM flagged_calls WHERE foreign_ip) f
     GROUP BY key_ref, key_id, issued_session_name, source_ip
 )
 SELECT
@@ -37,6 +38,7 @@ SELECT
     first_seen,
     last_seen,
     events,
+    evidence,
     CASE
         WHEN depth > 0 THEN 'session obtained from ' || issuing_ip || ', key chained via ' || key_role_arn
         ELSE 'key obtained from ' || issuing_ip

@@ -12,8 +12,10 @@ WITH g AS (
         CASE WHEN COUNT(DISTINCT source_ip) = 1 THEN MIN(source_ip) END AS source_ip,
         MIN(event_time) AS first_seen,
         MAX(event_time) AS last_seen,
-        COUNT(*) AS events
-    FROM orphan_calls
+        COUNT(*) AS events,
+        -- The events behind the finding, each as its time and eventID, for --format ocsf.
+        ARRAY_AGG(ev ORDER BY ev) AS evidence
+    FROM (SELECT *, COALESCE(STRFTIME(event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(event_id, '') AS ev FROM orphan_calls) f
     GROUP BY access_key_id
 )
 SELECT
@@ -28,5 +30,6 @@ SELECT
     first_seen,
     last_seen,
     events,
+    evidence,
     'coverage gap: the AssumeRoleWithWebIdentity that issued this key is not in the input' AS detail
 FROM g

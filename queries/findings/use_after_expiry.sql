@@ -15,9 +15,10 @@ WITH g AS (
         MIN(event_time) AS first_seen,
         MAX(event_time) AS last_seen,
         COUNT(*) AS events,
-        ARRAY_TO_STRING(ARRAY_AGG(DISTINCT event_name ORDER BY event_name), ', ') AS names
-    FROM flagged_calls
-    WHERE after_expiry
+        ARRAY_TO_STRING(ARRAY_AGG(DISTINCT event_name ORDER BY event_name), ', ') AS names,
+        -- The events behind the finding, each as its time and eventID, for --format ocsf.
+        ARRAY_AGG(ev ORDER BY ev) AS evidence
+    FROM (SELECT *, COALESCE(STRFTIME(event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(event_id, '') AS ev FROM flagged_calls WHERE after_expiry) f
     GROUP BY key_ref, key_id, issued_session_name
 )
 SELECT
@@ -32,5 +33,6 @@ SELECT
     first_seen,
     last_seen,
     events,
+    evidence,
     'key expired at ' || STRFTIME(expires_at, '%Y-%m-%dT%H:%M:%SZ') || ', still used: ' || names AS detail
 FROM g

@@ -566,6 +566,18 @@ impl ReportArgs {
                 "--policies applies to by-instance, sessions and findings (and `trust`)".into(),
             ));
         }
+        if self.format == Format::Ocsf && !matches!(command, answer::Command::Findings { .. }) {
+            return Err(UsageError(
+                "--format ocsf writes findings (OCSF Detection Findings); use it with `findings`"
+                    .into(),
+            ));
+        }
+        if self.format == Format::Ocsf && self.view.columns.is_some() {
+            return Err(UsageError(
+                "--columns does not apply to --format ocsf: an OCSF finding has its own fields"
+                    .into(),
+            ));
+        }
         if self.format == Format::Html && self.view.columns.is_some() {
             return Err(UsageError(
                 "--columns does not apply to --format html: the page lays out its own tables"

@@ -16,9 +16,10 @@ WITH g AS (
         MIN(event_time) AS first_seen,
         MAX(event_time) AS last_seen,
         COUNT(*) AS events,
-        ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(event_name)), ', ') AS names
-    FROM flagged_calls
-    WHERE after_expiry
+        ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(event_name)), ', ') AS names,
+        -- The events behind the finding, each as its time and eventID, for --format ocsf.
+        ARRAY_SORT(COLLECT_LIST(ev)) AS evidence
+    FROM (SELECT *, COALESCE(DATE_FORMAT(event_time, "yyyy-MM-dd'T'HH:mm:ss'Z'"), '') || ' ' || COALESCE(event_id, '') AS ev FROM flagged_calls WHERE after_expiry) f
     GROUP BY key_ref, key_id, issued_session_name
 )
 SELECT
@@ -33,5 +34,6 @@ SELECT
     first_seen,
     last_seen,
     events,
+    evidence,
     'key expired at ' || DATE_FORMAT(expires_at, "yyyy-MM-dd'T'HH:mm:ss'Z'") || ', still used: ' || names AS detail
 FROM g

@@ -329,7 +329,7 @@ pub fn run(
     };
     let extra = frames.split_off(own);
     let mut frame = match &req.command {
-        Command::Findings { .. } => findings::combine(frames)?,
+        Command::Findings { .. } => findings::combine_with(frames, req.format == Format::Ocsf)?,
         _ => frames.into_iter().next().unwrap_or_default(),
     };
     tell_why_empty(&req, &outcome, &frame, tell)?;
@@ -599,7 +599,7 @@ fn write_out(
     stdout: &mut dyn Write,
 ) -> Result<(), AnalyzerError> {
     let selected = match req.format {
-        Format::Html => None,
+        Format::Html | Format::Ocsf => None,
         _ => Some(view::select_columns(frame.clone(), &req.view)?),
     };
     let frame = selected.as_ref().unwrap_or(frame);

@@ -45,16 +45,38 @@ pub const COLUMNS: [&str; 12] = [
     "detail",
 ];
 
+/// The column a detection may add to the contract's: the events behind each finding, each as
+/// its time and eventID (`2026-10-08T13:30:00Z 1f0e…`), in time order. Only `--format ocsf`
+/// shows it; a detection without it has none there.
+pub const EVIDENCE: &str = "evidence";
+
 /// Stack every detection's rows (each checked for the contract's columns) and order them:
 /// most severe first, then by time, kind and key, so reruns give identical output.
 pub fn combine(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
-    let select: Vec<Expr> = COLUMNS.iter().map(|c| col(*c)).collect();
+    combine_with(frames, false)
+}
+
+/// [`combine`], keeping each finding's [`EVIDENCE`] as the last column when `evidence`.
+pub fn combine_with(frames: Vec<DataFrame>, evidence: bool) -> PolarsResult<DataFrame> {
+    let mut select: Vec<Expr> = COLUMNS.iter().map(|c| col(*c)).collect();
+    if evidence {
+        select.push(col(EVIDENCE));
+    }
     let mut parts = Vec::with_capacity(frames.len());
     for df in frames {
         for c in COLUMNS {
             df.column(c).map_err(|_| {
                 polars_err!(ColumnNotFound: "a findings query returned no column '{c}' (every detection must return: {})", COLUMNS.join(", "))
             })?;
+        }
+        let mut df = df;
+        if evidence && df.column(EVIDENCE).is_err() {
+            let none = Series::full_null(
+                EVIDENCE.into(),
+                df.height(),
+                &DataType::List(Box::new(DataType::String)),
+            );
+            df.with_column(none.into_column())?;
         }
         parts.push(
             df.lazy()

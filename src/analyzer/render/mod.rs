@@ -8,6 +8,7 @@
 pub mod fit;
 pub mod flat;
 pub mod html;
+pub mod ocsf;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,16 +24,19 @@ pub enum Format {
     Json,
     Parquet,
     Html,
+    /// OCSF Detection Findings, JSON Lines (findings only; see `ocsf`).
+    Ocsf,
 }
 
 impl Format {
     /// Every format, by the name `--format` takes.
-    pub const ALL: [(Format, &'static str); 5] = [
+    pub const ALL: [(Format, &'static str); 6] = [
         (Format::Table, "table"),
         (Format::Csv, "csv"),
         (Format::Json, "json"),
         (Format::Parquet, "parquet"),
         (Format::Html, "html"),
+        (Format::Ocsf, "ocsf"),
     ];
 
     pub fn extension(self) -> &'static str {
@@ -42,6 +46,7 @@ impl Format {
             Format::Json => "json",
             Format::Parquet => "parquet",
             Format::Html => "html",
+            Format::Ocsf => "ocsf.jsonl",
         }
     }
 }
@@ -257,6 +262,7 @@ pub fn write(
         Format::Html => {
             w.write_all(crate::analyzer::render::html::table_page(df, title)?.as_bytes())?
         }
+        Format::Ocsf => ocsf::write(df, chrono::Utc::now().timestamp_millis(), w)?,
         Format::Parquet => {
             let mut out = df.clone();
             ParquetWriter::new(&mut *w)

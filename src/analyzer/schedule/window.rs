@@ -97,12 +97,7 @@ pub fn run_window(
     let mut by_instance = frames.next().unwrap_or_default();
     let mut sessions = frames.next().unwrap_or_default();
     judge_gcp(&outcome.gcp, &mut by_instance, &mut sessions)?;
-    let findings = crate::analyzer::query::findings::combine(frames.collect()).map_err(|e| {
-        ReportError::Query(QueryError::Sql {
-            name: "findings".into(),
-            error: e,
-        })
-    })?;
+    let findings = findings(frames.collect(), job.formats.contains(&Format::Ocsf))?;
     let reports = [
         ("by_instance", &by_instance),
         ("sessions", &sessions),
@@ -211,11 +206,31 @@ fn page(
     })
 }
 
-/// Each report in each of `formats` but the page, in that order.
+/// The findings, stacked; with the OCSF file, each keeps the events behind it (only that file
+/// shows them).
+fn findings(frames: Vec<DataFrame>, ocsf: bool) -> Result<DataFrame, ReportError> {
+    crate::analyzer::query::findings::combine_with(frames, ocsf).map_err(|e| {
+        ReportError::Query(QueryError::Sql {
+            name: "findings".into(),
+            error: e,
+        })
+    })
+}
+
+/// Each report in each of `formats` but the page, in that order; OCSF holds the findings only,
+/// and only OCSF the findings' evidence.
 fn encode(reports: &[(&str, &DataFrame)], formats: &[Format]) -> Result<Vec<Output>, WindowError> {
     let mut outputs = Vec::new();
     for (name, df) in reports {
+        let without = df.drop(crate::analyzer::query::findings::EVIDENCE).ok();
         for f in formats.iter().filter(|f| **f != Format::Html) {
+            if *f == Format::Ocsf && *name != "findings" {
+                continue;
+            }
+            let df = match (f, &without) {
+                (Format::Ocsf, _) | (_, None) => *df,
+                (_, Some(w)) => w,
+            };
             let file = format!("{name}.{}", f.extension());
             let mut bytes = Vec::new();
             render::write(df, *f, name, &mut bytes).map_err(|source| WindowError::Encode {

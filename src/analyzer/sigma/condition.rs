@@ -91,21 +91,26 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Cond, String> {
-        let mut parts = vec![self.and()?];
-        while self.keyword("or") {
-            self.at += 1;
-            parts.push(self.and()?);
-        }
-        Ok(one_or(parts, Cond::Or))
+        self.joined("or", Self::and, Cond::Or)
     }
 
     fn and(&mut self) -> Result<Cond, String> {
-        let mut parts = vec![self.not()?];
-        while self.keyword("and") {
+        self.joined("and", Self::not, Cond::And)
+    }
+
+    /// `next (keyword next)*`, one part alone as itself.
+    fn joined(
+        &mut self,
+        keyword: &str,
+        next: fn(&mut Self) -> Result<Cond, String>,
+        many: fn(Vec<Cond>) -> Cond,
+    ) -> Result<Cond, String> {
+        let mut parts = vec![next(self)?];
+        while self.keyword(keyword) {
             self.at += 1;
-            parts.push(self.not()?);
+            parts.push(next(self)?);
         }
-        Ok(one_or(parts, Cond::And))
+        Ok(one_or(parts, many))
     }
 
     fn not(&mut self) -> Result<Cond, String> {

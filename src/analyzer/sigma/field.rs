@@ -18,6 +18,8 @@ use std::borrow::Cow;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::analyzer::source::touched::compact;
+
 /// One value a path yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value<'a> {
@@ -100,7 +102,7 @@ fn walk<'a>(raw: &'a RawValue, rest: &[&str], out: &mut Vec<Value<'a>>, depth: u
             }
         }
         _ if !rest.is_empty() => {}
-        Some(b'{') => out.push(Value::Text(Cow::Owned(compact(text)))),
+        Some(b'{') => out.push(Value::Text(Cow::Owned(compact(text).into_owned()))),
         Some(b'"') => {
             if let Ok(s) = serde_json::from_str::<&'a str>(text) {
                 out.push(Value::Text(Cow::Borrowed(s)));
@@ -162,27 +164,6 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
         }
         d.deserialize_str(V)
     }
-}
-
-/// JSON text without whitespace outside strings; escapes are kept as written.
-pub fn compact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-        } else if !c.is_ascii_whitespace() {
-            in_string = c == '"';
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
