@@ -357,7 +357,8 @@ impl VerifyArgs {
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// CloudTrail log files or directories (walked recursively; S3 layout, org trails,
-    /// .json/.json.gz/.jsonl), or s3://bucket/prefix (only the window's day folders are listed).
+    /// .json/.json.gz/.jsonl, Security Lake's OCSF Parquet), or s3://bucket/prefix (only the
+    /// window's day folders are listed).
     #[arg(required_unless_present_any = ["from_api", "store", "dataset"])]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]

@@ -137,8 +137,8 @@ fn read_one(
     if custody {
         return report;
     }
-    if let Some(records) = envelope::unwrap_exports(&bufs.decoded) {
-        bufs.decoded = records;
+    if !unwrapped(bufs, &mut report) {
+        return report;
     }
     let texts = sink.wants_texts();
     let first = envelope::split_with_texts(&bufs.decoded, limits.max_records, texts);
@@ -180,6 +180,45 @@ fn read_one(
         }
     }
     report
+}
+
+/// The records of a Security Lake file or of an export's envelopes in place of its bytes;
+/// false when the file was skipped.
+fn unwrapped(bufs: &mut files::Buffers, report: &mut FileReport) -> bool {
+    if let Err(reason) = from_security_lake(bufs, report) {
+        skip(report, Skip::NotCloudTrail, reason);
+        return false;
+    }
+    if let Some(records) = envelope::unwrap_exports(&bufs.decoded) {
+        bufs.decoded = records;
+    }
+    true
+}
+
+/// A Security Lake Parquet file's rows, as the CloudTrail records they were made from, in
+/// place of its bytes; rows of other OCSF classes are counted as unusable.
+fn from_security_lake(bufs: &mut files::Buffers, report: &mut FileReport) -> Result<(), String> {
+    use crate::analyzer::source::security_lake;
+    if !security_lake::is_parquet(&bufs.decoded) {
+        return Ok(());
+    }
+    let read = security_lake::read(&bufs.decoded)?;
+    if read.ndjson.is_empty() {
+        return Err(format!(
+            "Parquet of {} OCSF row(s), none of them API Activity (class 6003)",
+            read.other_classes
+        ));
+    }
+    if read.other_classes > 0 {
+        report.status = FileStatus::Partial;
+        report.unusable += read.other_classes;
+        report.problems.push(format!(
+            "{} row(s) of other OCSF classes than API Activity",
+            read.other_classes
+        ));
+    }
+    bufs.decoded = read.ndjson;
+    Ok(())
 }
 
 /// Every record of a file into `sink`, and each record's text to its Sigma rules.
@@ -246,12 +285,12 @@ fn decode(
 fn partly_read(report: &mut FileReport, split: &envelope::Split<'_>, not_utf8: u64, nulled: u64) {
     if split.bad_count > 0 {
         report.status = FileStatus::Partial;
-        report.unusable = split.bad_count;
-        report.problems = split
-            .bad
-            .iter()
-            .map(|BadRecord { at, reason }| crate::base::text::reason(&format!("{at}: {reason}")))
-            .collect();
+        report.unusable += split.bad_count;
+        report.problems.extend(
+            split.bad.iter().map(|BadRecord { at, reason }| {
+                crate::base::text::reason(&format!("{at}: {reason}"))
+            }),
+        );
         let unlisted = split.bad_count - split.bad.len() as u64;
         if unlisted > 0 {
             report.problems.push(format!("and {unlisted} more"));

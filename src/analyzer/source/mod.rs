@@ -8,5 +8,6 @@ pub mod layout;
 pub mod record;
 pub mod repair;
 pub mod s3;
+pub mod security_lake;
 pub mod store;
 pub mod touched;

@@ -566,7 +566,8 @@ fn wanted(key: &str, kind: Kind) -> bool {
     let p = Path::new(key);
     let digest = crate::analyzer::source::layout::is_digest(p);
     let name = key.rsplit('/').next().unwrap_or("");
-    crate::analyzer::source::layout::is_log_name(name)
+    // Amazon Security Lake's OCSF sources are `*.gz.parquet` (see `security_lake`).
+    (crate::analyzer::source::layout::is_log_name(name) || name.ends_with(".parquet"))
         && match kind {
             Kind::Logs => !digest,
             Kind::Digests => digest,
