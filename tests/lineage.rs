@@ -403,25 +403,12 @@ fn the_timeline_follows_a_chain_and_marks_each_hop() {
 /// Copy `from`'s files into one flat directory, named so that they are read in the reverse of
 /// their original order.
 fn reversed_copy(from: &str, to: &Path) {
-    let mut files: Vec<std::path::PathBuf> = walk(Path::new(from));
+    let mut files: Vec<std::path::PathBuf> = bin::files_under(Path::new(from));
     files.sort();
     for (i, f) in files.iter().rev().enumerate() {
         let name = f.file_name().unwrap().to_str().unwrap();
         std::fs::copy(f, to.join(format!("{i:02}-{name}"))).unwrap();
     }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

@@ -49,7 +49,7 @@ fn a_parquet_file_that_is_not_ocsf_is_named_and_skipped() {
         ds.to_str().unwrap(),
         "-q",
     ]);
-    let parquet = walk(&ds)
+    let parquet = bin::files_under(&ds)
         .into_iter()
         .find(|p| p.extension().is_some_and(|e| e == "parquet"))
         .unwrap();
@@ -70,15 +70,31 @@ fn a_parquet_file_that_is_not_ocsf_is_named_and_skipped() {
     assert!(run.stdout.lines().count() > 1);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
+#[test]
+fn files_of_event_days_outside_the_window_are_not_opened() {
+    let run = bin::run(&[
+        "by-instance",
+        "fixtures/security_lake/lake",
+        "--since",
+        "2026-10-20",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("15 file(s) outside the window not opened"),
+        "{}",
+        run.stderr
+    );
+    // A day's margin: the window's day and the day before are read.
+    let near = bin::run(&[
+        "by-instance",
+        "fixtures/security_lake/lake",
+        "--since",
+        "2026-10-09",
+        "--format",
+        "csv",
+    ]);
+    assert!(near.stderr.contains("read 15 file(s)"), "{}", near.stderr);
 }

@@ -186,7 +186,11 @@ fn read_one(
 /// false when the file was skipped.
 fn unwrapped(bufs: &mut files::Buffers, report: &mut FileReport) -> bool {
     if let Err(reason) = from_security_lake(bufs, report) {
-        skip(report, Skip::NotCloudTrail, reason);
+        skip(
+            report,
+            Skip::NotCloudTrail,
+            format!("not a CloudTrail log: {reason}"),
+        );
         return false;
     }
     if let Some(records) = envelope::unwrap_exports(&bufs.decoded) {

@@ -40,13 +40,22 @@ pub fn is_digest(path: &Path) -> bool {
         .is_some_and(|n| n.contains("_CloudTrail-Digest_"))
 }
 
-/// The delivery day of an S3-layout path: three consecutive folders `YYYY/MM/DD`.
+/// The day of an S3-layout path: three consecutive folders `YYYY/MM/DD` (CloudTrail's delivery
+/// day), or a Security Lake `eventDay=YYYYMMDD` partition.
 pub fn s3_day(path: &Path) -> Option<NaiveDate> {
     let parts: Vec<&str> = path
         .parent()?
         .components()
         .filter_map(|c| c.as_os_str().to_str())
         .collect();
+    // Amazon Security Lake's partition: `eventDay=YYYYMMDD`, the events' own day.
+    let event_day = parts.iter().rev().find_map(|p| {
+        let d = p.strip_prefix("eventDay=")?;
+        NaiveDate::parse_from_str(d, "%Y%m%d").ok()
+    });
+    if event_day.is_some() {
+        return event_day;
+    }
     parts.windows(3).rev().find_map(|w| {
         let ok = w[0].len() == 4 && w[1].len() == 2 && w[2].len() == 2;
         if !ok {
@@ -81,6 +90,11 @@ mod tests {
         let p = Path::new("t/AWSLogs/o-abc/111122223333/CloudTrail/us-east-1/2026/10/05/x.json.gz");
         assert_eq!(s3_day(p), NaiveDate::from_ymd_opt(2026, 10, 5));
         assert_eq!(s3_day(Path::new("loose/file.json")), None);
+        let lake = "lake/aws/CLOUD_TRAIL_MGMT/2.0/region=us-east-1/accountId=1/eventDay=20261008/p.gz.parquet";
+        assert_eq!(
+            s3_day(Path::new(lake)),
+            NaiveDate::from_ymd_opt(2026, 10, 8)
+        );
     }
 
     #[test]

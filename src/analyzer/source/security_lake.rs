@@ -55,7 +55,7 @@ fn decode(buf: &[u8]) -> Result<Read, String> {
         .finish()
         .map_err(|e| {
             format!(
-                "unreadable Parquet: {}",
+                "Parquet that cannot be read: {}",
                 crate::base::text::excerpt(&e.to_string())
             )
         })?;
