@@ -67,12 +67,17 @@ fn walk_members<'a>(
     if depth > MAX_DEPTH || segments.is_empty() {
         return;
     }
-    // The shortest name first: `a` before `a.b`, which only a member named with a dot has.
+    // The shortest name first: `a` before `a.b`, which only a member named with a dot has
+    // (the dotted names are made only when the plain one is not there: a name per lookup was
+    // most of the cost of evaluating rules).
     for take in 1..=segments.len() {
-        let name = segments[..take].join(".");
         let mut found = false;
         for (key, raw) in members {
-            if *key == name {
+            let is = match take {
+                1 => key == segments[0],
+                _ => *key == segments[..take].join("."),
+            };
+            if is {
                 found = true;
                 walk(raw, &segments[take..], out, depth + 1);
             }

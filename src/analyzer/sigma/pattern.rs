@@ -46,8 +46,8 @@ pub enum Anchor {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Text(Vec<char>),
+enum Piece<T> {
+    Text(Vec<T>),
     Any,
     One,
 }
@@ -55,7 +55,11 @@ enum Piece {
 /// A wildcard pattern over characters.
 #[derive(Debug, Clone)]
 pub struct Glob {
-    pieces: Vec<Piece>,
+    pieces: Vec<Piece<char>>,
+    /// The same pieces as bytes, when they are ASCII: an ASCII value (nearly every CloudTrail
+    /// value) is then matched in place, where collecting its characters cost an allocation a
+    /// test.
+    ascii: Option<Vec<Piece<u8>>>,
     cased: bool,
 }
 
@@ -92,23 +96,45 @@ impl Glob {
         if matches!(anchor, Anchor::Start | Anchor::Anywhere) {
             pieces.push(Piece::Any);
         }
-        let mut glob = Glob { pieces, cased };
         if !cased {
-            for p in &mut glob.pieces {
+            for p in &mut pieces {
                 if let Piece::Text(t) = p {
                     *t = lower(t.iter().copied());
                 }
             }
         }
-        glob
+        let ascii = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) if t.iter().all(char::is_ascii) => {
+                    Some(Piece::Text(t.iter().map(|&c| c as u8).collect()))
+                }
+                Piece::Text(_) => None,
+                Piece::Any => Some(Piece::Any),
+                Piece::One => Some(Piece::One),
+            })
+            .collect();
+        Glob {
+            pieces,
+            ascii,
+            cased,
+        }
     }
 
     pub fn matches(&self, value: &str) -> bool {
+        if let Some(ascii) = &self.ascii
+            && value.is_ascii()
+        {
+            let fold = !self.cased;
+            return matches_at(ascii, value.as_bytes(), |p, v| {
+                p == if fold { v.to_ascii_lowercase() } else { v }
+            });
+        }
         let chars: Vec<char> = match self.cased {
             true => value.chars().collect(),
             false => lower(value.chars()),
         };
-        matches_at(&self.pieces, &chars)
+        matches_at(&self.pieces, &chars, |p, v| p == v)
     }
 }
 
@@ -118,8 +144,12 @@ fn lower(chars: impl Iterator<Item = char>) -> Vec<char> {
 }
 
 /// Wildcard matching with the last `*` remembered: linear in the value for each `*` tried,
-/// never exponential, whatever a hostile rule or value holds.
-fn matches_at(pieces: &[Piece], value: &[char]) -> bool {
+/// never exponential, whatever a hostile rule or value holds. `eq` compares a pattern's unit
+/// with a value's.
+fn matches_at<T: Copy>(pieces: &[Piece<T>], value: &[T], eq: impl Fn(T, T) -> bool) -> bool {
+    let text_at = |t: &[T], v: usize| {
+        value.len() - v >= t.len() && t.iter().zip(&value[v..]).all(|(&p, &x)| eq(p, x))
+    };
     let (mut p, mut v) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     loop {
@@ -135,7 +165,7 @@ fn matches_at(pieces: &[Piece], value: &[char]) -> bool {
                     v += 1;
                     continue;
                 }
-                Piece::Text(t) if value[v..].starts_with(t) => {
+                Piece::Text(t) if text_at(t, v) => {
                     p += 1;
                     v += t.len();
                     continue;
@@ -247,6 +277,17 @@ mod tests {
         assert!(Glob::new("a?c", Anchor::Anywhere, false).matches("xxabcxx"));
         assert!(Glob::new("aws", Anchor::Start, false).matches("AWS-cli"));
         assert!(!Glob::new("aws", Anchor::End, false).matches("AWS-cli"));
+    }
+
+    #[test]
+    fn values_beyond_ascii_match_as_characters_without_case() {
+        assert!(glob("ÜBER*").matches("über-x"));
+        assert!(glob("?ber").matches("über"));
+        assert!(!glob("?ber").matches("üüber"));
+        assert!(glob("über").matches("ÜBER"));
+        assert!(!Glob::new("über", Anchor::Whole, true).matches("ÜBER"));
+        // An ASCII pattern against a value that is not: the characters' path.
+        assert!(Glob::new("x", Anchor::Anywhere, false).matches("été X"));
     }
 
     #[test]
