@@ -225,15 +225,11 @@ fn from_security_lake(bufs: &mut files::Buffers, report: &mut FileReport) -> Res
     Ok(())
 }
 
-/// Every record of a file into `sink`, and each record's text to its Sigma rules.
+/// Every record of a file into `sink`, each with its text when the sink evaluates Sigma rules.
 fn push_records(sink: &mut Sink, split: &envelope::Split<'_>, file_id: u32) {
     for (i, r) in split.records.iter().enumerate() {
-        sink.push(r, file_id, i as u32);
-    }
-    if let Some(texts) = &split.texts {
-        for (i, (r, t)) in split.records.iter().zip(texts).enumerate() {
-            sink.push_sigma(t, r, file_id, i as u32);
-        }
+        let text = split.texts.as_ref().map(|t| t[i]);
+        sink.push_with_text(r, text, file_id, i as u32);
     }
 }
 

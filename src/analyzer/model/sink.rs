@@ -163,23 +163,19 @@ impl Sink {
         self.sigma.is_some()
     }
 
-    /// The Sigma rules `text` (record `r`'s own JSON text) holds for, when it is in the window.
-    /// Every copy of a repeated eventID is evaluated: the matches of the copies that do not
-    /// survive are dropped with them.
-    pub fn push_sigma(&mut self, text: &str, r: &Record<'_>, file_id: u32, index: u32) {
+    /// The Sigma rules `text`, its record's own JSON, holds for. Every copy of a repeated
+    /// eventID is evaluated: the matches of the copies that do not survive are dropped with
+    /// them.
+    fn push_sigma(&mut self, text: &str, f: &Fields<'_>) {
         let Some((rules, m, found)) = self.sigma.as_mut() else {
             return;
         };
-        let time = r.event_time.get().and_then(parse_event_time);
-        if !self.window.contains(time) {
-            return;
-        }
         rules.matching(text, found);
         for &rule in found.iter() {
             m.rule_no.push(rule);
-            push_str(&mut m.event_id, r.event_id.get());
-            m.event_time.push(time);
-            m.__seq.push(dedupe::seq(file_id, index));
+            push_str(&mut m.event_id, f.event_id);
+            m.event_time.push(f.time);
+            m.__seq.push(f.seq);
             m.len += 1;
         }
     }
@@ -187,6 +183,12 @@ impl Sink {
     /// Add record number `index` of file `file_id`. Never fails: what a record lacks is
     /// counted, not fatal.
     pub fn push(&mut self, r: &Record<'_>, file_id: u32, index: u32) {
+        self.push_with_text(r, None, file_id, index);
+    }
+
+    /// [`Sink::push`], with the record's own JSON text when Sigma rules are evaluated
+    /// ([`Sink::wants_texts`]): a record in the window is matched against them.
+    pub fn push_with_text(&mut self, r: &Record<'_>, text: Option<&str>, file_id: u32, index: u32) {
         self.stats.records += 1;
         let f = Fields::of(r, dedupe::seq(file_id, index));
         match f.event_id {
@@ -235,6 +237,9 @@ impl Sink {
         }
         if !in_window {
             return;
+        }
+        if let Some(t) = text {
+            self.push_sigma(t, &f);
         }
         if let Some(ev) = self.events.as_mut() {
             push_event(ev, r, &f, file_id);
