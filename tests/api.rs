@@ -802,3 +802,53 @@ fn trust_reads_the_policies_history_from_the_api() {
         stderr(&o)
     );
 }
+
+#[test]
+fn sigma_over_the_api_fetches_every_event_and_answers_as_the_files_do() {
+    let dirs = vec![root().join("fixtures/sigma/trail/AWSLogs").join(ACCOUNT)];
+    let fake = fake_of(&dirs);
+    let store = tempfile::tempdir().unwrap();
+    let common = [
+        "--since",
+        "2026-10-10",
+        "--until",
+        "2026-10-11",
+        "--format",
+        "json",
+    ];
+    let api = command(&fake)
+        .args(["sigma", "shipped", "--from-api", "--regions", "us-east-1"])
+        .arg("--endpoint-url")
+        .arg(&fake.url)
+        .arg("--store")
+        .arg(store.path())
+        .args(common)
+        .output()
+        .unwrap();
+    assert_eq!(api.status.code(), Some(0), "{}", stderr(&api));
+    // What LookupEvents holds: the management events.
+    let files = tempfile::tempdir().unwrap();
+    management_only_files_of(&dirs, files.path());
+    let o = command(&fake)
+        .args(["sigma", "shipped"])
+        .arg(files.path())
+        .args(common)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let hits = rows(&api);
+    assert_eq!(hits, rows(&o));
+    // Not only the federated keys' calls: a console sign-in by an IAM user too.
+    assert!(
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["instance"].is_null()),
+        "{hits}"
+    );
+    assert!(
+        !stderr(&api).contains("fetched by access key"),
+        "{}",
+        stderr(&api)
+    );
+}

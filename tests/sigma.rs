@@ -309,13 +309,3 @@ fn a_hostile_rule_file_is_skipped_and_named() {
     assert!(run.stderr.contains("bomb.yml"), "{}", run.stderr);
     assert!(run.stderr.contains("big.yml") && run.stderr.contains("larger than"));
 }
-
-#[test]
-fn a_dataset_is_refused_with_the_reason() {
-    let run = bin::run(&["sigma", "shipped", "--dataset", "fixtures/sigma"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("keeps only the fields janus-audit reads")
-    );
-}

@@ -462,6 +462,13 @@ pub struct IngestArgs {
     /// that read `events`).
     #[arg(long)]
     pub events: bool,
+    /// Evaluate the Sigma rules at RULES (a file or directory; `--sigma=DIR`), or with `--sigma`
+    /// alone the SigmaHQ CloudTrail rules janus-audit ships, on every record, and keep their
+    /// matches: `sigma --dataset` and `findings --sigma --dataset` answer for those rules only
+    /// over what was ingested with them.
+    #[arg(long, value_name = "RULES", num_args = 0..=1, require_equals = true,
+          default_missing_value = "shipped")]
+    pub sigma: Option<PathBuf>,
     /// Source files per batch. A batch is written while the next is parsed, so memory holds
     /// two.
     #[arg(long, value_name = "N", default_value = "192")]
@@ -547,6 +554,7 @@ impl IngestArgs {
             },
             dataset: self.dataset.clone(),
             events: self.events,
+            sigma: self.sigma.as_deref().map(sigma_rules),
             batch_files: self.batch_files,
         }
     }

@@ -38,7 +38,8 @@ pub const SIGMA: &str = "\
 Examples:
   janus-audit sigma shipped fixtures/sigma/trail       # the SigmaHQ CloudTrail rules shipped
   janus-audit sigma my-rules/ ~/trail --since 7d --format csv
-  janus-audit findings ~/trail --sigma=my-rules/       # a finding per (rule, key)";
+  janus-audit findings ~/trail --sigma=my-rules/       # a finding per (rule, key)
+  janus-audit sigma shipped --dataset ~/ds --since 30d # the matches `ingest --sigma` kept";
 
 #[cfg(feature = "analyzer")]
 pub const TIMELINE: &str = "\
@@ -60,6 +61,7 @@ pub const INGEST: &str = "\
 Examples:
   janus-audit ingest fixtures/cloudtrail --dataset /tmp/ds
   janus-audit ingest s3://my-trail/org --since 2026-10-01 --dataset ~/ds --events
+  janus-audit ingest ~/trail --dataset ~/ds --sigma                  # keep the Sigma rules' matches
   janus-audit by-instance --dataset ~/ds --since 2026-10-01          # then any report reads it";
 
 #[cfg(feature = "analyzer")]

@@ -10,6 +10,8 @@ use polars::prelude::DataFrame;
 use crate::analyzer::acquire::{self, ApiSource, Input};
 use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::cmd::progress::{self, FetchSpinner};
+use crate::analyzer::cmd::sigma_rules;
+pub use crate::analyzer::cmd::sigma_rules::SigmaRules;
 use crate::analyzer::cmd::ui::Ui;
 pub use crate::analyzer::cmd::view::{self, View};
 use crate::analyzer::engine::{self, TrustedCidrs};
@@ -49,25 +51,6 @@ pub enum Command {
     Timeline(Entity),
     /// `sigma RULES`: every (rule, event) a Sigma rule holds for, attributed.
     Sigma(SigmaRules),
-}
-
-/// Which Sigma rules to evaluate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SigmaRules {
-    /// The SigmaHQ CloudTrail rules janus-audit ships (`rules/sigma/`).
-    Shipped,
-    /// Rule files, or directories of them.
-    Paths(Vec<PathBuf>),
-}
-
-impl SigmaRules {
-    fn load(&self) -> Result<crate::analyzer::sigma::RuleSet, AnalyzerError> {
-        match self {
-            SigmaRules::Shipped => Ok(crate::analyzer::sigma::RuleSet::shipped()),
-            SigmaRules::Paths(p) => crate::analyzer::sigma::RuleSet::load(p)
-                .map_err(|e| AnalyzerError::Usage(e.to_string())),
-        }
-    }
 }
 
 /// Where a report reads from and how it is written, common to every report command.
@@ -282,11 +265,7 @@ pub fn run(
     stdout: &mut dyn Write,
     stdout_is_terminal: bool,
 ) -> Result<i32, AnalyzerError> {
-    if req.format == Format::Parquet && req.output.is_none() && stdout_is_terminal {
-        return Err(AnalyzerError::Usage(
-            "refusing to write Parquet to a terminal; use --output FILE".into(),
-        ));
-    }
+    refuse_parquet_on_a_terminal(&req, stdout_is_terminal)?;
     let queries = Queries::from_dir(req.source.queries.clone())?;
     let (sqls, own, keys_too) = all_sqls(&req, &queries)?;
     let (trusted, fail_on) = (
@@ -299,8 +278,10 @@ pub fn run(
         tell,
     } = ui;
     let (policies, policies_read) = load_policies(&req, tell)?;
-    let sigma = load_sigma(&req, tell)?;
-    let input = fetch_input(&req.source, req.window, progress, interrupt, tell)?;
+    let sigma = sigma_for(&req, tell)?;
+    let mut source = req.source.clone();
+    sigma_rules::fetch_every_event(&mut source.api, sigma.is_some());
+    let input = fetch_input(&source, req.window, progress, interrupt, tell)?;
     if input.interrupted {
         return Ok(exit::INTERRUPTED);
     }
@@ -357,6 +338,26 @@ pub fn run(
     Ok(status(outcome.verification.as_ref(), complete, gate_hit))
 }
 
+fn refuse_parquet_on_a_terminal(req: &Request, terminal: bool) -> Result<(), AnalyzerError> {
+    match req.format == Format::Parquet && req.output.is_none() && terminal {
+        true => Err(AnalyzerError::Usage(
+            "refusing to write Parquet to a terminal; use --output FILE".into(),
+        )),
+        false => Ok(()),
+    }
+}
+
+/// The Sigma rules the command evaluates, if any.
+fn sigma_for(
+    req: &Request,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<Option<Arc<crate::analyzer::sigma::RuleSet>>, AnalyzerError> {
+    req.command
+        .sigma()
+        .map(|spec| sigma_rules::load(spec, req.source.dataset.as_deref(), &req.window, tell))
+        .transpose()
+}
+
 /// How the input is read, and the parameter tables the command's SQL reads.
 fn ingest(
     req: &Request,
@@ -371,46 +372,6 @@ fn ingest(
         params.push((Table::SigmaRules, set.frame()?));
     }
     Ok((opts, params))
-}
-
-/// The Sigma rules a command evaluates, each one skipped named (exit 3 follows, as for a
-/// skipped input); rules for other log sources are counted in one line.
-fn load_sigma(
-    req: &Request,
-    tell: &mut dyn FnMut(Notice),
-) -> Result<Option<Arc<crate::analyzer::sigma::RuleSet>>, AnalyzerError> {
-    let Some(spec) = req.command.sigma() else {
-        return Ok(None);
-    };
-    if let Some(dir) = &req.source.dataset {
-        return Err(AnalyzerError::Usage(format!(
-            "Sigma rules are evaluated on the records as they are read, and the dataset {} keeps only the fields janus-audit reads: give the log files (or s3://, or --from-api) instead",
-            crate::base::text::quoted(dir)
-        )));
-    }
-    let set = spec.load()?;
-    for s in &set.skipped {
-        tell(Notice::Problem(format!(
-            "skipped Sigma rule {}{}: {}",
-            s.source,
-            s.title
-                .as_deref()
-                .map(|t| format!(" ({t})"))
-                .unwrap_or_default(),
-            s.reason
-        )));
-    }
-    if set.other_sources > 0 {
-        tell(Notice::Info(format!(
-            "{} Sigma rule(s) for other log sources than CloudTrail not evaluated",
-            set.other_sources
-        )));
-    }
-    tell(Notice::Info(format!(
-        "{} Sigma rule(s) evaluated on every record in the window",
-        set.rules.len()
-    )));
-    Ok(Some(Arc::new(set)))
 }
 
 /// The SQL a report runs: its own (the first `own`), what its page draws besides, and for

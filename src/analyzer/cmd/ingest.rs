@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::analyzer::cmd::answer::{self, Source};
 use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::cmd::progress;
+use crate::analyzer::cmd::sigma_rules;
 use crate::analyzer::cmd::ui::Ui;
 use crate::analyzer::dataset::Dataset;
 use crate::analyzer::dataset::write;
@@ -19,18 +20,28 @@ pub struct Request {
     pub dataset: PathBuf,
     /// Also write the `events` table (every record; by far the largest).
     pub events: bool,
+    /// Evaluate these Sigma rules on every record and keep the matches.
+    pub sigma: Option<answer::SigmaRules>,
     /// Files per batch: what one batch holds in memory.
     pub batch_files: usize,
 }
 
-/// Run `ingest`: returns the exit status (3 when a file of this run was skipped or partly read).
+/// Run `ingest`: returns the exit status (3 when a file of this run was skipped or partly read,
+/// or a Sigma rule could not be evaluated).
 pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     let Ui {
         progress,
         interrupt,
         tell,
     } = ui;
-    let input = answer::fetch_input(&req.source, Window::default(), progress, interrupt, tell)?;
+    // Before any fetch: a rule path that is not there is a usage error, found at once.
+    let sigma = match &req.sigma {
+        Some(spec) => Some(sigma_rules::load(spec, None, &Window::default(), tell)?),
+        None => None,
+    };
+    let mut source = req.source.clone();
+    sigma_rules::fetch_every_event(&mut source.api, sigma.is_some());
+    let input = answer::fetch_input(&source, Window::default(), progress, interrupt, tell)?;
     if input.interrupted {
         return Ok(exit::INTERRUPTED);
     }
@@ -38,6 +49,7 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
     let gcp_complete = ingest_gcp(&req, &ds, tell)?;
     let how = write::Request {
         events: req.events,
+        sigma: sigma.clone(),
         batch_files: req.batch_files,
         limits: req.source.limits,
         s3: req.source.s3.clone(),
@@ -55,11 +67,14 @@ pub fn run(req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         "ingested {files_done} new file(s), {records} record(s), into {}; {already} file(s) already in the dataset",
         crate::base::text::quoted(&ds.dir)
     )));
-    Ok(if incomplete || !input.complete || !gcp_complete {
-        exit::INCOMPLETE
-    } else {
-        exit::OK
-    })
+    let rules_skipped = sigma.as_ref().is_some_and(|s| !s.skipped.is_empty());
+    Ok(
+        if incomplete || !input.complete || !gcp_complete || rules_skipped {
+            exit::INCOMPLETE
+        } else {
+            exit::OK
+        },
+    )
 }
 
 /// `--gcp-logs` and the listings into the dataset; whether every GCP input was read whole.

@@ -8,6 +8,7 @@ pub mod error;
 pub mod ingest;
 pub mod progress;
 pub mod report;
+pub mod sigma_rules;
 pub mod sync;
 pub mod tables;
 pub mod trust;

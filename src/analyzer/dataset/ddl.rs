@@ -11,7 +11,7 @@
 /// chain that deep is far beyond what workloads do, and each level is one more join.
 pub const MAX_DEPTH: usize = 8;
 
-use crate::analyzer::dataset::{Dataset, DatasetError};
+use crate::analyzer::dataset::{Dataset, DatasetError, sigma};
 
 /// The engine the statements are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,11 +76,19 @@ pub fn ddl(ds: &Dataset, engine: Engine, location: &str) -> Result<String, Datas
         "ids",
         "events",
         "files",
+        sigma::MATCHES,
+        sigma::RULES,
     ] {
         let Some(cols) = schema["tables"][table].as_array() else {
             continue;
         };
-        if table == "events" && !has_events {
+        // `events` and the Sigma tables exist only when some ingest wrote them.
+        let written = match table {
+            "events" => has_events,
+            sigma::MATCHES | sigma::RULES => ds.dir.join(table).is_dir(),
+            _ => true,
+        };
+        if !written {
             continue;
         }
         let cols: Vec<(String, &'static str)> = cols
@@ -88,7 +96,7 @@ pub fn ddl(ds: &Dataset, engine: Engine, location: &str) -> Result<String, Datas
             .filter_map(|c| Some((c[0].as_str()?.to_string(), sql_type(c[1].as_str()?))))
             .collect();
         out.push(create(engine, table, &cols, location));
-        if engine == Engine::Spark && table != "files" {
+        if engine == Engine::Spark && partitioned(table) {
             out.push(format!("MSCK REPAIR TABLE janus_{table}"));
         }
     }
@@ -96,8 +104,13 @@ pub fn ddl(ds: &Dataset, engine: Engine, location: &str) -> Result<String, Datas
     Ok(header + &out.join(";\n\n") + ";\n")
 }
 
+/// Every table but the two written one part per batch is partitioned by date.
+fn partitioned(table: &str) -> bool {
+    !matches!(table, "files" | sigma::RULES)
+}
+
 fn create(engine: Engine, table: &str, cols: &[(String, &str)], location: &str) -> String {
-    let partitioned = table != "files";
+    let partitioned = partitioned(table);
     // Both engines take Hive DDL here, which quotes with backticks (`date` is a keyword).
     let name = |c: &str| format!("`{c}`");
     let mut defs: Vec<String> = cols

@@ -9,6 +9,8 @@
 //! DIR/<table>/date=YYYY-MM-DD/part-<batch>.parquet   role_calls, assumptions, hops, ids, events
 //! DIR/<table>/date=__HIVE_DEFAULT_PARTITION__/…      records without a readable eventTime
 //! DIR/call_rollup/date=YYYY-MM-DD/part-<batch>.parquet  each part of role_calls as its groups
+//! DIR/sigma_matches/date=YYYY-MM-DD/part-<batch>.parquet  with `ingest --sigma` (see `sigma`)
+//! DIR/sigma_rules/part-<batch>.parquet          the Sigma rules a batch was evaluated with
 //! ```
 //!
 //! `date` is the event's date (UTC). Every file is written beside its final name and renamed
@@ -26,6 +28,8 @@ pub mod gcp;
 pub mod pieces;
 pub mod read;
 pub mod rollup;
+pub mod sigma;
+pub mod sigma_coverage;
 pub mod write;
 
 use std::collections::BTreeSet;
@@ -46,7 +50,7 @@ pub const VERSION: u32 = 6;
 /// The partition of records without a readable eventTime (Hive's and Spark's name for null).
 pub const NO_DATE: &str = "__HIVE_DEFAULT_PARTITION__";
 /// The date-partitioned tables.
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 8] = [
     "role_calls",
     rollup::TABLE,
     "assumptions",
@@ -54,6 +58,7 @@ pub const TABLES: [&str; 7] = [
     "policy_changes",
     "events",
     "ids",
+    sigma::MATCHES,
 ];
 const META: &str = "_janus";
 
@@ -163,7 +168,11 @@ impl Dataset {
         // Every table's directory, rows or not: another engine's table over an empty one is an
         // empty table, over a missing one an error (a trail may hold no chained AssumeRole, or
         // no change of a trust policy).
-        for table in TABLES.iter().filter(|t| **t != "events") {
+        // Not the tables only some ingests write (`--events`, `--sigma`).
+        for table in TABLES
+            .iter()
+            .filter(|t| !matches!(**t, "events" | sigma::MATCHES))
+        {
             let d = dir.join(table);
             crate::base::atomic::create_private_dirs(&d).map_err(io(&d))?;
         }
@@ -403,6 +412,11 @@ fn schema_json() -> serde_json::Value {
         .expect("static columns");
     tables.insert("ids".into(), cols(&ids));
     tables.insert(rollup::TABLE.into(), cols(&rollup::empty()));
+    tables.insert(sigma::MATCHES.into(), cols(&sigma::empty_matches()));
+    tables.insert(
+        sigma::RULES.into(),
+        cols(&sigma::rules_frame(&Default::default()).expect("static columns")),
+    );
     tables.insert(
         "files".into(),
         cols(&files::files_frame(&[]).expect("static columns")),
@@ -410,7 +424,7 @@ fn schema_json() -> serde_json::Value {
     serde_json::json!({
         "format": "janus-audit-dataset",
         "version": VERSION,
-        "partitioning": "role_calls, call_rollup, assumptions, hops, policy_changes, events and ids: date=YYYY-MM-DD, the event's UTC date (date=__HIVE_DEFAULT_PARTITION__ without one); files: unpartitioned",
+        "partitioning": "role_calls, call_rollup, assumptions, hops, policy_changes, events, ids and sigma_matches: date=YYYY-MM-DD, the event's UTC date (date=__HIVE_DEFAULT_PARTITION__ without one); files and sigma_rules: unpartitioned",
         "commit": "a batch's parts count once files/part-<batch>.parquet exists",
         "tables": tables,
     })

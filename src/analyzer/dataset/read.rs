@@ -217,6 +217,20 @@ fn prune_cache(dir: &Path) {
     }
 }
 
+/// `table` without rows, with `columns` (all: `None`).
+fn empty(table: &str, columns: Option<&[String]>) -> Result<DataFrame, DatasetError> {
+    let all = match table {
+        crate::analyzer::dataset::sigma::MATCHES => {
+            crate::analyzer::dataset::sigma::empty_matches()
+        }
+        _ => empty_raw(table).expect("a model table"),
+    };
+    Ok(match columns {
+        Some(c) => all.select(c.iter().map(String::as_str))?,
+        None => all,
+    })
+}
+
 /// Reads a table's parts for some dates, with some columns (all: `None`).
 type TableReader<'a> =
     dyn Fn(&str, Dates, Option<&[String]>) -> Result<DataFrame, DatasetError> + 'a;
@@ -261,13 +275,7 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
         Ok::<_, DatasetError>(
             match in_input_order(load(&ds, name, dates, &committed, columns)?)? {
                 Some(df) => df,
-                None => {
-                    let all = empty_raw(name).expect("a model table");
-                    match columns {
-                        Some(c) => all.select(c.iter().map(String::as_str))?,
-                        None => all,
-                    }
-                }
+                None => empty(name, columns)?,
             },
         )
     };
@@ -306,7 +314,7 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
         assumptions,
         hops,
         policy_changes,
-        sigma_matches: None,
+        sigma_matches: sigma_matches(&table, opts, calls_dates)?,
         ids: EventIds::default(),
         resolved: Some(resolved),
         stats,
@@ -335,6 +343,23 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
     })
 }
 
+/// The window's stored Sigma matches of the rules asked for (`opts.sigma`), in input order;
+/// whether the window's batches were evaluated with those rules is the caller's to check
+/// (`dataset::sigma::coverage`).
+fn sigma_matches(
+    table: &TableReader<'_>,
+    opts: &IngestOptions,
+    dates: Dates,
+) -> Result<Option<DataFrame>, DatasetError> {
+    use crate::analyzer::dataset::sigma;
+    let Some(rules) = &opts.sigma else {
+        return Ok(None);
+    };
+    let stored = table(sigma::MATCHES, dates, None)?;
+    let stored = stored.filter(&in_window(&stored, &opts.window)?)?;
+    Ok(Some(sigma::for_rules(stored, rules)?))
+}
+
 /// How long the tables other than the calls took to read, and with how many columns (`-v`).
 fn tell_read(started: std::time::Instant, opts: &IngestOptions) {
     let a = decoded("assumptions", &opts.base_columns.assumptions);
@@ -353,6 +378,17 @@ fn tell_read(started: std::time::Instant, opts: &IngestOptions) {
 fn decoded(table: &str, columns: &Option<Vec<String>>) -> (usize, usize) {
     let all = empty_raw(table).map_or(0, |t| t.width());
     (columns.as_ref().map_or(all, Vec::len), all)
+}
+
+/// Whether a file whose events run from `first` to `last` can hold events of `dates` (one
+/// without a known range can).
+fn overlaps(first: Option<Millis>, last: Option<Millis>, dates: &Dates) -> bool {
+    match (first.and_then(day), last.and_then(day)) {
+        (Some(f), Some(l)) => {
+            dates.from.is_none_or(|from| l >= from) && dates.to.is_none_or(|to| f <= to)
+        }
+        _ => true,
+    }
 }
 
 /// The source files whose events can fall in `dates`, and every file that gave no event (a
@@ -385,13 +421,7 @@ fn source_files(
     let mut out = Vec::new();
     let mut stats = RecordStats::default();
     for i in 0..df.height() {
-        let overlaps = match (first.get(i).and_then(day), last.get(i).and_then(day)) {
-            (Some(f), Some(l)) => {
-                dates.from.is_none_or(|from| l >= from) && dates.to.is_none_or(|to| f <= to)
-            }
-            _ => true,
-        };
-        if !overlaps {
+        if !overlaps(first.get(i), last.get(i), dates) {
             continue;
         }
         let status = match statuses.get(i).unwrap_or("read") {

@@ -10,7 +10,7 @@ use polars::prelude::*;
 
 use crate::analyzer::dataset::files::{FileMeta, files_frame};
 use crate::analyzer::dataset::{
-    Dataset, DatasetError, NO_DATE, TABLES, io, part_name, rollup, write_aside_with,
+    Dataset, DatasetError, NO_DATE, TABLES, io, part_name, rollup, sigma, write_aside_with,
 };
 use crate::analyzer::load::{self, FileReport, FileStatus, IngestOptions};
 use crate::analyzer::model::dedupe::SEQ;
@@ -25,6 +25,8 @@ use crate::base::timefmt::{Millis, Window};
 pub struct Request {
     /// Also write the `events` table (every record; by far the largest).
     pub events: bool,
+    /// Evaluate these Sigma rules on every record, and store the matches (`dataset::sigma`).
+    pub sigma: Option<std::sync::Arc<crate::analyzer::sigma::RuleSet>>,
     /// Files per batch: what one batch holds in memory.
     pub batch_files: usize,
     pub limits: Limits,
@@ -133,7 +135,7 @@ fn write_batches(
         let (to_writer, batches) = std::sync::mpsc::sync_channel::<Batch<'_>>(0);
         let writer = scope.spawn(move || -> Result<(), DatasetError> {
             for b in batches {
-                write_batch(ds, b)?;
+                write_batch(ds, b, req.sigma.as_deref())?;
             }
             Ok(())
         });
@@ -219,7 +221,7 @@ fn batch_options(req: &Request) -> IngestOptions {
         verify: false,
         public_keys: None,
         gcp: Default::default(),
-        sigma: None,
+        sigma: req.sigma.clone(),
     }
 }
 
@@ -276,19 +278,27 @@ fn next_file_id(known: &DataFrame) -> Result<u32, DatasetError> {
 /// its `files` part), and files left half-written beside their final names. Returns how many.
 fn clean_uncommitted(ds: &Dataset) -> Result<u64, DatasetError> {
     let committed = ds.committed()?;
-    let mut removed = 0;
+    let mut dirs = Vec::new();
     for table in TABLES {
-        for p in ds.partitions(table)? {
-            for e in std::fs::read_dir(&p.path).map_err(io(&p.path))? {
-                let e = e.map_err(io(&p.path))?;
-                let name = e.file_name().to_string_lossy().into_owned();
-                let stray = name.starts_with(".janus-audit-")
-                    || crate::analyzer::dataset::batch_of(&name)
-                        .is_some_and(|b| !committed.contains(&b));
-                if stray {
-                    std::fs::remove_file(e.path()).map_err(io(&e.path()))?;
-                    removed += 1;
-                }
+        dirs.extend(ds.partitions(table)?.into_iter().map(|p| p.path));
+    }
+    // Unpartitioned; a stray part here would say a later batch of its number was evaluated
+    // with rules it never was.
+    let rules = ds.dir.join(sigma::RULES);
+    if rules.is_dir() {
+        dirs.push(rules);
+    }
+    let mut removed = 0;
+    for dir in dirs {
+        for e in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let e = e.map_err(io(&dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stray = name.starts_with(".janus-audit-")
+                || crate::analyzer::dataset::batch_of(&name)
+                    .is_some_and(|b| !committed.contains(&b));
+            if stray {
+                std::fs::remove_file(e.path()).map_err(io(&e.path()))?;
+                removed += 1;
             }
         }
     }
@@ -352,8 +362,13 @@ fn write_parquet(
     })
 }
 
-/// Each table's rows into their date partitions, then the batch's `files` part (the commit).
-fn write_batch(ds: &Dataset, b: Batch<'_>) -> Result<(), DatasetError> {
+/// Each table's rows into their date partitions (with `req_sigma`, the rules' matches and the
+/// rules themselves), then the batch's `files` part (the commit).
+fn write_batch(
+    ds: &Dataset,
+    b: Batch<'_>,
+    req_sigma: Option<&crate::analyzer::sigma::RuleSet>,
+) -> Result<(), DatasetError> {
     let Batch {
         number: batch,
         raw,
@@ -372,6 +387,10 @@ fn write_batch(ds: &Dataset, b: Batch<'_>) -> Result<(), DatasetError> {
     if let Some(events) = raw.events {
         tables.push(("events", events));
     }
+    let rules = req_sigma.map(|set| (sigma::rules_frame(set), set));
+    if let (Some(m), Some((_, set))) = (&raw.sigma_matches, &rules) {
+        tables.push((sigma::MATCHES, sigma::stored_matches(m, set)?));
+    }
     // One part after another, on the writer's thread: polars encodes a part's columns on its own
     // pool, and the cores it leaves free parse the next batch. Handing the parts to rayon
     // instead queued them behind that parse.
@@ -384,6 +403,15 @@ fn write_batch(ds: &Dataset, b: Batch<'_>) -> Result<(), DatasetError> {
             }
             written.push(write_part(ds, table, &date, batch, &mut part)?);
         }
+    }
+    // The rules last of the parts: a batch is evaluated with them only once its matches are in.
+    if let Some((frame, _)) = rules {
+        let path = ds.dir.join(sigma::RULES).join(part_name(batch));
+        if let Some(link) = crate::base::atomic::through_symlink(&ds.dir, &path) {
+            return Err(DatasetError::Symlink(link));
+        }
+        write_parquet(&path, &mut frame?, compression(sigma::RULES))?;
+        written.push(sigma::RULES.to_string());
     }
     // Before the commit: a reader can then tell a part that went missing from one never made.
     ds.record_parts(batch, &written)?;

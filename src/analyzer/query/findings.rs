@@ -46,7 +46,8 @@ pub const COLUMNS: [&str; 12] = [
 ];
 
 /// The column a detection may add to the contract's: the events behind each finding, each as
-/// its time and eventID (`2026-10-08T13:30:00Z 1f0e…`), in time order. Only `--format ocsf`
+/// its time and eventID (`2026-10-08T13:30:00Z 1f0e…`), in time order: a list, or for a
+/// detection of one event per finding that event as text (null: none). Only `--format ocsf`
 /// shows it; a detection without it has none there.
 pub const EVIDENCE: &str = "evidence";
 
@@ -70,6 +71,17 @@ pub fn combine_with(frames: Vec<DataFrame>, evidence: bool) -> PolarsResult<Data
             })?;
         }
         let mut df = df;
+        // A detection of one event per finding may return it as text: a list of it here.
+        if evidence
+            && df
+                .column(EVIDENCE)
+                .is_ok_and(|c| c.dtype() == &DataType::String)
+        {
+            df = df
+                .lazy()
+                .with_column(concat_list([col(EVIDENCE)])?.alias(EVIDENCE))
+                .collect()?;
+        }
         if evidence && df.column(EVIDENCE).is_err() {
             let none = Series::full_null(
                 EVIDENCE.into(),

@@ -16,6 +16,10 @@ pub struct Rule {
     /// As the rule writes it (`informational` … `critical`); `None` when it has none.
     pub level: Option<String>,
     pub author: Option<String>,
+    /// What decides the rule's matches (its `logsource` and `detection`), hashed: a dataset
+    /// evaluated at ingest with a rule of the same id but another detection does not answer
+    /// for this one.
+    pub detection_hash: String,
     selections: Vec<Vec<Vec<Item>>>,
     cond: Cond,
 }
@@ -176,9 +180,50 @@ fn load_rule(doc: &Yaml, name: &str) -> Result<Option<Rule>, String> {
         title: title.to_string(),
         level: text("level"),
         author: text("author"),
+        detection_hash: detection_hash(map.get("logsource"), map.get("detection")),
         selections,
         cond,
     }))
+}
+
+/// The first 16 bytes of the SHA-256 of `logsource` and `detection` written as JSON with every
+/// map's keys in order: the same for the same rule however its YAML is laid out.
+fn detection_hash(logsource: Option<&Yaml>, detection: Option<&Yaml>) -> String {
+    fn canonical(v: &Yaml, out: &mut String) {
+        match v {
+            Yaml::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Yaml::String(k.clone()).to_string());
+                    out.push(':');
+                    canonical(&map[k], out);
+                }
+                out.push('}');
+            }
+            Yaml::Array(list) => {
+                out.push('[');
+                for (i, x) in list.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(x, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::new();
+    for part in [logsource, detection] {
+        canonical(part.unwrap_or(&Yaml::Null), &mut text);
+        text.push('\n');
+    }
+    crate::base::hash::sha256_hex(text.as_bytes())[..32].to_string()
 }
 
 /// A search identifier: a map (its items and-ed) or a list of maps (or-ed).

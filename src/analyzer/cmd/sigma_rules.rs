@@ -1,0 +1,106 @@
+//! Which Sigma rules a command evaluates (`sigma`, `findings --sigma`, `ingest --sigma`), and
+//! what evaluating them asks of the input.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::analyzer::acquire::ApiSource;
+use crate::analyzer::cmd::error::AnalyzerError;
+use crate::analyzer::dataset::{Dataset, sigma_coverage};
+use crate::analyzer::notice::Notice;
+use crate::analyzer::sigma::{RuleSet, Skipped};
+use crate::base::timefmt::Window;
+
+/// Which Sigma rules to evaluate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigmaRules {
+    /// The SigmaHQ CloudTrail rules janus-audit ships (`rules/sigma/`).
+    Shipped,
+    /// Rule files, or directories of them.
+    Paths(Vec<PathBuf>),
+}
+
+impl SigmaRules {
+    fn load(&self) -> Result<crate::analyzer::sigma::RuleSet, AnalyzerError> {
+        match self {
+            SigmaRules::Shipped => Ok(crate::analyzer::sigma::RuleSet::shipped()),
+            SigmaRules::Paths(p) => crate::analyzer::sigma::RuleSet::load(p)
+                .map_err(|e| AnalyzerError::Usage(e.to_string())),
+        }
+    }
+}
+
+/// The Sigma rules a command evaluates, each one skipped named (exit 3 follows, as for a
+/// skipped input); rules for other log sources are counted in one line. Over a dataset
+/// (`dataset`), the rules are those `ingest --sigma` evaluated
+/// on every batch of the window; any other is skipped, named with how much of the window it
+/// was not evaluated over.
+pub fn load(
+    spec: &SigmaRules,
+    dataset: Option<&Path>,
+    window: &Window,
+    tell: &mut dyn FnMut(Notice),
+) -> Result<Arc<RuleSet>, AnalyzerError> {
+    let mut set = spec.load()?;
+    if let Some(dir) = dataset {
+        not_covered(&mut set, dir, window)?;
+    }
+    for s in &set.skipped {
+        tell(Notice::Problem(format!(
+            "skipped Sigma rule {}{}: {}",
+            s.source,
+            s.title
+                .as_deref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default(),
+            s.reason
+        )));
+    }
+    if set.other_sources > 0 {
+        tell(Notice::Info(format!(
+            "{} Sigma rule(s) for other log sources than CloudTrail not evaluated",
+            set.other_sources
+        )));
+    }
+    tell(Notice::Info(match dataset {
+        None => format!(
+            "{} Sigma rule(s) evaluated on every record",
+            set.rules.len()
+        ),
+        Some(_) => format!(
+            "{} Sigma rule(s) answered from the matches ingest kept",
+            set.rules.len()
+        ),
+    }));
+    Ok(Arc::new(set))
+}
+
+/// Move the rules the dataset's batches in `window` were not all evaluated with (at ingest,
+/// with the same detection) from `set.rules` to `set.skipped`.
+fn not_covered(set: &mut RuleSet, dir: &Path, window: &Window) -> Result<(), AnalyzerError> {
+    let coverage = sigma_coverage::coverage(&Dataset::open(dir)?, window)?;
+    let rules = std::mem::take(&mut set.rules);
+    for rule in rules {
+        let missing = coverage.not_evaluated(&rule);
+        if missing == 0 {
+            set.rules.push(rule);
+            continue;
+        }
+        set.skipped.push(Skipped {
+            source: crate::base::text::quoted(Path::new(&rule.id)),
+            title: Some(crate::base::text::excerpt(&rule.title)),
+            reason: format!(
+                "{missing} of the {} dataset batch(es) with events in the window were not ingested with this rule (or with another detection under its id), so its hits there are unknown: ingest the logs into a new dataset with `ingest --sigma`, or give the log files",
+                coverage.batches
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What the API is asked for when a command evaluates Sigma rules (`sigma`): a rule can hold
+/// for any event, not only the calls of the federated keys that the API is otherwise asked for
+/// key by key, so every event of the window is fetched.
+pub fn fetch_every_event(api: &mut ApiSource, sigma: bool) {
+    api.full |= sigma;
+}
