@@ -117,7 +117,8 @@ covered AS (
 ),
 behind AS (
     SELECT DISTINCT x.by_what, x.who, x.event_id, x.event_time, x.sub, x.issuing_ip, x.error_code,
-        x.session_name, x.project, x.instance
+        x.session_name, x.project, x.instance,
+        COALESCE(STRFTIME(x.event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(x.event_id, '') AS ev
     FROM b x
     JOIN covered v ON x.by_what = v.by_what AND x.who = v.who AND x.ts = v.ts
 ),
@@ -153,7 +154,8 @@ g AS (
         MIN(session_name) AS one_name,
         MIN(project) AS one_project,
         MIN(instance) AS one_instance,
-        ARRAY_TO_STRING(ARRAY_AGG(DISTINCT session_name ORDER BY session_name), ', ') AS name_list
+        ARRAY_TO_STRING(ARRAY_AGG(DISTINCT session_name ORDER BY session_name), ', ') AS name_list,
+        ARRAY_AGG(ev ORDER BY ev) AS evidence
     FROM behind
     GROUP BY by_what, who
 ),
@@ -177,6 +179,7 @@ SELECT
     r.first_seen,
     r.last_seen,
     r.events,
+    r.evidence,
     CAST(r.events AS STRING) || ' failed AssumeRoleWithWebIdentity from ' || r.by_what || ' '
         || r.who || ', up to ' || CAST(k.peak AS STRING) || ' within '
         || CAST(p.w AS STRING) || 's (' || c.codes || '); session names: '

@@ -16,7 +16,8 @@ WITH hop AS (
         l.issuing_ip,
         l.issued_at,
         l.in_window,
-        l.event_id
+        l.event_id,
+        COALESCE(STRFTIME(l.issued_at, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(l.event_id, '') AS ev
     FROM key_lineage l
     JOIN assumptions r ON l.root_event_id = r.event_id
     WHERE l.depth > 0 AND l.role_arn IS NOT NULL AND l.issued_at IS NOT NULL
@@ -37,7 +38,8 @@ g AS (
         session_name,
         role_arn,
         MAX(issued_at) AS last_seen,
-        COUNT(*) AS events
+        COUNT(*) AS events,
+        ARRAY_AGG(ev ORDER BY ev) AS evidence
     FROM hop
     WHERE in_window
     GROUP BY session_name, role_arn
@@ -54,6 +56,7 @@ SELECT
     f.issued_at AS first_seen,
     g.last_seen,
     g.events,
+    g.evidence,
     'first chain of this instance into ' || f.role_arn || ' (from key ' || COALESCE(f.parent_key, '?') || ')' AS detail
 FROM first_hop f
 JOIN g ON f.session_name = g.session_name AND f.role_arn = g.role_arn

@@ -16,6 +16,7 @@ after AS (
     SELECT
         k.change_no, a.event_time, a.access_key_id, a.session_name, a.issuing_ip,
         a.project, a.instance,
+        COALESCE(STRFTIME(a.event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(a.event_id, '') AS ev,
         ROW_NUMBER() OVER (PARTITION BY k.change_no ORDER BY a.event_time, a.event_id) AS n
     FROM k
     JOIN assumed a ON a.sub = k.unique_id
@@ -23,6 +24,9 @@ after AS (
 ),
 nxt AS (
     SELECT * FROM after WHERE n = 1
+),
+evidence AS (
+    SELECT change_no, ARRAY_AGG(ev ORDER BY ev) AS evidence FROM nxt GROUP BY change_no
 )
 SELECT
     'service_account_key_created' AS kind,
@@ -36,6 +40,7 @@ SELECT
     k.time AS first_seen,
     COALESCE(x.event_time, k.time) AS last_seen,
     CASE WHEN x.event_time IS NULL THEN 1 ELSE 2 END AS events,
+    e.evidence,
     'key ' || COALESCE(k.detail, '?') || ' created for ' || COALESCE(k.service_account, k.unique_id)
         || ' by ' || COALESCE(k.caller, '?') || ' from ' || COALESCE(k.caller_ip, '?') || ' at '
         || STRFTIME(k.time, '%Y-%m-%dT%H:%M:%SZ')
@@ -46,4 +51,5 @@ SELECT
         END AS detail
 FROM k
 LEFT JOIN nxt x ON x.change_no = k.change_no
+LEFT JOIN evidence e ON e.change_no = k.change_no
 ORDER BY k.time, k.unique_id

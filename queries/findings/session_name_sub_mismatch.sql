@@ -6,7 +6,8 @@
 -- names (every GitHub Actions run is `GitHubActions` by default, each branch with its own sub)
 -- and bare numbers claim none.
 WITH ok AS (
-    SELECT event_id, event_time, session_name, sub, access_key_id, issuing_ip, project, instance
+    SELECT event_id, event_time, session_name, sub, access_key_id, issuing_ip, project, instance,
+        COALESCE(STRFTIME(event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(event_id, '') AS ev
     FROM assumptions
     WHERE in_window AND error_code IS NULL AND session_name IS NOT NULL AND sub IS NOT NULL
         AND instance_source IN ('hostname', 'instance-name', 'shortened')
@@ -33,7 +34,8 @@ intruders AS (
         MIN(ok.event_time) AS first_seen,
         MAX(ok.event_time) AS last_seen,
         COUNT(*) AS events,
-        ARRAY_TO_STRING(ARRAY_AGG(DISTINCT ok.issuing_ip ORDER BY ok.issuing_ip), ', ') AS ips
+        ARRAY_TO_STRING(ARRAY_AGG(DISTINCT ok.issuing_ip ORDER BY ok.issuing_ip), ', ') AS ips,
+        ARRAY_AGG(ok.ev ORDER BY ok.ev) AS evidence
     FROM ok
     JOIN owner ON ok.session_name = owner.session_name
     WHERE ok.sub <> owner.owner_sub
@@ -64,6 +66,7 @@ SELECT
     i.first_seen,
     i.last_seen,
     i.events,
+    i.evidence,
     'session name ' || i.session_name || ' belongs to sub ' || i.owner_sub || ' but was assumed by sub '
         || i.sub || ' (' || CAST(i.events AS STRING) || ' time(s), from ' || i.ips || ')' AS detail
 FROM intruders i

@@ -16,6 +16,8 @@ SELECT
     event_time AS first_seen,
     event_time AS last_seen,
     1 AS events,
+    -- The assumption (one; a findings query may return it as text).
+    CASE WHEN event_id IS NOT NULL THEN COALESCE(STRFTIME(event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || event_id END AS evidence,
     gcp_instance || ': ' || reason || '; role ' || COALESCE(role_arn, '?') AS detail
 FROM gcp_verdicts
 WHERE in_window AND gcp_instance IN ('no_such_instance', 'other_service_account')

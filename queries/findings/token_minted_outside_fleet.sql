@@ -21,7 +21,8 @@ hits AS (
         a.project, a.instance, a.sub,
         CASE WHEN a.issuing_ip = m.minter_ip THEN 0 ELSE 1 END AS ip_rank,
         STRFTIME(a.event_time, '%Y-%m-%dT%H:%M:%SZ') || ' ' || COALESCE(a.access_key_id, '?')
-            || ' from ' || COALESCE(a.issuing_ip, '?') AS seen
+            || ' from ' || COALESCE(a.issuing_ip, '?') AS seen,
+        COALESCE(STRFTIME(a.event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(a.event_id, '') AS ev
     FROM m
     JOIN assumptions a ON a.sub = m.target_unique_id
     WHERE a.in_window AND a.error_code IS NULL
@@ -39,7 +40,8 @@ every AS (
         mint_no,
         COUNT(*) AS n,
         MAX(event_time) AS last_at,
-        ARRAY_TO_STRING(ARRAY_AGG(DISTINCT seen ORDER BY seen), ', ') AS assumptions
+        ARRAY_TO_STRING(ARRAY_AGG(DISTINCT seen ORDER BY seen), ', ') AS assumptions,
+        ARRAY_AGG(ev ORDER BY ev) AS evidence
     FROM hits
     GROUP BY mint_no
 )
@@ -55,6 +57,7 @@ SELECT
     r.minted_at AS first_seen,
     e.last_at AS last_seen,
     e.n + 1 AS events,
+    e.evidence,
     r.method || ' for ' || COALESCE(r.target_email, r.target_unique_id) || ' by ' || r.minter
         || ' (' || r.caller_type || ') from ' || COALESCE(r.minter_ip, '?') || ' at '
         || STRFTIME(r.minted_at, '%Y-%m-%dT%H:%M:%SZ') || '; assumed within the hour: '

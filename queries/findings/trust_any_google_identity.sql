@@ -12,9 +12,16 @@ used AS (
         l.role_arn,
         COUNT(*) AS n,
         MIN(a.event_time) AS first_used,
-        MAX(a.event_time) AS last_used
+        MAX(a.event_time) AS last_used,
+        ARRAY_AGG(a.ev ORDER BY a.ev) AS evidence
     FROM loose l
-    JOIN assumptions a ON a.role_arn = l.role_arn
+    JOIN (
+        -- Named, not `*`: over a dataset, only the columns a query names are decoded.
+        SELECT role_arn, error_code, in_window, event_time,
+            COALESCE(STRFTIME(event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(event_id, '') AS ev
+        FROM assumptions
+    ) a
+        ON a.role_arn = l.role_arn
     WHERE a.error_code IS NULL AND a.in_window
         AND (l.version_from IS NULL OR a.event_time >= l.version_from)
         AND (l.version_to IS NULL OR a.event_time < l.version_to)
@@ -37,6 +44,7 @@ SELECT
     COALESCE(u.first_used, r.since) AS first_seen,
     COALESCE(u.last_used, r.since) AS last_seen,
     COALESCE(u.n, 0) AS events,
+    u.evidence,
     'role ' || r.role_arn || ' admits any Google identity (' || r.source || '): its session names are only claims'
         AS detail
 FROM roles r

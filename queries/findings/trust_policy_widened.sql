@@ -15,6 +15,8 @@ SELECT
     version_from AS first_seen,
     COALESCE(first_new_at, version_from) AS last_seen,
     CASE WHEN first_new_at IS NULL THEN 1 ELSE 2 END AS events,
+    -- The change's own event (one; a findings query may return it as text).
+    CASE WHEN event_id IS NOT NULL THEN COALESCE(STRFTIME(version_from, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || event_id END AS evidence,
     'role ' || role_arn || ' widened from ' || previous_who || ' to ' || who || ' by '
         || COALESCE(caller_arn, '?') || ' from ' || COALESCE(caller_ip, '?')
         || ' (' || COALESCE(event_name, '?') || ' ' || COALESCE(event_id, '?') || ')'

@@ -26,6 +26,8 @@ SELECT
     version_from AS first_seen,
     version_from AS last_seen,
     0 AS events,
+    -- The policy's change when CloudTrail showed it (one; a findings query may return it as text).
+    CASE WHEN event_id IS NOT NULL THEN COALESCE(STRFTIME(version_from, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || event_id END AS evidence,
     'role ' || role_arn || ' (' || who || ') does not constrain the session name: the holder of an admitted token chooses it'
         AS detail
 FROM latest

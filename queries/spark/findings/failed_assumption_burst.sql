@@ -118,7 +118,8 @@ covered AS (
 ),
 behind AS (
     SELECT DISTINCT x.by_what, x.who, x.event_id, x.event_time, x.sub, x.issuing_ip, x.error_code,
-        x.session_name, x.project, x.instance
+        x.session_name, x.project, x.instance,
+        COALESCE(DATE_FORMAT(x.event_time, "yyyy-MM-dd'T'HH:mm:ss'Z'"), '') || ' ' || COALESCE(x.event_id, '') AS ev
     FROM b x
     JOIN covered v ON x.by_what = v.by_what AND x.who = v.who AND x.ts = v.ts
 ),
@@ -154,7 +155,8 @@ g AS (
         MIN(session_name) AS one_name,
         MIN(project) AS one_project,
         MIN(instance) AS one_instance,
-        ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(session_name)), ', ') AS name_list
+        ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(session_name)), ', ') AS name_list,
+        ARRAY_SORT(COLLECT_LIST(ev)) AS evidence
     FROM behind
     GROUP BY by_what, who
 ),
@@ -178,6 +180,7 @@ SELECT
     r.first_seen,
     r.last_seen,
     r.events,
+    r.evidence,
     CAST(r.events AS STRING) || ' failed AssumeRoleWithWebIdentity from ' || r.by_what || ' '
         || r.who || ', up to ' || CAST(k.peak AS STRING) || ' within '
         || CAST(p.w AS STRING) || 's (' || c.codes || '); session names: '

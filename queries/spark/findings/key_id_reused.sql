@@ -9,9 +9,26 @@ WITH k AS (
     SELECT
         l.key_ref, l.access_key_id, l.assumed_role_arn, l.issued_at, l.expires_at, l.issuing_ip,
         l.in_window OR l.used_in_window AS relevant,
-        a.session_name, a.project, a.instance, a.sub
+        a.session_name, a.project, a.instance, a.sub,
+        COALESCE(DATE_FORMAT(l.issued_at, "yyyy-MM-dd'T'HH:mm:ss'Z'"), '') || ' ' || COALESCE(l.event_id, '') AS ev
     FROM key_lineage l
     JOIN assumptions a ON l.root_event_id = a.event_id
+),
+pairs AS (
+    SELECT a.key_ref AS a_ref, b.key_ref AS b_ref, a.ev AS a_ev, b.ev AS b_ev
+    FROM k a
+    JOIN k b ON a.access_key_id = b.access_key_id
+    WHERE a.key_ref < b.key_ref AND (a.relevant OR b.relevant)
+),
+issuances AS (
+    SELECT a_ref, b_ref, a_ev AS ev FROM pairs
+    UNION ALL
+    SELECT a_ref, b_ref, b_ev AS ev FROM pairs
+),
+evidence AS (
+    SELECT a_ref, b_ref, ARRAY_SORT(COLLECT_LIST(ev)) AS evidence
+    FROM issuances
+    GROUP BY a_ref, b_ref
 )
 SELECT
     'key_id_reused' AS kind,
@@ -25,6 +42,7 @@ SELECT
     a.issued_at AS first_seen,
     b.issued_at AS last_seen,
     2 AS events,
+    e.evidence,
     'key ID issued to ' || COALESCE(a.assumed_role_arn, '(no session ARN)') || ' at '
         || DATE_FORMAT(a.issued_at, "yyyy-MM-dd'T'HH:mm:ss'Z'") || ' and to '
         || COALESCE(b.assumed_role_arn, '(no session ARN)') || ' at '
@@ -34,4 +52,5 @@ SELECT
         AS detail
 FROM k a
 JOIN k b ON a.access_key_id = b.access_key_id
+JOIN evidence e ON e.a_ref = a.key_ref AND e.b_ref = b.key_ref
 WHERE a.key_ref < b.key_ref AND (a.relevant OR b.relevant)

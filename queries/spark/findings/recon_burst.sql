@@ -160,7 +160,8 @@ covered AS (
 ),
 behind AS (
     SELECT DISTINCT e.k, e.key_id, e.event_id, e.event_time, e.event_name, e.error_code, e.is_recon,
-        e.is_denied, e.issued_session_name, e.project, e.instance, e.sub, e.source_ip
+        e.is_denied, e.issued_session_name, e.project, e.instance, e.sub, e.source_ip,
+        COALESCE(DATE_FORMAT(e.event_time, "yyyy-MM-dd'T'HH:mm:ss'Z'"), '') || ' ' || COALESCE(e.event_id, '') AS ev
     FROM c e
     JOIN covered v ON e.k = v.k AND e.ts = v.ts
     WHERE (v.trigger = 'recon' AND e.is_recon) OR (v.trigger = 'denied' AND e.is_denied)
@@ -190,7 +191,8 @@ g AS (
         MIN(event_time) AS first_seen,
         MAX(event_time) AS last_seen,
         COUNT(*) AS events,
-        ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(event_name)), ', ') AS names
+        ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(event_name)), ', ') AS names,
+        ARRAY_SORT(COLLECT_LIST(ev)) AS evidence
     FROM behind
     GROUP BY k
 )
@@ -206,6 +208,7 @@ SELECT
     g.first_seen,
     g.last_seen,
     g.events,
+    g.evidence,
     CASE WHEN x.peak_names IS NOT NULL
         THEN CAST(x.peak_names AS STRING) || ' distinct recon calls' ELSE '' END
     || CASE WHEN x.peak_names IS NOT NULL AND x.peak_denied IS NOT NULL THEN ' and ' ELSE '' END

@@ -7,7 +7,8 @@
 -- names (every GitHub Actions run is `GitHubActions` by default, each branch with its own sub)
 -- and bare numbers claim none.
 WITH ok AS (
-    SELECT event_id, event_time, session_name, sub, access_key_id, issuing_ip, project, instance
+    SELECT event_id, event_time, session_name, sub, access_key_id, issuing_ip, project, instance,
+        COALESCE(DATE_FORMAT(event_time, "yyyy-MM-dd'T'HH:mm:ss'Z'"), '') || ' ' || COALESCE(event_id, '') AS ev
     FROM assumptions
     WHERE in_window AND error_code IS NULL AND session_name IS NOT NULL AND sub IS NOT NULL
         AND instance_source IN ('hostname', 'instance-name', 'shortened')
@@ -34,7 +35,8 @@ intruders AS (
         MIN(ok.event_time) AS first_seen,
         MAX(ok.event_time) AS last_seen,
         COUNT(*) AS events,
-        ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(ok.issuing_ip)), ', ') AS ips
+        ARRAY_JOIN(ARRAY_SORT(COLLECT_SET(ok.issuing_ip)), ', ') AS ips,
+        ARRAY_SORT(COLLECT_LIST(ok.ev)) AS evidence
     FROM ok
     JOIN owner ON ok.session_name = owner.session_name
     WHERE ok.sub <> owner.owner_sub
@@ -65,6 +67,7 @@ SELECT
     i.first_seen,
     i.last_seen,
     i.events,
+    i.evidence,
     'session name ' || i.session_name || ' belongs to sub ' || i.owner_sub || ' but was assumed by sub '
         || i.sub || ' (' || CAST(i.events AS STRING) || ' time(s), from ' || i.ips || ')' AS detail
 FROM intruders i
