@@ -197,3 +197,90 @@ fn a_stray_rules_part_of_an_uncommitted_batch_is_removed_not_believed() {
         run.stderr
     );
 }
+
+/// The one window directory `report` wrote under `dir`.
+fn window_dir(dir: &Path) -> std::path::PathBuf {
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.pop().unwrap()
+}
+
+#[test]
+fn the_scheduled_report_carries_the_sigma_findings_from_files_and_from_a_dataset() {
+    let window = ["--since", "2026-10-10", "--until", "2026-10-11"];
+    let want = ok(&[
+        &["findings", TRAIL, "--sigma", "--format", "csv", "-q"][..],
+        &window,
+    ]
+    .concat());
+    assert!(want.contains("\nsigma,"), "{want}");
+    let ds = tempfile::tempdir().unwrap();
+    assert_eq!(ingest(TRAIL, ds.path(), &["--sigma"]).code, 0);
+    for input in [&[TRAIL][..], &["--dataset", ds.path().to_str().unwrap()]] {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().to_str().unwrap();
+        let args = [
+            &["report"][..],
+            input,
+            &[
+                "--output-dir",
+                dir,
+                "--formats",
+                "csv,ocsf",
+                "--sigma",
+                "-q",
+            ],
+            &window,
+        ];
+        ok(&args.concat());
+        let w = window_dir(out.path());
+        assert_eq!(
+            std::fs::read_to_string(w.join("findings.csv")).unwrap(),
+            want,
+            "{input:?}"
+        );
+        let ocsf = std::fs::read_to_string(w.join("findings.ocsf.jsonl")).unwrap();
+        assert!(ocsf.contains("Sigma rule"), "{input:?}");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(w.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["complete"], true);
+        assert_eq!(manifest["parameters"]["sigma"]["complete"], true);
+        assert!(
+            manifest["parameters"]["sigma"]["evaluated"]
+                .as_u64()
+                .unwrap()
+                >= 50
+        );
+    }
+    // A rule that cannot be evaluated leaves the window incomplete: exit 3, and said so.
+    let out = tempfile::tempdir().unwrap();
+    let run = bin::run(
+        &[
+            &[
+                "report",
+                TRAIL,
+                "--output-dir",
+                out.path().to_str().unwrap(),
+            ][..],
+            &["--sigma=fixtures/sigma/unsupported", "--formats", "csv"],
+            &window,
+        ]
+        .concat(),
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(window_dir(out.path()).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["complete"], false);
+    assert!(
+        !manifest["parameters"]["sigma"]["skipped"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

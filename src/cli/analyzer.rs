@@ -249,6 +249,11 @@ pub struct ScheduledArgs {
     /// Exit with status 4 when a finding at or above this severity was reported.
     #[arg(long, value_name = "SEVERITY", value_parser = severities())]
     pub fail_on: Option<Severity>,
+    /// Also a finding per (Sigma rule, key) in each window's findings, as `findings --sigma`:
+    /// the rules at RULES (`--sigma=DIR`), or with `--sigma` alone those janus-audit ships.
+    #[arg(long, value_name = "RULES", num_args = 0..=1, require_equals = true,
+          default_missing_value = "shipped")]
+    pub sigma: Option<PathBuf>,
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
 }
@@ -645,6 +650,7 @@ impl ScheduledArgs {
             formats: self.formats.clone(),
             trusted_cidrs: self.trusted_cidrs.clone(),
             fail_on: self.fail_on,
+            sigma: self.sigma.as_deref().map(sigma_rules),
             thresholds: self.thresholds.thresholds()?,
             command_line: std::env::args().collect(),
         })

@@ -3,10 +3,12 @@
 //! directory, then the state advanced past it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::analyzer::cmd::answer::{self, Source};
 use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::cmd::progress;
+use crate::analyzer::cmd::sigma_rules::{self, SigmaRules};
 use crate::analyzer::cmd::ui::Ui;
 use crate::analyzer::engine::TrustedCidrs;
 use crate::analyzer::model::Table;
@@ -17,6 +19,7 @@ use crate::analyzer::render::Format;
 use crate::analyzer::schedule::publish::take_output_dir;
 use crate::analyzer::schedule::state::{Plan, State, dir_name, owed, read_state, write_state};
 use crate::analyzer::schedule::window::{WindowDone, WindowJob, run_window};
+use crate::analyzer::sigma::RuleSet;
 use crate::base::exit;
 use crate::base::timefmt::Window;
 
@@ -29,6 +32,8 @@ pub struct Request {
     pub formats: Vec<Format>,
     pub trusted_cidrs: Option<PathBuf>,
     pub fail_on: Option<Severity>,
+    /// Sigma rules whose findings join each window's.
+    pub sigma: Option<SigmaRules>,
     pub thresholds: Thresholds,
     /// The command line as typed, for the manifest.
     pub command_line: Vec<String>,
@@ -97,14 +102,19 @@ pub fn run(mut req: Request, ui: Ui<'_>) -> Result<i32, AnalyzerError> {
         trusted: &trusted,
         progress,
     };
+    let sigma =
+        sigma_rules::PerWindow::new(req.sigma.as_ref(), req.source.dataset.as_deref(), tell)?;
+    let mut source = req.source.clone();
+    sigma_rules::fetch_every_event(&mut source.api, req.sigma.is_some());
     let mut code = exit::OK;
     for (i, w) in windows.iter().enumerate() {
-        let input = answer::fetch_input(&req.source, *w, progress, interrupt, tell)?;
+        let rules = sigma.for_window(w, tell)?;
+        let input = answer::fetch_input(&source, *w, progress, interrupt, tell)?;
         if input.interrupted {
             return Ok(exit::INTERRUPTED);
         }
         let label = format!("window {}/{} {}: ", i + 1, windows.len(), dir_name(w));
-        let done = shared.window(*w, input, &label)?;
+        let done = shared.window(*w, input, rules, &label)?;
         done.ingested.tell(tell);
         answer::tell_gcp(&done.gcp, tell);
         if let Some(missed) = done.ingested.summary.missed(w, &done.ingested.files) {
@@ -157,10 +167,19 @@ impl Shared<'_> {
         &self,
         w: Window,
         input: crate::analyzer::acquire::Input,
+        rules: Option<Arc<RuleSet>>,
         label: &str,
     ) -> Result<WindowDone, AnalyzerError> {
         let (req, queries, trusted) = (self.req, self.queries, self.trusted);
         let mut parameters = self.base.clone();
+        let mut params = vec![(Table::FindingsParams, req.thresholds.frame())];
+        let mut opts = req.source.ingest_options(input.paths, w, input.from_store);
+        let rules_complete = rules.as_ref().is_none_or(|r| r.skipped.is_empty());
+        if let Some(set) = &rules {
+            parameters["sigma"] = sigma_rules::describe(set);
+            params.push((Table::SigmaRules, set.frame()?));
+            opts.sigma = Some(set.clone());
+        }
         parameters["source"] = input.source;
         parameters["window"] = serde_json::json!({
             "since": w.since.map(crate::base::timefmt::format_millis),
@@ -171,8 +190,8 @@ impl Shared<'_> {
             output_dir: &req.output_dir,
             formats: &req.formats,
             queries,
-            input: req.source.ingest_options(input.paths, w, input.from_store),
-            params: vec![(Table::FindingsParams, req.thresholds.frame())],
+            input: opts,
+            params,
             trusted: &trusted.nets,
             input_complete: input.complete,
             parameters,
@@ -184,7 +203,7 @@ impl Shared<'_> {
             window: dir_name(&w),
             source,
         })?;
-        done.complete &= input.complete;
+        done.complete &= input.complete && rules_complete;
         Ok(done)
     }
 }

@@ -104,3 +104,56 @@ fn not_covered(set: &mut RuleSet, dir: &Path, window: &Window) -> Result<(), Ana
 pub fn fetch_every_event(api: &mut ApiSource, sigma: bool) {
     api.full |= sigma;
 }
+
+/// The rules as a scheduled report's manifest records them (`parameters.sigma`): how many were
+/// evaluated, each one skipped and why, and whether none was.
+pub fn describe(set: &RuleSet) -> serde_json::Value {
+    let skipped: Vec<serde_json::Value> = set
+        .skipped
+        .iter()
+        .map(|s| serde_json::json!({"rule": s.source, "title": s.title, "reason": s.reason}))
+        .collect();
+    serde_json::json!({
+        "evaluated": set.rules.len(),
+        "other_log_sources": set.other_sources,
+        "skipped": skipped,
+        "complete": set.skipped.is_empty(),
+    })
+}
+
+/// The rules of each window of a scheduled report: loaded once over files; over a dataset,
+/// once a window, since what each window's batches were ingested with differs.
+pub struct PerWindow<'a> {
+    spec: Option<&'a SigmaRules>,
+    dataset: Option<&'a Path>,
+    once: Option<Arc<RuleSet>>,
+}
+
+impl<'a> PerWindow<'a> {
+    pub fn new(
+        spec: Option<&'a SigmaRules>,
+        dataset: Option<&'a Path>,
+        tell: &mut dyn FnMut(Notice),
+    ) -> Result<Self, AnalyzerError> {
+        let once = match (spec, dataset) {
+            (Some(spec), None) => Some(load(spec, None, &Window::default(), tell)?),
+            _ => None,
+        };
+        Ok(PerWindow {
+            spec,
+            dataset,
+            once,
+        })
+    }
+
+    pub fn for_window(
+        &self,
+        w: &Window,
+        tell: &mut dyn FnMut(Notice),
+    ) -> Result<Option<Arc<RuleSet>>, AnalyzerError> {
+        match (self.spec, self.dataset) {
+            (Some(spec), Some(dir)) => Ok(Some(load(spec, Some(dir), w, tell)?)),
+            _ => Ok(self.once.clone()),
+        }
+    }
+}

@@ -158,6 +158,11 @@ impl<'a> Manifest<'a> {
                 && made
                     .gcp
                     .as_ref()
+                    .is_none_or(|g| g["complete"].as_bool() == Some(true))
+                // A Sigma rule skipped leaves the findings short, as a skipped file would.
+                && made
+                    .parameters
+                    .get("sigma")
                     .is_none_or(|g| g["complete"].as_bool() == Some(true)),
             parameters: made.parameters,
             queries_sha256: made.queries,

@@ -76,7 +76,7 @@ pub fn run_window(
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> Result<WindowDone, WindowError> {
     let html = job.formats.contains(&Format::Html);
-    let (sqls, own) = window_queries(job.queries, html)?;
+    let (sqls, own) = window_queries(job.queries, html, job.input.sigma.is_some())?;
     let mut params = job.params;
     if html {
         // No entity set: every instance's timeline.
@@ -148,17 +148,22 @@ pub fn run_window(
     })
 }
 
-/// The three reports' queries (by-instance, sessions, then every finding's), and for a page the
-/// activity and timeline it draws too; with how many are the reports'.
+/// The three reports' queries (by-instance, sessions, then every finding's, with `sigma` the
+/// Sigma rules' too), and for a page the activity and timeline it draws too; with how many are
+/// the reports'.
 fn window_queries(
     queries: &Queries,
     html: bool,
+    sigma: bool,
 ) -> Result<(Vec<crate::analyzer::query::Sql>, usize), QueryError> {
     let mut sqls = vec![
         queries.shipped(Shipped::ByInstance)?,
         queries.shipped(Shipped::Sessions)?,
     ];
     sqls.extend(queries.findings()?);
+    if sigma {
+        sqls.push(queries.shipped(Shipped::SigmaFindings)?);
+    }
     let own = sqls.len();
     if html {
         sqls.push(queries.shipped(Shipped::Activity)?);
