@@ -92,10 +92,11 @@ pub fn for_rules(stored: DataFrame, rules: &RuleSet) -> PolarsResult<DataFrame> 
 mod tests {
     use super::*;
 
-    fn rules() -> RuleSet {
+    /// A rule per (id, eventName it matches).
+    fn rules(of: &[(&str, &str)]) -> RuleSet {
         let mut set = RuleSet::default();
         let head = "logsource:\n  product: aws\n  service: cloudtrail\n";
-        for (id, name) in [("a", "X"), ("b", "Y")] {
+        for (id, name) in of {
             set.add_text(
                 "\"r.yml\"",
                 &format!("title: {id}\nid: {id}\n{head}detection:\n  s:\n    eventName: {name}\n  condition: s\n"),
@@ -106,7 +107,7 @@ mod tests {
 
     #[test]
     fn matches_are_stored_by_rule_and_read_back_for_another_rule_set() {
-        let set = rules();
+        let set = rules(&[("a", "X"), ("b", "Y")]);
         let m = df!(
             "rule_no" => [1u32, 0],
             "event_id" => ["e1", "e2"],
@@ -120,14 +121,7 @@ mod tests {
             Some("b")
         );
         // Read for a rule set that holds only `b`, and `a` with another detection.
-        let mut other = RuleSet::default();
-        let head = "logsource:\n  product: aws\n  service: cloudtrail\n";
-        for (id, name) in [("b", "Y"), ("a", "Z")] {
-            other.add_text(
-                "\"r.yml\"",
-                &format!("title: {id}\nid: {id}\n{head}detection:\n  s:\n    eventName: {name}\n  condition: s\n"),
-            );
-        }
+        let other = rules(&[("b", "Y"), ("a", "Z")]);
         let back = for_rules(stored, &other).unwrap();
         assert_eq!(back.height(), 1);
         assert_eq!(
