@@ -368,8 +368,7 @@ fn ingest(
     let mut opts = req.source.ingest_options(paths, req.window, from_store);
     let mut params = req.command.params();
     if let Some(set) = sigma {
-        opts.sigma = Some(set.clone());
-        params.push((Table::SigmaRules, set.frame()?));
+        sigma_rules::attach(set, &mut opts, &mut params)?;
     }
     Ok((opts, params))
 }

@@ -177,8 +177,7 @@ impl Shared<'_> {
         let rules_complete = rules.as_ref().is_none_or(|r| r.skipped.is_empty());
         if let Some(set) = &rules {
             parameters["sigma"] = sigma_rules::describe(set);
-            params.push((Table::SigmaRules, set.frame()?));
-            opts.sigma = Some(set.clone());
+            sigma_rules::attach(set, &mut opts, &mut params)?;
         }
         parameters["source"] = input.source;
         parameters["window"] = serde_json::json!({

@@ -4,9 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use polars::prelude::DataFrame;
+
 use crate::analyzer::acquire::ApiSource;
 use crate::analyzer::cmd::error::AnalyzerError;
 use crate::analyzer::dataset::{Dataset, sigma_coverage};
+use crate::analyzer::load::IngestOptions;
+use crate::analyzer::model::Table;
 use crate::analyzer::notice::Notice;
 use crate::analyzer::sigma::{RuleSet, Skipped};
 use crate::base::timefmt::Window;
@@ -21,11 +25,12 @@ pub enum SigmaRules {
 }
 
 impl SigmaRules {
-    fn load(&self) -> Result<crate::analyzer::sigma::RuleSet, AnalyzerError> {
+    fn load(&self) -> Result<RuleSet, AnalyzerError> {
         match self {
-            SigmaRules::Shipped => Ok(crate::analyzer::sigma::RuleSet::shipped()),
-            SigmaRules::Paths(p) => crate::analyzer::sigma::RuleSet::load(p)
-                .map_err(|e| AnalyzerError::Usage(e.to_string())),
+            SigmaRules::Shipped => Ok(RuleSet::shipped()),
+            SigmaRules::Paths(p) => {
+                RuleSet::load(p).map_err(|e| AnalyzerError::Usage(e.to_string()))
+            }
         }
     }
 }
@@ -103,6 +108,18 @@ fn not_covered(set: &mut RuleSet, dir: &Path, window: &Window) -> Result<(), Ana
 /// key by key, so every event of the window is fetched.
 pub fn fetch_every_event(api: &mut ApiSource, sigma: bool) {
     api.full |= sigma;
+}
+
+/// Hand `set` to a run: the reader evaluates the rules on every record (`opts.sigma`) and the
+/// SQL reads them as `sigma_rules` (`params`), which numbers `sigma_matches.rule_no`.
+pub fn attach(
+    set: &Arc<RuleSet>,
+    opts: &mut IngestOptions,
+    params: &mut Vec<(Table, DataFrame)>,
+) -> Result<(), AnalyzerError> {
+    opts.sigma = Some(set.clone());
+    params.push((Table::SigmaRules, set.frame()?));
+    Ok(())
 }
 
 /// The rules as a scheduled report's manifest records them (`parameters.sigma`): how many were
