@@ -1582,3 +1582,37 @@ fn a_hostile_bucket_or_mirror_costs_only_the_objects_at_fault() {
         }
     }
 }
+
+/// Amazon Security Lake's layout in a bucket (fixtures/security_lake/lake: fixtures/findings as
+/// OCSF Parquet): `s3://` reads it as the local copy, the reports and the Sigma rules alike.
+#[test]
+fn security_lake_in_a_bucket_gives_the_local_lake_reports_and_sigma_hits() {
+    let env = Env {
+        moto: Moto::start(),
+        cloudtrail: FakeCloudTrail::start("111122223333", &[]),
+    };
+    let lake = root().join("fixtures/security_lake/lake");
+    let objects: Vec<Obj> = bin::files_under(&lake)
+        .iter()
+        .map(|p| Obj {
+            key: p
+                .strip_prefix(&lake)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+            body: std::fs::read(p).unwrap(),
+            signature: None,
+        })
+        .collect();
+    assert!(objects.iter().any(|o| o.key.ends_with(".parquet")));
+    upload(&env.moto, "lake-bucket", &objects);
+    for report in [&["by-instance"][..], &["findings"], &["sigma", "shipped"]] {
+        let args = |input: &'static str| [report, &[input, "--format", "csv", "-q"]].concat();
+        let local = local_bin(&args("fixtures/security_lake/lake"));
+        assert_eq!(local.code, 0, "{}", local.stderr);
+        let remote = run(&env, &args("s3://lake-bucket/aws"));
+        assert_eq!(remote.code, 0, "{report:?}: {}", remote.stderr);
+        assert!(local.stdout.lines().count() > 1, "{report:?}");
+        assert_eq!(remote.stdout, local.stdout, "{report:?}");
+    }
+}
