@@ -401,6 +401,24 @@ fn s3_input_gives_the_local_reports_and_lists_only_the_window_days() {
                 from_disk.stdout
             );
             assert_eq!(from_s3.stdout, from_disk.stdout, "{r} {w:?}");
+            // Batches fetched from S3 whose calls are kept on disk (debug builds: a budget
+            // of 0 bytes) give the same answer.
+            let mut vars = vars(&e, &e.moto.url);
+            vars.push(("JANUS_AUDIT_SPILL_BYTES".into(), "0".into()));
+            let refs: Vec<(&str, &str)> =
+                vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            b.push("-v");
+            let spilled = run_with(&b, &refs);
+            assert!(
+                spilled.stderr.contains("kept on disk"),
+                "{}",
+                spilled.stderr
+            );
+            assert_eq!(
+                (spilled.code, &spilled.stdout),
+                (0, &from_disk.stdout),
+                "{r} {w:?} with the calls kept on disk"
+            );
         }
     }
     // Only the window's day prefixes (a day of margin each side) were listed, and no digests.

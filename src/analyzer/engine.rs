@@ -21,6 +21,8 @@ pub enum ReportError {
     #[error(transparent)]
     Dataset(#[from] crate::analyzer::dataset::DatasetError),
     #[error(transparent)]
+    Spill(#[from] crate::analyzer::load::spill::SpillError),
+    #[error(transparent)]
     GcpListing(#[from] crate::analyzer::gcp::read::ListingError),
     #[error(
         "no CloudTrail log files (.json, .json.gz, .jsonl) found in {}{}",
@@ -305,20 +307,22 @@ fn read_input(
         if !opts.needs.piecewise || params.iter().any(|(t, _)| *t == Table::TimelineFilter) {
             return Ok(load::ingest(opts, progress)?);
         }
-        // The files' calls are read whole, then made into what the queries read of them a
-        // slice at a time, as from a dataset: the tables made a call at a time never hold
-        // every call's keys and root.
-        return load::ingest_into(opts, progress, |mut raw| {
+        // The files' calls are read, kept on disk once they outgrow memory's budget, then made
+        // into what the queries read of them a slice or a part at a time, as from a dataset:
+        // the tables made a call at a time never hold every call's keys and root.
+        let budget = load::spill::budget();
+        return load::ingest_spilling(opts, progress, budget, |mut raw, spilled| {
+            use crate::analyzer::dataset::{calls, pieces};
+            if let Some(spilled) = spilled {
+                let parts = calls::Parts::spilled(spilled.paths.clone(), &opts.window);
+                let source = calls::Source::Parts(&parts);
+                return Ok(pieces::tables(raw, &source, opts, &keep(None))?);
+            }
             // A new empty table: a slice of the calls, even of no row, would keep them all.
             let none = DataFrame::empty_with_schema(raw.role_calls.schema());
             let calls = std::mem::replace(&mut raw.role_calls, none);
-            let source = crate::analyzer::dataset::calls::Source::Memory(&calls);
-            Ok(crate::analyzer::dataset::pieces::tables(
-                raw,
-                &source,
-                opts,
-                &keep(None),
-            )?)
+            let source = calls::Source::Memory(&calls);
+            Ok(pieces::tables(raw, &source, opts, &keep(None))?)
         });
     };
     let reads_events = std::iter::once(calls)

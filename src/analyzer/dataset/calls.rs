@@ -82,9 +82,22 @@ pub struct Parts<'a> {
     pub window: &'a Window,
     /// The committed parts of `call_rollup` in the window's days (see `rollup`).
     pub rollups: std::collections::BTreeSet<PathBuf>,
+    /// The parts are a report's own, the calls of JSON files it kept on disk
+    /// (`load::spill`), not a dataset's: not partitioned by day, never rolled up.
+    pub spilled: bool,
 }
 
-impl Parts<'_> {
+impl<'a> Parts<'a> {
+    /// The calls a report over JSON files wrote to `paths` (see [`Parts::spilled`]).
+    pub fn spilled(paths: Vec<PathBuf>, window: &'a Window) -> Parts<'a> {
+        Parts {
+            paths,
+            window,
+            rollups: Default::default(),
+            spilled: true,
+        }
+    }
+
     /// The rollup of the part of role_calls at `part`, if its batch wrote one.
     fn rollup_of(&self, part: &Path) -> Option<&Path> {
         let (file, date) = (part.file_name()?, part.parent()?.file_name()?);

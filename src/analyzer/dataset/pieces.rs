@@ -232,7 +232,7 @@ fn rows_needed(
     let made = Made::new(&only, matcher)?;
     let fewer;
     let source = match (source, needed.days()) {
-        (Source::Parts(parts), Some(days)) => {
+        (Source::Parts(parts), Some(days)) if !parts.spilled => {
             fewer = Parts {
                 paths: parts
                     .paths
@@ -242,6 +242,7 @@ fn rows_needed(
                     .collect(),
                 window: parts.window,
                 rollups: Default::default(),
+                spilled: false,
             };
             Source::Parts(&fewer)
         }
@@ -292,6 +293,7 @@ fn tell(
         )
         .collect();
     let (of, unit) = match source {
+        Source::Parts(p) if p.spilled => ("files", "part(s) kept on disk"),
         Source::Parts(_) => ("dataset", "part(s)"),
         Source::Memory(_) => ("files", "slice(s)"),
     };

@@ -328,6 +328,7 @@ pub fn read(dir: &Path, opts: &IngestOptions, keep: &Keep<'_>) -> Result<Ingeste
                 rollups: part_paths(&ds, rollup::TABLE, calls_dates, &committed)?
                     .into_iter()
                     .collect(),
+                spilled: false,
             };
             let source = crate::analyzer::dataset::calls::Source::Parts(&parts);
             crate::analyzer::dataset::pieces::tables(raw, &source, opts, keep)?

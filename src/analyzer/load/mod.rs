@@ -15,6 +15,7 @@ use crate::analyzer::source::s3::{self, S3, S3Error, S3Options, S3Uri};
 use crate::base::timefmt::Window;
 
 pub mod account;
+pub mod spill;
 
 pub use account::{
     FileReport, FileStatus, Skip, Summary, files_frame, report_files_frame, summarize,
@@ -338,14 +339,75 @@ pub fn ingest_into<E: From<PolarsError>>(
     };
     let started = Instant::now();
     let tables = build(crate::analyzer::model::Raw::from_parts(parts)?)?;
+    Ok(ingested(tables, started, reports, walk_errors))
+}
+
+/// Local files read per batch where the calls may be spilled: what one batch adds to memory
+/// before its calls can be written.
+const SPILL_BATCH_FILES: usize = 192;
+
+/// [`ingest_into`], the files read a batch at a time and the window's calls written to disk
+/// once they outgrow `budget` (see [`spill`]). `build` is handed what was read and, when the
+/// calls were written, where (`Raw`'s `role_calls` then has none); they are removed after.
+pub fn ingest_spilling<E: From<PolarsError> + From<spill::SpillError>>(
+    opts: &IngestOptions,
+    progress: Option<&dyn crate::analyzer::notice::FileCount>,
+    budget: usize,
+    build: impl FnOnce(crate::analyzer::model::Raw, Option<&spill::Spilled>) -> Result<Tables, E>,
+) -> Result<Ingested, E> {
+    let (found, walk_errors, s3) = discover(opts);
+    if let Some(pb) = progress {
+        pb.set_total(found.len() as u64);
+    }
+    let mut spill = spill::Spill::new(budget);
+    let (mut parts, mut reports) = (Vec::new(), Vec::new());
+    let mut each = |mut p: Vec<Part>, r: Vec<FileReport>| -> Result<(), spill::SpillError> {
+        spill.take(&mut parts, &mut p)?;
+        parts.extend(p);
+        reports.extend(r);
+        Ok(())
+    };
+    match &s3 {
+        Some(s3) => fetch_batches(&found, 0, s3, opts, progress, &mut each)?,
+        None => {
+            let mut first = 0;
+            for chunk in found.chunks(SPILL_BATCH_FILES) {
+                let (p, r) = read_files(chunk, first, opts, progress, Vec::new());
+                each(p, r)?;
+                first += chunk.len() as u32;
+            }
+        }
+    }
+    let spilled = spill.finish();
+    if let Some(s) = &spilled {
+        tracing::info!(
+            "the window's calls were kept in {} file(s) under {}",
+            s.paths.len(),
+            s.dir().display()
+        );
+    }
+    let started = Instant::now();
+    let tables = build(
+        crate::analyzer::model::Raw::from_parts(parts)?,
+        spilled.as_ref(),
+    )?;
+    Ok(ingested(tables, started, reports, walk_errors))
+}
+
+fn ingested(
+    tables: Tables,
+    started: Instant,
+    reports: Vec<FileReport>,
+    walk_errors: Vec<WalkError>,
+) -> Ingested {
     tracing::info!("built tables in {:.2?}", started.elapsed());
     let summary = summarize(&reports, &walk_errors, &tables);
-    Ok(Ingested {
+    Ingested {
         tables,
         files: reports,
         walk_errors,
         summary,
-    })
+    }
 }
 
 /// The local files and S3 objects the positional paths name, with what could not be listed;
@@ -401,6 +463,26 @@ pub fn read_fetched(
     opts: &IngestOptions,
     progress: Option<&dyn crate::analyzer::notice::FileCount>,
 ) -> (Vec<Part>, Vec<FileReport>) {
+    let (mut parts, mut reports) = (Vec::new(), Vec::new());
+    let kept = fetch_batches(found, first_id, s3, opts, progress, |p, r| {
+        parts.extend(p);
+        reports.extend(r);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    let Ok(()) = kept;
+    (parts, reports)
+}
+
+/// [`read_fetched`], each batch's parts and reports handed to `each` as it is parsed; an error
+/// from `each` stops the fetching.
+pub fn fetch_batches<E>(
+    found: &[Found],
+    first_id: u32,
+    s3: &S3,
+    opts: &IngestOptions,
+    progress: Option<&dyn crate::analyzer::notice::FileCount>,
+    mut each: impl FnMut(Vec<Part>, Vec<FileReport>) -> Result<(), E>,
+) -> Result<(), E> {
     let mut batches = Vec::new();
     let (mut start, mut bytes) = (0, 0u64);
     for (i, f) in found.iter().enumerate() {
@@ -416,8 +498,6 @@ pub fn read_fetched(
     let fetchable = |f: &Found| {
         f.object.is_some() && (f.plan == Plan::Read || (opts.hash_inputs && f.plan == Plan::Digest))
     };
-    let mut parts = Vec::new();
-    let mut reports = Vec::new();
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let batches_ref = &batches;
@@ -442,11 +522,11 @@ pub fn read_fetched(
         for (range, bodies) in rx {
             let first = first_id + range.start as u32;
             let (p, r) = read_files(&found[range.clone()], first, opts, progress, bodies);
-            parts.extend(p);
-            reports.extend(r);
+            // Dropping the receiver on an error stops the fetcher at its next batch.
+            each(p, r)?;
         }
-    });
-    (parts, reports)
+        Ok(())
+    })
 }
 
 /// Parse `found` in parallel, numbering files from `first_id`: one [`Part`] per worker, in

@@ -641,6 +641,25 @@ fn push_touched(
     push_str(key, t.s3_key.as_deref());
 }
 
+impl Part {
+    /// How many calls the part holds.
+    pub fn calls_height(&self) -> usize {
+        self.calls.height()
+    }
+
+    /// What the part's calls take in memory, roughly (polars' estimate).
+    pub fn calls_size(&self) -> usize {
+        self.calls.estimated_size()
+    }
+
+    /// The part's calls, leaving it none (with the same columns): for a reader that keeps them
+    /// elsewhere (`load::spill`).
+    pub fn take_calls(&mut self) -> DataFrame {
+        let none = DataFrame::empty_with_schema(self.calls.schema());
+        std::mem::replace(&mut self.calls, none)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,180 @@
+//! A report over the JSON files keeps the window's calls on disk once they outgrow a budget, so
+//! that what it holds does not grow with the window: the calls of each batch of files are
+//! written to a private temporary directory as Parquet, and the report then reads them back a
+//! few parts at a time, as it reads a dataset's. Below the budget nothing is written and the
+//! calls stay in memory: small inputs keep their speed.
+//!
+//! Which copy of a repeated eventID survives is still decided after every file is read; the
+//! copies are written with their place in input order (`__seq`), and dropped as they are read
+//! back, exactly as in memory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::analyzer::model::Part;
+
+/// What the calls may take in memory before they are written to disk (polars' estimate of
+/// their columns): about a million calls of `by-instance`'s columns.
+const BUDGET_BYTES: usize = 256 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpillError {
+    #[error(
+        "cannot keep the window's calls in a temporary directory under {}: {why} (set TMPDIR to a \
+         directory with room, or narrow the window with --since/--until)",
+        crate::base::text::quoted(dir)
+    )]
+    Write { dir: PathBuf, why: String },
+}
+
+/// The budget: [`BUDGET_BYTES`], or in debug builds `JANUS_AUDIT_SPILL_BYTES=N`, so that tests
+/// over small trails spill (0: from the first call).
+pub fn budget() -> usize {
+    match std::env::var("JANUS_AUDIT_SPILL_BYTES") {
+        Ok(n) if cfg!(debug_assertions) => n.parse().unwrap_or(BUDGET_BYTES),
+        _ => BUDGET_BYTES,
+    }
+}
+
+/// Calls written to disk, in input order, one file per part read. The directory and its files
+/// are removed when this is dropped.
+pub struct Spilled {
+    dir: tempfile::TempDir,
+    pub paths: Vec<PathBuf>,
+}
+
+impl Spilled {
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The calls of the parts read so far: held in the parts while they fit the budget, written
+/// to disk from then on.
+pub struct Spill {
+    budget: usize,
+    held: usize,
+    spilled: Option<Spilled>,
+}
+
+impl Spill {
+    pub fn new(budget: usize) -> Spill {
+        Spill {
+            budget,
+            held: 0,
+            spilled: None,
+        }
+    }
+
+    /// Take in the parts of one batch (`parts`, after `earlier`, the parts of the batches
+    /// before it, in input order): once the calls of all of them outgrow the budget, every
+    /// part's calls are written to disk and taken out of it.
+    pub fn take(&mut self, earlier: &mut [Part], parts: &mut [Part]) -> Result<(), SpillError> {
+        if self.spilled.is_none() {
+            self.held += parts.iter().map(Part::calls_size).sum::<usize>();
+            if self.held <= self.budget {
+                return Ok(());
+            }
+            self.spilled = Some(open()?);
+            self.write(earlier)?;
+        }
+        self.write(parts)
+    }
+
+    /// The calls on disk, or `None` when they all stayed in their parts.
+    pub fn finish(self) -> Option<Spilled> {
+        self.spilled
+    }
+
+    fn write(&mut self, parts: &mut [Part]) -> Result<(), SpillError> {
+        let spilled = self.spilled.as_mut().expect("opened before writing");
+        for part in parts {
+            if part.calls_height() == 0 {
+                continue;
+            }
+            let mut calls = part.take_calls();
+            let path = spilled
+                .dir
+                .path()
+                .join(format!("part-{}.parquet", spilled.paths.len()));
+            write_part(&path, &mut calls).map_err(|why| SpillError::Write {
+                dir: spilled.dir.path().to_path_buf(),
+                why,
+            })?;
+            spilled.paths.push(path);
+        }
+        Ok(())
+    }
+}
+
+/// A directory only its owner can read, under `TMPDIR` (or /tmp).
+fn open() -> Result<Spilled, SpillError> {
+    let tmp = std::env::temp_dir();
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("janus-audit-calls-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    let dir = builder.tempdir_in(&tmp).map_err(|e| SpillError::Write {
+        dir: tmp,
+        why: e.to_string(),
+    })?;
+    Ok(Spilled {
+        dir,
+        paths: Vec::new(),
+    })
+}
+
+/// One part's calls as Parquet, compressed with LZ4 (cheap to write and read back; the calls
+/// are read once), readable by their owner only.
+fn write_part(path: &Path, calls: &mut DataFrame) -> Result<(), String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = std::io::BufWriter::new(options.open(path).map_err(|e| e.to_string())?);
+    ParquetWriter::new(&mut file)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .finish(calls)
+        .map_err(|e| e.to_string())?;
+    file.flush().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_calls_on_disk_are_their_owners_only_and_removed_when_done() {
+        use std::os::unix::fs::PermissionsExt;
+        let spilled = open().unwrap();
+        let dir = spilled.dir().to_path_buf();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        let path = dir.join("part-0.parquet");
+        let mut df = df!("event_time" => [1i64, 2]).unwrap();
+        write_part(&path, &mut df).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let back = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        assert!(back.equals(&df));
+        drop(spilled);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_part_is_never_written_over() {
+        let spilled = open().unwrap();
+        let path = spilled.dir().join("part-0.parquet");
+        std::fs::write(&path, b"x").unwrap();
+        let mut df = df!("a" => [1i64]).unwrap();
+        assert!(write_part(&path, &mut df).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"x");
+    }
+}

@@ -1,0 +1,153 @@
+//! Over JSON files, a report whose calls outgrow memory's budget keeps them on disk (a private
+//! temporary directory under TMPDIR) and reads them back a part at a time: the same answer,
+//! byte for byte, as with the calls in memory, and nothing left behind. Debug builds take the
+//! budget from `JANUS_AUDIT_SPILL_BYTES`, so that these small trails spill (0: from the first
+//! call).
+
+#[path = "support/bin.rs"]
+mod bin;
+
+use std::path::Path;
+
+use bin::{Run, files_under, run_with};
+
+const TRAILS: [&str; 10] = [
+    "fixtures/chains",
+    "fixtures/reuse",
+    "fixtures/findings",
+    "fixtures/edge",
+    "fixtures/damaged",
+    "fixtures/exports",
+    "fixtures/hostile",
+    "fixtures/samples",
+    "fixtures/sigma",
+    "fixtures/cloudtrail",
+];
+
+/// `args` with the calls in memory, and with them kept on disk under `tmp`.
+fn both(args: &[&str], tmp: &Path) -> (Run, Run) {
+    let tmpdir = tmp.to_str().unwrap();
+    let held = run_with(args, &[("TMPDIR", tmpdir)]);
+    let spilled = run_with(
+        args,
+        &[("TMPDIR", tmpdir), ("JANUS_AUDIT_SPILL_BYTES", "0")],
+    );
+    (held, spilled)
+}
+
+/// Whether a run with `-v` said it kept the calls on disk.
+fn kept_on_disk(run: &Run) -> bool {
+    run.stderr.contains("the window's calls were kept in")
+        && run.stderr.contains("part(s) kept on disk read as")
+}
+
+#[test]
+fn reports_over_calls_kept_on_disk_answer_as_with_the_calls_in_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    for trail in TRAILS {
+        for report in ["by-instance", "sessions", "findings"] {
+            let args = [report, trail, "--format", "csv"];
+            let (held, spilled) = both(&args, tmp.path());
+            assert!(
+                held.code == 0 || held.code == 3,
+                "{args:?}: {}",
+                held.stderr
+            );
+            assert_eq!(
+                (spilled.code, &spilled.stdout, &spilled.stderr),
+                (held.code, &held.stdout, &held.stderr),
+                "{report} over {trail}"
+            );
+            let told = run_with(
+                &[report, trail, "--format", "csv", "-v"],
+                &[
+                    ("TMPDIR", tmp.path().to_str().unwrap()),
+                    ("JANUS_AUDIT_SPILL_BYTES", "0"),
+                ],
+            );
+            assert!(
+                kept_on_disk(&told),
+                "{report} over {trail}: {}",
+                told.stderr
+            );
+            assert_eq!(told.stdout, held.stdout, "{report} over {trail} with -v");
+        }
+    }
+    // The default budget holds these trails in memory: nothing is written.
+    let held = run_with(&["by-instance", "fixtures/findings", "-v"], &[]);
+    assert!(!held.stderr.contains("kept on disk"), "{}", held.stderr);
+    assert!(
+        files_under(tmp.path()).is_empty(),
+        "left behind: {:?}",
+        files_under(tmp.path())
+    );
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+/// `report` writes the same window files (its manifest differs only in when and where).
+#[test]
+fn a_report_window_from_calls_kept_on_disk_is_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("held"), tmp.path().join("spilled"));
+    let scratch = tmp.path().join("tmp");
+    std::fs::create_dir(&scratch).unwrap();
+    for (out, budget) in [(&one, None), (&two, Some("0"))] {
+        let mut vars = vec![("TMPDIR", scratch.to_str().unwrap())];
+        vars.extend(budget.map(|b| ("JANUS_AUDIT_SPILL_BYTES", b)));
+        let args = [
+            "report",
+            "--output-dir",
+            out.to_str().unwrap(),
+            "fixtures/findings",
+            "--since",
+            "2026-10-08",
+            "--until",
+            "2026-10-09",
+            "-v",
+        ];
+        let r = run_with(&args, &vars);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(kept_on_disk(&r), budget.is_some(), "{}", r.stderr);
+    }
+    let day = "2026-10-08T00-00Z_2026-10-09T00-00Z";
+    let mut files: Vec<_> = std::fs::read_dir(one.join(day))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "manifest.json")
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    for f in files {
+        assert_eq!(
+            std::fs::read(one.join(day).join(&f)).unwrap(),
+            std::fs::read(two.join(day).join(&f)).unwrap(),
+            "{f:?}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+}
+
+/// A temporary directory that cannot be written is named, with what to do, and the run fails
+/// (exit 1) rather than answering without the calls.
+#[test]
+fn calls_that_cannot_be_kept_on_disk_are_an_error_that_names_where() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-dir");
+    let r = run_with(
+        &["by-instance", "fixtures/findings", "--format", "csv"],
+        &[
+            ("TMPDIR", missing.to_str().unwrap()),
+            ("JANUS_AUDIT_SPILL_BYTES", "0"),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("cannot keep the window's calls in a temporary directory under")
+            && r.stderr.contains("no-such-dir")
+            && r.stderr.contains("TMPDIR"),
+        "{}",
+        r.stderr
+    );
+}
