@@ -378,19 +378,18 @@ pub fn ingest_spilling<E: From<PolarsError> + From<spill::SpillError>>(
             }
         }
     }
-    let spilled = spill.finish();
-    if let Some(s) = &spilled {
+    let mut spilled = spill.finish();
+    let mut raw = crate::analyzer::model::Raw::from_parts(parts)?;
+    if let Some(s) = &mut spilled {
         tracing::info!(
             "the window's calls were kept in {} file(s) under {}",
             s.paths.len(),
             s.dir().display()
         );
+        raw.resolved = Some(s.resolve_ids()?);
     }
     let started = Instant::now();
-    let tables = build(
-        crate::analyzer::model::Raw::from_parts(parts)?,
-        spilled.as_ref(),
-    )?;
+    let tables = build(raw, spilled.as_ref())?;
     Ok(ingested(tables, started, reports, walk_errors))
 }
 

@@ -4,9 +4,10 @@
 //! few parts at a time, as it reads a dataset's. Below the budget nothing is written and the
 //! calls stay in memory: small inputs keep their speed.
 //!
-//! Which copy of a repeated eventID survives is still decided after every file is read; the
-//! copies are written with their place in input order (`__seq`), and dropped as they are read
-//! back, exactly as in memory.
+//! Which copy of a repeated eventID survives is still decided after every file is read: the
+//! calls are written with their place in input order (`__seq`), and every record's ID, place and
+//! content hash go to buckets by ID (`dedupe::buckets`), resolved a bucket at a time; the copies
+//! that do not survive are dropped as the calls are read back, exactly as in memory.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,9 +15,12 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::analyzer::model::Part;
+use crate::analyzer::model::dedupe::Duplicates;
+use crate::analyzer::model::dedupe::buckets::IdBuckets;
 
-/// What the calls may take in memory before they are written to disk (polars' estimate of
-/// their columns): about a million calls of `by-instance`'s columns.
+/// What the calls and event IDs may take in memory before they are written to disk (polars'
+/// estimate of the calls' columns, 32 bytes an ID): about a million calls of `by-instance`'s
+/// columns.
 const BUDGET_BYTES: usize = 256 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +33,15 @@ pub enum SpillError {
     Write { dir: PathBuf, why: String },
 }
 
+impl SpillError {
+    fn at(dir: &Path) -> impl Fn(String) -> SpillError + '_ {
+        move |why| SpillError::Write {
+            dir: dir.to_path_buf(),
+            why,
+        }
+    }
+}
+
 /// The budget: [`BUDGET_BYTES`], or in debug builds `JANUS_AUDIT_SPILL_BYTES=N`, so that tests
 /// over small trails spill (0: from the first call).
 pub fn budget() -> usize {
@@ -38,16 +51,24 @@ pub fn budget() -> usize {
     }
 }
 
-/// Calls written to disk, in input order, one file per part read. The directory and its files
-/// are removed when this is dropped.
+/// Calls written to disk, in input order, one file per part read, and the event IDs in
+/// buckets. The directory and its files are removed when this is dropped.
 pub struct Spilled {
     dir: tempfile::TempDir,
     pub paths: Vec<PathBuf>,
+    ids: Option<IdBuckets>,
 }
 
 impl Spilled {
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Which copies of the repeated event IDs survive (once: the buckets are consumed).
+    pub fn resolve_ids(&mut self) -> Result<Duplicates, SpillError> {
+        let ids = self.ids.take().expect("resolved once");
+        ids.resolve()
+            .map_err(|e| SpillError::at(self.dir.path())(e.to_string()))
     }
 }
 
@@ -73,7 +94,8 @@ impl Spill {
     /// part's calls are written to disk and taken out of it.
     pub fn take(&mut self, earlier: &mut [Part], parts: &mut [Part]) -> Result<(), SpillError> {
         if self.spilled.is_none() {
-            self.held += parts.iter().map(Part::calls_size).sum::<usize>();
+            let size = |p: &Part| p.calls_size() + p.ids_size();
+            self.held += parts.iter().map(size).sum::<usize>();
             if self.held <= self.budget {
                 return Ok(());
             }
@@ -90,7 +112,11 @@ impl Spill {
 
     fn write(&mut self, parts: &mut [Part]) -> Result<(), SpillError> {
         let spilled = self.spilled.as_mut().expect("opened before writing");
+        let failed = SpillError::at(spilled.dir.path());
         for part in parts {
+            let ids = spilled.ids.as_mut().expect("buckets until resolved");
+            ids.append(part.take_ids())
+                .map_err(|e| failed(e.to_string()))?;
             if part.calls_height() == 0 {
                 continue;
             }
@@ -99,10 +125,7 @@ impl Spill {
                 .dir
                 .path()
                 .join(format!("part-{}.parquet", spilled.paths.len()));
-            write_part(&path, &mut calls).map_err(|why| SpillError::Write {
-                dir: spilled.dir.path().to_path_buf(),
-                why,
-            })?;
+            write_part(&path, &mut calls).map_err(&failed)?;
             spilled.paths.push(path);
         }
         Ok(())
@@ -119,13 +142,15 @@ fn open() -> Result<Spilled, SpillError> {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o700));
     }
-    let dir = builder.tempdir_in(&tmp).map_err(|e| SpillError::Write {
-        dir: tmp,
-        why: e.to_string(),
-    })?;
+    let dir = builder
+        .tempdir_in(&tmp)
+        .map_err(|e| SpillError::at(&tmp)(e.to_string()))?;
+    let ids = IdBuckets::create(&dir.path().join("ids"))
+        .map_err(|e| SpillError::at(dir.path())(e.to_string()))?;
     Ok(Spilled {
         dir,
         paths: Vec::new(),
+        ids: Some(ids),
     })
 }
 

@@ -10,6 +10,8 @@ use polars::prelude::*;
 
 use crate::analyzer::source::record::Record;
 
+pub mod buckets;
+
 /// The hidden column that places a row in input order: file id, then position in the file.
 pub const SEQ: &str = "__seq";
 /// The content hash column of a dataset's `ids` table.

@@ -652,6 +652,16 @@ impl Part {
         self.calls.estimated_size()
     }
 
+    /// The part's event IDs, leaving it none: for a reader that keeps them elsewhere.
+    pub fn take_ids(&mut self) -> EventIds {
+        std::mem::take(&mut self.ids)
+    }
+
+    /// What the part's event IDs take in memory, roughly.
+    pub fn ids_size(&self) -> usize {
+        dedupe::buckets::held_bytes(&self.ids)
+    }
+
     /// The part's calls, leaving it none (with the same columns): for a reader that keeps them
     /// elsewhere (`load::spill`).
     pub fn take_calls(&mut self) -> DataFrame {
