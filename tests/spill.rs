@@ -151,3 +151,62 @@ fn calls_that_cannot_be_kept_on_disk_are_an_error_that_names_where() {
         r.stderr
     );
 }
+
+/// A trail big enough that a debug build is still reading it well after its first batch:
+/// `files` files of 200 calls each, with distinct event IDs.
+fn big_trail(dir: &Path, files: usize) {
+    for f in 0..files {
+        let records: Vec<String> = (0..200)
+            .map(|r| {
+                format!(
+                    r#"{{"eventVersion":"1.08","eventTime":"2026-10-08T01:{:02}:{:02}Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","sourceIPAddress":"10.0.0.1","eventID":"{:08x}-0000-4000-8000-{:012x}","userIdentity":{{"type":"AssumedRole","accessKeyId":"ASIAEXAMPLE{:09}","arn":"arn:aws:sts::111122223333:assumed-role/app/proj.vm-{}"}}}}"#,
+                    f % 60,
+                    r % 60,
+                    f,
+                    r,
+                    f,
+                    f % 50
+                )
+            })
+            .collect();
+        let body = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+        std::fs::write(dir.join(format!("f{f:05}.json")), body).unwrap();
+    }
+}
+
+/// Ctrl-C (exit 130) or SIGTERM (exit 143) while a report has calls on disk removes them before
+/// the process ends: nothing of an interrupted run is left under TMPDIR.
+#[test]
+fn an_interrupted_report_leaves_no_calls_on_disk() {
+    let trail = tempfile::tempdir().unwrap();
+    big_trail(trail.path(), 1_500);
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_janus-audit"))
+            .args(["by-instance", trail.path().to_str().unwrap()])
+            .env("TMPDIR", tmp.path())
+            .env("JANUS_AUDIT_SPILL_BYTES", "0")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while std::fs::read_dir(tmp.path()).unwrap().count() == 0 {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the report ended before it kept anything on disk"
+            );
+            assert!(started.elapsed().as_secs() < 60, "nothing kept on disk");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let killed = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{signal}: {status:?}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "{signal} left {left:?}");
+    }
+}

@@ -24,9 +24,11 @@ pub const TAMPERED: i32 = 8;
 /// `verify` (and `--verify`): nothing failed, but part of the input is not proven: log files no
 /// digest lists, time no digest covers (validation was off), or digests without signatures.
 pub const NOT_COVERED: i32 = 9;
-/// A fetch from the LookupEvents API was interrupted (Ctrl-C); what was fetched is kept in the
-/// store and the next run resumes from it. 128 + SIGINT, as shells report it.
+/// Interrupted (Ctrl-C). A fetch from the LookupEvents API keeps what was fetched in the store
+/// and the next run resumes from it. 128 + SIGINT, as shells report it.
 pub const INTERRUPTED: i32 = 130;
+/// Ended by SIGTERM (a scheduler's timeout, `kill`): 128 + SIGTERM, as shells report it.
+pub const TERMINATED: i32 = 143;
 
 /// When several statuses apply to one run, the first of these wins (docs/STABILITY.md): a
 /// matched `--fail-on` gate, then tampering, skipped input, unproven input, success. A status
@@ -60,7 +62,8 @@ pub const TABLE: &[(i32, &str)] = &[
         NOT_COVERED,
         "verify: part of the input not covered by valid digests",
     ),
-    (INTERRUPTED, "--from-api interrupted (resumable)"),
+    (INTERRUPTED, "interrupted (Ctrl-C; --from-api resumes)"),
+    (TERMINATED, "ended by SIGTERM"),
 ];
 
 /// The `Exit status:` paragraph of `--help`.

@@ -26,27 +26,20 @@ pub fn terminal_width() -> Option<usize> {
     terminal_size::terminal_size_of(&out).map(|(w, _)| usize::from(w.0))
 }
 
-/// Notices to stderr (`--quiet` keeps only problems), progress on a terminal, and while an
-/// API fetch may run, a Ctrl-C handler: the first Ctrl-C stops the fetch cleanly, any other
-/// ends the process as Ctrl-C always does.
+/// Notices to stderr (`--quiet` keeps only problems), progress on a terminal, and handlers for
+/// Ctrl-C and SIGTERM. While an API fetch may run, the first Ctrl-C stops the fetch cleanly;
+/// otherwise either signal ends the process (exit 130 or 143, as a shell reports a process the
+/// signal killed), once the calls a report kept on disk are removed (`load::spill`).
 pub fn with_ui<T>(quiet: bool, from_api: bool, f: impl FnOnce(Ui<'_>) -> T) -> T {
     let interrupt = Arc::new(Interrupt::default());
-    if from_api {
-        let interrupt = interrupt.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a signal runtime");
-            rt.block_on(async {
-                while tokio::signal::ctrl_c().await.is_ok() {
-                    if !interrupt.request() {
-                        std::process::exit(exit::INTERRUPTED);
-                    }
-                }
-            });
-        });
-    }
+    let handler = interrupt.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a signal runtime");
+        rt.block_on(on_signals(from_api, &handler));
+    });
     let mut tell = |n: Notice| {
         let line = match n {
             Notice::Problem(s) => s,
@@ -60,4 +53,26 @@ pub fn with_ui<T>(quiet: bool, from_api: bool, f: impl FnOnce(Ui<'_>) -> T) -> T
         interrupt: &interrupt,
         tell: &mut tell,
     })
+}
+
+/// Wait for Ctrl-C and SIGTERM and act on them (see [`with_ui`]).
+async fn on_signals(from_api: bool, interrupt: &Interrupt) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    loop {
+        let code = tokio::select! {
+            _ = int.recv() => exit::INTERRUPTED,
+            _ = term.recv() => exit::TERMINATED,
+        };
+        if code == exit::INTERRUPTED && from_api && interrupt.request() {
+            continue;
+        }
+        crate::analyzer::load::spill::remove_in_progress();
+        std::process::exit(code);
+    }
 }

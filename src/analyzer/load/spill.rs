@@ -51,12 +51,31 @@ pub fn budget() -> usize {
     }
 }
 
+/// The directories of the spills in progress: what [`remove_in_progress`] removes.
+static IN_PROGRESS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Remove every spill in progress: for a command's signal handler, just before it ends the
+/// process (which runs no destructor), so that an interrupted report leaves no calls behind.
+pub fn remove_in_progress() {
+    let mut dirs = IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner());
+    for dir in dirs.drain(..) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// Calls written to disk, in input order, one file per part read, and the event IDs in
 /// buckets. The directory and its files are removed when this is dropped.
 pub struct Spilled {
     dir: tempfile::TempDir,
     pub paths: Vec<PathBuf>,
     ids: Option<IdBuckets>,
+}
+
+impl Drop for Spilled {
+    fn drop(&mut self) {
+        let mut dirs = IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner());
+        dirs.retain(|d| d != self.dir.path());
+    }
 }
 
 impl Spilled {
@@ -145,6 +164,10 @@ fn open() -> Result<Spilled, SpillError> {
     let dir = builder
         .tempdir_in(&tmp)
         .map_err(|e| SpillError::at(&tmp)(e.to_string()))?;
+    IN_PROGRESS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(dir.path().to_path_buf());
     let ids = IdBuckets::create(&dir.path().join("ids"))
         .map_err(|e| SpillError::at(dir.path())(e.to_string()))?;
     Ok(Spilled {
