@@ -23,6 +23,15 @@ use crate::analyzer::model::dedupe::buckets::IdBuckets;
 /// columns.
 const BUDGET_BYTES: usize = 256 << 20;
 
+/// Calls a file holds at most: 262,144, or in debug builds `JANUS_AUDIT_SPILL_ROWS=N`, so that
+/// tests over small trails cross the seams between files.
+fn file_rows() -> usize {
+    match std::env::var("JANUS_AUDIT_SPILL_ROWS") {
+        Ok(n) if cfg!(debug_assertions) => n.parse().unwrap_or(262_144).max(1),
+        _ => 262_144,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpillError {
     #[error(
@@ -63,7 +72,7 @@ pub fn remove_in_progress() {
     }
 }
 
-/// Calls written to disk, in input order, one file per part read, and the event IDs in
+/// Calls written to disk, in input order, one file per batch read, and the event IDs in
 /// buckets. The directory and its files are removed when this is dropped.
 pub struct Spilled {
     dir: tempfile::TempDir,
@@ -132,19 +141,31 @@ impl Spill {
     fn write(&mut self, parts: &mut [Part]) -> Result<(), SpillError> {
         let spilled = self.spilled.as_mut().expect("opened before writing");
         let failed = SpillError::at(spilled.dir.path());
-        for part in parts {
-            let ids = spilled.ids.as_mut().expect("buckets until resolved");
+        let ids = spilled.ids.as_mut().expect("buckets until resolved");
+        let mut calls = Vec::new();
+        for part in parts.iter_mut() {
             ids.append(part.take_ids())
                 .map_err(|e| failed(e.to_string()))?;
-            if part.calls_height() == 0 {
-                continue;
+            if part.calls_height() > 0 {
+                calls.push(part.take_calls());
             }
-            let mut calls = part.take_calls();
+        }
+        // A file for the batch: a worker's part of it is a few thousand calls, and a file per
+        // part cost a footer and a read each. At most [`file_rows`] a file: a report reads a few
+        // files at once, whole.
+        let Some(calls) =
+            crate::analyzer::model::stack(calls.into_iter()).map_err(|e| failed(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        let rows = file_rows();
+        for at in (0..calls.height()).step_by(rows) {
+            let mut slice = calls.slice(at as i64, rows);
             let path = spilled
                 .dir
                 .path()
                 .join(format!("part-{}.parquet", spilled.paths.len()));
-            write_part(&path, &mut calls).map_err(&failed)?;
+            write_part(&path, &mut slice).map_err(&failed)?;
             spilled.paths.push(path);
         }
         Ok(())
