@@ -378,7 +378,7 @@ pub fn ingest_spilling<E: From<PolarsError> + From<spill::SpillError>>(
             }
         }
     }
-    let mut spilled = spill.finish();
+    let mut spilled = spill.finish()?;
     let mut raw = crate::analyzer::model::Raw::from_parts(parts)?;
     if let Some(s) = &mut spilled {
         tracing::info!(

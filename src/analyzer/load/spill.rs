@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::analyzer::model::Part;
-use crate::analyzer::model::dedupe::Duplicates;
 use crate::analyzer::model::dedupe::buckets::IdBuckets;
+use crate::analyzer::model::dedupe::{Duplicates, EventIds};
 
 /// What the calls and event IDs may take in memory before they are written to disk (polars'
 /// estimate of the calls' columns, 32 bytes an ID): about a million calls of `by-instance`'s
@@ -100,12 +100,25 @@ impl Spilled {
     }
 }
 
+/// A batch's calls and event IDs, on their way to disk.
+type Batch = (Vec<DataFrame>, Vec<EventIds>);
+
+/// What the writer wrote: the calls' files in order, and the buckets.
+type Written = (Vec<PathBuf>, IdBuckets);
+
+/// The thread that writes each batch while the next is parsed (as `ingest` does): writing
+/// keeps about one core busy, and parsing the other. It holds one batch, and one more waits.
+struct Writer {
+    to: std::sync::mpsc::SyncSender<Batch>,
+    thread: std::thread::JoinHandle<Result<Written, String>>,
+}
+
 /// The calls of the parts read so far: held in the parts while they fit the budget, written
 /// to disk from then on.
 pub struct Spill {
     budget: usize,
     held: usize,
-    spilled: Option<Spilled>,
+    spilled: Option<(Spilled, Writer)>,
 }
 
 impl Spill {
@@ -118,8 +131,8 @@ impl Spill {
     }
 
     /// Take in the parts of one batch (`parts`, after `earlier`, the parts of the batches
-    /// before it, in input order): once the calls of all of them outgrow the budget, every
-    /// part's calls are written to disk and taken out of it.
+    /// before it, in input order): once the calls and IDs of all of them outgrow the budget,
+    /// every part's calls and IDs are taken out of it and written to disk.
     pub fn take(&mut self, earlier: &mut [Part], parts: &mut [Part]) -> Result<(), SpillError> {
         if self.spilled.is_none() {
             let size = |p: &Part| p.calls_size() + p.ids_size();
@@ -127,49 +140,85 @@ impl Spill {
             if self.held <= self.budget {
                 return Ok(());
             }
-            self.spilled = Some(open()?);
-            self.write(earlier)?;
+            let mut spilled = open()?;
+            let ids = spilled.ids.take().expect("fresh buckets");
+            let writer = Writer::start(spilled.dir.path().to_path_buf(), ids);
+            self.spilled = Some((spilled, writer));
+            self.send(earlier)?;
         }
-        self.write(parts)
+        self.send(parts)
     }
 
-    /// The calls on disk, or `None` when they all stayed in their parts.
-    pub fn finish(self) -> Option<Spilled> {
-        self.spilled
-    }
-
-    fn write(&mut self, parts: &mut [Part]) -> Result<(), SpillError> {
-        let spilled = self.spilled.as_mut().expect("opened before writing");
-        let failed = SpillError::at(spilled.dir.path());
-        let ids = spilled.ids.as_mut().expect("buckets until resolved");
-        let mut calls = Vec::new();
-        for part in parts.iter_mut() {
-            ids.append(part.take_ids())
-                .map_err(|e| failed(e.to_string()))?;
-            if part.calls_height() > 0 {
-                calls.push(part.take_calls());
-            }
-        }
-        // A file for the batch: a worker's part of it is a few thousand calls, and a file per
-        // part cost a footer and a read each. At most [`file_rows`] a file: a report reads a few
-        // files at once, whole.
-        let Some(calls) =
-            crate::analyzer::model::stack(calls.into_iter()).map_err(|e| failed(e.to_string()))?
-        else {
-            return Ok(());
+    /// The calls on disk once every batch is written, or `None` when they all stayed in their
+    /// parts.
+    pub fn finish(self) -> Result<Option<Spilled>, SpillError> {
+        let Some((mut spilled, writer)) = self.spilled else {
+            return Ok(None);
         };
-        let rows = file_rows();
-        for at in (0..calls.height()).step_by(rows) {
-            let mut slice = calls.slice(at as i64, rows);
-            let path = spilled
-                .dir
-                .path()
-                .join(format!("part-{}.parquet", spilled.paths.len()));
-            write_part(&path, &mut slice).map_err(&failed)?;
-            spilled.paths.push(path);
-        }
-        Ok(())
+        drop(writer.to);
+        let (paths, ids) = joined(writer.thread).map_err(SpillError::at(spilled.dir()))?;
+        (spilled.paths, spilled.ids) = (paths, Some(ids));
+        Ok(Some(spilled))
     }
+
+    fn send(&mut self, parts: &mut [Part]) -> Result<(), SpillError> {
+        let batch = parts
+            .iter_mut()
+            .map(|p| (p.take_calls(), p.take_ids()))
+            .unzip();
+        let (_, writer) = self.spilled.as_mut().expect("opened before writing");
+        if writer.to.send(batch).is_ok() {
+            return Ok(());
+        }
+        // The writer stopped: its error is why.
+        let (spilled, writer) = self.spilled.take().expect("just used");
+        let why = match joined(writer.thread) {
+            Err(why) => why,
+            Ok(_) => "the writer stopped".to_string(),
+        };
+        Err(SpillError::at(spilled.dir())(why))
+    }
+}
+
+fn joined(thread: std::thread::JoinHandle<Result<Written, String>>) -> Result<Written, String> {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+impl Writer {
+    fn start(dir: PathBuf, mut ids: IdBuckets) -> Writer {
+        let (to, batches) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let thread = std::thread::spawn(move || {
+            let mut paths = Vec::new();
+            for (calls, batch_ids) in batches {
+                for i in batch_ids {
+                    ids.append(i).map_err(|e| e.to_string())?;
+                }
+                write_calls(&dir, calls, &mut paths)?;
+            }
+            Ok((paths, ids))
+        });
+        Writer { to, thread }
+    }
+}
+
+/// A batch's calls as files of at most [`file_rows`] calls each: a worker's part of a batch is
+/// a few thousand calls, and a file per part cost a footer and a read each; a report reads a
+/// few files at once, whole.
+fn write_calls(dir: &Path, calls: Vec<DataFrame>, paths: &mut Vec<PathBuf>) -> Result<(), String> {
+    let calls = calls.into_iter().filter(|c| c.height() > 0);
+    let Some(calls) = crate::analyzer::model::stack(calls).map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let rows = file_rows();
+    for at in (0..calls.height()).step_by(rows) {
+        let mut slice = calls.slice(at as i64, rows);
+        let path = dir.join(format!("part-{}.parquet", paths.len()));
+        write_part(&path, &mut slice)?;
+        paths.push(path);
+    }
+    Ok(())
 }
 
 /// A directory only its owner can read, under `TMPDIR` (or /tmp).
