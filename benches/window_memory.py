@@ -45,7 +45,7 @@ def main():
     ap.add_argument("--sizes", default="3000000,10000000", help="events per trail, comma-separated")
     ap.add_argument("--work", default="/tmp/janus-window-memory", help="where trails and datasets go")
     ap.add_argument("--runs", type=int, default=1, help="timed runs of each report (best is shown)")
-    ap.add_argument("--no-json", action="store_true", help="only the dataset (raw JSON at 30M needs tens of GB)")
+    ap.add_argument("--no-json", action="store_true", help="only the dataset (the JSON at 30M takes minutes a report)")
     ap.add_argument("--only", default=None, help="comma-separated reports to run (default: all)")
     ap.add_argument("--compare", default=None, help="another janus-audit binary, run beside this one")
     args = ap.parse_args()
