@@ -3,6 +3,7 @@
 
 pub mod arn;
 pub mod atomic;
+pub mod debug_knob;
 pub mod exit;
 pub mod hash;
 pub mod naming;

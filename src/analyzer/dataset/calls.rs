@@ -199,11 +199,7 @@ pub enum Source<'a> {
 /// `JANUS_AUDIT_SLICE_ROWS=N` makes slices of N, so that tests over small trails cross the
 /// seams between slices.
 fn slice_rows() -> usize {
-    const SLICE_ROWS: usize = 131_072;
-    match std::env::var("JANUS_AUDIT_SLICE_ROWS") {
-        Ok(n) if cfg!(debug_assertions) => n.parse().unwrap_or(SLICE_ROWS).max(1),
-        _ => SLICE_ROWS,
-    }
+    crate::base::debug_knob::number("JANUS_AUDIT_SLICE_ROWS", 131_072).max(1)
 }
 
 /// Every piece of `source` (a part, or a slice of the calls in memory), a few at a time, with

@@ -26,10 +26,7 @@ const BUDGET_BYTES: usize = 256 << 20;
 /// Calls a file holds at most: 262,144, or in debug builds `JANUS_AUDIT_SPILL_ROWS=N`, so that
 /// tests over small trails cross the seams between files.
 fn file_rows() -> usize {
-    match std::env::var("JANUS_AUDIT_SPILL_ROWS") {
-        Ok(n) if cfg!(debug_assertions) => n.parse().unwrap_or(262_144).max(1),
-        _ => 262_144,
-    }
+    crate::base::debug_knob::number("JANUS_AUDIT_SPILL_ROWS", 262_144).max(1)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,10 +51,7 @@ impl SpillError {
 /// The budget: [`BUDGET_BYTES`], or in debug builds `JANUS_AUDIT_SPILL_BYTES=N`, so that tests
 /// over small trails spill (0: from the first call).
 pub fn budget() -> usize {
-    match std::env::var("JANUS_AUDIT_SPILL_BYTES") {
-        Ok(n) if cfg!(debug_assertions) => n.parse().unwrap_or(BUDGET_BYTES),
-        _ => BUDGET_BYTES,
-    }
+    crate::base::debug_knob::number("JANUS_AUDIT_SPILL_BYTES", BUDGET_BYTES)
 }
 
 /// The directories of the spills in progress: what [`remove_in_progress`] removes.

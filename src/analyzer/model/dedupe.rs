@@ -309,7 +309,6 @@ impl EventIds {
         let mut d = Duplicates::default();
         let mut ids: Vec<String> = Vec::new();
         let mut firsts: Vec<u64> = Vec::new();
-        let uuid_text = |u: &u128| uuid::Uuid::from_u128(*u).hyphenated().to_string();
         groups(&self.uuids, &mut d, &mut ids, &mut firsts, uuid_text);
         groups(&self.other, &mut d, &mut ids, &mut firsts, |s: &String| {
             s.clone()
@@ -320,6 +319,12 @@ impl EventIds {
         }
         Ok(d)
     }
+}
+
+/// A canonical UUID as CloudTrail spells it (hyphenated, lowercase): the text of the IDs kept as
+/// numbers.
+fn uuid_text(u: &u128) -> String {
+    uuid::Uuid::from_u128(*u).hyphenated().to_string()
 }
 
 /// Walk sorted `(id, seq, hash)` runs: count repeats, note colliding IDs, keep each first seq.

@@ -642,11 +642,6 @@ fn push_touched(
 }
 
 impl Part {
-    /// How many calls the part holds.
-    pub fn calls_height(&self) -> usize {
-        self.calls.height()
-    }
-
     /// What the part's calls take in memory, roughly (polars' estimate).
     pub fn calls_size(&self) -> usize {
         self.calls.estimated_size()

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::{Duplicates, EventIds, FIRST, NAMED, groups};
+use super::{Duplicates, EventIds, FIRST, NAMED, groups, uuid_text};
 
 /// Buckets per run: at 30M records of 32 bytes, about 15 MB each.
 const BUCKETS: usize = 64;
@@ -40,7 +40,7 @@ impl IdBuckets {
     pub fn create(dir: &Path) -> std::io::Result<IdBuckets> {
         std::fs::create_dir(dir)?;
         let files = (0..BUCKETS)
-            .map(|i| private_file(&dir.join(format!("ids-{i}.bin"))).map(BufWriter::new))
+            .map(|i| private_file(&bucket(dir, i)).map(BufWriter::new))
             .collect::<std::io::Result<_>>()?;
         Ok(IdBuckets {
             dir: dir.to_path_buf(),
@@ -82,16 +82,17 @@ impl IdBuckets {
         let mut repeated: [Vec<(String, u64)>; 2] = Default::default();
         let mut differing: [Vec<String>; 2] = Default::default();
         for i in 0..BUCKETS {
-            let mut bucket = read_bucket(&self.dir.join(format!("ids-{i}.bin")))?;
-            let uuid_text = |u: &u128| uuid::Uuid::from_u128(*u).hyphenated().to_string();
-            bucket.uuids.sort_unstable();
-            bucket.other.sort_unstable();
-            for (kind, one) in [0, 1].into_iter().map(|k| (k, Duplicates::default())) {
-                let (mut one, mut ids, mut firsts) = (one, Vec::new(), Vec::new());
+            let path = bucket(&self.dir, i);
+            let mut ids_of = read_bucket(&path)?;
+            ids_of.uuids.sort_unstable();
+            ids_of.other.sort_unstable();
+            for kind in 0..2 {
+                let (mut one, mut ids, mut firsts) =
+                    (Duplicates::default(), Vec::new(), Vec::new());
                 match kind {
-                    0 => groups(&bucket.uuids, &mut one, &mut ids, &mut firsts, uuid_text),
+                    0 => groups(&ids_of.uuids, &mut one, &mut ids, &mut firsts, uuid_text),
                     _ => groups(
-                        &bucket.other,
+                        &ids_of.other,
                         &mut one,
                         &mut ids,
                         &mut firsts,
@@ -103,7 +104,7 @@ impl IdBuckets {
                 differing[kind].append(&mut one.differing_ids);
                 repeated[kind].extend(ids.into_iter().zip(firsts));
             }
-            std::fs::remove_file(self.dir.join(format!("ids-{i}.bin")))?;
+            std::fs::remove_file(path)?;
         }
         d.dropped_seqs.sort_unstable();
         // A UUID's hyphenated lowercase text sorts as its number does.
@@ -129,6 +130,11 @@ pub enum ResolveError {
     Polars(#[from] PolarsError),
     #[error("a bucket of event IDs ends inside a record")]
     Truncated,
+}
+
+/// Where bucket `i` of the buckets in `dir` is.
+fn bucket(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("ids-{i}.bin"))
 }
 
 fn private_file(path: &Path) -> std::io::Result<File> {
