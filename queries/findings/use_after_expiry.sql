@@ -18,7 +18,13 @@ WITH g AS (
         ARRAY_TO_STRING(ARRAY_AGG(DISTINCT event_name ORDER BY event_name), ', ') AS names,
         -- The events behind the finding, each as its time and eventID, for --format ocsf.
         ARRAY_AGG(ev ORDER BY ev) AS evidence
-    FROM (SELECT *, COALESCE(STRFTIME(event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(event_id, '') AS ev FROM flagged_calls WHERE after_expiry) f
+    -- Only the columns read: a `*` here would make a report decode every column of the calls.
+    FROM (
+        SELECT key_ref, key_id, issued_session_name, project, instance, sub, source_ip, key_expires_at,
+            event_time, event_name,
+            COALESCE(STRFTIME(event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(event_id, '') AS ev
+        FROM flagged_calls WHERE after_expiry
+    ) f
     GROUP BY key_ref, key_id, issued_session_name
 )
 SELECT

@@ -233,4 +233,34 @@ mod tests {
             );
         }
     }
+
+    /// Every shipped report names the columns it reads of the calls: one `SELECT *` over
+    /// `flagged_calls` made `findings` decode every column of every call (#35).
+    #[test]
+    fn shipped_reports_name_what_they_read_of_the_calls() {
+        use crate::analyzer::query::{Queries, Shipped};
+        let queries = Queries::default();
+        let derived: Vec<Sql> = queries
+            .derived()
+            .unwrap()
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        let derived: Vec<&Sql> = derived.iter().collect();
+        let one = |q: Shipped| vec![queries.shipped(q).unwrap()];
+        for (report, sqls) in [
+            ("by_instance", one(Shipped::ByInstance)),
+            ("sessions", one(Shipped::Sessions)),
+            ("timeline", one(Shipped::Timeline)),
+            ("sigma_findings", one(Shipped::SigmaFindings)),
+            ("findings", queries.findings().unwrap()),
+        ] {
+            let words = words_read(&derived, &sqls);
+            assert!(words.is_some(), "{report} reads every column of the calls");
+            assert!(
+                !words.unwrap().contains("user_agent"),
+                "{report} names user_agent"
+            );
+        }
+    }
 }
