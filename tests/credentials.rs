@@ -692,7 +692,7 @@ fn a_garbage_answer_is_unavailable_not_refused() {
 }
 
 /// Every STS attempt fits in what is left of the 4 s budget: a hanging STS ends the run by then
-/// (and one that takes 3.5 s is waited for: see the test below).
+/// (and one that takes 3 s is waited for: see the test below).
 #[test]
 fn a_slow_sts_cannot_overrun_the_budget() {
     let e = env();
@@ -705,12 +705,14 @@ fn a_slow_sts_cannot_overrun_the_budget() {
     assert!(stderr(&o).contains("STS"), "{}", stderr(&o));
 }
 
-/// 30 runs against an STS that takes 3.5 s: one STS call; every run either gets the winner's
+/// 30 runs against an STS that takes 3 s: one STS call; every run either gets the winner's
 /// credentials or says it gave up waiting for the lock, never blames the metadata server.
 #[test]
 fn waiters_get_the_winners_result_or_say_what_they_waited_for() {
     let e = env();
-    e.sts.knobs.lag_ms.store(3500, Ordering::SeqCst);
+    // A second of the 4 s budget left for the winner to start, among 30 processes starting on
+    // two cores, and fetch its token: with half a second it ran out on a loaded machine.
+    e.sts.knobs.lag_ms.store(3000, Ordering::SeqCst);
     let outs = e.run_together(30, Duration::from_millis(10));
     assert_eq!(e.sts.count(), 1, "one STS call in all");
     let mut served = 0;

@@ -570,10 +570,9 @@ pub fn read_files(
             },
         )
         .map(|(sink, reports, _)| {
-            (
-                sink.finish(opts.role_call_columns.as_ref().map(|c| c.kept.as_slice())),
-                reports,
-            )
+            let mut part = sink.finish(opts.role_call_columns.as_ref().map(|c| c.kept.as_slice()));
+            opts.base_columns.narrow(&mut part);
+            (part, reports)
         })
         .collect();
     tracing::info!("parsed {} files in {:.2?}", found.len(), started.elapsed());

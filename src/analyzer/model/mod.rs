@@ -238,6 +238,22 @@ impl BaseColumns {
             hops: kept(HopCols::new(0).finish(), &OWN_HOPS, hops),
         }
     }
+
+    /// The same columns of a part parsed from the JSON, whose rows already say whether they
+    /// are in the window: what a report over the files holds of each assumption and hop while
+    /// it reads the rest (591,000 assumptions over 30M events of the benchmarks' fleet).
+    pub fn narrow(&self, part: &mut Part) {
+        let keep = |df: &mut DataFrame, columns: &Option<Vec<String>>| {
+            if let Some(c) = columns {
+                let window = (!c.iter().any(|c| c == "in_window")).then_some("in_window");
+                *df = df
+                    .select(c.iter().map(String::as_str).chain(window))
+                    .expect("columns of the table");
+            }
+        };
+        keep(&mut part.assumptions, &self.assumptions);
+        keep(&mut part.hops, &self.hops);
+    }
 }
 
 /// Frames of one schema, one after the other (their chunks are kept, not copied).
