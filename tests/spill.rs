@@ -92,6 +92,53 @@ fn reports_over_calls_kept_on_disk_answer_as_with_the_calls_in_memory() {
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 
+/// A report's first read of a dataset resolves every eventID of the window's dates: past the
+/// budget they go to buckets on disk (3 GB in memory over 30M events before), with the same
+/// answer, and the directory is removed.
+#[test]
+fn a_datasets_event_ids_kept_on_disk_resolve_as_in_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scratch = tmp.path().join("tmp");
+    std::fs::create_dir(&scratch).unwrap();
+    let tmpdir = scratch.to_str().unwrap();
+    // Trails with repeated eventIDs (with the same content, and with another).
+    for trail in ["fixtures/cloudtrail", "fixtures/edge", "fixtures/exports"] {
+        let ds = tmp.path().join(trail.replace('/', "-"));
+        let ds = ds.to_str().unwrap();
+        let ingest = run_with(&["ingest", trail, "--dataset", ds], &[]);
+        // 3: a file partly read (fixtures/edge), kept.
+        assert!(ingest.code == 0 || ingest.code == 3, "{}", ingest.stderr);
+        let cache = Path::new(ds).join("_janus").join("cache");
+        for report in ["by-instance", "sessions", "findings"] {
+            let args = [report, "--dataset", ds, "--format", "csv", "-v"];
+            let _ = std::fs::remove_dir_all(&cache);
+            let held = run_with(&args, &[("TMPDIR", tmpdir)]);
+            let _ = std::fs::remove_dir_all(&cache);
+            let spilled = run_with(
+                &args,
+                &[("TMPDIR", tmpdir), ("JANUS_AUDIT_SPILL_BYTES", "0")],
+            );
+            let on_disk = |r: &Run| r.stderr.contains("event IDs kept on disk");
+            assert!(!on_disk(&held), "{}", held.stderr);
+            assert!(
+                on_disk(&spilled),
+                "{report} over {trail}: {}",
+                spilled.stderr
+            );
+            assert_eq!(spilled.code, held.code, "{}", spilled.stderr);
+            assert_eq!(spilled.stdout, held.stdout, "{report} over {trail}");
+            let summary = |r: &Run| r.stderr.lines().last().map(str::to_string);
+            assert_eq!(summary(&spilled), summary(&held), "{report} over {trail}");
+            assert!(
+                held.stderr.contains("duplicate(s) dropped"),
+                "{}",
+                held.stderr
+            );
+        }
+    }
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+}
+
 /// `report` writes the same window files (its manifest differs only in when and where).
 #[test]
 fn a_report_window_from_calls_kept_on_disk_is_byte_identical() {

@@ -78,6 +78,9 @@ pub enum DatasetError {
     Busy(PathBuf),
     #[error("dataset: {0}")]
     Polars(#[from] PolarsError),
+    /// The event IDs outgrew memory and could not be kept on disk (`load::spill`).
+    #[error(transparent)]
+    Spill(#[from] crate::analyzer::load::spill::SpillError),
     #[error(
         "dataset part {}: damaged ({}); re-ingest",
         crate::base::text::quoted(path),

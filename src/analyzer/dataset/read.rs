@@ -12,7 +12,7 @@ use crate::analyzer::dataset::calls::{Columns, Parts, in_window};
 use crate::analyzer::dataset::pieces::Keep;
 use crate::analyzer::dataset::{Dataset, DatasetError, read_parquet, rollup};
 use crate::analyzer::load::{self, FileReport, FileStatus, IngestOptions, Ingested, Skip};
-use crate::analyzer::model::dedupe::{Duplicates, EventIds, SEQ, SavedDuplicates};
+use crate::analyzer::model::dedupe::{Duplicates, EventIds, HASH, SEQ, SavedDuplicates, UUID};
 use crate::analyzer::model::schema::empty_raw;
 use crate::analyzer::model::{Raw, RecordStats, Tables};
 use crate::base::timefmt::{Millis, Window};
@@ -184,13 +184,7 @@ fn duplicates(
     {
         return Ok(Duplicates::restore(saved)?);
     }
-    let dups = match crate::analyzer::model::stack(
-        load(ds, "ids", dates, committed, None)?.into_iter(),
-    )? {
-        Some(df) => EventIds::from_frame(&df)?,
-        None => EventIds::default(),
-    }
-    .resolve()?;
+    let dups = resolve_ids(ds, dates, committed)?;
     let saved = serde_json::to_vec(&dups.save()?).expect("plain data");
     if crate::base::atomic::create_private_dirs(&dir).is_ok() {
         match crate::analyzer::dataset::write_aside(&path, &saved) {
@@ -199,6 +193,30 @@ fn duplicates(
         }
     }
     Ok(dups)
+}
+
+/// Which copies of the IDs of `dates` survive, reading `ids` a few parts at a time and keeping
+/// what outgrows the spill budget on disk (`load::spill::IdSpill`): every eventID of a month
+/// does not fit in memory.
+fn resolve_ids(
+    ds: &Dataset,
+    dates: Dates,
+    committed: &BTreeSet<u32>,
+) -> Result<Duplicates, DatasetError> {
+    use rayon::prelude::*;
+    let columns: Vec<String> = ["event_id", UUID, SEQ, HASH].map(String::from).to_vec();
+    let mut ids = load::spill::IdSpill::new(load::spill::budget());
+    let parts = part_paths(ds, "ids", dates, committed)?;
+    for chunk in parts.chunks(rayon::current_num_threads().max(1) * 2) {
+        let read: Vec<EventIds> = chunk
+            .par_iter()
+            .map(|p| Ok(EventIds::from_frame(&read_parquet(p, Some(&columns))?)?))
+            .collect::<Result<_, DatasetError>>()?;
+        for part in read {
+            ids.add(part)?;
+        }
+    }
+    ids.resolve()
 }
 
 /// Keep the few newest answers: older ones are for batch sets that no longer exist.
