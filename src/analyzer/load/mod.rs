@@ -363,7 +363,9 @@ pub fn ingest_spilling<E: From<PolarsError> + From<spill::SpillError>>(
     let (mut parts, mut reports) = (Vec::new(), Vec::new());
     let mut each = |mut p: Vec<Part>, r: Vec<FileReport>| -> Result<(), spill::SpillError> {
         spill.take(&mut parts, &mut p)?;
-        parts.extend(p);
+        // One part a batch, not one a worker: each part holds its assumptions and hops
+        // until every file is read.
+        parts.extend(Part::merged(p).expect("parts of one schema"));
         reports.extend(r);
         Ok(())
     };

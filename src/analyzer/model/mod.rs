@@ -256,6 +256,31 @@ impl BaseColumns {
     }
 }
 
+impl Part {
+    /// `parts`, read one after the other, as one part, with what is held until every file is
+    /// read (the assumptions and hops) in buffers of its own (see `shared::held`).
+    pub fn merged(parts: Vec<Part>) -> PolarsResult<Option<Part>> {
+        let mut parts = parts.into_iter();
+        let Some(mut one) = parts.next() else {
+            return Ok(None);
+        };
+        let both = |a: Option<DataFrame>, b: Option<DataFrame>| stack(a.into_iter().chain(b));
+        for p in parts {
+            one.stats.add(&p.stats);
+            one.events = both(one.events.take(), p.events)?;
+            one.calls.vstack_mut_owned(p.calls)?;
+            one.assumptions.vstack_mut_owned(p.assumptions)?;
+            one.hops.vstack_mut_owned(p.hops)?;
+            one.policy_changes.vstack_mut_owned(p.policy_changes)?;
+            one.ids.append(p.ids);
+            one.sigma_matches = both(one.sigma_matches.take(), p.sigma_matches)?;
+        }
+        shared::held(&mut one.assumptions)?;
+        shared::held(&mut one.hops)?;
+        Ok(Some(one))
+    }
+}
+
 /// Frames of one schema, one after the other (their chunks are kept, not copied).
 pub fn stack(frames: impl Iterator<Item = DataFrame>) -> PolarsResult<Option<DataFrame>> {
     let mut out: Option<DataFrame> = None;
