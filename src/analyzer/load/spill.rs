@@ -105,6 +105,9 @@ impl Spilled {
 pub struct IdSpill {
     budget: usize,
     held: EventIds,
+    /// What `held` takes, counted as it grows: summed again on every part, IDs that are not
+    /// UUIDs (an attacker's) would cost time in proportion to all of them.
+    held_bytes: usize,
     spilled: Option<Spilled>,
 }
 
@@ -113,15 +116,15 @@ impl IdSpill {
         IdSpill {
             budget,
             held: EventIds::default(),
+            held_bytes: 0,
             spilled: None,
         }
     }
 
     pub fn add(&mut self, ids: EventIds) -> Result<(), SpillError> {
+        self.held_bytes += crate::analyzer::model::dedupe::buckets::held_bytes(&ids);
         self.held.append(ids);
-        if self.spilled.is_none()
-            && crate::analyzer::model::dedupe::buckets::held_bytes(&self.held) <= self.budget
-        {
+        if self.spilled.is_none() && self.held_bytes <= self.budget {
             return Ok(());
         }
         let spilled = match &mut self.spilled {
@@ -133,6 +136,7 @@ impl IdSpill {
             }
         };
         let buckets = spilled.ids.as_mut().expect("buckets until resolved");
+        self.held_bytes = 0;
         buckets
             .append(std::mem::take(&mut self.held))
             .map_err(|e| SpillError::at(spilled.dir.path())(e.to_string()))
