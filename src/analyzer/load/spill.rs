@@ -88,6 +88,14 @@ impl Spilled {
         self.dir.path()
     }
 
+    /// Write `ids` to the buckets (before they are resolved).
+    fn append_ids(&mut self, ids: EventIds) -> Result<(), SpillError> {
+        let buckets = self.ids.as_mut().expect("buckets until resolved");
+        buckets
+            .append(ids)
+            .map_err(|e| SpillError::at(self.dir.path())(e.to_string()))
+    }
+
     /// Which copies of the repeated event IDs survive (once: the buckets are consumed).
     pub fn resolve_ids(&mut self) -> Result<Duplicates, SpillError> {
         let ids = self.ids.take().expect("resolved once");
@@ -135,11 +143,8 @@ impl IdSpill {
                 s
             }
         };
-        let buckets = spilled.ids.as_mut().expect("buckets until resolved");
         self.held_bytes = 0;
-        buckets
-            .append(std::mem::take(&mut self.held))
-            .map_err(|e| SpillError::at(spilled.dir.path())(e.to_string()))
+        spilled.append_ids(std::mem::take(&mut self.held))
     }
 
     /// Which copies survive: the same answer whether or not the IDs were written.
@@ -147,11 +152,7 @@ impl IdSpill {
         let Some(mut spilled) = self.spilled else {
             return Ok(self.held.resolve()?);
         };
-        let dir = spilled.dir.path().to_path_buf();
-        let buckets = spilled.ids.as_mut().expect("buckets until resolved");
-        buckets
-            .append(self.held)
-            .map_err(|e| SpillError::at(&dir)(e.to_string()))?;
+        spilled.append_ids(self.held)?;
         Ok(spilled.resolve_ids()?)
     }
 }

@@ -257,9 +257,8 @@ impl BaseColumns {
 }
 
 impl Part {
-    /// `parts`, read one after the other, as one part, with what is held until every file is
-    /// read (the assumptions and hops) in buffers of its own (see `shared::held`).
-    pub fn merged(parts: Vec<Part>) -> PolarsResult<Option<Part>> {
+    /// `parts`, read one after the other, as one part (their chunks kept, not copied).
+    fn stacked(parts: Vec<Part>) -> PolarsResult<Option<Part>> {
         let mut parts = parts.into_iter();
         let Some(mut one) = parts.next() else {
             return Ok(None);
@@ -275,6 +274,15 @@ impl Part {
             one.ids.append(p.ids);
             one.sigma_matches = both(one.sigma_matches.take(), p.sigma_matches)?;
         }
+        Ok(Some(one))
+    }
+
+    /// [`Part::stacked`], with what is held until every file is read (the assumptions and
+    /// hops) in buffers of its own (see `shared::held`).
+    pub fn merged(parts: Vec<Part>) -> PolarsResult<Option<Part>> {
+        let Some(mut one) = Part::stacked(parts)? else {
+            return Ok(None);
+        };
         shared::held(&mut one.assumptions)?;
         shared::held(&mut one.hops)?;
         Ok(Some(one))
@@ -320,36 +328,29 @@ pub fn sigma_matches_empty() -> DataFrame {
 
 impl Raw {
     pub fn from_parts(parts: Vec<Part>) -> PolarsResult<Raw> {
-        let mut stats = RecordStats::default();
-        let mut events = Vec::new();
-        let mut calls = Vec::new();
-        let mut assumptions = Vec::new();
-        let mut hops = Vec::new();
-        let mut changes = Vec::new();
-        let mut sigma = Vec::new();
-        let mut ids = EventIds::default();
-        for p in parts {
-            stats.add(&p.stats);
-            events.extend(p.events);
-            calls.push(p.calls);
-            assumptions.push(p.assumptions);
-            hops.push(p.hops);
-            changes.push(p.policy_changes);
-            sigma.extend(p.sigma_matches);
-            ids.append(p.ids);
-        }
+        let Some(p) = Part::stacked(parts)? else {
+            return Ok(Raw {
+                events: None,
+                role_calls: RoleCallCols::new(0).finish(),
+                assumptions: AssumptionCols::new(0).finish(),
+                hops: HopCols::new(0).finish(),
+                policy_changes: PolicyChangeCols::new(0).finish(),
+                sigma_matches: None,
+                ids: EventIds::default(),
+                resolved: None,
+                stats: RecordStats::default(),
+            });
+        };
         Ok(Raw {
-            events: stack(events.into_iter())?,
-            role_calls: stack(calls.into_iter())?.unwrap_or_else(|| RoleCallCols::new(0).finish()),
-            assumptions: stack(assumptions.into_iter())?
-                .unwrap_or_else(|| AssumptionCols::new(0).finish()),
-            hops: stack(hops.into_iter())?.unwrap_or_else(|| HopCols::new(0).finish()),
-            policy_changes: stack(changes.into_iter())?
-                .unwrap_or_else(|| PolicyChangeCols::new(0).finish()),
-            sigma_matches: stack(sigma.into_iter())?,
-            ids,
+            events: p.events,
+            role_calls: p.calls,
+            assumptions: p.assumptions,
+            hops: p.hops,
+            policy_changes: p.policy_changes,
+            sigma_matches: p.sigma_matches,
+            ids: p.ids,
             resolved: None,
-            stats,
+            stats: p.stats,
         })
     }
 }

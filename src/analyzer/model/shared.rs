@@ -64,15 +64,16 @@ pub fn compacted(df: DataFrame) -> PolarsResult<DataFrame> {
         .columns()
         .iter()
         .map(|c| match c.dtype() {
-            DataType::String => Ok(StringChunked::from_iter_options(
-                c.name().clone(),
-                c.str()?.iter(),
-            )
-            .into_column()),
+            DataType::String => Ok(copied(c.str()?).into_column()),
             _ => Ok(c.clone()),
         })
         .collect::<PolarsResult<_>>()?;
     DataFrame::new(df.height(), columns)
+}
+
+/// `ca`'s values in new buffers, none shared with any other column.
+fn copied(ca: &StringChunked) -> StringChunked {
+    StringChunked::from_iter_options(ca.name().clone(), ca.iter())
 }
 
 /// A column is worth sharing when it has at most one distinct value in this many rows.
@@ -82,7 +83,7 @@ const MOSTLY_REPEATED: usize = 4;
 fn strings(ca: &StringChunked, unshared: Unshared) -> StringChunked {
     let unshared = || match unshared {
         Unshared::Rechunked => ca.rechunk().into_owned(),
-        Unshared::Copied => StringChunked::from_iter_options(ca.name().clone(), ca.iter()),
+        Unshared::Copied => copied(ca),
     };
     let mut numbers: std::collections::HashMap<&str, IdxSize, Fast> = Default::default();
     // Number 0 is null.
