@@ -108,3 +108,30 @@ fn call_groups_made_without_the_join_are_the_querys_rows() {
         "{rows} {chained} {foreign}"
     );
 }
+
+/// The rows the shipped reports cannot tell apart are made one (the test above holds their
+/// answers to the query's): by-instance names neither the key nor the IP, so it reads fewer
+/// rows than there are groups; a query of one's own reads every group.
+#[test]
+fn only_the_shipped_reports_read_groups_made_one() {
+    let merged = |args: &[&str]| -> Option<(usize, usize)> {
+        let mut args = args.to_vec();
+        args.extend(["fixtures/findings", "-v", "--format", "csv"]);
+        let out = run(&args);
+        assert!(out.code == 0 || out.code == 3, "{args:?}: {}", out.stderr);
+        let line = out.stderr.lines().find(|l| l.contains("call_groups: "))?;
+        let numbers: Vec<usize> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        Some((numbers[0], numbers[1]))
+    };
+    let (groups, rows) = merged(&["by-instance"]).expect("by-instance says what it merged");
+    assert!(rows < groups, "{rows} of {groups}");
+    let (groups, rows) = merged(&["sessions"]).expect("sessions says what it merged");
+    assert!(rows <= groups, "{rows} of {groups}");
+    assert_eq!(
+        merged(&["query", "SELECT SUM(calls) AS n FROM call_groups"]),
+        None
+    );
+}

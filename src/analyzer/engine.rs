@@ -140,29 +140,16 @@ pub fn run(
     let derived = needed(derived, sqls);
     named_columns(&mut opts, sqls, &derived, &per_call, &calls);
     let mut ingested = read_input(&opts, &calls, &per_call, sqls, &params, trusted, progress)?;
-    let verification = match opts.verify {
-        true => Some(verify_inputs(&opts, &mut ingested)?),
-        false => None,
-    };
-    if ingested.files.is_empty() && !opts.empty_ok {
-        return Err(ReportError::NoInput {
-            paths: opts.paths.clone(),
-            walk_errors: ingested.walk_errors.iter().map(|e| e.to_string()).collect(),
-        });
-    }
+    let verification = checked(&opts, &mut ingested)?;
     // After parsing JSON on every core, or decoding a dataset's parts on every core (see
     // memory::give_back). Over a dataset it takes 3 ms at 3M events and 20-70 ms at 30M, and
     // by-instance and sessions then peak 4-5% lower at 3M and 15% lower at 30M (2026-12-06).
     crate::analyzer::memory::give_back();
     let tables = &ingested.tables;
     // Ingest fills `trusted_source` with false; parsing every source IP is only worth it here.
-    let marked = match trusted.is_empty() {
-        true => None,
-        false => Some(crate::analyzer::model::trusted::mark(
-            &tables.role_calls,
-            trusted,
-        )?),
-    };
+    let marked = (!trusted.is_empty())
+        .then(|| crate::analyzer::model::trusted::mark(&tables.role_calls, trusted))
+        .transpose()?;
     let key_activity = key_activity(
         &reading,
         tables,
@@ -174,10 +161,13 @@ pub fn run(
     params.extend(gcp_tables(sqls, tables, &gcp)?);
     params.extend(made(tables));
     let mut derived = unmade(&derived, &per_call, &tables.per_call);
-    if let Some(groups) = joinless_call_groups(&derived, sqls, tables, &key_activity)? {
-        params.push((Table::CallGroups, groups));
-        derived.retain(|(t, _)| *t != Table::CallGroups);
-    }
+    let key_activity = with_call_groups(
+        (&mut derived, sqls),
+        &mut ingested.tables,
+        key_activity,
+        &mut params,
+    )?;
+    let tables = &ingested.tables;
     let frames = query::run(
         Registered {
             events: tables.events.as_ref(),
@@ -200,6 +190,25 @@ pub fn run(
         verification,
         gcp,
     })
+}
+
+/// `--verify`'s verification of what was read, and a refusal of no input at all (unless
+/// `empty_ok`).
+fn checked(
+    opts: &IngestOptions,
+    ingested: &mut Ingested,
+) -> Result<Option<crate::analyzer::verify::Verification>, ReportError> {
+    let verification = match opts.verify {
+        true => Some(verify_inputs(opts, ingested)?),
+        false => None,
+    };
+    if ingested.files.is_empty() && !opts.empty_ok {
+        return Err(ReportError::NoInput {
+            paths: opts.paths.clone(),
+            walk_errors: ingested.walk_errors.iter().map(|e| e.to_string()).collect(),
+        });
+    }
+    Ok(verification)
 }
 
 /// The tables made while reading, registered as they are: those made piece by piece from a
@@ -500,6 +509,32 @@ fn key_activity(
     }
 }
 
+/// `call_groups` made (see [`joinless_call_groups`]) into `params`, and out of `derived`; then
+/// `key_activity`, or an empty table in its place where only call_groups read it: its groups
+/// need not be held while the queries run (183 MB at 30M events for by-instance).
+fn with_call_groups(
+    (derived, sqls): (&mut Vec<(Table, &Sql)>, &[Sql]),
+    tables: &mut crate::analyzer::model::Tables,
+    key_activity: DataFrame,
+    params: &mut Vec<(Table, DataFrame)>,
+) -> PolarsResult<DataFrame> {
+    let Some(groups) = joinless_call_groups(derived, sqls, tables, &key_activity)? else {
+        return Ok(key_activity);
+    };
+    params.push((Table::CallGroups, groups));
+    derived.retain(|(t, _)| *t != Table::CallGroups);
+    let reads = |s: &Sql| query::mentions(&s.text, Table::KeyActivity.name());
+    if sqls
+        .iter()
+        .chain(derived.iter().map(|(_, s)| *s))
+        .any(reads)
+    {
+        return Ok(key_activity);
+    }
+    tables.key_activity = None;
+    Ok(crate::analyzer::model::activity::empty())
+}
+
 /// `call_groups` made without its query's join (see `model::call_groups`), when it is to be
 /// registered and its query is the embedded one.
 fn joinless_call_groups(
@@ -518,12 +553,28 @@ fn joinless_call_groups(
     // its columns: each one gathered is 16 bytes a group.
     let texts: Vec<&str> = sqls.iter().map(|s| s.text.as_str()).collect();
     let named = query::words::read(&[], &texts, &[Table::CallGroups.name()]);
-    crate::analyzer::model::call_groups::make(
+    // Rows are merged only for the shipped queries, which sum, take extremes and collect
+    // distinct values over them (see `model::merged_groups`); one's own may count them.
+    let readers = sqls.iter().chain(derived.iter().map(|(_, s)| *s));
+    let merged = readers
+        .filter(|s| s.name != Table::CallGroups.name())
+        .filter(|s| query::mentions(&s.text, Table::CallGroups.name()))
+        .all(query::is_embedded);
+    let made = crate::analyzer::model::call_groups::make(
         key_activity,
         &tables.key_lineage,
         &tables.assumptions,
         named.as_ref(),
-    )
+        merged,
+    )?;
+    if let Some(groups) = made.as_ref().filter(|_| merged) {
+        tracing::info!(
+            "call_groups: {} group(s) read as {} row(s), those the shipped queries cannot tell apart made one",
+            key_activity.height(),
+            groups.height()
+        );
+    }
+    Ok(made)
 }
 
 /// `trust_versions` (see `trust::versions`), when one of `sqls` reads it.

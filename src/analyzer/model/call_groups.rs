@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use polars::prelude::*;
 
 use crate::analyzer::model::lineage::KEY_REF;
+use crate::analyzer::model::merged_groups;
 
 type Fast = foldhash::fast::RandomState;
 
@@ -29,12 +30,14 @@ const ADDED: [&str; 6] = [
 
 /// The table, with only the added columns in `named` (all when `None`); `None` when the
 /// tables are not as the query's shortcut needs (a `key_ref` that is not its row, a root
-/// assumption's eventID held twice), for the query to be run instead.
+/// assumption's eventID held twice), for the query to be run instead. `merged`: with only the
+/// columns `named`, rows equal in all of them made one (see `merged_groups`).
 pub fn make(
     key_activity: &DataFrame,
     key_lineage: &DataFrame,
     assumptions: &DataFrame,
     named: Option<&BTreeSet<String>>,
+    merged: bool,
 ) -> PolarsResult<Option<DataFrame>> {
     let Some(roots) = roots(key_lineage, assumptions)? else {
         return Ok(None);
@@ -49,13 +52,28 @@ pub fn make(
             issued.push(root);
         }
     }
-    let mut out = match kept.len() == key_activity.height() {
-        true => key_activity.clone(),
-        false => key_activity.take(&IdxCa::from_vec("".into(), kept))?,
+    let issuing = assumptions.column("issuing_ip")?;
+    let sources = (key_activity, key_lineage, assumptions);
+    let merge = match (merged, named) {
+        (true, Some(named)) => merge(sources, named, (&kept, &keys, &issued))?,
+        _ => None,
+    };
+    let mut out = match &merge {
+        Some(m) => {
+            let pick = |v: &[IdxSize]| m.rows.iter().map(|&r| v[r as usize]).collect();
+            (kept, keys, issued) = (pick(&kept), pick(&keys), pick(&issued));
+            summed(key_activity, named, &kept, m)?
+        }
+        None if kept.len() == key_activity.height() => key_activity.clone(),
+        None => key_activity.take(&IdxCa::from_vec("".into(), kept.clone()))?,
+    };
+    let wanted = |c: &str| named.is_none_or(|n| n.contains(c));
+    let foreign = match wanted("foreign_ip") {
+        true => Some(foreign_ip(key_activity, &kept, issuing, &issued)?),
+        false => None,
     };
     let keys = IdxCa::from_vec("".into(), keys);
     let issued = IdxCa::from_vec("".into(), issued);
-    let wanted = |c: &str| named.is_none_or(|n| n.contains(c));
     let from = |df: &DataFrame, at: &IdxCa, column: &str, name: &str| -> PolarsResult<Column> {
         Ok(df.column(column)?.take(at)?.with_name(name.into()))
     };
@@ -70,13 +88,98 @@ pub fn make(
             "assumption_event_id" => from(assumptions, &issued, "event_id", name)?,
             "issued_session_name" => from(assumptions, &issued, "session_name", name)?,
             "issuing_ip" => from(assumptions, &issued, "issuing_ip", name)?,
-            _ => foreign_ip(&out, assumptions.column("issuing_ip")?, &issued)?,
+            _ => match &foreign {
+                Some(f) => f.clone(),
+                None => continue,
+            },
         });
     }
     for c in added {
         out.with_column(c)?;
     }
     Ok(Some(out))
+}
+
+/// The rows of the table that no query can tell apart (equal in every column `named` but the
+/// summed ones), found where each column comes from: `kept` rows of `key_activity`, `keys`
+/// rows of the lineage, `issued` rows of the assumptions.
+fn merge(
+    (key_activity, key_lineage, assumptions): (&DataFrame, &DataFrame, &DataFrame),
+    named: &BTreeSet<String>,
+    (kept, keys, issued): (&[IdxSize], &[IdxSize], &[IdxSize]),
+) -> PolarsResult<Option<merged_groups::Merged>> {
+    let foreign = match named.contains("foreign_ip") {
+        true => foreign_ip(
+            key_activity,
+            kept,
+            assumptions.column("issuing_ip")?,
+            issued,
+        )?,
+        false => Column::new_empty("foreign_ip".into(), &DataType::Boolean),
+    };
+    // The flags are made for the rows themselves, in their order.
+    let all: Vec<IdxSize> = match named.contains("foreign_ip") {
+        true => (0..kept.len() as IdxSize).collect(),
+        false => Vec::new(),
+    };
+    let mut by = Vec::new();
+    for name in key_activity.get_column_names() {
+        if named.contains(name.as_str()) && !merged_groups::SUMMED.contains(&name.as_str()) {
+            let source = key_activity.column(name)?;
+            by.push(merged_groups::By { source, at: kept });
+        }
+    }
+    for name in ADDED.into_iter().filter(|n| named.contains(*n)) {
+        let (source, at) = match name {
+            "key_event_id" => (key_lineage.column("event_id")?, keys),
+            "depth" => (key_lineage.column("depth")?, keys),
+            "assumption_event_id" => (assumptions.column("event_id")?, issued),
+            "issued_session_name" => (assumptions.column("session_name")?, issued),
+            "issuing_ip" => (assumptions.column("issuing_ip")?, issued),
+            _ => (&foreign, all.as_slice()),
+        };
+        by.push(merged_groups::By { source, at });
+    }
+    let column = |c: &str| key_activity.column(c);
+    let sums = (
+        column("calls")?,
+        column("first_call")?,
+        column("last_call")?,
+    );
+    merged_groups::merge(kept.len(), &by, sums, kept)
+}
+
+/// `key_activity`'s columns `named` at `rows`, with the merged rows' sums in place of their own.
+fn summed(
+    key_activity: &DataFrame,
+    named: Option<&BTreeSet<String>>,
+    rows: &[IdxSize],
+    m: &merged_groups::Merged,
+) -> PolarsResult<DataFrame> {
+    let names: Vec<PlSmallStr> = key_activity
+        .get_column_names()
+        .into_iter()
+        .filter(|c| named.is_none_or(|n| n.contains(c.as_str())))
+        .cloned()
+        .collect();
+    let mut out = key_activity
+        .select(names)?
+        .take(&IdxCa::from_vec("".into(), rows.to_vec()))?;
+    let like = |name: &str, values: Series| -> PolarsResult<Column> {
+        Ok(values
+            .cast(key_activity.column(name)?.dtype())?
+            .into_column())
+    };
+    for (name, values) in [
+        ("calls", Series::new("calls".into(), &m.calls)),
+        ("first_call", Series::new("first_call".into(), &m.first)),
+        ("last_call", Series::new("last_call".into(), &m.last)),
+    ] {
+        if out.get_column_index(name).is_some() {
+            out.with_column(like(name, values)?)?;
+        }
+    }
+    Ok(out)
 }
 
 /// For each row of `key_lineage` (its `key_ref`), the row of the assumption at its root when
@@ -115,23 +218,37 @@ fn roots(
     ))
 }
 
-/// The query's `foreign_ip`: `COALESCE(NOT is_service AND source_ip <> issuing_ip AND NOT
-/// trusted_source, FALSE)`, true only where each part is true (SQL's AND is then true). Each
-/// group's issuing IP is looked up at its assumption's row (`issued`), not gathered first.
-fn foreign_ip(groups: &DataFrame, issuing_ip: &Column, issued: &IdxCa) -> PolarsResult<Column> {
-    let service = groups.column("is_service")?.bool()?;
-    let trusted = groups.column("trusted_source")?.bool()?;
-    let source = groups.column("source_ip")?.str()?;
+/// The query's `foreign_ip` for the groups at `rows` of `key_activity`: `COALESCE(NOT
+/// is_service AND source_ip <> issuing_ip AND NOT trusted_source, FALSE)`, true only where
+/// each part is true (SQL's AND is then true). Each group's issuing IP is looked up at its
+/// assumption's row (`issued`), not gathered first.
+fn foreign_ip(
+    key_activity: &DataFrame,
+    rows: &[IdxSize],
+    issuing_ip: &Column,
+    issued: &[IdxSize],
+) -> PolarsResult<Column> {
+    let one = |c: &str| -> PolarsResult<Series> {
+        Ok(key_activity.column(c)?.as_materialized_series().rechunk())
+    };
+    let (service, trusted, source) = (
+        one("is_service")?,
+        one("trusted_source")?,
+        one("source_ip")?,
+    );
+    let (service, trusted, source) = (service.bool()?, trusted.bool()?, source.str()?);
     let issuing = issuing_ip.as_materialized_series().rechunk();
     let issuing = issuing.str()?;
-    let flags: BooleanChunked = service
+    let flags: BooleanChunked = rows
         .iter()
-        .zip(trusted.iter())
-        .zip(source.iter().zip(issued.into_no_null_iter()))
-        .map(|((service, trusted), (source, at))| {
-            let issuing = issuing.get(at as usize);
-            let differs = matches!((source, issuing), (Some(s), Some(i)) if s != i);
-            Some(service == Some(false) && differs && trusted == Some(false))
+        .zip(issued)
+        .map(|(&row, &at)| {
+            let row = row as usize;
+            let differs = matches!(
+                (source.get(row), issuing.get(at as usize)),
+                (Some(s), Some(i)) if s != i
+            );
+            Some(service.get(row) == Some(false) && differs && trusted.get(row) == Some(false))
         })
         .collect();
     Ok(flags.with_name("foreign_ip".into()).into_column())

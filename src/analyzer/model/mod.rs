@@ -17,6 +17,7 @@ pub mod dedupe;
 pub mod follow;
 pub mod key_table;
 pub mod lineage;
+pub mod merged_groups;
 pub mod schema;
 pub mod shared;
 pub mod sink;
