@@ -9,12 +9,14 @@ pub mod fit;
 pub mod flat;
 pub mod html;
 pub mod ocsf;
+mod table;
+
+pub use table::write_fitted;
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use crate::analyzer::render::flat::as_text;
-use comfy_table::{ContentArrangement, Table, presets};
 use polars::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,95 +126,6 @@ fn spreadsheet_safe(mut df: DataFrame) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
-/// A frame as a terminal shows it: its column names, and each column's cells as text (lists
-/// joined, times RFC 3339, control characters escaped).
-fn terminal_cells(df: &DataFrame) -> PolarsResult<(Vec<String>, Vec<Vec<String>>)> {
-    let flat = as_text(df, Some(";"))?;
-    let names = flat
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    let cells = flat
-        .columns()
-        .iter()
-        .map(|c| {
-            let s = c.cast(&DataType::String)?;
-            Ok(s.str()?
-                .iter()
-                .map(|v| terminal_safe(v.unwrap_or("")).into_owned())
-                .collect())
-        })
-        .collect::<PolarsResult<_>>()?;
-    Ok((names, cells))
-}
-
-/// A table with the look every terminal table has.
-fn terminal_table(arrangement: ContentArrangement) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(arrangement);
-    table
-}
-
-fn table_text(df: &DataFrame) -> PolarsResult<String> {
-    let (names, cells) = terminal_cells(df)?;
-    let mut table = terminal_table(ContentArrangement::Dynamic);
-    table.set_header(&names);
-    for row in 0..df.height() {
-        table.add_row(cells.iter().map(|c| c[row].as_str()));
-    }
-    Ok(format!("{table}\n"))
-}
-
-/// `df` as a table fitted to `width` terminal cells (see `fit`), with a line after it naming
-/// the columns not shown: `hidden` (left out by the caller) and those whose header did not fit.
-pub fn write_fitted(
-    df: &DataFrame,
-    width: usize,
-    hidden: &[String],
-    w: &mut dyn Write,
-) -> Result<(), OutputError> {
-    let (names, cells) = terminal_cells(df)?;
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let natural: Vec<usize> = cells
-        .iter()
-        .map(|c| c.iter().map(|v| fit::shown(v)).max().unwrap_or(0))
-        .collect();
-    let fitted = fit::fit(&names, &natural, width);
-    let mut table = terminal_table(ContentArrangement::Disabled);
-    table.set_header(fitted.columns.iter().map(|&c| names[c]));
-    let kept: Vec<(&Vec<String>, usize)> = fitted
-        .columns
-        .iter()
-        .zip(&fitted.widths)
-        .map(|(&c, &w)| (&cells[c], w))
-        .collect();
-    for row in 0..df.height() {
-        table.add_row(
-            kept.iter()
-                .map(|(cells, w)| fit::cut(&cells[row], *w).into_owned()),
-        );
-    }
-    writeln!(w, "{table}")?;
-    let unshown: Vec<&str> = fitted
-        .dropped
-        .iter()
-        .map(|&c| names[c])
-        .chain(hidden.iter().map(String::as_str))
-        .collect();
-    if !unshown.is_empty() {
-        writeln!(
-            w,
-            "{} more column(s): {} (--wide or --columns LIST shows them; --format csv has all)",
-            unshown.len(),
-            unshown.join(", ")
-        )?;
-    }
-    Ok(())
-}
-
 /// A list column's nulls as empty lists: a session that chained no role has `[]` chained roles
 /// in JSON, not `null`.
 fn empty_lists(mut df: DataFrame) -> PolarsResult<DataFrame> {
@@ -245,7 +158,7 @@ pub fn write(
     w: &mut dyn Write,
 ) -> Result<(), OutputError> {
     match format {
-        Format::Table => w.write_all(table_text(df)?.as_bytes())?,
+        Format::Table => table::write_whole(df, w)?,
         Format::Csv => {
             let mut flat = spreadsheet_safe(as_text(df, Some(";"))?)?;
             CsvWriter::new(&mut *w)
