@@ -183,6 +183,10 @@ pub fn run(
         &derived,
         sqls,
     )?;
+    // A timeline that came back empty asks the assumptions and the lineage why.
+    let timeline = sqls.iter().any(|s| s.name == Shipped::Timeline.name());
+    ingested.tables.release(timeline);
+    crate::analyzer::memory::give_back();
     Ok(Outcome {
         frames,
         ingested,
@@ -568,11 +572,17 @@ fn joinless_call_groups(
         merged,
     )?;
     if let Some(groups) = made.as_ref().filter(|_| merged) {
-        tracing::info!(
-            "call_groups: {} group(s) read as {} row(s), those the shipped queries cannot tell apart made one",
-            key_activity.height(),
-            groups.height()
-        );
+        match groups.height() < key_activity.height() {
+            true => tracing::info!(
+                "call_groups: {} group(s) read as {} row(s), those the shipped queries cannot tell apart made one",
+                key_activity.height(),
+                groups.height()
+            ),
+            false => tracing::info!(
+                "call_groups: {} group(s), not merged: the shipped queries tell most of them apart",
+                key_activity.height()
+            ),
+        }
     }
     Ok(made)
 }

@@ -16,6 +16,12 @@ use polars::prelude::*;
 
 type Fast = foldhash::fast::RandomState;
 
+/// The most rows merged, in percent of the rows, for the merge to be worth its copy. Tests
+/// raise it to merge wherever rows repeat.
+fn share() -> usize {
+    crate::base::debug_knob::number("JANUS_AUDIT_MERGE_SHARE", 50)
+}
+
 /// The columns merged over, not by.
 pub const SUMMED: [&str; 3] = ["calls", "first_call", "last_call"];
 
@@ -37,7 +43,9 @@ pub struct Merged {
 
 /// The rows of `n` that agree on every column of `by` made one; `calls`, `first` and `last` are
 /// the rows' own (`at` their index into them). `None` where a column is of a type not compared
-/// here, or a sum of calls leaves `u32` (the table's type): the rows are then left as they are.
+/// here, a sum of calls leaves `u32` (the table's type), or the rows would not be halved (the
+/// merged table copies the columns it keeps, where the rows as they are share them): the rows
+/// are then left as they are.
 pub fn merge(
     n: usize,
     by: &[By<'_>],
@@ -55,6 +63,10 @@ pub fn merge(
         for (id, &row) in ids.iter_mut().zip(column.at) {
             let next = seen.len() as u32;
             *id = *seen.entry((*id, codes[row as usize])).or_insert(next);
+        }
+        // More columns only tell more rows apart.
+        if seen.len() * 100 > n * share() {
+            return Ok(None);
         }
     }
     let groups = ids.iter().max().map_or(0, |&m| m as usize + 1);
@@ -139,17 +151,44 @@ mod tests {
     fn rows_equal_in_every_column_named_are_one_with_their_sums() {
         let source = column(Series::new(
             "event_source".into(),
-            [Some("s3"), Some("ec2"), Some("s3"), None, Some("s3"), None],
+            [
+                Some("s3"),
+                Some("ec2"),
+                Some("s3"),
+                None,
+                Some("s3"),
+                None,
+                Some("s3"),
+                Some("ec2"),
+            ],
         ));
         let failed = column(Series::new(
             "failed".into(),
-            [false, false, false, false, true, false],
+            [false, false, false, false, true, false, false, false],
         ));
-        let calls = column(Series::new("calls".into(), [1u32, 2, 3, 4, 5, 6]));
-        let time = |v: [Option<i64>; 6]| column(Series::new("t".into(), v));
-        let first = time([Some(5), Some(1), None, Some(9), Some(2), Some(7)]);
-        let last = time([Some(6), Some(1), Some(8), Some(9), Some(2), None]);
-        let at: Vec<IdxSize> = (0..6).collect();
+        let calls = column(Series::new("calls".into(), [1u32, 2, 3, 4, 5, 6, 7, 8]));
+        let time = |v: [Option<i64>; 8]| column(Series::new("t".into(), v));
+        let first = time([
+            Some(5),
+            Some(1),
+            None,
+            Some(9),
+            Some(2),
+            Some(7),
+            Some(3),
+            None,
+        ]);
+        let last = time([
+            Some(6),
+            Some(1),
+            Some(8),
+            Some(9),
+            Some(2),
+            None,
+            Some(4),
+            Some(20),
+        ]);
+        let at: Vec<IdxSize> = (0..8).collect();
         let by = [
             By {
                 source: &source,
@@ -160,14 +199,25 @@ mod tests {
                 at: &at,
             },
         ];
-        let m = merge(6, &by, (&calls, &first, &last), &at)
+        let m = merge(8, &by, (&calls, &first, &last), &at)
             .unwrap()
             .unwrap();
-        // s3 ok (rows 0, 2), ec2, null (3, 5), s3 failed.
+        // s3 ok (rows 0, 2, 6), ec2 (1, 7), null (3, 5), s3 failed.
         assert_eq!(m.rows, [0, 1, 3, 4]);
-        assert_eq!(m.calls, [4, 2, 10, 5]);
-        assert_eq!(m.first, [Some(5), Some(1), Some(7), Some(2)]);
-        assert_eq!(m.last, [Some(8), Some(1), Some(9), Some(2)]);
+        assert_eq!(m.calls, [11, 10, 10, 5]);
+        assert_eq!(m.first, [Some(3), Some(1), Some(7), Some(2)]);
+        assert_eq!(m.last, [Some(8), Some(20), Some(9), Some(2)]);
+        let apart = column(Series::new("k".into(), [1u32, 2, 3, 4, 5, 6, 7, 7]));
+        let by_key = [By {
+            source: &apart,
+            at: &at,
+        }];
+        assert!(
+            merge(8, &by_key, (&calls, &first, &last), &at)
+                .unwrap()
+                .is_none(),
+            "seven groups of eight rows are left as they are"
+        );
     }
 
     #[test]

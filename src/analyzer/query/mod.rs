@@ -548,9 +548,17 @@ pub fn run(
     register(&mut ctx, derived)?;
     sqls.iter()
         .map(|sql| {
-            crate::analyzer::query::cte::execute(&mut ctx, &sql.text)
+            let started = std::time::Instant::now();
+            let df = crate::analyzer::query::cte::execute(&mut ctx, &sql.text)
                 .and_then(|df| count_as_count(df, &sql.text))
-                .map_err(wrap(&sql.name))
+                .map_err(wrap(&sql.name))?;
+            tracing::info!(
+                "query {}: {} row(s) in {:.2?}",
+                sql.name,
+                df.height(),
+                started.elapsed()
+            );
+            Ok(df)
         })
         .collect()
 }

@@ -5,16 +5,17 @@
 //! Multi-valued columns stay lists in Parquet and JSON and are `;`-joined in CSV and tables.
 //! Times are RFC 3339 UTC (`2026-10-05T12:00:00Z`) in text formats and UTC timestamps in Parquet.
 
+mod error;
 pub mod fit;
 pub mod flat;
 pub mod html;
 pub mod ocsf;
 mod table;
 
+pub use error::OutputError;
 pub use table::write_fitted;
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use crate::analyzer::render::flat::as_text;
 use polars::prelude::*;
@@ -51,46 +52,6 @@ impl Format {
             Format::Ocsf => "ocsf.jsonl",
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum OutputError {
-    #[error("cannot write {}: {source}", crate::base::text::quoted(path))]
-    File {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot write the report: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("cannot encode the report: {0}")]
-    Polars(#[from] PolarsError),
-}
-
-impl From<crate::base::atomic::WriteError> for OutputError {
-    fn from(e: crate::base::atomic::WriteError) -> Self {
-        OutputError::File {
-            path: e.path,
-            source: e.source,
-        }
-    }
-}
-
-/// A cell of a terminal table: control characters escaped (`\u{1b}`, `\n`), so that text from a
-/// record (a session name is the caller's to choose) cannot retitle the terminal, move the
-/// cursor or hide lines.
-fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 /// The characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV

@@ -13,8 +13,9 @@ use std::io::Write;
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 use polars::prelude::*;
 
+use crate::analyzer::render::error::OutputError;
+use crate::analyzer::render::fit;
 use crate::analyzer::render::flat::as_text;
-use crate::analyzer::render::{OutputError, fit, terminal_safe};
 
 /// Rows laid out at once: a block's cells are a few MB at most for the widest answers.
 fn block_rows() -> usize {
@@ -166,6 +167,24 @@ fn write_blocks(
         }
     }
     Ok(())
+}
+
+/// A cell of a terminal table: control characters escaped (`\u{1b}`, `\n`), so that text from a
+/// record (a session name is the caller's to choose) cannot retitle the terminal, move the
+/// cursor or hide lines.
+fn terminal_safe(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
