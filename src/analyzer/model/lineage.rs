@@ -482,7 +482,9 @@ pub fn build_by(
     // Every issuance, one per identity, by identity: the roots', then the chained keys' (the
     // earliest claim of each identity no root holds).
     let mut claimed: Fast<Identity, usize> = Fast::default();
-    let mut all: Vec<Key> = Vec::new();
+    // At most a key per row: a vector grown by doubling held up to twice its keys (72 bytes
+    // each) while the window's calls were read.
+    let mut all: Vec<Key> = Vec::with_capacity(assumptions.height() + hops.height());
     root_issuances(assumptions, &mut claimed, &mut all)?;
     let roots = all.len();
     let target_copy = chained_issuances(hops, &mut claimed, &mut all)?;
