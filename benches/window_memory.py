@@ -34,12 +34,26 @@ def sh(cmd):
 
 
 def reports(instance):
+    """Each report's arguments. `report` writes its window's files under --output-dir (added
+    per run) and is compared by its CSVs; `sessions-table` is the default format, a table."""
     return {
-        "by-instance": ["by-instance"],
-        "sessions": ["sessions"],
-        "findings": ["findings"],
-        "timeline": ["timeline", "--instance", instance],
+        "by-instance": ["by-instance", "--format", "csv"],
+        "sessions": ["sessions", "--format", "csv"],
+        "sessions-table": ["sessions"],
+        "findings": ["findings", "--format", "csv"],
+        "timeline": ["timeline", "--instance", instance, "--format", "csv"],
+        "report": ["report", "--formats", "csv", "--since", "2000-01-01", "--until", "2100-01-01"],
     }
+
+
+def written(directory):
+    """The CSVs a `report` wrote, one after the other (its manifest carries the time it ran)."""
+    out = []
+    for root, _, files in sorted(os.walk(directory)):
+        for f in sorted(files):
+            if f.endswith(".csv"):
+                out.append(f + "\n" + open(os.path.join(root, f)).read())
+    return "".join(out)
 
 
 def main():
@@ -84,15 +98,22 @@ def main():
             for source, where in sources:
                 outputs = {}
                 for name, binary in binaries.items():
-                    full = [binary, *cmd, *where, "--format", "csv"]
+                    full = [binary, *cmd, *where]
                     out = os.path.join(args.work, f"out-{name}-{report}-{source}-{size}.csv")
+                    written_to = os.path.join(args.work, f"out-{name}-{report}-{source}-{size}")
+                    if report == "report":
+                        full += ["--output-dir", written_to]
+
+                    def once():
+                        subprocess.run(["rm", "-rf", written_to], check=True)
+                        return timed(full, out=out, ok=(0, 4))
                     if source == "dataset":  # the first report after an ingest resolves every ID
                         subprocess.run(["rm", "-rf", os.path.join(ds, "_janus", "cache")], check=True)
-                    first = timed(full, out=out, ok=(0, 4))  # warm: page cache, duplicates' answer
-                    best = min((timed(full, out=out, ok=(0, 4)) for _ in range(args.runs)),
+                    first = once()  # warm: page cache, duplicates' answer
+                    best = min((once() for _ in range(args.runs)),
                                key=lambda r: r[0])
                     rows.setdefault((name, report, source), {})[size] = best
-                    outputs[name] = open(out).read()
+                    outputs[name] = written(written_to) if report == "report" else open(out).read()
                     print(f"{size:>11,} events: {name:5} {report:11} {source:7} "
                           f"{best[0]:6.2f} s {best[1]:8,.0f} MiB (first {first[1]:,.0f} MiB)", flush=True)
                 if len(set(outputs.values())) > 1:
