@@ -316,20 +316,30 @@ fn read_input(
         named: named.as_ref(),
         bursts: bursts(sqls, per_call, params),
     };
+    let follow = match params.iter().find(|(t, _)| *t == Table::TimelineFilter) {
+        Some((_, df)) => Some(crate::analyzer::model::follow::Follow::from_frame(df)?),
+        None => None,
+    };
     let Some(dir) = &opts.dataset else {
-        if !opts.needs.piecewise || params.iter().any(|(t, _)| *t == Table::TimelineFilter) {
+        if !opts.needs.piecewise && follow.is_none() {
             return Ok(load::ingest(opts, progress)?);
         }
         // The files' calls are read, kept on disk once they outgrow memory's budget, then made
         // into what the queries read of them a slice or a part at a time, as from a dataset:
-        // the tables made a call at a time never hold every call's keys and root.
+        // the tables made a call at a time never hold every call's keys and root, and a
+        // timeline keeps only the calls its entity's timeline can show.
         let budget = load::spill::budget();
         return load::ingest_spilling(opts, progress, budget, |mut raw, spilled| {
             use crate::analyzer::dataset::{calls, pieces};
             if let Some(spilled) = spilled {
                 let parts = calls::Parts::spilled(spilled.paths.clone(), &opts.window);
                 let source = calls::Source::Parts(&parts);
-                return Ok(pieces::tables(raw, &source, opts, &keep(None))?);
+                return Ok(pieces::tables(raw, &source, opts, &keep(follow.as_ref()))?);
+            }
+            if follow.is_some() {
+                let named = opts.lineage_columns.as_ref();
+                let tables = crate::analyzer::model::Tables::from_raw(raw, &opts.providers, named);
+                return Ok(tables?);
             }
             // A new empty table: a slice of the calls, even of no row, would keep them all.
             let none = DataFrame::empty_with_schema(raw.role_calls.schema());
@@ -345,10 +355,6 @@ fn read_input(
     if reads_events && !crate::analyzer::dataset::Dataset::open(dir)?.has_events() {
         return Err(crate::analyzer::dataset::DatasetError::NoEvents(dir.clone()).into());
     }
-    let follow = match params.iter().find(|(t, _)| *t == Table::TimelineFilter) {
-        Some((_, df)) => Some(crate::analyzer::model::follow::Follow::from_frame(df)?),
-        None => None,
-    };
     Ok(crate::analyzer::dataset::read::read(
         dir,
         opts,
