@@ -134,3 +134,65 @@ fn only_the_shipped_reports_read_groups_made_one() {
         None
     );
 }
+
+/// `report` runs by_instance and sessions over one input: each reads a call_groups of its own,
+/// merged by the columns it names alone, and writes what the query's rows give.
+#[test]
+fn a_report_gives_each_report_its_own_groups_and_the_querys_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let queries = tmp.path().join("queries");
+    std::fs::create_dir(&queries).unwrap();
+    let sql = std::fs::read_to_string("queries/call_groups.sql").unwrap();
+    std::fs::write(
+        queries.join("call_groups.sql"),
+        format!("{sql}\n-- run as written\n"),
+    )
+    .unwrap();
+    for fixture in ["findings", "chains", "edge"] {
+        let dir = format!("fixtures/{fixture}");
+        let written = |name: &str, extra: &[&str]| -> (String, Vec<String>) {
+            let out = tmp.path().join(format!("{fixture}-{name}"));
+            let mut args = vec![
+                "report",
+                dir.as_str(),
+                "--output-dir",
+                out.to_str().unwrap(),
+                "--since",
+                "2000-01-01",
+                "--until",
+                "2100-01-01",
+                "--formats",
+                "csv",
+                "-v",
+            ];
+            args.extend(extra);
+            let run = run_with(&args, &[("JANUS_AUDIT_MERGE_SHARE", "100")]);
+            assert!(run.code == 0 || run.code == 3, "{args:?}: {}", run.stderr);
+            let window = std::fs::read_dir(&out)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path();
+            let text = ["by_instance.csv", "sessions.csv", "findings.csv"]
+                .iter()
+                .map(|f| std::fs::read_to_string(window.join(f)).unwrap())
+                .collect();
+            let said = run
+                .stderr
+                .lines()
+                .filter(|l| l.contains("call_groups: "))
+                .map(str::to_string)
+                .collect();
+            (text, said)
+        };
+        let (made, said) = written("made", &[]);
+        let (queried, _) = written("queried", &["--queries", queries.to_str().unwrap()]);
+        assert_eq!(made, queried, "{fixture}");
+        assert_eq!(
+            said.len(),
+            2,
+            "one call_groups each for by_instance and sessions: {said:?}"
+        );
+    }
+}

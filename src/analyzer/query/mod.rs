@@ -536,22 +536,34 @@ fn context(tables: Registered<'_>) -> SQLContext {
 }
 
 /// Run each of `sqls` with the base tables and the `derived` tables registered once.
+/// `own`: for each of `sqls` (by position), a table registered for it alone, which it reads in
+/// place of one of `tables` of that name; each is dropped once its query has run.
 pub fn run(
     tables: Registered<'_>,
     derived: &[Derived<'_>],
     sqls: &[Sql],
+    mut own: Vec<Option<(Table, DataFrame)>>,
 ) -> Result<Vec<DataFrame>, QueryError> {
     for sql in sqls {
         allowed(sql)?;
     }
     let mut ctx = context(tables);
     register(&mut ctx, derived)?;
+    own.resize_with(sqls.len(), || None);
     sqls.iter()
-        .map(|sql| {
+        .zip(own)
+        .map(|(sql, own)| {
+            let own = own.map(|(table, df)| {
+                ctx.register(table.name(), df.lazy());
+                table
+            });
             let started = std::time::Instant::now();
             let df = crate::analyzer::query::cte::execute(&mut ctx, &sql.text)
                 .and_then(|df| count_as_count(df, &sql.text))
                 .map_err(wrap(&sql.name))?;
+            if let Some(table) = own {
+                ctx.unregister(table.name());
+            }
             tracing::info!(
                 "query {}: {} row(s) in {:.2?}",
                 sql.name,
