@@ -42,10 +42,10 @@ fn lines(csv: &str) -> Vec<&str> {
     lines
 }
 
-#[test]
-fn call_groups_made_without_the_join_are_the_querys_rows() {
-    let tmp = tempfile::tempdir().unwrap();
-    let queries = tmp.path().join("queries");
+/// A `--queries` folder under `dir` whose call_groups.sql differs from the embedded one by a
+/// comment only, so that the query is run as written.
+fn run_as_written(dir: &std::path::Path) -> std::path::PathBuf {
+    let queries = dir.join("queries");
     std::fs::create_dir(&queries).unwrap();
     let sql = std::fs::read_to_string("queries/call_groups.sql").unwrap();
     std::fs::write(
@@ -53,6 +53,13 @@ fn call_groups_made_without_the_join_are_the_querys_rows() {
         format!("{sql}\n-- run as written\n"),
     )
     .unwrap();
+    queries
+}
+
+#[test]
+fn call_groups_made_without_the_join_are_the_querys_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let queries = run_as_written(tmp.path());
     let queries = queries.to_str().unwrap();
     let trusted = tmp.path().join("trusted.txt");
     std::fs::write(&trusted, "10.0.0.0/8\n203.0.113.0/24\n35.0.0.0/8\n").unwrap();
@@ -140,14 +147,7 @@ fn only_the_shipped_reports_read_groups_made_one() {
 #[test]
 fn a_report_gives_each_report_its_own_groups_and_the_querys_answers() {
     let tmp = tempfile::tempdir().unwrap();
-    let queries = tmp.path().join("queries");
-    std::fs::create_dir(&queries).unwrap();
-    let sql = std::fs::read_to_string("queries/call_groups.sql").unwrap();
-    std::fs::write(
-        queries.join("call_groups.sql"),
-        format!("{sql}\n-- run as written\n"),
-    )
-    .unwrap();
+    let queries = run_as_written(tmp.path());
     for fixture in ["findings", "chains", "edge"] {
         let dir = format!("fixtures/{fixture}");
         let written = |name: &str, extra: &[&str]| -> (String, Vec<String>) {

@@ -40,6 +40,21 @@ fn both(args: &[&str], tmp: &Path, rows: &str) -> (Run, Run) {
     (held, spilled)
 }
 
+/// The run with the calls in memory answered, and the one with them on disk answered alike:
+/// the same exit, output and messages.
+fn alike(args: &[&str], held: &Run, spilled: &Run) {
+    assert!(
+        held.code == 0 || held.code == 3,
+        "{args:?}: {}",
+        held.stderr
+    );
+    assert_eq!(
+        (spilled.code, &spilled.stdout, &spilled.stderr),
+        (held.code, &held.stdout, &held.stderr),
+        "{args:?}"
+    );
+}
+
 /// Whether a run with `-v` said it kept the calls on disk.
 fn kept_on_disk(run: &Run) -> bool {
     run.stderr.contains("the window's calls were kept in")
@@ -56,16 +71,7 @@ fn reports_over_calls_kept_on_disk_answer_as_with_the_calls_in_memory() {
             // files, as they do between a dataset's parts.
             let rows = if i % 2 == 0 { "3" } else { "262144" };
             let (held, spilled) = both(&args, tmp.path(), rows);
-            assert!(
-                held.code == 0 || held.code == 3,
-                "{args:?}: {}",
-                held.stderr
-            );
-            assert_eq!(
-                (spilled.code, &spilled.stdout, &spilled.stderr),
-                (held.code, &held.stdout, &held.stderr),
-                "{report} over {trail}"
-            );
+            alike(&args, &held, &spilled);
             let told = run_with(
                 &[report, trail, "--format", "csv", "-v"],
                 &[
@@ -306,16 +312,7 @@ fn a_timeline_over_calls_kept_on_disk_answers_as_with_the_calls_in_memory() {
                 let mut args = vec!["timeline", trail, "--format", "csv"];
                 args.extend(entity);
                 let (held, spilled) = both(&args, tmp.path(), "3");
-                assert!(
-                    held.code == 0 || held.code == 3,
-                    "{args:?}: {}",
-                    held.stderr
-                );
-                assert_eq!(
-                    (spilled.code, &spilled.stdout, &spilled.stderr),
-                    (held.code, &held.stdout, &held.stderr),
-                    "{args:?}"
-                );
+                alike(&args, &held, &spilled);
                 shown += held.stdout.lines().count().saturating_sub(1);
                 args.push("-v");
                 let told = run_with(

@@ -65,13 +65,16 @@ fn widest(df: &DataFrame, caps: Option<&[usize]>) -> PolarsResult<Vec<usize>> {
     Ok(widths)
 }
 
-/// `df` as a table with every column at its full width (piped, or written to a file).
-pub fn write_whole(df: &DataFrame, w: &mut dyn Write) -> Result<(), OutputError> {
-    let names: Vec<String> = df
-        .get_column_names()
+fn names(df: &DataFrame) -> Vec<String> {
+    df.get_column_names()
         .iter()
         .map(|n| n.to_string())
-        .collect();
+        .collect()
+}
+
+/// `df` as a table with every column at its full width (piped, or written to a file).
+pub fn write_whole(df: &DataFrame, w: &mut dyn Write) -> Result<(), OutputError> {
+    let names = names(df);
     let widths = widest(df, None)?;
     let columns: Vec<usize> = (0..df.width()).collect();
     write_blocks(df, (&names, &columns, &widths), None, w)
@@ -85,11 +88,7 @@ pub fn write_fitted(
     hidden: &[String],
     w: &mut dyn Write,
 ) -> Result<(), OutputError> {
-    let names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
+    let names = names(df);
     let natural = widest(df, None)?;
     let headers: Vec<&str> = names.iter().map(String::as_str).collect();
     let fitted = fit::fit(&headers, &natural, width);
