@@ -562,17 +562,15 @@ fn own_call_groups(
     tables: &crate::analyzer::model::Tables,
     key_activity: &DataFrame,
 ) -> PolarsResult<Vec<Option<(Table, DataFrame)>>> {
-    let reads = |s: &Sql| query::mentions(&s.text, Table::CallGroups.name());
-    let readers: Vec<&Sql> = sqls.iter().filter(|s| reads(s)).collect();
-    let derived_reads = derived
-        .iter()
-        .any(|(t, s)| *t != Table::CallGroups && reads(s));
-    if readers.len() < 2 || derived_reads || !readers.iter().all(|s| query::is_embedded(s)) {
+    // Only the reports' own queries: a derived table that read it would see neither.
+    let readers: Vec<&Sql> = call_groups_readers(sqls, derived).collect();
+    let of_sqls = sqls.iter().filter(|s| reads_call_groups(s)).count();
+    if of_sqls < 2 || readers.len() > of_sqls || !readers.iter().all(|s| query::is_embedded(s)) {
         return Ok(Vec::new());
     }
     let mut own = Vec::with_capacity(sqls.len());
     for sql in sqls {
-        if !reads(sql) {
+        if !reads_call_groups(sql) {
             own.push(None);
             continue;
         }
@@ -583,6 +581,21 @@ fn own_call_groups(
         }
     }
     Ok(own)
+}
+
+fn reads_call_groups(sql: &Sql) -> bool {
+    query::mentions(&sql.text, Table::CallGroups.name())
+}
+
+/// The queries that read `call_groups`: of `sqls` and of the derived tables but its own.
+fn call_groups_readers<'s>(
+    sqls: &'s [Sql],
+    derived: &'s [(Table, &Sql)],
+) -> impl Iterator<Item = &'s Sql> {
+    let derived = derived.iter().filter(|(t, _)| *t != Table::CallGroups);
+    sqls.iter()
+        .chain(derived.map(|(_, s)| *s))
+        .filter(|s| reads_call_groups(s))
 }
 
 /// `call_groups` made without its query's join (see `model::call_groups`), when it is to be
@@ -605,11 +618,7 @@ fn joinless_call_groups(
     let named = query::words::read(&[], &texts, &[Table::CallGroups.name()]);
     // Rows are merged only for the shipped queries, which sum, take extremes and collect
     // distinct values over them (see `model::merged_groups`); one's own may count them.
-    let readers = sqls.iter().chain(derived.iter().map(|(_, s)| *s));
-    let merged = readers
-        .filter(|s| s.name != Table::CallGroups.name())
-        .filter(|s| query::mentions(&s.text, Table::CallGroups.name()))
-        .all(query::is_embedded);
+    let merged = call_groups_readers(sqls, derived).all(query::is_embedded);
     let made = crate::analyzer::model::call_groups::make(
         key_activity,
         &tables.key_lineage,
