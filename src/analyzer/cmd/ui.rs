@@ -29,7 +29,7 @@ pub fn terminal_width() -> Option<usize> {
 /// Notices to stderr (`--quiet` keeps only problems), progress on a terminal, and handlers for
 /// Ctrl-C and SIGTERM. While an API fetch may run, the first Ctrl-C stops the fetch cleanly;
 /// otherwise either signal ends the process (exit 130 or 143, as a shell reports a process the
-/// signal killed), once the calls a report kept on disk are removed (`load::spill`).
+/// signal killed), once the calls a report kept on disk are removed (`load::spill_dirs`).
 pub fn with_ui<T>(quiet: bool, from_api: bool, f: impl FnOnce(Ui<'_>) -> T) -> T {
     let interrupt = Arc::new(Interrupt::default());
     let handler = interrupt.clone();
@@ -72,7 +72,7 @@ async fn on_signals(from_api: bool, interrupt: &Interrupt) {
         if code == exit::INTERRUPTED && from_api && interrupt.request() {
             continue;
         }
-        crate::analyzer::load::spill::remove_in_progress();
+        crate::analyzer::load::spill_dirs::IN_PROGRESS.remove_all();
         std::process::exit(code);
     }
 }

@@ -16,6 +16,7 @@ use crate::base::timefmt::Window;
 
 pub mod account;
 pub mod spill;
+pub mod spill_dirs;
 
 pub use account::{
     FileReport, FileStatus, Skip, Summary, files_frame, report_files_frame, summarize,

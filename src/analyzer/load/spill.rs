@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use super::spill_dirs::IN_PROGRESS;
 use crate::analyzer::model::Part;
 use crate::analyzer::model::dedupe::buckets::IdBuckets;
 use crate::analyzer::model::dedupe::{Duplicates, EventIds};
@@ -56,18 +57,6 @@ pub fn budget() -> usize {
     crate::base::debug_knob::number("JANUS_AUDIT_SPILL_BYTES", BUDGET_BYTES)
 }
 
-/// The directories of the spills in progress: what [`remove_in_progress`] removes.
-static IN_PROGRESS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-
-/// Remove every spill in progress: for a command's signal handler, just before it ends the
-/// process (which runs no destructor), so that an interrupted report leaves no calls behind.
-pub fn remove_in_progress() {
-    let mut dirs = IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner());
-    for dir in dirs.drain(..) {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
 /// Calls written to disk, in input order, one file per batch read, and the event IDs in
 /// buckets. The directory and its files are removed when this is dropped.
 pub struct Spilled {
@@ -78,8 +67,9 @@ pub struct Spilled {
 
 impl Drop for Spilled {
     fn drop(&mut self) {
-        let mut dirs = IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner());
-        dirs.retain(|d| d != self.dir.path());
+        // Removed before it is forgotten: a signal between the two still finds it.
+        let _ = std::fs::remove_dir_all(self.dir.path());
+        IN_PROGRESS.forget(self.dir.path());
     }
 }
 
@@ -288,13 +278,9 @@ fn open() -> Result<Spilled, SpillError> {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o700));
     }
-    let dir = builder
-        .tempdir_in(&tmp)
+    let dir = IN_PROGRESS
+        .make(|| builder.tempdir_in(&tmp))
         .map_err(|e| SpillError::at(&tmp)(e.to_string()))?;
-    IN_PROGRESS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(dir.path().to_path_buf());
     let ids = IdBuckets::create(&dir.path().join("ids"))
         .map_err(|e| SpillError::at(dir.path())(e.to_string()))?;
     Ok(Spilled {
