@@ -235,6 +235,29 @@ fn big_trail(dir: &Path, files: usize) {
     }
 }
 
+/// `by-instance` over `trail` with every call kept on disk under `tmp`, once its spill directory
+/// is there (the report is then still reading the trail).
+fn spilling(trail: &Path, tmp: &Path) -> std::process::Child {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_janus-audit"))
+        .args(["by-instance", trail.to_str().unwrap()])
+        .env("TMPDIR", tmp)
+        .env("JANUS_AUDIT_SPILL_BYTES", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(tmp).unwrap().count() == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the report ended before it kept anything on disk"
+        );
+        assert!(started.elapsed().as_secs() < 60, "nothing kept on disk");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child
+}
+
 /// Ctrl-C (exit 130) or SIGTERM (exit 143) while a report has calls on disk removes them before
 /// the process ends: nothing of an interrupted run is left under TMPDIR.
 #[test]
@@ -243,23 +266,7 @@ fn an_interrupted_report_leaves_no_calls_on_disk() {
     big_trail(trail.path(), 1_500);
     for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
         let tmp = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_janus-audit"))
-            .args(["by-instance", trail.path().to_str().unwrap()])
-            .env("TMPDIR", tmp.path())
-            .env("JANUS_AUDIT_SPILL_BYTES", "0")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = std::time::Instant::now();
-        while std::fs::read_dir(tmp.path()).unwrap().count() == 0 {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the report ended before it kept anything on disk"
-            );
-            assert!(started.elapsed().as_secs() < 60, "nothing kept on disk");
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
+        let mut child = spilling(trail.path(), tmp.path());
         let killed = std::process::Command::new("kill")
             .args([signal, &child.id().to_string()])
             .status()
@@ -270,6 +277,35 @@ fn an_interrupted_report_leaves_no_calls_on_disk() {
         let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
         assert!(left.is_empty(), "{signal} left {left:?}");
     }
+}
+
+/// Calls on disk that vanish mid-run (a cleaner sweeping TMPDIR) end the report with the
+/// directory named and exit 1, never an answer without them.
+#[test]
+fn calls_lost_from_disk_mid_run_are_an_error_that_names_where() {
+    let trail = tempfile::tempdir().unwrap();
+    big_trail(trail.path(), 1_500);
+    let tmp = tempfile::tempdir().unwrap();
+    let child = spilling(trail.path(), tmp.path());
+    let spill = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // Moved aside first, as the writer may still be adding files to it.
+    let swept = tempfile::tempdir().unwrap();
+    std::fs::rename(&spill, swept.path().join("gone")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot keep the window's calls in a temporary directory under")
+            && stderr.contains(spill.file_name().unwrap().to_str().unwrap()),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "left {left:?}");
 }
 
 /// A timeline over JSON whose calls are kept on disk reads back only the calls its entity's
