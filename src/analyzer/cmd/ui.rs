@@ -48,11 +48,19 @@ pub fn with_ui<T>(quiet: bool, from_api: bool, f: impl FnOnce(Ui<'_>) -> T) -> T
         };
         let _ = writeln!(std::io::stderr(), "janus-audit: {line}");
     };
-    f(Ui {
+    let out = f(Ui {
         progress: !quiet && std::io::stderr().is_terminal(),
         interrupt: &interrupt,
         tell: &mut tell,
-    })
+    });
+    // A command can fail because a signal's handler is removing its spill; the handler then
+    // ends the process with the signal's exit code, and the failure is not to be said over it.
+    if crate::analyzer::load::spill_dirs::IN_PROGRESS.ending() {
+        loop {
+            std::thread::park();
+        }
+    }
+    out
 }
 
 /// Wait for Ctrl-C and SIGTERM and act on them (see [`with_ui`]).

@@ -49,6 +49,11 @@ impl SpillDirs {
         Ok(dir)
     }
 
+    /// Whether a signal's handler has begun removing (waits until it has removed them all).
+    pub fn ending(&self) -> bool {
+        self.state().ended
+    }
+
     /// Forget a directory its owner removed.
     pub fn forget(&self, dir: &Path) {
         self.state().dirs.retain(|d| d != dir);
@@ -73,6 +78,10 @@ impl SpillDirs {
                 }
             }
         }
+        // Debug builds can hold the removal open, so that a test can show the command, which
+        // fails meanwhile, does not end the process first.
+        let pause = crate::base::debug_knob::number("JANUS_AUDIT_REMOVAL_PAUSE_MS", 0);
+        std::thread::sleep(std::time::Duration::from_millis(pause as u64));
     }
 }
 
