@@ -1,11 +1,12 @@
 //! The directories of the spills in progress, so that a signal handler can remove them before it
 //! ends the process (which runs no destructor).
 //!
-//! Three races are closed here. A directory is made and registered under one lock, so a signal
+//! Four races are closed here. A directory is made and registered under one lock, so a signal
 //! that arrives between the two cannot miss it; once the handler has begun removing, no new
-//! directory is made; and the spill's writer thread, which may still be creating files in a
+//! directory is made; the spill's writer thread, which may still be creating files in a
 //! directory as it is removed (a lone `remove_dir_all` then fails with "directory not empty"),
-//! is cut off by renaming the directory before removing it.
+//! is cut off by renaming the directory before removing it; and the command, whose writes fail
+//! from then on, can ask [`SpillDirs::ending`] and leave the exit to the handler.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
