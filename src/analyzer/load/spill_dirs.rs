@@ -15,23 +15,25 @@ use std::sync::Mutex;
 /// before the rename may still land after a try has listed the directory.
 const TRIES: usize = 100;
 
-#[derive(Default)]
 struct State {
     dirs: Vec<PathBuf>,
     ended: bool,
 }
 
 /// Spill directories in progress.
-#[derive(Default)]
 pub struct SpillDirs(Mutex<State>);
 
 /// Every spill of this process.
-pub static IN_PROGRESS: SpillDirs = SpillDirs(Mutex::new(State {
-    dirs: Vec::new(),
-    ended: false,
-}));
+pub static IN_PROGRESS: SpillDirs = SpillDirs::new();
 
 impl SpillDirs {
+    const fn new() -> SpillDirs {
+        SpillDirs(Mutex::new(State {
+            dirs: Vec::new(),
+            ended: false,
+        }))
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -96,7 +98,7 @@ mod tests {
     fn removal_races_a_writer_and_wins() {
         let tmp = tempfile::tempdir().unwrap();
         for round in 0..20 {
-            let dirs = SpillDirs::default();
+            let dirs = SpillDirs::new();
             let dir = dirs
                 .make(|| {
                     let d = tmp.path().join(format!("spill-{round}"));
