@@ -253,7 +253,7 @@ fn rows_needed(
         let made: Vec<Option<DataFrame>> = frames
             .into_par_iter()
             .map(|(_, mut df, _)| -> Result<_, DatasetError> {
-                let refs = matcher.key_refs(&df)?;
+                let refs = matcher.key_refs_again(&df)?;
                 let may = needed.may_need(&refs);
                 if !may.any() {
                     return Ok(None);

@@ -623,6 +623,13 @@ impl Matcher<'_, '_> {
         self.key_refs_counted(role_calls, None)
     }
 
+    /// [`Matcher::key_refs`] of calls that are (or will be) matched once more, counted then:
+    /// the same answer, not counted into the stats the notices and the manifest report.
+    pub fn key_refs_again(&self, role_calls: &DataFrame) -> PolarsResult<UInt32Chunked> {
+        let (refs, _) = match_calls(&self.by_key, self.keys, self.sessions, role_calls, None)?;
+        Ok(refs)
+    }
+
     /// [`Matcher::key_refs`] of rows that stand for `weights` calls each (groups of calls
     /// alike in what matching reads; `None`: one each), counted as that many calls.
     pub fn key_refs_counted(
