@@ -54,6 +54,11 @@ fn main() -> ExitCode {
         #[cfg(feature = "analyzer")]
         Ok(Request::Analyzer(req)) => janus_audit::analyzer::cmd::run(*req, cli.quiet),
     };
+    #[cfg(feature = "analyzer")]
+    tracing::debug!(
+        "heap: at most {} MiB live",
+        ALLOCATOR.peak() / (1024 * 1024)
+    );
     ExitCode::from(code as u8)
 }
 

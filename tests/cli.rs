@@ -1332,6 +1332,25 @@ fn recon_burst_windows_match_brute_force() {
 }
 
 #[test]
+fn minus_vv_ends_with_the_most_heap_the_run_held() {
+    let r = run(&["by-instance", TRAIL, "-vv", "--format", "csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("heap: at most"))
+        .unwrap_or_else(|| panic!("no heap line: {}", r.stderr));
+    let mib: u64 = line
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    // Small fixtures, but polars and the tables take a few MiB at least.
+    assert!((1..4096).contains(&mib), "{line}");
+    let quiet = run(&["by-instance", TRAIL, "-v", "--format", "csv"]);
+    assert!(!quiet.stderr.contains("heap: at most"), "{}", quiet.stderr);
+}
+
+#[test]
 fn counting_the_rows_of_a_union_works() {
     // calls.sql is a UNION ALL (joined by key, and by name for records without one); polars
     // counts a union's rows by summing its parts' lengths as UInt128, which failed ("casting

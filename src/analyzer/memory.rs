@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// The system allocator, counted and capped.
 pub struct Capped {
     used: AtomicUsize,
+    /// The most `used` has been.
+    peak: AtomicUsize,
     /// 0: no ceiling (the default until [`Capped::set_limit`]).
     limit: AtomicUsize,
     /// Once the ceiling is hit, everything is allowed: the exit path may allocate.
@@ -27,6 +29,7 @@ impl Capped {
     pub const fn new() -> Capped {
         Capped {
             used: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             limit: AtomicUsize::new(0),
             dying: AtomicBool::new(false),
         }
@@ -48,6 +51,17 @@ impl Capped {
     /// Live heap bytes now.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
+    }
+
+    /// The most live heap bytes there have been.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    fn grew(&self, now: usize) {
+        if now > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(now, Ordering::Relaxed);
+        }
     }
 
     fn admit(&self, more: usize) {
@@ -78,7 +92,8 @@ unsafe impl GlobalAlloc for Capped {
         self.admit(layout.size());
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            self.used.fetch_add(layout.size(), Ordering::Relaxed);
+            let before = self.used.fetch_add(layout.size(), Ordering::Relaxed);
+            self.grew(before + layout.size());
         }
         p
     }
@@ -87,7 +102,8 @@ unsafe impl GlobalAlloc for Capped {
         self.admit(layout.size());
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            self.used.fetch_add(layout.size(), Ordering::Relaxed);
+            let before = self.used.fetch_add(layout.size(), Ordering::Relaxed);
+            self.grew(before + layout.size());
         }
         p
     }
@@ -101,7 +117,8 @@ unsafe impl GlobalAlloc for Capped {
         self.admit(new_size.saturating_sub(layout.size()));
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            self.used.fetch_add(new_size, Ordering::Relaxed);
+            let before = self.used.fetch_add(new_size, Ordering::Relaxed);
+            self.grew(before + new_size);
             self.used.fetch_sub(layout.size(), Ordering::Relaxed);
         }
         p
@@ -206,6 +223,25 @@ mod tests {
         assert_eq!(human(512 << 20), "512.0 MiB");
         assert_eq!(human(3 << 30), "3.0 GiB");
         assert!(default_limit().is_some_and(|l| l > 64 << 20));
+    }
+
+    #[test]
+    fn the_peak_is_the_most_held_at_once_not_the_sum_of_what_was_asked() {
+        let capped = Capped::new();
+        let (a, b) = (Layout::new::<[u8; 4096]>(), Layout::new::<[u8; 1024]>());
+        // SAFETY: each block is freed once, with the layout it was allocated with.
+        unsafe {
+            let p = capped.alloc(a);
+            let q = capped.alloc(b);
+            capped.dealloc(p, a);
+            let q = capped.realloc(q, b, 2048);
+            assert_eq!((capped.used(), capped.peak()), (2048, 4096 + 1024));
+            let r = capped.alloc_zeroed(a);
+            assert_eq!(capped.peak(), 2048 + 4096);
+            capped.dealloc(r, a);
+            capped.dealloc(q, Layout::from_size_align(2048, b.align()).unwrap());
+        }
+        assert_eq!((capped.used(), capped.peak()), (0, 2048 + 4096));
     }
 
     #[test]

@@ -53,6 +53,20 @@ pub struct Rows<'t> {
     pub shared: Vec<Option<&'t str>>,
 }
 
+impl<'t> Rows<'t> {
+    /// Those of the keys (rows) `keys` only, in that order.
+    pub fn of(&self, keys: &[IdxSize]) -> Rows<'t> {
+        let at = |k: &IdxSize| *k as usize;
+        Rows {
+            src: keys.iter().map(|k| self.src[at(k)]).collect(),
+            roots: keys.iter().map(|k| self.roots[at(k)]).collect(),
+            depth: keys.iter().map(|k| self.depth[at(k)]).collect(),
+            in_window: keys.iter().map(|k| self.in_window[at(k)]).collect(),
+            shared: keys.iter().map(|k| self.shared[at(k)]).collect(),
+        }
+    }
+}
+
 /// The table, a row per key of `rows`, with whether a call used it (null where `used` is not
 /// known): of its columns, `key_ref`, `access_key_id` and those `named` (all when `None`). Each
 /// string column is views into the source tables' strings.

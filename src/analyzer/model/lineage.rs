@@ -599,6 +599,17 @@ impl Matcher<'_, '_> {
         key_table::frame(self.tables, self.rows, None, self.named)
     }
 
+    /// The rows of [`Matcher::table`] of the keys (rows) `keys`, in that order, made for them
+    /// alone: a piece of the calls joins to its own keys' rows, and the whole table held while
+    /// every piece is read was 81 MB at 30M events.
+    pub fn table_of(&self, keys: &[IdxSize]) -> PolarsResult<DataFrame> {
+        let rows = self.rows.of(keys);
+        let mut df = key_table::frame(self.tables, &rows, None, self.named)?;
+        let refs = UInt32Chunked::from_iter_values(KEY_REF.into(), keys.iter().copied());
+        df.with_column(refs.into_column())?;
+        Ok(df)
+    }
+
     /// How many keys (rows) the lineage has.
     pub fn keys(&self) -> usize {
         self.keys.len()
