@@ -4,7 +4,11 @@
 -- janus-audit tells the issuances apart by the session's ARN and issue time (every call carries
 -- both: userIdentity.arn and sessionContext.attributes.creationDate). One finding per pair, on
 -- the later issuance, when either was issued or used in the window.
-WITH k AS (
+WITH reissued AS (
+    -- Nearly every key ID is issued once: only the others are carried into the self-join.
+    SELECT access_key_id AS id FROM key_lineage GROUP BY access_key_id HAVING COUNT(*) > 1
+),
+k AS (
     SELECT
         l.key_ref, l.access_key_id, l.assumed_role_arn, l.issued_at, l.expires_at, l.issuing_ip,
         l.in_window OR l.used_in_window AS relevant,
@@ -12,6 +16,7 @@ WITH k AS (
         COALESCE(STRFTIME(l.issued_at, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(l.event_id, '') AS ev
     FROM key_lineage l
     JOIN assumptions a ON l.root_event_id = a.event_id
+    WHERE l.access_key_id IN (SELECT id FROM reissued)
 ),
 pairs AS (
     SELECT a.key_ref AS a_ref, b.key_ref AS b_ref, a.ev AS a_ev, b.ev AS b_ev

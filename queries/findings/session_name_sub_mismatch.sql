@@ -5,12 +5,22 @@
 -- that carry the fetcher's project.instance convention claim an instance: other providers' fixed
 -- names (every GitHub Actions run is `GitHubActions` by default, each branch with its own sub)
 -- and bare numbers claim none.
-WITH ok AS (
-    SELECT event_id, event_time, session_name, sub, access_key_id, issuing_ip, project, instance,
-        COALESCE(STRFTIME(event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(event_id, '') AS ev
+WITH claims AS (
+    SELECT event_id, event_time, session_name, sub, access_key_id, issuing_ip, project, instance
     FROM assumptions
     WHERE in_window AND error_code IS NULL AND session_name IS NOT NULL AND sub IS NOT NULL
         AND instance_source IN ('hostname', 'instance-name', 'shortened')
+),
+-- Only a name assumed by two subs or more can break the pattern: the others (nearly all) are
+-- not carried into the windows below, which held every assumption's strings at once.
+contested AS (
+    SELECT session_name FROM claims GROUP BY session_name HAVING COUNT(DISTINCT sub) > 1
+),
+ok AS (
+    SELECT event_id, event_time, session_name, sub, access_key_id, issuing_ip, project, instance,
+        COALESCE(STRFTIME(event_time, '%Y-%m-%dT%H:%M:%SZ'), '') || ' ' || COALESCE(event_id, '') AS ev
+    FROM claims
+    WHERE session_name IN (SELECT session_name FROM contested)
 ),
 owner AS (
     SELECT session_name, sub AS owner_sub, owner_since
