@@ -15,15 +15,12 @@ static ALLOCATOR: janus_audit::analyzer::memory::Capped =
     janus_audit::analyzer::memory::Capped::new();
 
 fn main() -> ExitCode {
+    // Linked in, so that jemalloc reads it (nothing else names it).
     #[cfg(feature = "analyzer")]
-    janus_audit::analyzer::memory::few_arenas();
+    std::hint::black_box(&janus_audit::analyzer::memory::_rjem_malloc_conf);
     let cli = Cli::parse();
     let request = cli.command.request();
     init_logging(cli.verbose, cli.quiet);
-    #[cfg(feature = "analyzer")]
-    if let Some(tunables) = janus_audit::analyzer::memory::huge_pages() {
-        tracing::info!("malloc: on transparent huge pages (GLIBC_TUNABLES={tunables})");
-    }
     #[cfg(feature = "analyzer")]
     if let Some(limit) = cli
         .max_memory

@@ -1423,40 +1423,6 @@ fn a_query_sees_every_call_column_it_names_or_stars() {
     }
 }
 
-/// An analyzer command runs on the malloc tunables it was given: it no longer restarts itself
-/// on transparent huge pages (which cost runs up to twice their time in the kernel's compaction
-/// and saved none), and `-v` says when the user put it on them.
-#[test]
-fn the_analyzer_runs_on_huge_pages_only_when_told_to() {
-    let malloc_line = |tunables: Option<&str>| {
-        let mut c = bin();
-        match tunables {
-            Some(t) => c.env("GLIBC_TUNABLES", t),
-            None => c.env_remove("GLIBC_TUNABLES"),
-        };
-        let out = c
-            .args(["-v", "query", "SELECT 1 AS x", TRAIL, "--format", "csv"])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n1\n");
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        stderr
-            .lines()
-            .find(|l| l.contains("malloc:"))
-            .map(str::to_owned)
-    };
-    assert_eq!(malloc_line(None), None);
-    assert_eq!(malloc_line(Some("glibc.malloc.tcache_count=7")), None);
-    assert_eq!(malloc_line(Some("glibc.malloc.hugetlb=0")), None);
-    let line = malloc_line(Some("glibc.malloc.tcache_count=7:glibc.malloc.hugetlb=1"))
-        .expect("the user's choice, said");
-    assert!(
-        line.ends_with("(GLIBC_TUNABLES=glibc.malloc.tcache_count=7:glibc.malloc.hugetlb=1)"),
-        "{line}"
-    );
-}
-
 /// The header line of a terminal table: its column names.
 fn headers(table: &str) -> Vec<String> {
     table

@@ -142,8 +142,9 @@ pub fn run(
     let mut ingested = read_input(&opts, &calls, &per_call, sqls, &params, trusted, progress)?;
     let verification = checked(&opts, &mut ingested)?;
     // After parsing JSON on every core, or decoding a dataset's parts on every core (see
-    // memory::give_back). Over a dataset it takes 3 ms at 3M events and 20-70 ms at 30M, and
-    // by-instance and sessions then peak 4-5% lower at 3M and 15% lower at 30M (2026-12-06).
+    // memory::give_back). Over a dataset it took 3 ms at 3M events and 20-70 ms at 30M, and
+    // by-instance and sessions then peaked 4-5% lower at 3M and 15% lower at 30M (2026-12-06,
+    // on glibc's malloc).
     crate::analyzer::memory::give_back();
     let tables = &ingested.tables;
     // Ingest fills `trusted_source` with false; parsing every source IP is only worth it here.

@@ -390,8 +390,8 @@ pub fn ingest_spilling<E: From<PolarsError> + From<spill::SpillError>>(
             s.dir().display()
         );
         raw.resolved = Some(s.resolve_ids()?);
-        // The batches parsed on every core left their freed buffers in malloc's arenas, where
-        // the parts read back from disk would sit beside them (see memory::give_back).
+        // The batches parsed on every core left their freed buffers in the allocator's arenas,
+        // where the parts read back from disk would sit beside them (see memory::give_back).
         crate::analyzer::memory::give_back();
     }
     let started = Instant::now();

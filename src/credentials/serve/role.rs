@@ -183,7 +183,8 @@ impl Role {
         opts.min_remaining = self.margin.max(held + Duration::from_secs(1));
         let fetched = credentials::fetch(&opts).await;
         // A renewal builds and drops HTTP clients and TLS roots; give the freed heap back, so an
-        // idle server stays small (glibc keeps it otherwise).
+        // idle server stays small (glibc keeps it otherwise). A build with the analyzer
+        // allocates through jemalloc, whose background thread returns it within a second.
         #[cfg(target_env = "gnu")]
         // SAFETY: malloc_trim only releases free memory.
         unsafe {
