@@ -490,10 +490,16 @@ fn a_scheduled_report_from_the_dataset_writes_the_same_files() {
     let mut args = vec!["report", "fixtures/findings", "--output-dir", s(&a)];
     args.extend(window);
     assert_eq!(run(&args).code, 0);
-    let mut args = vec!["report", "--dataset", s(&ds), "--output-dir", s(&b)];
+    let mut args = vec!["report", "--dataset", s(&ds), "--output-dir", s(&b), "-v"];
     args.extend(window);
     let r = run(&args);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // The findings' rows read first, then the groups from the rollups (pieces::read).
+    assert!(
+        r.stderr.contains("; the groups read again, "),
+        "{}",
+        r.stderr
+    );
     let day = "2026-10-08T00-00Z_2026-10-09T00-00Z";
     for f in ["by_instance.csv", "sessions.csv", "findings.csv"] {
         assert_eq!(

@@ -81,7 +81,7 @@ pub fn tables(
 ///
 /// When both are wanted and the parts have rollups (`report`), the calls are read twice: the
 /// rows for the tables made a call at a time first, then the groups from the rollups, with
-/// malloc's free memory given back in between. Read once, the groups, those rows and the
+/// the allocator's free memory given back in between. Read once, the groups, those rows and the
 /// buckets recon_burst counts were held together while every call was decoded with the
 /// groups' columns too; read twice, `report` over a dataset of 30M events held at most about
 /// 825 MiB live while reading (2026-12-07), less than its queries then do, and the groups'
