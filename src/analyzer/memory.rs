@@ -6,10 +6,10 @@
 //! is left behind, and a scheduled run's state does not advance.
 
 use std::alloc::{GlobalAlloc, Layout};
-
 use std::io::Write;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use tikv_jemallocator::Jemalloc as Heap;
 
 /// jemalloc (see [`_rjem_malloc_conf`]), counted and capped.
@@ -60,7 +60,9 @@ impl Capped {
         self.peak.load(Ordering::Relaxed)
     }
 
-    fn grew(&self, now: usize) {
+    /// `size` more bytes live, and the peak raised to them.
+    fn took(&self, size: usize) {
+        let now = self.used.fetch_add(size, Ordering::Relaxed) + size;
         if now > self.peak.load(Ordering::Relaxed) {
             self.peak.fetch_max(now, Ordering::Relaxed);
         }
@@ -94,8 +96,7 @@ unsafe impl GlobalAlloc for Capped {
         self.admit(layout.size());
         let p = unsafe { Heap.alloc(layout) };
         if !p.is_null() {
-            let before = self.used.fetch_add(layout.size(), Ordering::Relaxed);
-            self.grew(before + layout.size());
+            self.took(layout.size());
         }
         p
     }
@@ -104,8 +105,7 @@ unsafe impl GlobalAlloc for Capped {
         self.admit(layout.size());
         let p = unsafe { Heap.alloc_zeroed(layout) };
         if !p.is_null() {
-            let before = self.used.fetch_add(layout.size(), Ordering::Relaxed);
-            self.grew(before + layout.size());
+            self.took(layout.size());
         }
         p
     }
@@ -119,8 +119,7 @@ unsafe impl GlobalAlloc for Capped {
         self.admit(new_size.saturating_sub(layout.size()));
         let p = unsafe { Heap.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            let before = self.used.fetch_add(new_size, Ordering::Relaxed);
-            self.grew(before + new_size);
+            self.took(new_size);
             self.used.fetch_sub(layout.size(), Ordering::Relaxed);
         }
         p
