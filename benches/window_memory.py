@@ -11,7 +11,8 @@ longer window of the same fleet, as an investigation over months is. It builds t
 binary and examples/gen-trail.rs, writes each trail once (kept under --work while it exists),
 ingests it into a dataset, runs each report once to warm the page cache and the dataset's
 cached answer about duplicates, then times each (best of --runs, wall clock) with its peak RSS
-from wait4(). Over the dataset the first run starts without that answer, as the first report
+from wait4() and, as janus-audit -vv says last, the most heap it held live (RSS less what the
+allocator holds free). Over the dataset the first run starts without that answer, as the first report
 after an `ingest` does (it reads every eventID of the window's dates): its peak RSS is printed
 too, as "first". Every build compared must print the same rows, or the benchmark fails.
 
@@ -23,7 +24,7 @@ import os
 import subprocess
 import sys
 
-from measure import timed  # run as benches/window_memory.py: its folder is on the path
+from measure import live_heap, measured, timed  # run as benches/window_memory.py: its folder is on the path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/janus-audit-target"))
@@ -98,7 +99,7 @@ def main():
             for source, where in sources:
                 outputs = {}
                 for name, binary in binaries.items():
-                    full = [binary, *cmd, *where]
+                    full = [binary, *cmd, *where, "-vv"]
                     out = os.path.join(args.work, f"out-{name}-{report}-{source}-{size}.csv")
                     written_to = os.path.join(args.work, f"out-{name}-{report}-{source}-{size}")
                     if report == "report":
@@ -106,7 +107,8 @@ def main():
 
                     def once():
                         subprocess.run(["rm", "-rf", written_to], check=True)
-                        return timed(full, out=out, ok=(0, 4))
+                        secs, rss, err = measured(full, out=out, ok=(0, 4))
+                        return secs, rss, live_heap(err)
                     if source == "dataset":  # the first report after an ingest resolves every ID
                         subprocess.run(["rm", "-rf", os.path.join(ds, "_janus", "cache")], check=True)
                     first = once()  # warm: page cache, duplicates' answer
@@ -115,7 +117,8 @@ def main():
                     rows.setdefault((name, report, source), {})[size] = best
                     outputs[name] = written(written_to) if report == "report" else open(out).read()
                     print(f"{size:>11,} events: {name:5} {report:11} {source:7} "
-                          f"{best[0]:6.2f} s {best[1]:8,.0f} MiB (first {first[1]:,.0f} MiB)", flush=True)
+                          f"{best[0]:6.2f} s {best[1]:8,.0f} MiB{heap(best)} (first {first[1]:,.0f} MiB)",
+                          flush=True)
                 if len(set(outputs.values())) > 1:
                     sys.exit(f"{report} over the {source} at {size:,} events: the builds disagree")
 
@@ -124,10 +127,15 @@ def main():
     print(f"| build | report | from | {head} | RSS {sizes[-1] / 1e6:g}M / {sizes[0] / 1e6:g}M |")
     print("|---|---|---|" + "---|" * len(sizes) + "---|")
     for (name, report, source), by_size in rows.items():
-        cells = " | ".join(f"{by_size[s][0]:.2f} s, {by_size[s][1]:,.0f} MiB" if s in by_size else ""
+        cells = " | ".join(f"{by_size[s][0]:.2f} s, {by_size[s][1]:,.0f} MiB{heap(by_size[s])}" if s in by_size else ""
                            for s in sizes)
         ratio = by_size[sizes[-1]][1] / by_size[sizes[0]][1] if len(by_size) == len(sizes) else float("nan")
         print(f"| {name} | {report} | {source} | {cells} | {ratio:.2f} |")
+
+
+def heap(run):
+    """The live heap beside the RSS, where the build said it."""
+    return f" ({run[2]:,} live)" if run[2] is not None else ""
 
 
 if __name__ == "__main__":

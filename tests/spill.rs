@@ -152,6 +152,7 @@ fn a_report_window_from_calls_kept_on_disk_is_byte_identical() {
     let (one, two) = (tmp.path().join("held"), tmp.path().join("spilled"));
     let scratch = tmp.path().join("tmp");
     std::fs::create_dir(&scratch).unwrap();
+    let mut told = Vec::new();
     for (out, budget) in [(&one, None), (&two, Some("0"))] {
         let mut vars = vec![("TMPDIR", scratch.to_str().unwrap())];
         vars.extend(budget.map(|b| ("JANUS_AUDIT_SPILL_BYTES", b)));
@@ -169,7 +170,18 @@ fn a_report_window_from_calls_kept_on_disk_is_byte_identical() {
         let r = run_with(&args, &vars);
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert_eq!(kept_on_disk(&r), budget.is_some(), "{}", r.stderr);
+        // Kept on disk, the calls are read twice: the findings' rows, then the groups alone,
+        // so that the two are never held while every call is decoded.
+        assert_eq!(
+            r.stderr.contains("; the groups read again"),
+            budget.is_some(),
+            "{}",
+            r.stderr
+        );
+        told.push(notices(&r.stderr));
     }
+    // Read twice, the calls are matched and counted once: the same notices either way.
+    assert_eq!(told[0], told[1]);
     let day = "2026-10-08T00-00Z_2026-10-09T00-00Z";
     let mut files: Vec<_> = std::fs::read_dir(one.join(day))
         .unwrap()
@@ -186,6 +198,16 @@ fn a_report_window_from_calls_kept_on_disk_is_byte_identical() {
         );
     }
     assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+}
+
+/// What a run told of its input and answers: its lines less the log's (`-v`) and the one that
+/// names the directory it wrote.
+fn notices(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| !l.starts_with(" INFO") && !l.starts_with("DEBUG") && !l.contains("wrote"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// A temporary directory that cannot be written is named, with what to do, and the run fails

@@ -79,13 +79,16 @@ pub fn tables(
 /// What was kept of the window's calls: their groups when `opts.needs.groups`, and the rows of
 /// each of `keep.per_call`, in input order.
 ///
-/// When both are wanted and the parts have rollups (`report`), the calls are read twice: the
-/// rows for the tables made a call at a time first, then the groups from the rollups, with
-/// the allocator's free memory given back in between. Read once, the groups, those rows and the
-/// buckets recon_burst counts were held together while every call was decoded with the
-/// groups' columns too; read twice, `report` over a dataset of 30M events held at most about
-/// 825 MiB live while reading (2026-12-07), less than its queries then do, and the groups'
-/// read takes 5 s of its 44.
+/// When both are wanted (`report`) and the parts have rollups, or are the calls of JSON files
+/// kept on disk, the calls are read twice: the rows for the tables made a call at a time
+/// first, then the groups (from the rollups where there are any), with the allocator's free
+/// memory given back in between. Read once, the groups, those rows and the buckets recon_burst
+/// counts were held together while every call was decoded with the groups' columns too; read
+/// twice, `report` over a dataset of 30M events held at most about 825 MiB live while reading
+/// (2026-12-07), less than its queries then do, and the groups' read takes 5 s of its 44. A
+/// dataset's parts without rollups (written before them) are read once: a second read would
+/// decode every call again, where the calls kept on disk cost little to read beside the JSON
+/// they were parsed from.
 #[allow(clippy::type_complexity)]
 pub fn read(
     source: &Source<'_>,
@@ -94,9 +97,9 @@ pub fn read(
     matcher: &Matcher<'_, '_>,
     dups: &Duplicates,
 ) -> Result<(Option<DataFrame>, Vec<(Table, DataFrame)>), DatasetError> {
-    let rolled_up = matches!(source, Source::Parts(p) if !p.rollups.is_empty());
+    let cheap_again = matches!(source, Source::Parts(p) if !p.rollups.is_empty() || p.spilled);
     let groups = opts.needs.groups;
-    if !(groups && rolled_up && !keep.per_call.is_empty()) {
+    if !(groups && cheap_again && !keep.per_call.is_empty()) {
         let once = Pass {
             groups,
             counted: true,
@@ -376,7 +379,8 @@ fn tell(
             false => format!("as {}", kept.join(", ")),
         },
         match (rolled, twice) {
-            (0, _) => String::new(),
+            (0, false) => String::new(),
+            (0, true) => "; the groups read again".to_string(),
             (n, false) => format!("; {n} of the parts read as their rollup (call_rollup)"),
             (n, true) =>
                 format!("; the groups read again, {n} of the parts as their rollup (call_rollup)"),
