@@ -71,9 +71,59 @@ pub fn compacted(df: DataFrame) -> PolarsResult<DataFrame> {
     DataFrame::new(df.height(), columns)
 }
 
-/// `ca`'s values in new buffers, none shared with any other column.
+/// `ca`'s values in one new buffer of their size, shared with no other column. polars'
+/// builders grow a buffer by doubling and keep its spare capacity: the assumptions of 157
+/// batches of files, each column copied so, held about 110 MB more at 30M events than the
+/// same values decoded from a dataset.
 fn copied(ca: &StringChunked) -> StringChunked {
-    StringChunked::from_iter_options(ca.name().clone(), ca.iter())
+    use polars_arrow::array::{Utf8ViewArray, View};
+    use polars_arrow::bitmap::MutableBitmap;
+    let inline = View::MAX_INLINE_SIZE as usize;
+    let long: usize = ca
+        .iter()
+        .flatten()
+        .map(str::len)
+        .filter(|&n| n > inline)
+        .sum();
+    if u32::try_from(long).is_err() {
+        return StringChunked::from_iter_options(ca.name().clone(), ca.iter());
+    }
+    let mut bytes: Vec<u8> = Vec::with_capacity(long);
+    let mut views: Vec<View> = Vec::with_capacity(ca.len());
+    let mut valid = MutableBitmap::with_capacity(ca.len());
+    let mut total = 0;
+    for value in ca.iter() {
+        let Some(s) = value.map(str::as_bytes) else {
+            views.push(View::default());
+            valid.push(false);
+            continue;
+        };
+        total += s.len();
+        views.push(match s.len() > inline {
+            true => {
+                let offset = bytes.len() as u32;
+                bytes.extend_from_slice(s);
+                View::new_from_bytes(s, 0, offset)
+            }
+            false => View::new_inline(s),
+        });
+        valid.push(true);
+    }
+    let validity = (valid.unset_bits() > 0).then(|| valid.into());
+    // SAFETY: every view is of a whole `&str` (valid UTF-8), inline or at its offset in the one
+    // buffer, which holds exactly the bytes of the views that are not inline; `validity` has a
+    // bit per view, and the lengths are those summed here.
+    let array = unsafe {
+        Utf8ViewArray::new_unchecked(
+            ArrowDataType::Utf8View,
+            views.into(),
+            vec![bytes.into()].into(),
+            validity,
+            Some(total),
+            long,
+        )
+    };
+    StringChunked::with_chunk(ca.name().clone(), array)
 }
 
 /// A column is worth sharing when it has at most one distinct value in this many rows.
@@ -183,6 +233,35 @@ mod tests {
 
     /// A table gathered from many small ones holds buffers of its own, not each one's (each
     /// at least 8 KiB as the builders make them).
+    #[test]
+    fn a_copied_column_is_one_buffer_of_its_long_values_and_reads_the_same() {
+        // Distinct values of 40 bytes, some short enough to be inline, some null: 800 KB, where
+        // a builder doubling from 8 KiB makes seven buffers, the last one partly spare.
+        let values: Vec<Option<String>> = (0..20_000)
+            .map(|i| match i % 10 {
+                0 => None,
+                1 => Some(format!("k{i}")),
+                _ => Some(format!("arn:aws:sts::1111:assumed-role/r/{i:08}")),
+            })
+            .collect();
+        let ca = StringChunked::from_iter_options("v".into(), values.iter().cloned());
+        let out = copied(&ca);
+        let got: Vec<Option<String>> = out.iter().map(|v| v.map(str::to_string)).collect();
+        assert_eq!(got, values);
+        assert_eq!(out.null_count(), 2000);
+        let long: usize = values
+            .iter()
+            .flatten()
+            .map(String::len)
+            .filter(|&n| n > 12)
+            .sum();
+        let array = out.downcast_iter().next().unwrap();
+        assert_eq!(out.chunks().len(), 1);
+        assert_eq!(array.data_buffers().len(), 1);
+        assert_eq!(array.data_buffers()[0].len(), long);
+        assert_eq!(array.total_buffer_len(), long);
+    }
+
     #[test]
     fn a_held_frame_keeps_no_buffer_of_the_frames_it_was_made_of() {
         let buffers = |df: &DataFrame| -> usize {
