@@ -85,7 +85,8 @@ fn copied(ca: &StringChunked) -> StringChunked {
         .map(str::len)
         .filter(|&n| n > inline)
         .sum();
-    if u32::try_from(long).is_err() {
+    // Arrow's bound on one buffer: more is left to polars' builder, in buffers of 16 MiB.
+    if long > i32::MAX as usize {
         return StringChunked::from_iter_options(ca.name().clone(), ca.iter());
     }
     let mut bytes: Vec<u8> = Vec::with_capacity(long);
@@ -231,8 +232,6 @@ mod tests {
         }
     }
 
-    /// A table gathered from many small ones holds buffers of its own, not each one's (each
-    /// at least 8 KiB as the builders make them).
     #[test]
     fn a_copied_column_is_one_buffer_of_its_long_values_and_reads_the_same() {
         // Distinct values of 40 bytes, some short enough to be inline, some null: 800 KB, where
@@ -262,6 +261,8 @@ mod tests {
         assert_eq!(array.total_buffer_len(), long);
     }
 
+    /// A table gathered from many small ones holds buffers of its own, not each one's (each
+    /// at least 8 KiB as the builders make them).
     #[test]
     fn a_held_frame_keeps_no_buffer_of_the_frames_it_was_made_of() {
         let buffers = |df: &DataFrame| -> usize {
