@@ -161,10 +161,14 @@ fn human(bytes: u64) -> String {
 /// (`muzzy_decay_ms:0`), instead of ten seconds of each by default. On 2026-12-07, `report` over
 /// a dataset of 30M events with 988 MiB of live heap peaked at 1,293 MiB as jemalloc comes,
 /// 1,069 MiB so, and 1,001 MiB returning every freed page at once, in 63 s instead of 39 s.
+/// One arena (`narenas:1`) where jemalloc makes four a core: the threads that parse and decode
+/// in parallel free into each other's arenas, whose pages then stay half used. `report` over
+/// the JSON at 30M (906 MiB live) peaked at 1,016-1,017 MiB with one arena against 1,025-1,082
+/// MiB with eight, in the same time (2026-12-08, two runs and three).
 #[allow(non_upper_case_globals)]
 #[unsafe(no_mangle)]
 pub static _rjem_malloc_conf: Conf =
-    Conf(c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr());
+    Conf(c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1".as_ptr());
 
 /// A C string jemalloc reads as `const char *`: one pointer wide.
 #[repr(transparent)]
@@ -239,6 +243,7 @@ mod tests {
         assert!(read::<bool>(c"opt.background_thread"));
         assert_eq!(read::<isize>(c"opt.dirty_decay_ms"), 1000);
         assert_eq!(read::<isize>(c"opt.muzzy_decay_ms"), 0);
+        assert_eq!(read::<u32>(c"opt.narenas"), 1);
     }
 
     #[test]
