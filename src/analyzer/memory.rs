@@ -163,8 +163,8 @@ fn human(bytes: u64) -> String {
 /// 1,069 MiB so, and 1,001 MiB returning every freed page at once, in 63 s instead of 39 s.
 /// One arena (`narenas:1`) where jemalloc makes four a core: the threads that parse and decode
 /// in parallel free into each other's arenas, whose pages then stay half used. `report` over
-/// the JSON at 30M (906 MiB live) peaked at 1,016-1,017 MiB with one arena against 1,025-1,082
-/// MiB with eight, in the same time (2026-12-08, two runs and three).
+/// the JSON at 30M (906 MiB live) peaked at 1,013-1,017 MiB with one arena (three runs) against
+/// 1,025-1,082 MiB with eight (four runs), in the same time (2026-12-08).
 #[allow(non_upper_case_globals)]
 #[unsafe(no_mangle)]
 pub static _rjem_malloc_conf: Conf =
